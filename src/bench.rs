@@ -1,0 +1,125 @@
+//! `tjid-intake bench`: generates N digital-form emails into a Maildir and processes them the
+//! way `run` does (parallel analysis, one SQLite transaction per email, acknowledgement, reply
+//! files), then prints throughput, per-email latency and peak memory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Settings;
+use crate::forms::pdf_writer::{example_values, render, FilledForm, Layout};
+use crate::forms::spec::FormKind;
+use crate::intake::{Input, Intake, Recorder};
+use crate::mime::{build, MailSpec};
+use crate::sink::{FileSink, ReplySink};
+use crate::source::Maildir;
+use crate::store::Store;
+
+pub async fn run(mut settings: Settings, emails: usize, dir: Option<PathBuf>) -> anyhow::Result<std::process::ExitCode> {
+    let temp;
+    let dir = match dir {
+        Some(d) => d,
+        None => {
+            temp = tempfile_dir()?;
+            temp.clone()
+        }
+    };
+    std::fs::create_dir_all(&dir)?;
+    settings.store.sqlite = dir.join("bench.db");
+    settings.sink.dir = dir.join("outbox");
+    let maildir_path = dir.join("maildir");
+    let maildir = Maildir::create(&maildir_path)?;
+
+    eprintln!("generating {emails} emails in {}", maildir_path.display());
+    let pdfs = sample_pdfs()?;
+    for i in 0..emails {
+        let (name, pdf) = &pdfs[i % pdfs.len()];
+        let spec = MailSpec::new(
+            "Örjan Lindqvist <orjan.lindqvist@vgregion.se>",
+            &format!("Blankett {i}"),
+            &format!("<bench-{i}@vgregion.se>"),
+            "Wed, 18 Nov 2026 10:00:00 +0100",
+        )
+        .attach_pdf(name, pdf.clone());
+        std::fs::write(maildir_path.join("new").join(format!("{:010}.bench{i}.eml", i)), build(&spec))?;
+    }
+
+    let store = Store::open_sqlite(&settings.store.sqlite).await?;
+    let sink = ReplySink::File(FileSink::open(&settings.sink.dir)?);
+    let outbox = settings.outbox.clone();
+    let intake = Arc::new(Intake::load(settings)?);
+    let recorder = Recorder::Store(store.clone());
+
+    let mut latencies: Vec<f64> = Vec::with_capacity(emails);
+    let started = Instant::now();
+    loop {
+        let files = maildir.list("new")?;
+        if files.is_empty() {
+            break;
+        }
+        let mut inputs = Vec::new();
+        for path in files.into_iter().take(512) {
+            let raw = std::fs::read(&path)?;
+            inputs.push(Input { display: path.display().to_string(), source_ref: Maildir::source_ref(&path), raw });
+        }
+        let batch_started = Instant::now();
+        intake
+            .process_batch(inputs, &recorder, |input, _| {
+                latencies.push(batch_started.elapsed().as_secs_f64());
+                maildir.acknowledge(std::path::Path::new(&input.display), "S")?;
+                Ok(())
+            })
+            .await?;
+    }
+    let processed = started.elapsed().as_secs_f64();
+    let report = crate::outbox::deliver_due(&store, &sink, &outbox).await?;
+    let total = started.elapsed().as_secs_f64();
+
+    // Per-email time: the gap between consecutive commits (what one email costs in the
+    // steady state of the pipeline).
+    let mut per_email: Vec<f64> = latencies.windows(2).map(|w| (w[1] - w[0]).max(0.0)).collect();
+    per_email.sort_by(f64::total_cmp);
+    let pct = |p: f64| per_email.get(((per_email.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0.0) * 1000.0;
+    let counts = store.counts().await?;
+    println!("emails:              {emails}");
+    println!("cases:               {}", counts.cases);
+    println!("replies written:     {}", report.sent);
+    println!("processing:          {processed:.2} s  ({:.0} emails/s, stored and acknowledged)", emails as f64 / processed);
+    println!("with reply delivery: {total:.2} s  ({:.0} emails/s end to end)", emails as f64 / total);
+    println!("time per email:      p50 {:.3} ms  p95 {:.3} ms", pct(0.5), pct(0.95));
+    println!("peak RSS:            {} MB", peak_rss_kb() / 1024);
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn sample_pdfs() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let order = example_values(FormKind::Order);
+    let dereg = example_values(FormKind::Deregistration);
+    let mut incomplete = order.clone();
+    incomplete.remove("mobil");
+    let one = |kind, layout, values| render(&[FilledForm { kind, layout, values }]);
+    Ok(vec![
+        ("bestallning.pdf".into(), one(FormKind::Order, Layout::SameLine, &order)?),
+        ("bestallning-ifylld.pdf".into(), one(FormKind::Order, Layout::Fillable, &order)?),
+        ("avregistrering.pdf".into(), one(FormKind::Deregistration, Layout::Table, &dereg)?),
+        ("bestallning-ofullstandig.pdf".into(), one(FormKind::Order, Layout::SameLine, &incomplete)?),
+    ])
+}
+
+fn tempfile_dir() -> std::io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tjid-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Peak resident set size of this process (VmHWM), in KiB.
+pub fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}

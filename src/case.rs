@@ -1,0 +1,167 @@
+//! What the pipeline decides: codes of SPEC §4, findings, cases and the outcome of one email.
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use crate::forms::spec::FormKind;
+
+macro_rules! codes {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $code:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),* }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $code),* }
+            }
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($code => Some($name::$variant),)* _ => None }
+            }
+        }
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+codes!(
+    /// SPEC §4.2: any one makes the case rejected.
+    ReasonCode {
+        MissingField => "missing_field",
+        InvalidField => "invalid_field",
+        PersonNotInKiv => "person_not_in_kiv",
+        PersonNotAtUnit => "person_not_at_unit",
+        UnitNotInKiv => "unit_not_in_kiv",
+        ProviderNotConnected => "provider_not_connected",
+        SenderNotManager => "sender_not_manager",
+        UnauthenticatedSender => "unauthenticated_sender",
+        CutCardNotConfirmed => "cut_card_not_confirmed",
+        SignedFormRequired => "signed_form_required",
+        UnreadableAttachment => "unreadable_attachment",
+        NoFormFound => "no_form_found",
+    }
+);
+
+codes!(
+    /// SPEC §4.3: the case keeps its decision; staff see them.
+    WarningCode {
+        KivEmploymentMissing => "kiv_employment_missing",
+        UnitNotInKiv => "unit_not_in_kiv",
+        SenderNotManager => "sender_not_manager",
+        NameMismatch => "name_mismatch",
+        CardNumberChecksum => "card_number_checksum",
+        LowOcrConfidence => "low_ocr_confidence",
+    }
+);
+
+codes!(
+    /// SPEC §4.1: no case, no reply.
+    IgnoreReason {
+        Duplicate => "duplicate",
+        OwnMail => "own_mail",
+        Bounce => "bounce",
+        AutoReply => "auto_reply",
+    }
+);
+
+codes!(
+    CaseKind {
+        Order => "order",
+        Deregistration => "deregistration",
+        Unknown => "unknown",
+    }
+);
+
+codes!(
+    Decision {
+        Queued => "queued",
+        Rejected => "rejected",
+    }
+);
+
+impl From<FormKind> for CaseKind {
+    fn from(k: FormKind) -> Self {
+        match k {
+            FormKind::Order => CaseKind::Order,
+            FormKind::Deregistration => CaseKind::Deregistration,
+        }
+    }
+}
+
+/// A reason or a warning, with the field it concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Finding<C> {
+    pub code: C,
+    pub field: Option<&'static str>,
+}
+
+impl<C> Finding<C> {
+    pub fn new(code: C, field: Option<&'static str>) -> Self {
+        Finding { code, field }
+    }
+}
+
+/// Normalised field values in the order of the kind's table; `None` when absent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fields(pub Vec<(&'static str, Option<String>)>);
+
+impl Fields {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.as_deref())
+    }
+}
+
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// Facts found while checking that the reply and staff need, beyond the fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaseContext {
+    /// The attachment the form came from (`None` for the body).
+    pub attachment: Option<String>,
+    pub pages: Vec<usize>,
+    /// `YYYYMMDD-XXXX`, when the personnummer was valid.
+    pub personnummer_masked: Option<String>,
+    /// The verksamhetschef's KIV address, for later notices.
+    pub manager_mail: Option<String>,
+    /// The holder's KIV address (deregistration notices).
+    pub holder_mail: Option<String>,
+}
+
+/// One form, checked and decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedCase {
+    pub kind: CaseKind,
+    pub decision: Decision,
+    pub reasons: Vec<Finding<ReasonCode>>,
+    pub warnings: Vec<Finding<WarningCode>>,
+    pub fields: Fields,
+    pub context: CaseContext,
+}
+
+impl CheckedCase {
+    pub fn new(
+        kind: CaseKind,
+        reasons: Vec<Finding<ReasonCode>>,
+        warnings: Vec<Finding<WarningCode>>,
+        fields: Fields,
+        context: CaseContext,
+    ) -> Self {
+        let decision = if reasons.is_empty() { Decision::Queued } else { Decision::Rejected };
+        CheckedCase { kind, decision, reasons, warnings, fields, context }
+    }
+}

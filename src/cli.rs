@@ -1,0 +1,305 @@
+//! The command line. Errors print as a chain of causes on standard error, without backtraces.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::intake::{DryRun, Input, Intake, Recorder};
+use crate::sink::{FileSink, ReplySink};
+use crate::store::{CaseFilter, Store};
+
+#[derive(Parser)]
+#[command(name = "tjid-intake", version, about = "Mail intake for TjänsteID-service (eTjänstekort)")]
+pub struct Cli {
+    /// Configuration file (default: config/default.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: watch the Maildir, process mail, deliver replies.
+    Run,
+    /// Process .eml files, directories of them, or Maildirs once.
+    Process {
+        /// Store nothing and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// One JSON object per email on standard output.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Staff's view of the cases.
+    Cases {
+        #[command(subcommand)]
+        command: CasesCommand,
+    },
+    /// The blank forms providers fill in.
+    Forms {
+        #[command(subcommand)]
+        command: FormsCommand,
+    },
+    /// Report every configuration problem at once.
+    CheckConfig,
+    /// Measure throughput: generate N emails into a Maildir and process them.
+    Bench {
+        #[arg(long, default_value_t = 10_000)]
+        emails: usize,
+        /// Work directory (default: a temporary one).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CasesCommand {
+    /// List cases, newest first (the rejection queue: --decision rejected).
+    List {
+        #[arg(long, value_parser = ["queued", "rejected"])]
+        decision: Option<String>,
+        #[arg(long, value_parser = ["order", "deregistration", "unknown"])]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one case: fields, reasons, warnings, the email's headers, the reply, the audit trail.
+    Show {
+        case: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum FormsCommand {
+    /// Write the blank fillable forms TJID-101 and TJID-102 as PDFs into DIR.
+    Write { dir: PathBuf },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Forms { command: FormsCommand::Write { dir } } = &cli.command {
+        return write_forms(dir);
+    }
+    let settings = Settings::load(cli.config.as_deref())?;
+    if let Command::CheckConfig = cli.command {
+        println!("configuration OK");
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::telemetry::init(&settings.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run => run(settings).await,
+            Command::Process { dry_run, json, paths } => process(settings, dry_run, json, &paths).await,
+            Command::Cases { command } => cases(settings, command).await,
+            Command::Bench { emails, dir } => crate::bench::run(settings, emails, dir).await,
+            Command::Forms { .. } | Command::CheckConfig => unreachable!("handled above"),
+        }
+    })
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    Store::open_sqlite(&settings.store.sqlite)
+        .await
+        .with_context(|| format!("cannot open the store (store.sqlite = {})", settings.store.sqlite.display()))
+}
+
+fn open_sink(settings: &Settings) -> anyhow::Result<ReplySink> {
+    let sink = FileSink::open(&settings.sink.dir)
+        .with_context(|| format!("cannot open the reply folder (sink.dir = {})", settings.sink.dir.display()))?;
+    Ok(ReplySink::File(sink))
+}
+
+async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
+    let store = open_store(&settings).await?;
+    let sink = open_sink(&settings)?;
+    let intake = Arc::new(Intake::load(settings)?);
+    crate::daemon::run(intake, store, sink).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn process(settings: Settings, dry_run: bool, json: bool, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let files = crate::source::collect_inputs(paths)?;
+    let mut inputs = Vec::with_capacity(files.len());
+    for path in &files {
+        let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        // Each run of `process` is its own delivery, so a file processed again is a duplicate.
+        let source_ref = format!("file:{}#{}", path.display(), uuid::Uuid::new_v4().simple());
+        inputs.push(Input { display: path.display().to_string(), source_ref, raw });
+    }
+    let (recorder, sink) = if dry_run {
+        (Recorder::DryRun(Mutex::new(DryRun::default())), None)
+    } else {
+        (Recorder::Store(open_store(&settings).await?), Some(open_sink(&settings)?))
+    };
+    let outbox = settings.outbox.clone();
+    let intake = Arc::new(Intake::load(settings)?);
+    let stdout = std::io::stdout();
+    intake
+        .process_batch(inputs, &recorder, |_, outcome| {
+            let mut out = stdout.lock();
+            if json {
+                serde_json::to_writer(&mut out, outcome)?;
+                writeln!(out)?;
+            } else {
+                let what = match (outcome.decision, outcome.ignored_reason) {
+                    ("ignored", Some(r)) => format!("ignored ({r})"),
+                    ("quarantined", _) => format!("quarantined: {}", outcome.error.as_deref().unwrap_or("")),
+                    _ => outcome
+                        .cases
+                        .iter()
+                        .map(|c| {
+                            let reasons: Vec<&str> = c.reasons.iter().map(|r| r.code.as_str()).collect();
+                            format!("{} {} {} {}", c.case_id, c.kind, c.decision, reasons.join(","))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                };
+                writeln!(out, "{}: {}", outcome.source, what.trim_end())?;
+            }
+            Ok(())
+        })
+        .await?;
+    if let (Recorder::Store(store), Some(sink)) = (&recorder, sink) {
+        let report = crate::outbox::deliver_due(store, &sink, &outbox).await?;
+        if report.retried + report.failed > 0 {
+            eprintln!("replies: {} sent, {} to retry, {} failed", report.sent, report.retried, report.failed);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(&settings).await?;
+    match command {
+        CasesCommand::List { decision, kind, limit, json } => {
+            let rows = store.list_cases(&CaseFilter { decision, kind, limit }).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("{:<18} {:<15} {:<9} {:<16} {:<40} SUBJECT", "CASE", "KIND", "DECISION", "RECEIVED", "REASONS");
+            for r in &rows {
+                let reasons: Vec<serde_json::Value> = serde_json::from_str(&r.reasons).unwrap_or_default();
+                let codes: Vec<&str> = reasons.iter().filter_map(|v| v["code"].as_str()).collect();
+                println!(
+                    "{:<18} {:<15} {:<9} {:<16} {:<40} {}",
+                    r.id,
+                    r.kind,
+                    r.decision,
+                    format_ms(r.created_at),
+                    codes.join(","),
+                    r.subject
+                );
+            }
+            println!("{} case(s)", rows.len());
+        }
+        CasesCommand::Show { case, json } => {
+            let Some(detail) = store.case_detail(&case).await? else {
+                eprintln!("error: no case {case}");
+                return Ok(ExitCode::from(1));
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&detail)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            print!("{}", render_case_text(&detail));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+fn write_forms(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use crate::forms::spec::FormKind;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for kind in FormKind::ALL {
+        let path = dir.join(format!("{}.pdf", kind.form_id()));
+        std::fs::write(&path, crate::forms::pdf_writer::blank_form(kind))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The plain-text view of one case for `cases show`.
+fn render_case_text(d: &crate::store::CaseDetail) -> String {
+    use std::fmt::Write as _;
+    let c = &d.case;
+    let mut out = String::new();
+    let _ = writeln!(out, "Case {}  kind {}  decision {}  state {}", c.id, c.kind, c.decision, c.state);
+    let _ = writeln!(out, "Received {}  from {}  source {}", format_ms(c.created_at), c.sender.as_deref().unwrap_or("-"), c.source_ref);
+    let _ = writeln!(out, "Subject: {}", c.subject);
+    if let Some(a) = &c.attachment {
+        let _ = writeln!(out, "Attachment: {a}  pages {}", c.pages);
+    }
+    let _ = writeln!(out, "\nFields:");
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str::<serde_json::Value>(&c.fields) {
+        for (k, v) in fields {
+            let _ = writeln!(out, "  {k:<18} {}", v.as_str().unwrap_or("-"));
+        }
+    }
+    for (title, json) in [("Reasons", &c.reasons), ("Warnings", &c.warnings)] {
+        let items: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
+        let _ = writeln!(out, "\n{title}:{}", if items.is_empty() { " none" } else { "" });
+        for i in items {
+            let _ = writeln!(out, "  - {} {}", i["code"].as_str().unwrap_or("?"), i["field"].as_str().unwrap_or(""));
+        }
+    }
+    let _ = writeln!(out, "\nEmail headers:");
+    for line in c.headers.lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    let _ = writeln!(out, "\nReplies:");
+    for r in &d.replies {
+        let sent = r.sent_at.map(format_ms).unwrap_or_else(|| "-".into());
+        let _ = writeln!(out, "  {} to {}  status {}  attempts {}  sent {}", r.id, r.recipient, r.status, r.attempts, sent);
+        if let Some(e) = &r.last_error {
+            let _ = writeln!(out, "    last error: {e}");
+        }
+        let text = mail_parser::MessageParser::default()
+            .parse(r.raw.as_bytes())
+            .and_then(|m| m.body_text(0).map(|b| b.into_owned()))
+            .unwrap_or_default();
+        for line in text.lines() {
+            let _ = writeln!(out, "    | {line}");
+        }
+    }
+    let _ = writeln!(out, "\nAudit trail:");
+    for a in &d.audit {
+        let change = match (&a.before, &a.after) {
+            (Some(b), Some(x)) => format!("{b} -> {x}"),
+            (None, Some(x)) => format!("-> {x}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "  {}  {:<8} {:<10} {} {}", format_ms(a.at), a.actor, a.action, change, a.comment.as_deref().unwrap_or(""));
+    }
+    out
+}

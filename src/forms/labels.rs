@@ -1,0 +1,233 @@
+//! Label matching (SPEC §2.1): without regard to case, spacing, a trailing colon or a missing
+//! diacritic, and tolerant of typical OCR damage (`rn` read for `m`, a letter lost or doubled).
+//! A label is matched whole, and the longer label wins.
+
+use std::sync::LazyLock;
+
+use super::spec::{FieldSpec, FormKind, FieldType, SIGNATURE_LABEL};
+
+/// Folds a label or a piece of text to its matching key: lower case, no diacritics, only
+/// letters and digits, OCR look-alikes folded (`rn`→`m`, `0`→`o`, `1`/`|`→`l`).
+pub fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let c = match c {
+            'å' | 'ä' | 'à' | 'á' | 'â' | 'Å' | 'Ä' | 'À' | 'Á' | 'Â' => 'a',
+            'ö' | 'ø' | 'ó' | 'ò' | 'ô' | 'Ö' | 'Ø' | 'Ó' | 'Ò' | 'Ô' => 'o',
+            'é' | 'è' | 'ê' | 'ë' | 'É' | 'È' | 'Ê' | 'Ë' => 'e',
+            'ü' | 'ú' | 'ù' | 'Ü' | 'Ú' | 'Ù' => 'u',
+            'í' | 'ì' | 'ï' | 'Í' | 'Ì' | 'Ï' => 'i',
+            '0' => 'o',
+            '1' | '|' => 'l',
+            c if c.is_alphanumeric() => c.to_lowercase().next().unwrap_or(c),
+            _ => continue,
+        };
+        out.push(c);
+    }
+    out.replace("rn", "m")
+}
+
+/// How far a folded text may be from a folded label and still count as that label.
+fn allowed_distance(label_len: usize) -> usize {
+    match label_len {
+        0..=5 => 0,
+        6..=11 => 1,
+        _ => 2,
+    }
+}
+
+/// One label of one form kind.
+#[derive(Debug, Clone)]
+pub struct Label {
+    pub folded: String,
+    pub target: LabelTarget,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelTarget {
+    Field(&'static FieldSpec),
+    /// A label that is printed on the form but is not a field (the signature box): it ends
+    /// the value of the field before it.
+    Stop,
+}
+
+/// The labels of a kind, plus the stop labels.
+pub struct LabelSet {
+    pub kind: FormKind,
+    labels: Vec<Label>,
+    /// Folded option texts of the choice fields: they are never labels of their own.
+    options: Vec<String>,
+}
+
+static ORDER: LazyLock<LabelSet> = LazyLock::new(|| LabelSet::new(FormKind::Order));
+static DEREGISTRATION: LazyLock<LabelSet> = LazyLock::new(|| LabelSet::new(FormKind::Deregistration));
+
+impl LabelSet {
+    pub fn of(kind: FormKind) -> &'static LabelSet {
+        match kind {
+            FormKind::Order => &ORDER,
+            FormKind::Deregistration => &DEREGISTRATION,
+        }
+    }
+
+    fn new(kind: FormKind) -> LabelSet {
+        let mut labels: Vec<Label> = kind
+            .fields()
+            .iter()
+            .map(|f| Label { folded: fold(f.label), target: LabelTarget::Field(f) })
+            .collect();
+        for stop in [SIGNATURE_LABEL, "Namnförtydligande", "Ort och datum"] {
+            labels.push(Label { folded: fold(stop), target: LabelTarget::Stop });
+        }
+        let options = kind
+            .fields()
+            .iter()
+            .filter_map(|f| match f.field_type {
+                FieldType::Choice(opts) => Some(opts.iter().map(|o| fold(o.label))),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        LabelSet { kind, labels, options }
+    }
+
+    /// The label that the folded text is, if any. Exact matches win over near ones; among
+    /// near ones the closest, then the longest.
+    pub fn lookup(&self, folded: &str) -> Option<&Label> {
+        self.lookup_scored(folded).map(|(l, _)| l)
+    }
+
+    /// Like `lookup`, with the edit distance of the match (0 = exact).
+    pub fn lookup_scored(&self, folded: &str) -> Option<(&Label, usize)> {
+        if folded.is_empty() {
+            return None;
+        }
+        if let Some(l) = self.labels.iter().find(|l| l.folded == folded) {
+            return Some((l, 0));
+        }
+        if self.options.iter().any(|o| o == folded) {
+            return None;
+        }
+        self.labels
+            .iter()
+            .filter_map(|l| {
+                let allowed = allowed_distance(l.folded.len());
+                if allowed == 0 || folded.len().abs_diff(l.folded.len()) > allowed {
+                    return None;
+                }
+                let d = strsim::levenshtein(folded, &l.folded);
+                (d <= allowed).then_some((d, std::cmp::Reverse(l.folded.len()), l))
+            })
+            .min_by_key(|(d, len, _)| (*d, *len))
+            .map(|(d, _, l)| (l, d))
+    }
+
+    /// Folded option texts of a choice field, with their export values.
+    pub fn option_keys(field: &FieldSpec) -> Vec<(String, &'static str)> {
+        match field.field_type {
+            FieldType::Choice(opts) => opts.iter().map(|o| (fold(o.label), o.export)).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Whether a line is the title of a form of `kind`: apart from the form id (and a parenthesised
+/// note around it) and spacing, its text is the title itself.
+pub fn is_title(line: &str, kind: FormKind) -> bool {
+    let stripped = strip_form_id(line);
+    let folded = fold(&stripped);
+    let title = fold(kind.title());
+    folded == title || (folded.len().abs_diff(title.len()) <= 2 && strsim::levenshtein(&folded, &title) <= 2)
+}
+
+/// Which form's title a line is, if any.
+pub fn title_kind(line: &str) -> Option<FormKind> {
+    // Cheap reject first: titles are short lines.
+    if line.len() > 120 {
+        return None;
+    }
+    FormKind::ALL.into_iter().find(|k| is_title(line, *k))
+}
+
+/// Removes `TJID-101`-style ids, with a surrounding parenthesised note such as
+/// `(TJID-101 version 2019)`.
+fn strip_form_id(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(pos) = find_ci(rest, "tjid") {
+        let (before, after) = rest.split_at(pos);
+        // A parenthesis opened right before the id swallows everything up to its closing one.
+        let trimmed = before.trim_end();
+        if let Some(open) = trimmed.strip_suffix('(') {
+            out.push_str(open);
+            rest = match after.find(')') {
+                Some(close) => &after[close + 1..],
+                None => "",
+            };
+        } else {
+            out.push_str(before);
+            let end = after
+                .char_indices()
+                .find(|(i, c)| *i >= 4 && !(c.is_ascii_alphanumeric() || *c == '-'))
+                .map(|(i, _)| i)
+                .unwrap_or(after.len());
+            rest = &after[end..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn find_ci(hay: &str, needle: &str) -> Option<usize> {
+    hay.to_ascii_lowercase().find(needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(kind: FormKind, text: &str) -> Option<&'static str> {
+        match LabelSet::of(kind).lookup(&fold(text))?.target {
+            LabelTarget::Field(f) => Some(f.key),
+            LabelTarget::Stop => Some("STOP"),
+        }
+    }
+
+    #[test]
+    fn labels_ignore_case_spacing_colon_and_diacritics() {
+        assert_eq!(key(FormKind::Order, "Förnamn:"), Some("fornamn"));
+        assert_eq!(key(FormKind::Order, "FORSTA"), None);
+        assert_eq!(key(FormKind::Order, "FORNAMN"), Some("fornamn"));
+        assert_eq!(key(FormKind::Order, "Vårdenhetens HSA-id"), Some("vardenhet_hsaid"));
+        assert_eq!(key(FormKind::Order, "Vardenhetens HSA id :"), Some("vardenhet_hsaid"));
+        assert_eq!(key(FormKind::Order, "Vårdenhet"), Some("vardenhet_namn"));
+        assert_eq!(key(FormKind::Order, "Mobiltelefon"), Some("mobil"));
+        assert_eq!(key(FormKind::Order, "Telefon"), Some("vc_telefon"));
+        assert_eq!(key(FormKind::Order, "Verksamhetschefens e-post"), Some("vc_epost"));
+        assert_eq!(key(FormKind::Order, "Utlämningsställe (namn)"), Some("utlamningsstalle"));
+        assert_eq!(key(FormKind::Order, "Utlämningsställe"), None);
+        assert_eq!(key(FormKind::Order, "Underskrift"), Some("STOP"));
+        assert_eq!(key(FormKind::Deregistration, "Kortinnehavarens namn"), Some("namn"));
+    }
+
+    #[test]
+    fn labels_survive_ocr_damage() {
+        assert_eq!(key(FormKind::Order, "Personnumrner"), Some("personnummer"));
+        assert_eq!(key(FormKind::Order, "Fömamn"), Some("fornamn"));
+        assert_eq!(key(FormKind::Order, "E postadress"), Some("epost"));
+        assert_eq!(key(FormKind::Order, "E-p0stadress"), Some("epost"));
+        assert_eq!(key(FormKind::Order, "Befattnlng"), Some("befattning"));
+        // Short labels are matched exactly only.
+        assert_eq!(key(FormKind::Order, "Datun"), None);
+    }
+
+    #[test]
+    fn titles_apart_from_the_form_id() {
+        assert_eq!(title_kind("Beställning av eTjänstekort"), Some(FormKind::Order));
+        assert_eq!(title_kind("BESTALLNING AV ETJANSTEKORT   TJID-101"), Some(FormKind::Order));
+        assert_eq!(title_kind("Beställning av eTjänstekort (TJID-101 version 2019)"), Some(FormKind::Order));
+        assert_eq!(title_kind("TJID-102 Avregistrering av eTjänstekort"), Some(FormKind::Deregistration));
+        assert_eq!(title_kind("Här kommer en beställning av eTjänstekort"), None);
+        assert_eq!(title_kind("Beställning av eTjänstekort för Anna"), None);
+    }
+}

@@ -1,0 +1,358 @@
+//! The engine: runs the pipeline stages over one email and records the outcome. `process`
+//! and `run` both go through `Intake::process_batch`, which reads emails in parallel (CPU
+//! work on blocking threads) and records them one at a time, in input order.
+
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{NaiveDate, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::case::{CheckedCase, Decision, IgnoreReason};
+use crate::config::Settings;
+use crate::directory::KivSnapshot;
+use crate::pdf::PdfLimits;
+use crate::pipeline::check::CheckContext;
+use crate::pipeline::decide::{decide_cases, ignore_reason, sender_authenticated, DecideContext};
+use crate::pipeline::extract::ExtractLimits;
+use crate::pipeline::parse::{parse_mail, ParsedMail};
+use crate::pipeline::reply::{build_reply, ReplySettings};
+use crate::providers::ProviderRegister;
+use crate::store::{MailRecord, Recorded, Store};
+
+/// Everything the pure stages need, loaded once.
+pub struct Intake {
+    pub settings: Settings,
+    kiv: KivSnapshot,
+    providers: ProviderRegister,
+    limits: ExtractLimits,
+}
+
+/// The pipeline's verdict on one email, before it is recorded.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub mail: Option<ParsedMail>,
+    pub ignored: Option<IgnoreReason>,
+    pub cases: Vec<CheckedCase>,
+    /// Set when the email is quarantined (unparseable, a panic, a time-out, too large).
+    pub error: Option<String>,
+    pub content_hash: String,
+    pub elapsed: Duration,
+}
+
+/// One email to process.
+pub struct Input {
+    /// Shown in output (`source` of the JSON line).
+    pub display: String,
+    /// The delivery's identity in the store.
+    pub source_ref: String,
+    pub raw: Vec<u8>,
+}
+
+/// The outcome of one email, as `process --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub source: String,
+    pub message_id: Option<String>,
+    pub decision: &'static str,
+    pub ignored_reason: Option<IgnoreReason>,
+    pub cases: Vec<CaseOutcome>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub replay: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseOutcome {
+    pub case_id: String,
+    pub kind: crate::case::CaseKind,
+    pub decision: Decision,
+    pub reasons: Vec<crate::case::Finding<crate::case::ReasonCode>>,
+    pub warnings: Vec<crate::case::Finding<crate::case::WarningCode>>,
+    pub fields: crate::case::Fields,
+}
+
+/// Where outcomes are recorded: the store, or (for `--dry-run`) memory only.
+pub enum Recorder {
+    Store(Store),
+    DryRun(Mutex<DryRun>),
+}
+
+#[derive(Default)]
+pub struct DryRun {
+    message_ids: HashSet<String>,
+    last_case: i64,
+}
+
+impl Intake {
+    pub fn load(settings: Settings) -> anyhow::Result<Intake> {
+        let kiv = KivSnapshot::load(&settings.kiv.ldif).context("cannot load the KIV snapshot (kiv.ldif)")?;
+        let providers = ProviderRegister::load(&settings.providers.csv)
+            .context("cannot load the register of connected providers (providers.csv)")?;
+        let stats = kiv.stats();
+        tracing::info!(
+            persons = stats.persons,
+            units = stats.units,
+            skipped = stats.skipped,
+            providers = providers.len(),
+            "directory loaded"
+        );
+        let limits = ExtractLimits {
+            max_attachment_bytes: settings.limits.max_attachment_bytes,
+            pdf: PdfLimits {
+                max_bytes: settings.limits.max_attachment_bytes,
+                max_pages: settings.limits.max_pdf_pages,
+                ..PdfLimits::default()
+            },
+        };
+        Ok(Intake { settings, kiv, providers, limits })
+    }
+
+    /// Runs parse → extract → check → decide on one email. Never panics: a panic inside the
+    /// stages quarantines the email.
+    pub fn analyse(&self, raw: &[u8], today: NaiveDate) -> Analysis {
+        let started = Instant::now();
+        let content_hash = hex::encode(Sha256::digest(raw));
+        let mut analysis = Analysis {
+            mail: None,
+            ignored: None,
+            cases: Vec::new(),
+            error: None,
+            content_hash,
+            elapsed: Duration::ZERO,
+        };
+        if raw.len() > self.settings.limits.max_message_bytes {
+            analysis.error = Some(format!("the message is larger than {} bytes", self.settings.limits.max_message_bytes));
+            return analysis;
+        }
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| self.analyse_inner(raw, today)));
+        match result {
+            Ok(Ok((mail, ignored, cases))) => {
+                analysis.mail = Some(mail);
+                analysis.ignored = ignored;
+                analysis.cases = cases;
+            }
+            Ok(Err(e)) => analysis.error = Some(e.to_string()),
+            Err(_) => analysis.error = Some("processing the email failed unexpectedly (a panic)".into()),
+        }
+        analysis.elapsed = started.elapsed();
+        analysis
+    }
+
+    fn analyse_inner(
+        &self,
+        raw: &[u8],
+        today: NaiveDate,
+    ) -> Result<(ParsedMail, Option<IgnoreReason>, Vec<CheckedCase>), crate::pipeline::parse::ParseError> {
+        let mail = parse_mail(raw)?;
+        if let Some(reason) = ignore_reason(&mail, &self.settings.intake.own_address) {
+            return Ok((mail, Some(reason), Vec::new()));
+        }
+        let intake = &self.settings.intake;
+        let authenticated =
+            !intake.require_authenticated_sender || sender_authenticated(&mail, &intake.authserv_id);
+        let ctx = DecideContext {
+            check: CheckContext {
+                kiv: &self.kiv,
+                providers: &self.providers,
+                email_date: mail.email_date(today),
+                sender: mail.from.as_deref(),
+                sender_authenticated: authenticated,
+            },
+            limits: &self.limits,
+        };
+        let cases = decide_cases(&mail, &ctx);
+        Ok((mail, None, cases))
+    }
+
+    fn reply_settings(&self) -> ReplySettings<'_> {
+        ReplySettings {
+            own_address: &self.settings.intake.own_address,
+            display_name: &self.settings.intake.display_name,
+            office_address: &self.settings.intake.office_address,
+        }
+    }
+
+    /// Analyses `inputs` in parallel and records them in order; `on_outcome` runs after each
+    /// email's outcome is committed (the place to acknowledge it at its source).
+    pub async fn process_batch<F>(
+        self: &Arc<Self>,
+        inputs: Vec<Input>,
+        recorder: &Recorder,
+        mut on_outcome: F,
+    ) -> anyhow::Result<()>
+    where
+        F: FnMut(&Input, &Outcome) -> anyhow::Result<()>,
+    {
+        let timeout = Duration::from_secs(self.settings.limits.processing_timeout_secs);
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 2;
+        let today = Utc::now().date_naive();
+        let mut analysed = futures::stream::iter(inputs.into_iter().map(|input| {
+            let this = Arc::clone(self);
+            async move {
+                let raw = Arc::new(input.raw);
+                let task_raw = Arc::clone(&raw);
+                let task = tokio::task::spawn_blocking(move || this.analyse(&task_raw, today));
+                let analysis = match tokio::time::timeout(timeout, task).await {
+                    Ok(Ok(a)) => a,
+                    Ok(Err(_)) => quarantine(&raw, "processing the email failed unexpectedly".into()),
+                    Err(_) => quarantine(&raw, format!("processing took longer than {} s", timeout.as_secs())),
+                };
+                let raw = Arc::try_unwrap(raw).unwrap_or_else(|r| (*r).clone());
+                (Input { raw, ..input }, analysis)
+            }
+        }))
+        .buffered(workers);
+
+        while let Some((input, analysis)) = analysed.next().await {
+            let outcome = self.record(&input, &analysis, recorder).await?;
+            log_outcome(&input, &analysis, &outcome);
+            on_outcome(&input, &outcome)?;
+        }
+        Ok(())
+    }
+
+    async fn record(&self, input: &Input, analysis: &Analysis, recorder: &Recorder) -> anyhow::Result<Outcome> {
+        let mail = analysis.mail.as_ref();
+        let message_id = mail.and_then(|m| m.message_id.clone());
+        let now_ms = Utc::now().timestamp_millis();
+        let reply_settings = self.reply_settings();
+        let render = |case: &CheckedCase, case_id: &str, reply_id: &str| {
+            let mail = mail?;
+            match build_reply(mail, case, case_id, reply_id, &reply_settings) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!(case = case_id, error = %e, "no reply for case");
+                    None
+                }
+            }
+        };
+        let recorded = match recorder {
+            Recorder::Store(store) => {
+                let record = MailRecord {
+                    source_ref: input.source_ref.clone(),
+                    message_id: message_id.clone(),
+                    content_hash: analysis.content_hash.clone(),
+                    received_at: now_ms,
+                    email_date: mail.and_then(|m| m.date).map(|d| d.to_rfc3339()),
+                    sender: mail.and_then(|m| m.from.clone()),
+                    subject: mail.map(|m| m.subject.clone()).unwrap_or_default(),
+                    headers: mail.map(|m| m.raw_headers.clone()).unwrap_or_default(),
+                    ignored: analysis.ignored,
+                    error: analysis.error.clone(),
+                };
+                store.record(&record, &analysis.cases, &render, now_ms).await?
+            }
+            Recorder::DryRun(state) => {
+                let mut state = state.lock().map_err(|_| anyhow::anyhow!("dry-run state poisoned"))?;
+                dry_run_record(&mut state, message_id.as_deref(), analysis, now_ms)
+            }
+        };
+        let (decision, ignored_reason, case_ids, replay) = match &recorded {
+            Recorded::AlreadyRecorded => ("processed", None, Vec::new(), true),
+            Recorded::Ignored(r) => ("ignored", Some(*r), Vec::new(), false),
+            Recorded::Quarantined => ("quarantined", None, Vec::new(), false),
+            Recorded::Processed { case_ids } => ("processed", None, case_ids.clone(), false),
+        };
+        let cases = case_ids
+            .into_iter()
+            .zip(&analysis.cases)
+            .map(|(case_id, c)| CaseOutcome {
+                case_id,
+                kind: c.kind,
+                decision: c.decision,
+                reasons: c.reasons.clone(),
+                warnings: c.warnings.clone(),
+                fields: c.fields.clone(),
+            })
+            .collect();
+        Ok(Outcome {
+            source: input.display.clone(),
+            message_id,
+            decision,
+            ignored_reason,
+            cases,
+            error: if recorded == Recorded::Quarantined { analysis.error.clone() } else { None },
+            replay,
+        })
+    }
+}
+
+fn quarantine(raw: &[u8], error: String) -> Analysis {
+    Analysis {
+        mail: None,
+        ignored: None,
+        cases: Vec::new(),
+        error: Some(error),
+        content_hash: hex::encode(Sha256::digest(raw)),
+        elapsed: Duration::ZERO,
+    }
+}
+
+fn dry_run_record(state: &mut DryRun, message_id: Option<&str>, analysis: &Analysis, now_ms: i64) -> Recorded {
+    if let Some(id) = message_id {
+        if analysis.error.is_none() && !state.message_ids.insert(id.to_string()) {
+            return Recorded::Ignored(IgnoreReason::Duplicate);
+        }
+    }
+    if let Some(reason) = analysis.ignored {
+        return Recorded::Ignored(reason);
+    }
+    if analysis.error.is_some() {
+        return Recorded::Quarantined;
+    }
+    let year = chrono::DateTime::from_timestamp_millis(now_ms).map(|d| d.format("%Y").to_string());
+    let year: i64 = year.and_then(|y| y.parse().ok()).unwrap_or(1970);
+    let case_ids = analysis
+        .cases
+        .iter()
+        .map(|_| {
+            state.last_case += 1;
+            crate::case_id(year, state.last_case)
+        })
+        .collect();
+    Recorded::Processed { case_ids }
+}
+
+/// A short, stable token for a value that must not be logged in clear (a Message-ID may
+/// carry a name).
+pub fn log_token(value: &str) -> String {
+    hex::encode(&Sha256::digest(value.as_bytes())[..6])
+}
+
+fn log_outcome(input: &Input, analysis: &Analysis, outcome: &Outcome) {
+    let msg = outcome.message_id.as_deref().map(log_token).unwrap_or_else(|| "-".into());
+    let source = log_token(&input.source_ref);
+    let ms = analysis.elapsed.as_secs_f64() * 1000.0;
+    if outcome.replay {
+        tracing::info!(msg = %msg, source = %source, "email already recorded before a restart; acknowledged");
+        return;
+    }
+    match (outcome.decision, outcome.ignored_reason) {
+        ("ignored", Some(reason)) => tracing::info!(msg = %msg, source = %source, reason = %reason, "email ignored"),
+        ("quarantined", _) => {
+            tracing::warn!(msg = %msg, source = %source, error = outcome.error.as_deref().unwrap_or(""), "email quarantined")
+        }
+        _ => {
+            tracing::info!(msg = %msg, source = %source, cases = outcome.cases.len(), elapsed_ms = format!("{ms:.1}"), "email processed");
+            for c in &outcome.cases {
+                let reasons: Vec<&str> = c.reasons.iter().map(|r| r.code.as_str()).collect();
+                let warnings: Vec<&str> = c.warnings.iter().map(|w| w.code.as_str()).collect();
+                tracing::info!(
+                    case = %c.case_id,
+                    kind = %c.kind,
+                    decision = %c.decision,
+                    reasons = %reasons.join(","),
+                    warnings = %warnings.join(","),
+                    "case decided"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! Reads form fields out of positioned words (a PDF text layer, later OCR): words → lines →
+//! segments; titles split pages into forms; a label's value is the rest of its segment, the
+//! next segment on the same line, or the words directly below it in its column.
+
+use std::collections::BTreeMap;
+
+use crate::forms::labels::{fold, title_kind, LabelSet, LabelTarget};
+use crate::forms::spec::{FieldSpec, FieldType, FormKind, NO, YES};
+
+/// A word with its box in points, origin top-left.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Word {
+    pub text: String,
+    pub x0: f32,
+    pub y0: f32,
+    pub x1: f32,
+    pub y1: f32,
+    /// 0–100; 100 for a text layer.
+    pub confidence: f32,
+}
+
+/// The words of one page.
+#[derive(Debug, Clone)]
+pub struct PageWords {
+    pub number: usize,
+    pub words: Vec<Word>,
+}
+
+/// Field values read from one form, before validation. Text as read; choices as the
+/// comma-separated export values marked (`""` when none); `klippt_kort` as `Ja`/`Nej`.
+/// A field whose label was not found is absent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawForm {
+    pub kind: FormKind,
+    pub values: BTreeMap<&'static str, String>,
+    /// 1-based page numbers the form covers.
+    pub pages: Vec<usize>,
+    /// Fields whose words were read with low OCR confidence.
+    pub low_confidence: Vec<&'static str>,
+}
+
+impl RawForm {
+    pub fn new(kind: FormKind) -> RawForm {
+        RawForm { kind, values: BTreeMap::new(), pages: Vec::new(), low_confidence: Vec::new() }
+    }
+}
+
+/// Below this confidence a field's words give `low_ocr_confidence`.
+pub const LOW_CONFIDENCE: f32 = 60.0;
+
+#[derive(Debug, Clone)]
+struct Line {
+    words: Vec<Word>,
+    y0: f32,
+    y1: f32,
+}
+
+impl Line {
+    fn text(&self) -> String {
+        join(&self.words)
+    }
+    fn height(&self) -> f32 {
+        (self.y1 - self.y0).max(1.0)
+    }
+}
+
+fn join(words: &[Word]) -> String {
+    let mut s = String::new();
+    for w in words {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(&w.text);
+    }
+    s
+}
+
+/// Groups words into lines (by vertical overlap) in reading order, each sorted left to right.
+fn lines_of(words: &[Word]) -> Vec<Line> {
+    let mut sorted: Vec<&Word> = words.iter().filter(|w| !w.text.trim().is_empty()).collect();
+    sorted.sort_by(|a, b| mid(a).total_cmp(&mid(b)));
+    let mut lines: Vec<Line> = Vec::new();
+    for w in sorted {
+        let m = mid(w);
+        match lines.last_mut() {
+            Some(line) if m >= line.y0 && m <= line.y1 => {
+                line.y0 = line.y0.min(w.y0);
+                line.y1 = line.y1.max(w.y1);
+                line.words.push(w.clone());
+            }
+            _ => lines.push(Line { words: vec![w.clone()], y0: w.y0, y1: w.y1 }),
+        }
+    }
+    for line in &mut lines {
+        line.words.sort_by(|a, b| a.x0.total_cmp(&b.x0));
+        split_glued_labels(&mut line.words);
+    }
+    lines
+}
+
+fn mid(w: &Word) -> f32 {
+    (w.y0 + w.y1) / 2.0
+}
+
+/// `Personnummer:19121212-1212` → `Personnummer:` + `19121212-1212`.
+fn split_glued_labels(words: &mut Vec<Word>) {
+    let mut i = 0;
+    while i < words.len() {
+        let text = words[i].text.clone();
+        if let Some(pos) = text.find(':') {
+            let (head, tail) = text.split_at(pos + 1);
+            if !tail.is_empty() && head.chars().any(|c| c.is_alphabetic()) && !tail.starts_with(':') {
+                let w = words[i].clone();
+                let share = head.chars().count() as f32 / text.chars().count().max(1) as f32;
+                let split_x = w.x0 + (w.x1 - w.x0) * share;
+                words[i] = Word { text: head.to_string(), x1: split_x, ..w.clone() };
+                words.insert(i + 1, Word { text: tail.to_string(), x0: split_x, ..w });
+            }
+        }
+        i += 1;
+    }
+}
+
+/// Splits a line into segments where the gap between words is wider than a few spaces.
+fn segments(line: &Line) -> Vec<Vec<Word>> {
+    let gap = line.height() * 1.4;
+    let mut out: Vec<Vec<Word>> = Vec::new();
+    for w in &line.words {
+        match out.last_mut() {
+            Some(seg) if seg.last().is_some_and(|p| w.x0 - p.x1 <= gap) => seg.push(w.clone()),
+            _ => out.push(vec![w.clone()]),
+        }
+    }
+    out
+}
+
+const MARKS: &[&str] = &["x", "[x]", "(x)", "☒", "☑", "✓", "✔", "✗", "✘", "[✓]", "[✔]", "⊠", "■"];
+const EMPTY_BOXES: &[&str] = &["[]", "[ ]", "☐", "□", "❑", "( )", "()", "○"];
+
+fn is_mark(t: &str) -> bool {
+    let t = t.trim().to_lowercase();
+    MARKS.contains(&t.as_str())
+}
+
+fn is_empty_box(t: &str) -> bool {
+    EMPTY_BOXES.contains(&t.trim())
+}
+
+/// A label found at the start of a segment: the field (or a stop label), how many words it
+/// takes, and a box mark written before it (`X Klippt kort mottaget`).
+struct LabelHit {
+    target: LabelTarget,
+    words: usize,
+    lead_mark: Option<bool>,
+}
+
+fn label_at(set: &LabelSet, seg: &[Word]) -> Option<LabelHit> {
+    let mut start = 0;
+    let mut lead_mark = None;
+    // `[ ]` may come as two words `[` `]`.
+    if seg.len() > 1 && seg[0].text == "[" && seg[1].text == "]" {
+        start = 2;
+        lead_mark = Some(false);
+    } else if let Some(first) = seg.first() {
+        if seg.len() > 1 && is_mark(&first.text) {
+            start = 1;
+            lead_mark = Some(true);
+        } else if seg.len() > 1 && is_empty_box(&first.text) {
+            start = 1;
+            lead_mark = Some(false);
+        }
+    }
+    // A label never takes in a box or a mark, so stop before the first one.
+    let words = &seg[start..];
+    let max = words
+        .iter()
+        .skip(1)
+        .position(|w| is_box_token(&w.text))
+        .map(|p| p + 1)
+        .unwrap_or(words.len())
+        .min(5);
+    // The exact match with the most words; else the closest near match (then the most words).
+    let mut best: Option<(usize, usize, LabelTarget)> = None;
+    for n in 1..=max {
+        let text: String = words[..n].iter().map(|w| w.text.as_str()).collect();
+        if let Some((label, distance)) = set.lookup_scored(&fold(&text)) {
+            let better = match best {
+                None => true,
+                Some((d, _, _)) => distance <= d,
+            };
+            if better {
+                best = Some((distance, n, label.target));
+            }
+        }
+    }
+    best.map(|(_, n, target)| LabelHit { target, words: start + n, lead_mark })
+}
+
+fn is_box_token(t: &str) -> bool {
+    is_mark(t) || is_empty_box(t) || t == "[" || t == "]"
+}
+
+/// Finds the form titles on pages and reads every form's fields. Pages before the first title
+/// belong to no form.
+pub fn read_forms(pages: &[PageWords]) -> Vec<RawForm> {
+    let mut forms: Vec<RawForm> = Vec::new();
+    for page in pages {
+        let lines = lines_of(&page.words);
+        let mut from = 0;
+        for i in 0..=lines.len() {
+            let title = lines.get(i).and_then(|l| title_kind(&l.text()));
+            if i < lines.len() && title.is_none() {
+                continue;
+            }
+            // lines[from..i] belong to the form opened last (on this page or before).
+            if let Some(form) = forms.last_mut() {
+                if i > from {
+                    if !form.pages.contains(&page.number) {
+                        form.pages.push(page.number);
+                    }
+                    read_fields(&lines[from..i], form);
+                }
+            }
+            if let Some(kind) = title {
+                let mut form = RawForm::new(kind);
+                form.pages.push(page.number);
+                forms.push(form);
+            }
+            from = i + 1;
+        }
+    }
+    forms
+}
+
+/// Reads the fields in `lines` into `form` (a field already read keeps its first value).
+fn read_fields(lines: &[Line], form: &mut RawForm) {
+    let set = LabelSet::of(form.kind);
+    let segs: Vec<Vec<Vec<Word>>> = lines.iter().map(segments).collect();
+    for (li, line_segs) in segs.iter().enumerate() {
+        for (si, seg) in line_segs.iter().enumerate() {
+            let Some(hit) = label_at(set, seg) else { continue };
+            let LabelTarget::Field(field) = hit.target else { continue };
+            if form.values.contains_key(field.key) {
+                continue;
+            }
+            let label_words = &seg[..hit.words];
+            let mut value_words: Vec<Word> = seg[hit.words..].to_vec();
+            // The value may sit in the next segment of the same line (after a tab).
+            if value_words.is_empty() {
+                if let Some(next) = line_segs.get(si + 1) {
+                    if label_at(set, next).is_none() {
+                        value_words = next.clone();
+                        // A choice's options may spread over several segments.
+                        if matches!(field.field_type, FieldType::Choice(_)) {
+                            for more in &line_segs[si + 2..] {
+                                if label_at(set, more).is_some() {
+                                    break;
+                                }
+                                value_words.extend(more.iter().cloned());
+                            }
+                        }
+                    }
+                }
+            } else if matches!(field.field_type, FieldType::Choice(_)) {
+                for more in &line_segs[si + 1..] {
+                    if label_at(set, more).is_some() {
+                        break;
+                    }
+                    value_words.extend(more.iter().cloned());
+                }
+            }
+            // Otherwise directly below the label, within its column.
+            if value_words.is_empty() && hit.lead_mark.is_none() {
+                let x0 = label_words[0].x0;
+                let x_end = line_segs.get(si + 1).and_then(|s| s.first()).map(|w| w.x0).unwrap_or(f32::MAX);
+                value_words = below(set, lines, &segs, li, x0, x_end, field);
+            }
+            let value = value_of(field, &value_words, hit.lead_mark);
+            if value_words.iter().any(|w| w.confidence < LOW_CONFIDENCE) {
+                form.low_confidence.push(field.key);
+            }
+            form.values.insert(field.key, value);
+        }
+    }
+}
+
+/// Words under a label: on the next line(s) close below, inside the column [x0, x_end).
+fn below(
+    set: &LabelSet,
+    lines: &[Line],
+    segs: &[Vec<Vec<Word>>],
+    li: usize,
+    x0: f32,
+    x_end: f32,
+    field: &FieldSpec,
+) -> Vec<Word> {
+    let label_line = &lines[li];
+    let tolerance = label_line.height();
+    let mut out = Vec::new();
+    let mut last_y1 = label_line.y1;
+    let max_lines = if matches!(field.field_type, FieldType::Choice(_)) { 3 } else { 1 };
+    let mut taken = 0;
+    for (line, line_segs) in lines.iter().zip(segs).skip(li + 1) {
+        if line.y0 - last_y1 > label_line.height().max(line.height()) * 1.6 {
+            break;
+        }
+        let in_column: Vec<&Vec<Word>> = line_segs
+            .iter()
+            .filter(|s| s.first().is_some_and(|w| w.x0 >= x0 - tolerance && w.x0 < x_end))
+            .collect();
+        if in_column.is_empty() {
+            break;
+        }
+        if in_column.iter().any(|s| label_at(set, s).is_some()) {
+            break;
+        }
+        for s in in_column {
+            out.extend(s.iter().filter(|w| w.x0 < x_end).cloned());
+        }
+        last_y1 = line.y1;
+        taken += 1;
+        if taken >= max_lines {
+            break;
+        }
+    }
+    out
+}
+
+fn value_of(field: &FieldSpec, words: &[Word], lead_mark: Option<bool>) -> String {
+    match field.field_type {
+        FieldType::Text => crate::domain::collapse_ws(&join(words)),
+        FieldType::Choice(_) => choices_marked(field, words).join(","),
+        FieldType::YesNo => yes_no(words, lead_mark).to_string(),
+    }
+}
+
+/// Export values of the options that have a mark right before their text.
+fn choices_marked(field: &FieldSpec, words: &[Word]) -> Vec<&'static str> {
+    let options = LabelSet::option_keys(field);
+    let folded: Vec<String> = words.iter().map(|w| fold(&w.text)).collect();
+    let mut marked = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        // Longest option starting at word i.
+        let mut found = None;
+        for n in (1..=3).rev() {
+            if i + n > words.len() {
+                continue;
+            }
+            let text: String = folded[i..i + n].concat();
+            if let Some((_, export)) = options.iter().find(|(k, _)| *k == text) {
+                found = Some((n, *export));
+                break;
+            }
+        }
+        match found {
+            Some((n, export)) => {
+                let before = if i > 0 { words[i - 1].text.as_str() } else { "" };
+                let bracketed = i > 1 && words[i - 1].text == "]" && is_mark(&words[i - 2].text);
+                if is_mark(before) || bracketed || words[i].text.starts_with(['☒', '☑', '✓', '✔']) {
+                    marked.push(export);
+                }
+                i += n;
+            }
+            None => i += 1,
+        }
+    }
+    marked
+}
+
+fn yes_no(words: &[Word], lead_mark: Option<bool>) -> &'static str {
+    if let Some(marked) = lead_mark {
+        return if marked { YES } else { NO };
+    }
+    let text = join(words);
+    let t = text.trim().to_lowercase();
+    if t.is_empty() {
+        return "";
+    }
+    if t.starts_with("ja") || is_mark(&t) || t.starts_with("[x]") || t.starts_with('☒') || t.starts_with('✓') {
+        return YES;
+    }
+    if t.starts_with("nej") || is_empty_box(&t) {
+        return NO;
+    }
+    // Something else was written: keep it, it is neither yes nor no.
+    ""
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Lays out text lines as words, 12 pt high, 6 pt per character; `|` splits a cell.
+    pub fn page(number: usize, lines: &[&str]) -> PageWords {
+        let mut words = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let y0 = 50.0 + i as f32 * 16.0;
+            let mut x = 40.0;
+            for (ci, cell) in line.split('|').enumerate() {
+                if ci > 0 {
+                    x = 40.0 + 260.0 * ci as f32;
+                }
+                for t in cell.split(' ') {
+                    if t.is_empty() {
+                        x += 6.0;
+                        continue;
+                    }
+                    let w = t.chars().count() as f32 * 6.0;
+                    words.push(Word { text: t.into(), x0: x, y0, x1: x + w, y1: y0 + 12.0, confidence: 100.0 });
+                    x += w + 6.0;
+                }
+            }
+        }
+        PageWords { number, words }
+    }
+
+    #[test]
+    fn same_line_layout() {
+        let p = page(
+            1,
+            &[
+                "Beställning av eTjänstekort TJID-101",
+                "Förnamn: Anna-Karin",
+                "Efternamn:Åström",
+                "Mobiltelefon: 070-123 45 67",
+                "Telefon: 031-345 67 00",
+                "Beställningen avser: [X] Nytt kort [ ] Ersättningskort [ ] Förnyelse",
+                "Utlämning: [X] Utlämningsställe [X] Utkörning",
+                "Utlämningsställe (namn): Receptionen",
+                "Datum:",
+                "Underskrift",
+            ],
+        );
+        let forms = read_forms(&[p]);
+        assert_eq!(forms.len(), 1);
+        let v = &forms[0].values;
+        assert_eq!(v["fornamn"], "Anna-Karin");
+        assert_eq!(v["efternamn"], "Åström");
+        assert_eq!(v["mobil"], "070-123 45 67");
+        assert_eq!(v["vc_telefon"], "031-345 67 00");
+        assert_eq!(v["bestallningstyp"], "Nytt");
+        assert_eq!(v["utlamning"], "Utlamningsstalle,Utkorning");
+        assert_eq!(v["utlamningsstalle"], "Receptionen");
+        assert_eq!(v["datum"], "");
+        assert!(!v.contains_key("personnummer"));
+    }
+
+    #[test]
+    fn table_layout_reads_below_within_the_column() {
+        let p = page(
+            1,
+            &[
+                "Avregistrering av eTjänstekort",
+                "Kortinnehavarens namn|Personnummer",
+                "Anna Åström|19121212-1212",
+                "Kortnummer|Vårdenhet",
+                "|Vårdcentralen Ekmansgatan",
+                "Klippt kort mottaget|Datum",
+                "X|2026-11-18",
+            ],
+        );
+        let forms = read_forms(&[p]);
+        let v = &forms[0].values;
+        assert_eq!(v["namn"], "Anna Åström");
+        assert_eq!(v["personnummer"], "19121212-1212");
+        assert_eq!(v["kortnummer"], "");
+        assert_eq!(v["vardenhet_namn"], "Vårdcentralen Ekmansgatan");
+        assert_eq!(v["klippt_kort"], "Ja");
+        assert_eq!(v["datum"], "2026-11-18");
+    }
+
+    #[test]
+    fn two_forms_and_a_continuation_page() {
+        let p1 = page(1, &["Följebrev", "Förnamn: Ingen"]);
+        let p2 = page(2, &["Beställning av eTjänstekort", "Förnamn: Anna"]);
+        let p3 = page(3, &["Sida 2 av 2", "Datum: 2026-11-18"]);
+        let p4 = page(4, &["Beställning av eTjänstekort", "Förnamn: Bo"]);
+        let forms = read_forms(&[p1, p2, p3, p4]);
+        assert_eq!(forms.len(), 2);
+        assert_eq!(forms[0].values["fornamn"], "Anna");
+        assert_eq!(forms[0].values["datum"], "2026-11-18");
+        assert_eq!(forms[0].pages, vec![2, 3]);
+        assert_eq!(forms[1].values["fornamn"], "Bo");
+        assert!(!forms[1].values.contains_key("datum"));
+    }
+
+    #[test]
+    fn legacy_layout_with_a_gap_instead_of_a_colon() {
+        let p = page(1, &["Beställning av eTjänstekort (TJID-101 version 2019)", "PERSONNUMMER|19121212-1212", "FÖRNAMN|Anna"]);
+        let forms = read_forms(&[p]);
+        assert_eq!(forms[0].values["personnummer"], "19121212-1212");
+        assert_eq!(forms[0].values["fornamn"], "Anna");
+    }
+
+    #[test]
+    fn cut_card_box_before_the_label() {
+        let p = page(1, &["Avregistrering av eTjänstekort", "☐ Klippt kort mottaget"]);
+        assert_eq!(read_forms(&[p])[0].values["klippt_kort"], "Nej");
+        let p = page(1, &["Avregistrering av eTjänstekort", "Klippt kort mottaget: Nej"]);
+        assert_eq!(read_forms(&[p])[0].values["klippt_kort"], "Nej");
+        let p = page(1, &["Avregistrering av eTjänstekort", "Klippt kort mottaget: [X]"]);
+        assert_eq!(read_forms(&[p])[0].values["klippt_kort"], "Ja");
+    }
+
+    #[test]
+    fn a_mention_of_the_title_is_no_form() {
+        let p = page(1, &["Här kommer en beställning av eTjänstekort", "Förnamn: Anna"]);
+        assert!(read_forms(&[p]).is_empty());
+    }
+}

@@ -1,0 +1,9 @@
+//! The pipeline stages, each a plain function over domain types: parse → extract (layout) →
+//! check → decide → reply.
+
+pub mod check;
+pub mod decide;
+pub mod extract;
+pub mod layout;
+pub mod parse;
+pub mod reply;

@@ -1,0 +1,177 @@
+//! Stage 5: a decided case → the Swedish reply (SPEC §5), rendered from the template files
+//! under `templates/` and built with lettre: threaded, `Auto-Submitted: auto-replied`, with the
+//! case number and never the full personnummer.
+
+use std::sync::LazyLock;
+
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::Mailbox;
+use lettre::Message;
+use minijinja::{context, Environment};
+
+use crate::case::{CaseKind, CheckedCase, Decision};
+use crate::forms::spec::FormKind;
+use crate::pipeline::parse::ParsedMail;
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_keep_trailing_newline(true);
+    for (name, source) in [
+        ("_header.txt.j2", include_str!("../../templates/_header.txt.j2")),
+        ("_footer.txt.j2", include_str!("../../templates/_footer.txt.j2")),
+        ("_reasons.txt.j2", include_str!("../../templates/_reasons.txt.j2")),
+        ("queued.txt.j2", include_str!("../../templates/queued.txt.j2")),
+        ("rejected.txt.j2", include_str!("../../templates/rejected.txt.j2")),
+    ] {
+        env.add_template(name, source).expect("the built-in reply templates are valid");
+    }
+    env
+});
+
+/// RFC 3834: marks our mail as automatic so that other robots do not answer it.
+#[derive(Debug, Clone, Copy)]
+pub struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-replied".into())
+    }
+}
+
+/// The case number on every reply, for mail clients and for linking bounces back.
+#[derive(Debug, Clone)]
+pub struct CaseHeader(pub String);
+
+impl Header for CaseHeader {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("X-TjanstID-Case")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(CaseHeader(s.trim().to_string()))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+pub struct ReplySettings<'a> {
+    pub own_address: &'a str,
+    pub display_name: &'a str,
+    pub office_address: &'a str,
+}
+
+/// A reply ready for the outbox: its envelope and the whole message.
+#[derive(Debug, Clone)]
+pub struct RenderedReply {
+    pub message_id: String,
+    pub sender: String,
+    pub recipient: String,
+    pub subject: String,
+    pub raw: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyError {
+    #[error("the email has no address to reply to")]
+    NoRecipient,
+    #[error("cannot render the reply template: {0}")]
+    Template(#[from] minijinja::Error),
+    #[error("cannot build the reply message: {0}")]
+    Build(String),
+}
+
+/// The text of the reply for one case.
+pub fn render_text(case: &CheckedCase, case_id: &str, settings: &ReplySettings<'_>) -> Result<String, minijinja::Error> {
+    let form_kind = match case.kind {
+        CaseKind::Order => Some(FormKind::Order),
+        CaseKind::Deregistration => Some(FormKind::Deregistration),
+        CaseKind::Unknown => None,
+    };
+    let reasons: Vec<_> = case
+        .reasons
+        .iter()
+        .map(|r| {
+            let label = r.field.and_then(|f| form_kind.and_then(|k| k.field(f))).map(|f| f.label);
+            context! { code => r.code.as_str(), field => r.field, label => label }
+        })
+        .collect();
+    let person = person_line(case);
+    let pages = (!case.context.pages.is_empty())
+        .then(|| case.context.pages.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "));
+    let template = match case.decision {
+        Decision::Queued => "queued.txt.j2",
+        Decision::Rejected => "rejected.txt.j2",
+    };
+    TEMPLATES.get_template(template)?.render(context! {
+        kind => case.kind.as_str(),
+        case_id => case_id,
+        office_name => settings.display_name,
+        office_address => settings.office_address,
+        attachment => case.context.attachment,
+        pages => pages,
+        person => person,
+        reasons => reasons,
+        delivery => case.fields.get("utlamning"),
+        pickup => case.fields.get("utlamningsstalle"),
+    })
+}
+
+/// "Anna-Karin Åström, 19121212-XXXX": the name and the masked personnummer, when known.
+fn person_line(case: &CheckedCase) -> Option<String> {
+    let name = match case.kind {
+        CaseKind::Order => {
+            let parts: Vec<&str> = [case.fields.get("fornamn"), case.fields.get("efternamn")].into_iter().flatten().collect();
+            (!parts.is_empty()).then(|| parts.join(" "))
+        }
+        CaseKind::Deregistration => case.fields.get("namn").map(str::to_string),
+        CaseKind::Unknown => None,
+    };
+    match (name, &case.context.personnummer_masked) {
+        (Some(n), Some(p)) => Some(format!("{n}, {p}")),
+        (Some(n), None) => Some(n),
+        (None, Some(p)) => Some(p.clone()),
+        (None, None) => None,
+    }
+}
+
+/// Builds the reply message. `message_id` is ours and stable, so a resend carries the same one.
+pub fn build_reply(
+    mail: &ParsedMail,
+    case: &CheckedCase,
+    case_id: &str,
+    message_id: &str,
+    settings: &ReplySettings<'_>,
+) -> Result<RenderedReply, ReplyError> {
+    let recipient = mail.reply_to.clone().ok_or(ReplyError::NoRecipient)?;
+    let to: Mailbox = recipient.parse().map_err(|_| ReplyError::NoRecipient)?;
+    let from = Mailbox::new(
+        Some(settings.display_name.to_string()),
+        settings.own_address.parse().map_err(|e| ReplyError::Build(format!("own address: {e}")))?,
+    );
+    let subject = format!("Re: {}", mail.subject);
+    let text = render_text(case, case_id, settings)?;
+    let mut builder = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(subject.clone())
+        .message_id(Some(message_id.to_string()))
+        .header(AutoSubmitted)
+        .header(CaseHeader(case_id.to_string()));
+    if let Some(id) = &mail.message_id {
+        builder = builder.in_reply_to(id.clone());
+    }
+    if !mail.references.is_empty() {
+        builder = builder.references(mail.references.join(" "));
+    }
+    let message = builder
+        .header(ContentType::TEXT_PLAIN)
+        .body(text)
+        .map_err(|e| ReplyError::Build(e.to_string()))?;
+    Ok(RenderedReply { message_id: message_id.to_string(), sender: settings.own_address.to_string(), recipient, subject, raw: message.formatted() })
+}

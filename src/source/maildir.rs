@@ -1,0 +1,57 @@
+//! A Maildir source: mail is taken from `new/` and moved to `cur/` (flag `S`, and `F` for
+//! quarantined mail) only after its outcome is committed.
+
+use std::path::{Path, PathBuf};
+
+pub struct Maildir {
+    root: PathBuf,
+}
+
+impl Maildir {
+    pub fn new(root: &Path) -> Maildir {
+        Maildir { root: root.to_path_buf() }
+    }
+
+    pub fn looks_like(path: &Path) -> bool {
+        path.join("new").is_dir() && path.join("cur").is_dir()
+    }
+
+    /// Opens a Maildir, creating `new/`, `cur/` and `tmp/` when missing.
+    pub fn create(root: &Path) -> std::io::Result<Maildir> {
+        for sub in ["new", "cur", "tmp"] {
+            std::fs::create_dir_all(root.join(sub))?;
+        }
+        Ok(Maildir::new(root))
+    }
+
+    /// Files in `new/` or `cur/`, sorted by name.
+    pub fn list(&self, sub: &str) -> std::io::Result<Vec<PathBuf>> {
+        let dir = self.root.join(sub);
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+            .map(|e| e.path())
+            .filter(|p| !p.file_name().and_then(|n| n.to_str()).unwrap_or(".").starts_with('.'))
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    /// The identity of a delivery: its unique name without the info part.
+    pub fn source_ref(path: &Path) -> String {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        format!("maildir:{}", name.split(':').next().unwrap_or(name))
+    }
+
+    /// Moves a message from `new/` to `cur/` with the given flags.
+    pub fn acknowledge(&self, path: &Path, flags: &str) -> std::io::Result<PathBuf> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let base = name.split(':').next().unwrap_or(name);
+        let target = self.root.join("cur").join(format!("{base}:2,{flags}"));
+        std::fs::rename(path, &target)?;
+        Ok(target)
+    }
+}

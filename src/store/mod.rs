@@ -1,0 +1,205 @@
+//! The store boundary: messages, cases, the outbox and the audit trail. One transaction per
+//! email covers its message row, its cases and their replies-to-send.
+
+pub mod sqlite;
+
+use serde::Serialize;
+
+use crate::case::{CheckedCase, IgnoreReason};
+use crate::pipeline::reply::RenderedReply;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The closed set of store backends.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+}
+
+/// One email as it is recorded.
+#[derive(Debug, Clone)]
+pub struct MailRecord {
+    pub source_ref: String,
+    pub message_id: Option<String>,
+    pub content_hash: String,
+    pub received_at: i64,
+    pub email_date: Option<String>,
+    pub sender: Option<String>,
+    pub subject: String,
+    pub headers: String,
+    /// Set when the pipeline ignores the email (duplicate is found by the store itself).
+    pub ignored: Option<IgnoreReason>,
+    /// Set when the email is quarantined.
+    pub error: Option<String>,
+}
+
+/// What `record` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    /// The source reference was recorded before: a replay after a crash. Nothing was written.
+    AlreadyRecorded,
+    Ignored(IgnoreReason),
+    Quarantined,
+    Processed { case_ids: Vec<String> },
+}
+
+/// Builds the reply of a case once its number is known.
+pub type RenderReply<'a> = dyn Fn(&CheckedCase, &str, &str) -> Option<RenderedReply> + Send + Sync + 'a;
+
+/// A reply waiting in the outbox.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: String,
+    pub case_id: String,
+    pub sender: String,
+    pub recipient: String,
+    pub raw: String,
+    pub attempts: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CaseSummary {
+    pub id: String,
+    pub kind: String,
+    pub decision: String,
+    pub state: String,
+    pub reasons: String,
+    pub created_at: i64,
+    pub subject: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CaseRow {
+    pub id: String,
+    pub kind: String,
+    pub decision: String,
+    pub state: String,
+    pub fields: String,
+    pub reasons: String,
+    pub warnings: String,
+    pub attachment: Option<String>,
+    pub pages: String,
+    pub created_at: i64,
+    pub source_ref: String,
+    pub message_id: Option<String>,
+    pub sender: Option<String>,
+    pub subject: String,
+    pub headers: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ReplyRow {
+    pub id: String,
+    pub recipient: String,
+    pub subject: String,
+    pub status: String,
+    pub attempts: i64,
+    pub sent_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub raw: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AuditRow {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseDetail {
+    pub case: CaseRow,
+    pub replies: Vec<ReplyRow>,
+    pub audit: Vec<AuditRow>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub decision: Option<String>,
+    pub kind: Option<String>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub messages: i64,
+    pub cases: i64,
+    pub outbox_pending: i64,
+    pub outbox_sent: i64,
+    pub outbox_failed: i64,
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Sqlite($s) => $e,
+        }
+    };
+}
+
+impl Store {
+    pub async fn open_sqlite(path: &std::path::Path) -> Result<Store, StoreError> {
+        Ok(Store::Sqlite(SqliteStore::open(path).await?))
+    }
+
+    /// Whether an email from this source reference is already recorded (a replay).
+    pub async fn source_recorded(&self, source_ref: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.source_recorded(source_ref).await)
+    }
+
+    /// Records one email with its cases and replies in one transaction. A Message-ID that was
+    /// processed before makes the email an ignored `duplicate`.
+    pub async fn record(
+        &self,
+        mail: &MailRecord,
+        cases: &[CheckedCase],
+        render: &RenderReply<'_>,
+        now_ms: i64,
+    ) -> Result<Recorded, StoreError> {
+        dispatch!(self, s => s.record(mail, cases, render, now_ms).await)
+    }
+
+    pub async fn due_replies(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        dispatch!(self, s => s.due_replies(now_ms, limit).await)
+    }
+
+    pub async fn reply_sent(&self, id: &str, now_ms: i64, detail: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.reply_attempt(id, now_ms, true, detail, None, false).await)
+    }
+
+    pub async fn reply_retry(&self, id: &str, now_ms: i64, error: &str, next_ms: i64) -> Result<(), StoreError> {
+        dispatch!(self, s => s.reply_attempt(id, now_ms, false, error, Some(next_ms), false).await)
+    }
+
+    pub async fn reply_failed(&self, id: &str, now_ms: i64, error: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.reply_attempt(id, now_ms, false, error, None, true).await)
+    }
+
+    pub async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
+        dispatch!(self, s => s.list_cases(filter).await)
+    }
+
+    pub async fn case_detail(&self, id: &str) -> Result<Option<CaseDetail>, StoreError> {
+        dispatch!(self, s => s.case_detail(id).await)
+    }
+
+    pub async fn counts(&self) -> Result<Counts, StoreError> {
+        dispatch!(self, s => s.counts().await)
+    }
+}
