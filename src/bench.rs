@@ -15,7 +15,11 @@ use crate::sink::{FileSink, ReplySink};
 use crate::source::Maildir;
 use crate::store::Store;
 
-pub async fn run(mut settings: Settings, emails: usize, dir: Option<PathBuf>) -> anyhow::Result<std::process::ExitCode> {
+pub async fn run(
+    mut settings: Settings,
+    emails: usize,
+    dir: Option<PathBuf>,
+) -> anyhow::Result<std::process::ExitCode> {
     let temp;
     let dir = match dir {
         Some(d) => d,
@@ -41,7 +45,12 @@ pub async fn run(mut settings: Settings, emails: usize, dir: Option<PathBuf>) ->
             "Wed, 18 Nov 2026 10:00:00 +0100",
         )
         .attach_pdf(name, pdf.clone());
-        std::fs::write(maildir_path.join("new").join(format!("{:010}.bench{i}.eml", i)), build(&spec))?;
+        std::fs::write(
+            maildir_path
+                .join("new")
+                .join(format!("{:010}.bench{i}.eml", i)),
+            build(&spec),
+        )?;
     }
 
     let store = Store::open_sqlite(&settings.store.sqlite).await?;
@@ -60,7 +69,11 @@ pub async fn run(mut settings: Settings, emails: usize, dir: Option<PathBuf>) ->
         let mut inputs = Vec::new();
         for path in files.into_iter().take(512) {
             let raw = std::fs::read(&path)?;
-            inputs.push(Input { display: path.display().to_string(), source_ref: Maildir::source_ref(&path), raw });
+            inputs.push(Input {
+                display: path.display().to_string(),
+                source_ref: Maildir::source_ref(&path),
+                raw,
+            });
         }
         let batch_started = Instant::now();
         intake
@@ -77,16 +90,35 @@ pub async fn run(mut settings: Settings, emails: usize, dir: Option<PathBuf>) ->
 
     // Per-email time: the gap between consecutive commits (what one email costs in the
     // steady state of the pipeline).
-    let mut per_email: Vec<f64> = latencies.windows(2).map(|w| (w[1] - w[0]).max(0.0)).collect();
+    let mut per_email: Vec<f64> = latencies
+        .windows(2)
+        .map(|w| (w[1] - w[0]).max(0.0))
+        .collect();
     per_email.sort_by(f64::total_cmp);
-    let pct = |p: f64| per_email.get(((per_email.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0.0) * 1000.0;
+    let pct = |p: f64| {
+        per_email
+            .get(((per_email.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0.0)
+            * 1000.0
+    };
     let counts = store.counts().await?;
     println!("emails:              {emails}");
     println!("cases:               {}", counts.cases);
     println!("replies written:     {}", report.sent);
-    println!("processing:          {processed:.2} s  ({:.0} emails/s, stored and acknowledged)", emails as f64 / processed);
-    println!("with reply delivery: {total:.2} s  ({:.0} emails/s end to end)", emails as f64 / total);
-    println!("time per email:      p50 {:.3} ms  p95 {:.3} ms", pct(0.5), pct(0.95));
+    println!(
+        "processing:          {processed:.2} s  ({:.0} emails/s, stored and acknowledged)",
+        emails as f64 / processed
+    );
+    println!(
+        "with reply delivery: {total:.2} s  ({:.0} emails/s end to end)",
+        emails as f64 / total
+    );
+    println!(
+        "time per email:      p50 {:.3} ms  p95 {:.3} ms",
+        pct(0.5),
+        pct(0.95)
+    );
     println!("peak RSS:            {} MB", peak_rss_kb() / 1024);
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -96,12 +128,30 @@ fn sample_pdfs() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let dereg = example_values(FormKind::Deregistration);
     let mut incomplete = order.clone();
     incomplete.remove("mobil");
-    let one = |kind, layout, values| render(&[FilledForm { kind, layout, values }]);
+    let one = |kind, layout, values| {
+        render(&[FilledForm {
+            kind,
+            layout,
+            values,
+        }])
+    };
     Ok(vec![
-        ("bestallning.pdf".into(), one(FormKind::Order, Layout::SameLine, &order)?),
-        ("bestallning-ifylld.pdf".into(), one(FormKind::Order, Layout::Fillable, &order)?),
-        ("avregistrering.pdf".into(), one(FormKind::Deregistration, Layout::Table, &dereg)?),
-        ("bestallning-ofullstandig.pdf".into(), one(FormKind::Order, Layout::SameLine, &incomplete)?),
+        (
+            "bestallning.pdf".into(),
+            one(FormKind::Order, Layout::SameLine, &order)?,
+        ),
+        (
+            "bestallning-ifylld.pdf".into(),
+            one(FormKind::Order, Layout::Fillable, &order)?,
+        ),
+        (
+            "avregistrering.pdf".into(),
+            one(FormKind::Deregistration, Layout::Table, &dereg)?,
+        ),
+        (
+            "bestallning-ofullstandig.pdf".into(),
+            one(FormKind::Order, Layout::SameLine, &incomplete)?,
+        ),
     ])
 }
 

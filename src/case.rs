@@ -114,7 +114,10 @@ pub struct Fields(pub Vec<(&'static str, Option<String>)>);
 
 impl Fields {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.as_deref())
+        self.0
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.as_deref())
     }
 }
 
@@ -161,7 +164,18 @@ impl CheckedCase {
         fields: Fields,
         context: CaseContext,
     ) -> Self {
-        let decision = if reasons.is_empty() { Decision::Queued } else { Decision::Rejected };
-        CheckedCase { kind, decision, reasons, warnings, fields, context }
+        let decision = if reasons.is_empty() {
+            Decision::Queued
+        } else {
+            Decision::Rejected
+        };
+        CheckedCase {
+            kind,
+            decision,
+            reasons,
+            warnings,
+            fields,
+            context,
+        }
     }
 }

@@ -14,7 +14,11 @@ use crate::sink::{FileSink, ReplySink};
 use crate::store::{CaseFilter, Store};
 
 #[derive(Parser)]
-#[command(name = "tjid-intake", version, about = "Mail intake for TjänsteID-service (eTjänstekort)")]
+#[command(
+    name = "tjid-intake",
+    version,
+    about = "Mail intake for TjänsteID-service (eTjänstekort)"
+)]
 pub struct Cli {
     /// Configuration file (default: config/default.toml when present).
     #[arg(long, global = true, value_name = "FILE")]
@@ -99,7 +103,10 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Forms { command: FormsCommand::Write { dir } } = &cli.command {
+    if let Command::Forms {
+        command: FormsCommand::Write { dir },
+    } = &cli.command
+    {
         return write_forms(dir);
     }
     let settings = Settings::load(cli.config.as_deref())?;
@@ -108,11 +115,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     crate::telemetry::init(&settings.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Run => run(settings).await,
-            Command::Process { dry_run, json, paths } => process(settings, dry_run, json, &paths).await,
+            Command::Process {
+                dry_run,
+                json,
+                paths,
+            } => process(settings, dry_run, json, &paths).await,
             Command::Cases { command } => cases(settings, command).await,
             Command::Bench { emails, dir } => crate::bench::run(settings, emails, dir).await,
             Command::Forms { .. } | Command::CheckConfig => unreachable!("handled above"),
@@ -123,12 +136,21 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Store::open_sqlite(&settings.store.sqlite)
         .await
-        .with_context(|| format!("cannot open the store (store.sqlite = {})", settings.store.sqlite.display()))
+        .with_context(|| {
+            format!(
+                "cannot open the store (store.sqlite = {})",
+                settings.store.sqlite.display()
+            )
+        })
 }
 
 fn open_sink(settings: &Settings) -> anyhow::Result<ReplySink> {
-    let sink = FileSink::open(&settings.sink.dir)
-        .with_context(|| format!("cannot open the reply folder (sink.dir = {})", settings.sink.dir.display()))?;
+    let sink = FileSink::open(&settings.sink.dir).with_context(|| {
+        format!(
+            "cannot open the reply folder (sink.dir = {})",
+            settings.sink.dir.display()
+        )
+    })?;
     Ok(ReplySink::File(sink))
 }
 
@@ -140,19 +162,31 @@ async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn process(settings: Settings, dry_run: bool, json: bool, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+async fn process(
+    settings: Settings,
+    dry_run: bool,
+    json: bool,
+    paths: &[PathBuf],
+) -> anyhow::Result<ExitCode> {
     let files = crate::source::collect_inputs(paths)?;
     let mut inputs = Vec::with_capacity(files.len());
     for path in &files {
         let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         // Each run of `process` is its own delivery, so a file processed again is a duplicate.
         let source_ref = format!("file:{}#{}", path.display(), uuid::Uuid::new_v4().simple());
-        inputs.push(Input { display: path.display().to_string(), source_ref, raw });
+        inputs.push(Input {
+            display: path.display().to_string(),
+            source_ref,
+            raw,
+        });
     }
     let (recorder, sink) = if dry_run {
         (Recorder::DryRun(Mutex::new(DryRun::default())), None)
     } else {
-        (Recorder::Store(open_store(&settings).await?), Some(open_sink(&settings)?))
+        (
+            Recorder::Store(open_store(&settings).await?),
+            Some(open_sink(&settings)?),
+        )
     };
     let outbox = settings.outbox.clone();
     let intake = Arc::new(Intake::load(settings)?);
@@ -166,13 +200,22 @@ async fn process(settings: Settings, dry_run: bool, json: bool, paths: &[PathBuf
             } else {
                 let what = match (outcome.decision, outcome.ignored_reason) {
                     ("ignored", Some(r)) => format!("ignored ({r})"),
-                    ("quarantined", _) => format!("quarantined: {}", outcome.error.as_deref().unwrap_or("")),
+                    ("quarantined", _) => {
+                        format!("quarantined: {}", outcome.error.as_deref().unwrap_or(""))
+                    }
                     _ => outcome
                         .cases
                         .iter()
                         .map(|c| {
-                            let reasons: Vec<&str> = c.reasons.iter().map(|r| r.code.as_str()).collect();
-                            format!("{} {} {} {}", c.case_id, c.kind, c.decision, reasons.join(","))
+                            let reasons: Vec<&str> =
+                                c.reasons.iter().map(|r| r.code.as_str()).collect();
+                            format!(
+                                "{} {} {} {}",
+                                c.case_id,
+                                c.kind,
+                                c.decision,
+                                reasons.join(",")
+                            )
                         })
                         .collect::<Vec<_>>()
                         .join("; "),
@@ -185,7 +228,10 @@ async fn process(settings: Settings, dry_run: bool, json: bool, paths: &[PathBuf
     if let (Recorder::Store(store), Some(sink)) = (&recorder, sink) {
         let report = crate::outbox::deliver_due(store, &sink, &outbox).await?;
         if report.retried + report.failed > 0 {
-            eprintln!("replies: {} sent, {} to retry, {} failed", report.sent, report.retried, report.failed);
+            eprintln!(
+                "replies: {} sent, {} to retry, {} failed",
+                report.sent, report.retried, report.failed
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -194,15 +240,30 @@ async fn process(settings: Settings, dry_run: bool, json: bool, paths: &[PathBuf
 async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<ExitCode> {
     let store = open_store(&settings).await?;
     match command {
-        CasesCommand::List { decision, kind, limit, json } => {
-            let rows = store.list_cases(&CaseFilter { decision, kind, limit }).await?;
+        CasesCommand::List {
+            decision,
+            kind,
+            limit,
+            json,
+        } => {
+            let rows = store
+                .list_cases(&CaseFilter {
+                    decision,
+                    kind,
+                    limit,
+                })
+                .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("{:<18} {:<15} {:<9} {:<16} {:<40} SUBJECT", "CASE", "KIND", "DECISION", "RECEIVED", "REASONS");
+            println!(
+                "{:<18} {:<15} {:<9} {:<16} {:<40} SUBJECT",
+                "CASE", "KIND", "DECISION", "RECEIVED", "REASONS"
+            );
             for r in &rows {
-                let reasons: Vec<serde_json::Value> = serde_json::from_str(&r.reasons).unwrap_or_default();
+                let reasons: Vec<serde_json::Value> =
+                    serde_json::from_str(&r.reasons).unwrap_or_default();
                 let codes: Vec<&str> = reasons.iter().filter_map(|v| v["code"].as_str()).collect();
                 println!(
                     "{:<18} {:<15} {:<9} {:<16} {:<40} {}",
@@ -233,7 +294,11 @@ async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<Exit
 
 pub fn format_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
+        .map(|d| {
+            d.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
@@ -254,23 +319,44 @@ fn render_case_text(d: &crate::store::CaseDetail) -> String {
     use std::fmt::Write as _;
     let c = &d.case;
     let mut out = String::new();
-    let _ = writeln!(out, "Case {}  kind {}  decision {}  state {}", c.id, c.kind, c.decision, c.state);
-    let _ = writeln!(out, "Received {}  from {}  source {}", format_ms(c.created_at), c.sender.as_deref().unwrap_or("-"), c.source_ref);
+    let _ = writeln!(
+        out,
+        "Case {}  kind {}  decision {}  state {}",
+        c.id, c.kind, c.decision, c.state
+    );
+    let _ = writeln!(
+        out,
+        "Received {}  from {}  source {}",
+        format_ms(c.created_at),
+        c.sender.as_deref().unwrap_or("-"),
+        c.source_ref
+    );
     let _ = writeln!(out, "Subject: {}", c.subject);
     if let Some(a) = &c.attachment {
         let _ = writeln!(out, "Attachment: {a}  pages {}", c.pages);
     }
     let _ = writeln!(out, "\nFields:");
-    if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str::<serde_json::Value>(&c.fields) {
+    if let Ok(serde_json::Value::Object(fields)) =
+        serde_json::from_str::<serde_json::Value>(&c.fields)
+    {
         for (k, v) in fields {
             let _ = writeln!(out, "  {k:<18} {}", v.as_str().unwrap_or("-"));
         }
     }
     for (title, json) in [("Reasons", &c.reasons), ("Warnings", &c.warnings)] {
         let items: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
-        let _ = writeln!(out, "\n{title}:{}", if items.is_empty() { " none" } else { "" });
+        let _ = writeln!(
+            out,
+            "\n{title}:{}",
+            if items.is_empty() { " none" } else { "" }
+        );
         for i in items {
-            let _ = writeln!(out, "  - {} {}", i["code"].as_str().unwrap_or("?"), i["field"].as_str().unwrap_or(""));
+            let _ = writeln!(
+                out,
+                "  - {} {}",
+                i["code"].as_str().unwrap_or("?"),
+                i["field"].as_str().unwrap_or("")
+            );
         }
     }
     let _ = writeln!(out, "\nEmail headers:");
@@ -280,7 +366,11 @@ fn render_case_text(d: &crate::store::CaseDetail) -> String {
     let _ = writeln!(out, "\nReplies:");
     for r in &d.replies {
         let sent = r.sent_at.map(format_ms).unwrap_or_else(|| "-".into());
-        let _ = writeln!(out, "  {} to {}  status {}  attempts {}  sent {}", r.id, r.recipient, r.status, r.attempts, sent);
+        let _ = writeln!(
+            out,
+            "  {} to {}  status {}  attempts {}  sent {}",
+            r.id, r.recipient, r.status, r.attempts, sent
+        );
         if let Some(e) = &r.last_error {
             let _ = writeln!(out, "    last error: {e}");
         }
@@ -299,7 +389,15 @@ fn render_case_text(d: &crate::store::CaseDetail) -> String {
             (None, Some(x)) => format!("-> {x}"),
             _ => String::new(),
         };
-        let _ = writeln!(out, "  {}  {:<8} {:<10} {} {}", format_ms(a.at), a.actor, a.action, change, a.comment.as_deref().unwrap_or(""));
+        let _ = writeln!(
+            out,
+            "  {}  {:<8} {:<10} {} {}",
+            format_ms(a.at),
+            a.actor,
+            a.action,
+            change,
+            a.comment.as_deref().unwrap_or("")
+        );
     }
     out
 }

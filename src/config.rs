@@ -150,13 +150,17 @@ impl Default for Settings {
 
 impl Default for KivSettings {
     fn default() -> Self {
-        KivSettings { ldif: "fixtures/kiv.ldif".into() }
+        KivSettings {
+            ldif: "fixtures/kiv.ldif".into(),
+        }
     }
 }
 
 impl Default for ProviderSettings {
     fn default() -> Self {
-        ProviderSettings { csv: "fixtures/providers.csv".into() }
+        ProviderSettings {
+            csv: "fixtures/providers.csv".into(),
+        }
     }
 }
 
@@ -174,25 +178,39 @@ impl Default for IntakeSettings {
 
 impl Default for SourceSettings {
     fn default() -> Self {
-        SourceSettings { kind: SourceKind::Maildir, maildir: "var/maildir".into(), poll_interval_ms: 200 }
+        SourceSettings {
+            kind: SourceKind::Maildir,
+            maildir: "var/maildir".into(),
+            poll_interval_ms: 200,
+        }
     }
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        StoreSettings { kind: StoreKind::Sqlite, sqlite: "var/intake.db".into() }
+        StoreSettings {
+            kind: StoreKind::Sqlite,
+            sqlite: "var/intake.db".into(),
+        }
     }
 }
 
 impl Default for SinkSettings {
     fn default() -> Self {
-        SinkSettings { kind: SinkKind::File, dir: "var/outbox".into() }
+        SinkSettings {
+            kind: SinkKind::File,
+            dir: "var/outbox".into(),
+        }
     }
 }
 
 impl Default for OutboxSettings {
     fn default() -> Self {
-        OutboxSettings { initial_backoff_secs: 5, max_backoff_secs: 3600, give_up_after_hours: 72 }
+        OutboxSettings {
+            initial_backoff_secs: 5,
+            max_backoff_secs: 3600,
+            give_up_after_hours: 72,
+        }
     }
 }
 
@@ -210,7 +228,10 @@ impl Default for LimitSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        LogSettings { format: LogFormat::Text, level: "info".into() }
+        LogSettings {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
     }
 }
 
@@ -237,20 +258,27 @@ impl Settings {
             Some(path) => {
                 if !path.is_file() {
                     return Err(ConfigError {
-                        problems: vec![format!("cannot read configuration file {}: no such file", path.display())],
+                        problems: vec![format!(
+                            "cannot read configuration file {}: no such file",
+                            path.display()
+                        )],
                     });
                 }
-                builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+                builder =
+                    builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
             }
             None => {
                 let default = Path::new(DEFAULT_CONFIG_FILE);
                 if default.is_file() {
-                    builder = builder.add_source(config::File::from(default).format(config::FileFormat::Toml));
+                    builder = builder
+                        .add_source(config::File::from(default).format(config::FileFormat::Toml));
                 }
             }
         }
-        let env: config::Map<String, String> =
-            env.into_iter().filter(|(k, _)| k.starts_with("TJID__")).collect();
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("TJID__"))
+            .collect();
         builder = builder.add_source(
             config::Environment::with_prefix("TJID")
                 .prefix_separator("__")
@@ -258,7 +286,9 @@ impl Settings {
                 .try_parsing(true)
                 .source(Some(env)),
         );
-        let raw = builder.build().map_err(|e| ConfigError { problems: vec![e.to_string()] })?;
+        let raw = builder.build().map_err(|e| ConfigError {
+            problems: vec![e.to_string()],
+        })?;
 
         let mut unknown = Vec::new();
         let settings: Result<Settings, _> =
@@ -285,10 +315,16 @@ impl Settings {
     fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
         if !self.kiv.ldif.is_file() {
-            p.push(format!("kiv.ldif: no such file: {}", self.kiv.ldif.display()));
+            p.push(format!(
+                "kiv.ldif: no such file: {}",
+                self.kiv.ldif.display()
+            ));
         }
         if !self.providers.csv.is_file() {
-            p.push(format!("providers.csv: no such file: {}", self.providers.csv.display()));
+            p.push(format!(
+                "providers.csv: no such file: {}",
+                self.providers.csv.display()
+            ));
         }
         if crate::domain::Email::parse(&self.intake.own_address).is_err() {
             p.push("intake.own_address: not a valid e-mail address".into());
@@ -297,13 +333,19 @@ impl Settings {
             p.push("intake.office_address: not a valid e-mail address".into());
         }
         if self.intake.authserv_id.trim().is_empty() && self.intake.require_authenticated_sender {
-            p.push("intake.authserv_id: must be set when require_authenticated_sender is on".into());
+            p.push(
+                "intake.authserv_id: must be set when require_authenticated_sender is on".into(),
+            );
         }
         if self.source.poll_interval_ms == 0 {
             p.push("source.poll_interval_ms: must be at least 1".into());
         }
-        if self.outbox.initial_backoff_secs == 0 || self.outbox.max_backoff_secs < self.outbox.initial_backoff_secs {
-            p.push("outbox.initial_backoff_secs / max_backoff_secs: need 0 < initial <= max".into());
+        if self.outbox.initial_backoff_secs == 0
+            || self.outbox.max_backoff_secs < self.outbox.initial_backoff_secs
+        {
+            p.push(
+                "outbox.initial_backoff_secs / max_backoff_secs: need 0 < initial <= max".into(),
+            );
         }
         if self.limits.max_pdf_pages == 0 || self.limits.max_attachments == 0 {
             p.push("limits: max_pdf_pages and max_attachments must be at least 1".into());
@@ -325,7 +367,10 @@ mod tests {
 
     fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
         let path = dir.path().join(name);
-        std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
         path
     }
 
@@ -365,8 +410,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = minimal(&dir, "");
         let env = [
-            ("TJID__INTAKE__REQUIRE_AUTHENTICATED_SENDER".to_string(), "true".to_string()),
-            ("TJID__STORE__SQLITE".to_string(), "/tmp/other.db".to_string()),
+            (
+                "TJID__INTAKE__REQUIRE_AUTHENTICATED_SENDER".to_string(),
+                "true".to_string(),
+            ),
+            (
+                "TJID__STORE__SQLITE".to_string(),
+                "/tmp/other.db".to_string(),
+            ),
         ];
         let s = Settings::load_with_env(Some(&file), env).unwrap();
         assert!(s.intake.require_authenticated_sender);

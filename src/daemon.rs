@@ -67,14 +67,24 @@ pub async fn run(intake: Arc<Intake>, store: Store, sink: ReplySink) -> anyhow::
                 continue;
             }
             match std::fs::read(&path) {
-                Ok(raw) => inputs.push(Input { display: path.display().to_string(), source_ref, raw }),
+                Ok(raw) => inputs.push(Input {
+                    display: path.display().to_string(),
+                    source_ref,
+                    raw,
+                }),
                 Err(e) => tracing::warn!(error = %e, "cannot read a new message; will try again"),
             }
         }
         intake
             .process_batch(inputs, &recorder, |input, outcome| {
-                let flags = if outcome.decision == "quarantined" { "FS" } else { "S" };
+                let flags = if outcome.decision == "quarantined" {
+                    "FS"
+                } else {
+                    "S"
+                };
                 maildir.acknowledge(std::path::Path::new(&input.display), flags)?;
+                // Replies leave as soon as their case is committed, not at the end of the batch.
+                wake_outbox.notify_one();
                 Ok(())
             })
             .await?;
@@ -92,13 +102,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

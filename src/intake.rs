@@ -92,7 +92,8 @@ pub struct DryRun {
 
 impl Intake {
     pub fn load(settings: Settings) -> anyhow::Result<Intake> {
-        let kiv = KivSnapshot::load(&settings.kiv.ldif).context("cannot load the KIV snapshot (kiv.ldif)")?;
+        let kiv = KivSnapshot::load(&settings.kiv.ldif)
+            .context("cannot load the KIV snapshot (kiv.ldif)")?;
         let providers = ProviderRegister::load(&settings.providers.csv)
             .context("cannot load the register of connected providers (providers.csv)")?;
         let stats = kiv.stats();
@@ -111,7 +112,12 @@ impl Intake {
                 ..PdfLimits::default()
             },
         };
-        Ok(Intake { settings, kiv, providers, limits })
+        Ok(Intake {
+            settings,
+            kiv,
+            providers,
+            limits,
+        })
     }
 
     /// Runs parse → extract → check → decide on one email. Never panics: a panic inside the
@@ -128,7 +134,10 @@ impl Intake {
             elapsed: Duration::ZERO,
         };
         if raw.len() > self.settings.limits.max_message_bytes {
-            analysis.error = Some(format!("the message is larger than {} bytes", self.settings.limits.max_message_bytes));
+            analysis.error = Some(format!(
+                "the message is larger than {} bytes",
+                self.settings.limits.max_message_bytes
+            ));
             return analysis;
         }
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| self.analyse_inner(raw, today)));
@@ -139,7 +148,9 @@ impl Intake {
                 analysis.cases = cases;
             }
             Ok(Err(e)) => analysis.error = Some(e.to_string()),
-            Err(_) => analysis.error = Some("processing the email failed unexpectedly (a panic)".into()),
+            Err(_) => {
+                analysis.error = Some("processing the email failed unexpectedly (a panic)".into())
+            }
         }
         analysis.elapsed = started.elapsed();
         analysis
@@ -149,14 +160,23 @@ impl Intake {
         &self,
         raw: &[u8],
         today: NaiveDate,
-    ) -> Result<(ParsedMail, Option<IgnoreReason>, Vec<CheckedCase>), crate::pipeline::parse::ParseError> {
+    ) -> Result<
+        (ParsedMail, Option<IgnoreReason>, Vec<CheckedCase>),
+        crate::pipeline::parse::ParseError,
+    > {
         let mail = parse_mail(raw)?;
+        // Test hook, compiled into debug builds only: proves a panic is contained.
+        if cfg!(debug_assertions)
+            && std::env::var("TJID_DEBUG_PANIC_ON_SUBJECT").is_ok_and(|s| s == mail.subject)
+        {
+            panic!("test panic requested by TJID_DEBUG_PANIC_ON_SUBJECT");
+        }
         if let Some(reason) = ignore_reason(&mail, &self.settings.intake.own_address) {
             return Ok((mail, Some(reason), Vec::new()));
         }
         let intake = &self.settings.intake;
-        let authenticated =
-            !intake.require_authenticated_sender || sender_authenticated(&mail, &intake.authserv_id);
+        let authenticated = !intake.require_authenticated_sender
+            || sender_authenticated(&mail, &intake.authserv_id);
         let ctx = DecideContext {
             check: CheckContext {
                 kiv: &self.kiv,
@@ -191,7 +211,10 @@ impl Intake {
         F: FnMut(&Input, &Outcome) -> anyhow::Result<()>,
     {
         let timeout = Duration::from_secs(self.settings.limits.processing_timeout_secs);
-        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 2;
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            * 2;
         let today = Utc::now().date_naive();
         let mut analysed = futures::stream::iter(inputs.into_iter().map(|input| {
             let this = Arc::clone(self);
@@ -201,8 +224,13 @@ impl Intake {
                 let task = tokio::task::spawn_blocking(move || this.analyse(&task_raw, today));
                 let analysis = match tokio::time::timeout(timeout, task).await {
                     Ok(Ok(a)) => a,
-                    Ok(Err(_)) => quarantine(&raw, "processing the email failed unexpectedly".into()),
-                    Err(_) => quarantine(&raw, format!("processing took longer than {} s", timeout.as_secs())),
+                    Ok(Err(_)) => {
+                        quarantine(&raw, "processing the email failed unexpectedly".into())
+                    }
+                    Err(_) => quarantine(
+                        &raw,
+                        format!("processing took longer than {} s", timeout.as_secs()),
+                    ),
                 };
                 let raw = Arc::try_unwrap(raw).unwrap_or_else(|r| (*r).clone());
                 (Input { raw, ..input }, analysis)
@@ -218,7 +246,12 @@ impl Intake {
         Ok(())
     }
 
-    async fn record(&self, input: &Input, analysis: &Analysis, recorder: &Recorder) -> anyhow::Result<Outcome> {
+    async fn record(
+        &self,
+        input: &Input,
+        analysis: &Analysis,
+        recorder: &Recorder,
+    ) -> anyhow::Result<Outcome> {
         let mail = analysis.mail.as_ref();
         let message_id = mail.and_then(|m| m.message_id.clone());
         let now_ms = Utc::now().timestamp_millis();
@@ -247,10 +280,14 @@ impl Intake {
                     ignored: analysis.ignored,
                     error: analysis.error.clone(),
                 };
-                store.record(&record, &analysis.cases, &render, now_ms).await?
+                store
+                    .record(&record, &analysis.cases, &render, now_ms)
+                    .await?
             }
             Recorder::DryRun(state) => {
-                let mut state = state.lock().map_err(|_| anyhow::anyhow!("dry-run state poisoned"))?;
+                let mut state = state
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("dry-run state poisoned"))?;
                 dry_run_record(&mut state, message_id.as_deref(), analysis, now_ms)
             }
         };
@@ -278,7 +315,11 @@ impl Intake {
             decision,
             ignored_reason,
             cases,
-            error: if recorded == Recorded::Quarantined { analysis.error.clone() } else { None },
+            error: if recorded == Recorded::Quarantined {
+                analysis.error.clone()
+            } else {
+                None
+            },
             replay,
         })
     }
@@ -295,7 +336,12 @@ fn quarantine(raw: &[u8], error: String) -> Analysis {
     }
 }
 
-fn dry_run_record(state: &mut DryRun, message_id: Option<&str>, analysis: &Analysis, now_ms: i64) -> Recorded {
+fn dry_run_record(
+    state: &mut DryRun,
+    message_id: Option<&str>,
+    analysis: &Analysis,
+    now_ms: i64,
+) -> Recorded {
     if let Some(id) = message_id {
         if analysis.error.is_none() && !state.message_ids.insert(id.to_string()) {
             return Recorded::Ignored(IgnoreReason::Duplicate);
@@ -327,7 +373,11 @@ pub fn log_token(value: &str) -> String {
 }
 
 fn log_outcome(input: &Input, analysis: &Analysis, outcome: &Outcome) {
-    let msg = outcome.message_id.as_deref().map(log_token).unwrap_or_else(|| "-".into());
+    let msg = outcome
+        .message_id
+        .as_deref()
+        .map(log_token)
+        .unwrap_or_else(|| "-".into());
     let source = log_token(&input.source_ref);
     let ms = analysis.elapsed.as_secs_f64() * 1000.0;
     if outcome.replay {
@@ -335,7 +385,9 @@ fn log_outcome(input: &Input, analysis: &Analysis, outcome: &Outcome) {
         return;
     }
     match (outcome.decision, outcome.ignored_reason) {
-        ("ignored", Some(reason)) => tracing::info!(msg = %msg, source = %source, reason = %reason, "email ignored"),
+        ("ignored", Some(reason)) => {
+            tracing::info!(msg = %msg, source = %source, reason = %reason, "email ignored")
+        }
         ("quarantined", _) => {
             tracing::warn!(msg = %msg, source = %source, error = outcome.error.as_deref().unwrap_or(""), "email quarantined")
         }

@@ -35,7 +35,12 @@ pub enum NameEncoding {
 
 #[derive(Debug, Clone)]
 pub enum Part {
-    File { name: String, content_type: String, data: Vec<u8>, encoding: NameEncoding },
+    File {
+        name: String,
+        content_type: String,
+        data: Vec<u8>,
+        encoding: NameEncoding,
+    },
     Forwarded(Box<MailSpec>),
 }
 
@@ -86,22 +91,43 @@ fn write_message(spec: &MailSpec, out: &mut String, depth: usize) {
         write_body(&spec.body, out, depth);
         return;
     }
-    let boundary = format!("=_mixed_{depth}_{:08x}", fxhash(&spec.subject) ^ depth as u32);
-    header(out, "Content-Type", &format!("multipart/mixed; boundary=\"{boundary}\""));
+    let boundary = format!(
+        "=_mixed_{depth}_{:08x}",
+        fxhash(&spec.subject) ^ depth as u32
+    );
+    header(
+        out,
+        "Content-Type",
+        &format!("multipart/mixed; boundary=\"{boundary}\""),
+    );
     out.push_str("\r\nThis is a multi-part message in MIME format.\r\n");
     out.push_str(&format!("--{boundary}\r\n"));
     write_body(&spec.body, out, depth);
     for part in &spec.parts {
         out.push_str(&format!("\r\n--{boundary}\r\n"));
         match part {
-            Part::File { name, content_type, data, encoding } => {
+            Part::File {
+                name,
+                content_type,
+                data,
+                encoding,
+            } => {
                 let (ct_name, disposition) = match encoding {
-                    NameEncoding::Plain => (format!("name=\"{name}\""), format!("attachment; filename=\"{name}\"")),
+                    NameEncoding::Plain => (
+                        format!("name=\"{name}\""),
+                        format!("attachment; filename=\"{name}\""),
+                    ),
                     NameEncoding::Rfc2047 => {
                         let w = encode_word(name);
-                        (format!("name=\"{w}\""), format!("attachment; filename=\"{w}\""))
+                        (
+                            format!("name=\"{w}\""),
+                            format!("attachment; filename=\"{w}\""),
+                        )
                     }
-                    NameEncoding::Rfc2231 => (String::new(), format!("attachment;\r\n{}", rfc2231("filename", name))),
+                    NameEncoding::Rfc2231 => (
+                        String::new(),
+                        format!("attachment;\r\n{}", rfc2231("filename", name)),
+                    ),
                 };
                 if ct_name.is_empty() {
                     header(out, "Content-Type", content_type);
@@ -130,7 +156,11 @@ fn write_body(body: &Body, out: &mut String, depth: usize) {
         Body::Html(html) => text_part(out, "text/html", html),
         Body::Alternative { plain, html } => {
             let boundary = format!("=_alt_{depth}_{:08x}", fxhash(plain));
-            header(out, "Content-Type", &format!("multipart/alternative; boundary=\"{boundary}\""));
+            header(
+                out,
+                "Content-Type",
+                &format!("multipart/alternative; boundary=\"{boundary}\""),
+            );
             out.push_str(&format!("\r\n--{boundary}\r\n"));
             text_part(out, "text/plain", plain);
             out.push_str(&format!("\r\n--{boundary}\r\n"));
@@ -141,7 +171,11 @@ fn write_body(body: &Body, out: &mut String, depth: usize) {
 }
 
 fn text_part(out: &mut String, content_type: &str, text: &str) {
-    header(out, "Content-Type", &format!("{content_type}; charset=utf-8"));
+    header(
+        out,
+        "Content-Type",
+        &format!("{content_type}; charset=utf-8"),
+    );
     header(out, "Content-Transfer-Encoding", "quoted-printable");
     out.push_str("\r\n");
     out.push_str(&quoted_printable(text));
@@ -158,7 +192,9 @@ fn header(out: &mut String, name: &str, value: &str) {
 /// `Name <addr>` with a non-ASCII name encoded.
 fn encode_address(addr: &str) -> String {
     match addr.rsplit_once('<') {
-        Some((name, rest)) if !name.trim().is_empty() => format!("{} <{rest}", encode_word(name.trim())),
+        Some((name, rest)) if !name.trim().is_empty() => {
+            format!("{} <{rest}", encode_word(name.trim()))
+        }
         _ => addr.to_string(),
     }
 }
@@ -168,7 +204,10 @@ pub fn encode_word(s: &str) -> String {
     if s.is_ascii() {
         return s.to_string();
     }
-    format!("=?utf-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(s.as_bytes()))
+    format!(
+        "=?utf-8?B?{}?=",
+        base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+    )
 }
 
 /// RFC 2231 parameter with percent-encoding, in continuations of at most 30 characters.
@@ -181,7 +220,11 @@ fn rfc2231(param: &str, value: &str) -> String {
             encoded.push_str(&format!("%{b:02X}"));
         }
     }
-    let chunks: Vec<String> = encoded.as_bytes().chunks(30).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+    let chunks: Vec<String> = encoded
+        .as_bytes()
+        .chunks(30)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
     let mut lines = Vec::new();
     for (i, chunk) in chunks.iter().enumerate() {
         let prefix = if i == 0 { "utf-8''" } else { "" };
@@ -223,7 +266,9 @@ fn quoted_printable(text: &str) -> String {
 }
 
 fn fxhash(s: &str) -> u32 {
-    s.bytes().fold(0x811c9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x01000193))
+    s.bytes().fold(0x811c9dc5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x01000193)
+    })
 }
 
 #[cfg(test)]
@@ -233,20 +278,34 @@ mod tests {
 
     #[test]
     fn built_mail_parses_back() {
-        let mut spec = MailSpec::new("Örjan <orjan@vgregion.se>", "Beställning åäö", "<t1@test>", "Wed, 18 Nov 2026 10:00:00 +0100");
+        let mut spec = MailSpec::new(
+            "Örjan <orjan@vgregion.se>",
+            "Beställning åäö",
+            "<t1@test>",
+            "Wed, 18 Nov 2026 10:00:00 +0100",
+        );
         spec.parts.push(Part::File {
             name: "beställning för Åsa Öberg med ett långt namn.pdf".into(),
             content_type: "application/pdf".into(),
             data: b"%PDF-1.4 test".to_vec(),
             encoding: NameEncoding::Rfc2231,
         });
-        let inner = MailSpec::new("a@b.se", "inner", "<t2@test>", "Wed, 18 Nov 2026 09:00:00 +0100").attach_pdf("x.pdf", b"%PDF-1.7".to_vec());
+        let inner = MailSpec::new(
+            "a@b.se",
+            "inner",
+            "<t2@test>",
+            "Wed, 18 Nov 2026 09:00:00 +0100",
+        )
+        .attach_pdf("x.pdf", b"%PDF-1.7".to_vec());
         spec.parts.push(Part::Forwarded(Box::new(inner)));
         let m = parse_mail(&build(&spec)).unwrap();
         assert_eq!(m.subject, "Beställning åäö");
         assert_eq!(m.from_name.as_deref(), Some("Örjan"));
         assert_eq!(m.attachments.len(), 2);
-        assert_eq!(m.attachments[0].name.as_deref(), Some("beställning för Åsa Öberg med ett långt namn.pdf"));
+        assert_eq!(
+            m.attachments[0].name.as_deref(),
+            Some("beställning för Åsa Öberg med ett långt namn.pdf")
+        );
         assert_eq!(m.attachments[1].depth, 1);
         assert!(m.body_text.contains("Se bifogad"));
     }

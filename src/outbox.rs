@@ -15,7 +15,11 @@ pub struct DeliveryReport {
 }
 
 /// Delivers every reply that is due now.
-pub async fn deliver_due(store: &Store, sink: &ReplySink, settings: &OutboxSettings) -> anyhow::Result<DeliveryReport> {
+pub async fn deliver_due(
+    store: &Store,
+    sink: &ReplySink,
+    settings: &OutboxSettings,
+) -> anyhow::Result<DeliveryReport> {
     let mut report = DeliveryReport::default();
     loop {
         let now = Utc::now().timestamp_millis();
@@ -53,7 +57,10 @@ pub async fn deliver_due(store: &Store, sink: &ReplySink, settings: &OutboxSetti
 /// Delay before the next attempt: initial × 2^attempts, capped.
 pub fn backoff_ms(settings: &OutboxSettings, attempts: i64) -> i64 {
     let exp = attempts.clamp(0, 30) as u32;
-    let secs = settings.initial_backoff_secs.saturating_mul(1u64 << exp).min(settings.max_backoff_secs);
+    let secs = settings
+        .initial_backoff_secs
+        .saturating_mul(1u64 << exp)
+        .min(settings.max_backoff_secs);
     secs as i64 * 1000
 }
 
@@ -63,7 +70,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let s = OutboxSettings { initial_backoff_secs: 5, max_backoff_secs: 60, give_up_after_hours: 72 };
+        let s = OutboxSettings {
+            initial_backoff_secs: 5,
+            max_backoff_secs: 60,
+            give_up_after_hours: 72,
+        };
         assert_eq!(backoff_ms(&s, 0), 5_000);
         assert_eq!(backoff_ms(&s, 1), 10_000);
         assert_eq!(backoff_ms(&s, 3), 40_000);

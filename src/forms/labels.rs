@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use super::spec::{FieldSpec, FormKind, FieldType, SIGNATURE_LABEL};
+use super::spec::{FieldSpec, FieldType, FormKind, SIGNATURE_LABEL};
 
 /// Folds a label or a piece of text to its matching key: lower case, no diacritics, only
 /// letters and digits, OCR look-alikes folded (`rn`→`m`, `0`→`o`, `1`/`|`→`l`).
@@ -60,7 +60,8 @@ pub struct LabelSet {
 }
 
 static ORDER: LazyLock<LabelSet> = LazyLock::new(|| LabelSet::new(FormKind::Order));
-static DEREGISTRATION: LazyLock<LabelSet> = LazyLock::new(|| LabelSet::new(FormKind::Deregistration));
+static DEREGISTRATION: LazyLock<LabelSet> =
+    LazyLock::new(|| LabelSet::new(FormKind::Deregistration));
 
 impl LabelSet {
     pub fn of(kind: FormKind) -> &'static LabelSet {
@@ -74,10 +75,16 @@ impl LabelSet {
         let mut labels: Vec<Label> = kind
             .fields()
             .iter()
-            .map(|f| Label { folded: fold(f.label), target: LabelTarget::Field(f) })
+            .map(|f| Label {
+                folded: fold(f.label),
+                target: LabelTarget::Field(f),
+            })
             .collect();
         for stop in [SIGNATURE_LABEL, "Namnförtydligande", "Ort och datum"] {
-            labels.push(Label { folded: fold(stop), target: LabelTarget::Stop });
+            labels.push(Label {
+                folded: fold(stop),
+                target: LabelTarget::Stop,
+            });
         }
         let options = kind
             .fields()
@@ -88,7 +95,11 @@ impl LabelSet {
             })
             .flatten()
             .collect();
-        LabelSet { kind, labels, options }
+        LabelSet {
+            kind,
+            labels,
+            options,
+        }
     }
 
     /// The label that the folded text is, if any. Exact matches win over near ones; among
@@ -137,7 +148,8 @@ pub fn is_title(line: &str, kind: FormKind) -> bool {
     let stripped = strip_form_id(line);
     let folded = fold(&stripped);
     let title = fold(kind.title());
-    folded == title || (folded.len().abs_diff(title.len()) <= 2 && strsim::levenshtein(&folded, &title) <= 2)
+    folded == title
+        || (folded.len().abs_diff(title.len()) <= 2 && strsim::levenshtein(&folded, &title) <= 2)
 }
 
 /// Which form's title a line is, if any.
@@ -198,16 +210,31 @@ mod tests {
         assert_eq!(key(FormKind::Order, "Förnamn:"), Some("fornamn"));
         assert_eq!(key(FormKind::Order, "FORSTA"), None);
         assert_eq!(key(FormKind::Order, "FORNAMN"), Some("fornamn"));
-        assert_eq!(key(FormKind::Order, "Vårdenhetens HSA-id"), Some("vardenhet_hsaid"));
-        assert_eq!(key(FormKind::Order, "Vardenhetens HSA id :"), Some("vardenhet_hsaid"));
+        assert_eq!(
+            key(FormKind::Order, "Vårdenhetens HSA-id"),
+            Some("vardenhet_hsaid")
+        );
+        assert_eq!(
+            key(FormKind::Order, "Vardenhetens HSA id :"),
+            Some("vardenhet_hsaid")
+        );
         assert_eq!(key(FormKind::Order, "Vårdenhet"), Some("vardenhet_namn"));
         assert_eq!(key(FormKind::Order, "Mobiltelefon"), Some("mobil"));
         assert_eq!(key(FormKind::Order, "Telefon"), Some("vc_telefon"));
-        assert_eq!(key(FormKind::Order, "Verksamhetschefens e-post"), Some("vc_epost"));
-        assert_eq!(key(FormKind::Order, "Utlämningsställe (namn)"), Some("utlamningsstalle"));
+        assert_eq!(
+            key(FormKind::Order, "Verksamhetschefens e-post"),
+            Some("vc_epost")
+        );
+        assert_eq!(
+            key(FormKind::Order, "Utlämningsställe (namn)"),
+            Some("utlamningsstalle")
+        );
         assert_eq!(key(FormKind::Order, "Utlämningsställe"), None);
         assert_eq!(key(FormKind::Order, "Underskrift"), Some("STOP"));
-        assert_eq!(key(FormKind::Deregistration, "Kortinnehavarens namn"), Some("namn"));
+        assert_eq!(
+            key(FormKind::Deregistration, "Kortinnehavarens namn"),
+            Some("namn")
+        );
     }
 
     #[test]
@@ -223,11 +250,26 @@ mod tests {
 
     #[test]
     fn titles_apart_from_the_form_id() {
-        assert_eq!(title_kind("Beställning av eTjänstekort"), Some(FormKind::Order));
-        assert_eq!(title_kind("BESTALLNING AV ETJANSTEKORT   TJID-101"), Some(FormKind::Order));
-        assert_eq!(title_kind("Beställning av eTjänstekort (TJID-101 version 2019)"), Some(FormKind::Order));
-        assert_eq!(title_kind("TJID-102 Avregistrering av eTjänstekort"), Some(FormKind::Deregistration));
-        assert_eq!(title_kind("Här kommer en beställning av eTjänstekort"), None);
+        assert_eq!(
+            title_kind("Beställning av eTjänstekort"),
+            Some(FormKind::Order)
+        );
+        assert_eq!(
+            title_kind("BESTALLNING AV ETJANSTEKORT   TJID-101"),
+            Some(FormKind::Order)
+        );
+        assert_eq!(
+            title_kind("Beställning av eTjänstekort (TJID-101 version 2019)"),
+            Some(FormKind::Order)
+        );
+        assert_eq!(
+            title_kind("TJID-102 Avregistrering av eTjänstekort"),
+            Some(FormKind::Deregistration)
+        );
+        assert_eq!(
+            title_kind("Här kommer en beställning av eTjänstekort"),
+            None
+        );
         assert_eq!(title_kind("Beställning av eTjänstekort för Anna"), None);
     }
 }

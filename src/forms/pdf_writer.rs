@@ -69,8 +69,12 @@ pub enum WriteError {
 /// The blank fillable form of `kind` (only the hidden field `blankett` is filled).
 pub fn blank_form(kind: FormKind) -> Vec<u8> {
     let values = BTreeMap::new();
-    render(&[FilledForm { kind, layout: Layout::Fillable, values: &values }])
-        .expect("a blank form has no values that could be refused")
+    render(&[FilledForm {
+        kind,
+        layout: Layout::Fillable,
+        values: &values,
+    }])
+    .expect("a blank form has no values that could be refused")
 }
 
 /// One PDF holding `forms` in order, each starting on a new page. A [`Layout::Fillable`] form
@@ -83,8 +87,10 @@ pub fn render(forms: &[FilledForm<'_>]) -> Result<Vec<u8>, WriteError> {
         return Err(WriteError::FillableNotAlone { count: forms.len() });
     }
     for form in forms {
-        if let Some(key) =
-            form.values.keys().find(|k| k.as_str() != FORM_ID_FIELD && form.kind.field(k).is_none())
+        if let Some(key) = form
+            .values
+            .keys()
+            .find(|k| k.as_str() != FORM_ID_FIELD && form.kind.field(k).is_none())
         {
             return Err(WriteError::UnknownField {
                 form_id: form.kind.form_id(),
@@ -114,8 +120,10 @@ pub fn render_text_page(lines: &[&str]) -> Vec<u8> {
     let width = MARGIN_RIGHT - MARGIN_LEFT - 10.0;
     let mut size = 11.0_f32;
     let wrapped = loop {
-        let wrapped: Vec<String> =
-            lines.iter().flat_map(|l| wrap(l, Font::Regular, size, width)).collect();
+        let wrapped: Vec<String> = lines
+            .iter()
+            .flat_map(|l| wrap(l, Font::Regular, size, width))
+            .collect();
         if wrapped.len() as f32 * size * 1.35 <= TOP - BOTTOM || size <= 4.0 {
             break wrapped;
         }
@@ -133,7 +141,8 @@ pub fn render_text_page(lines: &[&str]) -> Vec<u8> {
     }
     let page = pdf.doc.new_object_id();
     pdf.add_page(page, c, Vec::new());
-    pdf.finish(None).expect("writing a PDF to memory does not fail")
+    pdf.finish(None)
+        .expect("writing a PDF to memory does not fail")
 }
 
 /// A fully valid filled example of `kind`, one value per field in the order of the spec table.
@@ -170,7 +179,11 @@ pub fn example_values(kind: FormKind) -> BTreeMap<String, String> {
         ],
     };
     debug_assert_eq!(values.len(), kind.fields().len());
-    kind.fields().iter().zip(values).map(|(f, v)| (f.key.to_string(), v.to_string())).collect()
+    kind.fields()
+        .iter()
+        .zip(values)
+        .map(|(f, v)| (f.key.to_string(), v.to_string()))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -230,7 +243,12 @@ fn value<'v>(values: &'v BTreeMap<String, String>, key: &str) -> Option<&'v str>
 fn chosen<'v>(options: &[ChoiceOption], value: Option<&'v str>) -> (Vec<bool>, Vec<&'v str>) {
     let mut marked = vec![false; options.len()];
     let mut unknown = Vec::new();
-    for token in value.unwrap_or("").split(',').map(str::trim).filter(|t| !t.is_empty()) {
+    for token in value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         match options.iter().position(|o| {
             o.export.eq_ignore_ascii_case(token) || o.label.to_lowercase() == token.to_lowercase()
         }) {
@@ -380,7 +398,11 @@ fn fillable(pdf: &mut Pdf, kind: FormKind, values: &BTreeMap<String, String>) ->
     let mut annots: Vec<Object> = Vec::new();
     let mut y = FIELDS_TOP;
     for row in fillable_rows(kind.fields()) {
-        let col_w = if row.len() == 2 { (CONTENT_WIDTH - 15.0) / 2.0 } else { CONTENT_WIDTH };
+        let col_w = if row.len() == 2 {
+            (CONTENT_WIDTH - 15.0) / 2.0
+        } else {
+            CONTENT_WIDTH
+        };
         for (col, f) in row.iter().enumerate() {
             let x = MARGIN_LEFT + col as f32 * (col_w + 15.0);
             let v = value(values, f.key);
@@ -396,7 +418,10 @@ fn fillable(pdf: &mut Pdf, kind: FormKind, values: &BTreeMap<String, String>) ->
                     dict.set("FT", "Tx");
                     dict.set("T", text_string(f.key));
                     dict.set("TU", text_string(f.label));
-                    dict.set("DA", Object::string_literal(format!("/Helv {} Tf 0 g", num(size))));
+                    dict.set(
+                        "DA",
+                        Object::string_literal(format!("/Helv {} Tf 0 g", num(size))),
+                    );
                     if !text.is_empty() {
                         dict.set("V", text_string(text));
                     }
@@ -414,7 +439,13 @@ fn fillable(pdf: &mut Pdf, kind: FormKind, values: &BTreeMap<String, String>) ->
                     let box_y = y - 14.0 - MARK_BOX;
                     for (o, &m) in options.iter().zip(&marked) {
                         c.rect(ox, box_y, MARK_BOX, MARK_BOX, 1.0);
-                        c.text(Font::Regular, 10.0, ox + MARK_BOX + 5.0, box_y + 2.5, o.label);
+                        c.text(
+                            Font::Regular,
+                            10.0,
+                            ox + MARK_BOX + 5.0,
+                            box_y + 2.5,
+                            o.label,
+                        );
                         let mut dict = widget(page, rect_array(ox, box_y, MARK_BOX, MARK_BOX));
                         dict.set("Parent", parent);
                         dict.set("AS", if m { o.export } else { "Off" });
@@ -439,8 +470,11 @@ fn fillable(pdf: &mut Pdf, kind: FormKind, values: &BTreeMap<String, String>) ->
                     };
                     // A radio group holds one value: the first marked option, or else the first
                     // token that names no option (a broken form).
-                    let first =
-                        options.iter().zip(&marked).find(|(_, &m)| m).map(|(o, _)| o.export);
+                    let first = options
+                        .iter()
+                        .zip(&marked)
+                        .find(|(_, &m)| m)
+                        .map(|(o, _)| o.export);
                     if let Some(v) = first.or(unknown.first().copied()) {
                         dict.set("V", Object::Name(v.as_bytes().to_vec()));
                     }
@@ -450,7 +484,13 @@ fn fillable(pdf: &mut Pdf, kind: FormKind, values: &BTreeMap<String, String>) ->
                 FieldType::YesNo => {
                     let box_y = y - 8.0 - MARK_BOX;
                     c.rect(x, box_y, MARK_BOX, MARK_BOX, 1.0);
-                    c.text(Font::Regular, 10.0, x + MARK_BOX + 5.0, box_y + 2.5, f.label);
+                    c.text(
+                        Font::Regular,
+                        10.0,
+                        x + MARK_BOX + 5.0,
+                        box_y + 2.5,
+                        f.label,
+                    );
                     let state: Option<&str> = match yes_no(v) {
                         YesNoValue::Absent | YesNoValue::Empty => None,
                         YesNoValue::Yes => Some(YES),
@@ -533,7 +573,10 @@ fn same_line(pdf: &mut Pdf, kind: FormKind, values: &BTreeMap<String, String>, t
     let fields = kind.fields();
     // The continuation page starts at "Verksamhetschef".
     let split = if two_pages {
-        fields.iter().position(|f| f.key.starts_with("vc_")).unwrap_or(fields.len())
+        fields
+            .iter()
+            .position(|f| f.key.starts_with("vc_"))
+            .unwrap_or(fields.len())
     } else {
         fields.len()
     };
@@ -604,12 +647,22 @@ fn table(pdf: &mut Pdf, kind: FormKind, values: &BTreeMap<String, String>) {
     let col_w = CONTENT_WIDTH / 2.0;
     let mut top = FIELDS_TOP;
     for row in cells.chunks(2) {
-        let height = if row.contains(&None) { SIGNATURE_CELL_HEIGHT } else { CELL_HEIGHT };
+        let height = if row.contains(&None) {
+            SIGNATURE_CELL_HEIGHT
+        } else {
+            CELL_HEIGHT
+        };
         for (col, cell) in row.iter().enumerate() {
             let x = MARGIN_LEFT + col as f32 * col_w;
             c.rect(x, top - height, col_w, height, 0.8);
             let Some(f) = cell else {
-                c.text(Font::Regular, CELL_LABEL_SIZE, x + 4.0, top - 10.0, SIGNATURE_LABEL);
+                c.text(
+                    Font::Regular,
+                    CELL_LABEL_SIZE,
+                    x + 4.0,
+                    top - 10.0,
+                    SIGNATURE_LABEL,
+                );
                 continue;
             };
             c.text(Font::Regular, CELL_LABEL_SIZE, x + 4.0, top - 10.0, f.label);
@@ -671,7 +724,10 @@ fn draw_boxed_options(
     marked: &[bool],
 ) {
     let gap = 12.0;
-    let natural: f32 = labels.iter().map(|l| text_width(Font::Regular, 1.0, l)).sum();
+    let natural: f32 = labels
+        .iter()
+        .map(|l| text_width(Font::Regular, 1.0, l))
+        .sum();
     let fixed = labels.len() as f32 * (PRINTED_BOX + 4.0 + gap);
     let size = ((width - fixed) / natural).clamp(6.0, CELL_VALUE_SIZE);
     let mut ox = x;
@@ -714,9 +770,15 @@ fn legacy(pdf: &mut Pdf, kind: FormKind, values: &BTreeMap<String, String>) {
     let title = format!("{}  ({} {})", kind.title(), kind.form_id(), LEGACY_VERSION);
     draw_title_block(&mut c, kind, &title);
     let label_size = 9.5;
-    let labels: Vec<String> = kind.fields().iter().map(|f| f.label.to_uppercase()).collect();
-    let widest =
-        labels.iter().map(|l| text_width(Font::Regular, label_size, l)).fold(0.0, f32::max);
+    let labels: Vec<String> = kind
+        .fields()
+        .iter()
+        .map(|f| f.label.to_uppercase())
+        .collect();
+    let widest = labels
+        .iter()
+        .map(|l| text_width(Font::Regular, label_size, l))
+        .fold(0.0, f32::max);
     let column = (MARGIN_LEFT + widest + 30.0).max(220.0);
     let mut y = FIELDS_TOP - 6.0;
     for f in legacy_order(kind.fields()) {
@@ -724,7 +786,13 @@ fn legacy(pdf: &mut Pdf, kind: FormKind, values: &BTreeMap<String, String>) {
         if f.field_type == FieldType::YesNo && v.is_none() {
             continue;
         }
-        c.text(Font::Regular, label_size, MARGIN_LEFT, y, &f.label.to_uppercase());
+        c.text(
+            Font::Regular,
+            label_size,
+            MARGIN_LEFT,
+            y,
+            &f.label.to_uppercase(),
+        );
         let width = MARGIN_RIGHT - column;
         match f.field_type {
             FieldType::Text => {
@@ -792,7 +860,14 @@ impl Pdf {
             "Subtype" => "Type1",
             "BaseFont" => "ZapfDingbats",
         });
-        Pdf { doc, pages_id, helvetica, helvetica_bold, zapf_dingbats, pages: Vec::new() }
+        Pdf {
+            doc,
+            pages_id,
+            helvetica,
+            helvetica_bold,
+            zapf_dingbats,
+            pages: Vec::new(),
+        }
     }
 
     fn font_resources(&self) -> Dictionary {
@@ -804,7 +879,9 @@ impl Pdf {
     }
 
     fn add_page(&mut self, page: ObjectId, content: Canvas, annots: Vec<Object>) {
-        let contents = self.doc.add_object(Stream::new(Dictionary::new(), content.ops));
+        let contents = self
+            .doc
+            .add_object(Stream::new(Dictionary::new(), content.ops));
         let mut dict = dictionary! {
             "Type" => "Page",
             "Parent" => self.pages_id,
@@ -902,7 +979,13 @@ impl Canvas {
 
     /// `s` on one line, its baseline starting at (`x`, `y`).
     fn text(&mut self, font: Font, size: f32, x: f32, y: f32, s: &str) {
-        self.raw(&format!("BT /{} {} Tf {} {} Td (", font.resource(), num(size), num(x), num(y)));
+        self.raw(&format!(
+            "BT /{} {} Tf {} {} Td (",
+            font.resource(),
+            num(size),
+            num(x),
+            num(y)
+        ));
         for b in win_ansi(s) {
             if matches!(b, b'(' | b')' | b'\\') {
                 self.ops.push(b'\\');
@@ -942,7 +1025,13 @@ impl Canvas {
     /// Clips what follows, until [`Canvas::end_clip`], to a rectangle (a value too long for
     /// its box even in the smallest font is cut off at the box).
     fn clip(&mut self, x: f32, y: f32, w: f32, h: f32) {
-        self.raw(&format!("q {} {} {} {} re W n\n", num(x), num(y), num(w), num(h)));
+        self.raw(&format!(
+            "q {} {} {} {} re W n\n",
+            num(x),
+            num(y),
+            num(w),
+            num(h)
+        ));
     }
 
     fn end_clip(&mut self) {
@@ -960,7 +1049,13 @@ impl Canvas {
     fn cross(&mut self, x: f32, y: f32, size: f32) {
         let (a, b) = (size * 0.22, size * 0.78);
         self.raw(&format!("q 1 J {} w\n", num(size * 0.13)));
-        self.raw(&format!("{} {} m {} {} l S\n", num(x + a), num(y + a), num(x + b), num(y + b)));
+        self.raw(&format!(
+            "{} {} m {} {} l S\n",
+            num(x + a),
+            num(y + a),
+            num(x + b),
+            num(y + b)
+        ));
         self.raw(&format!(
             "{} {} m {} {} l S\nQ\n",
             num(x + a),
@@ -984,7 +1079,9 @@ fn num(v: f32) -> String {
 
 /// `s` with line breaks and tabs turned into spaces (a field prints on one line).
 fn single_line(s: &str) -> String {
-    s.chars().map(|ch| if ch.is_whitespace() { ' ' } else { ch }).collect()
+    s.chars()
+        .map(|ch| if ch.is_whitespace() { ' ' } else { ch })
+        .collect()
 }
 
 /// `s` in WinAnsiEncoding (Windows-1252): whitespace becomes a space, anything else that the
@@ -1029,7 +1126,10 @@ fn win_ansi(s: &str) -> Vec<u8> {
 }
 
 fn text_width(font: Font, size: f32, s: &str) -> f32 {
-    let units: u32 = win_ansi(s).into_iter().map(|b| u32::from(font.width(b))).sum();
+    let units: u32 = win_ansi(s)
+        .into_iter()
+        .map(|b| u32::from(font.width(b)))
+        .sum();
     units as f32 * size / 1000.0
 }
 
@@ -1049,8 +1149,11 @@ fn wrap(line: &str, font: Font, size: f32, width: f32) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     for word in line.split(' ') {
-        let candidate =
-            if current.is_empty() { word.to_string() } else { format!("{current} {word}") };
+        let candidate = if current.is_empty() {
+            word.to_string()
+        } else {
+            format!("{current} {word}")
+        };
         if !current.is_empty() && text_width(font, size, &candidate) > width {
             out.push(std::mem::take(&mut current));
             current = word.to_string();
@@ -1133,7 +1236,11 @@ mod tests {
     /// Writes a sample to `out/` (the layouts of the example values and the blank forms) or,
     /// for the other cases of the tests, to `out/extra/`.
     fn write(name: &str, pdf: &[u8]) -> PathBuf {
-        let dir = if name.starts_with("TJID-") { out_dir() } else { out_dir().join("extra") };
+        let dir = if name.starts_with("TJID-") {
+            out_dir()
+        } else {
+            out_dir().join("extra")
+        };
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
         std::fs::write(&path, pdf).unwrap();
@@ -1145,17 +1252,32 @@ mod tests {
             eprintln!("qpdf not installed, not checked: {}", path.display());
             return;
         }
-        let out = Command::new("qpdf").arg("--check").arg(path).output().unwrap();
+        let out = Command::new("qpdf")
+            .arg("--check")
+            .arg(path)
+            .output()
+            .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string()
             + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "qpdf --check {}: {text}", path.display());
-        assert!(!text.contains("WARNING"), "qpdf --check {}: {text}", path.display());
+        assert!(
+            out.status.success(),
+            "qpdf --check {}: {text}",
+            path.display()
+        );
+        assert!(
+            !text.contains("WARNING"),
+            "qpdf --check {}: {text}",
+            path.display()
+        );
     }
 
     /// `pdftotext -layout` of the pages `first..=last` (all when `None`), or `None` without it.
     fn pdftotext(path: &Path, pages: Option<(u32, u32)>) -> Option<String> {
         if !tool("pdftotext") {
-            eprintln!("pdftotext not installed, text not checked: {}", path.display());
+            eprintln!(
+                "pdftotext not installed, text not checked: {}",
+                path.display()
+            );
             return None;
         }
         let mut cmd = Command::new("pdftotext");
@@ -1189,15 +1311,13 @@ mod tests {
                     _ => options
                         .iter()
                         .zip(&marked)
-                        .map(
-                            |(o, &m)| {
-                                if m {
-                                    format!("X {}", o.label)
-                                } else {
-                                    o.label.to_string()
-                                }
-                            },
-                        )
+                        .map(|(o, &m)| {
+                            if m {
+                                format!("X {}", o.label)
+                            } else {
+                                o.label.to_string()
+                            }
+                        })
                         .collect(),
                 }
             }
@@ -1217,12 +1337,24 @@ mod tests {
     ) {
         let lines: Vec<String> = text.lines().map(collapse).collect();
         let all = lines.join("\n");
-        assert!(all.contains(&collapse(kind.title())), "{layout:?}: no title in\n{text}");
-        assert!(all.contains(kind.form_id()), "{layout:?}: no form id in\n{text}");
-        assert!(all.contains(SIGNATURE_LABEL), "{layout:?}: no signature box in\n{text}");
+        assert!(
+            all.contains(&collapse(kind.title())),
+            "{layout:?}: no title in\n{text}"
+        );
+        assert!(
+            all.contains(kind.form_id()),
+            "{layout:?}: no form id in\n{text}"
+        );
+        assert!(
+            all.contains(SIGNATURE_LABEL),
+            "{layout:?}: no signature box in\n{text}"
+        );
         for f in kind.fields() {
-            let label =
-                if layout == Layout::Legacy { f.label.to_uppercase() } else { f.label.to_string() };
+            let label = if layout == Layout::Legacy {
+                f.label.to_uppercase()
+            } else {
+                f.label.to_string()
+            };
             let v = values.get(f.key).map(String::as_str).unwrap_or("");
             let expected = expected_value_texts(f, v, layout);
             match layout {
@@ -1269,7 +1401,10 @@ mod tests {
                     }
                 }
                 Layout::Fillable => {
-                    assert!(all.contains(&label), "Fillable: no label {label} in\n{text}")
+                    assert!(
+                        all.contains(&label),
+                        "Fillable: no label {label} in\n{text}"
+                    )
                 }
             }
         }
@@ -1307,8 +1442,16 @@ print(json.dumps(out))
 
     fn read_fields(path: &Path) -> Option<serde_json::Value> {
         let python = python()?;
-        let out = Command::new(python).args(["-c", READ_FIELDS]).arg(path).output().unwrap();
-        assert!(out.status.success(), "pypdf: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(python)
+            .args(["-c", READ_FIELDS])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pypdf: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Some(serde_json::from_slice(&out.stdout).unwrap())
     }
 
@@ -1326,7 +1469,10 @@ print(json.dumps(out))
         assert_eq!(fields[FORM_ID_FIELD]["v"], kind.form_id());
         assert_eq!(fields[SIGNATURE_FIELD]["ft"], "/Sig");
         for f in kind.fields() {
-            let v = values.get(f.key).map(String::as_str).filter(|v| !v.is_empty());
+            let v = values
+                .get(f.key)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty());
             let got = &fields[f.key];
             match f.field_type {
                 FieldType::Text => {
@@ -1348,7 +1494,11 @@ print(json.dumps(out))
                         assert_eq!(kid[0], format!("/{}", o.export));
                         assert_eq!(
                             kid[1],
-                            if m { format!("/{}", o.export) } else { "/Off".into() },
+                            if m {
+                                format!("/{}", o.export)
+                            } else {
+                                "/Off".into()
+                            },
                             "{}",
                             f.key
                         );
@@ -1373,7 +1523,12 @@ print(json.dumps(out))
         values: &BTreeMap<String, String>,
         name: &str,
     ) -> PathBuf {
-        let pdf = render(&[FilledForm { kind, layout, values }]).unwrap();
+        let pdf = render(&[FilledForm {
+            kind,
+            layout,
+            values,
+        }])
+        .unwrap();
         let path = write(name, &pdf);
         qpdf_check(&path);
         if let Some(text) = pdftotext(&path, None) {
@@ -1417,7 +1572,12 @@ print(json.dumps(out))
         values.insert("mobil".into(), String::new());
         values.insert("datum".into(), "31/2 2026 (ogiltigt) \\ x".into());
         for layout in LAYOUTS {
-            check(FormKind::Order, layout, &values, &format!("broken-{:?}.pdf", layout));
+            check(
+                FormKind::Order,
+                layout,
+                &values,
+                &format!("broken-{:?}.pdf", layout),
+            );
         }
         let mut values = example_values(FormKind::Deregistration);
         values.insert("klippt_kort".into(), NO.into());
@@ -1436,7 +1596,12 @@ print(json.dumps(out))
     fn both_options_marked_in_a_fillable_form() {
         let mut values = example_values(FormKind::Order);
         values.insert("bestallningstyp".into(), "Nytt,Fornyelse".into());
-        let path = check(FormKind::Order, Layout::Fillable, &values, "both-marked-Fillable.pdf");
+        let path = check(
+            FormKind::Order,
+            Layout::Fillable,
+            &values,
+            "both-marked-Fillable.pdf",
+        );
         if let Some(read) = read_fields(&path) {
             let states: Vec<&str> = read["kids"]["bestallningstyp"]
                 .as_array()
@@ -1453,10 +1618,18 @@ print(json.dumps(out))
         let mut values = example_values(FormKind::Deregistration);
         values.remove("klippt_kort");
         let label = FormKind::Deregistration.field("klippt_kort").unwrap().label;
-        for layout in [Layout::SameLine, Layout::Legacy, Layout::Table, Layout::Fillable] {
-            let pdf =
-                render(&[FilledForm { kind: FormKind::Deregistration, layout, values: &values }])
-                    .unwrap();
+        for layout in [
+            Layout::SameLine,
+            Layout::Legacy,
+            Layout::Table,
+            Layout::Fillable,
+        ] {
+            let pdf = render(&[FilledForm {
+                kind: FormKind::Deregistration,
+                layout,
+                values: &values,
+            }])
+            .unwrap();
             let path = write(&format!("no-cut-card-{layout:?}.pdf"), &pdf);
             qpdf_check(&path);
             let Some(text) = pdftotext(&path, None) else {
@@ -1478,11 +1651,18 @@ print(json.dumps(out))
     fn characters_outside_win_ansi_are_replaced() {
         let mut values = example_values(FormKind::Order);
         values.insert("efternamn".into(), "Łukasiewicz 🚀 Øre\tÉn".into());
-        values.insert("befattning".into(), "Läkare (ST) – ”allmänmedicin” € \\".into());
+        values.insert(
+            "befattning".into(),
+            "Läkare (ST) – ”allmänmedicin” € \\".into(),
+        );
         values.insert("vardgivare_namn".into(), "X".repeat(300));
         for layout in LAYOUTS {
-            let pdf =
-                render(&[FilledForm { kind: FormKind::Order, layout, values: &values }]).unwrap();
+            let pdf = render(&[FilledForm {
+                kind: FormKind::Order,
+                layout,
+                values: &values,
+            }])
+            .unwrap();
             let path = write(&format!("charset-{layout:?}.pdf"), &pdf);
             qpdf_check(&path);
             if layout == Layout::Fillable {
@@ -1493,24 +1673,34 @@ print(json.dumps(out))
                 continue;
             };
             assert!(text.contains("?ukasiewicz ? Øre Én"), "{layout:?}:\n{text}");
-            assert!(text.contains("Läkare (ST) – ”allmänmedicin” € \\"), "{layout:?}:\n{text}");
+            assert!(
+                text.contains("Läkare (ST) – ”allmänmedicin” € \\"),
+                "{layout:?}:\n{text}"
+            );
         }
-        assert_eq!(win_ansi("åäöÅÄÖé·"), [0xe5, 0xe4, 0xf6, 0xc5, 0xc4, 0xd6, 0xe9, 0xb7]);
+        assert_eq!(
+            win_ansi("åäöÅÄÖé·"),
+            [0xe5, 0xe4, 0xf6, 0xc5, 0xc4, 0xd6, 0xe9, 0xb7]
+        );
     }
 
     #[test]
     fn continuation_page_has_no_title() {
         for kind in FormKind::ALL {
             let values = example_values(kind);
-            let pdf =
-                render(&[FilledForm { kind, layout: Layout::SameLineTwoPages, values: &values }])
-                    .unwrap();
+            let pdf = render(&[FilledForm {
+                kind,
+                layout: Layout::SameLineTwoPages,
+                values: &values,
+            }])
+            .unwrap();
             let path = write(&format!("two-pages-{}.pdf", kind.form_id()), &pdf);
             let doc = Document::load_mem(&pdf).unwrap();
             assert_eq!(doc.get_pages().len(), 2);
-            let (Some(p1), Some(p2)) =
-                (pdftotext(&path, Some((1, 1))), pdftotext(&path, Some((2, 2))))
-            else {
+            let (Some(p1), Some(p2)) = (
+                pdftotext(&path, Some((1, 1))),
+                pdftotext(&path, Some((2, 2))),
+            ) else {
                 continue;
             };
             assert!(p1.contains(kind.title()) && p1.contains("Sida 1 av 2"));
@@ -1529,10 +1719,26 @@ print(json.dumps(out))
         let order = example_values(FormKind::Order);
         let dereg = example_values(FormKind::Deregistration);
         let forms = [
-            FilledForm { kind: FormKind::Order, layout: Layout::SameLine, values: &order },
-            FilledForm { kind: FormKind::Deregistration, layout: Layout::Table, values: &dereg },
-            FilledForm { kind: FormKind::Order, layout: Layout::SameLineTwoPages, values: &order },
-            FilledForm { kind: FormKind::Deregistration, layout: Layout::Legacy, values: &dereg },
+            FilledForm {
+                kind: FormKind::Order,
+                layout: Layout::SameLine,
+                values: &order,
+            },
+            FilledForm {
+                kind: FormKind::Deregistration,
+                layout: Layout::Table,
+                values: &dereg,
+            },
+            FilledForm {
+                kind: FormKind::Order,
+                layout: Layout::SameLineTwoPages,
+                values: &order,
+            },
+            FilledForm {
+                kind: FormKind::Deregistration,
+                layout: Layout::Legacy,
+                values: &dereg,
+            },
         ];
         let pdf = render(&forms).unwrap();
         let path = write("several-forms.pdf", &pdf);
@@ -1554,17 +1760,30 @@ print(json.dumps(out))
     #[test]
     fn refused_documents() {
         let values = example_values(FormKind::Order);
-        let fillable =
-            FilledForm { kind: FormKind::Order, layout: Layout::Fillable, values: &values };
-        let table = FilledForm { kind: FormKind::Order, layout: Layout::Table, values: &values };
+        let fillable = FilledForm {
+            kind: FormKind::Order,
+            layout: Layout::Fillable,
+            values: &values,
+        };
+        let table = FilledForm {
+            kind: FormKind::Order,
+            layout: Layout::Table,
+            values: &values,
+        };
         assert!(matches!(
             render(&[fillable, table]),
             Err(WriteError::FillableNotAlone { count: 2 })
         ));
         assert!(matches!(render(&[]), Err(WriteError::NoForms)));
-        let dereg =
-            FilledForm { kind: FormKind::Deregistration, layout: Layout::Table, values: &values };
-        assert!(matches!(render(&[dereg]), Err(WriteError::UnknownField { .. })));
+        let dereg = FilledForm {
+            kind: FormKind::Deregistration,
+            layout: Layout::Table,
+            values: &values,
+        };
+        assert!(matches!(
+            render(&[dereg]),
+            Err(WriteError::UnknownField { .. })
+        ));
     }
 
     #[test]
@@ -1634,11 +1853,26 @@ print(json.dumps(out))
     #[test]
     fn legacy_order_puts_the_person_first() {
         let keys: Vec<&str> = legacy_order(ORDER_FIELDS).iter().map(|f| f.key).collect();
-        assert_eq!(keys[0], ORDER_FIELDS.iter().find(|f| f.label == "Förnamn").unwrap().key);
-        let unit = keys.iter().position(|k| k.starts_with("vardenhet_")).unwrap();
-        let provider = keys.iter().position(|k| k.starts_with("vardgivare_")).unwrap();
+        assert_eq!(
+            keys[0],
+            ORDER_FIELDS
+                .iter()
+                .find(|f| f.label == "Förnamn")
+                .unwrap()
+                .key
+        );
+        let unit = keys
+            .iter()
+            .position(|k| k.starts_with("vardenhet_"))
+            .unwrap();
+        let provider = keys
+            .iter()
+            .position(|k| k.starts_with("vardgivare_"))
+            .unwrap();
         let choice = keys.iter().position(|k| {
-            ORDER_FIELDS.iter().any(|f| f.key == *k && f.field_type != FieldType::Text)
+            ORDER_FIELDS
+                .iter()
+                .any(|f| f.key == *k && f.field_type != FieldType::Text)
         });
         assert!(unit < provider && provider < choice.unwrap());
         assert_eq!(keys.len(), ORDER_FIELDS.len());

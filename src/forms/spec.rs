@@ -70,7 +70,10 @@ pub enum Requirement {
     Required,
     Optional,
     /// Required only when the choice field `field` has exactly `export` chosen.
-    RequiredWhen { field: &'static str, export: &'static str },
+    RequiredWhen {
+        field: &'static str,
+        export: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,14 +87,29 @@ pub struct FieldSpec {
 }
 
 pub const BESTALLNINGSTYP_OPTIONS: &[ChoiceOption] = &[
-    ChoiceOption { export: "Nytt", label: "Nytt kort" },
-    ChoiceOption { export: "Ersattning", label: "Ersättningskort" },
-    ChoiceOption { export: "Fornyelse", label: "Förnyelse" },
+    ChoiceOption {
+        export: "Nytt",
+        label: "Nytt kort",
+    },
+    ChoiceOption {
+        export: "Ersattning",
+        label: "Ersättningskort",
+    },
+    ChoiceOption {
+        export: "Fornyelse",
+        label: "Förnyelse",
+    },
 ];
 
 pub const UTLAMNING_OPTIONS: &[ChoiceOption] = &[
-    ChoiceOption { export: "Utlamningsstalle", label: "Utlämningsställe" },
-    ChoiceOption { export: "Utkorning", label: "Utkörning" },
+    ChoiceOption {
+        export: "Utlamningsstalle",
+        label: "Utlämningsställe",
+    },
+    ChoiceOption {
+        export: "Utkorning",
+        label: "Utkörning",
+    },
 ];
 
 /// Export values of the `klippt_kort` field.
@@ -99,7 +117,12 @@ pub const YES: &str = "Ja";
 pub const NO: &str = "Nej";
 
 const fn text(key: &'static str, label: &'static str) -> FieldSpec {
-    FieldSpec { key, label, field_type: FieldType::Text, requirement: Requirement::Required }
+    FieldSpec {
+        key,
+        label,
+        field_type: FieldType::Text,
+        requirement: Requirement::Required,
+    }
 }
 
 pub const ORDER_FIELDS: &[FieldSpec] = &[
@@ -129,7 +152,10 @@ pub const ORDER_FIELDS: &[FieldSpec] = &[
         key: "utlamningsstalle",
         label: "Utlämningsställe (namn)",
         field_type: FieldType::Text,
-        requirement: Requirement::RequiredWhen { field: "utlamning", export: "Utlamningsstalle" },
+        requirement: Requirement::RequiredWhen {
+            field: "utlamning",
+            export: "Utlamningsstalle",
+        },
     },
     text("vc_namn", "Verksamhetschef"),
     text("vc_epost", "Verksamhetschefens e-post"),

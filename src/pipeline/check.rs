@@ -7,8 +7,8 @@ use chrono::NaiveDate;
 use crate::case::{CaseContext, CheckedCase, Fields, Finding, ReasonCode as R, WarningCode as W};
 use crate::directory::{KivLookup, Person, Unit};
 use crate::domain::{
-    collapse_ws, format_iso, parse_form_date, within_date_window, CardNumber, Email, HsaId, Mobile, Personnummer,
-    ProviderId,
+    collapse_ws, format_iso, parse_form_date, within_date_window, CardNumber, Email, HsaId, Mobile,
+    Personnummer, ProviderId,
 };
 use crate::forms::spec::{FieldSpec, FieldType, FormKind, Requirement, NO, YES};
 use crate::pipeline::layout::RawForm;
@@ -41,7 +41,11 @@ pub fn check_form(form: &RawForm, attachment: Option<&str>, ctx: &CheckContext<'
 
     let choice = |key: &str| form.values.get(key).map(String::as_str).unwrap_or("");
     for spec in form.kind.fields() {
-        let raw = form.values.get(spec.key).map(|s| s.trim()).filter(|s| !s.is_empty());
+        let raw = form
+            .values
+            .get(spec.key)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty());
         let required = match spec.requirement {
             Requirement::Required => true,
             Requirement::Optional => false,
@@ -73,7 +77,14 @@ pub fn check_form(form: &RawForm, attachment: Option<&str>, ctx: &CheckContext<'
                 }
                 Some(if raw == YES { YES } else { NO }.to_string())
             }
-            (FieldType::Text, Some(raw)) => Some(check_text(spec, raw, ctx, &mut parsed, &mut reasons, &mut warnings)),
+            (FieldType::Text, Some(raw)) => Some(check_text(
+                spec,
+                raw,
+                ctx,
+                &mut parsed,
+                &mut reasons,
+                &mut warnings,
+            )),
         };
         fields.push((spec.key, value));
     }
@@ -89,7 +100,14 @@ pub fn check_form(form: &RawForm, attachment: Option<&str>, ctx: &CheckContext<'
         ..CaseContext::default()
     };
     match form.kind {
-        FormKind::Order => check_order_directory(&fields, &parsed, ctx, &mut reasons, &mut warnings, &mut context),
+        FormKind::Order => check_order_directory(
+            &fields,
+            &parsed,
+            ctx,
+            &mut reasons,
+            &mut warnings,
+            &mut context,
+        ),
         FormKind::Deregistration => {
             check_deregistration_directory(&fields, &parsed, ctx, &mut warnings, &mut context)
         }
@@ -196,7 +214,10 @@ fn check_order_directory(
     warnings: &mut Vec<Finding<W>>,
     context: &mut CaseContext,
 ) {
-    let person = parsed.pnr.as_ref().map(|p| (p, ctx.kiv.person_by_pnr(&p.digits12())));
+    let person = parsed
+        .pnr
+        .as_ref()
+        .map(|p| (p, ctx.kiv.person_by_pnr(&p.digits12())));
     if let Some((_, found)) = person {
         match found {
             None => reasons.push(Finding::new(R::PersonNotInKiv, Some("personnummer"))),
@@ -231,8 +252,14 @@ fn check_order_directory(
         }
     }
     if let Some(provider) = &parsed.provider {
-        if !ctx.providers.is_connected(&provider.register_key(), ctx.email_date) {
-            reasons.push(Finding::new(R::ProviderNotConnected, Some("vardgivare_orgnr")));
+        if !ctx
+            .providers
+            .is_connected(&provider.register_key(), ctx.email_date)
+        {
+            reasons.push(Finding::new(
+                R::ProviderNotConnected,
+                Some("vardgivare_orgnr"),
+            ));
         }
     }
 }
@@ -248,10 +275,15 @@ fn check_deregistration_directory(
     let hsa_given = fields.get("vardenhet_hsaid").is_some();
     let unit = match (&parsed.unit, hsa_given) {
         (Some(hsa), _) => Some(ctx.kiv.unit_by_hsa_id(hsa.as_str())),
-        (None, false) => fields.get("vardenhet_namn").map(|n| ctx.kiv.unit_by_name(n)),
+        (None, false) => fields
+            .get("vardenhet_namn")
+            .map(|n| ctx.kiv.unit_by_name(n)),
         (None, true) => None,
     };
-    let person = parsed.pnr.as_ref().map(|p| ctx.kiv.person_by_pnr(&p.digits12()));
+    let person = parsed
+        .pnr
+        .as_ref()
+        .map(|p| ctx.kiv.person_by_pnr(&p.digits12()));
     match person {
         Some(None) => warnings.push(Finding::new(W::KivEmploymentMissing, None)),
         Some(Some(person)) => {
@@ -282,7 +314,9 @@ fn check_deregistration_directory(
 }
 
 fn manager_of<'k>(ctx: &CheckContext<'k>, unit: &Unit) -> Option<&'k Person> {
-    unit.manager_hsa_id.as_deref().and_then(|id| ctx.kiv.person_by_hsa_id(id))
+    unit.manager_hsa_id
+        .as_deref()
+        .and_then(|id| ctx.kiv.person_by_hsa_id(id))
 }
 
 fn sender_is_manager(ctx: &CheckContext<'_>, unit: &Unit) -> bool {
@@ -308,7 +342,9 @@ fn first_name_matches(form: &str, given: &str) -> bool {
 fn full_name_matches(form: &str, person: &Person) -> bool {
     let form = fold_name(form);
     let surname = fold_name(&person.surname);
-    let Some(first) = form.strip_suffix(&surname).map(str::trim_end) else { return false };
+    let Some(first) = form.strip_suffix(&surname).map(str::trim_end) else {
+        return false;
+    };
     !first.is_empty() && first_name_matches(first, &person.given_name)
 }
 

@@ -5,7 +5,9 @@ use chrono::NaiveDate;
 
 use crate::case::{CaseContext, CaseKind, CheckedCase, Fields, Finding, IgnoreReason, ReasonCode};
 use crate::pipeline::check::{check_form, CheckContext};
-use crate::pipeline::extract::{read_attachment, read_body, AttachmentRead, BodyRead, ExtractLimits};
+use crate::pipeline::extract::{
+    read_attachment, read_body, AttachmentRead, BodyRead, ExtractLimits,
+};
 use crate::pipeline::parse::ParsedMail;
 
 /// What the email is, apart from `duplicate`, which needs the store.
@@ -52,13 +54,21 @@ fn is_auto_reply(mail: &ParsedMail) -> bool {
 /// Whether the topmost `Authentication-Results` of `authserv_id` shows `dmarc=pass`.
 pub fn sender_authenticated(mail: &ParsedMail, authserv_id: &str) -> bool {
     let trusted = mail.authentication_results.iter().find(|v| {
-        let id = v.split(';').next().unwrap_or("").split_whitespace().next().unwrap_or("");
+        let id = v
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
         id.eq_ignore_ascii_case(authserv_id.trim())
     });
     let Some(header) = trusted else { return false };
     header.split(';').skip(1).any(|method| {
         let mut words = method.split_whitespace();
-        words.next().is_some_and(|r| r.eq_ignore_ascii_case("dmarc=pass"))
+        words
+            .next()
+            .is_some_and(|r| r.eq_ignore_ascii_case("dmarc=pass"))
     })
 }
 
@@ -103,7 +113,13 @@ pub fn decide_cases(mail: &ParsedMail, ctx: &DecideContext<'_>) -> Vec<CheckedCa
     if !ctx.check.sender_authenticated {
         reasons.push(Finding::new(ReasonCode::UnauthenticatedSender, None));
     }
-    vec![CheckedCase::new(CaseKind::Unknown, reasons, Vec::new(), Fields::default(), CaseContext::default())]
+    vec![CheckedCase::new(
+        CaseKind::Unknown,
+        reasons,
+        Vec::new(),
+        Fields::default(),
+        CaseContext::default(),
+    )]
 }
 
 /// The email's date for the date and century rules: its `Date` header, else today.
@@ -123,16 +139,49 @@ mod tests {
     #[test]
     fn ignore_codes_in_order() {
         let own = "tjansteid-intake@vgregion.se";
-        assert_eq!(ignore_reason(&mail("From: Tjansteid-Intake@vgregion.se\r\nAuto-Submitted: auto-replied"), own), Some(IgnoreReason::OwnMail));
-        assert_eq!(ignore_reason(&mail("From: MAILER-DAEMON@x.se"), own), Some(IgnoreReason::Bounce));
-        assert_eq!(ignore_reason(&mail("From: a@x.se\r\nReturn-Path: <>"), own), Some(IgnoreReason::Bounce));
-        assert_eq!(ignore_reason(&mail("From: a@x.se\r\nAuto-Submitted: auto-replied"), own), Some(IgnoreReason::AutoReply));
-        assert_eq!(ignore_reason(&mail("From: a@x.se\r\nAuto-Submitted: no"), own), None);
-        assert_eq!(ignore_reason(&mail("From: a@x.se\r\nPrecedence: bulk"), own), Some(IgnoreReason::AutoReply));
-        assert_eq!(ignore_reason(&mail("From: a@x.se\r\nList-Id: <l.x.se>"), own), Some(IgnoreReason::AutoReply));
-        assert_eq!(ignore_reason(&mail("From: a@x.se\r\nSubject: Autosvar: Beställning"), own), Some(IgnoreReason::AutoReply));
-        assert_eq!(ignore_reason(&mail("From: a@x.se\r\nSubject: Frånvaro v. 47"), own), Some(IgnoreReason::AutoReply));
-        assert_eq!(ignore_reason(&mail("From: a@x.se\r\nSubject: Beställning"), own), None);
+        assert_eq!(
+            ignore_reason(
+                &mail("From: Tjansteid-Intake@vgregion.se\r\nAuto-Submitted: auto-replied"),
+                own
+            ),
+            Some(IgnoreReason::OwnMail)
+        );
+        assert_eq!(
+            ignore_reason(&mail("From: MAILER-DAEMON@x.se"), own),
+            Some(IgnoreReason::Bounce)
+        );
+        assert_eq!(
+            ignore_reason(&mail("From: a@x.se\r\nReturn-Path: <>"), own),
+            Some(IgnoreReason::Bounce)
+        );
+        assert_eq!(
+            ignore_reason(&mail("From: a@x.se\r\nAuto-Submitted: auto-replied"), own),
+            Some(IgnoreReason::AutoReply)
+        );
+        assert_eq!(
+            ignore_reason(&mail("From: a@x.se\r\nAuto-Submitted: no"), own),
+            None
+        );
+        assert_eq!(
+            ignore_reason(&mail("From: a@x.se\r\nPrecedence: bulk"), own),
+            Some(IgnoreReason::AutoReply)
+        );
+        assert_eq!(
+            ignore_reason(&mail("From: a@x.se\r\nList-Id: <l.x.se>"), own),
+            Some(IgnoreReason::AutoReply)
+        );
+        assert_eq!(
+            ignore_reason(&mail("From: a@x.se\r\nSubject: Autosvar: Beställning"), own),
+            Some(IgnoreReason::AutoReply)
+        );
+        assert_eq!(
+            ignore_reason(&mail("From: a@x.se\r\nSubject: Frånvaro v. 47"), own),
+            Some(IgnoreReason::AutoReply)
+        );
+        assert_eq!(
+            ignore_reason(&mail("From: a@x.se\r\nSubject: Beställning"), own),
+            None
+        );
     }
 
     #[test]
@@ -141,6 +190,9 @@ mod tests {
         assert!(!sender_authenticated(&m, "mx.vgregion.se"));
         let m = mail("From: a@x.se\r\nAuthentication-Results: mx.vgregion.se 1; spf=pass smtp.mailfrom=x.se;\r\n dkim=pass; dmarc=pass header.from=x.se");
         assert!(sender_authenticated(&m, "mx.vgregion.se"));
-        assert!(!sender_authenticated(&mail("From: a@x.se"), "mx.vgregion.se"));
+        assert!(!sender_authenticated(
+            &mail("From: a@x.se"),
+            "mx.vgregion.se"
+        ));
     }
 }

@@ -27,10 +27,15 @@ enum AttachmentType {
 fn attachment_type(att: &Attachment) -> AttachmentType {
     let name = att.name.as_deref().unwrap_or("").to_ascii_lowercase();
     let head = &att.data[..att.data.len().min(1024)];
-    if att.content_type == "application/pdf" || name.ends_with(".pdf") || find(head, b"%PDF-").is_some() {
+    if att.content_type == "application/pdf"
+        || name.ends_with(".pdf")
+        || find(head, b"%PDF-").is_some()
+    {
         return AttachmentType::Pdf;
     }
-    let image_ext = [".jpg", ".jpeg", ".png", ".tif", ".tiff", ".gif", ".bmp", ".webp"];
+    let image_ext = [
+        ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".gif", ".bmp", ".webp",
+    ];
     if att.content_type.starts_with("image/")
         || image_ext.iter().any(|e| name.ends_with(e))
         || head.starts_with(&[0xFF, 0xD8, 0xFF])
@@ -58,14 +63,19 @@ pub fn read_attachment(att: &Attachment, limits: &ExtractLimits) -> AttachmentRe
         return AttachmentRead::NoForm;
     }
     if att.data.len() > limits.max_attachment_bytes {
-        return AttachmentRead::Unreadable(format!("larger than {} bytes", limits.max_attachment_bytes));
+        return AttachmentRead::Unreadable(format!(
+            "larger than {} bytes",
+            limits.max_attachment_bytes
+        ));
     }
     match kind {
-        AttachmentType::Image => AttachmentRead::Unreadable("an image: text recognition (OCR) is not available".into()),
+        AttachmentType::Image => {
+            AttachmentRead::Unreadable("an image: text recognition (OCR) is not available".into())
+        }
         AttachmentType::Pdf => match read_pdf(&att.data, &limits.pdf) {
             Err(e) => AttachmentRead::Unreadable(e.to_string()),
             Ok(doc) => read_pdf_document(&doc),
-            },
+        },
         AttachmentType::Other => AttachmentRead::NoForm,
     }
 }
@@ -82,7 +92,14 @@ fn read_pdf_document(doc: &PdfDocument) -> AttachmentRead {
             words: p
                 .words
                 .iter()
-                .map(|w| Word { text: w.text.clone(), x0: w.x0, y0: w.y0, x1: w.x1, y1: w.y1, confidence: 100.0 })
+                .map(|w| Word {
+                    text: w.text.clone(),
+                    x0: w.x0,
+                    y0: w.y0,
+                    x1: w.x1,
+                    y1: w.y1,
+                    confidence: 100.0,
+                })
                 .collect(),
         })
         .collect();
@@ -90,10 +107,16 @@ fn read_pdf_document(doc: &PdfDocument) -> AttachmentRead {
     if !forms.is_empty() {
         return AttachmentRead::Forms(forms);
     }
-    let has_text = doc.pages.iter().any(|p| p.words.iter().any(|w| w.text.chars().any(char::is_alphanumeric)));
+    let has_text = doc.pages.iter().any(|p| {
+        p.words
+            .iter()
+            .any(|w| w.text.chars().any(char::is_alphanumeric))
+    });
     let has_images = doc.pages.iter().any(|p| p.image_count > 0);
     if !has_text && has_images {
-        AttachmentRead::Unreadable("only images, no text: text recognition (OCR) is not available".into())
+        AttachmentRead::Unreadable(
+            "only images, no text: text recognition (OCR) is not available".into(),
+        )
     } else {
         AttachmentRead::NoForm
     }
@@ -105,11 +128,18 @@ fn acroform(doc: &PdfDocument) -> Option<RawForm> {
         return None;
     }
     let field = |key: &str| {
-        doc.fields.iter().find(|f| f.name == key || f.name.rsplit('.').next() == Some(key))
+        doc.fields
+            .iter()
+            .find(|f| f.name == key || f.name.rsplit('.').next() == Some(key))
     };
-    let kind = match field(FORM_ID_FIELD).and_then(|f| f.value.as_deref()).map(str::trim) {
+    let kind = match field(FORM_ID_FIELD)
+        .and_then(|f| f.value.as_deref())
+        .map(str::trim)
+    {
         Some(id) if id.eq_ignore_ascii_case(FormKind::Order.form_id()) => FormKind::Order,
-        Some(id) if id.eq_ignore_ascii_case(FormKind::Deregistration.form_id()) => FormKind::Deregistration,
+        Some(id) if id.eq_ignore_ascii_case(FormKind::Deregistration.form_id()) => {
+            FormKind::Deregistration
+        }
         _ => {
             // No form id: decide by which table's fields are there (at least three).
             let count = |k: FormKind| k.fields().iter().filter(|f| field(f.key).is_some()).count();
@@ -143,7 +173,9 @@ fn acroform(doc: &PdfDocument) -> Option<RawForm> {
 fn yes_no_field(f: &AcroField) -> String {
     let v = f.value.as_deref().map(str::trim).unwrap_or("");
     let on = match f.kind {
-        FieldKind::Checkbox | FieldKind::Radio => !v.is_empty() && !v.eq_ignore_ascii_case("off") && !v.eq_ignore_ascii_case(NO),
+        FieldKind::Checkbox | FieldKind::Radio => {
+            !v.is_empty() && !v.eq_ignore_ascii_case("off") && !v.eq_ignore_ascii_case(NO)
+        }
         _ => v.to_lowercase().starts_with("ja") || v.eq_ignore_ascii_case("x"),
     };
     if on { YES } else { NO }.to_string()
@@ -159,21 +191,39 @@ pub enum BodyRead {
 }
 
 /// Labels only the order has (SPEC §2.2): three of them in a body make it an order.
-const ORDER_ONLY_LABELS: &[&str] =
-    &["vardgivare_namn", "vardgivare_orgnr", "fornamn", "efternamn", "epost", "mobil", "befattning", "utlamning"];
+const ORDER_ONLY_LABELS: &[&str] = &[
+    "vardgivare_namn",
+    "vardgivare_orgnr",
+    "fornamn",
+    "efternamn",
+    "epost",
+    "mobil",
+    "befattning",
+    "utlamning",
+];
 
 /// Reads the body: a deregistration notice as `Label: value` lines, or the signs of an order.
 pub fn read_body(text: &str) -> BodyRead {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.starts_with('>')).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('>'))
+        .collect();
     let titles: Vec<FormKind> = lines.iter().filter_map(|l| title_kind(l)).collect();
 
     let notice_set = LabelSet::of(FormKind::Deregistration);
     let mut notice = RawForm::new(FormKind::Deregistration);
     notice.pages = vec![];
     for line in &lines {
-        let Some((label, value)) = split_label_line(line) else { continue };
-        let Some(hit) = notice_set.lookup(&fold(label)) else { continue };
-        let LabelTarget::Field(spec) = hit.target else { continue };
+        let Some((label, value)) = split_label_line(line) else {
+            continue;
+        };
+        let Some(hit) = notice_set.lookup(&fold(label)) else {
+            continue;
+        };
+        let LabelTarget::Field(spec) = hit.target else {
+            continue;
+        };
         if notice.values.contains_key(spec.key) {
             continue;
         }
@@ -216,7 +266,8 @@ fn split_label_line(line: &str) -> Option<(&str, &str)> {
 
 fn yes_no_text(value: &str) -> &'static str {
     let v = value.trim().to_lowercase();
-    if v.starts_with("ja") || v == "x" || v == "[x]" || v.starts_with('☒') || v.starts_with('✓') {
+    if v.starts_with("ja") || v == "x" || v == "[x]" || v.starts_with('☒') || v.starts_with('✓')
+    {
         YES
     } else {
         NO
@@ -230,17 +281,28 @@ mod tests {
     #[test]
     fn a_body_notice_needs_its_title_or_kortnummer_and_two_more_labels() {
         let body = "Hej!\n\nKortinnehavarens namn: Anna Åström\nPersonnummer: 19121212-1212\nKortnummer: 9752 2679 0010 0000 1234\nVårdenhet: VC Ekmansgatan\nKlippt kort mottaget: Ja\nVerksamhetschef: Örjan\nDatum: 2026-11-18\n\nMed vänlig hälsning\nÖrjan Lindqvist\nVerksamhetschef\n";
-        let BodyRead::Notice(form) = read_body(body) else { panic!("no notice") };
+        let BodyRead::Notice(form) = read_body(body) else {
+            panic!("no notice")
+        };
         assert_eq!(form.values["klippt_kort"], "Ja");
         assert_eq!(form.values["vc_namn"], "Örjan");
         assert_eq!(form.values.len(), 7);
-        assert_eq!(read_body("Kortnummer: 1\nDatum: 2026-11-18"), BodyRead::Nothing);
+        assert_eq!(
+            read_body("Kortnummer: 1\nDatum: 2026-11-18"),
+            BodyRead::Nothing
+        );
     }
 
     #[test]
     fn an_order_in_the_body_is_recognised() {
-        assert_eq!(read_body("Förnamn: Anna\nEfternamn: Å\nBefattning: SSK\n"), BodyRead::Order);
+        assert_eq!(
+            read_body("Förnamn: Anna\nEfternamn: Å\nBefattning: SSK\n"),
+            BodyRead::Order
+        );
         assert_eq!(read_body("Beställning av eTjänstekort\n"), BodyRead::Order);
-        assert_eq!(read_body("Här kommer en beställning av eTjänstekort"), BodyRead::Nothing);
+        assert_eq!(
+            read_body("Här kommer en beställning av eTjänstekort"),
+            BodyRead::Nothing
+        );
     }
 }

@@ -41,7 +41,12 @@ pub struct RawForm {
 
 impl RawForm {
     pub fn new(kind: FormKind) -> RawForm {
-        RawForm { kind, values: BTreeMap::new(), pages: Vec::new(), low_confidence: Vec::new() }
+        RawForm {
+            kind,
+            values: BTreeMap::new(),
+            pages: Vec::new(),
+            low_confidence: Vec::new(),
+        }
     }
 }
 
@@ -88,7 +93,11 @@ fn lines_of(words: &[Word]) -> Vec<Line> {
                 line.y1 = line.y1.max(w.y1);
                 line.words.push(w.clone());
             }
-            _ => lines.push(Line { words: vec![w.clone()], y0: w.y0, y1: w.y1 }),
+            _ => lines.push(Line {
+                words: vec![w.clone()],
+                y0: w.y0,
+                y1: w.y1,
+            }),
         }
     }
     for line in &mut lines {
@@ -109,12 +118,24 @@ fn split_glued_labels(words: &mut Vec<Word>) {
         let text = words[i].text.clone();
         if let Some(pos) = text.find(':') {
             let (head, tail) = text.split_at(pos + 1);
-            if !tail.is_empty() && head.chars().any(|c| c.is_alphabetic()) && !tail.starts_with(':') {
+            if !tail.is_empty() && head.chars().any(|c| c.is_alphabetic()) && !tail.starts_with(':')
+            {
                 let w = words[i].clone();
                 let share = head.chars().count() as f32 / text.chars().count().max(1) as f32;
                 let split_x = w.x0 + (w.x1 - w.x0) * share;
-                words[i] = Word { text: head.to_string(), x1: split_x, ..w.clone() };
-                words.insert(i + 1, Word { text: tail.to_string(), x0: split_x, ..w });
+                words[i] = Word {
+                    text: head.to_string(),
+                    x1: split_x,
+                    ..w.clone()
+                };
+                words.insert(
+                    i + 1,
+                    Word {
+                        text: tail.to_string(),
+                        x0: split_x,
+                        ..w
+                    },
+                );
             }
         }
         i += 1;
@@ -134,7 +155,9 @@ fn segments(line: &Line) -> Vec<Vec<Word>> {
     out
 }
 
-const MARKS: &[&str] = &["x", "[x]", "(x)", "☒", "☑", "✓", "✔", "✗", "✘", "[✓]", "[✔]", "⊠", "■"];
+const MARKS: &[&str] = &[
+    "x", "[x]", "(x)", "☒", "☑", "✓", "✔", "✗", "✘", "[✓]", "[✔]", "⊠", "■",
+];
 const EMPTY_BOXES: &[&str] = &["[]", "[ ]", "☐", "□", "❑", "( )", "()", "○"];
 
 fn is_mark(t: &str) -> bool {
@@ -193,7 +216,11 @@ fn label_at(set: &LabelSet, seg: &[Word]) -> Option<LabelHit> {
             }
         }
     }
-    best.map(|(_, n, target)| LabelHit { target, words: start + n, lead_mark })
+    best.map(|(_, n, target)| LabelHit {
+        target,
+        words: start + n,
+        lead_mark,
+    })
 }
 
 fn is_box_token(t: &str) -> bool {
@@ -238,8 +265,12 @@ fn read_fields(lines: &[Line], form: &mut RawForm) {
     let segs: Vec<Vec<Vec<Word>>> = lines.iter().map(segments).collect();
     for (li, line_segs) in segs.iter().enumerate() {
         for (si, seg) in line_segs.iter().enumerate() {
-            let Some(hit) = label_at(set, seg) else { continue };
-            let LabelTarget::Field(field) = hit.target else { continue };
+            let Some(hit) = label_at(set, seg) else {
+                continue;
+            };
+            let LabelTarget::Field(field) = hit.target else {
+                continue;
+            };
             if form.values.contains_key(field.key) {
                 continue;
             }
@@ -272,7 +303,11 @@ fn read_fields(lines: &[Line], form: &mut RawForm) {
             // Otherwise directly below the label, within its column.
             if value_words.is_empty() && hit.lead_mark.is_none() {
                 let x0 = label_words[0].x0;
-                let x_end = line_segs.get(si + 1).and_then(|s| s.first()).map(|w| w.x0).unwrap_or(f32::MAX);
+                let x_end = line_segs
+                    .get(si + 1)
+                    .and_then(|s| s.first())
+                    .map(|w| w.x0)
+                    .unwrap_or(f32::MAX);
                 value_words = below(set, lines, &segs, li, x0, x_end, field);
             }
             let value = value_of(field, &value_words, hit.lead_mark);
@@ -298,7 +333,11 @@ fn below(
     let tolerance = label_line.height();
     let mut out = Vec::new();
     let mut last_y1 = label_line.y1;
-    let max_lines = if matches!(field.field_type, FieldType::Choice(_)) { 3 } else { 1 };
+    let max_lines = if matches!(field.field_type, FieldType::Choice(_)) {
+        3
+    } else {
+        1
+    };
     let mut taken = 0;
     for (line, line_segs) in lines.iter().zip(segs).skip(li + 1) {
         if line.y0 - last_y1 > label_line.height().max(line.height()) * 1.6 {
@@ -306,7 +345,10 @@ fn below(
         }
         let in_column: Vec<&Vec<Word>> = line_segs
             .iter()
-            .filter(|s| s.first().is_some_and(|w| w.x0 >= x0 - tolerance && w.x0 < x_end))
+            .filter(|s| {
+                s.first()
+                    .is_some_and(|w| w.x0 >= x0 - tolerance && w.x0 < x_end)
+            })
             .collect();
         if in_column.is_empty() {
             break;
@@ -355,9 +397,14 @@ fn choices_marked(field: &FieldSpec, words: &[Word]) -> Vec<&'static str> {
         }
         match found {
             Some((n, export)) => {
-                let before = if i > 0 { words[i - 1].text.as_str() } else { "" };
+                let before = if i > 0 {
+                    words[i - 1].text.as_str()
+                } else {
+                    ""
+                };
                 let bracketed = i > 1 && words[i - 1].text == "]" && is_mark(&words[i - 2].text);
-                if is_mark(before) || bracketed || words[i].text.starts_with(['☒', '☑', '✓', '✔']) {
+                if is_mark(before) || bracketed || words[i].text.starts_with(['☒', '☑', '✓', '✔'])
+                {
                     marked.push(export);
                 }
                 i += n;
@@ -377,7 +424,12 @@ fn yes_no(words: &[Word], lead_mark: Option<bool>) -> &'static str {
     if t.is_empty() {
         return "";
     }
-    if t.starts_with("ja") || is_mark(&t) || t.starts_with("[x]") || t.starts_with('☒') || t.starts_with('✓') {
+    if t.starts_with("ja")
+        || is_mark(&t)
+        || t.starts_with("[x]")
+        || t.starts_with('☒')
+        || t.starts_with('✓')
+    {
         return YES;
     }
     if t.starts_with("nej") || is_empty_box(&t) {
@@ -407,7 +459,14 @@ pub(crate) mod tests {
                         continue;
                     }
                     let w = t.chars().count() as f32 * 6.0;
-                    words.push(Word { text: t.into(), x0: x, y0, x1: x + w, y1: y0 + 12.0, confidence: 100.0 });
+                    words.push(Word {
+                        text: t.into(),
+                        x0: x,
+                        y0,
+                        x1: x + w,
+                        y1: y0 + 12.0,
+                        confidence: 100.0,
+                    });
                     x += w + 6.0;
                 }
             }
@@ -487,7 +546,14 @@ pub(crate) mod tests {
 
     #[test]
     fn legacy_layout_with_a_gap_instead_of_a_colon() {
-        let p = page(1, &["Beställning av eTjänstekort (TJID-101 version 2019)", "PERSONNUMMER|19121212-1212", "FÖRNAMN|Anna"]);
+        let p = page(
+            1,
+            &[
+                "Beställning av eTjänstekort (TJID-101 version 2019)",
+                "PERSONNUMMER|19121212-1212",
+                "FÖRNAMN|Anna",
+            ],
+        );
         let forms = read_forms(&[p]);
         assert_eq!(forms[0].values["personnummer"], "19121212-1212");
         assert_eq!(forms[0].values["fornamn"], "Anna");
@@ -495,17 +561,35 @@ pub(crate) mod tests {
 
     #[test]
     fn cut_card_box_before_the_label() {
-        let p = page(1, &["Avregistrering av eTjänstekort", "☐ Klippt kort mottaget"]);
+        let p = page(
+            1,
+            &["Avregistrering av eTjänstekort", "☐ Klippt kort mottaget"],
+        );
         assert_eq!(read_forms(&[p])[0].values["klippt_kort"], "Nej");
-        let p = page(1, &["Avregistrering av eTjänstekort", "Klippt kort mottaget: Nej"]);
+        let p = page(
+            1,
+            &[
+                "Avregistrering av eTjänstekort",
+                "Klippt kort mottaget: Nej",
+            ],
+        );
         assert_eq!(read_forms(&[p])[0].values["klippt_kort"], "Nej");
-        let p = page(1, &["Avregistrering av eTjänstekort", "Klippt kort mottaget: [X]"]);
+        let p = page(
+            1,
+            &[
+                "Avregistrering av eTjänstekort",
+                "Klippt kort mottaget: [X]",
+            ],
+        );
         assert_eq!(read_forms(&[p])[0].values["klippt_kort"], "Ja");
     }
 
     #[test]
     fn a_mention_of_the_title_is_no_form() {
-        let p = page(1, &["Här kommer en beställning av eTjänstekort", "Förnamn: Anna"]);
+        let p = page(
+            1,
+            &["Här kommer en beställning av eTjänstekort", "Förnamn: Anna"],
+        );
         assert!(read_forms(&[p]).is_empty());
     }
 }

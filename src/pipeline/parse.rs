@@ -61,15 +61,21 @@ impl ParsedMail {
 }
 
 pub fn parse_mail(raw: &[u8]) -> Result<ParsedMail, ParseError> {
-    let message = MessageParser::default().parse(raw).ok_or(ParseError::NotAMessage)?;
+    let message = MessageParser::default()
+        .parse(raw)
+        .ok_or(ParseError::NotAMessage)?;
     if message.headers().is_empty() {
         return Err(ParseError::NotAMessage);
     }
 
     let message_id = message.message_id().map(|id| format!("<{}>", id.trim()));
     let from_addr = message.from().and_then(|a| a.first());
-    let from = from_addr.and_then(|a| a.address.as_deref()).map(|s| s.trim().to_string());
-    let from_name = from_addr.and_then(|a| a.name.as_deref()).map(|s| s.trim().to_string());
+    let from = from_addr
+        .and_then(|a| a.address.as_deref())
+        .map(|s| s.trim().to_string());
+    let from_name = from_addr
+        .and_then(|a| a.name.as_deref())
+        .map(|s| s.trim().to_string());
     let reply_to = message
         .reply_to()
         .and_then(|a| a.first())
@@ -85,7 +91,10 @@ pub fn parse_mail(raw: &[u8]) -> Result<ParsedMail, ParseError> {
     };
     let return_path = raw_header("Return-Path").map(|v| {
         let v = v.trim();
-        v.trim_start_matches('<').trim_end_matches('>').trim().to_string()
+        v.trim_start_matches('<')
+            .trim_end_matches('>')
+            .trim()
+            .to_string()
     });
     let authentication_results = message
         .headers_raw()
@@ -105,35 +114,58 @@ pub fn parse_mail(raw: &[u8]) -> Result<ParsedMail, ParseError> {
     }
 
     let date = message.date().and_then(|d| {
-        let offset_secs = (d.tz_hour as i32 * 3600 + d.tz_minute as i32 * 60) * if d.tz_before_gmt { -1 } else { 1 };
+        let offset_secs = (d.tz_hour as i32 * 3600 + d.tz_minute as i32 * 60)
+            * if d.tz_before_gmt { -1 } else { 1 };
         let offset = FixedOffset::east_opt(offset_secs)?;
         offset
-            .with_ymd_and_hms(d.year as i32, d.month as u32, d.day as u32, d.hour as u32, d.minute as u32, d.second as u32)
+            .with_ymd_and_hms(
+                d.year as i32,
+                d.month as u32,
+                d.day as u32,
+                d.hour as u32,
+                d.minute as u32,
+                d.second as u32,
+            )
             .single()
     });
 
     let is_report = message
         .root_part()
         .content_type()
-        .map(|ct| ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")))
+        .map(|ct| {
+            ct.ctype().eq_ignore_ascii_case("multipart")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        })
         .unwrap_or(false);
 
     let raw_headers = {
         let end = message.root_part().raw_body_offset() as usize;
-        String::from_utf8_lossy(raw.get(..end.min(raw.len())).unwrap_or_default()).trim_end().to_string()
+        String::from_utf8_lossy(raw.get(..end.min(raw.len())).unwrap_or_default())
+            .trim_end()
+            .to_string()
     };
 
-    let body_text = message
-        .body_text(0)
-        .map(|b| b.into_owned())
-        .unwrap_or_default();
+    // Plain text when there is one; an HTML-only body is turned into lines here, keeping
+    // table cells apart, so that `Label: value` lines survive.
+    let body_text = match message.text_bodies().next() {
+        Some(part) if !part.is_text_html() => part.text_contents().unwrap_or_default().to_string(),
+        _ => message
+            .body_html(0)
+            .map(|h| html_to_text(&h))
+            .unwrap_or_default(),
+    };
 
     let mut attachments = Vec::new();
     collect_attachments(&message, 0, &mut attachments);
 
     Ok(ParsedMail {
         message_id,
-        subject: message.subject().map(|s| s.trim().to_string()).unwrap_or_default(),
+        subject: message
+            .subject()
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
         from,
         from_name,
         reply_to,
@@ -142,7 +174,8 @@ pub fn parse_mail(raw: &[u8]) -> Result<ParsedMail, ParseError> {
         references,
         is_report,
         auto_submitted: raw_header("Auto-Submitted").map(|v| v.trim().to_string()),
-        has_autoreply_header: raw_header("X-Autoreply").is_some() || raw_header("X-Autorespond").is_some(),
+        has_autoreply_header: raw_header("X-Autoreply").is_some()
+            || raw_header("X-Autorespond").is_some(),
         precedence: raw_header("Precedence").map(|v| v.trim().to_ascii_lowercase()),
         has_list_id: raw_header("List-Id").is_some(),
         authentication_results,
@@ -152,7 +185,11 @@ pub fn parse_mail(raw: &[u8]) -> Result<ParsedMail, ParseError> {
     })
 }
 
-fn collect_attachments(message: &mail_parser::Message<'_>, depth: usize, out: &mut Vec<Attachment>) {
+fn collect_attachments(
+    message: &mail_parser::Message<'_>,
+    depth: usize,
+    out: &mut Vec<Attachment>,
+) {
     for part in message.attachments() {
         if let Some(inner) = part.message() {
             if depth < MAX_FORWARD_DEPTH {
@@ -177,7 +214,107 @@ fn attachment_of(part: &MessagePart<'_>, depth: usize) -> Attachment {
         PartType::Text(t) | PartType::Html(t) => t.as_bytes().to_vec(),
         _ => part.contents().to_vec(),
     };
-    Attachment { name: part.attachment_name().map(|n| n.trim().to_string()), content_type, data, depth }
+    Attachment {
+        name: part.attachment_name().map(|n| n.trim().to_string()),
+        content_type,
+        data,
+        depth,
+    }
+}
+
+/// A small HTML → text conversion: block elements end lines, table cells are separated by a
+/// tab, other tags vanish, entities are decoded.
+pub fn html_to_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&decode_entities(&rest[..lt]));
+        let Some(gt) = rest[lt..].find('>') else {
+            rest = "";
+            break;
+        };
+        let raw_tag = &rest[lt + 1..lt + gt];
+        let closing = raw_tag.starts_with('/');
+        let tag = raw_tag.trim_start_matches('/').to_ascii_lowercase();
+        let name: String = tag
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        match name.as_str() {
+            "br" | "p" | "div" | "tr" | "li" | "table" | "h1" | "h2" | "h3" | "h4" | "h5"
+            | "h6" | "blockquote" => out.push('\n'),
+            "td" | "th" if !closing => out.push('\t'),
+            _ => {}
+        }
+        // Skip the contents of style and script elements.
+        rest = &rest[lt + gt + 1..];
+        if !closing && (name == "style" || name == "script") && !rest.is_empty() {
+            let close = format!("</{name}");
+            rest = match rest.to_ascii_lowercase().find(&close) {
+                Some(end) => &rest[end..],
+                None => "",
+            };
+        }
+    }
+    out.push_str(&decode_entities(rest));
+    out.lines()
+        .map(|l| l.trim_matches([' ', '\t'].as_slice()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn decode_entities(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let end = after.find(';').filter(|e| *e <= 10);
+        let decoded = end.and_then(|e| {
+            let name = &after[..e];
+            let c = match name {
+                "amp" => '&',
+                "lt" => '<',
+                "gt" => '>',
+                "quot" => '"',
+                "apos" => '\'',
+                "nbsp" => ' ',
+                "aring" => 'å',
+                "auml" => 'ä',
+                "ouml" => 'ö',
+                "Aring" => 'Å',
+                "Auml" => 'Ä',
+                "Ouml" => 'Ö',
+                "eacute" => 'é',
+                "Eacute" => 'É',
+                "uuml" => 'ü',
+                _ => {
+                    let num = name.strip_prefix('#')?;
+                    let code = match num.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                        None => num.parse().ok()?,
+                    };
+                    char::from_u32(code)?
+                }
+            };
+            Some((c, e))
+        });
+        match decoded {
+            Some((c, e)) => {
+                out.push(c);
+                rest = &after[e + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Unfolds a raw header value (CRLF + white space → one space).
@@ -207,8 +344,14 @@ mod tests {
         assert_eq!(m.subject, "Beställning");
         assert_eq!(m.reply_to.as_deref(), Some("kansli@example.se"));
         assert_eq!(m.references, vec!["<a@h>", "<b@h>", "<m1@host>"]);
-        assert_eq!(m.email_date(NaiveDate::MIN), NaiveDate::from_ymd_opt(2026, 11, 16).unwrap());
-        assert_eq!(m.authentication_results, vec!["mx.vgregion.se; dmarc=pass", "other; dmarc=fail"]);
+        assert_eq!(
+            m.email_date(NaiveDate::MIN),
+            NaiveDate::from_ymd_opt(2026, 11, 16).unwrap()
+        );
+        assert_eq!(
+            m.authentication_results,
+            vec!["mx.vgregion.se; dmarc=pass", "other; dmarc=fail"]
+        );
         assert!(m.body_text.contains("Hej"));
     }
 
@@ -231,13 +374,29 @@ mod tests {
     }
 
     #[test]
+    fn html_bodies_keep_lines_and_cells_apart() {
+        let t = html_to_text("<html><style>p{x:1}</style><body><p>Hej&nbsp;d&aring;!</p><table><tr><td>Namn:</td><td>&Ouml;rjan &amp; Co</td></tr></table>Datum: 2026-11-18<br/>Slut &#229;&#xE4;</body></html>");
+        assert_eq!(
+            t.lines().filter(|l| !l.is_empty()).collect::<Vec<_>>(),
+            vec![
+                "Hej då!",
+                "Namn:\tÖrjan & Co",
+                "Datum: 2026-11-18",
+                "Slut åä"
+            ]
+        );
+    }
+
+    #[test]
     fn empty_input_is_an_error() {
         assert!(parse_mail(b"").is_err());
     }
 
     #[test]
     fn empty_return_path_is_kept() {
-        let m = parse_mail(b"Return-Path: <>\r\nFrom: MAILER-DAEMON@x.se\r\nSubject: x\r\n\r\nbody").unwrap();
+        let m =
+            parse_mail(b"Return-Path: <>\r\nFrom: MAILER-DAEMON@x.se\r\nSubject: x\r\n\r\nbody")
+                .unwrap();
         assert_eq!(m.return_path.as_deref(), Some(""));
     }
 }

@@ -17,13 +17,29 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_keep_trailing_newline(true);
     for (name, source) in [
-        ("_header.txt.j2", include_str!("../../templates/_header.txt.j2")),
-        ("_footer.txt.j2", include_str!("../../templates/_footer.txt.j2")),
-        ("_reasons.txt.j2", include_str!("../../templates/_reasons.txt.j2")),
-        ("queued.txt.j2", include_str!("../../templates/queued.txt.j2")),
-        ("rejected.txt.j2", include_str!("../../templates/rejected.txt.j2")),
+        (
+            "_header.txt.j2",
+            include_str!("../../templates/_header.txt.j2"),
+        ),
+        (
+            "_footer.txt.j2",
+            include_str!("../../templates/_footer.txt.j2"),
+        ),
+        (
+            "_reasons.txt.j2",
+            include_str!("../../templates/_reasons.txt.j2"),
+        ),
+        (
+            "queued.txt.j2",
+            include_str!("../../templates/queued.txt.j2"),
+        ),
+        (
+            "rejected.txt.j2",
+            include_str!("../../templates/rejected.txt.j2"),
+        ),
     ] {
-        env.add_template(name, source).expect("the built-in reply templates are valid");
+        env.add_template(name, source)
+            .expect("the built-in reply templates are valid");
     }
     env
 });
@@ -87,7 +103,11 @@ pub enum ReplyError {
 }
 
 /// The text of the reply for one case.
-pub fn render_text(case: &CheckedCase, case_id: &str, settings: &ReplySettings<'_>) -> Result<String, minijinja::Error> {
+pub fn render_text(
+    case: &CheckedCase,
+    case_id: &str,
+    settings: &ReplySettings<'_>,
+) -> Result<String, minijinja::Error> {
     let form_kind = match case.kind {
         CaseKind::Order => Some(FormKind::Order),
         CaseKind::Deregistration => Some(FormKind::Deregistration),
@@ -97,13 +117,22 @@ pub fn render_text(case: &CheckedCase, case_id: &str, settings: &ReplySettings<'
         .reasons
         .iter()
         .map(|r| {
-            let label = r.field.and_then(|f| form_kind.and_then(|k| k.field(f))).map(|f| f.label);
+            let label = r
+                .field
+                .and_then(|f| form_kind.and_then(|k| k.field(f)))
+                .map(|f| f.label);
             context! { code => r.code.as_str(), field => r.field, label => label }
         })
         .collect();
     let person = person_line(case);
-    let pages = (!case.context.pages.is_empty())
-        .then(|| case.context.pages.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "));
+    let pages = (!case.context.pages.is_empty()).then(|| {
+        case.context
+            .pages
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
     let template = match case.decision {
         Decision::Queued => "queued.txt.j2",
         Decision::Rejected => "rejected.txt.j2",
@@ -126,7 +155,10 @@ pub fn render_text(case: &CheckedCase, case_id: &str, settings: &ReplySettings<'
 fn person_line(case: &CheckedCase) -> Option<String> {
     let name = match case.kind {
         CaseKind::Order => {
-            let parts: Vec<&str> = [case.fields.get("fornamn"), case.fields.get("efternamn")].into_iter().flatten().collect();
+            let parts: Vec<&str> = [case.fields.get("fornamn"), case.fields.get("efternamn")]
+                .into_iter()
+                .flatten()
+                .collect();
             (!parts.is_empty()).then(|| parts.join(" "))
         }
         CaseKind::Deregistration => case.fields.get("namn").map(str::to_string),
@@ -152,7 +184,10 @@ pub fn build_reply(
     let to: Mailbox = recipient.parse().map_err(|_| ReplyError::NoRecipient)?;
     let from = Mailbox::new(
         Some(settings.display_name.to_string()),
-        settings.own_address.parse().map_err(|e| ReplyError::Build(format!("own address: {e}")))?,
+        settings
+            .own_address
+            .parse()
+            .map_err(|e| ReplyError::Build(format!("own address: {e}")))?,
     );
     let subject = format!("Re: {}", mail.subject);
     let text = render_text(case, case_id, settings)?;
@@ -173,5 +208,11 @@ pub fn build_reply(
         .header(ContentType::TEXT_PLAIN)
         .body(text)
         .map_err(|e| ReplyError::Build(e.to_string()))?;
-    Ok(RenderedReply { message_id: message_id.to_string(), sender: settings.own_address.to_string(), recipient, subject, raw: message.formatted() })
+    Ok(RenderedReply {
+        message_id: message_id.to_string(),
+        sender: settings.own_address.to_string(),
+        recipient,
+        subject,
+        raw: message.formatted(),
+    })
 }

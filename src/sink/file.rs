@@ -26,7 +26,11 @@ impl FileSink {
         for entry in std::fs::read_dir(&staging)?.flatten() {
             let _ = std::fs::remove_file(entry.path());
         }
-        Ok(FileSink { dir: dir.to_path_buf(), transport: FileTransport::new(&staging), staging })
+        Ok(FileSink {
+            dir: dir.to_path_buf(),
+            transport: FileTransport::new(&staging),
+            staging,
+        })
     }
 
     pub fn path_of(&self, reply_id: &str) -> PathBuf {
@@ -34,10 +38,22 @@ impl FileSink {
     }
 
     pub fn deliver(&self, reply: &OutboxRow) -> Result<String, SinkError> {
-        let permanent = |message: String| SinkError { temporary: false, message };
-        let temporary = |message: String| SinkError { temporary: true, message };
-        let from = reply.sender.parse().map_err(|e| permanent(format!("bad sender address: {e}")))?;
-        let to = reply.recipient.parse().map_err(|e| permanent(format!("bad recipient address: {e}")))?;
+        let permanent = |message: String| SinkError {
+            temporary: false,
+            message,
+        };
+        let temporary = |message: String| SinkError {
+            temporary: true,
+            message,
+        };
+        let from = reply
+            .sender
+            .parse()
+            .map_err(|e| permanent(format!("bad sender address: {e}")))?;
+        let to = reply
+            .recipient
+            .parse()
+            .map_err(|e| permanent(format!("bad recipient address: {e}")))?;
         let envelope = Envelope::new(Some(from), vec![to]).map_err(|e| permanent(e.to_string()))?;
         let id = self
             .transport
@@ -45,7 +61,8 @@ impl FileSink {
             .map_err(|e| temporary(format!("cannot write the reply file: {e}")))?;
         let written = self.staging.join(format!("{id}.eml"));
         let target = self.path_of(&reply.id);
-        std::fs::rename(&written, &target).map_err(|e| temporary(format!("cannot move the reply file: {e}")))?;
+        std::fs::rename(&written, &target)
+            .map_err(|e| temporary(format!("cannot move the reply file: {e}")))?;
         Ok(format!("written to {}", target.display()))
     }
 }

@@ -9,7 +9,9 @@ pub struct Maildir {
 
 impl Maildir {
     pub fn new(root: &Path) -> Maildir {
-        Maildir { root: root.to_path_buf() }
+        Maildir {
+            root: root.to_path_buf(),
+        }
     }
 
     pub fn looks_like(path: &Path) -> bool {
@@ -34,7 +36,12 @@ impl Maildir {
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
             .map(|e| e.path())
-            .filter(|p| !p.file_name().and_then(|n| n.to_str()).unwrap_or(".").starts_with('.'))
+            .filter(|p| {
+                !p.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or(".")
+                    .starts_with('.')
+            })
             .collect();
         files.sort();
         Ok(files)
@@ -42,13 +49,19 @@ impl Maildir {
 
     /// The identity of a delivery: its unique name without the info part.
     pub fn source_ref(path: &Path) -> String {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         format!("maildir:{}", name.split(':').next().unwrap_or(name))
     }
 
     /// Moves a message from `new/` to `cur/` with the given flags.
     pub fn acknowledge(&self, path: &Path, flags: &str) -> std::io::Result<PathBuf> {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         let base = name.split(':').next().unwrap_or(name);
         let target = self.root.join("cur").join(format!("{base}:2,{flags}"));
         std::fs::rename(path, &target)?;

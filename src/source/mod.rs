@@ -9,8 +9,9 @@ pub use maildir::Maildir;
 pub fn collect_inputs(paths: &[std::path::PathBuf]) -> std::io::Result<Vec<std::path::PathBuf>> {
     let mut out = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))?;
+        let meta = std::fs::metadata(path).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
+        })?;
         if meta.is_file() {
             out.push(path.clone());
             continue;
@@ -22,7 +23,9 @@ pub fn collect_inputs(paths: &[std::path::PathBuf]) -> std::io::Result<Vec<std::
             continue;
         }
         let mut files: Vec<_> = std::fs::read_dir(path)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))?
+            .map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
+            })?
             .filter_map(|e| e.ok())
             .map(|e| e.path())
             .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("eml")))

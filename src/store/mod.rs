@@ -52,11 +52,14 @@ pub enum Recorded {
     AlreadyRecorded,
     Ignored(IgnoreReason),
     Quarantined,
-    Processed { case_ids: Vec<String> },
+    Processed {
+        case_ids: Vec<String>,
+    },
 }
 
 /// Builds the reply of a case once its number is known.
-pub type RenderReply<'a> = dyn Fn(&CheckedCase, &str, &str) -> Option<RenderedReply> + Send + Sync + 'a;
+pub type RenderReply<'a> =
+    dyn Fn(&CheckedCase, &str, &str) -> Option<RenderedReply> + Send + Sync + 'a;
 
 /// A reply waiting in the outbox.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -183,7 +186,13 @@ impl Store {
         dispatch!(self, s => s.reply_attempt(id, now_ms, true, detail, None, false).await)
     }
 
-    pub async fn reply_retry(&self, id: &str, now_ms: i64, error: &str, next_ms: i64) -> Result<(), StoreError> {
+    pub async fn reply_retry(
+        &self,
+        id: &str,
+        now_ms: i64,
+        error: &str,
+        next_ms: i64,
+    ) -> Result<(), StoreError> {
         dispatch!(self, s => s.reply_attempt(id, now_ms, false, error, Some(next_ms), false).await)
     }
 

@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    AuditRow, CaseDetail, CaseFilter, CaseRow, CaseSummary, Counts, MailRecord, OutboxRow, Recorded, RenderReply,
-    ReplyRow, StoreError,
+    AuditRow, CaseDetail, CaseFilter, CaseRow, CaseSummary, Counts, MailRecord, OutboxRow,
+    Recorded, RenderReply, ReplyRow, StoreError,
 };
 use crate::case::{CheckedCase, IgnoreReason};
 
@@ -32,7 +32,10 @@ impl SqliteStore {
             })?;
         }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .map_err(|e| StoreError::Open { path: path.display().to_string(), source: e })?
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                source: e,
+            })?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -43,7 +46,10 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options)
             .await
-            .map_err(|e| StoreError::Open { path: path.display().to_string(), source: e })?;
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                source: e,
+            })?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(SqliteStore { pool })
     }
@@ -73,14 +79,20 @@ impl SqliteStore {
             return Ok(Recorded::AlreadyRecorded);
         }
         let duplicate = match &mail.message_id {
-            Some(id) => sqlx::query("SELECT 1 FROM messages WHERE message_id = $1 AND outcome <> 'quarantined' LIMIT 1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some(),
+            Some(id) => sqlx::query(
+                "SELECT 1 FROM messages WHERE message_id = $1 AND outcome <> 'quarantined' LIMIT 1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some(),
             None => false,
         };
-        let ignored = if duplicate { Some(IgnoreReason::Duplicate) } else { mail.ignored };
+        let ignored = if duplicate {
+            Some(IgnoreReason::Duplicate)
+        } else {
+            mail.ignored
+        };
         let outcome = match (ignored, &mail.error) {
             (Some(_), _) => "ignored",
             (None, Some(_)) => "quarantined",
@@ -114,15 +126,39 @@ impl SqliteStore {
                 for (position, case) in cases.iter().enumerate() {
                     let case_id = self.next_case_id(&mut tx, now_ms).await?;
                     insert_case(&mut tx, &message_row, position, case, &case_id, now_ms).await?;
-                    audit(&mut tx, &case_id, now_ms, "system", "created", None, Some(case.decision.as_str()), None).await?;
+                    audit(
+                        &mut tx,
+                        &case_id,
+                        now_ms,
+                        "system",
+                        "created",
+                        None,
+                        Some(case.decision.as_str()),
+                        None,
+                    )
+                    .await?;
                     let reply_id = format!("{case_id}-1");
-                    let message_id = format!("<{}.{}@tjid-intake>", reply_id.to_lowercase(), &message_row[..12]);
+                    let message_id = format!(
+                        "<{}.{}@tjid-intake>",
+                        reply_id.to_lowercase(),
+                        &message_row[..12]
+                    );
                     match render(case, &case_id, &message_id) {
                         Some(reply) => {
                             insert_reply(&mut tx, &reply_id, &case_id, &reply, now_ms).await?;
                         }
                         None => {
-                            audit(&mut tx, &case_id, now_ms, "system", "no_reply", None, None, Some("no address to reply to")).await?;
+                            audit(
+                                &mut tx,
+                                &case_id,
+                                now_ms,
+                                "system",
+                                "no_reply",
+                                None,
+                                None,
+                                Some("no address to reply to"),
+                            )
+                            .await?;
                         }
                     }
                     case_ids.push(case_id);
@@ -134,7 +170,11 @@ impl SqliteStore {
         Ok(result)
     }
 
-    async fn next_case_id(&self, tx: &mut sqlx::SqliteConnection, now_ms: i64) -> Result<String, StoreError> {
+    async fn next_case_id(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        now_ms: i64,
+    ) -> Result<String, StoreError> {
         let year = chrono::DateTime::from_timestamp_millis(now_ms)
             .map(|d| d.format("%Y").to_string())
             .unwrap_or_else(|| "1970".into());
@@ -212,7 +252,11 @@ impl SqliteStore {
         )
         .bind(&filter.decision)
         .bind(&filter.kind)
-        .bind(if filter.limit > 0 { filter.limit } else { i64::MAX })
+        .bind(if filter.limit > 0 {
+            filter.limit
+        } else {
+            i64::MAX
+        })
         .fetch_all(&self.pool)
         .await?)
     }
@@ -239,7 +283,11 @@ impl SqliteStore {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(Some(CaseDetail { case, replies, audit }))
+        Ok(Some(CaseDetail {
+            case,
+            replies,
+            audit,
+        }))
     }
 
     pub async fn counts(&self) -> Result<Counts, StoreError> {
@@ -269,7 +317,8 @@ async fn insert_case(
     case_id: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let json = |v: Result<String, serde_json::Error>| v.map_err(|e| StoreError::Corrupt(e.to_string()));
+    let json =
+        |v: Result<String, serde_json::Error>| v.map_err(|e| StoreError::Corrupt(e.to_string()));
     sqlx::query(
         "INSERT INTO cases (id, message, position, kind, decision, state, fields, reasons, warnings, attachment, pages, manager_mail, holder_mail, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
@@ -299,7 +348,8 @@ async fn insert_reply(
     reply: &crate::pipeline::reply::RenderedReply,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let raw = String::from_utf8(reply.raw.clone()).map_err(|_| StoreError::Corrupt("reply is not 7-bit text".into()))?;
+    let raw = String::from_utf8(reply.raw.clone())
+        .map_err(|_| StoreError::Corrupt("reply is not 7-bit text".into()))?;
     sqlx::query(
         "INSERT INTO outbox (id, case_id, message_id, sender, recipient, subject, raw, status, attempts, created_at, next_attempt_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8)",

@@ -1,0 +1,217 @@
+//! The commands staff and ops use: process (stored), cases list/show, forms write,
+//! check-config; and what a reply looks like.
+
+mod support;
+
+use support::{sample_mail, Installation};
+
+fn run(inst: &Installation, args: &[&str]) -> (bool, String, String) {
+    let out = inst.command().args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn process_stores_cases_and_writes_threaded_masked_swedish_replies() {
+    let inst = Installation::new("");
+    let dir = inst.path("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.eml"), sample_mail(0)).unwrap(); // valid order → queued
+    std::fs::write(dir.join("b.eml"), sample_mail(2)).unwrap(); // mobile missing → rejected
+    let (ok, stdout, stderr) = run(&inst, &["process", "--json", dir.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let rejected = lines[1]["cases"][0]["case_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(lines[1]["cases"][0]["decision"], "rejected");
+
+    // The rejection queue and the case.
+    let (ok, list, _) = run(&inst, &["cases", "list", "--decision", "rejected"]);
+    assert!(ok);
+    assert!(
+        list.contains(&rejected) && list.contains("missing_field"),
+        "{list}"
+    );
+    assert!(!list.contains(
+        &lines[0]["cases"][0]["case_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    ));
+    let (ok, show, _) = run(&inst, &["cases", "show", &rejected]);
+    assert!(ok);
+    for needle in [
+        "missing_field mobil",
+        "Message-ID: <sample-2@test.tjid>",
+        "status sent",
+        "Mobiltelefon",
+        "Audit trail",
+        "created",
+    ] {
+        assert!(show.contains(needle), "missing {needle:?} in:\n{show}");
+    }
+    let (ok, _, stderr) = run(&inst, &["cases", "show", "TJID-1999-000001"]);
+    assert!(!ok && stderr.contains("no case"));
+
+    // The reply file itself.
+    let reply = std::fs::read(inst.path("outbox").join(format!("{rejected}-1.eml"))).unwrap();
+    let parsed = mail_parser::MessageParser::default().parse(&reply).unwrap();
+    assert_eq!(parsed.subject(), Some("Re: Blankett 2"));
+    assert_eq!(parsed.in_reply_to().as_text(), Some("sample-2@test.tjid"));
+    assert_eq!(
+        parsed.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-replied")
+    );
+    assert_eq!(
+        parsed.to().unwrap().first().unwrap().address(),
+        Some("orjan.lindqvist@vgregion.se")
+    );
+    assert_eq!(
+        parsed.from().unwrap().first().unwrap().address(),
+        Some("tjansteid-intake@vgregion.se")
+    );
+    let text = parsed.body_text(0).unwrap();
+    assert!(text.contains(&rejected), "{text}");
+    assert!(
+        text.contains("Fältet ”Mobiltelefon” är inte ifyllt"),
+        "{text}"
+    );
+    assert!(text.contains("19121212-XXXX"), "{text}");
+    assert!(
+        !String::from_utf8_lossy(&reply).contains("1212-1212"),
+        "full personnummer in reply"
+    );
+    assert!(!text.contains("1212-1212"));
+    assert!(text.contains("nytt e-postmeddelande"), "{text}");
+
+    let queued_id = lines[0]["cases"][0]["case_id"].as_str().unwrap();
+    let queued = std::fs::read(inst.path("outbox").join(format!("{queued_id}-1.eml"))).unwrap();
+    let text = mail_parser::MessageParser::default()
+        .parse(&queued)
+        .unwrap()
+        .body_text(0)
+        .unwrap()
+        .into_owned();
+    for needle in [
+        "Telia",
+        "3–5 veckor",
+        "hemadress",
+        "legitimation",
+        queued_id,
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+
+    // Processing the same file again: the Message-ID makes it a duplicate, with no new reply.
+    let (ok, stdout, _) = run(
+        &inst,
+        &["process", "--json", dir.join("a.eml").to_str().unwrap()],
+    );
+    assert!(ok);
+    assert!(
+        stdout.contains("\"ignored_reason\":\"duplicate\""),
+        "{stdout}"
+    );
+    assert_eq!(inst.count("outbox"), 2);
+}
+
+#[test]
+fn dry_run_stores_and_sends_nothing() {
+    let inst = Installation::new("");
+    let file = inst.path("a.eml");
+    std::fs::write(&file, sample_mail(0)).unwrap();
+    let (ok, stdout, _) = run(
+        &inst,
+        &[
+            "process",
+            "--dry-run",
+            "--json",
+            file.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(ok);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[1].contains("duplicate"),
+        "duplicates are found within the run: {}",
+        lines[1]
+    );
+    assert!(!inst.path("intake.db").exists());
+    assert_eq!(inst.count("outbox"), 0);
+}
+
+#[test]
+fn bad_configuration_and_input_give_clear_errors() {
+    let inst = Installation::new(
+        "[log]\nformt = \"json\"\n[outbox]\ngive_up_after_hour = 1\ninitial_backoff_secs = 0\n",
+    );
+    let (ok, _, stderr) = run(&inst, &["check-config"]);
+    assert!(!ok);
+    assert!(stderr.contains("log.formt: unknown key"), "{stderr}");
+    assert!(
+        stderr.contains("outbox.give_up_after_hour: unknown key"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("outbox.initial_backoff_secs"), "{stderr}");
+    assert!(!stderr.contains("stack backtrace"), "{stderr}");
+    let inst = Installation::new("[outbox]\nmax_backoff_secs = \"soon\"\n");
+    let (ok, _, stderr) = run(&inst, &["check-config"]);
+    assert!(!ok && stderr.contains("max_backoff_secs"), "{stderr}");
+
+    let inst = Installation::new("");
+    let (ok, stdout, _) = run(&inst, &["check-config"]);
+    assert!(ok, "{stdout}");
+    let (ok, _, stderr) = run(&inst, &["process", "--json", "/nonexistent/mail.eml"]);
+    assert!(!ok);
+    assert!(stderr.contains("/nonexistent/mail.eml"), "{stderr}");
+
+    let out = std::process::Command::new(support::BIN)
+        .env("TJID__STORE__KIND", "oracle")
+        .args(["--config", inst.config.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("oracle"));
+}
+
+#[test]
+fn forms_write_gives_fillable_forms_with_the_spec_field_names() {
+    let inst = Installation::new("");
+    let dir = inst.path("forms");
+    let (ok, _, stderr) = run(&inst, &["forms", "write", dir.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    for kind in tjid_intake::forms::spec::FormKind::ALL {
+        let bytes = std::fs::read(dir.join(format!("{}.pdf", kind.form_id()))).unwrap();
+        let doc = tjid_intake::pdf::read_pdf(&bytes, &Default::default()).unwrap();
+        let names: Vec<&str> = doc.fields.iter().map(|f| f.name.as_str()).collect();
+        for spec in kind.fields() {
+            assert!(
+                names.contains(&spec.key),
+                "{} lacks field {}",
+                kind.form_id(),
+                spec.key
+            );
+        }
+        let text: String = doc.pages[0]
+            .words
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            text.contains(&kind.title().split(' ').next().unwrap().to_string()),
+            "{text}"
+        );
+    }
+}
