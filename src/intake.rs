@@ -106,6 +106,7 @@ impl Intake {
         );
         let limits = ExtractLimits {
             max_attachment_bytes: settings.limits.max_attachment_bytes,
+            max_attachments: settings.limits.max_attachments,
             pdf: PdfLimits {
                 max_bytes: settings.limits.max_attachment_bytes,
                 max_pages: settings.limits.max_pdf_pages,

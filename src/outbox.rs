@@ -27,6 +27,8 @@ pub async fn deliver_due(
         if due.is_empty() {
             return Ok(report);
         }
+        // Another pass only when this one delivered something: a failing sink is not hammered.
+        let sent_before = report.sent;
         for reply in due {
             let now = Utc::now().timestamp_millis();
             match sink.deliver(&reply).await {
@@ -50,6 +52,9 @@ pub async fn deliver_due(
                     }
                 }
             }
+        }
+        if report.sent == sent_before {
+            return Ok(report);
         }
     }
 }
@@ -80,5 +85,85 @@ mod tests {
         assert_eq!(backoff_ms(&s, 3), 40_000);
         assert_eq!(backoff_ms(&s, 4), 60_000);
         assert_eq!(backoff_ms(&s, 1000), 60_000);
+    }
+}
+
+#[cfg(test)]
+mod delivery_tests {
+    use super::*;
+    use crate::case::{CaseContext, CaseKind, CheckedCase, Fields};
+    use crate::pipeline::reply::RenderedReply;
+    use crate::sink::FileSink;
+    use crate::store::{MailRecord, Recorded};
+
+    #[tokio::test]
+    async fn a_failed_delivery_is_recorded_retried_and_then_delivered_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+        let mail = MailRecord {
+            source_ref: "test:1".into(),
+            message_id: Some("<m@x>".into()),
+            content_hash: "h".into(),
+            received_at: 0,
+            email_date: None,
+            sender: Some("a@b.se".into()),
+            subject: "s".into(),
+            headers: String::new(),
+            ignored: None,
+            error: None,
+        };
+        let case = CheckedCase::new(
+            CaseKind::Unknown,
+            vec![],
+            vec![],
+            Fields::default(),
+            CaseContext::default(),
+        );
+        let render = |_: &CheckedCase, _: &str, id: &str| {
+            Some(RenderedReply {
+                message_id: id.into(),
+                sender: "tjansteid-intake@vgregion.se".into(),
+                recipient: "a@b.se".into(),
+                subject: "Re: s".into(),
+                raw: b"Subject: Re: s\r\n\r\nhej\r\n".to_vec(),
+            })
+        };
+        let now = Utc::now().timestamp_millis();
+        let Recorded::Processed { case_ids } =
+            store.record(&mail, &[case], &render, now).await.unwrap()
+        else {
+            panic!()
+        };
+        let out = dir.path().join("out");
+        let sink = ReplySink::File(FileSink::open(&out).unwrap());
+        // The folder disappears: a temporary failure.
+        std::fs::remove_dir_all(&out).unwrap();
+        let settings = OutboxSettings {
+            initial_backoff_secs: 0,
+            max_backoff_secs: 0,
+            give_up_after_hours: 1,
+        };
+        let report = deliver_due(&store, &sink, &settings).await.unwrap();
+        assert_eq!(
+            report,
+            DeliveryReport {
+                sent: 0,
+                retried: 1,
+                failed: 0
+            }
+        );
+        std::fs::create_dir_all(out.join(".staging")).unwrap();
+        let report = deliver_due(&store, &sink, &settings).await.unwrap();
+        assert_eq!(report.sent, 1);
+        let detail = store.case_detail(&case_ids[0]).await.unwrap().unwrap();
+        assert_eq!(detail.replies[0].status, "sent");
+        assert_eq!(detail.replies[0].attempts, 2);
+        assert_eq!(
+            std::fs::read_dir(&out)
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().path().is_file())
+                .count(),
+            1
+        );
     }
 }

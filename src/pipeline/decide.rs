@@ -81,7 +81,14 @@ pub struct DecideContext<'a> {
 pub fn decide_cases(mail: &ParsedMail, ctx: &DecideContext<'_>) -> Vec<CheckedCase> {
     let mut cases = Vec::new();
     let mut unreadable = false;
-    for att in &mail.attachments {
+    if mail.attachments.len() > ctx.limits.max_attachments {
+        tracing::warn!(
+            attachments = mail.attachments.len(),
+            limit = ctx.limits.max_attachments,
+            "only the first attachments are read"
+        );
+    }
+    for att in mail.attachments.iter().take(ctx.limits.max_attachments) {
         match read_attachment(att, ctx.limits) {
             AttachmentRead::Forms(forms) => {
                 for form in &forms {

@@ -54,6 +54,8 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 pub struct ExtractLimits {
     pub max_attachment_bytes: usize,
+    /// Attachments after this many are not read (a mail bomb of attachments).
+    pub max_attachments: usize,
     pub pdf: PdfLimits,
 }
 

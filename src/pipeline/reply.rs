@@ -216,3 +216,108 @@ pub fn build_reply(
         raw: message.formatted(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::{CaseContext, Fields, Finding, ReasonCode};
+
+    const SETTINGS: ReplySettings<'static> = ReplySettings {
+        own_address: "tjansteid-intake@vgregion.se",
+        display_name: "TjänsteID-service",
+        office_address: "tjansteid@vgregion.se",
+    };
+
+    fn order_case(reasons: Vec<Finding<ReasonCode>>) -> CheckedCase {
+        let context = CaseContext {
+            personnummer_masked: Some("19121212-XXXX".into()),
+            ..CaseContext::default()
+        };
+        let fields = Fields(vec![
+            ("fornamn", Some("Anna-Karin".into())),
+            ("efternamn", Some("Åström".into())),
+        ]);
+        CheckedCase::new(CaseKind::Order, reasons, Vec::new(), fields, context)
+    }
+
+    #[test]
+    fn every_reason_has_its_own_swedish_sentence_naming_the_field() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ReasonCode::ALL {
+            let field = match code {
+                ReasonCode::MissingField | ReasonCode::InvalidField => Some("vardenhet_hsaid"),
+                ReasonCode::PersonNotInKiv | ReasonCode::PersonNotAtUnit => Some("personnummer"),
+                ReasonCode::UnitNotInKiv => Some("vardenhet_hsaid"),
+                ReasonCode::ProviderNotConnected => Some("vardgivare_orgnr"),
+                ReasonCode::CutCardNotConfirmed => Some("klippt_kort"),
+                _ => None,
+            };
+            let text = render_text(
+                &order_case(vec![Finding::new(*code, field)]),
+                "TJID-2026-000001",
+                &SETTINGS,
+            )
+            .unwrap();
+            let reason_line = text
+                .lines()
+                .find(|l| l.starts_with("- "))
+                .unwrap_or_else(|| panic!("{code}: {text}"))
+                .to_string();
+            assert!(
+                !reason_line.contains(code.as_str()),
+                "{code} has no sentence: {reason_line}"
+            );
+            assert!(
+                seen.insert(reason_line.clone()),
+                "{code} shares its sentence"
+            );
+            if matches!(code, ReasonCode::MissingField | ReasonCode::InvalidField) {
+                assert!(
+                    reason_line.contains("”Vårdenhetens HSA-id”"),
+                    "{reason_line}"
+                );
+            }
+        }
+        let all = render_text(
+            &order_case(vec![
+                Finding::new(ReasonCode::ProviderNotConnected, Some("vardgivare_orgnr")),
+                Finding::new(ReasonCode::PersonNotInKiv, Some("personnummer")),
+            ]),
+            "TJID-2026-000001",
+            &SETTINGS,
+        )
+        .unwrap();
+        assert!(all.contains("hälso- och sjukvårdskansli"), "{all}");
+        assert!(all.contains("Registrera först personen i KIV"), "{all}");
+        assert!(all.contains("nytt e-postmeddelande"), "{all}");
+        assert!(all.contains("Anna-Karin Åström, 19121212-XXXX"), "{all}");
+    }
+
+    #[test]
+    fn replies_are_threaded_and_marked_automatic() {
+        let raw = b"From: Anna <anna@example.se>\r\nReply-To: kansli@example.se\r\nSubject: Blankett\r\nMessage-ID: <orig@example.se>\r\nReferences: <first@example.se>\r\n\r\nHej\r\n";
+        let mail = crate::pipeline::parse::parse_mail(raw).unwrap();
+        let reply = build_reply(
+            &mail,
+            &order_case(vec![]),
+            "TJID-2026-000007",
+            "<r1@tjid-intake>",
+            &SETTINGS,
+        )
+        .unwrap();
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&reply.raw)
+            .unwrap();
+        assert_eq!(reply.recipient, "kansli@example.se");
+        assert_eq!(parsed.subject(), Some("Re: Blankett"));
+        assert_eq!(parsed.in_reply_to().as_text(), Some("orig@example.se"));
+        assert_eq!(parsed.references().as_text_list().map(|l| l.len()), Some(2));
+        assert_eq!(
+            parsed.header_raw("Auto-Submitted").map(str::trim),
+            Some("auto-replied")
+        );
+        assert_eq!(parsed.message_id(), Some("r1@tjid-intake"));
+        assert!(parsed.body_text(0).unwrap().contains("TJID-2026-000007"));
+        assert!(!String::from_utf8_lossy(&reply.raw).contains("1212-1212"));
+    }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use when they are missing, then checks each tool.
+# Exits non-zero when one cannot be had.
+set -euo pipefail
+
+# package:command pairs — the command proves the package works.
+NEEDED=(
+  "qpdf:qpdf"
+  "poppler-utils:pdftoppm"
+)
+
+missing=()
+for pair in "${NEEDED[@]}"; do
+  pkg="${pair%%:*}"; cmd="${pair##*:}"
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq || true
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" || true
+fi
+status=0
+for pair in "${NEEDED[@]}"; do
+  pkg="${pair%%:*}"; cmd="${pair##*:}"
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    echo "MISSING: $cmd (Debian package $pkg) could not be installed" >&2
+    status=1
+  fi
+done
+exit $status
