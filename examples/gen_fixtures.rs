@@ -63,510 +63,144 @@ fn file(name: &str, content_type: &str, data: Vec<u8>, encoding: NameEncoding) -
     }
 }
 
+/// An email from the unit's manager with one form attached, `changes` applied to the example values.
+fn form_mail(
+    name: &str,
+    kind: FormKind,
+    layout: Layout,
+    changes: &[(&str, Option<&str>)],
+) -> MailSpec {
+    let base = match kind {
+        FormKind::Order => order(),
+        FormKind::Deregistration => dereg(),
+    };
+    mail(name, kind.title()).attach_pdf(
+        &format!("{}.pdf", kind.form_id()),
+        pdf(kind, layout, &with(base, changes)),
+    )
+}
+
+fn sent_by(mut spec: MailSpec, from: &str) -> MailSpec {
+    spec.from = from.into();
+    spec
+}
+
+fn with_body(mut spec: MailSpec, body: Body) -> MailSpec {
+    spec.body = body;
+    spec
+}
+
+#[rustfmt::skip]
 fn fixtures() -> Vec<(&'static str, MailSpec)> {
     use FormKind::{Deregistration as D, Order as O};
-    let mut out: Vec<(&'static str, MailSpec)> = Vec::new();
-    let mut add = |name: &'static str, spec: MailSpec| out.push((name, spec));
+    use Layout::{Fillable, Legacy, SameLine, SameLineTwoPages, Table};
+    let anna = "Anna-Karin Åström <anna-karin.astrom@vgregion.se>";
+    let karin = "Karin Berg <karin.berg@vgregion.se>";
+    let mohammed: &[(&str, Option<&str>)] = &[
+        ("fornamn", Some("Mohammed")), ("efternamn", Some("Al-Sayed")), ("personnummer", Some("800161-3291")),
+        ("epost", Some("Mohammed.Al-Sayed@VGREGION.SE")), ("mobil", Some("+46 (0)70 987 65 43")), ("befattning", Some("Läkare")),
+        ("bestallningstyp", Some("Ersattning")), ("utlamning", Some("Utkorning")), ("utlamningsstalle", None), ("datum", Some("18 november 2026")),
+    ];
+    let friskvard: &[(&str, Option<&str>)] = &[
+        ("vardgivare_namn", Some("Friskvård Syd AB")), ("vardgivare_orgnr", Some("556677-1233")), ("vardenhet_namn", Some("Friskvård Syd Borås")),
+        ("vardenhet_hsaid", Some("SE5566771233-E000000000001")), ("fornamn", Some("Elin")), ("efternamn", Some("Ung")), ("personnummer", Some("19991231-2460")),
+        ("epost", Some("elin.ung@friskvardsyd.se")), ("vc_namn", Some("Eva Nord")), ("vc_epost", Some("eva.nord@friskvardsyd.se")),
+    ];
+    let sole_trader: &[(&str, Option<&str>)] = &[
+        ("vardgivare_namn", Some("Tandläkare Per Karlsson")), ("vardgivare_orgnr", Some("19650302-4561")), ("vardenhet_namn", Some("Tandläkare Karlsson")),
+        ("vardenhet_hsaid", Some("SE6503024561-E000000000001")), ("fornamn", Some("Per")), ("efternamn", Some("Karlsson")), ("personnummer", Some("196503024561")),
+        ("epost", Some("per@tandlakarekarlsson.se")), ("vc_namn", Some("Per Karlsson")), ("vc_epost", Some("per@tandlakarekarlsson.se")),
+        ("befattning", Some("Tandläkare")), ("utlamningsstalle", Some("Receptionen, Regionens hus")),
+    ];
+    let second = with(order(), mohammed);
 
-    // Where a form can be.
-    add(
-        "order_acroform_ok",
-        mail("order_acroform_ok", "Beställning eTjänstekort")
-            .attach_pdf("TJID-101.pdf", pdf(O, Layout::Fillable, &order())),
-    );
-    add(
-        "order_same_line_ok",
-        mail("order_same_line_ok", "Beställning")
-            .attach_pdf("bestallning.pdf", pdf(O, Layout::SameLine, &order())),
-    );
-    add(
-        "order_table_ok",
-        mail("order_table_ok", "Beställning")
-            .attach_pdf("bestallning.pdf", pdf(O, Layout::Table, &order())),
-    );
-    add(
-        "order_legacy_layout_ok",
-        mail("order_legacy_layout_ok", "Beställning (gammal blankett)")
-            .attach_pdf("gammal.pdf", pdf(O, Layout::Legacy, &order())),
-    );
-    add(
-        "order_continued_on_page_2",
-        mail("order_continued_on_page_2", "Beställning")
-            .attach_pdf("tva-sidor.pdf", pdf(O, Layout::SameLineTwoPages, &order())),
-    );
-    {
-        let second = with(
-            order(),
-            &[
-                ("fornamn", Some("Mohammed")),
-                ("efternamn", Some("Al-Sayed")),
-                ("personnummer", Some("800161-3291")),
-                ("epost", Some("Mohammed.Al-Sayed@VGREGION.SE")),
-                ("mobil", Some("+46 (0)70 987 65 43")),
-                ("befattning", Some("Läkare")),
-                ("bestallningstyp", Some("Ersattning")),
-                ("utlamning", Some("Utkorning")),
-                ("utlamningsstalle", None),
-                ("datum", Some("18 november 2026")),
-            ],
-        );
-        let cover = [
-            "Hej!",
-            "Här kommer en beställning av eTjänstekort för två medarbetare.",
-        ];
-        let both = render(&[
-            FilledForm {
-                kind: O,
-                layout: Layout::SameLine,
-                values: &order(),
-            },
-            FilledForm {
-                kind: O,
-                layout: Layout::Table,
-                values: &second,
-            },
-        ])
-        .unwrap();
-        add(
-            "two_forms_in_one_pdf",
-            mail("two_forms_in_one_pdf", "Två beställningar").attach_pdf("bestallningar.pdf", both),
-        );
-        let mut spec = mail("two_attachments", "Beställning och avregistrering");
-        spec.parts.push(file(
-            "följebrev.pdf",
-            "application/pdf",
-            render_text_page(&cover),
-            NameEncoding::Rfc2231,
-        ));
-        spec.parts.push(file(
-            "beställning.pdf",
-            "application/pdf",
-            pdf(O, Layout::SameLine, &second),
-            NameEncoding::Rfc2231,
-        ));
-        spec.parts.push(file(
-            "avregistrering.pdf",
-            "application/octet-stream",
-            pdf(D, Layout::Table, &dereg()),
-            NameEncoding::Plain,
-        ));
-        add("two_attachments", spec);
-    }
-    {
-        let inner = MailSpec::new(
-            "Anna-Karin Åström <anna-karin.astrom@vgregion.se>",
-            "Blankett",
-            "<inner-1@fixtures.tjid>",
-            "Tue, 17 Nov 2026 16:20:00 +0100",
-        )
-        .attach_pdf("blankett.pdf", pdf(O, Layout::SameLine, &order()));
-        let mut spec = mail("forwarded_message", "VB: Blankett");
-        spec.body =
-            Body::Plain("Vidarebefordrar beställningen, som jag godkänner.\n\nÖrjan\n".into());
-        spec.parts.push(Part::Forwarded(Box::new(inner)));
-        add("forwarded_message", spec);
-    }
-    {
-        let mut spec = mail("rfc2231_and_rfc2047_names", "Blankett med svenska tecken");
-        spec.parts.push(file(
-            "Beställning för Anna-Karin Åström, Vårdcentralen Ekmansgatan.pdf",
-            "application/pdf",
-            pdf(O, Layout::SameLine, &order()),
-            NameEncoding::Rfc2231,
-        ));
-        let d = with(
-            dereg(),
-            &[
-                ("namn", Some("Sven Gammal")),
-                ("personnummer", Some("550505-6787")),
-            ],
-        );
-        spec.parts.push(file(
-            "Avregistrering Sven Gammal.pdf",
-            "application/pdf",
-            pdf(D, Layout::SameLine, &d),
-            NameEncoding::Rfc2047,
-        ));
-        add("rfc2231_and_rfc2047_names", spec);
-    }
+    let mut two_attachments = mail("two_attachments", "Beställning och avregistrering");
+    two_attachments.parts.push(file("följebrev.pdf", "application/pdf", render_text_page(&["Hej!", "Här kommer en beställning av eTjänstekort för två medarbetare."]), NameEncoding::Rfc2231));
+    two_attachments.parts.push(file("beställning.pdf", "application/pdf", pdf(O, SameLine, &second), NameEncoding::Rfc2231));
+    two_attachments.parts.push(file("avregistrering.pdf", "application/octet-stream", pdf(D, Table, &dereg()), NameEncoding::Plain));
 
-    // Reasons on orders.
-    add(
-        "order_missing_fields",
-        mail("order_missing_fields", "Beställning").attach_pdf(
-            "b.pdf",
-            pdf(
-                O,
-                Layout::SameLine,
-                &with(
-                    order(),
-                    &[
-                        ("mobil", None),
-                        ("befattning", Some("")),
-                        ("datum", Some("")),
-                        ("bestallningstyp", Some("")),
-                        ("utlamningsstalle", None),
-                    ],
-                ),
-            ),
-        ),
-    );
-    add(
-        "order_invalid_fields",
-        mail("order_invalid_fields", "Beställning").attach_pdf(
-            "b.pdf",
-            pdf(
-                O,
-                Layout::SameLine,
-                &with(
-                    order(),
-                    &[
-                        ("personnummer", Some("19121212-1213")),
-                        ("vardgivare_orgnr", Some("232100-0132")),
-                        ("vardenhet_hsaid", Some("SE232100013-E1")),
-                        ("epost", Some("anna.astrom@")),
-                        ("mobil", Some("031-345 67 00")),
-                        ("datum", Some("2026-07-01")),
-                        ("utlamning", Some("Utlamningsstalle,Utkorning")),
-                        ("vc_epost", Some("orjan lindqvist@vgregion")),
-                    ],
-                ),
-            ),
-        ),
-    );
-    add(
-        "order_person_not_in_kiv",
-        mail("order_person_not_in_kiv", "Beställning").attach_pdf(
-            "b.pdf",
-            pdf(
-                O,
-                Layout::SameLine,
-                &with(
-                    order(),
-                    &[
-                        ("fornamn", Some("Nils")),
-                        ("efternamn", Some("Okänd")),
-                        ("personnummer", Some("660606-1239")),
-                    ],
-                ),
-            ),
-        ),
-    );
-    add(
-        "order_person_not_at_unit",
-        mail("order_person_not_at_unit", "Beställning").attach_pdf(
-            "b.pdf",
-            pdf(
-                O,
-                Layout::SameLine,
-                &with(
-                    order(),
-                    &[
-                        ("fornamn", Some("Bo")),
-                        ("efternamn", Some("Ek")),
-                        ("personnummer", Some("8209303455")),
-                    ],
-                ),
-            ),
-        ),
-    );
-    add(
-        "order_unit_not_in_kiv",
-        mail("order_unit_not_in_kiv", "Beställning").attach_pdf(
-            "b.pdf",
-            pdf(
-                O,
-                Layout::SameLine,
-                &with(
-                    order(),
-                    &[("vardenhet_hsaid", Some("se2321000131-E000000009999"))],
-                ),
-            ),
-        ),
-    );
-    {
-        let v = with(
-            order(),
-            &[
-                ("vardgivare_namn", Some("Friskvård Syd AB")),
-                ("vardgivare_orgnr", Some("556677-1233")),
-                ("vardenhet_namn", Some("Friskvård Syd Borås")),
-                ("vardenhet_hsaid", Some("SE5566771233-E000000000001")),
-                ("fornamn", Some("Elin")),
-                ("efternamn", Some("Ung")),
-                ("personnummer", Some("19991231-2460")),
-                ("epost", Some("elin.ung@friskvardsyd.se")),
-                ("vc_namn", Some("Eva Nord")),
-                ("vc_epost", Some("eva.nord@friskvardsyd.se")),
-            ],
-        );
-        let mut spec = MailSpec::new(
-            "Eva Nord <eva.nord@friskvardsyd.se>",
-            "Beställning",
-            "<order_provider_not_connected@fixtures.tjid>",
-            DATE,
-        );
-        spec = spec.attach_pdf("b.pdf", pdf(O, Layout::SameLine, &v));
-        add("order_provider_not_connected", spec);
-    }
-    add(
-        "order_sender_not_manager",
-        MailSpec::new(
-            "Anna-Karin Åström <anna-karin.astrom@vgregion.se>",
-            "Min beställning",
-            "<order_sender_not_manager@fixtures.tjid>",
-            DATE,
-        )
-        .attach_pdf("b.pdf", pdf(O, Layout::SameLine, &order())),
-    );
-    add(
-        "order_name_mismatch",
-        mail("order_name_mismatch", "Beställning").attach_pdf(
-            "b.pdf",
-            pdf(
-                O,
-                Layout::SameLine,
-                &with(
-                    order(),
-                    &[("fornamn", Some("Annika")), ("efternamn", Some("Åströmm"))],
-                ),
-            ),
-        ),
-    );
-    add(
-        "order_first_name_part_ok",
-        mail("order_first_name_part_ok", "Beställning").attach_pdf(
-            "b.pdf",
-            pdf(
-                O,
-                Layout::Table,
-                &with(
-                    order(),
-                    &[
-                        ("fornamn", Some("Karin")),
-                        ("personnummer", Some("121212+1212")),
-                        ("datum", Some("17/11 2026")),
-                    ],
-                ),
-            ),
-        ),
-    );
-    {
-        let v = with(
-            order(),
-            &[
-                ("vardgivare_namn", Some("Tandläkare Per Karlsson")),
-                ("vardgivare_orgnr", Some("19650302-4561")),
-                ("vardenhet_namn", Some("Tandläkare Karlsson")),
-                ("vardenhet_hsaid", Some("SE6503024561-E000000000001")),
-                ("fornamn", Some("Per")),
-                ("efternamn", Some("Karlsson")),
-                ("personnummer", Some("196503024561")),
-                ("epost", Some("per@tandlakarekarlsson.se")),
-                ("vc_namn", Some("Per Karlsson")),
-                ("vc_epost", Some("per@tandlakarekarlsson.se")),
-                ("befattning", Some("Tandläkare")),
-                ("utlamningsstalle", Some("Receptionen, Regionens hus")),
-            ],
-        );
-        add(
-            "order_sole_trader",
-            MailSpec::new(
-                "Per Karlsson <Per@TandlakareKarlsson.se>",
-                "Beställning",
-                "<order_sole_trader@fixtures.tjid>",
-                DATE,
-            )
-            .attach_pdf("b.pdf", pdf(O, Layout::Fillable, &v)),
-        );
-    }
-    {
-        let mut spec = mail("order_in_body", "Beställning av kort");
-        spec.body = Body::Plain("Hej, vi vill beställa ett kort.\n\nFörnamn: Anna-Karin\nEfternamn: Åström\nPersonnummer: 19121212-1212\nBefattning: Sjuksköterska\nMobiltelefon: 070-123 45 67\n\nMvh Örjan\n".into());
-        add("order_in_body", spec);
-    }
-    {
-        let mut spec = mail("no_form_question", "Fråga om kort");
-        spec.body = Body::Plain(
-            "Hej!\n\nHur beställer vi eTjänstekort till en ny medarbetare?\n\nMvh Örjan\n".into(),
-        );
-        add("no_form_question", spec);
-    }
-    add(
-        "no_form_cover_letter_only",
-        mail("no_form_cover_letter_only", "Beställning").attach_pdf(
-            "brev.pdf",
-            render_text_page(&[
-                "Hej!",
-                "Här kommer en beställning av eTjänstekort.",
-                "Blanketten skickas separat.",
-                "Med vänlig hälsning, Örjan",
-            ]),
-        ),
-    );
-    {
-        let mut spec = mail("unreadable_broken_pdf", "Beställning");
-        spec.parts.push(file(
-            "bestallning.pdf",
-            "application/pdf",
-            b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer garbage"
-                .to_vec(),
-            NameEncoding::Plain,
-        ));
-        spec.parts.push(file(
-            "lasmig.txt",
-            "text/plain",
-            b"Ingen blankett".to_vec(),
-            NameEncoding::Plain,
-        ));
-        add("unreadable_broken_pdf", spec);
-    }
+    let inner = sent_by(MailSpec::new(anna, "Blankett", "<inner-1@fixtures.tjid>", "Tue, 17 Nov 2026 16:20:00 +0100"), anna)
+        .attach_pdf("blankett.pdf", pdf(O, SameLine, &order()));
+    let mut forwarded = with_body(mail("forwarded_message", "VB: Blankett"), Body::Plain("Vidarebefordrar beställningen, som jag godkänner.\n\nÖrjan\n".into()));
+    forwarded.parts.push(Part::Forwarded(Box::new(inner)));
 
-    // Deregistrations.
-    {
-        let mut spec = mail("dereg_body_notice", "Avregistrering av eTjänstekort");
-        spec.body = Body::Plain("Hej!\n\nAvregistrering av eTjänstekort\n\nKortinnehavarens namn: Anna-Karin Åström\nPersonnummer: 121212+1212\nKortnummer: 9752 2679 0010 0000 120\nVårdenhet: Vårdcentralen Ekmansgatan\nKlippt kort mottaget: Ja\nVerksamhetschef: Örjan Lindqvist\nDatum: 2026-11-18\n\nMed vänlig hälsning\nÖrjan Lindqvist\nVerksamhetschef\n".into());
-        add("dereg_body_notice", spec);
-    }
-    {
-        let mut spec = mail("dereg_html_only", "Avregistrera kort");
-        spec.body = Body::Html("<html><body><p>Hej!</p><table><tr><td>Kortinnehavarens namn:</td><td>Sven Gammal</td></tr></table><p>Personnummer: 19550505-6787<br>Kortnummer: 9752267900100000120<br>V&aring;rdenhet: V&aring;rdcentralen Ekmansgatan<br>V&aring;rdenhetens HSA-id: SE2321000131-E000000000101<br>Klippt kort mottaget: Ja<br>Verksamhetschef: &Ouml;rjan Lindqvist<br>Datum: 2026-11-17</p></body></html>".into());
-        add("dereg_html_only", spec);
-    }
-    add(
-        "dereg_table_ok",
-        mail("dereg_table_ok", "Avregistrering")
-            .attach_pdf("avreg.pdf", pdf(D, Layout::Table, &dereg())),
-    );
-    add(
-        "dereg_acroform_cut_card_no",
-        mail("dereg_acroform_cut_card_no", "Avregistrering").attach_pdf(
-            "avreg.pdf",
-            pdf(
-                D,
-                Layout::Fillable,
-                &with(dereg(), &[("klippt_kort", Some("Nej"))]),
-            ),
-        ),
-    );
-    add(
-        "dereg_cut_card_missing",
-        mail("dereg_cut_card_missing", "Avregistrering").attach_pdf(
-            "avreg.pdf",
-            pdf(
-                D,
-                Layout::SameLine,
-                &with(dereg(), &[("klippt_kort", None)]),
-            ),
-        ),
-    );
-    add(
-        "dereg_warnings",
-        MailSpec::new(
-            "Karin Berg <karin.berg@vgregion.se>",
-            "Avregistrering",
-            "<dereg_warnings@fixtures.tjid>",
-            DATE,
-        )
-        .attach_pdf(
-            "avreg.pdf",
-            pdf(
-                D,
-                Layout::SameLine,
-                &with(
-                    dereg(),
-                    &[
-                        ("namn", Some("Anna Åberg")),
-                        ("kortnummer", Some("9752 2679 0010 0000 121")),
-                        ("vardenhet_hsaid", None),
-                        ("vardenhet_namn", Some("Vårdcentralen Finns Inte")),
-                    ],
-                ),
-            ),
-        ),
-    );
-    add(
-        "dereg_employment_gone_wrong_manager",
-        MailSpec::new(
-            "Karin Berg <karin.berg@vgregion.se>",
-            "Avregistrering",
-            "<dereg_employment_gone_wrong_manager@fixtures.tjid>",
-            DATE,
-        )
-        .attach_pdf(
-            "avreg.pdf",
-            pdf(
-                D,
-                Layout::SameLine,
-                &with(
-                    dereg(),
-                    &[
-                        ("namn", Some("Bo Ek")),
-                        ("personnummer", Some("198209303455")),
-                    ],
-                ),
-            ),
-        ),
-    );
-    add(
-        "dereg_invalid_card",
-        mail("dereg_invalid_card", "Avregistrering").attach_pdf(
-            "avreg.pdf",
-            pdf(
-                D,
-                Layout::Legacy,
-                &with(
-                    dereg(),
-                    &[
-                        ("kortnummer", Some("1234 5678 9012 3456 789")),
-                        ("vardenhet_hsaid", Some("SE2321000131-E000000000101")),
-                    ],
-                ),
-            ),
-        ),
-    );
+    let mut names = mail("rfc2231_and_rfc2047_names", "Blankett med svenska tecken");
+    names.parts.push(file("Beställning för Anna-Karin Åström, Vårdcentralen Ekmansgatan.pdf", "application/pdf", pdf(O, SameLine, &order()), NameEncoding::Rfc2231));
+    names.parts.push(file("Avregistrering Sven Gammal.pdf", "application/pdf", pdf(D, SameLine, &with(dereg(), &[("namn", Some("Sven Gammal")), ("personnummer", Some("550505-6787"))])), NameEncoding::Rfc2047));
 
-    // Ignored.
-    add(
-        "ignored_own_mail",
-        MailSpec::new(
-            "TjänsteID-service <tjansteid-intake@vgregion.se>",
-            "Re: Beställning",
-            "<ignored_own_mail@fixtures.tjid>",
-            DATE,
-        )
-        .attach_pdf("b.pdf", pdf(O, Layout::SameLine, &order())),
+    let mut broken = mail("unreadable_broken_pdf", "Beställning");
+    broken.parts.push(file("bestallning.pdf", "application/pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer garbage".to_vec(), NameEncoding::Plain));
+    broken.parts.push(file("lasmig.txt", "text/plain", b"Ingen blankett".to_vec(), NameEncoding::Plain));
+
+    let mut bounce = with_body(
+        sent_by(mail("ignored_bounce", "Undelivered Mail Returned to Sender"), "Mail Delivery System <MAILER-DAEMON@mx.vgregion.se>"),
+        Body::Plain("This is the mail system at host mx.vgregion.se.\n\nI'm sorry to have to inform you that your message could not be delivered.\n".into()),
     );
-    {
-        let mut spec = MailSpec::new(
-            "Mail Delivery System <MAILER-DAEMON@mx.vgregion.se>",
-            "Undelivered Mail Returned to Sender",
-            "<ignored_bounce@fixtures.tjid>",
-            DATE,
-        );
-        spec.headers.push(("Return-Path".into(), "<>".into()));
-        spec.body = Body::Plain("This is the mail system at host mx.vgregion.se.\n\nI'm sorry to have to inform you that your message could not be delivered.\n".into());
-        add("ignored_bounce", spec);
-    }
-    {
-        let mut spec = mail("ignored_auto_reply", "Autosvar: Beställning");
-        spec.headers
-            .push(("Auto-Submitted".into(), "auto-replied".into()));
-        spec.body = Body::Plain("Jag är på semester till och med 30 november.\n".into());
-        add("ignored_auto_reply", spec);
-    }
-    {
-        let mut spec = mail("ignored_out_of_office_subject", "Frånvaro: Re: Beställning");
-        spec.body = Body::Plain("Jag är ledig.\n".into());
-        add("ignored_out_of_office_subject", spec);
-    }
-    // Sorts after order_same_line_ok, whose Message-ID it repeats.
-    {
-        let mut spec = mail("order_same_line_ok", "Beställning");
-        spec = spec.attach_pdf("bestallning.pdf", pdf(O, Layout::SameLine, &order()));
-        add("zz_duplicate_of_order_same_line_ok", spec);
-    }
-    out
+    bounce.headers.push(("Return-Path".into(), "<>".into()));
+    let mut auto_reply = with_body(mail("ignored_auto_reply", "Autosvar: Beställning"), Body::Plain("Jag är på semester till och med 30 november.\n".into()));
+    auto_reply.headers.push(("Auto-Submitted".into(), "auto-replied".into()));
+
+    vec![
+        // Where a form can be.
+        ("order_acroform_ok", form_mail("order_acroform_ok", O, Fillable, &[])),
+        ("order_same_line_ok", form_mail("order_same_line_ok", O, SameLine, &[])),
+        ("order_table_ok", form_mail("order_table_ok", O, Table, &[])),
+        ("order_legacy_layout_ok", form_mail("order_legacy_layout_ok", O, Legacy, &[])),
+        ("order_continued_on_page_2", form_mail("order_continued_on_page_2", O, SameLineTwoPages, &[])),
+        ("two_forms_in_one_pdf", mail("two_forms_in_one_pdf", "Två beställningar").attach_pdf("bestallningar.pdf",
+            render(&[FilledForm { kind: O, layout: SameLine, values: &order() }, FilledForm { kind: O, layout: Table, values: &second }]).unwrap())),
+        ("two_attachments", two_attachments),
+        ("forwarded_message", forwarded),
+        ("rfc2231_and_rfc2047_names", names),
+        // Reasons on orders.
+        ("order_missing_fields", form_mail("order_missing_fields", O, SameLine, &[
+            ("mobil", None), ("befattning", Some("")), ("datum", Some("")), ("bestallningstyp", Some("")), ("utlamningsstalle", None)])),
+        ("order_invalid_fields", form_mail("order_invalid_fields", O, SameLine, &[
+            ("personnummer", Some("19121212-1213")), ("vardgivare_orgnr", Some("232100-0132")), ("vardenhet_hsaid", Some("SE232100013-E1")),
+            ("epost", Some("anna.astrom@")), ("mobil", Some("031-345 67 00")), ("datum", Some("2026-07-01")),
+            ("utlamning", Some("Utlamningsstalle,Utkorning")), ("vc_epost", Some("orjan lindqvist@vgregion"))])),
+        ("order_person_not_in_kiv", form_mail("order_person_not_in_kiv", O, SameLine, &[
+            ("fornamn", Some("Nils")), ("efternamn", Some("Okänd")), ("personnummer", Some("660606-1239"))])),
+        ("order_person_not_at_unit", form_mail("order_person_not_at_unit", O, SameLine, &[
+            ("fornamn", Some("Bo")), ("efternamn", Some("Ek")), ("personnummer", Some("8209303455"))])),
+        ("order_unit_not_in_kiv", form_mail("order_unit_not_in_kiv", O, SameLine, &[("vardenhet_hsaid", Some("se2321000131-E000000009999"))])),
+        ("order_provider_not_connected", sent_by(form_mail("order_provider_not_connected", O, SameLine, friskvard), "Eva Nord <eva.nord@friskvardsyd.se>")),
+        ("order_sender_not_manager", sent_by(form_mail("order_sender_not_manager", O, SameLine, &[]), anna)),
+        ("order_name_mismatch", form_mail("order_name_mismatch", O, SameLine, &[("fornamn", Some("Annika")), ("efternamn", Some("Åströmm"))])),
+        ("order_first_name_part_ok", form_mail("order_first_name_part_ok", O, Table, &[
+            ("fornamn", Some("Karin")), ("personnummer", Some("121212+1212")), ("datum", Some("17/11 2026"))])),
+        ("order_sole_trader", sent_by(form_mail("order_sole_trader", O, Fillable, sole_trader), "Per Karlsson <Per@TandlakareKarlsson.se>")),
+        ("order_in_body", with_body(mail("order_in_body", "Beställning av kort"), Body::Alternative {
+            plain: "Hej, vi vill beställa ett kort.\n\nFörnamn: Anna-Karin\nEfternamn: Åström\nPersonnummer: 19121212-1212\nBefattning: Sjuksköterska\nMobiltelefon: 070-123 45 67\n\nMvh Örjan\n".into(),
+            html: "<p>Hej, vi vill beställa ett kort.</p><p>Förnamn: Anna-Karin<br>Efternamn: Åström<br>Personnummer: 19121212-1212<br>Befattning: Sjuksköterska</p>".into(),
+        })),
+        ("no_form_question", with_body(mail("no_form_question", "Fråga om kort"), Body::Plain("Hej!\n\nHur beställer vi eTjänstekort till en ny medarbetare?\n\nMvh Örjan\n".into()))),
+        ("no_form_cover_letter_only", mail("no_form_cover_letter_only", "Beställning").attach_pdf("brev.pdf",
+            render_text_page(&["Hej!", "Här kommer en beställning av eTjänstekort.", "Blanketten skickas separat.", "Med vänlig hälsning, Örjan"]))),
+        ("unreadable_broken_pdf", broken),
+        // Deregistrations.
+        ("dereg_body_notice", with_body(mail("dereg_body_notice", "Avregistrering av eTjänstekort"), Body::Plain(
+            "Hej!\n\nAvregistrering av eTjänstekort\n\nKortinnehavarens namn: Anna-Karin Åström\nPersonnummer: 121212+1212\nKortnummer: 9752 2679 0010 0000 120\nVårdenhet: Vårdcentralen Ekmansgatan\nKlippt kort mottaget: Ja\nVerksamhetschef: Örjan Lindqvist\nDatum: 2026-11-18\n\nMed vänlig hälsning\nÖrjan Lindqvist\nVerksamhetschef\n".into()))),
+        ("dereg_html_only", with_body(mail("dereg_html_only", "Avregistrera kort"), Body::Html(
+            "<html><body><p>Hej!</p><table><tr><td>Kortinnehavarens namn:</td><td>Sven Gammal</td></tr></table><p>Personnummer: 19550505-6787<br>Kortnummer: 9752267900100000120<br>V&aring;rdenhet: V&aring;rdcentralen Ekmansgatan<br>V&aring;rdenhetens HSA-id: SE2321000131-E000000000101<br>Klippt kort mottaget: Ja<br>Verksamhetschef: &Ouml;rjan Lindqvist<br>Datum: 2026-11-17</p></body></html>".into()))),
+        ("dereg_table_ok", form_mail("dereg_table_ok", D, Table, &[])),
+        ("dereg_acroform_cut_card_no", form_mail("dereg_acroform_cut_card_no", D, Fillable, &[("klippt_kort", Some("Nej"))])),
+        ("dereg_cut_card_missing", form_mail("dereg_cut_card_missing", D, SameLine, &[("klippt_kort", None)])),
+        ("dereg_warnings", sent_by(form_mail("dereg_warnings", D, SameLine, &[
+            ("namn", Some("Anna Åberg")), ("kortnummer", Some("9752 2679 0010 0000 121")), ("vardenhet_hsaid", None),
+            ("vardenhet_namn", Some("Vårdcentralen Finns Inte"))]), karin)),
+        ("dereg_employment_gone_wrong_manager", sent_by(form_mail("dereg_employment_gone_wrong_manager", D, SameLine, &[
+            ("namn", Some("Bo Ek")), ("personnummer", Some("198209303455"))]), karin)),
+        ("dereg_invalid_card", form_mail("dereg_invalid_card", D, Legacy, &[
+            ("kortnummer", Some("1234 5678 9012 3456 789")), ("vardenhet_hsaid", Some("SE2321000131-E000000000101"))])),
+        // Ignored.
+        ("ignored_own_mail", sent_by(form_mail("ignored_own_mail", O, SameLine, &[]), "TjänsteID-service <tjansteid-intake@vgregion.se>")),
+        ("ignored_bounce", bounce),
+        ("ignored_auto_reply", auto_reply),
+        ("ignored_out_of_office_subject", with_body(mail("ignored_out_of_office_subject", "Frånvaro: Re: Beställning"), Body::Plain("Jag är ledig.\n".into()))),
+        // Sorts after order_same_line_ok, whose Message-ID it repeats.
+        ("zz_duplicate_of_order_same_line_ok", form_mail("order_same_line_ok", O, SameLine, &[])),
+    ]
 }
 
 fn auth_fixtures() -> Vec<(&'static str, MailSpec)> {

@@ -191,8 +191,10 @@ async fn process(
     let outbox = settings.outbox.clone();
     let intake = Arc::new(Intake::load(settings)?);
     let stdout = std::io::stdout();
+    let mut quarantined = 0usize;
     intake
         .process_batch(inputs, &recorder, |_, outcome| {
+            quarantined += usize::from(outcome.decision == "quarantined");
             let mut out = stdout.lock();
             if json {
                 serde_json::to_writer(&mut out, outcome)?;
@@ -225,6 +227,9 @@ async fn process(
             Ok(())
         })
         .await?;
+    if quarantined > 0 {
+        eprintln!("warning: {quarantined} email(s) quarantined (see \"error\" in their output)");
+    }
     if let (Recorder::Store(store), Some(sink)) = (&recorder, sink) {
         let report = crate::outbox::deliver_due(store, &sink, &outbox).await?;
         if report.retried + report.failed > 0 {

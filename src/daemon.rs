@@ -75,7 +75,7 @@ pub async fn run(intake: Arc<Intake>, store: Store, sink: ReplySink) -> anyhow::
                 Err(e) => tracing::warn!(error = %e, "cannot read a new message; will try again"),
             }
         }
-        intake
+        let result = intake
             .process_batch(inputs, &recorder, |input, outcome| {
                 let flags = if outcome.decision == "quarantined" {
                     "FS"
@@ -87,7 +87,19 @@ pub async fn run(intake: Arc<Intake>, store: Store, sink: ReplySink) -> anyhow::
                 wake_outbox.notify_one();
                 Ok(())
             })
-            .await?;
+            .await;
+        if let Err(e) = result {
+            // The store or the Maildir failed (disk full, database locked …). What was not
+            // committed stays in new/ and is read again; wait a little before trying.
+            tracing::error!(
+                error = format!("{e:#}"),
+                "processing stopped; retrying shortly"
+            );
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(poll * 25) => {}
+            }
+        }
         wake_outbox.notify_one();
         if futures::FutureExt::now_or_never(&mut shutdown).is_some() {
             break;
