@@ -7,12 +7,17 @@ set -euo pipefail
 NEEDED=(
   "qpdf:qpdf"
   "poppler-utils:pdftoppm"
+  "dovecot-imapd:/usr/sbin/dovecot"
+  "python3-aiosmtpd:/usr/lib/python3/dist-packages/aiosmtpd/__init__.py"
 )
+
+# A command on PATH, or an absolute path to a file the package installs.
+present() { if [[ "$1" == /* ]]; then [ -e "$1" ]; else command -v "$1" >/dev/null 2>&1; fi; }
 
 missing=()
 for pair in "${NEEDED[@]}"; do
   pkg="${pair%%:*}"; cmd="${pair##*:}"
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  present "$cmd" || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
@@ -24,7 +29,7 @@ fi
 status=0
 for pair in "${NEEDED[@]}"; do
   pkg="${pair%%:*}"; cmd="${pair##*:}"
-  if ! command -v "$cmd" >/dev/null 2>&1; then
+  if ! present "$cmd"; then
     echo "MISSING: $cmd (Debian package $pkg) could not be installed" >&2
     status=1
   fi

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::config::Settings;
+use crate::config::{Settings, SinkKind};
 use crate::intake::{DryRun, Input, Intake, Recorder};
-use crate::sink::{FileSink, ReplySink};
+use crate::sink::{FileSink, ReplySink, SmtpSink};
 use crate::store::{CaseFilter, Store};
 
 #[derive(Parser)]
@@ -29,7 +29,7 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the daemon: watch the Maildir, process mail, deliver replies.
+    /// Run the daemon: take mail from the configured source (Maildir or IMAP), process it, deliver replies.
     Run,
     /// Process .eml files, directories of them, or Maildirs once.
     Process {
@@ -115,9 +115,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     crate::telemetry::init(&settings.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    crate::net::tls::install_default_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Run => run(settings).await,
@@ -145,13 +144,14 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 }
 
 fn open_sink(settings: &Settings) -> anyhow::Result<ReplySink> {
-    let sink = FileSink::open(&settings.sink.dir).with_context(|| {
-        format!(
-            "cannot open the reply folder (sink.dir = {})",
-            settings.sink.dir.display()
-        )
-    })?;
-    Ok(ReplySink::File(sink))
+    match settings.sink.kind {
+        SinkKind::File => {
+            let sink = FileSink::open(&settings.sink.dir)
+                .with_context(|| format!("cannot open the reply folder (sink.dir = {})", settings.sink.dir.display()))?;
+            Ok(ReplySink::File(sink))
+        }
+        SinkKind::Smtp => Ok(ReplySink::Smtp(SmtpSink::open(&settings.smtp)?)),
+    }
 }
 
 async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
@@ -189,6 +189,7 @@ async fn process(
         )
     };
     let outbox = settings.outbox.clone();
+    let rate = settings.rate_limit.clone();
     let intake = Arc::new(Intake::load(settings)?);
     let stdout = std::io::stdout();
     let mut quarantined = 0usize;
@@ -231,11 +232,11 @@ async fn process(
         eprintln!("warning: {quarantined} email(s) quarantined (see \"error\" in their output)");
     }
     if let (Recorder::Store(store), Some(sink)) = (&recorder, sink) {
-        let report = crate::outbox::deliver_due(store, &sink, &outbox).await?;
-        if report.retried + report.failed > 0 {
+        let report = crate::outbox::deliver_due(store, &sink, &outbox, &rate).await?;
+        if report.retried + report.failed + report.held > 0 {
             eprintln!(
-                "replies: {} sent, {} to retry, {} failed",
-                report.sent, report.retried, report.failed
+                "replies: {} sent, {} to retry, {} failed, {} held by the rate limit",
+                report.sent, report.retried, report.failed, report.held
             );
         }
     }
@@ -385,6 +386,20 @@ fn render_case_text(d: &crate::store::CaseDetail) -> String {
             .unwrap_or_default();
         for line in text.lines() {
             let _ = writeln!(out, "    | {line}");
+        }
+    }
+    if !d.bounces.is_empty() {
+        let _ = writeln!(out, "\nDelivery reports (bounces):");
+        for b in &d.bounces {
+            let _ = writeln!(
+                out,
+                "  {}  reply {}  action {}  status {}  from {}",
+                format_ms(b.at),
+                b.outbox_id.as_deref().unwrap_or("-"),
+                b.action.as_deref().unwrap_or("-"),
+                b.status.as_deref().unwrap_or("-"),
+                b.sender.as_deref().unwrap_or("-")
+            );
         }
     }
     let _ = writeln!(out, "\nAudit trail:");

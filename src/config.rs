@@ -9,7 +9,7 @@ use serde::Deserialize;
 /// The file used when `--config` is not given (relative to the current directory).
 pub const DEFAULT_CONFIG_FILE: &str = "config/default.toml";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     pub kiv: KivSettings,
@@ -17,8 +17,11 @@ pub struct Settings {
     pub intake: IntakeSettings,
     pub source: SourceSettings,
     pub store: StoreSettings,
+    pub imap: ImapSettings,
     pub sink: SinkSettings,
+    pub smtp: SmtpSettings,
     pub outbox: OutboxSettings,
+    pub rate_limit: RateLimitSettings,
     pub limits: LimitSettings,
     pub log: LogSettings,
 }
@@ -55,6 +58,141 @@ pub struct IntakeSettings {
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     Maildir,
+    Imap,
+}
+
+/// How a connection to a mail server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// TLS from the first byte (IMAP 993, SMTP 465).
+    Tls,
+    /// Plain greeting, then STARTTLS before anything else (IMAP 143, SMTP 587).
+    Starttls,
+    /// No TLS at all: only when configured explicitly (SMTP: only to a loopback address).
+    Plain,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImapAuth {
+    Login,
+    Plain,
+    Xoauth2,
+}
+
+/// What happens to a message at the IMAP server once its outcome is committed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum AfterAction {
+    /// `move:FOLDER`: MOVE (or COPY + \Deleted + UID EXPUNGE) into FOLDER (UTF-8 name).
+    Move(String),
+    /// `flag:KEYWORD`: set \Seen and KEYWORD, and leave the message where it is.
+    Flag(String),
+}
+
+impl TryFrom<String> for AfterAction {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let (verb, arg) = s.split_once(':').unwrap_or((s.as_str(), ""));
+        let arg = arg.trim();
+        match verb.trim() {
+            "move" if !arg.is_empty() => Ok(AfterAction::Move(arg.to_string())),
+            "flag"
+                if !arg.is_empty()
+                    && arg
+                        .chars()
+                        .all(|c| c.is_ascii_graphic() && !"(){%*\"\\]".contains(c)) =>
+            {
+                Ok(AfterAction::Flag(arg.to_string()))
+            }
+            "flag" if arg.is_empty() => Ok(AfterAction::Flag("$TjidDone".into())),
+            _ => Err(format!("`{s}`: expected `move:FOLDER` or `flag:KEYWORD`")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ImapSettings {
+    pub host: String,
+    /// Default by `security`: 993 for tls, 143 otherwise.
+    pub port: Option<u16>,
+    pub security: Security,
+    /// PEM file with the CA(s) to trust instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+    pub username: String,
+    pub auth: ImapAuth,
+    /// For login/plain: the password, or better a file that holds it.
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// For xoauth2: a file holding a fresh access token, or a command printing one.
+    pub oauth_token_file: Option<PathBuf>,
+    pub oauth_token_command: Option<String>,
+    /// The folder read (UTF-8; encoded as IMAP modified UTF-7 on the wire).
+    pub folder: String,
+    pub processed: AfterAction,
+    pub ignored: AfterAction,
+    pub quarantined: AfterAction,
+    /// Create the target folders at start-up when they are missing.
+    pub create_folders: bool,
+    /// Messages per UID FETCH.
+    pub batch_size: usize,
+    /// A larger message is not downloaded; it is recorded as quarantined from its header.
+    pub max_message_bytes: Option<usize>,
+    pub connect_timeout_secs: u64,
+    /// Bound on every single IMAP command (a FETCH of one batch included).
+    pub command_timeout_secs: u64,
+    /// Wait with IDLE when the server offers it (else poll).
+    pub idle: bool,
+    /// IDLE is re-issued after this long (RFC 2177: at most 29 minutes).
+    pub idle_renew_secs: u64,
+    /// Polling interval when IDLE is off or missing.
+    pub poll_interval_secs: u64,
+    /// Reconnect back-off: first delay, doubling up to the cap, with ±50 % jitter.
+    pub reconnect_initial_ms: u64,
+    pub reconnect_max_secs: u64,
+}
+
+impl Default for ImapSettings {
+    fn default() -> Self {
+        ImapSettings {
+            host: String::new(),
+            port: None,
+            security: Security::Tls,
+            ca_file: None,
+            username: String::new(),
+            auth: ImapAuth::Login,
+            password: None,
+            password_file: None,
+            oauth_token_file: None,
+            oauth_token_command: None,
+            folder: "INBOX".into(),
+            processed: AfterAction::Move("Behandlat".into()),
+            ignored: AfterAction::Move("Ignorerat".into()),
+            quarantined: AfterAction::Move("Karantän".into()),
+            create_folders: true,
+            batch_size: 50,
+            max_message_bytes: None,
+            connect_timeout_secs: 20,
+            command_timeout_secs: 60,
+            idle: true,
+            idle_renew_secs: 25 * 60,
+            poll_interval_secs: 60,
+            reconnect_initial_ms: 1000,
+            reconnect_max_secs: 300,
+        }
+    }
+}
+
+impl ImapSettings {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(if self.security == Security::Tls {
+            993
+        } else {
+            143
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,6 +222,75 @@ pub struct StoreSettings {
 #[serde(rename_all = "lowercase")]
 pub enum SinkKind {
     File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SmtpSettings {
+    pub host: String,
+    /// Default by `security`: 465 for tls, 587 for starttls, 25 for plain.
+    pub port: Option<u16>,
+    pub security: Security,
+    pub ca_file: Option<PathBuf>,
+    /// Authentication is used when a username is set.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// Name given in EHLO (default: this host's name).
+    pub hello_name: Option<String>,
+    /// Bound on connecting and on each SMTP command.
+    pub timeout_secs: u64,
+    /// Connections kept open in the pool.
+    pub pool_max_size: u32,
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        SmtpSettings {
+            host: String::new(),
+            port: None,
+            security: Security::Starttls,
+            ca_file: None,
+            username: None,
+            password: None,
+            password_file: None,
+            hello_name: None,
+            timeout_secs: 30,
+            pool_max_size: 4,
+        }
+    }
+}
+
+impl SmtpSettings {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            Security::Tls => 465,
+            Security::Starttls => 587,
+            Security::Plain => 25,
+        })
+    }
+}
+
+/// Per-recipient limit on replies: breaks loops with robots that do not mark themselves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    /// At most `max_per_window` replies to one address within `window_secs`…
+    pub max_per_window: u32,
+    pub window_secs: u64,
+    /// …and at most `max_per_day` within 24 hours. 0 turns a limit off.
+    pub max_per_day: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            max_per_window: 10,
+            window_secs: 600,
+            max_per_day: 40,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,22 +337,6 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// A tracing filter, e.g. `info` or `tjid_intake=debug`. `RUST_LOG` wins when set.
     pub level: String,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            kiv: KivSettings::default(),
-            providers: ProviderSettings::default(),
-            intake: IntakeSettings::default(),
-            source: SourceSettings::default(),
-            store: StoreSettings::default(),
-            sink: SinkSettings::default(),
-            outbox: OutboxSettings::default(),
-            limits: LimitSettings::default(),
-            log: LogSettings::default(),
-        }
-    }
 }
 
 impl Default for KivSettings {
@@ -353,11 +544,116 @@ impl Settings {
         if self.limits.processing_timeout_secs == 0 {
             p.push("limits.processing_timeout_secs: must be at least 1".into());
         }
+        if self.source.kind == SourceKind::Imap {
+            p.extend(self.imap_problems());
+        }
+        if self.sink.kind == SinkKind::Smtp {
+            p.extend(self.smtp_problems());
+        }
+        if self.rate_limit.max_per_window > 0 && self.rate_limit.window_secs == 0 {
+            p.push("rate_limit.window_secs: must be at least 1 when max_per_window is set".into());
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             p.push(format!("log.level: {e}"));
         }
         p
     }
+
+    fn imap_problems(&self) -> Vec<String> {
+        let i = &self.imap;
+        let mut p = Vec::new();
+        if i.host.trim().is_empty() {
+            p.push("imap.host: must be set when source.kind = \"imap\"".into());
+        }
+        if i.username.trim().is_empty() {
+            p.push("imap.username: must be set".into());
+        }
+        match i.auth {
+            ImapAuth::Login | ImapAuth::Plain => {
+                if i.password.is_none() == i.password_file.is_none() {
+                    p.push("imap.password / imap.password_file: set exactly one".into());
+                }
+            }
+            ImapAuth::Xoauth2 => {
+                if i.oauth_token_file.is_none() == i.oauth_token_command.is_none() {
+                    p.push("imap.oauth_token_file / imap.oauth_token_command: set exactly one for xoauth2".into());
+                }
+            }
+        }
+        if let Some(f) = i.ca_file.as_ref().filter(|f| !f.is_file()) {
+            p.push(format!("imap.ca_file: no such file: {}", f.display()));
+        }
+        if i.folder.trim().is_empty() {
+            p.push("imap.folder: must not be empty".into());
+        }
+        for (key, action) in [
+            ("processed", &i.processed),
+            ("ignored", &i.ignored),
+            ("quarantined", &i.quarantined),
+        ] {
+            if let AfterAction::Move(folder) = action {
+                if folder == &i.folder {
+                    p.push(format!(
+                        "imap.{key}: cannot move into the folder that is read ({folder})"
+                    ));
+                }
+            }
+        }
+        if i.batch_size == 0 {
+            p.push("imap.batch_size: must be at least 1".into());
+        }
+        if i.connect_timeout_secs == 0 || i.command_timeout_secs == 0 {
+            p.push("imap.connect_timeout_secs / command_timeout_secs: must be at least 1".into());
+        }
+        if i.idle_renew_secs == 0 || i.idle_renew_secs > 29 * 60 {
+            p.push("imap.idle_renew_secs: must be between 1 and 1740 (29 minutes)".into());
+        }
+        if i.poll_interval_secs == 0 {
+            p.push("imap.poll_interval_secs: must be at least 1".into());
+        }
+        if i.reconnect_initial_ms == 0 || i.reconnect_max_secs * 1000 < i.reconnect_initial_ms {
+            p.push(
+                "imap.reconnect_initial_ms / reconnect_max_secs: need 0 < initial <= max".into(),
+            );
+        }
+        p
+    }
+
+    fn smtp_problems(&self) -> Vec<String> {
+        let s = &self.smtp;
+        let mut p = Vec::new();
+        if s.host.trim().is_empty() {
+            p.push("smtp.host: must be set when sink.kind = \"smtp\"".into());
+        }
+        if s.security == Security::Plain && !is_loopback(&s.host) {
+            p.push(format!(
+                "smtp.security: plain is allowed only to a loopback address, not {}",
+                s.host
+            ));
+        }
+        if s.username.is_some() && s.password.is_none() == s.password_file.is_none() {
+            p.push(
+                "smtp.password / smtp.password_file: set exactly one when smtp.username is set"
+                    .into(),
+            );
+        }
+        if let Some(f) = s.ca_file.as_ref().filter(|f| !f.is_file()) {
+            p.push(format!("smtp.ca_file: no such file: {}", f.display()));
+        }
+        if s.timeout_secs == 0 || s.pool_max_size == 0 {
+            p.push("smtp.timeout_secs / pool_max_size: must be at least 1".into());
+        }
+        p
+    }
+}
+
+/// Whether `host` names this machine (plain SMTP is allowed only there).
+pub fn is_loopback(host: &str) -> bool {
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -422,6 +718,39 @@ mod tests {
         let s = Settings::load_with_env(Some(&file), env).unwrap();
         assert!(s.intake.require_authenticated_sender);
         assert_eq!(s.store.sqlite, PathBuf::from("/tmp/other.db"));
+    }
+
+    #[test]
+    fn imap_and_smtp_sections_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = minimal(
+            &dir,
+            "[source]\nkind = \"imap\"\n[imap]\nhost = \"imap.example\"\nusername = \"u\"\nprocessed = \"move:Åtgärdat\"\nignored = \"flag\"\nidle_renew_secs = 1800\n[sink]\nkind = \"smtp\"\n[smtp]\nhost = \"smtp.example\"\nsecurity = \"plain\"\n",
+        );
+        let err = Settings::load_with_env(Some(&file), []).unwrap_err();
+        let all = err.problems.join("\n");
+        assert!(all.contains("imap.password / imap.password_file"), "{all}");
+        assert!(all.contains("imap.idle_renew_secs"), "{all}");
+        assert!(
+            all.contains("smtp.security: plain is allowed only to a loopback"),
+            "{all}"
+        );
+        assert_eq!(err.problems.len(), 3, "{all}");
+
+        let file = minimal(
+            &dir,
+            "[source]\nkind = \"imap\"\n[imap]\nhost = \"127.0.0.1\"\nport = 1143\nsecurity = \"plain\"\nusername = \"u\"\npassword = \"p\"\nprocessed = \"move:Åtgärdat\"\nignored = \"flag:$Ignorerad\"\n[sink]\nkind = \"smtp\"\n[smtp]\nhost = \"127.0.0.1\"\nsecurity = \"plain\"\n",
+        );
+        let s = Settings::load_with_env(Some(&file), []).unwrap();
+        assert_eq!(s.imap.processed, AfterAction::Move("Åtgärdat".into()));
+        assert_eq!(s.imap.ignored, AfterAction::Flag("$Ignorerad".into()));
+        assert_eq!(s.imap.port(), 1143);
+        assert_eq!(s.smtp.port(), 25);
+        let bad = minimal(&dir, "[imap]\nprocessed = \"delete\"\n");
+        assert!(Settings::load_with_env(Some(&bad), [])
+            .unwrap_err()
+            .to_string()
+            .contains("move:FOLDER"));
     }
 
     #[test]

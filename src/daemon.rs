@@ -1,48 +1,120 @@
-//! `run`: watches the Maildir, processes what arrives in `new/` and delivers replies through
-//! the outbox worker, until SIGINT or SIGTERM.
+//! `run`: takes mail from the configured source (a Maildir, or an IMAP folder with IDLE),
+//! processes it and delivers replies through the outbox worker, until SIGINT or SIGTERM.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
+use crate::config::SourceKind;
 use crate::intake::{Input, Intake, Recorder};
 use crate::outbox::deliver_due;
 use crate::sink::ReplySink;
-use crate::source::Maildir;
+use crate::source::{ConnectionStatus, ImapSource, Maildir};
 use crate::store::Store;
 
 /// How many new emails one round takes at most (they are analysed in parallel).
 const BATCH: usize = 256;
 
 pub async fn run(intake: Arc<Intake>, store: Store, sink: ReplySink) -> anyhow::Result<()> {
+    run_until(
+        intake,
+        store,
+        sink,
+        ConnectionStatus::default(),
+        shutdown_signal(),
+    )
+    .await
+}
+
+/// Runs until `shutdown` completes. `imap_status` is updated by the IMAP source (for the
+/// metrics); it stays `stopped` with the Maildir source.
+pub async fn run_until(
+    intake: Arc<Intake>,
+    store: Store,
+    sink: ReplySink,
+    imap_status: ConnectionStatus,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let settings = intake.settings.clone();
-    let maildir = Maildir::create(&settings.source.maildir)?;
-    tracing::info!(maildir = %settings.source.maildir.display(), "watching the Maildir");
     let wake_outbox = Arc::new(Notify::new());
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
+    let (stop_tx, stop_rx) = watch::channel(false);
 
     let worker = {
         let store = store.clone();
         let wake = Arc::clone(&wake_outbox);
         let outbox = settings.outbox.clone();
+        let rate = settings.rate_limit.clone();
+        let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             loop {
-                if let Err(e) = deliver_due(&store, &sink, &outbox).await {
-                    tracing::error!(error = %e, "outbox worker error");
+                if let Err(e) = deliver_due(&store, &sink, &outbox, &rate).await {
+                    tracing::error!(error = %format!("{e:#}"), "outbox worker error");
+                }
+                if *stop.borrow() {
+                    break;
                 }
                 tokio::select! {
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    r = stop.changed() => if r.is_err() { break },
                 }
             }
         })
     };
 
+    let source = async {
+        match settings.source.kind {
+            SourceKind::Maildir => {
+                maildir_loop(&intake, &store, &wake_outbox, stop_rx.clone()).await
+            }
+            SourceKind::Imap => {
+                let imap = ImapSource::new(
+                    &settings.imap,
+                    settings.limits.max_message_bytes,
+                    imap_status,
+                );
+                imap.run(&intake, &store, &wake_outbox, stop_rx.clone())
+                    .await;
+                Ok(())
+            }
+        }
+    };
+    tokio::pin!(source);
+    let result = tokio::select! {
+        r = &mut source => r,
+        _ = shutdown => {
+            tracing::info!("stopping");
+            let _ = stop_tx.send(true);
+            source.await
+        }
+    };
+    let _ = stop_tx.send(true);
+    // One last round delivers what is due; a reply still pending waits for the next start.
+    if tokio::time::timeout(Duration::from_secs(30), worker)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "the outbox worker did not finish in time; pending replies go out at the next start"
+        );
+    }
+    result
+}
+
+async fn maildir_loop(
+    intake: &Arc<Intake>,
+    store: &Store,
+    wake_outbox: &Notify,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let settings = &intake.settings;
+    let maildir = Maildir::create(&settings.source.maildir)?;
+    tracing::info!(maildir = %settings.source.maildir.display(), "watching the Maildir");
     let recorder = Recorder::Store(store.clone());
     let poll = Duration::from_millis(settings.source.poll_interval_ms);
-    loop {
+    while !*stop.borrow() {
         let files = match maildir.list("new") {
             Ok(f) => f,
             Err(e) => {
@@ -52,9 +124,10 @@ pub async fn run(intake: Arc<Intake>, store: Store, sink: ReplySink) -> anyhow::
         };
         if files.is_empty() {
             tokio::select! {
-                _ = &mut shutdown => break,
-                _ = tokio::time::sleep(poll) => continue,
+                r = stop.changed() => if r.is_err() { break },
+                _ = tokio::time::sleep(poll) => {}
             }
+            continue;
         }
         let mut inputs = Vec::new();
         for path in files.into_iter().take(BATCH) {
@@ -91,22 +164,13 @@ pub async fn run(intake: Arc<Intake>, store: Store, sink: ReplySink) -> anyhow::
         if let Err(e) = result {
             // The store or the Maildir failed (disk full, database locked …). What was not
             // committed stays in new/ and is read again; wait a little before trying.
-            tracing::error!(
-                error = format!("{e:#}"),
-                "processing stopped; retrying shortly"
-            );
+            tracing::error!(error = format!("{e:#}"), "processing stopped; retrying shortly");
             tokio::select! {
-                _ = &mut shutdown => break,
+                r = stop.changed() => if r.is_err() { break },
                 _ = tokio::time::sleep(poll * 25) => {}
             }
         }
-        wake_outbox.notify_one();
-        if futures::FutureExt::now_or_never(&mut shutdown).is_some() {
-            break;
-        }
     }
-    tracing::info!("stopping: delivering what is due");
-    worker.abort();
     Ok(())
 }
 

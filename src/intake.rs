@@ -280,6 +280,10 @@ impl Intake {
                     headers: mail.map(|m| m.raw_headers.clone()).unwrap_or_default(),
                     ignored: analysis.ignored,
                     error: analysis.error.clone(),
+                    bounce: match analysis.ignored {
+                        Some(IgnoreReason::Bounce) => crate::bounce::link(&input.raw),
+                        _ => None,
+                    },
                 };
                 store
                     .record(&record, &analysis.cases, &render, now_ms)

@@ -3,6 +3,7 @@
 //! with a Swedish reply. See SPEC.md for the contract and README.md for the layout.
 
 pub mod bench;
+pub mod bounce;
 pub mod case;
 pub mod cli;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod domain;
 pub mod forms;
 pub mod intake;
 pub mod mime;
+pub mod net;
 pub mod outbox;
 pub mod pdf;
 pub mod pipeline;

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 
-use crate::config::OutboxSettings;
+use crate::config::{OutboxSettings, RateLimitSettings};
 use crate::sink::ReplySink;
 use crate::store::Store;
 
@@ -12,6 +12,8 @@ pub struct DeliveryReport {
     pub sent: usize,
     pub retried: usize,
     pub failed: usize,
+    /// Held back by the per-recipient rate limit.
+    pub held: usize,
 }
 
 /// Delivers every reply that is due now.
@@ -19,6 +21,7 @@ pub async fn deliver_due(
     store: &Store,
     sink: &ReplySink,
     settings: &OutboxSettings,
+    rate: &RateLimitSettings,
 ) -> anyhow::Result<DeliveryReport> {
     let mut report = DeliveryReport::default();
     loop {
@@ -31,6 +34,12 @@ pub async fn deliver_due(
         let sent_before = report.sent;
         for reply in due {
             let now = Utc::now().timestamp_millis();
+            if let Some(why) = over_rate_limit(store, rate, &reply.recipient, now).await? {
+                store.reply_held(&reply.id, now, &why).await?;
+                tracing::warn!(reply = %reply.id, case = %reply.case_id, limit = %why, "reply held back by the rate limit");
+                report.held += 1;
+                continue;
+            }
             match sink.deliver(&reply).await {
                 Ok(detail) => {
                     store.reply_sent(&reply.id, now, &detail).await?;
@@ -57,6 +66,32 @@ pub async fn deliver_due(
             return Ok(report);
         }
     }
+}
+
+/// Why a reply to `recipient` must be held back now, if it must. Counts replies already sent,
+/// so a robot that answers every reply without marking itself gets at most the limit.
+async fn over_rate_limit(
+    store: &Store,
+    rate: &RateLimitSettings,
+    recipient: &str,
+    now_ms: i64,
+) -> anyhow::Result<Option<String>> {
+    if rate.max_per_window > 0 {
+        let sent = store.replies_sent_to(recipient, now_ms - rate.window_secs as i64 * 1000).await?;
+        if sent >= i64::from(rate.max_per_window) {
+            return Ok(Some(format!(
+                "rate limit: {sent} replies to this recipient within {} s (max {})",
+                rate.window_secs, rate.max_per_window
+            )));
+        }
+    }
+    if rate.max_per_day > 0 {
+        let sent = store.replies_sent_to(recipient, now_ms - 86_400_000).await?;
+        if sent >= i64::from(rate.max_per_day) {
+            return Ok(Some(format!("rate limit: {sent} replies to this recipient within 24 h (max {})", rate.max_per_day)));
+        }
+    }
+    Ok(None)
 }
 
 /// Delay before the next attempt: initial × 2^attempts, capped.
@@ -111,6 +146,7 @@ mod delivery_tests {
             headers: String::new(),
             ignored: None,
             error: None,
+            bounce: None,
         };
         let case = CheckedCase::new(
             CaseKind::Unknown,
@@ -143,17 +179,18 @@ mod delivery_tests {
             max_backoff_secs: 0,
             give_up_after_hours: 1,
         };
-        let report = deliver_due(&store, &sink, &settings).await.unwrap();
+        let report = deliver_due(&store, &sink, &settings, &Default::default()).await.unwrap();
         assert_eq!(
             report,
             DeliveryReport {
                 sent: 0,
                 retried: 1,
-                failed: 0
+                failed: 0,
+                held: 0
             }
         );
         std::fs::create_dir_all(out.join(".staging")).unwrap();
-        let report = deliver_due(&store, &sink, &settings).await.unwrap();
+        let report = deliver_due(&store, &sink, &settings, &Default::default()).await.unwrap();
         assert_eq!(report.sent, 1);
         let detail = store.case_detail(&case_ids[0]).await.unwrap().unwrap();
         assert_eq!(detail.replies[0].status, "sent");

@@ -1,8 +1,11 @@
-//! The reply-sink boundary: where replies leave. The embedded default writes .eml files.
+//! The reply-sink boundary: where replies leave. The embedded default writes .eml files;
+//! production sends through an SMTP relay.
 
 pub mod file;
+pub mod smtp;
 
 pub use file::FileSink;
+pub use smtp::SmtpSink;
 
 use crate::store::OutboxRow;
 
@@ -17,6 +20,7 @@ pub struct SinkError {
 /// The closed set of sinks.
 pub enum ReplySink {
     File(FileSink),
+    Smtp(SmtpSink),
 }
 
 impl ReplySink {
@@ -24,6 +28,7 @@ impl ReplySink {
     pub async fn deliver(&self, reply: &OutboxRow) -> Result<String, SinkError> {
         match self {
             ReplySink::File(s) => s.deliver(reply),
+            ReplySink::Smtp(s) => s.deliver(reply).await,
         }
     }
 }

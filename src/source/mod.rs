@@ -1,7 +1,10 @@
-//! The mail-source boundary. The embedded default reads a Maildir; `process` reads .eml files.
+//! The mail-source boundary. The embedded default reads a Maildir; production reads an IMAP
+//! folder; `process` reads .eml files.
 
+pub mod imap;
 pub mod maildir;
 
+pub use imap::{ConnectionState, ConnectionStatus, ImapSource};
 pub use maildir::Maildir;
 
 /// Collects the .eml files of `paths` (files, directories of .eml files, or Maildirs), each

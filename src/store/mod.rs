@@ -43,6 +43,8 @@ pub struct MailRecord {
     pub ignored: Option<IgnoreReason>,
     /// Set when the email is quarantined.
     pub error: Option<String>,
+    /// For a delivery report (ignored as `bounce`): the case of ours it is about.
+    pub bounce: Option<crate::bounce::BounceLink>,
 }
 
 /// What `record` did.
@@ -125,11 +127,30 @@ pub struct AuditRow {
     pub comment: Option<String>,
 }
 
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct BounceRow {
+    pub at: i64,
+    pub outbox_id: Option<String>,
+    pub action: Option<String>,
+    pub status: Option<String>,
+    pub sender: Option<String>,
+    pub subject: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseDetail {
     pub case: CaseRow,
     pub replies: Vec<ReplyRow>,
     pub audit: Vec<AuditRow>,
+    /// Delivery reports about this case's replies.
+    pub bounces: Vec<BounceRow>,
+}
+
+/// Where an IMAP folder was left: UIDVALIDITY and the highest UID recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImapPosition {
+    pub uid_validity: u32,
+    pub last_uid: u32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -146,6 +167,8 @@ pub struct Counts {
     pub outbox_pending: i64,
     pub outbox_sent: i64,
     pub outbox_failed: i64,
+    /// Replies held back by the per-recipient rate limit.
+    pub outbox_held: i64,
 }
 
 macro_rules! dispatch {
@@ -164,6 +187,11 @@ impl Store {
     /// Whether an email from this source reference is already recorded (a replay).
     pub async fn source_recorded(&self, source_ref: &str) -> Result<bool, StoreError> {
         dispatch!(self, s => s.source_recorded(source_ref).await)
+    }
+
+    /// The recorded outcome (processed | ignored | quarantined) of a source reference, if any.
+    pub async fn source_outcome(&self, source_ref: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.source_outcome(source_ref).await)
     }
 
     /// Records one email with its cases and replies in one transaction. A Message-ID that was
@@ -198,6 +226,24 @@ impl Store {
 
     pub async fn reply_failed(&self, id: &str, now_ms: i64, error: &str) -> Result<(), StoreError> {
         dispatch!(self, s => s.reply_attempt(id, now_ms, false, error, None, true).await)
+    }
+
+    /// Marks a reply as held back by the rate limit: recorded, visible, not sent.
+    pub async fn reply_held(&self, id: &str, now_ms: i64, why: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.reply_held(id, now_ms, why).await)
+    }
+
+    /// How many replies to `recipient` (any case) were sent at or after `since_ms`.
+    pub async fn replies_sent_to(&self, recipient: &str, since_ms: i64) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.replies_sent_to(recipient, since_ms).await)
+    }
+
+    pub async fn imap_position(&self, mailbox: &str) -> Result<Option<ImapPosition>, StoreError> {
+        dispatch!(self, s => s.imap_position(mailbox).await)
+    }
+
+    pub async fn set_imap_position(&self, mailbox: &str, pos: ImapPosition, now_ms: i64) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_imap_position(mailbox, pos, now_ms).await)
     }
 
     pub async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {

@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    AuditRow, CaseDetail, CaseFilter, CaseRow, CaseSummary, Counts, MailRecord, OutboxRow,
-    Recorded, RenderReply, ReplyRow, StoreError,
+    AuditRow, BounceRow, CaseDetail, ImapPosition, CaseFilter, CaseRow, CaseSummary, Counts, MailRecord, OutboxRow, Recorded, RenderReply,
+    ReplyRow, StoreError,
 };
 use crate::case::{CheckedCase, IgnoreReason};
 
@@ -60,6 +60,13 @@ impl SqliteStore {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.is_some())
+    }
+
+    pub async fn source_outcome(&self, source_ref: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT outcome FROM messages WHERE source_ref = $1")
+            .bind(source_ref)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     pub async fn record(
@@ -117,6 +124,10 @@ impl SqliteStore {
         .bind(&mail.error)
         .execute(&mut *tx)
         .await?;
+
+        if let (Some(IgnoreReason::Bounce), Some(link)) = (ignored, &mail.bounce) {
+            link_bounce(&mut tx, &message_row, link, now_ms).await?;
+        }
 
         let result = match (ignored, &mail.error) {
             (Some(reason), _) => Recorded::Ignored(reason),
@@ -243,6 +254,58 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub async fn reply_held(&self, id: &str, now_ms: i64, why: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let case_id: Option<String> = sqlx::query_scalar(
+            "UPDATE outbox SET status = 'held', last_error = $2 WHERE id = $1 AND status = 'pending' RETURNING case_id",
+        )
+        .bind(id)
+        .bind(why)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(case_id) = case_id {
+            audit(&mut tx, &case_id, now_ms, "system", "reply_held", Some("pending"), Some("held"), Some(why)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn replies_sent_to(&self, recipient: &str, since_ms: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE lower(recipient) = lower($1) AND status = 'sent' AND sent_at >= $2",
+        )
+        .bind(recipient)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn imap_position(&self, mailbox: &str) -> Result<Option<ImapPosition>, StoreError> {
+        let row = sqlx::query("SELECT uid_validity, last_uid FROM imap_state WHERE mailbox = $1")
+            .bind(mailbox)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let validity: i64 = row.try_get("uid_validity")?;
+        let last: i64 = row.try_get("last_uid")?;
+        let conv = |v: i64| u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("imap_state: {v} is not a UID")));
+        Ok(Some(ImapPosition { uid_validity: conv(validity)?, last_uid: conv(last)? }))
+    }
+
+    pub async fn set_imap_position(&self, mailbox: &str, pos: ImapPosition, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO imap_state (mailbox, uid_validity, last_uid, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (mailbox) DO UPDATE SET uid_validity = $2, last_uid = $3, updated_at = $4",
+        )
+        .bind(mailbox)
+        .bind(i64::from(pos.uid_validity))
+        .bind(i64::from(pos.last_uid))
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
         Ok(sqlx::query_as::<_, CaseSummary>(
             "SELECT c.id, c.kind, c.decision, c.state, c.reasons, c.created_at, m.subject
@@ -283,11 +346,14 @@ impl SqliteStore {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(Some(CaseDetail {
-            case,
-            replies,
-            audit,
-        }))
+        let bounces = sqlx::query_as::<_, BounceRow>(
+            "SELECT b.at, b.outbox_id, b.action, b.status, m.sender, m.subject
+             FROM bounces b JOIN messages m ON m.id = b.message WHERE b.case_id = $1 ORDER BY b.at, b.id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(CaseDetail { case, replies, audit, bounces }))
     }
 
     pub async fn counts(&self) -> Result<Counts, StoreError> {
@@ -295,7 +361,8 @@ impl SqliteStore {
             "SELECT (SELECT COUNT(*) FROM messages) AS messages, (SELECT COUNT(*) FROM cases) AS cases,
                     (SELECT COUNT(*) FROM outbox WHERE status = 'pending') AS pending,
                     (SELECT COUNT(*) FROM outbox WHERE status = 'sent') AS sent,
-                    (SELECT COUNT(*) FROM outbox WHERE status = 'failed') AS failed",
+                    (SELECT COUNT(*) FROM outbox WHERE status = 'failed') AS failed,
+                    (SELECT COUNT(*) FROM outbox WHERE status = 'held') AS held",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -305,6 +372,7 @@ impl SqliteStore {
             outbox_pending: row.try_get("pending")?,
             outbox_sent: row.try_get("sent")?,
             outbox_failed: row.try_get("failed")?,
+            outbox_held: row.try_get("held")?,
         })
     }
 }
@@ -365,6 +433,47 @@ async fn insert_reply(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Records a delivery report against the case it is about. A report naming a case we do not
+/// have (forged, or from another installation) links nothing.
+async fn link_bounce(
+    tx: &mut sqlx::SqliteConnection,
+    message_row: &str,
+    link: &crate::bounce::BounceLink,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let known = sqlx::query("SELECT 1 FROM cases WHERE id = $1").bind(&link.case_id).fetch_optional(&mut *tx).await?;
+    if known.is_none() {
+        return Ok(());
+    }
+    let reply: Option<String> = match &link.reply_id {
+        Some(r) => {
+            sqlx::query_scalar("SELECT id FROM outbox WHERE id = $1 AND case_id = $2")
+                .bind(r)
+                .bind(&link.case_id)
+                .fetch_optional(&mut *tx)
+                .await?
+        }
+        None => None,
+    };
+    sqlx::query("INSERT INTO bounces (id, case_id, outbox_id, message, action, status, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(new_id())
+        .bind(&link.case_id)
+        .bind(&reply)
+        .bind(message_row)
+        .bind(&link.action)
+        .bind(&link.status)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+    let what = format!(
+        "delivery report{}{}{}",
+        reply.as_deref().map(|r| format!(" for reply {r}")).unwrap_or_default(),
+        link.action.as_deref().map(|a| format!(", action {a}")).unwrap_or_default(),
+        link.status.as_deref().map(|s| format!(", status {s}")).unwrap_or_default(),
+    );
+    audit(tx, &link.case_id, now_ms, "system", "bounce", None, None, Some(&what)).await
 }
 
 #[allow(clippy::too_many_arguments)]
