@@ -9,6 +9,8 @@ NEEDED=(
   "poppler-utils:pdftoppm"
   "dovecot-imapd:/usr/sbin/dovecot"
   "python3-aiosmtpd:/usr/lib/python3/dist-packages/aiosmtpd/__init__.py"
+  "slapd:slapd"
+  "ldap-utils:ldapadd"
 )
 
 # A command on PATH, or an absolute path to a file the package installs.

@@ -78,13 +78,20 @@ pub async fn run(
             });
         }
         let batch_started = Instant::now();
-        intake
+        let report = intake
             .process_batch(inputs, &recorder, |input, _| {
                 latencies.push(batch_started.elapsed().as_secs_f64());
                 maildir.acknowledge(std::path::Path::new(&input.display), "S")?;
                 Ok(())
             })
             .await?;
+        // Emails that wait for KIV stay in new/: stop rather than go round forever.
+        if !report.waiting.is_empty() {
+            anyhow::bail!(
+                "{} email(s) wait for KIV, which cannot be reached",
+                report.waiting.len()
+            );
+        }
     }
     let processed = started.elapsed().as_secs_f64();
     let report = crate::outbox::deliver_due(&store, &sink, &outbox, &settings_rate).await?;

@@ -54,6 +54,8 @@ enum Command {
     },
     /// Report every configuration problem at once.
     CheckConfig,
+    /// Try every configured connection (database, KIV, mail source, reply sink): one line each.
+    Check,
     /// Measure throughput: generate N emails into a Maildir and process them.
     Bench {
         #[arg(long, default_value_t = 10_000)]
@@ -83,6 +85,11 @@ enum CasesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Emails not decided yet because KIV (LDAP) could not be reached; they are tried again.
+    Waiting {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +99,8 @@ enum FormsCommand {
 }
 
 pub fn main() -> ExitCode {
+    // Only ring is compiled in; installing it up front keeps every rustls user on it.
+    crate::directory::ldap::install_crypto_provider();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(code) => code,
@@ -127,6 +136,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } => process(settings, dry_run, json, &paths).await,
             Command::Cases { command } => cases(settings, command).await,
             Command::Bench { emails, dir } => crate::bench::run(settings, emails, dir).await,
+            Command::Check => check(settings).await,
             Command::Forms { .. } | Command::CheckConfig => unreachable!("handled above"),
         }
     })
@@ -193,7 +203,7 @@ async fn process(
     let intake = Arc::new(Intake::load(settings)?);
     let stdout = std::io::stdout();
     let mut quarantined = 0usize;
-    intake
+    let waiting = intake
         .process_batch(inputs, &recorder, |_, outcome| {
             quarantined += usize::from(outcome.decision == "quarantined");
             let mut out = stdout.lock();
@@ -227,9 +237,26 @@ async fn process(
             }
             Ok(())
         })
-        .await?;
+        .await?
+        .waiting;
     if quarantined > 0 {
         eprintln!("warning: {quarantined} email(s) quarantined (see \"error\" in their output)");
+    }
+    if !waiting.is_empty() {
+        // A one-shot run does not wait: the emails were not decided, nothing of them was
+        // stored, and running the command again later processes them.
+        if let Recorder::Store(store) = &recorder {
+            for w in &waiting {
+                store.clear_waiting(&w.source_ref).await?;
+            }
+        }
+        eprintln!(
+            "error: {} email(s) not processed: KIV cannot be reached",
+            waiting.len()
+        );
+        for w in &waiting {
+            eprintln!("  {}: {}", w.display, w.error);
+        }
     }
     if let (Recorder::Store(store), Some(sink)) = (&recorder, sink) {
         let report = crate::outbox::deliver_due(store, &sink, &outbox, &rate).await?;
@@ -240,7 +267,24 @@ async fn process(
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if waiting.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+async fn check(settings: Settings) -> anyhow::Result<ExitCode> {
+    let lines = crate::check::run_checks(&settings).await;
+    let failed = lines.iter().filter(|l| l.result.is_err()).count();
+    for line in &lines {
+        println!("{}", line.render());
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<ExitCode> {
@@ -282,6 +326,35 @@ async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<Exit
                 );
             }
             println!("{} case(s)", rows.len());
+            let waiting = store.counts().await?.kiv_waiting;
+            if waiting > 0 {
+                println!(
+                    "{waiting} email(s) wait for KIV and are not decided yet: see `cases waiting`"
+                );
+            }
+        }
+        CasesCommand::Waiting { json } => {
+            let rows = store.list_waiting().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:<16} {:<6} {:<16} {:<30} SUBJECT",
+                "SINCE", "TRIES", "NEXT TRY", "FROM"
+            );
+            for r in &rows {
+                println!(
+                    "{:<16} {:<6} {:<16} {:<30} {}",
+                    format_ms(r.first_seen_at),
+                    r.attempts,
+                    format_ms(r.next_attempt_at),
+                    r.sender.as_deref().unwrap_or("-"),
+                    r.subject
+                );
+                println!("    {}", r.last_error);
+            }
+            println!("{} email(s) waiting for KIV", rows.len());
         }
         CasesCommand::Show { case, json } => {
             let Some(detail) = store.case_detail(&case).await? else {

@@ -13,6 +13,9 @@ pub const DEFAULT_CONFIG_FILE: &str = "config/default.toml";
 #[serde(default)]
 pub struct Settings {
     pub kiv: KivSettings,
+    pub directory: DirectorySettings,
+    pub ldap: LdapSettings,
+    pub http: HttpSettings,
     pub providers: ProviderSettings,
     pub intake: IntakeSettings,
     pub source: SourceSettings,
@@ -31,6 +34,77 @@ pub struct Settings {
 pub struct KivSettings {
     /// KIV snapshot in LDIF (the embedded default directory).
     pub ldif: PathBuf,
+}
+
+/// Where KIV is read from: the LDIF snapshot of `[kiv] ldif` (the embedded default) or LDAP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectoryKind {
+    Ldif,
+    Ldap,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DirectorySettings {
+    pub kind: DirectoryKind,
+}
+
+/// KIV over LDAP (used when `directory.kind = "ldap"`).
+#[derive(Clone, Deserialize)]
+#[serde(default)]
+pub struct LdapSettings {
+    /// `ldaps://host[:port]` (implicit TLS) or `ldap://host[:port]` (StartTLS unless `plain`).
+    pub url: String,
+    /// Talk to an `ldap://` URL without TLS. Only for a server on loopback (tests).
+    pub plain: bool,
+    /// PEM file with the CA certificate(s) to trust; absent: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// The service account's DN for the simple bind.
+    pub bind_dn: String,
+    /// The service account's password; prefer `password_file` (or TJID__LDAP__PASSWORD).
+    pub password: String,
+    /// A file whose first line is the password.
+    pub password_file: Option<PathBuf>,
+    /// Where searches start (subtree).
+    pub base_dn: String,
+    /// Limit for connecting, binding and each search.
+    pub timeout_ms: u64,
+    /// How long an answer from KIV is reused; 0 turns the cache off.
+    pub cache_ttl_secs: u64,
+    /// First delay before an email that waits for KIV is tried again; doubles up to the max.
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+impl std::fmt::Debug for LdapSettings {
+    // The password never reaches a log line or an error message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LdapSettings")
+            .field("url", &self.url)
+            .field("plain", &self.plain)
+            .field("ca_file", &self.ca_file)
+            .field("bind_dn", &self.bind_dn)
+            .field(
+                "password",
+                &if self.password.is_empty() { "" } else { "***" },
+            )
+            .field("password_file", &self.password_file)
+            .field("base_dn", &self.base_dn)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("cache_ttl_secs", &self.cache_ttl_secs)
+            .field("retry_initial_ms", &self.retry_initial_ms)
+            .field("retry_max_ms", &self.retry_max_ms)
+            .finish()
+    }
+}
+
+/// The ops endpoint of `run`: `/healthz` and `/metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    /// Local address to listen on; empty turns the endpoint off.
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -347,6 +421,40 @@ impl Default for KivSettings {
     }
 }
 
+impl Default for DirectorySettings {
+    fn default() -> Self {
+        DirectorySettings {
+            kind: DirectoryKind::Ldif,
+        }
+    }
+}
+
+impl Default for LdapSettings {
+    fn default() -> Self {
+        LdapSettings {
+            url: "ldaps://ldap.kiv.vgregion.se".into(),
+            plain: false,
+            ca_file: None,
+            bind_dn: String::new(),
+            password: String::new(),
+            password_file: None,
+            base_dn: "c=SE".into(),
+            timeout_ms: 5000,
+            cache_ttl_secs: 60,
+            retry_initial_ms: 2000,
+            retry_max_ms: 60_000,
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
 impl Default for ProviderSettings {
     fn default() -> Self {
         ProviderSettings {
@@ -505,10 +613,27 @@ impl Settings {
     /// Checks values that deserialised but cannot work.
     fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        if !self.kiv.ldif.is_file() {
+        // The snapshot is read only when it is the directory; with LDAP it may be absent.
+        if self.directory.kind == DirectoryKind::Ldif && !self.kiv.ldif.is_file() {
             p.push(format!(
                 "kiv.ldif: no such file: {}",
                 self.kiv.ldif.display()
+            ));
+        }
+        if self.directory.kind == DirectoryKind::Ldap {
+            p.extend(self.ldap.problems());
+        }
+        if !self.http.listen.trim().is_empty()
+            && self
+                .http
+                .listen
+                .trim()
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+        {
+            p.push(format!(
+                "http.listen: not an address and port (e.g. 127.0.0.1:8080): {}",
+                self.http.listen
             ));
         }
         if !self.providers.csv.is_file() {
@@ -656,6 +781,65 @@ pub fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+impl LdapSettings {
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let url = self.url.trim().to_ascii_lowercase();
+        if url.starts_with("ldaps://") {
+            if self.plain {
+                p.push("ldap.plain: an ldaps:// URL always uses TLS; use ldap:// for plain".into());
+            }
+        } else if !url.starts_with("ldap://") {
+            p.push(format!(
+                "ldap.url: must start with ldaps:// or ldap://: {}",
+                self.url
+            ));
+        }
+        if self.bind_dn.trim().is_empty() {
+            p.push("ldap.bind_dn: the service account's DN is required".into());
+        }
+        match &self.password_file {
+            Some(f) if !f.is_file() => {
+                p.push(format!("ldap.password_file: no such file: {}", f.display()))
+            }
+            Some(_) if !self.password.is_empty() => {
+                p.push("ldap.password / ldap.password_file: set only one of them".into())
+            }
+            None if self.password.is_empty() => p.push(
+                "ldap.password_file (or ldap.password): the service account's password is required"
+                    .into(),
+            ),
+            _ => {}
+        }
+        if let Some(f) = &self.ca_file {
+            if !f.is_file() {
+                p.push(format!("ldap.ca_file: no such file: {}", f.display()));
+            }
+        }
+        if self.base_dn.trim().is_empty() {
+            p.push("ldap.base_dn: required".into());
+        }
+        if self.timeout_ms == 0 {
+            p.push("ldap.timeout_ms: must be at least 1".into());
+        }
+        if self.retry_initial_ms == 0 || self.retry_max_ms < self.retry_initial_ms {
+            p.push("ldap.retry_initial_ms / retry_max_ms: need 0 < initial <= max".into());
+        }
+        p
+    }
+
+    /// The bind password: from `password_file` (its first line) or `password`.
+    pub fn read_password(&self) -> std::io::Result<String> {
+        match &self.password_file {
+            Some(f) => {
+                let text = std::fs::read_to_string(f)?;
+                Ok(text.lines().next().unwrap_or("").to_string())
+            }
+            None => Ok(self.password.clone()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -751,6 +935,34 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("move:FOLDER"));
+    }
+
+    #[test]
+    fn ldap_settings_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = minimal(
+            &dir,
+            "[directory]\nkind = \"ldap\"\n[ldap]\nurl = \"ldaps://kiv.example\"\nplain = true\nbase_dn = \"\"\n[http]\nlisten = \"localhost\"\n",
+        );
+        let err = Settings::load_with_env(Some(&file), []).unwrap_err();
+        let all = err.problems.join("\n");
+        for key in [
+            "ldap.plain",
+            "ldap.bind_dn",
+            "ldap.password_file",
+            "ldap.base_dn",
+            "http.listen",
+        ] {
+            assert!(all.contains(key), "{key} missing in {all}");
+        }
+        let file = minimal(
+            &dir,
+            "[directory]\nkind = \"ldap\"\n[ldap]\nurl = \"ldap://127.0.0.1:389\"\nplain = true\nbind_dn = \"cn=x\"\npassword = \"secret\"\n",
+        );
+        let s = Settings::load_with_env(Some(&file), []).unwrap();
+        assert_eq!(s.directory.kind, DirectoryKind::Ldap);
+        assert!(!format!("{:?}", s.ldap).contains("secret"));
+        assert_eq!(s.http.listen, "127.0.0.1:8080");
     }
 
     #[test]

@@ -38,6 +38,11 @@ pub async fn run_until(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let settings = intake.settings.clone();
+    let _ops = if settings.http.listen.trim().is_empty() {
+        None
+    } else {
+        Some(crate::ops::start(&settings.http.listen, store.clone()).await?)
+    };
     let wake_outbox = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -122,16 +127,21 @@ async fn maildir_loop(
                 Vec::new()
             }
         };
-        if files.is_empty() {
-            tokio::select! {
-                r = stop.changed() => if r.is_err() { break },
-                _ = tokio::time::sleep(poll) => {}
-            }
-            continue;
-        }
+        // Emails that wait for KIV are left alone until their next try is due.
+        let not_due = if files.is_empty() {
+            Default::default()
+        } else {
+            store.waiting_not_due(chrono::Utc::now().timestamp_millis()).await?
+        };
         let mut inputs = Vec::new();
-        for path in files.into_iter().take(BATCH) {
+        for path in files.into_iter() {
+            if inputs.len() >= BATCH {
+                break;
+            }
             let source_ref = Maildir::source_ref(&path);
+            if not_due.contains(&source_ref) {
+                continue;
+            }
             if store.source_recorded(&source_ref).await? {
                 // Committed before a crash but not yet acknowledged: acknowledge only.
                 if let Err(e) = maildir.acknowledge(&path, "S") {
@@ -147,6 +157,13 @@ async fn maildir_loop(
                 }),
                 Err(e) => tracing::warn!(error = %e, "cannot read a new message; will try again"),
             }
+        }
+        if inputs.is_empty() {
+            tokio::select! {
+                r = stop.changed() => if r.is_err() { break },
+                _ = tokio::time::sleep(poll) => {}
+            }
+            continue;
         }
         let result = intake
             .process_batch(inputs, &recorder, |input, outcome| {

@@ -14,21 +14,24 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::case::{CheckedCase, Decision, IgnoreReason};
+use crate::config::DirectoryKind;
 use crate::config::Settings;
-use crate::directory::KivSnapshot;
+use crate::directory::{Directory, DirectoryError, KivLookup, KivSnapshot, LdapDirectory};
 use crate::pdf::PdfLimits;
 use crate::pipeline::check::CheckContext;
-use crate::pipeline::decide::{decide_cases, ignore_reason, sender_authenticated, DecideContext};
+use crate::pipeline::decide::{
+    check_forms, extract_forms, ignore_reason, sender_authenticated, ExtractedForms,
+};
 use crate::pipeline::extract::ExtractLimits;
 use crate::pipeline::parse::{parse_mail, ParsedMail};
 use crate::pipeline::reply::{build_reply, ReplySettings};
 use crate::providers::ProviderRegister;
-use crate::store::{MailRecord, Recorded, Store};
+use crate::store::{MailRecord, Recorded, Store, WaitingMail};
 
 /// Everything the pure stages need, loaded once.
 pub struct Intake {
     pub settings: Settings,
-    kiv: KivSnapshot,
+    directory: Directory,
     providers: ProviderRegister,
     limits: ExtractLimits,
 }
@@ -90,19 +93,56 @@ pub struct DryRun {
     last_case: i64,
 }
 
+/// An email whose KIV check could not run because the directory could not be reached. It is
+/// neither recorded nor acknowledged: it stays at its source and is tried again.
+#[derive(Debug, Clone)]
+pub struct WaitingForKiv {
+    pub display: String,
+    pub source_ref: String,
+    /// Why, without personal data.
+    pub error: String,
+}
+
+/// What one batch left undone.
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    /// Emails that wait for KIV (not recorded, `on_outcome` not called for them).
+    pub waiting: Vec<WaitingForKiv>,
+}
+
+/// The costly stages' result: the email read, its forms found, not yet checked.
+struct Prepared {
+    analysis: Analysis,
+    forms: Option<ExtractedForms>,
+}
+
 impl Intake {
     pub fn load(settings: Settings) -> anyhow::Result<Intake> {
-        let kiv = KivSnapshot::load(&settings.kiv.ldif)
-            .context("cannot load the KIV snapshot (kiv.ldif)")?;
+        let directory = match settings.directory.kind {
+            DirectoryKind::Ldif => {
+                let kiv = KivSnapshot::load(&settings.kiv.ldif)
+                    .context("cannot load the KIV snapshot (kiv.ldif)")?;
+                let stats = kiv.stats();
+                tracing::info!(
+                    persons = stats.persons,
+                    units = stats.units,
+                    skipped = stats.skipped,
+                    "KIV snapshot loaded"
+                );
+                Directory::Snapshot(kiv)
+            }
+            DirectoryKind::Ldap => {
+                let ldap = LdapDirectory::new(&settings.ldap)
+                    .context("cannot set up KIV over LDAP ([ldap])")?;
+                tracing::info!(url = %settings.ldap.url, "KIV is read over LDAP");
+                Directory::Ldap(ldap)
+            }
+        };
         let providers = ProviderRegister::load(&settings.providers.csv)
             .context("cannot load the register of connected providers (providers.csv)")?;
-        let stats = kiv.stats();
         tracing::info!(
-            persons = stats.persons,
-            units = stats.units,
-            skipped = stats.skipped,
             providers = providers.len(),
-            "directory loaded"
+            "register of connected providers loaded"
         );
         let limits = ExtractLimits {
             max_attachment_bytes: settings.limits.max_attachment_bytes,
@@ -115,15 +155,27 @@ impl Intake {
         };
         Ok(Intake {
             settings,
-            kiv,
+            directory,
             providers,
             limits,
         })
     }
 
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
     /// Runs parse → extract → check → decide on one email. Never panics: a panic inside the
-    /// stages quarantines the email.
-    pub fn analyse(&self, raw: &[u8], today: NaiveDate) -> Analysis {
+    /// stages quarantines the email. Fails only when KIV cannot be reached: the email must
+    /// then wait, not be decided.
+    pub async fn analyse(&self, raw: &[u8], today: NaiveDate) -> Result<Analysis, DirectoryError> {
+        let started = Instant::now();
+        let prepared = self.prepare(raw);
+        self.complete(prepared, today, started).await
+    }
+
+    /// Parse, ignore and extract: the CPU-bound part, run on a blocking thread.
+    fn prepare(&self, raw: &[u8]) -> Prepared {
         let started = Instant::now();
         let content_hash = hex::encode(Sha256::digest(raw));
         let mut analysis = Analysis {
@@ -139,14 +191,33 @@ impl Intake {
                 "the message is larger than {} bytes",
                 self.settings.limits.max_message_bytes
             ));
-            return analysis;
+            return Prepared {
+                analysis,
+                forms: None,
+            };
         }
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| self.analyse_inner(raw, today)));
+        let result = std::panic::catch_unwind(AssertUnwindSafe(
+            || -> Result<_, crate::pipeline::parse::ParseError> {
+                let mail = parse_mail(raw)?;
+                // Test hook, compiled into debug builds only: proves a panic is contained.
+                if cfg!(debug_assertions)
+                    && std::env::var("TJID_DEBUG_PANIC_ON_SUBJECT").is_ok_and(|s| s == mail.subject)
+                {
+                    panic!("test panic requested by TJID_DEBUG_PANIC_ON_SUBJECT");
+                }
+                if let Some(reason) = ignore_reason(&mail, &self.settings.intake.own_address) {
+                    return Ok((mail, Some(reason), None));
+                }
+                let forms = extract_forms(&mail, &self.limits);
+                Ok((mail, None, Some(forms)))
+            },
+        ));
+        let mut forms = None;
         match result {
-            Ok(Ok((mail, ignored, cases))) => {
+            Ok(Ok((mail, ignored, extracted))) => {
                 analysis.mail = Some(mail);
                 analysis.ignored = ignored;
-                analysis.cases = cases;
+                forms = extracted;
             }
             Ok(Err(e)) => analysis.error = Some(e.to_string()),
             Err(_) => {
@@ -154,42 +225,50 @@ impl Intake {
             }
         }
         analysis.elapsed = started.elapsed();
-        analysis
+        Prepared { analysis, forms }
     }
 
-    fn analyse_inner(
+    /// The checks against KIV and the register: cheap, but over LDAP they wait for answers.
+    async fn complete(
         &self,
-        raw: &[u8],
+        prepared: Prepared,
         today: NaiveDate,
-    ) -> Result<
-        (ParsedMail, Option<IgnoreReason>, Vec<CheckedCase>),
-        crate::pipeline::parse::ParseError,
-    > {
-        let mail = parse_mail(raw)?;
-        // Test hook, compiled into debug builds only: proves a panic is contained.
-        if cfg!(debug_assertions)
-            && std::env::var("TJID_DEBUG_PANIC_ON_SUBJECT").is_ok_and(|s| s == mail.subject)
-        {
-            panic!("test panic requested by TJID_DEBUG_PANIC_ON_SUBJECT");
-        }
-        if let Some(reason) = ignore_reason(&mail, &self.settings.intake.own_address) {
-            return Ok((mail, Some(reason), Vec::new()));
-        }
-        let intake = &self.settings.intake;
-        let authenticated = !intake.require_authenticated_sender
-            || sender_authenticated(&mail, &intake.authserv_id);
-        let ctx = DecideContext {
-            check: CheckContext {
-                kiv: &self.kiv,
-                providers: &self.providers,
-                email_date: mail.email_date(today),
-                sender: mail.from.as_deref(),
-                sender_authenticated: authenticated,
-            },
-            limits: &self.limits,
+        started: Instant,
+    ) -> Result<Analysis, DirectoryError> {
+        let Prepared {
+            mut analysis,
+            forms,
+        } = prepared;
+        let (Some(mail), Some(forms)) = (analysis.mail.as_ref(), forms) else {
+            analysis.elapsed = started.elapsed();
+            return Ok(analysis);
         };
-        let cases = decide_cases(&mail, &ctx);
-        Ok((mail, None, cases))
+        let intake = &self.settings.intake;
+        let authenticated =
+            !intake.require_authenticated_sender || sender_authenticated(mail, &intake.authserv_id);
+        let email_date = mail.email_date(today);
+        let sender = mail.from.as_deref();
+        let checked = self
+            .directory
+            .run_check(|kiv: &dyn KivLookup| {
+                let ctx = CheckContext {
+                    kiv,
+                    providers: &self.providers,
+                    email_date,
+                    sender,
+                    sender_authenticated: authenticated,
+                };
+                std::panic::catch_unwind(AssertUnwindSafe(|| check_forms(&forms, &ctx))).ok()
+            })
+            .await?;
+        match checked {
+            Some(cases) => analysis.cases = cases,
+            None => {
+                analysis.error = Some("processing the email failed unexpectedly (a panic)".into())
+            }
+        }
+        analysis.elapsed = started.elapsed();
+        Ok(analysis)
     }
 
     fn reply_settings(&self) -> ReplySettings<'_> {
@@ -201,13 +280,15 @@ impl Intake {
     }
 
     /// Analyses `inputs` in parallel and records them in order; `on_outcome` runs after each
-    /// email's outcome is committed (the place to acknowledge it at its source).
+    /// email's outcome is committed (the place to acknowledge it at its source). An email
+    /// that waits for KIV is not recorded and `on_outcome` does not run for it: it must stay
+    /// at its source. With a store, it is noted in `kiv_waiting` with its next try.
     pub async fn process_batch<F>(
         self: &Arc<Self>,
         inputs: Vec<Input>,
         recorder: &Recorder,
         mut on_outcome: F,
-    ) -> anyhow::Result<()>
+    ) -> anyhow::Result<BatchReport>
     where
         F: FnMut(&Input, &Outcome) -> anyhow::Result<()>,
     {
@@ -220,11 +301,13 @@ impl Intake {
         let mut analysed = futures::stream::iter(inputs.into_iter().map(|input| {
             let this = Arc::clone(self);
             async move {
+                let started = Instant::now();
                 let raw = Arc::new(input.raw);
                 let task_raw = Arc::clone(&raw);
-                let task = tokio::task::spawn_blocking(move || this.analyse(&task_raw, today));
-                let analysis = match tokio::time::timeout(timeout, task).await {
-                    Ok(Ok(a)) => a,
+                let task_this = Arc::clone(&this);
+                let task = tokio::task::spawn_blocking(move || task_this.prepare(&task_raw));
+                let prepared = match tokio::time::timeout(timeout, task).await {
+                    Ok(Ok(p)) => p,
                     Ok(Err(_)) => {
                         quarantine(&raw, "processing the email failed unexpectedly".into())
                     }
@@ -233,16 +316,71 @@ impl Intake {
                         format!("processing took longer than {} s", timeout.as_secs()),
                     ),
                 };
+                let result = this.complete(prepared, today, started).await;
                 let raw = Arc::try_unwrap(raw).unwrap_or_else(|r| (*r).clone());
-                (Input { raw, ..input }, analysis)
+                (Input { raw, ..input }, result, started)
             }
         }))
         .buffered(workers);
 
-        while let Some((input, analysis)) = analysed.next().await {
-            let outcome = self.record(&input, &analysis, recorder).await?;
-            log_outcome(&input, &analysis, &outcome);
-            on_outcome(&input, &outcome)?;
+        let mut report = BatchReport::default();
+        while let Some((input, result, started)) = analysed.next().await {
+            match result {
+                Ok(analysis) => {
+                    let outcome = self.record(&input, &analysis, recorder).await?;
+                    log_outcome(&input, &analysis, &outcome);
+                    count_outcome(&outcome, started);
+                    on_outcome(&input, &outcome)?;
+                }
+                Err(error) => {
+                    let waiting = WaitingForKiv {
+                        display: input.display.clone(),
+                        source_ref: input.source_ref.clone(),
+                        error: error.to_string(),
+                    };
+                    self.note_waiting(&input, &waiting, recorder).await?;
+                    report.waiting.push(waiting);
+                }
+            }
+        }
+        if let Recorder::Store(store) = recorder {
+            if let Ok(counts) = store.counts().await {
+                metrics::gauge!(crate::telemetry::LDAP_WAITING).set(counts.kiv_waiting as f64);
+            }
+        }
+        Ok(report)
+    }
+
+    async fn note_waiting(
+        &self,
+        input: &Input,
+        waiting: &WaitingForKiv,
+        recorder: &Recorder,
+    ) -> anyhow::Result<()> {
+        let source = log_token(&input.source_ref);
+        let Recorder::Store(store) = recorder else {
+            tracing::warn!(source = %source, error = %waiting.error, "KIV cannot be reached; the email is not decided");
+            return Ok(());
+        };
+        // Only the headers are needed here; parsing again is cheap and keeps the prepared
+        // mail out of the error path.
+        let mail = parse_mail(&input.raw).ok();
+        let record = WaitingMail {
+            source_ref: input.source_ref.clone(),
+            message_id: mail.as_ref().and_then(|m| m.message_id.clone()),
+            sender: mail.as_ref().and_then(|m| m.from.clone()),
+            subject: mail.as_ref().map(|m| m.subject.clone()).unwrap_or_default(),
+            error: waiting.error.clone(),
+        };
+        let ldap = &self.settings.ldap;
+        let now = Utc::now().timestamp_millis();
+        let attempts = store
+            .mark_waiting(&record, now, ldap.retry_initial_ms, ldap.retry_max_ms)
+            .await?;
+        if attempts == 1 {
+            tracing::warn!(source = %source, error = %waiting.error, "KIV cannot be reached; the email waits and will be tried again");
+        } else {
+            tracing::debug!(source = %source, attempts, error = %waiting.error, "KIV still cannot be reached; the email waits");
         }
         Ok(())
     }
@@ -330,15 +468,44 @@ impl Intake {
     }
 }
 
-fn quarantine(raw: &[u8], error: String) -> Analysis {
-    Analysis {
+fn quarantine(raw: &[u8], error: String) -> Prepared {
+    let analysis = Analysis {
         mail: None,
         ignored: None,
         cases: Vec::new(),
         error: Some(error),
         content_hash: hex::encode(Sha256::digest(raw)),
         elapsed: Duration::ZERO,
+    };
+    Prepared {
+        analysis,
+        forms: None,
     }
+}
+
+/// Counts one committed outcome in the metrics.
+fn count_outcome(outcome: &Outcome, started: Instant) {
+    use crate::telemetry as t;
+    let kind = if outcome.replay {
+        "replay"
+    } else {
+        outcome.decision
+    };
+    metrics::counter!(t::EMAILS, "outcome" => kind).increment(1);
+    if let Some(reason) = outcome.ignored_reason {
+        metrics::counter!(t::EMAILS_IGNORED, "reason" => reason.as_str()).increment(1);
+    }
+    for c in &outcome.cases {
+        metrics::counter!(t::CASES, "kind" => c.kind.as_str(), "decision" => c.decision.as_str())
+            .increment(1);
+        for r in &c.reasons {
+            metrics::counter!(t::CASE_REASONS, "code" => r.code.as_str()).increment(1);
+        }
+        for w in &c.warnings {
+            metrics::counter!(t::CASE_WARNINGS, "code" => w.code.as_str()).increment(1);
+        }
+    }
+    metrics::histogram!(t::PROCESSING_SECONDS).record(started.elapsed().as_secs_f64());
 }
 
 fn dry_run_record(

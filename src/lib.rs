@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod bounce;
 pub mod case;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -14,6 +15,7 @@ pub mod forms;
 pub mod intake;
 pub mod mime;
 pub mod net;
+pub mod ops;
 pub mod outbox;
 pub mod pdf;
 pub mod pipeline;

@@ -45,6 +45,8 @@ pub async fn deliver_due(
                     store.reply_sent(&reply.id, now, &detail).await?;
                     tracing::info!(reply = %reply.id, case = %reply.case_id, "reply delivered");
                     report.sent += 1;
+                    metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "sent")
+                        .increment(1);
                 }
                 Err(e) => {
                     let age_ms = now - reply.created_at;
@@ -54,10 +56,14 @@ pub async fn deliver_due(
                         store.reply_retry(&reply.id, now, &e.message, next).await?;
                         tracing::warn!(reply = %reply.id, case = %reply.case_id, error = %e, attempt = reply.attempts + 1, "reply delivery failed; will retry");
                         report.retried += 1;
+                        metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "retry")
+                            .increment(1);
                     } else {
                         store.reply_failed(&reply.id, now, &e.message).await?;
                         tracing::error!(reply = %reply.id, case = %reply.case_id, error = %e, "reply delivery failed for good");
                         report.failed += 1;
+                        metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "failed")
+                            .increment(1);
                     }
                 }
             }

@@ -23,3 +23,83 @@ pub fn init(settings: &LogSettings) {
             .try_init(),
     };
 }
+
+// Metric names (Prometheus). Counters and gauges are set where things happen; with no
+// recorder installed (`process`, tests) they cost nothing.
+/// Emails by `outcome`: processed, ignored, quarantined, replay.
+pub const EMAILS: &str = "tjid_emails_total";
+/// Ignored emails by `reason` (SPEC §4.1).
+pub const EMAILS_IGNORED: &str = "tjid_emails_ignored_total";
+/// Cases by `kind` and `decision`.
+pub const CASES: &str = "tjid_cases_total";
+/// Rejection reasons by `code`.
+pub const CASE_REASONS: &str = "tjid_case_reasons_total";
+/// Warnings by `code`.
+pub const CASE_WARNINGS: &str = "tjid_case_warnings_total";
+/// Seconds from reading an email to its outcome being committed.
+pub const PROCESSING_SECONDS: &str = "tjid_email_processing_seconds";
+/// Replies waiting in the outbox (pending).
+pub const OUTBOX_PENDING: &str = "tjid_outbox_pending";
+/// Replies that failed for good.
+pub const OUTBOX_FAILED: &str = "tjid_outbox_failed";
+/// Delivery attempts by `result`: sent, retry, failed.
+pub const REPLY_DELIVERIES: &str = "tjid_reply_deliveries_total";
+/// 1 while the IMAP session is connected and selected, 0 while it is not. Absent for Maildir.
+/// The IMAP source sets it with [`set_imap_connected`].
+pub const IMAP_CONNECTED: &str = "tjid_imap_connected";
+/// Emails whose KIV check waits for LDAP to come back.
+pub const LDAP_WAITING: &str = "tjid_ldap_waiting_emails";
+/// 1 when the last LDAP look-up succeeded, 0 when it failed.
+pub const LDAP_UP: &str = "tjid_ldap_up";
+/// LDAP look-ups by `result`: ok, error, cached.
+pub const LDAP_LOOKUPS: &str = "tjid_ldap_lookups_total";
+
+/// For the IMAP source: whether its session is up.
+pub fn set_imap_connected(connected: bool) {
+    metrics::gauge!(IMAP_CONNECTED).set(if connected { 1.0 } else { 0.0 });
+}
+
+/// Installs the Prometheus recorder for this process (once; later calls get the same handle).
+pub fn install_metrics() -> anyhow::Result<metrics_exporter_prometheus::PrometheusHandle> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let buckets = [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    ];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(PROCESSING_SECONDS.into()), &buckets)?
+        .install_recorder()?;
+    describe_metrics();
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        EMAILS,
+        "Emails by outcome (processed, ignored, quarantined, replay)."
+    );
+    describe_counter!(EMAILS_IGNORED, "Ignored emails by reason.");
+    describe_counter!(CASES, "Cases by kind and decision.");
+    describe_counter!(CASE_REASONS, "Rejection reasons by code.");
+    describe_counter!(CASE_WARNINGS, "Warnings by code.");
+    describe_histogram!(
+        PROCESSING_SECONDS,
+        Unit::Seconds,
+        "Time from reading an email to its committed outcome."
+    );
+    describe_gauge!(OUTBOX_PENDING, "Replies waiting in the outbox.");
+    describe_gauge!(OUTBOX_FAILED, "Replies that failed for good.");
+    describe_counter!(REPLY_DELIVERIES, "Reply delivery attempts by result.");
+    describe_gauge!(IMAP_CONNECTED, "1 while the IMAP session is up.");
+    describe_gauge!(
+        LDAP_WAITING,
+        "Emails waiting for KIV over LDAP to come back."
+    );
+    describe_gauge!(LDAP_UP, "1 when the last LDAP look-up succeeded.");
+    describe_counter!(LDAP_LOOKUPS, "LDAP look-ups by result (ok, error, cached).");
+}

@@ -1,10 +1,19 @@
 //! The directory boundary: KIV, the regional HSA directory. The embedded default reads an
-//! LDIF snapshot; the check stage sees only `KivLookup`.
+//! LDIF snapshot; production reads KIV over LDAP. The check stage sees only `KivLookup` and
+//! stays pure: for LDAP, what a mail's checks ask for is fetched first into an in-memory view.
 
+pub mod ldap;
 pub mod ldif;
 pub mod snapshot;
 
+use std::cell::RefCell;
+use std::collections::HashSet;
+
+pub use ldap::{LdapDirectory, LdapError};
 pub use snapshot::{KivSnapshot, Person, Unit};
+
+use ldif::LdifEntry;
+use snapshot::{hsa_key, normalize_pnr, unit_name_key};
 
 /// What the check stage asks of KIV. Identifiers are compared without regard to case.
 pub trait KivLookup {
@@ -28,5 +37,139 @@ impl KivLookup for KivSnapshot {
     }
     fn unit_by_name(&self, name: &str) -> Option<&Unit> {
         KivSnapshot::unit_by_name(self, name)
+    }
+}
+
+/// One question to KIV, in normalised form (the cache key, too).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KivQuery {
+    /// Person entries by `personalIdentityNumber` (12 digits).
+    Pnr(String),
+    /// Any entry by `hsaIdentity` (upper-cased): a unit, or a person such as a manager.
+    Hsa(String),
+    /// Unit entries whose `ou` has this key (lower-cased, whitespace removed).
+    UnitName(String),
+}
+
+/// The closed set of directory backends.
+pub enum Directory {
+    Snapshot(KivSnapshot),
+    Ldap(LdapDirectory),
+}
+
+/// Why KIV could not answer. The email then waits; it is never decided on this.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error(transparent)]
+    Ldap(#[from] LdapError),
+    #[error("the KIV checks kept asking for more after {0} rounds of LDAP look-ups")]
+    NoFixedPoint(usize),
+}
+
+/// Rounds of fetch-then-check; the checks need two (person and unit, then the manager).
+const MAX_ROUNDS: usize = 6;
+
+impl Directory {
+    /// Runs `check` against KIV. On the snapshot it runs once. Over LDAP it runs against an
+    /// in-memory view of what was fetched so far, records what it asked that was not fetched
+    /// yet, fetches that, and runs again, until it asks for nothing new; the answer is then
+    /// the one the whole directory would give.
+    pub async fn run_check<T>(
+        &self,
+        check: impl Fn(&dyn KivLookup) -> T,
+    ) -> Result<T, DirectoryError> {
+        let ldap = match self {
+            Directory::Snapshot(snapshot) => return Ok(check(snapshot)),
+            Directory::Ldap(ldap) => ldap,
+        };
+        let mut fetched: HashSet<KivQuery> = HashSet::new();
+        let mut entries: Vec<LdifEntry> = Vec::new();
+        let mut dns: HashSet<String> = HashSet::new();
+        for _ in 0..MAX_ROUNDS {
+            let view = KivSnapshot::from_entries(&entries);
+            let recorder = RecordingLookup {
+                view: &view,
+                asked: RefCell::new(Vec::new()),
+            };
+            let result = check(&recorder);
+            let missing: Vec<KivQuery> = recorder
+                .asked
+                .into_inner()
+                .into_iter()
+                .filter(|q| !fetched.contains(q))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            if missing.is_empty() {
+                return Ok(result);
+            }
+            let answers = futures::future::join_all(missing.iter().map(|q| ldap.fetch(q))).await;
+            for (query, answer) in missing.into_iter().zip(answers) {
+                for entry in answer? {
+                    // The same entry can answer two questions (a manager found by pnr and by HSA-id).
+                    if dns.insert(entry.dn.to_lowercase()) {
+                        entries.push(entry);
+                    }
+                }
+                fetched.insert(query);
+            }
+        }
+        Err(DirectoryError::NoFixedPoint(MAX_ROUNDS))
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Directory::Snapshot(s) => {
+                let st = s.stats();
+                format!("LDIF snapshot ({} persons, {} units)", st.persons, st.units)
+            }
+            Directory::Ldap(l) => format!("LDAP {}", l.url()),
+        }
+    }
+}
+
+/// Answers from the view and notes every question, so that the caller can fetch what the
+/// view did not hold yet.
+struct RecordingLookup<'v> {
+    view: &'v KivSnapshot,
+    asked: RefCell<Vec<KivQuery>>,
+}
+
+impl RecordingLookup<'_> {
+    fn note(&self, query: Option<KivQuery>) {
+        if let Some(q) = query {
+            self.asked.borrow_mut().push(q);
+        }
+    }
+}
+
+impl KivLookup for RecordingLookup<'_> {
+    fn person_by_pnr(&self, pnr12: &str) -> Option<&Person> {
+        self.note(normalize_pnr(pnr12).map(KivQuery::Pnr));
+        self.view.person_by_pnr(pnr12)
+    }
+    fn person_by_hsa_id(&self, id: &str) -> Option<&Person> {
+        self.note(
+            Some(hsa_key(id))
+                .filter(|k| !k.is_empty())
+                .map(KivQuery::Hsa),
+        );
+        self.view.person_by_hsa_id(id)
+    }
+    fn unit_by_hsa_id(&self, id: &str) -> Option<&Unit> {
+        self.note(
+            Some(hsa_key(id))
+                .filter(|k| !k.is_empty())
+                .map(KivQuery::Hsa),
+        );
+        self.view.unit_by_hsa_id(id)
+    }
+    fn unit_by_name(&self, name: &str) -> Option<&Unit> {
+        self.note(
+            Some(unit_name_key(name))
+                .filter(|k| !k.is_empty())
+                .map(KivQuery::UnitName),
+        );
+        self.view.unit_by_name(name)
     }
 }

@@ -272,12 +272,12 @@ impl KivSnapshot {
 }
 
 /// Index key for HSA-ids: trimmed, upper-cased.
-fn hsa_key(id: &str) -> String {
+pub(crate) fn hsa_key(id: &str) -> String {
     id.trim().to_uppercase()
 }
 
 /// Index key for unit names: lower-cased, all whitespace removed.
-fn unit_name_key(name: &str) -> String {
+pub(crate) fn unit_name_key(name: &str) -> String {
     name.chars()
         .filter(|c| !c.is_whitespace())
         .flat_map(char::to_lowercase)
@@ -285,7 +285,7 @@ fn unit_name_key(name: &str) -> String {
 }
 
 /// 12 digits after trimming and removing one hyphen; else `None`.
-fn normalize_pnr(raw: &str) -> Option<String> {
+pub(crate) fn normalize_pnr(raw: &str) -> Option<String> {
     let t = raw.trim();
     let s = t.replacen('-', "", 1);
     (s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)

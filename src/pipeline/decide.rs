@@ -8,6 +8,7 @@ use crate::pipeline::check::{check_form, CheckContext};
 use crate::pipeline::extract::{
     read_attachment, read_body, AttachmentRead, BodyRead, ExtractLimits,
 };
+use crate::pipeline::layout::RawForm;
 use crate::pipeline::parse::ParsedMail;
 
 /// What the email is, apart from `duplicate`, which needs the store.
@@ -77,23 +78,32 @@ pub struct DecideContext<'a> {
     pub limits: &'a ExtractLimits,
 }
 
-/// Builds the cases of an email that is not ignored.
-pub fn decide_cases(mail: &ParsedMail, ctx: &DecideContext<'_>) -> Vec<CheckedCase> {
-    let mut cases = Vec::new();
+/// The forms of an email, read but not yet checked. Reading is the costly part (PDF, OCR);
+/// checking is cheap, so a directory that must first fetch what the checks need (LDAP) can
+/// check the same forms more than once.
+#[derive(Debug, Clone)]
+pub struct ExtractedForms {
+    /// Each form with the name of the attachment it came from (`None`: the body).
+    pub forms: Vec<(RawForm, Option<String>)>,
+    /// When there is no form: why not.
+    pub no_form: ReasonCode,
+}
+
+/// Reads every form of an email that is not ignored.
+pub fn extract_forms(mail: &ParsedMail, limits: &ExtractLimits) -> ExtractedForms {
+    let mut forms = Vec::new();
     let mut unreadable = false;
-    if mail.attachments.len() > ctx.limits.max_attachments {
+    if mail.attachments.len() > limits.max_attachments {
         tracing::warn!(
             attachments = mail.attachments.len(),
-            limit = ctx.limits.max_attachments,
+            limit = limits.max_attachments,
             "only the first attachments are read"
         );
     }
-    for att in mail.attachments.iter().take(ctx.limits.max_attachments) {
-        match read_attachment(att, ctx.limits) {
-            AttachmentRead::Forms(forms) => {
-                for form in &forms {
-                    cases.push(check_form(form, att.name.as_deref(), &ctx.check));
-                }
+    for att in mail.attachments.iter().take(limits.max_attachments) {
+        match read_attachment(att, limits) {
+            AttachmentRead::Forms(found) => {
+                forms.extend(found.into_iter().map(|f| (f, att.name.clone())))
             }
             AttachmentRead::Unreadable(why) => {
                 tracing::info!(attachment_type = %att.content_type, reason = %why, "attachment unreadable");
@@ -102,22 +112,37 @@ pub fn decide_cases(mail: &ParsedMail, ctx: &DecideContext<'_>) -> Vec<CheckedCa
             AttachmentRead::NoForm => {}
         }
     }
-    if !cases.is_empty() {
-        return cases;
+    if !forms.is_empty() {
+        return ExtractedForms {
+            forms,
+            no_form: ReasonCode::NoFormFound,
+        };
     }
     let body = read_body(&mail.body_text);
-    if let BodyRead::Notice(form) = &body {
-        return vec![check_form(form, None, &ctx.check)];
-    }
-    let code = if unreadable {
+    let no_form = if unreadable {
         ReasonCode::UnreadableAttachment
     } else if body == BodyRead::Order {
         ReasonCode::SignedFormRequired
     } else {
         ReasonCode::NoFormFound
     };
-    let mut reasons = vec![Finding::new(code, None)];
-    if !ctx.check.sender_authenticated {
+    if let BodyRead::Notice(form) = body {
+        forms.push((form, None));
+    }
+    ExtractedForms { forms, no_form }
+}
+
+/// Checks the forms read from an email: one case per form, or one `unknown` case.
+pub fn check_forms(extracted: &ExtractedForms, ctx: &CheckContext<'_>) -> Vec<CheckedCase> {
+    if !extracted.forms.is_empty() {
+        return extracted
+            .forms
+            .iter()
+            .map(|(form, att)| check_form(form, att.as_deref(), ctx))
+            .collect();
+    }
+    let mut reasons = vec![Finding::new(extracted.no_form, None)];
+    if !ctx.sender_authenticated {
         reasons.push(Finding::new(ReasonCode::UnauthenticatedSender, None));
     }
     vec![CheckedCase::new(
@@ -127,6 +152,11 @@ pub fn decide_cases(mail: &ParsedMail, ctx: &DecideContext<'_>) -> Vec<CheckedCa
         Fields::default(),
         CaseContext::default(),
     )]
+}
+
+/// Builds the cases of an email that is not ignored.
+pub fn decide_cases(mail: &ParsedMail, ctx: &DecideContext<'_>) -> Vec<CheckedCase> {
+    check_forms(&extract_forms(mail, ctx.limits), &ctx.check)
 }
 
 /// The email's date for the date and century rules: its `Date` header, else today.

@@ -169,6 +169,32 @@ pub struct Counts {
     pub outbox_failed: i64,
     /// Replies held back by the per-recipient rate limit.
     pub outbox_held: i64,
+    /// Emails waiting for KIV (LDAP) to come back.
+    pub kiv_waiting: i64,
+}
+
+/// An email whose KIV check waits for the directory.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct WaitingRow {
+    pub source_ref: String,
+    pub message_id: Option<String>,
+    pub sender: Option<String>,
+    pub subject: String,
+    pub first_seen_at: i64,
+    pub last_attempt_at: i64,
+    pub next_attempt_at: i64,
+    pub attempts: i64,
+    pub last_error: String,
+}
+
+/// What is known of a waiting email when it is (again) found waiting.
+#[derive(Debug, Clone)]
+pub struct WaitingMail {
+    pub source_ref: String,
+    pub message_id: Option<String>,
+    pub sender: Option<String>,
+    pub subject: String,
+    pub error: String,
 }
 
 macro_rules! dispatch {
@@ -256,5 +282,36 @@ impl Store {
 
     pub async fn counts(&self) -> Result<Counts, StoreError> {
         dispatch!(self, s => s.counts().await)
+    }
+
+    /// Notes that an email waits for KIV; the next try is `initial_ms` × 2^(tries so far),
+    /// capped at `max_ms`. Returns how many tries it has had.
+    pub async fn mark_waiting(
+        &self,
+        mail: &WaitingMail,
+        now_ms: i64,
+        initial_ms: u64,
+        max_ms: u64,
+    ) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.mark_waiting(mail, now_ms, initial_ms, max_ms).await)
+    }
+
+    /// Forgets a waiting email that will not be tried again here (`process` gives up at once).
+    pub async fn clear_waiting(&self, source_ref: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.clear_waiting(source_ref).await)
+    }
+
+    /// Emails waiting for KIV, oldest first.
+    pub async fn list_waiting(&self) -> Result<Vec<WaitingRow>, StoreError> {
+        dispatch!(self, s => s.list_waiting().await)
+    }
+
+    /// Source references of waiting emails whose next try is later than `now_ms`: a source
+    /// skips these until then.
+    pub async fn waiting_not_due(
+        &self,
+        now_ms: i64,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        dispatch!(self, s => s.waiting_not_due(now_ms).await)
     }
 }

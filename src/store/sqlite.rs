@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    AuditRow, BounceRow, CaseDetail, ImapPosition, CaseFilter, CaseRow, CaseSummary, Counts, MailRecord, OutboxRow, Recorded, RenderReply,
-    ReplyRow, StoreError,
+    AuditRow, BounceRow, CaseDetail, CaseFilter, CaseRow, CaseSummary, Counts, ImapPosition, MailRecord, OutboxRow,
+    Recorded, RenderReply, ReplyRow, StoreError, WaitingMail, WaitingRow,
 };
 use crate::case::{CheckedCase, IgnoreReason};
 
@@ -177,8 +177,82 @@ impl SqliteStore {
                 Recorded::Processed { case_ids }
             }
         };
+        // Whatever waited for KIV is now decided (or ignored, or quarantined): it waits no more.
+        sqlx::query("DELETE FROM kiv_waiting WHERE source_ref = $1")
+            .bind(&mail.source_ref)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(result)
+    }
+
+    pub async fn mark_waiting(
+        &self,
+        mail: &WaitingMail,
+        now_ms: i64,
+        initial_ms: u64,
+        max_ms: u64,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let before: i64 = sqlx::query("SELECT attempts FROM kiv_waiting WHERE source_ref = $1")
+            .bind(&mail.source_ref)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("attempts"))
+            .transpose()?
+            .unwrap_or(0);
+        let exp = before.clamp(0, 30) as u32;
+        let delay = initial_ms.saturating_mul(1u64 << exp).min(max_ms) as i64;
+        sqlx::query(
+            "INSERT INTO kiv_waiting (source_ref, message_id, sender, subject, first_seen_at, last_attempt_at, next_attempt_at, attempts, last_error)
+             VALUES ($1, $2, $3, $4, $5, $5, $6, 1, $7)
+             ON CONFLICT (source_ref) DO UPDATE SET last_attempt_at = $5, next_attempt_at = $6,
+                 attempts = kiv_waiting.attempts + 1, last_error = $7",
+        )
+        .bind(&mail.source_ref)
+        .bind(&mail.message_id)
+        .bind(&mail.sender)
+        .bind(&mail.subject)
+        .bind(now_ms)
+        .bind(now_ms + delay)
+        .bind(&mail.error)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(before + 1)
+    }
+
+    pub async fn clear_waiting(&self, source_ref: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM kiv_waiting WHERE source_ref = $1")
+            .bind(source_ref)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn list_waiting(&self) -> Result<Vec<WaitingRow>, StoreError> {
+        Ok(sqlx::query_as::<_, WaitingRow>(
+            "SELECT source_ref, message_id, sender, subject, first_seen_at, last_attempt_at, next_attempt_at, attempts, last_error
+             FROM kiv_waiting ORDER BY first_seen_at, source_ref",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn waiting_not_due(
+        &self,
+        now_ms: i64,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let rows = sqlx::query("SELECT source_ref FROM kiv_waiting WHERE next_attempt_at > $1")
+            .bind(now_ms)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                r.try_get::<String, _>("source_ref")
+                    .map_err(StoreError::from)
+            })
+            .collect()
     }
 
     async fn next_case_id(
@@ -362,7 +436,8 @@ impl SqliteStore {
                     (SELECT COUNT(*) FROM outbox WHERE status = 'pending') AS pending,
                     (SELECT COUNT(*) FROM outbox WHERE status = 'sent') AS sent,
                     (SELECT COUNT(*) FROM outbox WHERE status = 'failed') AS failed,
-                    (SELECT COUNT(*) FROM outbox WHERE status = 'held') AS held",
+                    (SELECT COUNT(*) FROM outbox WHERE status = 'held') AS held,
+                    (SELECT COUNT(*) FROM kiv_waiting) AS waiting",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -373,6 +448,7 @@ impl SqliteStore {
             outbox_sent: row.try_get("sent")?,
             outbox_failed: row.try_get("failed")?,
             outbox_held: row.try_get("held")?,
+            kiv_waiting: row.try_get("waiting")?,
         })
     }
 }
