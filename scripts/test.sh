@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_THREAD_LIMIT=1   # Tesseract: OpenMP threads only cost time on 2 cores
-cargo test --locked --all-targets 2>&1
+cargo test --locked --all-targets --no-fail-fast 2>&1

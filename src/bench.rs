@@ -31,6 +31,10 @@ pub async fn run(
     std::fs::create_dir_all(&dir)?;
     settings.store.sqlite = dir.join("bench.db");
     settings.sink.dir = dir.join("outbox");
+    // Every generated email comes from the same manager: the per-recipient rate limit, which
+    // is there to break loops with robots, would hold all but the first replies.
+    settings.rate_limit.max_per_window = 0;
+    settings.rate_limit.max_per_day = 0;
     let maildir_path = dir.join("maildir");
     let maildir = Maildir::create(&maildir_path)?;
 
@@ -57,7 +61,11 @@ pub async fn run(
     let sink = ReplySink::File(FileSink::open(&settings.sink.dir)?);
     let outbox = settings.outbox.clone();
     // The benchmark sends every reply to one address: the loop guard would hold most of them.
-    let settings_rate = crate::config::RateLimitSettings { max_per_window: 0, window_secs: 600, max_per_day: 0 };
+    let settings_rate = crate::config::RateLimitSettings {
+        max_per_window: 0,
+        window_secs: 600,
+        max_per_day: 0,
+    };
     let intake = Arc::new(Intake::load(settings)?);
     let recorder = Recorder::Store(store.clone());
 

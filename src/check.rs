@@ -80,12 +80,21 @@ pub async fn run_checks(settings: &Settings) -> Vec<CheckLine> {
 async fn check_imap(settings: &Settings) -> Result<String, String> {
     use crate::source::imap::{encode_folder_name, ImapSource};
     let imap = &settings.imap;
-    let source = ImapSource::new(imap, settings.limits.max_message_bytes, crate::source::ConnectionStatus::default());
+    let source = ImapSource::new(
+        imap,
+        settings.limits.max_message_bytes,
+        crate::source::ConnectionStatus::default(),
+    );
     let mut session = source.connect().await.map_err(|e| e.to_string())?;
     let mailbox = session
         .select(encode_folder_name(&imap.folder))
         .await
-        .map_err(|e| format!("logged in, but cannot select the folder {:?}: {e}", imap.folder))?;
+        .map_err(|e| {
+            format!(
+                "logged in, but cannot select the folder {:?}: {e}",
+                imap.folder
+            )
+        })?;
     let _ = session.logout().await;
     Ok(format!(
         "{}:{} as {}: folder {:?} holds {} messages",
@@ -101,7 +110,11 @@ async fn check_imap(settings: &Settings) -> Result<String, String> {
 async fn check_smtp(settings: &Settings) -> Result<String, String> {
     let sink = crate::sink::SmtpSink::open(&settings.smtp).map_err(|e| format!("{e:#}"))?;
     sink.test_connection().await?;
-    Ok(format!("{}:{} answers", settings.smtp.host, settings.smtp.port()))
+    Ok(format!(
+        "{}:{} answers",
+        settings.smtp.host,
+        settings.smtp.port()
+    ))
 }
 
 async fn check_database(settings: &Settings) -> Result<String, String> {

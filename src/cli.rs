@@ -125,7 +125,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     crate::telemetry::init(&settings.log);
     crate::net::tls::install_default_provider();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Run => run(settings).await,
@@ -156,8 +158,12 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 fn open_sink(settings: &Settings) -> anyhow::Result<ReplySink> {
     match settings.sink.kind {
         SinkKind::File => {
-            let sink = FileSink::open(&settings.sink.dir)
-                .with_context(|| format!("cannot open the reply folder (sink.dir = {})", settings.sink.dir.display()))?;
+            let sink = FileSink::open(&settings.sink.dir).with_context(|| {
+                format!(
+                    "cannot open the reply folder (sink.dir = {})",
+                    settings.sink.dir.display()
+                )
+            })?;
             Ok(ReplySink::File(sink))
         }
         SinkKind::Smtp => Ok(ReplySink::Smtp(SmtpSink::open(&settings.smtp)?)),

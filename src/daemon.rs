@@ -131,7 +131,9 @@ async fn maildir_loop(
         let not_due = if files.is_empty() {
             Default::default()
         } else {
-            store.waiting_not_due(chrono::Utc::now().timestamp_millis()).await?
+            store
+                .waiting_not_due(chrono::Utc::now().timestamp_millis())
+                .await?
         };
         let mut inputs = Vec::new();
         for path in files.into_iter() {
@@ -181,7 +183,10 @@ async fn maildir_loop(
         if let Err(e) = result {
             // The store or the Maildir failed (disk full, database locked …). What was not
             // committed stays in new/ and is read again; wait a little before trying.
-            tracing::error!(error = format!("{e:#}"), "processing stopped; retrying shortly");
+            tracing::error!(
+                error = format!("{e:#}"),
+                "processing stopped; retrying shortly"
+            );
             tokio::select! {
                 r = stop.changed() => if r.is_err() { break },
                 _ = tokio::time::sleep(poll * 25) => {}

@@ -83,7 +83,9 @@ async fn over_rate_limit(
     now_ms: i64,
 ) -> anyhow::Result<Option<String>> {
     if rate.max_per_window > 0 {
-        let sent = store.replies_sent_to(recipient, now_ms - rate.window_secs as i64 * 1000).await?;
+        let sent = store
+            .replies_sent_to(recipient, now_ms - rate.window_secs as i64 * 1000)
+            .await?;
         if sent >= i64::from(rate.max_per_window) {
             return Ok(Some(format!(
                 "rate limit: {sent} replies to this recipient within {} s (max {})",
@@ -92,9 +94,14 @@ async fn over_rate_limit(
         }
     }
     if rate.max_per_day > 0 {
-        let sent = store.replies_sent_to(recipient, now_ms - 86_400_000).await?;
+        let sent = store
+            .replies_sent_to(recipient, now_ms - 86_400_000)
+            .await?;
         if sent >= i64::from(rate.max_per_day) {
-            return Ok(Some(format!("rate limit: {sent} replies to this recipient within 24 h (max {})", rate.max_per_day)));
+            return Ok(Some(format!(
+                "rate limit: {sent} replies to this recipient within 24 h (max {})",
+                rate.max_per_day
+            )));
         }
     }
     Ok(None)
@@ -185,7 +192,9 @@ mod delivery_tests {
             max_backoff_secs: 0,
             give_up_after_hours: 1,
         };
-        let report = deliver_due(&store, &sink, &settings, &Default::default()).await.unwrap();
+        let report = deliver_due(&store, &sink, &settings, &Default::default())
+            .await
+            .unwrap();
         assert_eq!(
             report,
             DeliveryReport {
@@ -196,7 +205,9 @@ mod delivery_tests {
             }
         );
         std::fs::create_dir_all(out.join(".staging")).unwrap();
-        let report = deliver_due(&store, &sink, &settings, &Default::default()).await.unwrap();
+        let report = deliver_due(&store, &sink, &settings, &Default::default())
+            .await
+            .unwrap();
         assert_eq!(report.sent, 1);
         let detail = store.case_detail(&case_ids[0]).await.unwrap().unwrap();
         assert_eq!(detail.replies[0].status, "sent");

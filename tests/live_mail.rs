@@ -248,14 +248,23 @@ async fn dovecot_restart_in_the_middle_of_200_emails_loses_and_duplicates_nothin
     assert_eq!(counts.cases, n as i64, "one case each");
     let moved = world.dovecot.message_ids(PROCESSED).await;
     let unique: HashSet<&String> = moved.iter().collect();
-    assert!(ids.iter().all(|id| unique.contains(id)), "every email moved");
+    assert!(
+        ids.iter().all(|id| unique.contains(id)),
+        "every email moved"
+    );
     // Dovecot's MOVE on Maildir is copy + expunge: a server killed between the two leaves a
     // copy in both folders, and our MOVE after the reconnect adds a second one to the target.
     // That is the server's doing and at most one batch; records and replies stay exact.
     if moved.len() != n {
-        eprintln!("note: {} extra copies in the target folder after the crash mid-MOVE", moved.len() - n);
+        eprintln!(
+            "note: {} extra copies in the target folder after the crash mid-MOVE",
+            moved.len() - n
+        );
     }
-    assert!(moved.len() - n <= 10, "at most one batch copied twice by the crash");
+    assert!(
+        moved.len() - n <= 10,
+        "at most one batch copied twice by the crash"
+    );
     let replies = by_in_reply_to(&world);
     assert_eq!(world.smtp.count(), n, "exactly one reply per email");
     for id in &ids {

@@ -116,6 +116,7 @@ impl ConnectionStatus {
 
     /// Sets the state; returns whether it changed (so that each change is logged once).
     fn set(&self, state: ConnectionState) -> bool {
+        crate::telemetry::set_imap_connected(state == ConnectionState::Connected);
         self.0.swap(state as u8, Ordering::Relaxed) != state as u8
     }
 }

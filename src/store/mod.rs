@@ -268,7 +268,12 @@ impl Store {
         dispatch!(self, s => s.imap_position(mailbox).await)
     }
 
-    pub async fn set_imap_position(&self, mailbox: &str, pos: ImapPosition, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn set_imap_position(
+        &self,
+        mailbox: &str,
+        pos: ImapPosition,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         dispatch!(self, s => s.set_imap_position(mailbox, pos, now_ms).await)
     }
 

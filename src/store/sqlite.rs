@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    AuditRow, BounceRow, CaseDetail, CaseFilter, CaseRow, CaseSummary, Counts, ImapPosition, MailRecord, OutboxRow,
-    Recorded, RenderReply, ReplyRow, StoreError, WaitingMail, WaitingRow,
+    AuditRow, BounceRow, CaseDetail, CaseFilter, CaseRow, CaseSummary, Counts, ImapPosition,
+    MailRecord, OutboxRow, Recorded, RenderReply, ReplyRow, StoreError, WaitingMail, WaitingRow,
 };
 use crate::case::{CheckedCase, IgnoreReason};
 
@@ -63,10 +63,12 @@ impl SqliteStore {
     }
 
     pub async fn source_outcome(&self, source_ref: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT outcome FROM messages WHERE source_ref = $1")
-            .bind(source_ref)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT outcome FROM messages WHERE source_ref = $1")
+                .bind(source_ref)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn record(
@@ -338,7 +340,17 @@ impl SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(case_id) = case_id {
-            audit(&mut tx, &case_id, now_ms, "system", "reply_held", Some("pending"), Some("held"), Some(why)).await?;
+            audit(
+                &mut tx,
+                &case_id,
+                now_ms,
+                "system",
+                "reply_held",
+                Some("pending"),
+                Some("held"),
+                Some(why),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -362,11 +374,22 @@ impl SqliteStore {
         let Some(row) = row else { return Ok(None) };
         let validity: i64 = row.try_get("uid_validity")?;
         let last: i64 = row.try_get("last_uid")?;
-        let conv = |v: i64| u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("imap_state: {v} is not a UID")));
-        Ok(Some(ImapPosition { uid_validity: conv(validity)?, last_uid: conv(last)? }))
+        let conv = |v: i64| {
+            u32::try_from(v)
+                .map_err(|_| StoreError::Corrupt(format!("imap_state: {v} is not a UID")))
+        };
+        Ok(Some(ImapPosition {
+            uid_validity: conv(validity)?,
+            last_uid: conv(last)?,
+        }))
     }
 
-    pub async fn set_imap_position(&self, mailbox: &str, pos: ImapPosition, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn set_imap_position(
+        &self,
+        mailbox: &str,
+        pos: ImapPosition,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO imap_state (mailbox, uid_validity, last_uid, updated_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (mailbox) DO UPDATE SET uid_validity = $2, last_uid = $3, updated_at = $4",
@@ -427,7 +450,12 @@ impl SqliteStore {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(Some(CaseDetail { case, replies, audit, bounces }))
+        Ok(Some(CaseDetail {
+            case,
+            replies,
+            audit,
+            bounces,
+        }))
     }
 
     pub async fn counts(&self) -> Result<Counts, StoreError> {
@@ -519,7 +547,10 @@ async fn link_bounce(
     link: &crate::bounce::BounceLink,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let known = sqlx::query("SELECT 1 FROM cases WHERE id = $1").bind(&link.case_id).fetch_optional(&mut *tx).await?;
+    let known = sqlx::query("SELECT 1 FROM cases WHERE id = $1")
+        .bind(&link.case_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     if known.is_none() {
         return Ok(());
     }
@@ -545,11 +576,30 @@ async fn link_bounce(
         .await?;
     let what = format!(
         "delivery report{}{}{}",
-        reply.as_deref().map(|r| format!(" for reply {r}")).unwrap_or_default(),
-        link.action.as_deref().map(|a| format!(", action {a}")).unwrap_or_default(),
-        link.status.as_deref().map(|s| format!(", status {s}")).unwrap_or_default(),
+        reply
+            .as_deref()
+            .map(|r| format!(" for reply {r}"))
+            .unwrap_or_default(),
+        link.action
+            .as_deref()
+            .map(|a| format!(", action {a}"))
+            .unwrap_or_default(),
+        link.status
+            .as_deref()
+            .map(|s| format!(", status {s}"))
+            .unwrap_or_default(),
     );
-    audit(tx, &link.case_id, now_ms, "system", "bounce", None, None, Some(&what)).await
+    audit(
+        tx,
+        &link.case_id,
+        now_ms,
+        "system",
+        "bounce",
+        None,
+        None,
+        Some(&what),
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]

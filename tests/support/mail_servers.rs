@@ -530,6 +530,9 @@ security = "plain"
 timeout_secs = 5
 [log]
 level = "info"
+[http]
+# No ops listener: tests run in parallel and would fight over one port.
+listen = ""
 {extra}
 "#,
             imap_port = self.dovecot.port,

@@ -21,7 +21,7 @@ impl Installation {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let config = dir.path().join("config.toml");
         let text = format!(
-            "[kiv]\nldif = {:?}\n[providers]\ncsv = {:?}\n[intake]\nown_address = \"tjansteid-intake@vgregion.se\"\nrequire_authenticated_sender = false\nauthserv_id = \"mx.vgregion.se\"\n[source]\nmaildir = {:?}\npoll_interval_ms = 50\n[store]\nsqlite = {:?}\n[sink]\ndir = {:?}\n{extra}",
+            "[kiv]\nldif = {:?}\n[providers]\ncsv = {:?}\n[intake]\nown_address = \"tjansteid-intake@vgregion.se\"\nrequire_authenticated_sender = false\nauthserv_id = \"mx.vgregion.se\"\n[source]\nmaildir = {:?}\npoll_interval_ms = 50\n[store]\nsqlite = {:?}\n[sink]\ndir = {:?}\n[rate_limit]\nmax_per_window = 0\nmax_per_day = 0\n[http]\nlisten = \"\"\n{extra}",
             root.join("fixtures/kiv.ldif"),
             root.join("fixtures/providers.csv"),
             dir.path().join("maildir"),
