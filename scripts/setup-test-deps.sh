@@ -11,6 +11,8 @@ NEEDED=(
   "python3-aiosmtpd:/usr/lib/python3/dist-packages/aiosmtpd/__init__.py"
   "slapd:slapd"
   "ldap-utils:ldapadd"
+  "chromium:chromium"
+  "chromium-driver:chromedriver"
 )
 
 # A command on PATH, or an absolute path to a file the package installs.

@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Settings, SinkKind};
 use crate::intake::{DryRun, Input, Intake, Recorder};
+use crate::lifecycle::{Action, LifecycleError, Request};
+use crate::pipeline::reply::ReplySettings;
 use crate::sink::{FileSink, ReplySink, SmtpSink};
 use crate::store::{CaseFilter, Store};
 
@@ -47,6 +49,13 @@ enum Command {
         #[command(subcommand)]
         command: CasesCommand,
     },
+    /// Staff users of the review pages.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Erase personal data whose retention ran out ([retention]); keeps a minimal case shell.
+    Purge,
     /// The blank forms providers fill in.
     Forms {
         #[command(subcommand)]
@@ -90,6 +99,61 @@ enum CasesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Overturn a rejection: the case becomes queued and the sender gets a notice.
+    Overturn {
+        case: String,
+        /// Why (required; kept in the audit trail).
+        #[arg(long)]
+        comment: String,
+        /// Who acts (default: cli:$USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Confirm a rejection.
+    Confirm {
+        case: String,
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Move a case on: ordered_at_telia, card_ready, handed_out (needs --card-number),
+    /// deregistered.
+    Mark {
+        case: String,
+        #[arg(value_parser = ["ordered_at_telia", "card_ready", "handed_out", "deregistered"])]
+        state: String,
+        #[arg(long)]
+        card_number: Option<String>,
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Add a user; the password is read from the first line of standard input.
+    Add {
+        username: String,
+        /// Name shown on the pages (default: the user name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Disable a user: they cannot log in and their sessions end.
+    Disable {
+        username: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        username: String,
+    },
+    /// Set a new password (read from standard input); ends the user's sessions.
+    Passwd {
+        username: String,
+    },
+    List,
 }
 
 #[derive(Subcommand)]
@@ -137,6 +201,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 paths,
             } => process(settings, dry_run, json, &paths).await,
             Command::Cases { command } => cases(settings, command).await,
+            Command::Users { command } => users(settings, command).await,
+            Command::Purge => purge(settings).await,
             Command::Bench { emails, dir } => crate::bench::run(settings, emails, dir).await,
             Command::Check => check(settings).await,
             Command::Forms { .. } | Command::CheckConfig => unreachable!("handled above"),
@@ -307,6 +373,7 @@ async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<Exit
                     decision,
                     kind,
                     limit,
+                    ..CaseFilter::default()
                 })
                 .await?;
             if json {
@@ -373,7 +440,169 @@ async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<Exit
             }
             print!("{}", render_case_text(&detail));
         }
+        CasesCommand::Overturn { case, comment, by } => {
+            return transition(
+                &settings,
+                &store,
+                case,
+                Action::Overturn,
+                Some(comment),
+                None,
+                by,
+            )
+            .await;
+        }
+        CasesCommand::Confirm { case, comment, by } => {
+            return transition(&settings, &store, case, Action::Confirm, comment, None, by).await;
+        }
+        CasesCommand::Mark {
+            case,
+            state,
+            card_number,
+            comment,
+            by,
+        } => {
+            let action = Action::parse(&state).context("unknown state")?;
+            return transition(&settings, &store, case, action, comment, card_number, by).await;
+        }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn transition(
+    settings: &Settings,
+    store: &Store,
+    case: String,
+    action: Action,
+    comment: Option<String>,
+    card_number: Option<String>,
+    by: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let actor = by.unwrap_or_else(|| {
+        format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        )
+    });
+    let reply = ReplySettings {
+        own_address: &settings.intake.own_address,
+        display_name: &settings.intake.display_name,
+        office_address: &settings.intake.office_address,
+    };
+    let request = Request {
+        case_id: case.clone(),
+        action,
+        actor,
+        comment,
+        card_number,
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    match crate::lifecycle::apply(store, &reply, now, request).await {
+        Ok(applied) => {
+            println!(
+                "{case}: {} -> {}{}",
+                applied.from,
+                applied.to,
+                if applied.notices.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (notices queued: {})", applied.notices.join(", "))
+                }
+            );
+            // Notices leave now when the reply folder is at hand; else the daemon sends them.
+            if !applied.notices.is_empty() {
+                let sink = open_sink(settings)?;
+                crate::outbox::deliver_due(store, &sink, &settings.outbox, &settings.rate_limit)
+                    .await?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(LifecycleError::Store(e)) => Err(e.into()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(&settings).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let read_password = || -> anyhow::Result<String> {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        let password = line.trim_end_matches(['\r', '\n']).to_string();
+        crate::web::auth::check_password_strength(&password)?;
+        Ok(password)
+    };
+    let hash = |password: String| -> anyhow::Result<String> {
+        crate::web::auth::hash_password(&password)
+            .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))
+    };
+    match command {
+        UsersCommand::Add { username, name } => {
+            crate::web::auth::check_username(&username)?;
+            let password = hash(read_password()?)?;
+            let display = name.unwrap_or_else(|| username.clone());
+            if !store.add_user(&username, &display, &password, now).await? {
+                eprintln!("error: the user {username} already exists");
+                return Ok(ExitCode::from(1));
+            }
+            println!("user {username} added");
+        }
+        UsersCommand::Disable { ref username } | UsersCommand::Enable { ref username } => {
+            let disable = matches!(command, UsersCommand::Disable { .. });
+            if !store.set_user_disabled(username, disable, now).await? {
+                eprintln!("error: no user {username}");
+                return Ok(ExitCode::from(1));
+            }
+            println!(
+                "user {username} {}",
+                if disable { "disabled" } else { "enabled" }
+            );
+        }
+        UsersCommand::Passwd { username } => {
+            let password = hash(read_password()?)?;
+            if !store.set_password(&username, &password, now).await? {
+                eprintln!("error: no user {username}");
+                return Ok(ExitCode::from(1));
+            }
+            println!("password of {username} changed");
+        }
+        UsersCommand::List => {
+            for u in store.users().await? {
+                println!(
+                    "{:<20} {:<30} {}",
+                    u.username,
+                    u.display_name,
+                    if u.disabled != 0 {
+                        "disabled"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn purge(settings: Settings) -> anyhow::Result<ExitCode> {
+    let store = open_store(&settings).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let report = crate::retention::purge(
+        &store,
+        &settings.retention,
+        Some(&settings.source.maildir),
+        now,
+    )
+    .await?;
+    println!(
+        "purged: {} email(s), {} rejected case(s), {} completed case(s)",
+        report.messages, report.rejected_cases, report.completed_cases
+    );
     Ok(ExitCode::SUCCESS)
 }
 

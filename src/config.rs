@@ -27,6 +27,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub limits: LimitSettings,
     pub log: LogSettings,
+    pub web: WebSettings,
+    pub retention: RetentionSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -413,6 +415,71 @@ pub struct LogSettings {
     pub level: String,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WebSettings {
+    /// Serve the staff pages (and the public form downloads) from `run`.
+    pub enabled: bool,
+    /// Mark cookies `Secure` (on when the pages are reached over HTTPS, e.g. behind a proxy).
+    pub secure_cookies: bool,
+    /// A login lasts this long.
+    pub session_hours: u64,
+    /// Failed logins allowed per user name and per client address within `lockout_minutes`.
+    pub max_failed_logins: u32,
+    pub lockout_minutes: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RetentionSettings {
+    /// Run the purge once a day inside `run`.
+    pub enabled: bool,
+    /// Ignored mail (auto-replies, bounces, duplicates), counted from its arrival.
+    pub ignored_days: u64,
+    /// Quarantined mail, counted from its arrival.
+    pub quarantined_days: u64,
+    /// Rejected cases (confirmed or not), counted from their last event.
+    pub rejected_days: u64,
+    /// Completed cases (card handed out, card deregistered), counted from their last event.
+    pub completed_days: u64,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            enabled: true,
+            secure_cookies: false,
+            session_hours: 10,
+            max_failed_logins: 5,
+            lockout_minutes: 15,
+        }
+    }
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            enabled: true,
+            ignored_days: 30,
+            quarantined_days: 90,
+            rejected_days: 90,
+            completed_days: 730,
+        }
+    }
+}
+
+impl RetentionSettings {
+    pub fn policy(&self) -> crate::store::RetentionPolicy {
+        let ms = |days: u64| (days.min(100_000) as i64) * crate::clock::DAY_MS;
+        crate::store::RetentionPolicy {
+            ignored_ms: ms(self.ignored_days),
+            quarantined_ms: ms(self.quarantined_days),
+            rejected_ms: ms(self.rejected_days),
+            completed_ms: ms(self.completed_days),
+        }
+    }
+}
+
 impl Default for KivSettings {
     fn default() -> Self {
         KivSettings {
@@ -680,6 +747,22 @@ impl Settings {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             p.push(format!("log.level: {e}"));
+        }
+        if self.web.session_hours == 0 || self.web.session_hours > 24 * 31 {
+            p.push("web.session_hours: must be between 1 and 744".into());
+        }
+        if self.web.max_failed_logins == 0 || self.web.lockout_minutes == 0 {
+            p.push("web.max_failed_logins and web.lockout_minutes: must be at least 1".into());
+        }
+        for (key, days) in [
+            ("ignored_days", self.retention.ignored_days),
+            ("quarantined_days", self.retention.quarantined_days),
+            ("rejected_days", self.retention.rejected_days),
+            ("completed_days", self.retention.completed_days),
+        ] {
+            if !(1..=36_500).contains(&days) {
+                p.push(format!("retention.{key}: must be between 1 and 36500 days"));
+            }
         }
         p
     }
@@ -963,6 +1046,26 @@ mod tests {
         assert_eq!(s.directory.kind, DirectoryKind::Ldap);
         assert!(!format!("{:?}", s.ldap).contains("secret"));
         assert_eq!(s.http.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn web_and_retention_have_defaults_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load_with_env(Some(&minimal(&dir, "")), []).unwrap();
+        assert!(s.web.enabled);
+        assert_eq!(s.retention.ignored_days, 30);
+        assert_eq!(s.retention.rejected_days, 90);
+        assert_eq!(s.retention.completed_days, 730);
+        let file = minimal(
+            &dir,
+            "[web]\nlisten = \"localhost\"\nsession_hours = 0\n[retention]\nrejected_days = 0\nkeep = 1\n",
+        );
+        let err = Settings::load_with_env(Some(&file), []).unwrap_err();
+        let all = err.problems.join("\n");
+        assert!(all.contains("web.listen: unknown key"), "{all}");
+        assert!(all.contains("web.session_hours"), "{all}");
+        assert!(all.contains("retention.rejected_days"), "{all}");
+        assert!(all.contains("retention.keep: unknown key"), "{all}");
     }
 
     #[test]

@@ -38,11 +38,20 @@ pub async fn run_until(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let settings = intake.settings.clone();
-    let _ops = if settings.http.listen.trim().is_empty() {
+    // One listener: health, metrics and (when enabled) the staff pages.
+    let _http = if settings.http.listen.trim().is_empty() {
         None
     } else {
-        Some(crate::ops::start(&settings.http.listen, store.clone()).await?)
+        let web = settings.web.enabled.then(|| {
+            crate::web::router(crate::web::WebState::new(
+                store.clone(),
+                &settings,
+                crate::clock::Clock::System,
+            ))
+        });
+        Some(crate::ops::start(&settings.http.listen, store.clone(), web).await?)
     };
+    let purger = start_purge(&settings, &store);
     let wake_outbox = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -96,6 +105,9 @@ pub async fn run_until(
         }
     };
     let _ = stop_tx.send(true);
+    if let Some(purger) = purger {
+        purger.abort();
+    }
     // One last round delivers what is due; a reply still pending waits for the next start.
     if tokio::time::timeout(Duration::from_secs(30), worker)
         .await
@@ -194,6 +206,29 @@ async fn maildir_loop(
         }
     }
     Ok(())
+}
+
+/// The staff pages on `[web] listen` (same listener for health and metrics when merged).
+/// Retention once at start-up and then once a day.
+fn start_purge(
+    settings: &crate::config::Settings,
+    store: &Store,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if !settings.retention.enabled {
+        return None;
+    }
+    let store = store.clone();
+    let retention = settings.retention.clone();
+    let maildir = settings.source.maildir.clone();
+    Some(tokio::spawn(async move {
+        loop {
+            let now = chrono::Utc::now().timestamp_millis();
+            if let Err(e) = crate::retention::purge(&store, &retention, Some(&maildir), now).await {
+                tracing::error!(error = %e, "retention purge failed; will try again tomorrow");
+            }
+            tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+        }
+    }))
 }
 
 async fn shutdown_signal() {

@@ -7,12 +7,14 @@ pub mod bounce;
 pub mod case;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod directory;
 pub mod domain;
 pub mod forms;
 pub mod intake;
+pub mod lifecycle;
 pub mod mime;
 pub mod net;
 pub mod ops;
@@ -20,10 +22,12 @@ pub mod outbox;
 pub mod pdf;
 pub mod pipeline;
 pub mod providers;
+pub mod retention;
 pub mod sink;
 pub mod source;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 /// The human-readable, stable case number: `TJID-2026-000123`.
 pub fn case_id(year: i64, number: i64) -> String {

@@ -25,18 +25,24 @@ struct OpsState {
 pub async fn start(
     listen: &str,
     store: Store,
+    extra: Option<Router>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let metrics = t::install_metrics().context("cannot set up the metrics recorder")?;
     let listener = tokio::net::TcpListener::bind(listen.trim())
         .await
         .with_context(|| format!("cannot listen on {listen} (http.listen)"))?;
     let addr = listener.local_addr()?;
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .with_state(OpsState { store, metrics });
+    if let Some(extra) = extra {
+        app = app.merge(extra);
+    }
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        // Connection info: the staff pages limit failed logins per client address.
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, service).await {
             tracing::error!(error = %e, "the ops endpoint stopped");
         }
     });

@@ -5,5 +5,6 @@ pub mod check;
 pub mod decide;
 pub mod extract;
 pub mod layout;
+pub mod notice;
 pub mod parse;
 pub mod reply;

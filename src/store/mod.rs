@@ -2,6 +2,8 @@
 //! email covers its message row, its cases and their replies-to-send.
 
 pub mod sqlite;
+mod sqlite_staff;
+pub mod staff;
 
 use serde::Serialize;
 
@@ -9,6 +11,7 @@ use crate::case::{CheckedCase, IgnoreReason};
 use crate::pipeline::reply::RenderedReply;
 
 pub use sqlite::SqliteStore;
+pub use staff::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -20,6 +23,9 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The row changed between reading and writing (another user acted first).
+    #[error("the case changed meanwhile: {0}")]
+    Conflict(String),
 }
 
 /// The closed set of store backends.
@@ -84,6 +90,10 @@ pub struct CaseSummary {
     pub reasons: String,
     pub created_at: i64,
     pub subject: String,
+    pub fields: String,
+    pub warnings: String,
+    pub sender: Option<String>,
+    pub updated_at: i64,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -103,6 +113,12 @@ pub struct CaseRow {
     pub sender: Option<String>,
     pub subject: String,
     pub headers: String,
+    pub manager_mail: Option<String>,
+    pub holder_mail: Option<String>,
+    pub card_number: Option<String>,
+    pub updated_at: i64,
+    pub purged_at: Option<i64>,
+    pub email_date: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -157,6 +173,12 @@ pub struct ImapPosition {
 pub struct CaseFilter {
     pub decision: Option<String>,
     pub kind: Option<String>,
+    /// Lifecycle state (`rejected` is the rejection queue, `queued` the work lists).
+    pub state: Option<String>,
+    /// Cases that carry this reason code.
+    pub reason: Option<String>,
+    /// Cases whose `vardenhet_namn` field is exactly this.
+    pub unit: Option<String>,
     pub limit: i64,
 }
 
@@ -204,6 +226,8 @@ macro_rules! dispatch {
         }
     };
 }
+// The staff part (staff.rs) dispatches the same way.
+pub(crate) use dispatch as dispatch_store;
 
 impl Store {
     pub async fn open_sqlite(path: &std::path::Path) -> Result<Store, StoreError> {

@@ -16,7 +16,7 @@ use crate::case::{CheckedCase, IgnoreReason};
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 fn new_id() -> String {
@@ -405,9 +405,13 @@ impl SqliteStore {
 
     pub async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
         Ok(sqlx::query_as::<_, CaseSummary>(
-            "SELECT c.id, c.kind, c.decision, c.state, c.reasons, c.created_at, m.subject
+            "SELECT c.id, c.kind, c.decision, c.state, c.reasons, c.created_at, m.subject,
+                    c.fields, c.warnings, m.sender, c.updated_at
              FROM cases c JOIN messages m ON m.id = c.message
              WHERE ($1 IS NULL OR c.decision = $1) AND ($2 IS NULL OR c.kind = $2)
+               AND ($4 IS NULL OR c.state = $4)
+               AND ($5 IS NULL OR c.reasons LIKE '%\"code\":\"' || $5 || '\"%')
+               AND ($6 IS NULL OR json_extract(c.fields, '$.vardenhet_namn') = $6)
              ORDER BY c.created_at DESC, c.id DESC LIMIT $3",
         )
         .bind(&filter.decision)
@@ -417,6 +421,9 @@ impl SqliteStore {
         } else {
             i64::MAX
         })
+        .bind(&filter.state)
+        .bind(&filter.reason)
+        .bind(&filter.unit)
         .fetch_all(&self.pool)
         .await?)
     }
@@ -424,7 +431,8 @@ impl SqliteStore {
     pub async fn case_detail(&self, id: &str) -> Result<Option<CaseDetail>, StoreError> {
         let case = sqlx::query_as::<_, CaseRow>(
             "SELECT c.id, c.kind, c.decision, c.state, c.fields, c.reasons, c.warnings, c.attachment, c.pages, c.created_at,
-                    m.source_ref, m.message_id, m.sender, m.subject, m.headers
+                    m.source_ref, m.message_id, m.sender, m.subject, m.headers,
+                    c.manager_mail, c.holder_mail, c.card_number, c.updated_at, c.purged_at, m.email_date
              FROM cases c JOIN messages m ON m.id = c.message WHERE c.id = $1",
         )
         .bind(id)
@@ -438,7 +446,7 @@ impl SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         let audit = sqlx::query_as::<_, AuditRow>(
-            "SELECT at, actor, action, before, after, comment FROM audit WHERE case_id = $1 ORDER BY at, id",
+            "SELECT at, actor, action, before, after, comment FROM audit WHERE case_id = $1 ORDER BY at, rowid",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -513,7 +521,7 @@ async fn insert_case(
     Ok(())
 }
 
-async fn insert_reply(
+pub(super) async fn insert_reply(
     tx: &mut sqlx::SqliteConnection,
     reply_id: &str,
     case_id: &str,
@@ -603,7 +611,7 @@ async fn link_bounce(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn audit(
+pub(super) async fn audit(
     tx: &mut sqlx::SqliteConnection,
     case_id: &str,
     at: i64,

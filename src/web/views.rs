@@ -1,0 +1,432 @@
+//! Stored rows turned into what the page templates show: Swedish names for codes and states,
+//! formatted times, fields in the order of the form.
+
+use std::path::Path;
+
+use minijinja::{context, Value};
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::case::{IgnoreReason, ReasonCode, WarningCode};
+use crate::cli::format_ms;
+use crate::forms::spec::FormKind;
+use crate::lifecycle::{allowed_actions, state_label_sv, Action};
+use crate::store::{CaseDetail, CaseSummary, MailRow, Store, StoreError};
+
+pub fn kind_sv(kind: &str) -> &str {
+    match kind {
+        "order" => "Beställning",
+        "deregistration" => "Avregistrering",
+        "unknown" => "Ingen blankett",
+        other => other,
+    }
+}
+
+fn form_kind(kind: &str) -> Option<FormKind> {
+    match kind {
+        "order" => Some(FormKind::Order),
+        "deregistration" => Some(FormKind::Deregistration),
+        _ => None,
+    }
+}
+
+fn label<'a>(kind: &str, field: &'a str) -> &'a str {
+    form_kind(kind)
+        .and_then(|k| k.field(field))
+        .map(|f| f.label)
+        .unwrap_or(field)
+}
+
+/// A reason as staff read it: what is wrong and with which field.
+pub fn reason_sv(kind: &str, code: &str, field: Option<&str>) -> String {
+    let text = match ReasonCode::parse(code) {
+        Some(c) => reason_label(c),
+        None => code,
+    };
+    match (code, field) {
+        ("missing_field" | "invalid_field", Some(f)) => format!("{text}: {}", label(kind, f)),
+        _ => text.to_string(),
+    }
+}
+
+fn reason_label(code: ReasonCode) -> &'static str {
+    match code {
+        ReasonCode::MissingField => "Fält saknas",
+        ReasonCode::InvalidField => "Ogiltigt värde",
+        ReasonCode::PersonNotInKiv => "Personen finns inte i KIV",
+        ReasonCode::PersonNotAtUnit => "Personen är inte registrerad på vårdenheten",
+        ReasonCode::UnitNotInKiv => "Vårdenheten finns inte i KIV",
+        ReasonCode::ProviderNotConnected => "Vårdgivaren är inte ansluten",
+        ReasonCode::SenderNotManager => "Avsändaren är inte verksamhetschef",
+        ReasonCode::UnauthenticatedSender => "Avsändaren kunde inte verifieras (DMARC)",
+        ReasonCode::CutCardNotConfirmed => "Klippt kort är inte bekräftat",
+        ReasonCode::SignedFormRequired => "Underskriven blankett krävs",
+        ReasonCode::UnreadableAttachment => "Bilagan kunde inte läsas",
+        ReasonCode::NoFormFound => "Ingen blankett hittades",
+    }
+}
+
+pub fn warning_sv(kind: &str, code: &str, field: Option<&str>) -> String {
+    let text = match WarningCode::parse(code) {
+        Some(WarningCode::KivEmploymentMissing) => {
+            "Anställningen finns inte (längre) i KIV – rutinen följdes inte"
+        }
+        Some(WarningCode::UnitNotInKiv) => "Vårdenheten hittades inte i KIV",
+        Some(WarningCode::SenderNotManager) => "Avsändaren är inte verksamhetschef enligt KIV",
+        Some(WarningCode::NameMismatch) => "Namnet skiljer sig från KIV",
+        Some(WarningCode::CardNumberChecksum) => "Kortnumrets kontrollsiffra stämmer inte",
+        Some(WarningCode::LowOcrConfidence) => "Osäker tolkning av skanningen (OCR)",
+        None => code,
+    };
+    match field {
+        Some(f) if code != "card_number_checksum" => format!("{text} ({})", label(kind, f)),
+        _ => text.to_string(),
+    }
+}
+
+fn findings(json: &str) -> Vec<(String, Option<String>)> {
+    let items: Vec<Json> = serde_json::from_str(json).unwrap_or_default();
+    items
+        .iter()
+        .map(|i| {
+            (
+                i["code"].as_str().unwrap_or("?").to_string(),
+                i["field"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+pub struct Choice {
+    code: &'static str,
+    label: &'static str,
+}
+
+pub fn reason_choices() -> Vec<Choice> {
+    ReasonCode::ALL
+        .iter()
+        .map(|c| Choice {
+            code: c.as_str(),
+            label: reason_label(*c),
+        })
+        .collect()
+}
+
+pub fn kind_choices() -> Vec<Choice> {
+    ["order", "deregistration", "unknown"]
+        .into_iter()
+        .map(|k| Choice {
+            code: k,
+            label: match k {
+                "order" => "Beställning",
+                "deregistration" => "Avregistrering",
+                _ => "Ingen blankett",
+            },
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+pub struct CaseItem {
+    id: String,
+    kind: String,
+    state: String,
+    received: String,
+    sender: Option<String>,
+    subject: String,
+    person: Option<String>,
+    unit: Option<String>,
+    pickup: Option<String>,
+    reasons: Vec<String>,
+    warnings: Vec<String>,
+}
+
+fn text(fields: &Json, key: &str) -> Option<String> {
+    fields
+        .get(key)
+        .and_then(Json::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_string)
+}
+
+/// A list row. No personnummer here: the full number is shown only on the case page.
+pub fn case_item(c: &CaseSummary) -> CaseItem {
+    let fields: Json = serde_json::from_str(&c.fields).unwrap_or(Json::Null);
+    let person = match c.kind.as_str() {
+        "order" => {
+            let parts: Vec<String> = [text(&fields, "fornamn"), text(&fields, "efternamn")]
+                .into_iter()
+                .flatten()
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(" "))
+        }
+        _ => text(&fields, "namn"),
+    };
+    let pickup = match text(&fields, "utlamning").as_deref() {
+        Some("Utkorning") => Some("Utkörning".to_string()),
+        _ => text(&fields, "utlamningsstalle"),
+    };
+    CaseItem {
+        id: c.id.clone(),
+        kind: kind_sv(&c.kind).to_string(),
+        state: state_label_sv(&c.state).to_string(),
+        received: format_ms(c.created_at),
+        sender: c.sender.clone(),
+        subject: c.subject.clone(),
+        person,
+        unit: text(&fields, "vardenhet_namn"),
+        pickup,
+        reasons: findings(&c.reasons)
+            .iter()
+            .map(|(code, f)| reason_sv(&c.kind, code, f.as_deref()))
+            .collect(),
+        warnings: findings(&c.warnings)
+            .iter()
+            .map(|(code, f)| warning_sv(&c.kind, code, f.as_deref()))
+            .collect(),
+    }
+}
+
+pub fn section(
+    heading: Option<&str>,
+    cases: &[CaseSummary],
+    reasons: bool,
+    pickup: bool,
+    empty: &str,
+) -> Value {
+    let items: Vec<CaseItem> = cases.iter().map(case_item).collect();
+    context! { heading => heading, cases => items, reasons => reasons, pickup => pickup, empty => empty }
+}
+
+#[derive(Serialize)]
+pub struct MailItem {
+    id: String,
+    received: String,
+    outcome: String,
+    detail: Option<String>,
+    sender: Option<String>,
+    subject: String,
+    message_id: Option<String>,
+    reprocessed: Option<String>,
+    can_reprocess: bool,
+}
+
+pub fn mail_item(m: &MailRow) -> MailItem {
+    let outcome = match m.outcome.as_str() {
+        "quarantined" => "Karantän".to_string(),
+        _ => match m.ignored_reason.as_deref().and_then(IgnoreReason::parse) {
+            Some(IgnoreReason::Duplicate) => "Ignorerat: dubblett".into(),
+            Some(IgnoreReason::OwnMail) => "Ignorerat: egen e-post".into(),
+            Some(IgnoreReason::Bounce) => "Ignorerat: studs (leveransrapport)".into(),
+            Some(IgnoreReason::AutoReply) => "Ignorerat: autosvar".into(),
+            None => "Ignorerat".into(),
+        },
+    };
+    MailItem {
+        id: m.id.clone(),
+        received: format_ms(m.received_at),
+        outcome,
+        detail: m.error.clone(),
+        sender: m.sender.clone(),
+        subject: if m.purged_at.is_some() {
+            "(gallrat)".into()
+        } else {
+            m.subject.clone()
+        },
+        message_id: m.message_id.clone(),
+        reprocessed: m.reprocessed_at.map(format_ms),
+        can_reprocess: m.purged_at.is_none()
+            && m.reprocessed_at.is_none()
+            && m.source_ref.starts_with("maildir:"),
+    }
+}
+
+/// Copies `cur/<name>:2,…` to `new/<name>.igen<now>` through `tmp/`, as an MTA delivers.
+pub fn requeue(root: &Path, name: &str, now_ms: i64) -> std::io::Result<()> {
+    let source = std::fs::read_dir(root.join("cur"))?
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().split(':').next() == Some(name))
+        .map(|e| e.path())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "original not found"))?;
+    let new_name = format!("{name}.igen{now_ms}");
+    let tmp = root.join("tmp").join(&new_name);
+    std::fs::copy(&source, &tmp)?;
+    std::fs::rename(&tmp, root.join("new").join(&new_name))
+}
+
+#[derive(Serialize)]
+struct FieldView {
+    label: String,
+    value: Option<String>,
+    flag: bool,
+}
+
+#[derive(Serialize)]
+struct Link {
+    text: &'static str,
+    id: String,
+}
+
+/// The case page's own part of the context.
+pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreError> {
+    let c = &d.case;
+    let fields: Json = serde_json::from_str(&c.fields).unwrap_or(Json::Null);
+    let reasons = findings(&c.reasons);
+    let warnings = findings(&c.warnings);
+    let flagged: Vec<&str> = reasons
+        .iter()
+        .filter_map(|(_, f)| f.as_deref())
+        .chain(warnings.iter().filter_map(|(_, f)| f.as_deref()))
+        .collect();
+    let mut field_views = Vec::new();
+    if let Some(kind) = form_kind(&c.kind) {
+        if c.purged_at.is_none() {
+            for spec in kind.fields() {
+                // Choices are stored as export values; staff read the printed option.
+                let value = text(&fields, spec.key).map(|v| match spec.field_type {
+                    crate::forms::spec::FieldType::Choice(options) => options
+                        .iter()
+                        .find(|o| o.export == v)
+                        .map(|o| o.label.to_string())
+                        .unwrap_or(v),
+                    _ => v,
+                });
+                field_views.push(FieldView {
+                    label: spec.label.to_string(),
+                    value,
+                    flag: flagged.contains(&spec.key),
+                });
+            }
+        }
+    }
+    for (label, value) in [
+        ("Verksamhetschefens adress i KIV", &c.manager_mail),
+        ("Kortinnehavarens adress i KIV", &c.holder_mail),
+        ("Utlämnat kort", &c.card_number),
+    ] {
+        if value.is_some() {
+            field_views.push(FieldView {
+                label: label.to_string(),
+                value: value.clone(),
+                flag: false,
+            });
+        }
+    }
+
+    let mut links = Vec::new();
+    if c.kind == "deregistration" {
+        if let Some(card) = text(&fields, "kortnummer") {
+            if let Some(known) = store.known_card(&card).await? {
+                links.push(Link {
+                    text: "Kortet lämnades ut i beställningen",
+                    id: known.order_case,
+                });
+            }
+        }
+    }
+    if let Some(card) = &c.card_number {
+        for id in store.deregistrations_of_card(card).await? {
+            links.push(Link {
+                text: "Kortet avregistreras i",
+                id,
+            });
+        }
+    }
+
+    let actions: Vec<Value> = if c.purged_at.is_some() {
+        Vec::new()
+    } else {
+        allowed_actions(&c.kind, &c.state)
+            .into_iter()
+            .map(|a| {
+                let note = match a {
+                    Action::Overturn => {
+                        "Ärendet blir att handlägga och avsändaren får ett meddelande."
+                    }
+                    Action::Confirm => "Avsändaren har redan fått besked om avvisningen.",
+                    Action::OrderedAtTelia => "Verksamhetschefen får ett meddelande.",
+                    Action::CardReady => "Verksamhetschefen får ett meddelande.",
+                    Action::HandedOut => "Kortnumret sparas som känt kort för personen.",
+                    Action::Deregistered => {
+                        "Verksamhetschefen och kortinnehavaren får ett meddelande."
+                    }
+                };
+                context! { code => a.as_str(), label => a.label_sv(), note => note }
+            })
+            .collect()
+    };
+
+    let replies: Vec<Value> = d
+        .replies
+        .iter()
+        .map(|r| {
+            let body = mail_parser::MessageParser::default()
+                .parse(r.raw.as_bytes())
+                .and_then(|m| m.body_text(0).map(|b| b.into_owned()))
+                .unwrap_or_default();
+            let status = match r.status.as_str() {
+                "pending" => "Väntar",
+                "sent" => "Skickat",
+                "failed" => "Misslyckades",
+                other => other,
+            };
+            context! {
+                id => r.id, recipient => r.recipient, subject => r.subject,
+                status => status, status_code => r.status, attempts => r.attempts,
+                sent => r.sent_at.map(format_ms), last_error => r.last_error, body => body,
+            }
+        })
+        .collect();
+
+    let audit: Vec<Value> = d
+        .audit
+        .iter()
+        .map(|a| {
+            let action = match a.action.as_str() {
+                "created" => "Mottaget och bedömt".to_string(),
+                "no_reply" => "Inget svar (ingen adress)".to_string(),
+                "no_notice" => "Inget meddelande".to_string(),
+                "purged" => "Personuppgifter gallrade".to_string(),
+                other => Action::parse(other)
+                    .map(|x| x.label_sv().to_string())
+                    .unwrap_or_else(|| other.to_string()),
+            };
+            let change = match (&a.before, &a.after) {
+                (Some(b), Some(x)) => format!("{} → {}", state_label_sv(b), state_label_sv(x)),
+                (None, Some(x)) => state_label_sv(x).to_string(),
+                _ => String::new(),
+            };
+            context! { at => format_ms(a.at), actor => a.actor, action => action, change => change, comment => a.comment }
+        })
+        .collect();
+
+    let pages: Vec<i64> = serde_json::from_str(&c.pages).unwrap_or_default();
+    let case = context! {
+        id => c.id,
+        kind => kind_sv(&c.kind),
+        state => state_label_sv(&c.state),
+        state_code => c.state,
+        decision => if c.decision == "queued" { "godkänt" } else { "avvisat" },
+        received => format_ms(c.created_at),
+        purged => c.purged_at.map(format_ms),
+        sender => c.sender,
+        subject => if c.purged_at.is_some() && c.subject.is_empty() { "(gallrat)".to_string() } else { c.subject.clone() },
+        email_date => c.email_date,
+        message_id => c.message_id,
+        attachment => c.attachment,
+        pages => (!pages.is_empty()).then(|| pages.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")),
+        source_ref => c.source_ref,
+        headers => c.headers,
+    };
+    Ok(context! {
+        c => case,
+        fields => field_views,
+        reasons => reasons.iter().map(|(code, f)| reason_sv(&c.kind, code, f.as_deref())).collect::<Vec<_>>(),
+        warnings => warnings.iter().map(|(code, f)| warning_sv(&c.kind, code, f.as_deref())).collect::<Vec<_>>(),
+        links => links,
+        actions => actions,
+        replies => replies,
+        audit => audit,
+    })
+}

@@ -1,0 +1,419 @@
+//! End to end in a real browser: the daemon (`run`) serves the staff pages, headless Chromium
+//! driven through chromedriver (WebDriver, the `fantoccini` client) logs in, reviews the
+//! rejection queue, overturns a case, and marks an order through to handed out. Screenshots of
+//! each page go to `tests/artifacts/` (git-ignored) for a person to look at.
+//!
+//! Needs the Debian packages `chromium` and `chromium-driver`. Without them the test fails when
+//! `CI` is set, and otherwise skips with a loud message.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use support::Installation;
+
+const PASSWORD: &str = "ett långt lösenord";
+
+fn find_tool(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    for dir in std::env::split_paths(&path).chain([PathBuf::from("/usr/bin")]) {
+        for name in names {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what} did not start listening on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kills the child when the test ends, also on a panic.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn body_text(c: &Client) -> String {
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn click(c: &Client, css: &str) {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+/// Fills the store through `process` and returns the case ids by fixture name.
+fn fill_store(inst: &Installation) -> HashMap<String, String> {
+    let input = inst.path("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in [
+        "order_table_ok",
+        "order_missing_fields",
+        "order_person_not_in_kiv",
+        "order_provider_not_connected",
+        "dereg_table_ok",
+        "dereg_warnings",
+        "ignored_auto_reply",
+        "no_form_question",
+    ] {
+        std::fs::copy(
+            root.join(format!("fixtures/mail/{name}.eml")),
+            input.join(format!("{name}.eml")),
+        )
+        .unwrap();
+    }
+    let out = inst
+        .command()
+        .args(["process", "--json"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cases = HashMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let name = Path::new(v["source"].as_str().unwrap())
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        if let Some(c) = v["cases"].get(0) {
+            cases.insert(name, c["case_id"].as_str().unwrap().to_string());
+        }
+    }
+    // The user, through the CLI as an administrator would add one.
+    let mut add = inst
+        .command()
+        .args(["users", "add", "anna", "--name", "Anna Handläggare"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let out = add.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cases
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_review_an_overturn_and_an_order_to_hand_out_in_chromium() {
+    let chromium = find_tool(&["chromium", "chromium-browser", "google-chrome"]);
+    let driver = find_tool(&["chromedriver"]);
+    let (Some(chromium), Some(driver)) = (chromium, driver) else {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "chromium and chromedriver are required in CI (Debian: chromium chromium-driver)"
+            );
+        }
+        eprintln!("\n=====================================================================");
+        eprintln!("SKIPPED browser test: chromium and/or chromedriver not found.");
+        eprintln!("Install the Debian packages chromium and chromium-driver to run it.");
+        eprintln!("=====================================================================\n");
+        return;
+    };
+
+    let inst = Installation::new("");
+    let cases = fill_store(&inst);
+    let web_port = free_port();
+    let _daemon = Guard(
+        inst.command()
+            .arg("run")
+            .env("TJID__HTTP__LISTEN", format!("127.0.0.1:{web_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(web_port, "the daemon's staff pages");
+    let driver_port = free_port();
+    let _driver = Guard(
+        Command::new(&driver)
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(driver_port, "chromedriver");
+
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--disable-dev-shm-usage", "--window-size=1280,1400", "--lang=sv-SE",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }),
+    );
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .expect("cannot start Chromium through chromedriver");
+    let base = format!("http://127.0.0.1:{web_port}");
+    let result = run_flow(&c, &base, &inst, &cases).await;
+    let _ = c.close().await;
+    result
+}
+
+async fn run_flow(c: &Client, base: &str, inst: &Installation, cases: &HashMap<String, String>) {
+    // The public page needs no login.
+    c.goto(&format!("{base}/blanketter")).await.unwrap();
+    assert!(body_text(c)
+        .await
+        .contains("TJID-101 Beställning av eTjänstekort"));
+    shot(c, "01-blanketter").await;
+
+    // A staff page sends us to the login.
+    c.goto(&format!("{base}/avvisade")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path().ends_with("/logga-in"));
+    shot(c, "02-logga-in").await;
+    fill(c, "#username", "anna").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "#login").await;
+    let start = Instant::now();
+    while !c.current_url().await.unwrap().path().ends_with("/avvisade") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "login did not lead to /avvisade"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = body_text(c).await;
+    assert!(text.contains("Avvisade"), "{text}");
+    let rejected = &cases["order_person_not_in_kiv"];
+    assert!(text.contains(rejected.as_str()), "{text}");
+    assert!(text.contains("Personen finns inte i KIV"), "{text}");
+    shot(c, "03-avvisade").await;
+
+    // Filter by reason.
+    c.goto(&format!("{base}/avvisade?reason=person_not_in_kiv"))
+        .await
+        .unwrap();
+    shot(c, "04-avvisade-filter").await;
+
+    // Open the case from the queue and overturn it with a comment.
+    click(c, &format!("a[href='/arende/{rejected}']")).await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#actions"))
+        .await
+        .unwrap();
+    let text = body_text(c).await;
+    assert!(
+        text.contains("19660606-1239"),
+        "the full personnummer on the case page"
+    );
+    shot(c, "05-arende-avvisat").await;
+    fill(
+        c,
+        "#comment-overturn",
+        "Personen registrerades i KIV i dag; kontrollerat.",
+    )
+    .await;
+    click(c, "#do-overturn").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".flash.ok"))
+        .await
+        .unwrap();
+    let audit = c
+        .find(Locator::Css("#audit"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        audit.contains("Personen registrerades i KIV i dag"),
+        "{audit}"
+    );
+    assert!(audit.contains("Avvisat → Att handlägga"), "{audit}");
+    assert!(audit.contains("anna"), "{audit}");
+    let state = c
+        .find(Locator::Css("#state"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(state, "Att handlägga");
+    // The notice to the sender is in the outbox, and the daemon's worker delivers it.
+    let replies = c
+        .find(Locator::Css("#replies"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(replies.contains(&format!("{rejected}-2")), "{replies}");
+    let start = Instant::now();
+    let delivered = inst.path("outbox").join(format!("{rejected}-2.eml"));
+    while !delivered.is_file() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the notice was not delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let raw = std::fs::read_to_string(&delivered).unwrap();
+    assert!(raw.contains("Auto-Submitted: auto-replied"), "{raw}");
+    assert!(
+        raw.contains(&format!("X-TjanstID-Case: {rejected}")),
+        "{raw}"
+    );
+    c.refresh().await.unwrap();
+    let replies = c
+        .find(Locator::Css("#replies"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!replies.contains("Väntar"), "{replies}");
+    shot(c, "06-arende-havt").await;
+
+    // Mark an order through to handed out.
+    let order = &cases["order_table_ok"];
+    c.goto(&format!("{base}/att-bestalla")).await.unwrap();
+    assert!(body_text(c).await.contains(order.as_str()));
+    shot(c, "07-att-bestalla").await;
+    click(c, &format!("a[href='/arende/{order}']")).await;
+    for (button, state) in [
+        ("#do-ordered_at_telia", "Beställt hos Telia"),
+        ("#do-card_ready", "Klart att hämta"),
+    ] {
+        click(c, button).await;
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(".flash.ok"))
+            .await
+            .unwrap();
+        let s = c
+            .find(Locator::Css("#state"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(s, state);
+    }
+    shot(c, "08-arende-klart-att-hamta").await;
+    fill(c, "#card_number", "9752 2679 0010 0000 120").await;
+    click(c, "#do-handed_out").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".flash.ok"))
+        .await
+        .unwrap();
+    let s = c
+        .find(Locator::Css("#state"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(s, "Utlämnat");
+    let text = body_text(c).await;
+    assert!(text.contains("9752267900100000120"), "{text}");
+    // The deregistration of the same card links here.
+    assert!(text.contains(cases["dereg_table_ok"].as_str()), "{text}");
+    shot(c, "09-arende-utlamnat").await;
+
+    for (path, name) in [
+        ("/att-avregistrera", "10-att-avregistrera"),
+        ("/sok?q=19121212-1212", "11-sok"),
+        ("/ignorerat", "12-ignorerat"),
+    ] {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        shot(c, name).await;
+    }
+    // The same pages on a phone.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{base}/avvisade")).await.unwrap();
+    shot(c, "13-mobil-avvisade").await;
+    c.goto(&format!("{base}/arende/{order}")).await.unwrap();
+    shot(c, "14-mobil-arende").await;
+
+    // Logging out ends the session.
+    click(c, ".logout button").await;
+    c.goto(&format!("{base}/avvisade")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path().ends_with("/logga-in"));
+}

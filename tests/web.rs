@@ -1,0 +1,759 @@
+//! Handler tests of the staff pages: every page and action through the real `Router` with
+//! tower's `oneshot`, over a store filled by `process` from golden fixtures.
+
+mod support;
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use tower::ServiceExt;
+
+use support::Installation;
+use tjid_intake::clock::Clock;
+use tjid_intake::config::Settings;
+use tjid_intake::mime::{build, MailSpec};
+use tjid_intake::store::Store;
+use tjid_intake::web::{auth::hash_password, router, WebState};
+
+const PASSWORD: &str = "ett långt lösenord";
+
+pub struct World {
+    pub inst: Installation,
+    pub store: Store,
+    pub clock: Clock,
+    pub settings: Settings,
+    /// Case ids by fixture name.
+    pub cases: HashMap<String, String>,
+}
+
+const FIXTURES: &[&str] = &[
+    "order_table_ok",
+    "order_missing_fields",
+    "order_person_not_in_kiv",
+    "dereg_table_ok",
+    "ignored_auto_reply",
+    "no_form_question",
+];
+
+async fn world(extra: &str) -> World {
+    let inst = Installation::new(extra);
+    let input = inst.path("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in FIXTURES {
+        std::fs::copy(
+            root.join(format!("fixtures/mail/{name}.eml")),
+            input.join(format!("{name}.eml")),
+        )
+        .unwrap();
+    }
+    let spec = MailSpec::new(
+        "Mallory <mallory@example.se>",
+        "<script>alert(1)</script>",
+        "<xss@example.se>",
+        "Wed, 18 Nov 2026 10:00:00 +0100",
+    );
+    std::fs::write(input.join("zz_script_subject.eml"), build(&spec)).unwrap();
+    let out = inst
+        .command()
+        .args(["process", "--json"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cases = HashMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let source = v["source"].as_str().unwrap();
+        let name = std::path::Path::new(source)
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        if let Some(c) = v["cases"].get(0) {
+            cases.insert(name, c["case_id"].as_str().unwrap().to_string());
+        }
+    }
+    let store = Store::open_sqlite(&inst.path("intake.db")).await.unwrap();
+    let settings = Settings::load_with_env(Some(&inst.config), []).unwrap();
+    let clock = Clock::fixed(chrono::Utc::now().timestamp_millis());
+    store
+        .add_user(
+            "anna",
+            "Anna Handläggare",
+            &hash_password(PASSWORD).unwrap(),
+            clock.now_ms(),
+        )
+        .await
+        .unwrap();
+    World {
+        inst,
+        store,
+        clock,
+        settings,
+        cases,
+    }
+}
+
+impl World {
+    fn app(&self) -> Router {
+        router(WebState::new(
+            self.store.clone(),
+            &self.settings,
+            self.clock.clone(),
+        ))
+    }
+
+    fn case(&self, fixture: &str) -> &str {
+        self.cases
+            .get(fixture)
+            .unwrap_or_else(|| panic!("no case for {fixture}"))
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    fn cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies().iter().find_map(|c| {
+            c.split(';')
+                .next()
+                .and_then(|kv| kv.split_once('='))
+                .filter(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    /// The value of the first hidden input `name`.
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
+            + marker.len();
+        self.body[start..].split('"').next().unwrap().to_string()
+    }
+}
+
+async fn send(app: &Router, req: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(req).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 10 << 20)
+        .await
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+async fn get(app: &Router, path: &str, cookie: Option<&str>) -> Reply {
+    let mut req = Request::get(path);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    send(app, req.body(Body::empty()).unwrap()).await
+}
+
+fn encode(form: &[(&str, &str)]) -> String {
+    form.iter()
+        .map(|(k, v)| {
+            let enc: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{k}={enc}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn post(app: &Router, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Reply {
+    let mut req =
+        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    send(app, req.body(Body::from(encode(form))).unwrap()).await
+}
+
+/// Logs in; returns the session cookie header and the session's CSRF token.
+async fn login(app: &Router, user: &str, password: &str) -> Result<(String, String), Reply> {
+    let page = get(app, "/logga-in", None).await;
+    let token = page.hidden("csrf");
+    let login_cookie = format!("tjid_login={}", page.cookie("tjid_login").unwrap());
+    let r = post(
+        app,
+        "/logga-in",
+        Some(&login_cookie),
+        &[("username", user), ("password", password), ("csrf", &token)],
+    )
+    .await;
+    if r.status != StatusCode::SEE_OTHER {
+        return Err(r);
+    }
+    let cookie = format!("tjid_session={}", r.cookie("tjid_session").unwrap());
+    let page = get(app, "/avvisade", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = page.hidden("csrf");
+    Ok((cookie, csrf))
+}
+
+async fn state_of(store: &Store, id: &str) -> String {
+    store.case_detail(id).await.unwrap().unwrap().case.state
+}
+
+#[tokio::test]
+async fn every_staff_page_and_action_requires_login() {
+    let w = world("").await;
+    let app = w.app();
+    let case = w.case("order_missing_fields");
+    for path in [
+        "/".to_string(),
+        "/avvisade".into(),
+        "/att-bestalla".into(),
+        "/att-avregistrera".into(),
+        format!("/arende/{case}"),
+        "/sok?q=19121212-1212".into(),
+        "/ignorerat".into(),
+    ] {
+        let r = get(&app, &path, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.location(), "/logga-in", "{path}");
+        // A made-up session is no session.
+        let r = get(&app, &path, Some("tjid_session=forged")).await;
+        assert_eq!(r.location(), "/logga-in", "{path}");
+    }
+    for path in [
+        format!("/arende/{case}"),
+        "/logga-ut".into(),
+        "/ignorerat/x/igen".into(),
+    ] {
+        let r = post(
+            &app,
+            &path,
+            None,
+            &[("action", "overturn"), ("comment", "x")],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.location(), "/logga-in");
+    }
+    assert_eq!(state_of(&w.store, case).await, "rejected");
+}
+
+#[tokio::test]
+async fn the_public_form_page_needs_no_login() {
+    let w = world("").await;
+    let app = w.app();
+    let r = get(&app, "/blanketter", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("TJID-101"));
+    for file in ["TJID-101.pdf", "TJID-102.pdf"] {
+        let r = get(&app, &format!("/blanketter/{file}"), None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.headers[header::CONTENT_TYPE], "application/pdf");
+        assert!(r.body.starts_with("%PDF"));
+    }
+    assert_eq!(
+        get(&app, "/blanketter/..%2Fintake.db", None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(get(&app, "/stil.css", None).await.status, StatusCode::OK);
+    assert_eq!(get(&app, "/nope", None).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn login_sets_a_strict_http_only_session_and_logout_ends_it() {
+    let w = world("").await;
+    let app = w.app();
+    let page = get(&app, "/logga-in", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    // Without the login form's token: refused.
+    let r = post(
+        &app,
+        "/logga-in",
+        None,
+        &[("username", "anna"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Wrong password.
+    let err = login(&app, "anna", "fel lösenord här").await.err().unwrap();
+    assert_eq!(err.status, StatusCode::UNAUTHORIZED);
+    assert!(err.body.contains("Fel användarnamn eller lösenord"));
+
+    let page = get(&app, "/logga-in", None).await;
+    let token = page.hidden("csrf");
+    let r = post(
+        &app,
+        "/logga-in",
+        Some(&format!(
+            "tjid_login={}",
+            page.cookie("tjid_login").unwrap()
+        )),
+        &[
+            ("username", "anna"),
+            ("password", PASSWORD),
+            ("csrf", &token),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let set = r
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("tjid_session="))
+        .unwrap();
+    assert!(set.contains("HttpOnly"), "{set}");
+    assert!(set.contains("SameSite=Strict"), "{set}");
+    assert!(!set.contains("Secure"), "{set}");
+    let cookie = format!("tjid_session={}", r.cookie("tjid_session").unwrap());
+    let page = get(&app, "/avvisade", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Anna Handläggare"));
+    let csrf = page.hidden("csrf");
+    // Logout needs the token too.
+    let r = post(&app, "/logga-ut", Some(&cookie), &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post(&app, "/logga-ut", Some(&cookie), &[("csrf", &csrf)]).await;
+    assert_eq!(r.location(), "/logga-in");
+    assert_eq!(
+        get(&app, "/avvisade", Some(&cookie)).await.location(),
+        "/logga-in"
+    );
+}
+
+#[tokio::test]
+async fn secure_cookies_when_configured_and_sessions_expire() {
+    let w = world("secure_cookies = true\nsession_hours = 1\n").await;
+    let app = w.app();
+    let page = get(&app, "/logga-in", None).await;
+    assert!(page.cookies()[0].contains("; Secure"));
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    w.clock.advance_ms(3_600_000 + 1);
+    assert_eq!(
+        get(&app, "/avvisade", Some(&cookie)).await.location(),
+        "/logga-in"
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited() {
+    let w = world("max_failed_logins = 3\nlockout_minutes = 10\n").await;
+    let app = w.app();
+    for _ in 0..3 {
+        let r = login(&app, "anna", "fel lösenord här").await.err().unwrap();
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    // Locked: even the right password is refused now.
+    let r = login(&app, "anna", PASSWORD).await.err().unwrap();
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.body.contains("För många misslyckade inloggningar"));
+    w.clock.advance_ms(10 * 60_000 + 1);
+    assert!(login(&app, "anna", PASSWORD).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_disabled_user_cannot_log_in_and_loses_the_session() {
+    let w = world("").await;
+    let app = w.app();
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    w.store
+        .set_user_disabled("anna", true, w.clock.now_ms())
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&app, "/avvisade", Some(&cookie)).await.location(),
+        "/logga-in"
+    );
+    let r = login(&app, "anna", PASSWORD).await.err().unwrap();
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn actions_without_the_csrf_token_are_refused() {
+    let w = world("").await;
+    let app = w.app();
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let case = w.case("order_missing_fields");
+    for form in [
+        vec![("action", "overturn"), ("comment", "ok")],
+        vec![("action", "overturn"), ("comment", "ok"), ("csrf", "wrong")],
+    ] {
+        let r = post(&app, &format!("/arende/{case}"), Some(&cookie), &form).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(state_of(&w.store, case).await, "rejected");
+    let mail = w.store.unprocessed_mail(10).await.unwrap();
+    let r = post(
+        &app,
+        &format!("/ignorerat/{}/igen", mail[0].id),
+        Some(&cookie),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_rejection_queue_lists_filters_and_counts() {
+    let w = world("").await;
+    let app = w.app();
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let r = get(&app, "/avvisade", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    for f in [
+        "order_missing_fields",
+        "order_person_not_in_kiv",
+        "no_form_question",
+    ] {
+        assert!(r.body.contains(w.case(f)), "{f}");
+    }
+    assert!(!r.body.contains(w.case("order_table_ok")));
+    assert!(r.body.contains("Personen finns inte i KIV"));
+    assert!(r.body.contains("Fält saknas: "));
+    assert!(r
+        .body
+        .contains("<span class=\"count\" id=\"count-rejected\">4</span>"));
+    // No personnummer in lists.
+    assert!(!r.body.contains("19660606-1239"));
+
+    let r = get(&app, "/avvisade?reason=person_not_in_kiv", Some(&cookie)).await;
+    assert!(r.body.contains(w.case("order_person_not_in_kiv")));
+    assert!(!r.body.contains(w.case("order_missing_fields")));
+    let r = get(&app, "/avvisade?kind=unknown", Some(&cookie)).await;
+    assert!(r.body.contains(w.case("no_form_question")));
+    assert!(!r.body.contains(w.case("order_person_not_in_kiv")));
+    let r = get(
+        &app,
+        "/avvisade?unit=V%C3%A5rdcentralen+Ekmansgatan",
+        Some(&cookie),
+    )
+    .await;
+    assert!(r.body.contains(w.case("order_person_not_in_kiv")));
+    assert!(!r.body.contains(w.case("no_form_question")));
+    // An unknown code is no filter, not an error.
+    let r = get(&app, "/avvisade?reason=%27%20OR%201%3D1", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let r = get(&app, "/att-bestalla", Some(&cookie)).await;
+    assert!(r.body.contains(w.case("order_table_ok")));
+    let r = get(&app, "/att-avregistrera", Some(&cookie)).await;
+    assert!(r.body.contains(w.case("dereg_table_ok")));
+}
+
+#[tokio::test]
+async fn attacker_controlled_subjects_are_escaped() {
+    let w = world("").await;
+    let app = w.app();
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let case = w.case("zz_script_subject");
+    for path in [
+        "/avvisade".to_string(),
+        format!("/arende/{case}"),
+        format!("/sok?q={case}"),
+    ] {
+        let r = get(&app, &path, Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(!r.body.contains("<script>"), "{path}");
+        assert!(
+            r.body
+                .contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{path}: escaped form missing"
+        );
+    }
+    let r = get(&app, "/avvisade", Some(&cookie)).await;
+    assert!(r.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+}
+
+#[tokio::test]
+async fn the_case_page_shows_everything_staff_need() {
+    let w = world("").await;
+    let app = w.app();
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let r = get(
+        &app,
+        &format!("/arende/{}", w.case("order_person_not_in_kiv")),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    for needle in [
+        "19660606-1239",             // the full personnummer, only here
+        "Personen finns inte i KIV", // the reason in Swedish
+        "Vårdenhetens HSA-id",       // field labels
+        "Message-ID:",               // the email's headers
+        "Skickat",                   // the reply and its delivery status
+        "Mottaget och bedömt",       // the audit trail
+        "Häv avvisningen",
+        "Bekräfta avvisningen",
+    ] {
+        assert!(r.body.contains(needle), "{needle}");
+    }
+    let r = get(&app, "/arende/TJID-1999-000001", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn overturning_needs_a_comment_and_notifies_the_sender() {
+    let w = world("").await;
+    let app = w.app();
+    let (cookie, csrf) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let case = w.case("order_person_not_in_kiv");
+    let path = format!("/arende/{case}");
+    let r = post(
+        &app,
+        &path,
+        Some(&cookie),
+        &[("csrf", &csrf), ("action", "overturn"), ("comment", "  ")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("En kommentar krävs"));
+    assert_eq!(state_of(&w.store, case).await, "rejected");
+
+    let r = post(
+        &app,
+        &path,
+        Some(&cookie),
+        &[
+            ("csrf", &csrf),
+            ("action", "overturn"),
+            ("comment", "Personen registrerad i KIV i dag"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(state_of(&w.store, case).await, "queued");
+    let d = w.store.case_detail(case).await.unwrap().unwrap();
+    assert_eq!(d.replies.len(), 2);
+    let notice = &d.replies[1];
+    assert_eq!(notice.status, "pending");
+    assert!(notice.raw.contains("Auto-Submitted: auto-replied"));
+    assert!(
+        !notice.raw.contains("1239"),
+        "full personnummer in a notice"
+    );
+    let last = d.audit.last().unwrap();
+    assert_eq!(last.actor, "anna");
+    assert_eq!(last.action, "overturn");
+    assert_eq!(last.before.as_deref(), Some("rejected"));
+    assert_eq!(last.after.as_deref(), Some("queued"));
+    let page = get(&app, r.location(), Some(&cookie)).await;
+    assert!(page.body.contains("Personen registrerad i KIV i dag"));
+    assert!(page.body.contains("Avvisat → Att handlägga"));
+    assert!(page.body.contains("Klart: ”Häv avvisningen”"));
+    // It now waits in the order list.
+    let r = get(&app, "/att-bestalla", Some(&cookie)).await;
+    assert!(r.body.contains(case));
+    // Overturning twice is a wrong transition.
+    let r = post(
+        &app,
+        &path,
+        Some(&cookie),
+        &[("csrf", &csrf), ("action", "overturn"), ("comment", "igen")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn confirming_a_rejection_and_unknown_cases_cannot_be_overturned() {
+    let w = world("").await;
+    let app = w.app();
+    let (cookie, csrf) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let unknown = w.case("no_form_question");
+    let r = post(
+        &app,
+        &format!("/arende/{unknown}"),
+        Some(&cookie),
+        &[("csrf", &csrf), ("action", "overturn"), ("comment", "x")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = post(
+        &app,
+        &format!("/arende/{unknown}"),
+        Some(&cookie),
+        &[("csrf", &csrf), ("action", "confirm")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(state_of(&w.store, unknown).await, "rejection_confirmed");
+    let r = post(
+        &app,
+        &format!("/arende/{unknown}"),
+        Some(&cookie),
+        &[("csrf", &csrf), ("action", "fly")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn an_order_goes_through_to_handed_out_and_a_deregistration_links_to_it() {
+    let w = world("").await;
+    let app = w.app();
+    let (cookie, csrf) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let order = w.case("order_table_ok");
+    let path = format!("/arende/{order}");
+    let act = |action: &'static str, card: Option<&'static str>| {
+        let mut form = vec![("csrf", csrf.clone()), ("action", action.to_string())];
+        if let Some(c) = card {
+            form.push(("card_number", c.to_string()));
+        }
+        form
+    };
+    let post_act = |form: Vec<(&'static str, String)>| {
+        let app = app.clone();
+        let path = path.clone();
+        let cookie = cookie.clone();
+        async move {
+            let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(&app, &path, Some(&cookie), &f).await
+        }
+    };
+    // Not before it is ordered.
+    let r = post_act(act("handed_out", Some("9752267900100000120"))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.body.contains("går inte i läget"));
+    let r = post_act(act("deregistered", None)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+
+    assert_eq!(
+        post_act(act("ordered_at_telia", None)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        post_act(act("card_ready", None)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let r = post_act(act("handed_out", None)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = post_act(act("handed_out", Some("1234"))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = post_act(act("handed_out", Some("9752 2679 0010 0000 120"))).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let d = w.store.case_detail(order).await.unwrap().unwrap();
+    assert_eq!(d.case.state, "handed_out");
+    assert_eq!(d.case.card_number.as_deref(), Some("9752267900100000120"));
+    // Two notices to the verksamhetschef: ordered at Telia, card ready.
+    let notices: Vec<_> = d.replies.iter().skip(1).collect();
+    assert_eq!(notices.len(), 2);
+    assert!(notices[0].subject.contains("lagd hos Telia"));
+    assert!(notices[1].subject.contains("klart att hämta"));
+    let actions: Vec<&str> = d.audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["created", "ordered_at_telia", "card_ready", "handed_out"]
+    );
+
+    // The deregistration of that card links to the order, and back.
+    let dereg = w.case("dereg_table_ok");
+    let page = get(&app, &format!("/arende/{dereg}"), Some(&cookie)).await;
+    assert!(page.body.contains(&format!("href=\"/arende/{order}\"")));
+    let page = get(&app, &path, Some(&cookie)).await;
+    assert!(page.body.contains(&format!("href=\"/arende/{dereg}\"")));
+    // Deregistered: notices to the verksamhetschef and the holder.
+    let r = post(
+        &app,
+        &format!("/arende/{dereg}"),
+        Some(&cookie),
+        &[("csrf", &csrf), ("action", "deregistered")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let d = w.store.case_detail(dereg).await.unwrap().unwrap();
+    assert_eq!(d.case.state, "deregistered");
+    assert_eq!(d.replies.len(), 1 + 2, "{:?}", d.audit);
+    let card = w
+        .store
+        .known_card("9752267900100000120")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(card.deregistered_case.as_deref(), Some(dereg));
+}
+
+#[tokio::test]
+async fn search_finds_cases_by_number_personnummer_hsa_id_and_card() {
+    let w = world("").await;
+    let app = w.app();
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let dereg = w.case("dereg_table_ok");
+    let order = w.case("order_person_not_in_kiv");
+    for (q, expect) in [
+        (dereg.to_lowercase(), dereg),
+        ("196606061239".to_string(), order),
+        ("se2321000131-E000000000101".to_string(), order),
+        ("9752 2679 0010 0000 120".to_string(), dereg),
+    ] {
+        let r = get(
+            &app,
+            &format!("/sok?q={}", encode(&[("x", &q)]).trim_start_matches("x=")),
+            Some(&cookie),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.contains(expect), "{q}");
+    }
+    let r = get(&app, "/sok?q=nothing-like-this", Some(&cookie)).await;
+    assert!(r.body.contains("Inga ärenden hittades"));
+}
+
+#[tokio::test]
+async fn ignored_mail_is_listed_and_can_be_processed_again() {
+    let w = world("").await;
+    let app = w.app();
+    let (cookie, csrf) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let r = get(&app, "/ignorerat", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Ignorerat: autosvar"));
+    // Mail from `process` came from files, not the Maildir: nothing to put back.
+    let mail = w.store.unprocessed_mail(10).await.unwrap();
+    let r = post(
+        &app,
+        &format!("/ignorerat/{}/igen", mail[0].id),
+        Some(&cookie),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+}
