@@ -359,7 +359,7 @@ async fn login_sets_a_strict_http_only_session_and_logout_ends_it() {
 
 #[tokio::test]
 async fn secure_cookies_when_configured_and_sessions_expire() {
-    let w = world("secure_cookies = true\nsession_hours = 1\n").await;
+    let w = world("[web]\nsecure_cookies = true\nsession_hours = 1\n").await;
     let app = w.app();
     let page = get(&app, "/logga-in", None).await;
     assert!(page.cookies()[0].contains("; Secure"));
@@ -373,7 +373,7 @@ async fn secure_cookies_when_configured_and_sessions_expire() {
 
 #[tokio::test]
 async fn failed_logins_are_rate_limited() {
-    let w = world("max_failed_logins = 3\nlockout_minutes = 10\n").await;
+    let w = world("[web]\nmax_failed_logins = 3\nlockout_minutes = 10\n").await;
     let app = w.app();
     for _ in 0..3 {
         let r = login(&app, "anna", "fel lösenord här").await.err().unwrap();
