@@ -7,6 +7,9 @@ set -euo pipefail
 NEEDED=(
   "qpdf:qpdf"
   "poppler-utils:pdftoppm"
+  "tesseract-ocr:tesseract"
+  "tesseract-ocr-swe:/usr/share/tesseract-ocr/5/tessdata/swe.traineddata"
+  "tesseract-ocr-osd:/usr/share/tesseract-ocr/5/tessdata/osd.traineddata"
   "dovecot-imapd:/usr/sbin/dovecot"
   "python3-aiosmtpd:/usr/lib/python3/dist-packages/aiosmtpd/__init__.py"
   "slapd:slapd"

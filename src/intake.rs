@@ -152,6 +152,7 @@ impl Intake {
                 max_pages: settings.limits.max_pdf_pages,
                 ..PdfLimits::default()
             },
+            ocr: crate::ocr::OcrSettings::default(),
         };
         Ok(Intake {
             settings,

@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod mime;
 pub mod net;
 pub mod ops;
+pub mod ocr;
 pub mod outbox;
 pub mod pdf;
 pub mod pipeline;

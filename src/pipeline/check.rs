@@ -38,6 +38,8 @@ pub fn check_form(form: &RawForm, attachment: Option<&str>, ctx: &CheckContext<'
     let mut warnings = Vec::new();
     let mut parsed = Parsed::default();
     let mut fields = Vec::new();
+    // Fields read by OCR whose text broke its rule (see below).
+    let mut ocr_doubtful: Vec<&'static str> = Vec::new();
 
     let choice = |key: &str| form.values.get(key).map(String::as_str).unwrap_or("");
     for spec in form.kind.fields() {
@@ -77,18 +79,33 @@ pub fn check_form(form: &RawForm, attachment: Option<&str>, ctx: &CheckContext<'
                 }
                 Some(if raw == YES { YES } else { NO }.to_string())
             }
-            (FieldType::Text, Some(raw)) => Some(check_text(
-                spec,
-                raw,
-                ctx,
-                &mut parsed,
-                &mut reasons,
-                &mut warnings,
-            )),
+            (FieldType::Text, Some(raw)) => {
+                // A value read by OCR that breaks its rule may be an OCR confusion: the repaired
+                // candidate is taken only when it passes the rule (and checksum) in full.
+                let repaired = if form.from_ocr() && !passes_rule(spec.key, raw, ctx) {
+                    // The text as read broke its own rule: whether repaired or not, it was not
+                    // read with confidence, and staff are told so.
+                    if !form.low_confidence.contains(&spec.key) {
+                        ocr_doubtful.push(spec.key);
+                    }
+                    ocr_candidate(spec.key, raw).filter(|c| passes_rule(spec.key, c, ctx))
+                } else {
+                    None
+                };
+                let raw = repaired.as_deref().unwrap_or(raw);
+                Some(check_text(
+                    spec,
+                    raw,
+                    ctx,
+                    &mut parsed,
+                    &mut reasons,
+                    &mut warnings,
+                ))
+            }
         };
         fields.push((spec.key, value));
     }
-    for key in &form.low_confidence {
+    for key in form.low_confidence.iter().chain(&ocr_doubtful) {
         warnings.push(Finding::new(W::LowOcrConfidence, Some(*key)));
     }
 
@@ -204,6 +221,79 @@ fn check_text(
         },
         _ => as_read,
     }
+}
+
+/// Whether `value` passes the format rule of field `key` (SPEC §2.4), its checksum included.
+fn passes_rule(key: &str, value: &str, ctx: &CheckContext<'_>) -> bool {
+    match key {
+        "personnummer" => Personnummer::parse(value, ctx.email_date).is_ok(),
+        "vardgivare_orgnr" => ProviderId::parse(value, ctx.email_date).is_ok(),
+        "vardenhet_hsaid" => HsaId::parse(value).is_ok(),
+        "kortnummer" => CardNumber::parse(value).is_ok_and(|c| c.checksum_ok()),
+        "mobil" => Mobile::parse(value).is_ok(),
+        "datum" => parse_form_date(value).is_ok_and(|d| within_date_window(d, ctx.email_date)),
+        "epost" | "vc_epost" => Email::parse(value).is_ok(),
+        _ => true,
+    }
+}
+
+/// The usual OCR confusions undone in a field that is numeric by rule (O→0, l/I→1, S→5, B→8,
+/// Z→2; in an HSA-id only in its ten digits, and without the spaces OCR inserts), and in an
+/// e-mail address the `@` that OCR reads
+/// as `Q`, `©` or `®` and the spaces it inserts. `None` when nothing would change.
+pub fn ocr_candidate(key: &str, raw: &str) -> Option<String> {
+    fn digit(c: char) -> char {
+        match c {
+            'O' | 'o' | 'D' => '0',
+            'l' | 'I' | '|' | 'i' => '1',
+            'S' | 's' => '5',
+            'B' => '8',
+            'Z' | 'z' => '2',
+            c => c,
+        }
+    }
+    let out: String = match key {
+        "personnummer" | "vardgivare_orgnr" | "kortnummer" | "mobil" | "datum" => {
+            raw.chars().map(digit).collect()
+        }
+        "vardenhet_hsaid" => {
+            // An HSA-id has no spaces; OCR puts them in after a hyphen.
+            let mut chars: Vec<char> = raw.chars().filter(|c| !c.is_whitespace()).collect();
+            if chars.len() > 12 {
+                for c in &mut chars[2..12] {
+                    *c = digit(*c);
+                }
+            }
+            chars.into_iter().collect()
+        }
+        "epost" | "vc_epost" => {
+            let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+            if compact.contains('@') {
+                compact
+            } else {
+                // Exactly one look-alike of `@`, else we would be guessing.
+                let looks: Vec<usize> = compact
+                    .char_indices()
+                    .filter(|(_, c)| matches!(c, 'Q' | '©' | '®'))
+                    .map(|(i, _)| i)
+                    .collect();
+                let [i] = looks.as_slice() else { return None };
+                let mut s = compact.clone();
+                s.replace_range(
+                    *i..*i
+                        + compact[*i..]
+                            .chars()
+                            .next()
+                            .map(char::len_utf8)
+                            .unwrap_or(1),
+                    "@",
+                );
+                s
+            }
+        }
+        _ => return None,
+    };
+    (out != raw).then_some(out)
 }
 
 fn check_order_directory(
@@ -351,6 +441,29 @@ fn full_name_matches(form: &str, person: &Person) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ocr_confusions_give_a_candidate() {
+        assert_eq!(
+            ocr_candidate("personnummer", "l9l2l2l2-l2l2").as_deref(),
+            Some("19121212-1212")
+        );
+        assert_eq!(ocr_candidate("personnummer", "19121212-1212"), None);
+        assert_eq!(
+            ocr_candidate("vardenhet_hsaid", "SE232lOOO131-EOOO").as_deref(),
+            Some("SE2321000131-EOOO")
+        );
+        assert_eq!(
+            ocr_candidate("epost", "anna.astromQvgregion.se").as_deref(),
+            Some("anna.astrom@vgregion.se")
+        );
+        assert_eq!(
+            ocr_candidate("epost", "orjan. lindqvist@vgregion.se").as_deref(),
+            Some("orjan.lindqvist@vgregion.se")
+        );
+        assert_eq!(ocr_candidate("epost", "QQvgregion.se"), None);
+        assert_eq!(ocr_candidate("fornamn", "Anna"), None);
+    }
 
     #[test]
     fn first_names_may_be_one_part() {

@@ -3,6 +3,7 @@
 
 use crate::forms::labels::{fold, title_kind, LabelSet, LabelTarget};
 use crate::forms::spec::{FieldType, FormKind, FORM_ID_FIELD, NO, YES};
+use crate::ocr::{self, OcrPage, OcrSettings};
 use crate::pdf::{read_pdf, AcroField, FieldKind, PdfDocument, PdfLimits};
 use crate::pipeline::layout::{read_forms, PageWords, RawForm, Word};
 use crate::pipeline::parse::Attachment;
@@ -57,6 +58,8 @@ pub struct ExtractLimits {
     /// Attachments after this many are not read (a mail bomb of attachments).
     pub max_attachments: usize,
     pub pdf: PdfLimits,
+    /// Text recognition of scans (pages per attachment, pixels, time per page).
+    pub ocr: OcrSettings,
 }
 
 pub fn read_attachment(att: &Attachment, limits: &ExtractLimits) -> AttachmentRead {
@@ -71,25 +74,100 @@ pub fn read_attachment(att: &Attachment, limits: &ExtractLimits) -> AttachmentRe
         ));
     }
     match kind {
-        AttachmentType::Image => {
-            AttachmentRead::Unreadable("an image: text recognition (OCR) is not available".into())
-        }
+        AttachmentType::Image => read_image(&att.data, &limits.ocr),
         AttachmentType::Pdf => match read_pdf(&att.data, &limits.pdf) {
             Err(e) => AttachmentRead::Unreadable(e.to_string()),
-            Ok(doc) => read_pdf_document(&doc),
+            Ok(doc) => read_pdf_document(&doc, &att.data, &limits.ocr),
         },
         AttachmentType::Other => AttachmentRead::NoForm,
     }
 }
 
-fn read_pdf_document(doc: &PdfDocument) -> AttachmentRead {
+/// A scan sent as an image: every page (a TIFF may hold several) goes through OCR.
+fn read_image(data: &[u8], settings: &OcrSettings) -> AttachmentRead {
+    let pages = match ocr::raster::decode_image(data, &settings.raster) {
+        Ok(pages) => pages,
+        Err(e) => return AttachmentRead::Unreadable(e.to_string()),
+    };
+    let numbered: Vec<_> = pages
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| (i + 1, p))
+        .collect();
+    match ocr::recognise_pages(numbered, settings) {
+        Err(e) => AttachmentRead::Unreadable(e.to_string()),
+        Ok(pages) => read_ocr_pages(Vec::new(), pages),
+    }
+}
+
+/// Forms on pages read from a text layer (`text_pages`) and by OCR (`ocr_pages`), in page order.
+fn read_ocr_pages(text_pages: Vec<PageWords>, ocr_pages: Vec<OcrPage>) -> AttachmentRead {
+    let ocr_numbers: Vec<usize> = ocr_pages.iter().map(|p| p.words.number).collect();
+    let all_blank = ocr_pages.iter().all(|p| p.blank);
+    let recognisable = ocr_pages
+        .iter()
+        .any(|p| has_recognisable_text(&p.words.words));
+    let mut pages: Vec<PageWords> = text_pages;
+    pages.extend(ocr_pages.into_iter().map(|p| p.words));
+    pages.sort_by_key(|p| p.number);
+    let mut forms = read_forms(&pages);
+    for form in &mut forms {
+        form.ocr_pages = form
+            .pages
+            .iter()
+            .copied()
+            .filter(|n| ocr_numbers.contains(n))
+            .collect();
+    }
+    if !forms.is_empty() {
+        return AttachmentRead::Forms(forms);
+    }
+    let text_layer = pages
+        .iter()
+        .any(|p| !ocr_numbers.contains(&p.number) && has_recognisable_text(&p.words));
+    if all_blank || recognisable || text_layer {
+        // A blank sheet or a letter: readable, and no form on it.
+        AttachmentRead::NoForm
+    } else {
+        AttachmentRead::Unreadable("a scan with no recognisable text".into())
+    }
+}
+
+/// Some real words read with confidence: a readable page (a letter, an invoice), not noise.
+fn has_recognisable_text(words: &[Word]) -> bool {
+    words
+        .iter()
+        .filter(|w| {
+            w.confidence >= 70.0 && w.text.chars().filter(|c| c.is_alphabetic()).count() >= 3
+        })
+        .count()
+        >= 5
+}
+
+/// Whether a PDF page needs OCR: it shows an image and its text layer is (next to) empty. A page
+/// whose text layer holds words is read as text, even when the words hold no form, so OCR never
+/// runs on a page that does not need it.
+fn needs_ocr(page: &crate::pdf::Page) -> bool {
+    let words = page
+        .words
+        .iter()
+        .filter(|w| w.text.chars().filter(|c| c.is_alphanumeric()).count() >= 2)
+        .count();
+    page.image_count > 0 && words < 3
+}
+
+fn read_pdf_document(doc: &PdfDocument, bytes: &[u8], settings: &OcrSettings) -> AttachmentRead {
     if let Some(form) = acroform(doc) {
         return AttachmentRead::Forms(vec![form]);
     }
-    let pages: Vec<PageWords> = doc
-        .pages
-        .iter()
-        .map(|p| PageWords {
+    let mut text_pages = Vec::new();
+    let mut scanned = Vec::new();
+    for p in &doc.pages {
+        if needs_ocr(p) {
+            scanned.push(p.number);
+            continue;
+        }
+        text_pages.push(PageWords {
             number: p.number,
             words: p
                 .words
@@ -103,24 +181,44 @@ fn read_pdf_document(doc: &PdfDocument) -> AttachmentRead {
                     confidence: 100.0,
                 })
                 .collect(),
-        })
-        .collect();
-    let forms = read_forms(&pages);
-    if !forms.is_empty() {
-        return AttachmentRead::Forms(forms);
+        });
     }
-    let has_text = doc.pages.iter().any(|p| {
-        p.words
-            .iter()
-            .any(|w| w.text.chars().any(char::is_alphanumeric))
-    });
-    let has_images = doc.pages.iter().any(|p| p.image_count > 0);
-    if !has_text && has_images {
-        AttachmentRead::Unreadable(
-            "only images, no text: text recognition (OCR) is not available".into(),
-        )
+    if scanned.is_empty() {
+        let forms = read_forms(&text_pages);
+        return if forms.is_empty() {
+            AttachmentRead::NoForm
+        } else {
+            AttachmentRead::Forms(forms)
+        };
+    }
+    if scanned.len() > settings.raster.max_pages {
+        tracing::warn!(
+            pages = scanned.len(),
+            max = settings.raster.max_pages,
+            "scanned PDF: only the first pages are read"
+        );
+        scanned.truncate(settings.raster.max_pages);
+    }
+    let mut images = Vec::new();
+    for n in &scanned {
+        match ocr::raster::pdf_page(bytes, *n, &settings.raster) {
+            Ok(img) => images.push((*n, img)),
+            Err(e) => return unreadable_unless_forms(&text_pages, e.to_string()),
+        }
+    }
+    match ocr::recognise_pages(images, settings) {
+        Ok(pages) => read_ocr_pages(text_pages, pages),
+        Err(e) => unreadable_unless_forms(&text_pages, e.to_string()),
+    }
+}
+
+/// When the scanned pages cannot be read, the text pages' forms still count.
+fn unreadable_unless_forms(text_pages: &[PageWords], why: String) -> AttachmentRead {
+    let forms = read_forms(text_pages);
+    if forms.is_empty() {
+        AttachmentRead::Unreadable(why)
     } else {
-        AttachmentRead::NoForm
+        AttachmentRead::Forms(forms)
     }
 }
 

@@ -37,6 +37,9 @@ pub struct RawForm {
     pub pages: Vec<usize>,
     /// Fields whose words were read with low OCR confidence.
     pub low_confidence: Vec<&'static str>,
+    /// Pages of this form that were read by OCR (empty for a text layer or AcroForm). The check
+    /// stage then tries the usual OCR confusions in numeric fields (check.rs).
+    pub ocr_pages: Vec<usize>,
 }
 
 impl RawForm {
@@ -46,7 +49,13 @@ impl RawForm {
             values: BTreeMap::new(),
             pages: Vec::new(),
             low_confidence: Vec::new(),
+            ocr_pages: Vec::new(),
         }
+    }
+
+    /// Whether any of the form's pages was read by OCR.
+    pub fn from_ocr(&self) -> bool {
+        !self.ocr_pages.is_empty()
     }
 }
 
@@ -300,13 +309,15 @@ fn read_fields(lines: &[Line], form: &mut RawForm) {
                     value_words.extend(more.iter().cloned());
                 }
             }
-            // Otherwise directly below the label, within its column.
+            // Otherwise directly below the label, within its column. The next column starts a
+            // little before its label: its value is aligned with the label give or take a
+            // glyph's side bearing, which OCR boxes (tight around the ink) make visible.
             if value_words.is_empty() && hit.lead_mark.is_none() {
                 let x0 = label_words[0].x0;
                 let x_end = line_segs
                     .get(si + 1)
                     .and_then(|s| s.first())
-                    .map(|w| w.x0)
+                    .map(|w| w.x0 - lines[li].height() * 0.5)
                     .unwrap_or(f32::MAX);
                 value_words = below(set, lines, &segs, li, x0, x_end, field);
             }

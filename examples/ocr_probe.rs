@@ -1,0 +1,40 @@
+//! Debugging aid: runs the OCR path on image files and prints the words and the forms read.
+//! `cargo run --example ocr_probe -- FILE...`
+use tjid_intake::ocr::{raster, recognise_pages, OcrSettings};
+use tjid_intake::pipeline::layout::read_forms;
+
+fn main() {
+    let settings = OcrSettings::default();
+    for path in std::env::args().skip(1) {
+        let data = std::fs::read(&path).expect("read");
+        let pages = if data.starts_with(b"%PDF") {
+            vec![raster::pdf_page(&data, 1, &settings.raster).expect("page")]
+        } else {
+            raster::decode_image(&data, &settings.raster).expect("decode")
+        };
+        if let Ok(out) = std::env::var("SAVE") {
+            pages[0].image.save(&out).expect("save");
+        }
+        let numbered = pages
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (i + 1, p))
+            .collect();
+        let t = std::time::Instant::now();
+        let out = recognise_pages(numbered, &settings).expect("ocr");
+        eprintln!("{path}: {:?}", t.elapsed());
+        for p in &out {
+            for w in &p.words.words {
+                print!(
+                    "{}({:.0},{:.0},{:.0},{:.0}:{:.0}) ",
+                    w.text, w.x0, w.y0, w.x1, w.y1, w.confidence
+                );
+            }
+            println!();
+        }
+        let pages: Vec<_> = out.into_iter().map(|p| p.words).collect();
+        for f in read_forms(&pages) {
+            println!("{:?} low={:?}", f.values, f.low_confidence);
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Optical character recognition of scanned forms (SPEC §2.1: a PDF that holds only images, an
+//! image attachment): page images → cleaned, upright, straight → Tesseract (Swedish) word boxes
+//! and confidences → [`layout::Word`]s in points, so the same label/value layout reader works
+//! on scans as on a text layer. Check boxes are decided by the ink inside them (marks.rs).
+//!
+//! Bounded: pages per attachment, pixels per image, a time limit per Tesseract run, and a pool of
+//! at most `workers` pages being recognised at once across the whole process (default: one per
+//! core), so a 20-page fax cannot starve mail intake or replies. Callers are on blocking threads
+//! (the intake runs analysis with `spawn_blocking`), never on the async runtime.
+
+pub mod marks;
+pub mod prep;
+pub mod raster;
+pub mod tesseract;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use image::GrayImage;
+
+use crate::pipeline::layout::{read_forms, PageWords, Word};
+pub use raster::{PageImage, RasterLimits};
+use tesseract::{Request, TsvWord};
+
+/// How OCR runs.
+#[derive(Debug, Clone)]
+pub struct OcrSettings {
+    /// Tesseract language model.
+    pub lang: String,
+    /// Limit for one Tesseract run (one page, one pass).
+    pub page_timeout: Duration,
+    pub raster: RasterLimits,
+}
+
+impl Default for OcrSettings {
+    fn default() -> Self {
+        OcrSettings {
+            lang: "swe".into(),
+            page_timeout: Duration::from_secs(60),
+            raster: RasterLimits::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OcrError {
+    #[error("text recognition (OCR) is not available: tesseract or its Swedish model is missing")]
+    Unavailable,
+    #[error(transparent)]
+    Raster(#[from] raster::RasterError),
+    #[error(transparent)]
+    Tesseract(#[from] tesseract::TesseractError),
+}
+
+/// Whether tesseract with the model `lang` can be run (checked once per process).
+pub fn available(lang: &str) -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| tesseract::available(lang))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pool.
+
+/// A counting semaphore: at most `size` pages are recognised at once in the process.
+struct Pool {
+    size: Mutex<(usize, usize)>, // (capacity, in use)
+    freed: Condvar,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        Pool {
+            size: Mutex::new((n, 0)),
+            freed: Condvar::new(),
+        }
+    })
+}
+
+/// Sets the number of OCR workers (default: one per core). Takes effect for the next page.
+pub fn set_workers(n: usize) {
+    let p = pool();
+    let mut s = p.size.lock().unwrap_or_else(|e| e.into_inner());
+    s.0 = n.max(1);
+    p.freed.notify_all();
+}
+
+/// The number of OCR workers.
+pub fn workers() -> usize {
+    pool().size.lock().unwrap_or_else(|e| e.into_inner()).0
+}
+
+struct Permit;
+
+impl Permit {
+    fn acquire() -> Permit {
+        let p = pool();
+        let mut s = p.size.lock().unwrap_or_else(|e| e.into_inner());
+        while s.1 >= s.0 {
+            s = p.freed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        s.1 += 1;
+        Permit
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let p = pool();
+        let mut s = p.size.lock().unwrap_or_else(|e| e.into_inner());
+        s.1 = s.1.saturating_sub(1);
+        p.freed.notify_one();
+    }
+}
+
+static PAGES_RECOGNISED: AtomicU64 = AtomicU64::new(0);
+
+/// Pages recognised by OCR since the process started (for metrics and the benchmark).
+pub fn pages_recognised() -> u64 {
+    PAGES_RECOGNISED.load(Ordering::Relaxed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages.
+
+/// What OCR made of one page.
+#[derive(Debug, Clone)]
+pub struct OcrPage {
+    pub words: PageWords,
+    /// The page had (almost) no ink: a blank sheet.
+    pub blank: bool,
+    pub elapsed: Duration,
+}
+
+/// Recognises pages (numbered as given) on the pool, in parallel up to the pool's size; the
+/// result is in input order. A page that fails makes the whole call fail.
+pub fn recognise_pages(
+    pages: Vec<(usize, PageImage)>,
+    settings: &OcrSettings,
+) -> Result<Vec<OcrPage>, OcrError> {
+    if !available(&settings.lang) {
+        return Err(OcrError::Unavailable);
+    }
+    let results: Vec<Result<OcrPage, OcrError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pages
+            .iter()
+            .map(|(number, img)| scope.spawn(move || recognise_page(*number, img, settings)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(OcrError::Raster(raster::RasterError::Decode(
+                        "panic".into(),
+                    )))
+                })
+            })
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+/// Pixels above which a page is scaled down before recognition (A4 at 300 dpi is 8.7 M).
+const MAX_OCR_PIXELS: u64 = 9_500_000;
+
+/// Recognises one page: clean, turn upright, straighten, read words, decide check boxes.
+pub fn recognise_page(
+    number: usize,
+    page: &PageImage,
+    settings: &OcrSettings,
+) -> Result<OcrPage, OcrError> {
+    let _permit = Permit::acquire();
+    let started = Instant::now();
+    let mut gray = page.image.clone();
+    let mut dpi = page.dpi.unwrap_or_else(|| estimate_dpi(&gray));
+    let px = gray.width() as u64 * gray.height() as u64;
+    if px > MAX_OCR_PIXELS || dpi > 420.0 {
+        let f = ((MAX_OCR_PIXELS as f32 / px as f32).sqrt())
+            .min(300.0 / dpi)
+            .min(1.0);
+        let (w, h) = (
+            (gray.width() as f32 * f) as u32,
+            (gray.height() as f32 * f) as u32,
+        );
+        gray = image::imageops::resize(
+            &gray,
+            w.max(1),
+            h.max(1),
+            image::imageops::FilterType::Triangle,
+        );
+        dpi *= f;
+    }
+    let flat = prep::flatten_light(&gray);
+    let mut bin = prep::binarise(&flat);
+    // Specks below an i-dot or a full stop (about 9 px at 200 dpi, 16 px at 300 dpi): up to
+    // 4 px at 200 dpi, 10 px at 300 dpi.
+    prep::despeckle(&mut bin, ((dpi / 300.0).powi(2) * 10.0).max(2.0) as usize);
+    if prep::ink_share(&bin) < 0.0008 {
+        PAGES_RECOGNISED.fetch_add(1, Ordering::Relaxed);
+        return Ok(OcrPage {
+            words: PageWords {
+                number,
+                words: Vec::new(),
+            },
+            blank: true,
+            elapsed: started.elapsed(),
+        });
+    }
+
+    // A page lying sideways is known from its shape; ask the orientation detector first.
+    let mut osd_done = false;
+    if bin.width() > bin.height() {
+        bin = upright(&bin, settings, dpi)?;
+        osd_done = true;
+    }
+    let (mut straight, mut words) = read_upright(&bin, settings, dpi)?;
+    if !osd_done && !looks_upright(&words, dpi) {
+        let turned = upright(&bin, settings, dpi)?;
+        if turned.dimensions() != bin.dimensions() || turned.as_raw() != bin.as_raw() {
+            (straight, words) = read_upright(&turned, settings, dpi)?;
+        }
+    }
+    marks::read_boxes(&straight, &mut words);
+
+    let words = to_points(words, dpi);
+    PAGES_RECOGNISED.fetch_add(1, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    tracing::debug!(
+        page = number,
+        ms = elapsed.as_millis() as u64,
+        "page recognised"
+    );
+    Ok(OcrPage {
+        words: PageWords { number, words },
+        blank: false,
+        elapsed,
+    })
+}
+
+/// Resolution of a page image of unknown resolution, taking it for A4 (the forms are A4).
+fn estimate_dpi(img: &GrayImage) -> f32 {
+    let long = img.width().max(img.height()) as f32;
+    (long / 11.69).clamp(50.0, 1200.0)
+}
+
+/// Turns the page as the orientation detector says (no turn when it is unsure).
+fn upright(bin: &GrayImage, settings: &OcrSettings, dpi: f32) -> Result<GrayImage, OcrError> {
+    let (rotate, conf) = tesseract::orientation(bin, settings.page_timeout, dpi as u32)?;
+    if rotate == 0 || conf < 1.0 {
+        return Ok(bin.clone());
+    }
+    // "Rotate: N" is the clockwise turn that makes the page upright.
+    Ok(prep::rotate_quarters(bin, rotate / 90))
+}
+
+/// Straightens a small skew, erases ruled lines and recognises the words. Returns the straight
+/// image with its lines (for reading check boxes) and the words in its pixels.
+fn read_upright(
+    bin: &GrayImage,
+    settings: &OcrSettings,
+    dpi: f32,
+) -> Result<(GrayImage, Vec<TsvWord>), OcrError> {
+    let skew = prep::estimate_skew(bin);
+    let straight = if skew.abs() >= 0.2 {
+        prep::rotate_small(bin, skew)
+    } else {
+        bin.clone()
+    };
+    // Rules and box borders longer than 0.2 in. The tallest letters of an 11 pt value are
+    // 0.14 in, and the check boxes (12 pt, 0.17 in) stay for marks.rs and Tesseract.
+    let clean = prep::erase_rules(&straight, (dpi * 0.2) as u32);
+    let req = Request {
+        lang: &settings.lang,
+        psm: 11,
+        whitelist: None,
+        timeout: settings.page_timeout,
+        dpi: dpi as u32,
+    };
+    let words = tesseract::recognise(&clean, &req)?;
+    Ok((straight, words))
+}
+
+/// Pixels → points (the unit of the text path), origin top left as in the image.
+///
+/// Tesseract's boxes hug the ink, while a text layer's boxes span the font's full height; the
+/// layout reader measures gaps in line heights, so each box is grown to about a font's height:
+/// the page's typical word height (most words have capitals or ascenders) times 1.25, centred.
+/// Check-box tokens keep the box's own size.
+fn to_points(words: Vec<TsvWord>, dpi: f32) -> Vec<Word> {
+    let scale = 72.0 / dpi;
+    let mut heights: Vec<u32> = words
+        .iter()
+        .filter(|w| w.text.chars().count() >= 3)
+        .map(|w| w.height)
+        .collect();
+    heights.sort_unstable();
+    let typical = heights.get(heights.len() / 2).copied().unwrap_or(0) as f32;
+    words
+        .into_iter()
+        .map(|w| {
+            let h = w.height as f32;
+            let full = if w.mark {
+                h
+            } else {
+                h.max(typical.min(h * 2.0)) * 1.25
+            };
+            let mid = w.top as f32 + h / 2.0;
+            Word {
+                text: w.text,
+                x0: w.left as f32 * scale,
+                y0: (mid - full / 2.0).max(0.0) * scale,
+                x1: (w.left + w.width) as f32 * scale,
+                y1: (mid + full / 2.0) * scale,
+                confidence: w.confidence,
+            }
+        })
+        .collect()
+}
+
+/// Whether recognition found readable text: a form, or mostly confident words.
+fn looks_upright(words: &[TsvWord], dpi: f32) -> bool {
+    let page = PageWords {
+        number: 1,
+        words: to_points(words.to_vec(), dpi),
+    };
+    if !read_forms(&[page]).is_empty() {
+        return true;
+    }
+    let real: Vec<&TsvWord> = words
+        .iter()
+        .filter(|w| w.text.chars().filter(|c| c.is_alphabetic()).count() >= 3)
+        .collect();
+    let confident = real.iter().filter(|w| w.confidence >= 80.0).count();
+    real.len() >= 5 && confident * 10 >= real.len() * 6
+}

@@ -1,0 +1,229 @@
+//! Running Tesseract.
+//!
+//! Through the CLI (`tesseract stdin stdout … tsv`), not a library binding: STACK-NOTES measured
+//! the `tesseract`/`leptess` crates at the same speed as the CLI, while the CLI gives crash and
+//! memory isolation (a page that makes Tesseract abort or loop costs one killed process, never the
+//! daemon), a hard time limit by killing the child, and a build with no C toolchain pieces
+//! (libclang, -dev packages). The cost, one process start and model load per call, is about
+//! 0.1 s against 1–2 s of recognition. The image goes in on standard input as PGM (no encoding
+//! cost), the word boxes come back on standard output as TSV.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use image::GrayImage;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TesseractError {
+    #[error("tesseract could not be started: {0}")]
+    Start(std::io::Error),
+    #[error("tesseract took longer than {0:?} and was stopped")]
+    Timeout(Duration),
+    #[error("tesseract failed: {0}")]
+    Failed(String),
+}
+
+/// One word of Tesseract's TSV, in pixels of the image it was given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TsvWord {
+    pub text: String,
+    pub left: u32,
+    pub top: u32,
+    pub width: u32,
+    pub height: u32,
+    pub confidence: f32,
+    /// (block, paragraph, line) as numbered by Tesseract.
+    pub line: (u32, u32, u32),
+    /// A check-box token put in by marks.rs, not read by Tesseract.
+    pub mark: bool,
+}
+
+/// What to ask of Tesseract.
+pub struct Request<'a> {
+    pub lang: &'a str,
+    /// Page segmentation mode.
+    pub psm: u8,
+    /// `tessedit_char_whitelist`, for fields that hold only digits.
+    pub whitelist: Option<&'a str>,
+    pub timeout: Duration,
+    pub dpi: u32,
+}
+
+/// Whether the tesseract binary runs and has `lang`'s model.
+pub fn available(lang: &str) -> bool {
+    let Ok(out) = Command::new("tesseract")
+        .arg("--list-langs")
+        .stdin(Stdio::null())
+        .output()
+    else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().any(|l| l.trim() == lang)
+}
+
+/// Recognises `img` and returns its words with boxes and confidences.
+pub fn recognise(img: &GrayImage, req: &Request<'_>) -> Result<Vec<TsvWord>, TesseractError> {
+    let mut args: Vec<String> = vec![
+        "stdin".into(),
+        "stdout".into(),
+        "-l".into(),
+        req.lang.into(),
+        "--psm".into(),
+        req.psm.to_string(),
+        "--dpi".into(),
+        req.dpi.to_string(),
+    ];
+    if let Some(w) = req.whitelist {
+        args.push("-c".into());
+        args.push(format!("tessedit_char_whitelist={w}"));
+    }
+    args.push("tsv".into());
+    let out = run(&args, img, req.timeout)?;
+    Ok(parse_tsv(&out))
+}
+
+/// Orientation and script detection (`--psm 0`): how many degrees clockwise the page must be
+/// turned to be upright, and the detector's confidence.
+pub fn orientation(
+    img: &GrayImage,
+    timeout: Duration,
+    dpi: u32,
+) -> Result<(u32, f32), TesseractError> {
+    let args: Vec<String> = ["stdin", "stdout", "--psm", "0", "--dpi", &dpi.to_string()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = run(&args, img, timeout)?;
+    let mut rotate = 0;
+    let mut conf = 0.0;
+    for line in out.lines() {
+        if let Some(v) = line.strip_prefix("Rotate:") {
+            rotate = v.trim().parse().unwrap_or(0);
+        } else if let Some(v) = line.strip_prefix("Orientation confidence:") {
+            conf = v.trim().parse().unwrap_or(0.0);
+        }
+    }
+    Ok((rotate, conf))
+}
+
+fn pgm(img: &GrayImage) -> Vec<u8> {
+    let mut out = format!("P5\n{} {}\n255\n", img.width(), img.height()).into_bytes();
+    out.extend_from_slice(img.as_raw());
+    out
+}
+
+/// Runs tesseract with the image on stdin; kills it when `timeout` passes.
+fn run(args: &[String], img: &GrayImage, timeout: Duration) -> Result<String, TesseractError> {
+    let mut child = Command::new("tesseract")
+        .args(args)
+        // Without this, OpenMP threads fight over the cores: 2–3 times slower (STACK-NOTES).
+        .env("OMP_THREAD_LIMIT", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(TesseractError::Start)?;
+    let input = pgm(img);
+    // Write and read on their own threads so neither pipe can fill up and stall the other.
+    let mut stdin = child.stdin.take();
+    let writer = std::thread::spawn(move || {
+        if let Some(s) = stdin.as_mut() {
+            let _ = s.write_all(&input);
+        }
+    });
+    let mut stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(s) = stdout.as_mut() {
+            let _ = s.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let mut stderr = child.stderr.take();
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(s) = stderr.as_mut() {
+            let _ = s.take(64 * 1024).read_to_end(&mut buf);
+        }
+        buf
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = writer.join();
+                let _ = reader.join();
+                let _ = err_reader.join();
+                return Err(TesseractError::Timeout(timeout));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(TesseractError::Failed(e.to_string())),
+        }
+    };
+    let _ = writer.join();
+    let out = reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    if !status.success() {
+        let msg = String::from_utf8_lossy(&err);
+        let first = msg
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no message")
+            .to_string();
+        return Err(TesseractError::Failed(format!("{status}: {first}")));
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Level-5 (word) rows of Tesseract's TSV.
+pub fn parse_tsv(tsv: &str) -> Vec<TsvWord> {
+    let mut words = Vec::new();
+    for line in tsv.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() < 12 || cols[0] != "5" {
+            continue;
+        }
+        let text = cols[11].trim();
+        if text.is_empty() {
+            continue;
+        }
+        let n = |i: usize| cols[i].trim().parse::<u32>().unwrap_or(0);
+        words.push(TsvWord {
+            text: text.to_string(),
+            left: n(6),
+            top: n(7),
+            width: n(8),
+            height: n(9),
+            confidence: cols[10].trim().parse::<f32>().unwrap_or(0.0).max(0.0),
+            line: (n(2), n(3), n(4)),
+            mark: false,
+        });
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsv_words_are_read() {
+        let tsv = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n\
+                   1\t1\t0\t0\t0\t0\t0\t0\t2480\t3508\t-1\t\n\
+                   5\t1\t2\t1\t1\t1\t208\t504\t168\t38\t92.5\tVårdgivare\n\
+                   5\t1\t2\t1\t1\t2\t400\t504\t10\t38\t-1\t \n";
+        let words = parse_tsv(tsv);
+        assert_eq!(words.len(), 1);
+        assert_eq!(words[0].text, "Vårdgivare");
+        assert_eq!(
+            (words[0].left, words[0].top, words[0].width, words[0].height),
+            (208, 504, 168, 38)
+        );
+        assert_eq!(words[0].confidence, 92.5);
+    }
+}

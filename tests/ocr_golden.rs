@@ -1,0 +1,185 @@
+//! OCR of scanned forms (issue 3): every `fixtures/scans/NAME.eml` must give, through
+//! `process --dry-run --json`, the JSON in `NAME.json` (without `case_id`); on a mismatch the
+//! actual output is written to `NAME.json.failed`. Regenerate the scans and their golden output
+//! with `cargo build && cargo run --example gen_scans -- --golden`, and review the diff.
+//!
+//! Also: a mixed PDF (page 1 text, page 2 scanned) runs OCR on page 2 only; a blank scan holds no
+//! form; a scanned letter holds no form; an image of noise is unreadable.
+//!
+//! These tests need `tesseract` with the Swedish model (Debian: tesseract-ocr, tesseract-ocr-swe)
+//! and poppler-utils. Without them they fail when `CI` is set and are skipped, loudly, otherwise.
+
+use std::path::Path;
+use std::process::Command;
+
+use tjid_intake::ocr;
+use tjid_intake::pipeline::extract::{read_attachment, AttachmentRead, ExtractLimits};
+use tjid_intake::pipeline::parse::parse_mail;
+
+fn ocr_ready() -> bool {
+    if ocr::available("swe") {
+        return true;
+    }
+    let msg =
+        "tesseract with the Swedish model (tesseract-ocr, tesseract-ocr-swe) is not installed";
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}: it is required in CI");
+    }
+    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+    false
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn golden_scans() {
+    if !ocr_ready() {
+        return;
+    }
+    let dir = "fixtures/scans";
+    let out = Command::new(env!("CARGO_BIN_EXE_tjid-intake"))
+        .current_dir(root())
+        .env("OMP_THREAD_LIMIT", "1")
+        .args([
+            "--config",
+            "tests/golden.toml",
+            "process",
+            "--dry-run",
+            "--json",
+            dir,
+        ])
+        .output()
+        .expect("run tjid-intake");
+    assert!(
+        out.status.success(),
+        "process failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8 output");
+    let emails = std::fs::read_dir(root().join(dir))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "eml")
+        })
+        .count();
+    assert!(emails >= 15, "the scan fixtures are there");
+    assert_eq!(
+        stdout.lines().count(),
+        emails,
+        "one JSON line per email:\n{stdout}"
+    );
+    let mut failures = Vec::new();
+    for line in stdout.lines() {
+        let mut actual: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
+        for case in actual["cases"].as_array_mut().expect("cases array") {
+            case.as_object_mut()
+                .unwrap()
+                .remove("case_id")
+                .expect("case_id");
+        }
+        let source = actual["source"].as_str().unwrap().to_string();
+        let golden = root().join(source.replace(".eml", ".json"));
+        let failed = golden.with_extension("json.failed");
+        let expected: Option<serde_json::Value> = std::fs::read_to_string(&golden)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        if expected.as_ref() == Some(&actual) {
+            let _ = std::fs::remove_file(&failed);
+        } else {
+            std::fs::write(
+                &failed,
+                serde_json::to_string_pretty(&actual).unwrap() + "\n",
+            )
+            .unwrap();
+            failures.push(source);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "golden mismatches (see *.json.failed): {failures:#?}"
+    );
+}
+
+fn limits() -> ExtractLimits {
+    ExtractLimits {
+        max_attachment_bytes: 20 << 20,
+        max_attachments: 20,
+        pdf: Default::default(),
+        ocr: ocr::OcrSettings::default(),
+    }
+}
+
+fn read_fixture(name: &str) -> Vec<AttachmentRead> {
+    let raw = std::fs::read(root().join("fixtures/scans").join(name)).unwrap();
+    let mail = parse_mail(&raw).unwrap();
+    mail.attachments
+        .iter()
+        .map(|a| read_attachment(a, &limits()))
+        .collect()
+}
+
+#[test]
+fn mixed_pdf_reads_page_1_as_text_and_runs_ocr_on_page_2_only() {
+    if !ocr_ready() {
+        return;
+    }
+    let reads = read_fixture("scan_mixed_pdf_text_then_scan.eml");
+    let [AttachmentRead::Forms(forms)] = reads.as_slice() else {
+        panic!("one form expected: {reads:?}")
+    };
+    assert_eq!(forms.len(), 1);
+    let form = &forms[0];
+    assert_eq!(form.pages, vec![1, 2]);
+    assert_eq!(form.ocr_pages, vec![2], "OCR ran on page 2 only");
+    // Page 1 (text layer) and page 2 (scan) both gave their fields.
+    assert_eq!(form.values["personnummer"], "19121212-1212");
+    assert_eq!(form.values["vc_namn"], "Örjan Lindqvist");
+    assert_eq!(form.values["datum"], "2026-11-18");
+}
+
+#[test]
+fn a_blank_scan_is_readable_and_holds_no_form() {
+    if !ocr_ready() {
+        return;
+    }
+    assert_eq!(
+        read_fixture("scan_blank_page.eml"),
+        vec![AttachmentRead::NoForm]
+    );
+}
+
+#[test]
+fn a_scanned_letter_holds_no_form_and_noise_is_unreadable() {
+    if !ocr_ready() {
+        return;
+    }
+    assert_eq!(
+        read_fixture("scan_not_a_form.eml"),
+        vec![AttachmentRead::NoForm]
+    );
+    let noise = read_fixture("scan_noise_unreadable.eml");
+    assert!(
+        matches!(noise.as_slice(), [AttachmentRead::Unreadable(_)]),
+        "{noise:?}"
+    );
+}
+
+#[test]
+fn a_broken_image_is_unreadable_without_running_ocr() {
+    let att = tjid_intake::pipeline::parse::Attachment {
+        name: Some("skanning.jpg".into()),
+        content_type: "image/jpeg".into(),
+        data: b"\xFF\xD8\xFF\xE0 this is not a JPEG".to_vec(),
+        depth: 0,
+    };
+    assert!(matches!(
+        read_attachment(&att, &limits()),
+        AttachmentRead::Unreadable(_)
+    ));
+}
