@@ -9,16 +9,21 @@
 //!
 //!     cargo run --release --example gen_scans [-- --golden]
 //!
-//! Needs poppler-utils and qpdf; the forms use the standard font Helvetica, which poppler draws
-//! with the closest installed font (Nimbus Sans from fonts-urw-base35 looks like print).
-//! Everything is deterministic (a fixed pseudo-random seed).
+//! Needs poppler-utils, qpdf and fonts-urw-base35 (scripts/setup-test-deps.sh installs them). The
+//! forms use the standard font Helvetica, which poppler draws with whatever font fontconfig
+//! offers for it: only with Nimbus Sans (metric-compatible) do the scans look like print and come
+//! out byte for byte as committed — DejaVu Sans, the fallback on a bare Debian, gives squeezed
+//! glyphs with gaps and other OCR results. So the generator refuses to run without it.
+//! Everything else is deterministic (a fixed pseudo-random seed, qpdf's deterministic IDs).
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+#[path = "common/scan.rs"]
+mod scan;
 
 use image::{GrayImage, Luma};
-use lopdf::{dictionary, Document, Object, Stream};
+use scan::{jpeg, print, scanned_pdf};
 use tjid_intake::forms::pdf_writer::{
     example_values, render, render_text_page, FilledForm, Layout,
 };
@@ -52,42 +57,6 @@ fn form_pdf(kind: FormKind, layout: Layout) -> Vec<u8> {
         values: &values,
     }])
     .expect("form renders")
-}
-
-/// Prints page `page` of `pdf` at `dpi` in grey, as a scanner sees the paper.
-fn print(pdf: &[u8], page: usize, dpi: u32) -> GrayImage {
-    let p = page.to_string();
-    let mut child = Command::new("pdftoppm")
-        .args(["-f", &p, "-l", &p, "-r", &dpi.to_string(), "-gray", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("pdftoppm (poppler-utils) runs");
-    child.stdin.take().unwrap().write_all(pdf).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let img = image::load_from_memory_with_format(&out.stdout, image::ImageFormat::Pnm);
-    match img {
-        Ok(i) => i.to_luma8(),
-        Err(_) => parse_pgm(&out.stdout),
-    }
-}
-
-fn parse_pgm(data: &[u8]) -> GrayImage {
-    let text = String::from_utf8_lossy(&data[..32.min(data.len())]).to_string();
-    let mut it = text.split_ascii_whitespace();
-    assert_eq!(it.next(), Some("P5"));
-    let w: u32 = it.next().unwrap().parse().unwrap();
-    let h: u32 = it.next().unwrap().parse().unwrap();
-    let header = data.len() - (w * h) as usize;
-    GrayImage::from_raw(w, h, data[header..].to_vec()).unwrap()
-}
-
-fn jpeg(img: &GrayImage, quality: u8) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
-        .encode_image(img)
-        .unwrap();
-    out
 }
 
 fn png(img: &GrayImage) -> Vec<u8> {
@@ -201,40 +170,6 @@ fn g4_tiff(pages: &[GrayImage], dpi: u32) -> Vec<u8> {
     out
 }
 
-/// A one-page PDF that is only a JPEG of the page, as a scanner writes it.
-fn scanned_pdf(img: &GrayImage, quality: u8) -> Vec<u8> {
-    let mut doc = Document::with_version("1.5");
-    let pages_id = doc.new_object_id();
-    let (w, h) = img.dimensions();
-    let image = Stream::new(
-        dictionary! {
-            "Type" => "XObject", "Subtype" => "Image", "Width" => w as i64, "Height" => h as i64,
-            "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8, "Filter" => "DCTDecode",
-        },
-        jpeg(img, quality),
-    );
-    let image_id = doc.add_object(image);
-    let content = doc.add_object(Stream::new(
-        dictionary! {},
-        b"q 595 0 0 842 0 0 cm /Im0 Do Q".to_vec(),
-    ));
-    let page = doc.add_object(dictionary! {
-        "Type" => "Page", "Parent" => pages_id, "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-        "Contents" => content, "Resources" => dictionary! { "XObject" => dictionary! { "Im0" => image_id } },
-    });
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(
-            dictionary! { "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1 },
-        ),
-    );
-    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    doc.trailer.set("Root", catalog);
-    let mut out = Vec::new();
-    doc.save_to(&mut out).unwrap();
-    out
-}
-
 /// Page 1 of `text_pdf` as it is, then `scan` as page 2 (qpdf joins them).
 fn mixed_pdf(text_pdf: &[u8], scan: &[u8]) -> Vec<u8> {
     let dir = std::env::temp_dir().join(format!("gen_scans_{}", std::process::id()));
@@ -243,6 +178,7 @@ fn mixed_pdf(text_pdf: &[u8], scan: &[u8]) -> Vec<u8> {
     std::fs::write(&a, text_pdf).unwrap();
     std::fs::write(&b, scan).unwrap();
     let ok = Command::new("qpdf")
+        .arg("--deterministic-id")
         .arg("--empty")
         .arg("--pages")
         .arg(&a)
@@ -281,7 +217,21 @@ fn write_mail(name: &str, subject: &str, parts: Vec<Part>) {
     std::fs::write(Path::new(DIR).join(format!("{name}.eml")), raw).unwrap();
 }
 
+/// Stops unless fontconfig draws Helvetica with Nimbus Sans (see the top of this file).
+fn require_print_font() {
+    let out = Command::new("fc-match")
+        .args(["-f", "%{family}", "Helvetica"])
+        .output()
+        .expect("fc-match (fontconfig) runs");
+    let family = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        family.contains("Nimbus Sans"),
+        "Helvetica is drawn with {family:?}, not Nimbus Sans: install fonts-urw-base35"
+    );
+}
+
 fn main() {
+    require_print_font();
     let golden = std::env::args().any(|a| a == "--golden");
     std::fs::create_dir_all(DIR).unwrap();
     let mut rng = Rng(0x5eed_2026_1118);

@@ -7,6 +7,9 @@ set -euo pipefail
 NEEDED=(
   "qpdf:qpdf"
   "poppler-utils:pdftoppm"
+  # Helvetica as print shows it (Nimbus Sans), for rendering forms: the scan generator and the
+  # staff pages' page images.
+  "fonts-urw-base35:/usr/share/fonts/opentype/urw-base35/NimbusSans-Regular.otf"
   "tesseract-ocr:tesseract"
   "tesseract-ocr-swe:/usr/share/tesseract-ocr/5/tessdata/swe.traineddata"
   "tesseract-ocr-osd:/usr/share/tesseract-ocr/5/tessdata/osd.traineddata"

@@ -62,6 +62,9 @@ pub async fn run_checks(settings: &Settings) -> Vec<CheckLine> {
         })
         .await,
     );
+    if settings.ocr.enabled {
+        lines.push(CheckLine::new("ocr", check_ocr(&settings.ocr.lang)));
+    }
     // Mail source and reply sink: one line each.
     lines.push(match settings.source.kind {
         SourceKind::Maildir => {
@@ -134,6 +137,17 @@ async fn check_database(settings: &Settings) -> Result<String, String> {
         c.outbox_pending,
         c.kiv_waiting
     ))
+}
+
+/// Tesseract and its language model, for scanned forms.
+fn check_ocr(lang: &str) -> Result<String, String> {
+    if crate::ocr::available(lang) {
+        Ok(format!("tesseract with the model {lang:?}"))
+    } else {
+        Err(format!(
+            "tesseract or its model {lang:?} is missing (Debian: tesseract-ocr tesseract-ocr-{lang}): scanned forms cannot be read"
+        ))
+    }
 }
 
 fn check_snapshot(path: &Path) -> Result<String, String> {

@@ -26,6 +26,7 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     pub rate_limit: RateLimitSettings,
     pub limits: LimitSettings,
+    pub ocr: OcrConfig,
     pub log: LogSettings,
     pub web: WebSettings,
     pub retention: RetentionSettings,
@@ -400,6 +401,55 @@ pub struct LimitSettings {
     pub processing_timeout_secs: u64,
 }
 
+/// Text recognition of scans (src/ocr).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct OcrConfig {
+    /// Read image-only scans with Tesseract. Off: a scan counts as an unreadable attachment.
+    pub enabled: bool,
+    /// Tesseract language model.
+    pub lang: String,
+    /// Pages recognised at once in the whole process; 0 means one per core.
+    pub workers: usize,
+    /// Limit for one Tesseract run on one page.
+    pub page_timeout_secs: u64,
+    /// Scanned pages of one attachment that are read; later pages are left out.
+    pub max_pages: usize,
+    /// An image with more pixels than this is not decoded.
+    pub max_pixels: u64,
+}
+
+impl OcrConfig {
+    /// The settings the OCR stage runs with.
+    pub fn settings(&self) -> crate::ocr::OcrSettings {
+        let d = crate::ocr::OcrSettings::default();
+        crate::ocr::OcrSettings {
+            enabled: self.enabled,
+            lang: self.lang.clone(),
+            page_timeout: std::time::Duration::from_secs(self.page_timeout_secs),
+            raster: crate::ocr::RasterLimits {
+                max_pages: self.max_pages,
+                max_pixels: self.max_pixels,
+                ..d.raster
+            },
+        }
+    }
+}
+
+impl Default for OcrConfig {
+    fn default() -> Self {
+        let d = crate::ocr::OcrSettings::default();
+        OcrConfig {
+            enabled: d.enabled,
+            lang: d.lang,
+            workers: 0,
+            page_timeout_secs: d.page_timeout.as_secs(),
+            max_pages: d.raster.max_pages,
+            max_pixels: d.raster.max_pixels,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -587,7 +637,7 @@ impl Default for LimitSettings {
             max_attachment_bytes: 20 * 1024 * 1024,
             max_pdf_pages: 50,
             max_attachments: 20,
-            processing_timeout_secs: 60,
+            processing_timeout_secs: 300,
         }
     }
 }
@@ -732,6 +782,21 @@ impl Settings {
         }
         if self.limits.max_pdf_pages == 0 || self.limits.max_attachments == 0 {
             p.push("limits: max_pdf_pages and max_attachments must be at least 1".into());
+        }
+        if self.ocr.page_timeout_secs == 0 || self.ocr.max_pages == 0 || self.ocr.max_pixels == 0 {
+            p.push("ocr: page_timeout_secs, max_pages and max_pixels must be at least 1".into());
+        }
+        if self.ocr.lang.trim().is_empty()
+            || !self
+                .ocr
+                .lang
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '+')
+        {
+            p.push(format!(
+                "ocr.lang: not a Tesseract model name (e.g. swe): {:?}",
+                self.ocr.lang
+            ));
         }
         if self.limits.processing_timeout_secs == 0 {
             p.push("limits.processing_timeout_secs: must be at least 1".into());

@@ -152,8 +152,19 @@ impl Intake {
                 max_pages: settings.limits.max_pdf_pages,
                 ..PdfLimits::default()
             },
-            ocr: crate::ocr::OcrSettings::default(),
+            ocr: settings.ocr.settings(),
         };
+        if settings.ocr.workers > 0 {
+            crate::ocr::set_workers(settings.ocr.workers);
+        }
+        if settings.ocr.enabled && !crate::ocr::available(&settings.ocr.lang) {
+            // Not fatal: digital forms are still read. Scans count as unreadable until it is
+            // installed, and `tjid-intake check` reports it.
+            tracing::error!(
+                lang = %settings.ocr.lang,
+                "tesseract or its language model is missing: scanned forms cannot be read"
+            );
+        }
         Ok(Intake {
             settings,
             directory,

@@ -38,6 +38,8 @@ pub const CASE_REASONS: &str = "tjid_case_reasons_total";
 pub const CASE_WARNINGS: &str = "tjid_case_warnings_total";
 /// Seconds from reading an email to its outcome being committed.
 pub const PROCESSING_SECONDS: &str = "tjid_email_processing_seconds";
+/// Seconds to recognise one scanned page (OCR), blank pages included.
+pub const OCR_PAGE_SECONDS: &str = "tjid_ocr_page_seconds";
 /// Replies waiting in the outbox (pending).
 pub const OUTBOX_PENDING: &str = "tjid_outbox_pending";
 /// Replies that failed for good.

@@ -2,76 +2,10 @@
 //! the JSON in `NAME.json` (without `case_id`). On a mismatch the actual output is written to
 //! `NAME.json.failed` beside it. Regenerate with `cargo run --example gen_fixtures -- --golden`.
 
-use std::path::Path;
-use std::process::Command;
+#[path = "support/golden.rs"]
+mod golden;
 
-fn run_set(dir: &str, config: &str) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(env!("CARGO_BIN_EXE_tjid-intake"))
-        .current_dir(root)
-        .args(["--config", config, "process", "--dry-run", "--json", dir])
-        .output()
-        .expect("run tjid-intake");
-    assert!(
-        out.status.success(),
-        "process failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).expect("utf-8 output");
-    let emails = std::fs::read_dir(root.join(dir))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "eml")
-        })
-        .count();
-    assert_eq!(
-        stdout.lines().count(),
-        emails,
-        "one JSON line per email, nothing else:\n{stdout}"
-    );
-    let mut failures = Vec::new();
-    for line in stdout.lines() {
-        let mut actual: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
-        for case in actual["cases"].as_array_mut().expect("cases array") {
-            let id = case
-                .as_object_mut()
-                .unwrap()
-                .remove("case_id")
-                .expect("case_id");
-            let id = id.as_str().unwrap();
-            assert!(
-                id.len() == 16
-                    && id.starts_with("TJID-")
-                    && id[10..].chars().all(|c| c.is_ascii_digit()),
-                "case number {id}"
-            );
-        }
-        let source = actual["source"].as_str().unwrap().to_string();
-        let golden = root.join(source.replace(".eml", ".json"));
-        let failed = golden.with_extension("json.failed");
-        let expected: Option<serde_json::Value> = std::fs::read_to_string(&golden)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        if expected.as_ref() == Some(&actual) {
-            let _ = std::fs::remove_file(&failed);
-        } else {
-            std::fs::write(
-                &failed,
-                serde_json::to_string_pretty(&actual).unwrap() + "\n",
-            )
-            .unwrap();
-            failures.push(source);
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "golden mismatches (see *.json.failed): {failures:#?}"
-    );
-}
+use golden::run_golden_set as run_set;
 
 #[test]
 fn golden_mail() {

@@ -10,7 +10,9 @@
 //! and poppler-utils. Without them they fail when `CI` is set and are skipped, loudly, otherwise.
 
 use std::path::Path;
-use std::process::Command;
+
+#[path = "support/golden.rs"]
+mod golden;
 
 use tjid_intake::ocr;
 use tjid_intake::pipeline::extract::{read_attachment, AttachmentRead, ExtractLimits};
@@ -38,72 +40,11 @@ fn golden_scans() {
     if !ocr_ready() {
         return;
     }
-    let dir = "fixtures/scans";
-    let out = Command::new(env!("CARGO_BIN_EXE_tjid-intake"))
-        .current_dir(root())
-        .env("OMP_THREAD_LIMIT", "1")
-        .args([
-            "--config",
-            "tests/golden.toml",
-            "process",
-            "--dry-run",
-            "--json",
-            dir,
-        ])
-        .output()
-        .expect("run tjid-intake");
     assert!(
-        out.status.success(),
-        "process failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        golden::count_emails(&root().join("fixtures/scans")) >= 15,
+        "the scan fixtures are there"
     );
-    let stdout = String::from_utf8(out.stdout).expect("utf-8 output");
-    let emails = std::fs::read_dir(root().join(dir))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "eml")
-        })
-        .count();
-    assert!(emails >= 15, "the scan fixtures are there");
-    assert_eq!(
-        stdout.lines().count(),
-        emails,
-        "one JSON line per email:\n{stdout}"
-    );
-    let mut failures = Vec::new();
-    for line in stdout.lines() {
-        let mut actual: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
-        for case in actual["cases"].as_array_mut().expect("cases array") {
-            case.as_object_mut()
-                .unwrap()
-                .remove("case_id")
-                .expect("case_id");
-        }
-        let source = actual["source"].as_str().unwrap().to_string();
-        let golden = root().join(source.replace(".eml", ".json"));
-        let failed = golden.with_extension("json.failed");
-        let expected: Option<serde_json::Value> = std::fs::read_to_string(&golden)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        if expected.as_ref() == Some(&actual) {
-            let _ = std::fs::remove_file(&failed);
-        } else {
-            std::fs::write(
-                &failed,
-                serde_json::to_string_pretty(&actual).unwrap() + "\n",
-            )
-            .unwrap();
-            failures.push(source);
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "golden mismatches (see *.json.failed): {failures:#?}"
-    );
+    golden::run_golden_set("fixtures/scans", "tests/golden.toml");
 }
 
 fn limits() -> ExtractLimits {

@@ -26,6 +26,8 @@ use tesseract::{Request, TsvWord};
 /// How OCR runs.
 #[derive(Debug, Clone)]
 pub struct OcrSettings {
+    /// Off: scans are not read (they count as unreadable attachments).
+    pub enabled: bool,
     /// Tesseract language model.
     pub lang: String,
     /// Limit for one Tesseract run (one page, one pass).
@@ -36,6 +38,7 @@ pub struct OcrSettings {
 impl Default for OcrSettings {
     fn default() -> Self {
         OcrSettings {
+            enabled: true,
             lang: "swe".into(),
             page_timeout: Duration::from_secs(60),
             raster: RasterLimits::default(),
@@ -47,6 +50,8 @@ impl Default for OcrSettings {
 pub enum OcrError {
     #[error("text recognition (OCR) is not available: tesseract or its Swedish model is missing")]
     Unavailable,
+    #[error("text recognition (OCR) of scans is turned off ([ocr] enabled = false)")]
+    Disabled,
     #[error(transparent)]
     Raster(#[from] raster::RasterError),
     #[error(transparent)]
@@ -142,6 +147,9 @@ pub fn recognise_pages(
     pages: Vec<(usize, PageImage)>,
     settings: &OcrSettings,
 ) -> Result<Vec<OcrPage>, OcrError> {
+    if !settings.enabled {
+        return Err(OcrError::Disabled);
+    }
     if !available(&settings.lang) {
         return Err(OcrError::Unavailable);
     }
@@ -200,14 +208,14 @@ pub fn recognise_page(
     // 4 px at 200 dpi, 10 px at 300 dpi.
     prep::despeckle(&mut bin, ((dpi / 300.0).powi(2) * 10.0).max(2.0) as usize);
     if prep::ink_share(&bin) < 0.0008 {
-        PAGES_RECOGNISED.fetch_add(1, Ordering::Relaxed);
+        let elapsed = count_page(started);
         return Ok(OcrPage {
             words: PageWords {
                 number,
                 words: Vec::new(),
             },
             blank: true,
-            elapsed: started.elapsed(),
+            elapsed,
         });
     }
 
@@ -227,8 +235,7 @@ pub fn recognise_page(
     marks::read_boxes(&straight, &mut words);
 
     let words = to_points(words, dpi);
-    PAGES_RECOGNISED.fetch_add(1, Ordering::Relaxed);
-    let elapsed = started.elapsed();
+    let elapsed = count_page(started);
     tracing::debug!(
         page = number,
         ms = elapsed.as_millis() as u64,
@@ -239,6 +246,14 @@ pub fn recognise_page(
         blank: false,
         elapsed,
     })
+}
+
+/// Counts a recognised page for the benchmark and the metrics; returns its time.
+fn count_page(started: Instant) -> Duration {
+    PAGES_RECOGNISED.fetch_add(1, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    metrics::histogram!(crate::telemetry::OCR_PAGE_SECONDS).record(elapsed.as_secs_f64());
+    elapsed
 }
 
 /// Resolution of a page image of unknown resolution, taking it for A4 (the forms are A4).

@@ -367,9 +367,19 @@ pub fn render_page(
     number: usize,
     limits: &RasterLimits,
 ) -> Result<PageImage, RasterError> {
+    render_page_at(pdf, number, 300, limits)
+}
+
+/// Renders one page at `dpi` in grey with `pdftoppm`, bounded in time and output size.
+pub fn render_page_at(
+    pdf: &[u8],
+    number: usize,
+    dpi: u32,
+    limits: &RasterLimits,
+) -> Result<PageImage, RasterError> {
     let n = number.to_string();
     let mut child = Command::new("pdftoppm")
-        .args(["-f", &n, "-l", &n, "-r", "300", "-gray", "-"])
+        .args(["-f", &n, "-l", &n, "-r", &dpi.to_string(), "-gray", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -412,7 +422,7 @@ pub fn render_page(
         parse_pgm(&out).ok_or_else(|| RasterError::Render("pdftoppm gave no image".into()))?;
     Ok(PageImage {
         image: img,
-        dpi: Some(300.0),
+        dpi: Some(dpi as f32),
     })
 }
 
