@@ -1,7 +1,11 @@
 //! `run` on the embedded default: a file dropped into the Maildir's new/ is processed and
-//! answered without a restart; SIGTERM stops it cleanly.
+//! answered without a restart; SIGTERM stops it cleanly; a long scan being read does not hold
+//! up the mail that arrives after it.
 
 mod support;
+#[allow(dead_code)]
+#[path = "../examples/common/scan.rs"]
+mod scan;
 
 use std::time::{Duration, Instant};
 
@@ -11,12 +15,7 @@ use support::{sample_mail, Installation};
 fn a_dropped_file_is_processed_and_answered_promptly() {
     let inst = Installation::new("");
     let mut child = inst.command().arg("run").spawn().unwrap();
-    // Let it start and go idle first.
-    let started = Instant::now();
-    while !inst.path("intake.db").exists() && started.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until_idle(&inst);
     let dropped = Instant::now();
     inst.deliver("1.drop.test", &sample_mail(0));
     let mut answered = None;
@@ -35,6 +34,80 @@ fn a_dropped_file_is_processed_and_answered_promptly() {
         took.as_millis()
     );
     assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+}
+
+/// Waits until `run` has created its database and gone idle.
+fn wait_until_idle(inst: &Installation) {
+    let started = Instant::now();
+    while !inst.path("intake.db").exists() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+/// A 20-page scanned letter (no form on it): about half a minute of OCR on two cores.
+fn twenty_page_scan() -> Vec<u8> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let raw = std::fs::read(root.join("fixtures/scans/scan_not_a_form.eml")).unwrap();
+    let mail = tjid_intake::pipeline::parse::parse_mail(&raw).unwrap();
+    let jpeg = mail.attachments[0].data.clone();
+    let img = image::load_from_memory(&jpeg).unwrap();
+    let page = (img.width(), img.height(), jpeg);
+    let pdf = scan::pdf_of_jpegs(&vec![page; 20]);
+    let spec = tjid_intake::mime::MailSpec::new(
+        "Örjan Lindqvist <orjan.lindqvist@vgregion.se>",
+        "Skannade papper",
+        "<twenty-pages@test.tjid>",
+        "Wed, 18 Nov 2026 10:00:00 +0100",
+    )
+    .attach_pdf("skanning.pdf", pdf);
+    tjid_intake::mime::build(&spec)
+}
+
+#[test]
+fn a_long_scan_does_not_hold_up_the_mail_after_it() {
+    if !tjid_intake::ocr::available("swe") {
+        let msg = "tesseract with the Swedish model is not installed";
+        assert!(std::env::var_os("CI").is_none(), "{msg}: required in CI");
+        eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+        return;
+    }
+    let inst = Installation::new("");
+    let mut child = inst.command().arg("run").spawn().unwrap();
+    wait_until_idle(&inst);
+    inst.deliver("1.scan.test", &twenty_page_scan());
+    std::thread::sleep(Duration::from_millis(500));
+    // The scan is being read now; a digital form arrives.
+    let dropped = Instant::now();
+    inst.deliver("2.form.test", &sample_mail(0));
+    let mut answered = None;
+    while dropped.elapsed() < Duration::from_secs(20) {
+        if inst.count("outbox") >= 1 {
+            answered = Some(dropped.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let scan_pending = inst.count("maildir/new") == 1;
+    // Then the scan completes too, with its own outcome.
+    let started = Instant::now();
+    while inst.count("maildir/cur") < 2 && started.elapsed() < Duration::from_secs(240) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let scan_took = started.elapsed() + Duration::from_millis(500);
+    unsafe_terminate(&child);
+    let status = child.wait().unwrap();
+    let took = answered.expect("the digital form was not answered within 20 s");
+    eprintln!(
+        "form answered after {} ms while the scan was read; the scan took about {} s",
+        took.as_millis(),
+        scan_took.as_secs()
+    );
+    assert!(scan_pending, "the scan was still being read when the form was answered");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(inst.count("maildir/cur"), 2, "both emails got their outcome");
+    assert_eq!(inst.count("outbox"), 2, "both emails were answered");
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
 }
 
