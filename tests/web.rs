@@ -827,7 +827,10 @@ async fn the_case_page_shows_the_form_page_as_an_image_to_staff_only() {
 #[tokio::test]
 async fn a_scanned_image_attachment_is_shown_as_png() {
     let mut w = world("").await;
-    w.add(&["scans/scan_order_table_200dpi_bitonal_png.eml"]);
+    w.add(&[
+        "scans/scan_order_table_200dpi_bitonal_png.eml",
+        "scans/scan_fax_two_pages_g4.eml",
+    ]);
     let app = w.app();
     let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
     let case = w.case("scan_order_table_200dpi_bitonal_png");
@@ -838,6 +841,14 @@ async fn a_scanned_image_attachment_is_shown_as_png() {
     // A4 at 200 dpi is 1654 pixels wide: scaled down to 1240.
     assert_eq!(width, 1240);
     assert!(height > width);
+    // A fax: a TIFF with a page per directory; the form goes on over both.
+    let fax = w.case("scan_fax_two_pages_g4");
+    let page = get(&app, &format!("/arende/{fax}"), Some(&cookie)).await;
+    for n in [1, 2] {
+        let url = format!("/arende/{fax}/sida/{n}.png");
+        assert!(page.body.contains(&url), "{}", page.body);
+        assert!(png_size(&get(&app, &url, Some(&cookie)).await).0 > 0);
+    }
 }
 
 #[tokio::test]
