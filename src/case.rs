@@ -136,6 +136,9 @@ impl Serialize for Fields {
 pub struct CaseContext {
     /// The attachment the form came from (`None` for the body).
     pub attachment: Option<String>,
+    /// Its place among the email's attachments (0-based, those of forwarded messages in
+    /// place), so that staff can be shown the very pages the form was read from.
+    pub attachment_index: Option<usize>,
     pub pages: Vec<usize>,
     /// `YYYYMMDD-XXXX`, when the personnummer was valid.
     pub personnummer_masked: Option<String>,

@@ -1,7 +1,8 @@
 //! End to end in a real browser: the daemon (`run`) serves the staff pages, headless Chromium
 //! driven through chromedriver (WebDriver, the `fantoccini` client) logs in, reviews the
-//! rejection queue, overturns a case, and marks an order through to handed out. Screenshots of
-//! each page go to `tests/artifacts/` (git-ignored) for a person to look at.
+//! rejection queue, sees the form as sent, overturns a case, and marks an order through to
+//! handed out. Screenshots of each page go to `tests/artifacts/` (git-ignored) for a person to
+//! look at.
 //!
 //! Needs the Debian packages `chromium` and `chromium-driver`. Without them the test fails when
 //! `CI` is set, and otherwise skips with a loud message.
@@ -102,6 +103,38 @@ async fn fill(c: &Client, css: &str, text: &str) {
         .unwrap_or_else(|e| panic!("no {css}: {e}"));
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
+}
+
+/// Scrolls to the case's form as sent and waits until its first page has loaded; returns the
+/// image's pixel width and its width on the screen.
+async fn show_form_page(c: &Client) -> (f64, f64) {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#form-pages img"))
+        .await
+        .expect("the case page shows the form as an image");
+    let start = Instant::now();
+    loop {
+        let v = c
+            .execute(
+                "const i = document.querySelector('#form-pages img'); \
+                 document.getElementById('form-pages').scrollIntoView(); \
+                 return i.complete ? [i.naturalWidth, i.getBoundingClientRect().width] : null;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if let Some([natural, shown]) = v.as_array().map(|a| [&a[0], &a[1]]) {
+            let natural = natural.as_f64().unwrap_or(0.0);
+            assert!(natural > 0.0, "the form's image did not load");
+            return (natural, shown.as_f64().unwrap_or(0.0));
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the form's image took too long"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Fills the store through `process` and returns the case ids by fixture name.
@@ -282,6 +315,11 @@ async fn run_flow(c: &Client, base: &str, inst: &Installation, cases: &HashMap<S
         "the full personnummer on the case page"
     );
     shot(c, "05-arende-avvisat").await;
+    // The form as it was sent, page 1 of the PDF at 100 dpi.
+    let (natural, shown) = show_form_page(c).await;
+    assert!((820.0..=830.0).contains(&natural), "{natural}");
+    assert!(shown > 400.0, "{shown}");
+    shot(c, "05b-arende-blankett").await;
     fill(
         c,
         "#comment-overturn",
@@ -411,6 +449,10 @@ async fn run_flow(c: &Client, base: &str, inst: &Installation, cases: &HashMap<S
     shot(c, "13-mobil-avvisade").await;
     c.goto(&format!("{base}/arende/{order}")).await.unwrap();
     shot(c, "14-mobil-arende").await;
+    // On a phone the page fits the screen's width: no sideways scrolling.
+    let (_, shown) = show_form_page(c).await;
+    assert!(shown > 250.0 && shown <= 390.0, "{shown}");
+    shot(c, "15-mobil-blankett").await;
 
     // Logging out ends the session.
     click(c, ".logout button").await;

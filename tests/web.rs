@@ -56,30 +56,7 @@ async fn world(extra: &str) -> World {
         "Wed, 18 Nov 2026 10:00:00 +0100",
     );
     std::fs::write(input.join("zz_script_subject.eml"), build(&spec)).unwrap();
-    let out = inst
-        .command()
-        .args(["process", "--json"])
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut cases = HashMap::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let source = v["source"].as_str().unwrap();
-        let name = std::path::Path::new(source)
-            .file_stem()
-            .unwrap()
-            .to_string_lossy()
-            .to_string();
-        if let Some(c) = v["cases"].get(0) {
-            cases.insert(name, c["case_id"].as_str().unwrap().to_string());
-        }
-    }
+    let cases = process(&inst, &input);
     let store = Store::open_sqlite(&inst.path("intake.db")).await.unwrap();
     let settings = Settings::load_with_env(Some(&inst.config), []).unwrap();
     let clock = Clock::fixed(chrono::Utc::now().timestamp_millis());
@@ -101,7 +78,50 @@ async fn world(extra: &str) -> World {
     }
 }
 
+/// Runs `process` over the .eml files in `input` (stored like the daemon's); case ids by file stem.
+fn process(inst: &Installation, input: &std::path::Path) -> HashMap<String, String> {
+    let out = inst
+        .command()
+        .args(["process", "--json"])
+        .arg(input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cases = HashMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let source = v["source"].as_str().unwrap();
+        let name = std::path::Path::new(source)
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        if let Some(c) = v["cases"].get(0) {
+            cases.insert(name, c["case_id"].as_str().unwrap().to_string());
+        }
+    }
+    cases
+}
+
 impl World {
+    /// Processes more fixtures (`dir/name.eml` under `fixtures/`) into the same store.
+    fn add(&mut self, fixtures: &[&str]) {
+        let input = self.inst.path("more");
+        let _ = std::fs::remove_dir_all(&input);
+        std::fs::create_dir_all(&input).unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for rel in fixtures {
+            let name = std::path::Path::new(rel).file_name().unwrap();
+            std::fs::copy(root.join("fixtures").join(rel), input.join(name)).unwrap();
+        }
+        let more = process(&self.inst, &input);
+        self.cases.extend(more);
+    }
+
     fn app(&self) -> Router {
         router(WebState::new(
             self.store.clone(),
@@ -121,6 +141,7 @@ struct Reply {
     status: StatusCode,
     headers: axum::http::HeaderMap,
     body: String,
+    bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -172,6 +193,7 @@ async fn send(app: &Router, req: Request<Body>) -> Reply {
         status,
         headers,
         body: String::from_utf8_lossy(&bytes).into_owned(),
+        bytes: bytes.to_vec(),
     }
 }
 
@@ -756,4 +778,143 @@ async fn ignored_mail_is_listed_and_can_be_processed_again() {
     )
     .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
+}
+
+/// The PNG's width and height, after checking it is a PNG served as one, never cached.
+fn png_size(r: &Reply) -> (u32, u32) {
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "image/png");
+    assert_eq!(r.headers[header::CACHE_CONTROL], "private, no-store");
+    let img = image::load_from_memory_with_format(&r.bytes, image::ImageFormat::Png).unwrap();
+    (img.width(), img.height())
+}
+
+#[tokio::test]
+async fn the_case_page_shows_the_form_page_as_an_image_to_staff_only() {
+    let w = world("").await;
+    let app = w.app();
+    let case = w.case("order_person_not_in_kiv");
+    let url = format!("/arende/{case}/sida/1.png");
+    // No session: the login page, and no image.
+    for cookie in [None, Some("tjid_session=forged")] {
+        let r = get(&app, &url, cookie).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(r.location(), "/logga-in");
+        assert!(!r.bytes.starts_with(b"\x89PNG"));
+    }
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let page = get(&app, &format!("/arende/{case}"), Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains(&format!("<img src=\"{url}\" alt=\"Blankettens sida 1\"")),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("id=\"form-note\""));
+    // The PDF page at 100 dpi: an A4 page is 827 pixels wide.
+    let (width, height) = png_size(&get(&app, &url, Some(&cookie)).await);
+    assert!((820..=830).contains(&width), "{width}");
+    assert!(height > width);
+    // Only the case's own pages, and only page numbers.
+    for other in ["2.png", "0.png", "1", "x.png", "1.png.png"] {
+        let r = get(&app, &format!("/arende/{case}/sida/{other}"), Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{other}");
+    }
+    let r = get(&app, "/arende/TJID-1999-000001/sida/1.png", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_scanned_image_attachment_is_shown_as_png() {
+    let mut w = world("").await;
+    w.add(&[
+        "scans/scan_order_table_200dpi_bitonal_png.eml",
+        "scans/scan_fax_two_pages_g4.eml",
+    ]);
+    let app = w.app();
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let case = w.case("scan_order_table_200dpi_bitonal_png");
+    let page = get(&app, &format!("/arende/{case}"), Some(&cookie)).await;
+    let url = format!("/arende/{case}/sida/1.png");
+    assert!(page.body.contains(&url), "{}", page.body);
+    let (width, height) = png_size(&get(&app, &url, Some(&cookie)).await);
+    // A4 at 200 dpi is 1654 pixels wide: scaled down to 1240.
+    assert_eq!(width, 1240);
+    assert!(height > width);
+    // A fax: a TIFF with a page per directory; the form goes on over both.
+    let fax = w.case("scan_fax_two_pages_g4");
+    let page = get(&app, &format!("/arende/{fax}"), Some(&cookie)).await;
+    for n in [1, 2] {
+        let url = format!("/arende/{fax}/sida/{n}.png");
+        assert!(page.body.contains(&url), "{}", page.body);
+        assert!(png_size(&get(&app, &url, Some(&cookie)).await).0 > 0);
+    }
+}
+
+#[tokio::test]
+async fn cases_without_an_attachment_to_show_say_why() {
+    let mut w = world("").await;
+    w.add(&["mail/dereg_body_notice.eml"]);
+    let app = w.app();
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    for (fixture, note) in [
+        (
+            "dereg_body_notice",
+            "Anmälan kom i e-postmeddelandets text och inte som bilaga",
+        ),
+        ("no_form_question", "Ingen blankett hittades i meddelandet"),
+    ] {
+        let case = w.case(fixture);
+        let page = get(&app, &format!("/arende/{case}"), Some(&cookie)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains(note), "{fixture}: {}", page.body);
+        assert!(!page.body.contains("<img"), "{fixture}");
+        let r = get(&app, &format!("/arende/{case}/sida/1.png"), Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{fixture}");
+    }
+}
+
+#[tokio::test]
+async fn an_erased_or_changed_original_shows_a_note_instead_of_a_broken_image() {
+    let w = world("").await;
+    let app = w.app();
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let case_page = |id: &str| format!("/arende/{id}");
+    let image = |id: &str| format!("/arende/{id}/sida/1.png");
+
+    // The original was replaced by another email, then removed, where it was read.
+    let queued = w.case("order_table_ok");
+    let original = w.inst.path("in/order_table_ok.eml");
+    assert!(get(&app, &case_page(queued), Some(&cookie))
+        .await
+        .body
+        .contains("<img"));
+    let replace = |p: &std::path::Path| std::fs::write(p, b"Subject: x\r\n\r\nx\r\n").unwrap();
+    let remove = |p: &std::path::Path| std::fs::remove_file(p).unwrap();
+    for change in [replace, remove] {
+        change(&original);
+        let page = get(&app, &case_page(queued), Some(&cookie)).await;
+        assert!(page
+            .body
+            .contains("Originalmeddelandet finns inte längre kvar"));
+        assert!(!page.body.contains("<img"));
+        let r = get(&app, &image(queued), Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+
+    // Retention erased a rejected case: its attachment is gone, and so is the image.
+    let rejected = w.case("order_person_not_in_kiv");
+    png_size(&get(&app, &image(rejected), Some(&cookie)).await);
+    let later = w.clock.now_ms() + 400 * tjid_intake::clock::DAY_MS;
+    let report = tjid_intake::retention::purge(&w.store, &w.settings.retention, None, later)
+        .await
+        .unwrap();
+    assert!(report.rejected_cases > 0);
+    let page = get(&app, &case_page(rejected), Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Bilagan är gallrad"), "{}", page.body);
+    assert!(!page.body.contains("<img"));
+    let r = get(&app, &image(rejected), Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::GONE);
+    assert!(r.body.contains("Bilagan är gallrad"));
 }

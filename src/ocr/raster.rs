@@ -377,9 +377,56 @@ pub fn render_page_at(
     dpi: u32,
     limits: &RasterLimits,
 ) -> Result<PageImage, RasterError> {
-    let n = number.to_string();
+    let [n, r] = [number as u32, dpi].map(|v| v.to_string());
+    let out = run_pdftoppm(
+        pdf,
+        &["-f", &n, "-l", &n, "-r", &r, "-gray", "-"],
+        limits.max_pixels + 1024,
+        limits.render_timeout,
+    )?;
+    let img =
+        parse_pgm(&out).ok_or_else(|| RasterError::Render("pdftoppm gave no image".into()))?;
+    Ok(PageImage {
+        image: img,
+        dpi: Some(dpi as f32),
+    })
+}
+
+/// Renders page `number` as PNG at `dpi` for a person to look at (`pdftoppm -png`), cropped to
+/// `max_width` × `max_height` pixels so that an absurd page size cannot take the memory, and
+/// refused when the PNG is larger than `max_bytes`.
+pub fn render_page_png(
+    pdf: &[u8],
+    number: usize,
+    dpi: u32,
+    (max_width, max_height): (u32, u32),
+    max_bytes: u64,
+    timeout: Duration,
+) -> Result<Vec<u8>, RasterError> {
+    let [n, r, w, h] = [number as u32, dpi, max_width, max_height].map(|v| v.to_string());
+    let args = [
+        "-f", &n, "-l", &n, "-r", &r, "-x", "0", "-y", "0", "-W", &w, "-H", &h, "-png", "-",
+    ];
+    let out = run_pdftoppm(pdf, &args, max_bytes + 1, timeout)?;
+    if out.len() as u64 > max_bytes {
+        return Err(RasterError::TooLarge(out.len() as u64));
+    }
+    if !out.starts_with(b"\x89PNG") {
+        return Err(RasterError::Render("pdftoppm gave no image".into()));
+    }
+    Ok(out)
+}
+
+/// Runs `pdftoppm` with the PDF on stdin (never through a shell) and returns at most `cap`
+/// bytes of its standard output; kills it when `timeout` passes.
+fn run_pdftoppm(
+    pdf: &[u8],
+    args: &[&str],
+    cap: u64,
+    timeout: Duration,
+) -> Result<Vec<u8>, RasterError> {
     let mut child = Command::new("pdftoppm")
-        .args(["-f", &n, "-l", &n, "-r", &dpi.to_string(), "-gray", "-"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -393,7 +440,6 @@ pub fn render_page_at(
         }
     });
     let mut stdout = child.stdout.take();
-    let cap = limits.max_pixels + 1024;
     let reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
         if let Some(s) = stdout.as_mut() {
@@ -405,7 +451,7 @@ pub fn render_page_at(
     loop {
         match child.try_wait() {
             Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() > limits.render_timeout => {
+            Ok(None) if started.elapsed() > timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
                 let _ = writer.join();
@@ -417,13 +463,7 @@ pub fn render_page_at(
         }
     }
     let _ = writer.join();
-    let out = reader.join().unwrap_or_default();
-    let img =
-        parse_pgm(&out).ok_or_else(|| RasterError::Render("pdftoppm gave no image".into()))?;
-    Ok(PageImage {
-        image: img,
-        dpi: Some(dpi as f32),
-    })
+    Ok(reader.join().unwrap_or_default())
 }
 
 fn parse_pgm(data: &[u8]) -> Option<GrayImage> {

@@ -83,10 +83,18 @@ pub struct DecideContext<'a> {
 /// check the same forms more than once.
 #[derive(Debug, Clone)]
 pub struct ExtractedForms {
-    /// Each form with the name of the attachment it came from (`None`: the body).
-    pub forms: Vec<(RawForm, Option<String>)>,
+    /// Each form with the attachment it came from (`None`: the body).
+    pub forms: Vec<(RawForm, Option<FormSource>)>,
     /// When there is no form: why not.
     pub no_form: ReasonCode,
+}
+
+/// The attachment a form was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormSource {
+    pub name: Option<String>,
+    /// Position in `ParsedMail::attachments`.
+    pub index: usize,
 }
 
 /// Reads every form of an email that is not ignored.
@@ -100,11 +108,20 @@ pub fn extract_forms(mail: &ParsedMail, limits: &ExtractLimits) -> ExtractedForm
             "only the first attachments are read"
         );
     }
-    for att in mail.attachments.iter().take(limits.max_attachments) {
+    for (index, att) in mail
+        .attachments
+        .iter()
+        .enumerate()
+        .take(limits.max_attachments)
+    {
         match read_attachment(att, limits) {
-            AttachmentRead::Forms(found) => {
-                forms.extend(found.into_iter().map(|f| (f, att.name.clone())))
-            }
+            AttachmentRead::Forms(found) => forms.extend(found.into_iter().map(|f| {
+                let source = FormSource {
+                    name: att.name.clone(),
+                    index,
+                };
+                (f, Some(source))
+            })),
             AttachmentRead::Unreadable(why) => {
                 tracing::info!(attachment_type = %att.content_type, reason = %why, "attachment unreadable");
                 unreadable = true;
@@ -138,7 +155,12 @@ pub fn check_forms(extracted: &ExtractedForms, ctx: &CheckContext<'_>) -> Vec<Ch
         return extracted
             .forms
             .iter()
-            .map(|(form, att)| check_form(form, att.as_deref(), ctx))
+            .map(|(form, source)| {
+                let name = source.as_ref().and_then(|s| s.name.as_deref());
+                let mut case = check_form(form, name, ctx);
+                case.context.attachment_index = source.as_ref().map(|s| s.index);
+                case
+            })
             .collect();
     }
     let mut reasons = vec![Finding::new(extracted.no_form, None)];

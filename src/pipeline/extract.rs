@@ -19,13 +19,13 @@ pub enum AttachmentRead {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AttachmentType {
+pub(crate) enum AttachmentType {
     Pdf,
     Image,
     Other,
 }
 
-fn attachment_type(att: &Attachment) -> AttachmentType {
+pub(crate) fn attachment_type(att: &Attachment) -> AttachmentType {
     let name = att.name.as_deref().unwrap_or("").to_ascii_lowercase();
     let head = &att.data[..att.data.len().min(1024)];
     if att.content_type == "application/pdf"

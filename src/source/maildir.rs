@@ -56,6 +56,15 @@ impl Maildir {
         format!("maildir:{}", name.split(':').next().unwrap_or(name))
     }
 
+    /// The file in `sub` (`new` or `cur`) whose unique name, without the info part, is `name`.
+    pub fn find(&self, sub: &str, name: &str) -> Option<PathBuf> {
+        std::fs::read_dir(self.root.join(sub))
+            .ok()?
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().split(':').next() == Some(name))
+            .map(|e| e.path())
+    }
+
     /// Moves a message from `new/` to `cur/` with the given flags.
     pub fn acknowledge(&self, path: &Path, flags: &str) -> std::io::Result<PathBuf> {
         let name = path

@@ -119,6 +119,11 @@ pub struct CaseRow {
     pub updated_at: i64,
     pub purged_at: Option<i64>,
     pub email_date: Option<String>,
+    /// See the migration `case_attachment_index`.
+    pub attachment_index: Option<i64>,
+    /// SHA-256 of the raw email, to know its copy in the Maildir is the same email.
+    pub content_hash: String,
+    pub message_purged_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

@@ -432,7 +432,8 @@ impl SqliteStore {
         let case = sqlx::query_as::<_, CaseRow>(
             "SELECT c.id, c.kind, c.decision, c.state, c.fields, c.reasons, c.warnings, c.attachment, c.pages, c.created_at,
                     m.source_ref, m.message_id, m.sender, m.subject, m.headers,
-                    c.manager_mail, c.holder_mail, c.card_number, c.updated_at, c.purged_at, m.email_date
+                    c.manager_mail, c.holder_mail, c.card_number, c.updated_at, c.purged_at, m.email_date,
+                    c.attachment_index, m.content_hash, m.purged_at AS message_purged_at
              FROM cases c JOIN messages m ON m.id = c.message WHERE c.id = $1",
         )
         .bind(id)
@@ -500,8 +501,8 @@ async fn insert_case(
     let json =
         |v: Result<String, serde_json::Error>| v.map_err(|e| StoreError::Corrupt(e.to_string()));
     sqlx::query(
-        "INSERT INTO cases (id, message, position, kind, decision, state, fields, reasons, warnings, attachment, pages, manager_mail, holder_mail, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+        "INSERT INTO cases (id, message, position, kind, decision, state, fields, reasons, warnings, attachment, pages, manager_mail, holder_mail, created_at, updated_at, attachment_index)
+         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)",
     )
     .bind(case_id)
     .bind(message_row)
@@ -516,6 +517,7 @@ async fn insert_case(
     .bind(&case.context.manager_mail)
     .bind(&case.context.holder_mail)
     .bind(now_ms)
+    .bind(case.context.attachment_index.map(|i| i as i64))
     .execute(&mut *tx)
     .await?;
     Ok(())

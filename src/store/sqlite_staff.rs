@@ -420,7 +420,7 @@ impl SqliteStore {
         for (case_id, _, rejected) in &due {
             // The shell keeps number, kind, decision, state, reason codes and dates.
             sqlx::query(
-                "UPDATE cases SET fields = '{}', attachment = NULL, manager_mail = NULL, holder_mail = NULL,
+                "UPDATE cases SET fields = '{}', attachment = NULL, attachment_index = NULL, manager_mail = NULL, holder_mail = NULL,
                         card_number = NULL, purged_at = $2 WHERE id = $1",
             )
             .bind(case_id)

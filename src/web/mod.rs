@@ -7,6 +7,7 @@
 //! merged onto the same `Router`).
 
 pub mod auth;
+mod form_image;
 mod views;
 
 use std::net::SocketAddr;
@@ -95,8 +96,11 @@ struct Inner {
     web: WebSettings,
     intake: IntakeSettings,
     maildir: PathBuf,
+    max_message_bytes: usize,
     clock: Clock,
     limiter: Mutex<LoginLimiter>,
+    /// Pages rendered at once (pdftoppm, image decoding): the machine has few cores.
+    renders: tokio::sync::Semaphore,
 }
 
 impl WebState {
@@ -107,8 +111,10 @@ impl WebState {
                 web: settings.web.clone(),
                 intake: settings.intake.clone(),
                 maildir: settings.source.maildir.clone(),
+                max_message_bytes: settings.limits.max_message_bytes,
                 clock,
                 limiter: Mutex::new(LoginLimiter::default()),
+                renders: tokio::sync::Semaphore::new(2),
             }),
         }
     }
@@ -132,6 +138,7 @@ pub fn router(state: WebState) -> Router {
         .route("/att-bestalla", get(to_order))
         .route("/att-avregistrera", get(to_deregister))
         .route("/arende/{id}", get(case_page).post(case_action))
+        .route("/arende/{id}/sida/{file}", get(form_page_image))
         .route("/sok", get(search))
         .route("/ignorerat", get(unprocessed))
         .route("/ignorerat/{id}/igen", post(reprocess))
@@ -791,6 +798,15 @@ async fn show_case(
         Ok(v) => v,
         Err(e) => return internal(e),
     };
+    let maildir = state.inner.maildir.clone();
+    let case = detail.case.clone();
+    let max_bytes = state.inner.max_message_bytes;
+    let form_pages = tokio::task::spawn_blocking(move || {
+        form_image::pages_to_show(&case, &maildir, max_bytes)
+            .map_err(form_image::Unavailable::note_sv)
+    })
+    .await
+    .unwrap_or(Err(form_image::Unavailable::Failed.note_sv()));
     let mut r = render(
         "case.html.j2",
         minijinja::value::merge_maps([
@@ -798,6 +814,8 @@ async fn show_case(
                 title => format!("Ärende {}", detail.case.id),
                 notice => notice,
                 error => error,
+                form_pages => form_pages.as_ref().ok(),
+                form_note => form_pages.as_ref().err(),
             },
             view,
             base,
@@ -805,6 +823,57 @@ async fn show_case(
     );
     *r.status_mut() = status;
     r
+}
+
+/// One page of the case's form as PNG (`/arende/{id}/sida/{n}.png`). Personal data: never
+/// cached, and only the pages the case's form was read from.
+async fn form_page_image(
+    State(state): State<WebState>,
+    _staff: Staff,
+    Path((id, file)): Path<(String, String)>,
+) -> Response {
+    let Some(page) = file
+        .strip_suffix(".png")
+        .and_then(|n| n.parse::<usize>().ok())
+    else {
+        return not_found().await;
+    };
+    let case = match state.store().case_detail(&id).await {
+        Ok(Some(d)) => d.case,
+        Ok(None) => return not_found().await,
+        Err(e) => return internal(e),
+    };
+    let Ok(_permit) = state.inner.renders.acquire().await else {
+        return internal("the render semaphore is closed");
+    };
+    let maildir = state.inner.maildir.clone();
+    let max_bytes = state.inner.max_message_bytes;
+    let png =
+        tokio::task::spawn_blocking(move || form_image::render(&case, &maildir, page, max_bytes))
+            .await
+            .unwrap_or(Err(form_image::Unavailable::Failed));
+    match png {
+        Ok(Some(png)) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-store"),
+                ),
+            ],
+            png,
+        )
+            .into_response(),
+        Ok(None) => not_found().await,
+        Err(why) => {
+            let status = match why {
+                form_image::Unavailable::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+                form_image::Unavailable::Purged => StatusCode::GONE,
+                _ => StatusCode::NOT_FOUND,
+            };
+            error_page(status, "Blanketten kan inte visas", why.note_sv())
+        }
+    }
 }
 
 async fn case_action(

@@ -244,10 +244,8 @@ pub fn mail_item(m: &MailRow) -> MailItem {
 
 /// Copies `cur/<name>:2,…` to `new/<name>.igen<now>` through `tmp/`, as an MTA delivers.
 pub fn requeue(root: &Path, name: &str, now_ms: i64) -> std::io::Result<()> {
-    let source = std::fs::read_dir(root.join("cur"))?
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().split(':').next() == Some(name))
-        .map(|e| e.path())
+    let source = crate::source::Maildir::new(root)
+        .find("cur", name)
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "original not found"))?;
     let new_name = format!("{name}.igen{now_ms}");
     let tmp = root.join("tmp").join(&new_name);

@@ -1,0 +1,252 @@
+//! The form as it was sent, for the case page (issue 5): the pages a case was read from, as PNG.
+//! Nothing is stored for this: the raw email stays in the Maildir's `cur/` until retention
+//! erases it, so each request finds it there, checks it is the same email (SHA-256), takes the
+//! case's attachment and renders the one page asked for. Only the case's own pages are shown:
+//! a PDF with two forms holds two people's data.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::ocr::raster::{self, RasterLimits};
+use crate::pipeline::extract::{attachment_type, AttachmentType};
+use crate::pipeline::parse::{parse_mail, Attachment};
+use crate::source::Maildir;
+use crate::store::CaseRow;
+
+/// Resolution of a rendered PDF page: A4 is 827 px wide, readable on a laptop and a phone.
+const PDF_DPI: u32 = 100;
+/// A rendered page is cropped to this (A3 at 100 dpi): a huge page size cannot take the memory.
+const MAX_RENDER: (u32, u32) = (1700, 2400);
+/// A scan wider than this is scaled down (A4 at 150 dpi).
+const MAX_IMAGE_WIDTH: u32 = 1240;
+const MAX_PNG_BYTES: u64 = 16 << 20;
+/// Pages of one case shown on its page; a form has one or two.
+pub const MAX_PAGES_SHOWN: usize = 10;
+const RENDER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why the form cannot be shown, in words staff read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// Retention erased the case's personal data and the raw email.
+    Purged,
+    /// A deregistration notice written in the body of the email.
+    Body,
+    /// No form was found in the email.
+    NoForm,
+    /// The email came from IMAP; its raw copy is on the mail server, not here.
+    NotLocal,
+    /// The raw email is no longer where it was read, or is another email now.
+    Missing,
+    /// The attachment is there but its page could not be decoded or rendered.
+    Failed,
+}
+
+impl Unavailable {
+    pub fn note_sv(self) -> &'static str {
+        match self {
+            Unavailable::Purged => {
+                "Bilagan är gallrad enligt reglerna för gallring, så blanketten kan inte visas."
+            }
+            Unavailable::Body => {
+                "Anmälan kom i e-postmeddelandets text och inte som bilaga – det finns ingen blankett att visa."
+            }
+            Unavailable::NoForm => {
+                "Ingen blankett hittades i meddelandet, så det finns ingen sida att visa."
+            }
+            Unavailable::NotLocal => {
+                "Originalmeddelandet finns i e-postlådan (IMAP) och inte hos tjänsten, så blanketten kan inte visas här."
+            }
+            Unavailable::Missing => {
+                "Originalmeddelandet finns inte längre kvar (gallrat eller flyttat), så blanketten kan inte visas."
+            }
+            Unavailable::Failed => "Blankettens sida kunde inte visas som bild.",
+        }
+    }
+}
+
+/// The pages to show for a case, or why there are none. It reads and hashes the raw email, so
+/// that the page never shows a broken image for an original that is gone or changed.
+pub fn pages_to_show(
+    case: &CaseRow,
+    maildir: &Path,
+    max_message_bytes: usize,
+) -> Result<Vec<usize>, Unavailable> {
+    check_case(case)?;
+    read_original(case, maildir, max_message_bytes)?;
+    Ok(case_pages(case))
+}
+
+/// Whether the case has an attachment that retention has not erased.
+fn check_case(case: &CaseRow) -> Result<(), Unavailable> {
+    if case.purged_at.is_some() || case.message_purged_at.is_some() {
+        return Err(Unavailable::Purged);
+    }
+    if case.attachment_index.is_none() && case.attachment.is_none() {
+        return Err(if case.kind == "unknown" {
+            Unavailable::NoForm
+        } else {
+            Unavailable::Body
+        });
+    }
+    Ok(())
+}
+
+fn case_pages(case: &CaseRow) -> Vec<usize> {
+    let mut pages: Vec<usize> = serde_json::from_str(&case.pages).unwrap_or_default();
+    if pages.is_empty() {
+        pages.push(1);
+    }
+    pages.truncate(MAX_PAGES_SHOWN);
+    pages
+}
+
+/// Page `page` of the case's form as PNG; `Ok(None)` when the form has no such page. Blocking:
+/// run it off the async workers.
+pub fn render(
+    case: &CaseRow,
+    maildir: &Path,
+    page: usize,
+    max_message_bytes: usize,
+) -> Result<Option<Vec<u8>>, Unavailable> {
+    check_case(case)?;
+    if !case_pages(case).contains(&page) {
+        return Ok(None);
+    }
+    let raw = read_original(case, maildir, max_message_bytes)?;
+    let mail = parse_mail(&raw).map_err(|_| Unavailable::Missing)?;
+    let att = the_attachment(case, &mail.attachments).ok_or(Unavailable::Missing)?;
+    let result = match attachment_type(att) {
+        AttachmentType::Pdf => raster::render_page_png(
+            &att.data,
+            page,
+            PDF_DPI,
+            MAX_RENDER,
+            MAX_PNG_BYTES,
+            RENDER_TIMEOUT,
+        ),
+        AttachmentType::Image => image_page_png(&att.data, page),
+        AttachmentType::Other => return Err(Unavailable::Failed),
+    };
+    result.map(Some).map_err(|e| {
+        // The error names no person: a decoder's or pdftoppm's complaint.
+        tracing::warn!(case = %case.id, page, error = %e, "cannot show a page of the form");
+        Unavailable::Failed
+    })
+}
+
+/// Where the raw email is kept: the Maildir for the daemon, the file for `process`.
+fn original_path(source_ref: &str, maildir: &Path) -> Result<PathBuf, Unavailable> {
+    if let Some(name) = source_ref.strip_prefix("maildir:") {
+        let md = Maildir::new(maildir);
+        return md
+            .find("cur", name)
+            .or_else(|| md.find("new", name))
+            .ok_or(Unavailable::Missing);
+    }
+    if let Some(rest) = source_ref.strip_prefix("file:") {
+        let path = PathBuf::from(rest.rsplit_once('#').map_or(rest, |(p, _)| p));
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(Unavailable::Missing)
+        };
+    }
+    Err(Unavailable::NotLocal)
+}
+
+/// Reads the raw email, no more than the intake would have read, and only if it is the email
+/// the case came from (a file can be replaced, a Maildir name reused).
+fn read_original(case: &CaseRow, maildir: &Path, max_bytes: usize) -> Result<Vec<u8>, Unavailable> {
+    use sha2::{Digest, Sha256};
+    let path = original_path(&case.source_ref, maildir)?;
+    let file = std::fs::File::open(path).map_err(|_| Unavailable::Missing)?;
+    let mut raw = Vec::new();
+    file.take(max_bytes as u64 + 1)
+        .read_to_end(&mut raw)
+        .map_err(|_| Unavailable::Missing)?;
+    if raw.len() > max_bytes || hex::encode(Sha256::digest(&raw)) != case.content_hash {
+        return Err(Unavailable::Missing);
+    }
+    Ok(raw)
+}
+
+/// The case's attachment: by its recorded place, checked against its name; older cases, which
+/// have only the name, take the first attachment of that name.
+fn the_attachment<'a>(case: &CaseRow, attachments: &'a [Attachment]) -> Option<&'a Attachment> {
+    match case.attachment_index {
+        Some(i) => attachments
+            .get(usize::try_from(i).ok()?)
+            .filter(|a| case.attachment.is_none() || a.name == case.attachment),
+        None => attachments.iter().find(|a| a.name == case.attachment),
+    }
+}
+
+/// A scan (JPEG, PNG, TIFF with one page per directory) as PNG, scaled down when very wide.
+fn image_page_png(data: &[u8], page: usize) -> Result<Vec<u8>, raster::RasterError> {
+    let limits = RasterLimits::default();
+    let mut pages = raster::decode_image(data, &limits)?;
+    if page == 0 || page > pages.len() {
+        return Err(raster::RasterError::Decode(format!("no page {page}")));
+    }
+    let mut img = pages.swap_remove(page - 1).image;
+    if img.width() > MAX_IMAGE_WIDTH {
+        let height = (img.height() as u64 * MAX_IMAGE_WIDTH as u64 / img.width() as u64).max(1);
+        img = image::imageops::resize(
+            &img,
+            MAX_IMAGE_WIDTH,
+            height as u32,
+            image::imageops::FilterType::Triangle,
+        );
+    }
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| raster::RasterError::Decode(e.to_string()))?;
+    Ok(out.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wide_scan_is_scaled_down_to_a_png() {
+        let img = image::GrayImage::from_pixel(2480, 100, image::Luma([200]));
+        let mut png = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        let out = image_page_png(png.get_ref(), 1).unwrap();
+        let back = image::load_from_memory(&out).unwrap();
+        assert_eq!((back.width(), back.height()), (1240, 50));
+        assert!(image_page_png(png.get_ref(), 2).is_err());
+    }
+
+    #[test]
+    fn only_local_sources_are_read() {
+        let dir = Path::new("/nonexistent");
+        assert_eq!(original_path("imap:1:2", dir), Err(Unavailable::NotLocal));
+        assert_eq!(original_path("maildir:x", dir), Err(Unavailable::Missing));
+        assert_eq!(
+            original_path("file:/nonexistent/a.eml#abc", dir),
+            Err(Unavailable::Missing)
+        );
+    }
+
+    #[test]
+    fn the_maildir_copy_is_found_with_or_without_its_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        let in_cur = dir.path().join("cur/1700000000.abc.host:2,S");
+        std::fs::write(&in_cur, b"x").unwrap();
+        assert_eq!(
+            original_path("maildir:1700000000.abc.host", dir.path()),
+            Ok(in_cur)
+        );
+        assert_eq!(
+            original_path("maildir:1700000000.abc", dir.path()),
+            Err(Unavailable::Missing)
+        );
+        let in_new = dir.path().join("new/1700000001.def.host");
+        std::fs::write(&in_new, b"x").unwrap();
+        assert_eq!(md.find("new", "1700000001.def.host"), Some(in_new));
+    }
+}
