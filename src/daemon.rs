@@ -5,16 +5,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use std::collections::HashSet;
+
+use tokio::sync::{mpsc, watch, Notify};
 
 use crate::config::SourceKind;
-use crate::intake::{Input, Intake, Recorder};
+use crate::intake::{Input, Intake, Recorder, Settled};
 use crate::outbox::deliver_due;
 use crate::sink::ReplySink;
 use crate::source::{ConnectionStatus, ImapSource, Maildir};
 use crate::store::Store;
 
-/// How many new emails one round takes at most (they are analysed in parallel).
+/// How many emails wait, read, for their analysis at most (memory stays flat with a backlog).
 const BATCH: usize = 256;
 
 pub async fn run(intake: Arc<Intake>, store: Store, sink: ReplySink) -> anyhow::Result<()> {
@@ -127,82 +129,156 @@ async fn maildir_loop(
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let settings = &intake.settings;
-    let maildir = Maildir::create(&settings.source.maildir)?;
+    let maildir = Arc::new(Maildir::create(&settings.source.maildir)?);
     tracing::info!(maildir = %settings.source.maildir.display(), "watching the Maildir");
     let recorder = Recorder::Store(store.clone());
     let poll = Duration::from_millis(settings.source.poll_interval_ms);
     while !*stop.borrow() {
-        let files = match maildir.list("new") {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot list the Maildir");
-                Vec::new()
-            }
-        };
-        // Emails that wait for KIV are left alone until their next try is due.
-        let not_due = if files.is_empty() {
-            Default::default()
-        } else {
-            store
-                .waiting_not_due(chrono::Utc::now().timestamp_millis())
-                .await?
-        };
-        let mut inputs = Vec::new();
-        for path in files.into_iter() {
-            if inputs.len() >= BATCH {
-                break;
-            }
-            let source_ref = Maildir::source_ref(&path);
-            if not_due.contains(&source_ref) {
-                continue;
-            }
-            if store.source_recorded(&source_ref).await? {
-                // Committed before a crash but not yet acknowledged: acknowledge only.
-                if let Err(e) = maildir.acknowledge(&path, "S") {
-                    tracing::error!(error = %e, "cannot acknowledge a recorded message");
-                }
-                continue;
-            }
-            match std::fs::read(&path) {
-                Ok(raw) => inputs.push(Input {
-                    display: path.display().to_string(),
-                    source_ref,
-                    raw,
-                }),
-                Err(e) => tracing::warn!(error = %e, "cannot read a new message; will try again"),
-            }
-        }
-        if inputs.is_empty() {
-            tokio::select! {
-                r = stop.changed() => if r.is_err() { break },
-                _ = tokio::time::sleep(poll) => {}
-            }
-            continue;
-        }
-        let result = intake
-            .process_batch(inputs, &recorder, |input, outcome| {
+        // One endless stream: the lister feeds new mail in as it arrives, and each email is
+        // recorded and acknowledged as soon as it is analysed, so a long scan holds up nothing.
+        let in_flight: InFlight = Arc::default();
+        let (tx, rx) = mpsc::channel::<Input>(BATCH);
+        let lister = tokio::spawn(list_new_mail(
+            Arc::clone(&maildir),
+            store.clone(),
+            Arc::clone(&in_flight),
+            tx,
+            poll,
+            stop.clone(),
+        ));
+        let inputs =
+            futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|i| (i, rx)) });
+        let processing = intake.process_stream(inputs, &recorder, |input, settled| {
+            if let Settled::Recorded(outcome) = settled {
                 let flags = if outcome.decision == "quarantined" {
                     "FS"
                 } else {
                     "S"
                 };
                 maildir.acknowledge(std::path::Path::new(&input.display), flags)?;
-                // Replies leave as soon as their case is committed, not at the end of the batch.
+                // Replies leave as soon as their case is committed.
                 wake_outbox.notify_one();
-                Ok(())
-            })
-            .await;
-        if let Err(e) = result {
-            // The store or the Maildir failed (disk full, database locked …). What was not
-            // committed stays in new/ and is read again; wait a little before trying.
-            tracing::error!(
-                error = format!("{e:#}"),
-                "processing stopped; retrying shortly"
-            );
-            tokio::select! {
-                r = stop.changed() => if r.is_err() { break },
-                _ = tokio::time::sleep(poll * 25) => {}
             }
+            in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&input.source_ref);
+            Ok(())
+        });
+        tokio::pin!(processing);
+        let result = tokio::select! {
+            r = &mut processing => r,
+            _ = stopped(stop.clone()) => {
+                // Emails still being read (a long scan) get a moment to finish; the rest stay
+                // in new/ and are read again at the next start.
+                tokio::time::timeout(Duration::from_secs(10), &mut processing).await.unwrap_or(Ok(()))
+            }
+        };
+        lister.abort();
+        let Err(e) = result else { break };
+        // The store or the Maildir failed (disk full, database locked …). What was not
+        // committed stays in new/ and is read again; wait a little before trying.
+        tracing::error!(
+            error = format!("{e:#}"),
+            "processing stopped; retrying shortly"
+        );
+        tokio::select! {
+            r = stop.changed() => if r.is_err() { break },
+            _ = tokio::time::sleep(poll * 25) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Source references of the emails handed to processing and not yet settled.
+type InFlight = Arc<std::sync::Mutex<HashSet<String>>>;
+
+/// Completes when `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Lists `new/` every `poll` and sends each email that is not already being processed, not
+/// waiting for its next KIV try, and not already recorded (committed before a crash but not
+/// acknowledged: that one is only acknowledged).
+async fn list_new_mail(
+    maildir: Arc<Maildir>,
+    store: Store,
+    in_flight: InFlight,
+    tx: mpsc::Sender<Input>,
+    poll: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        if let Err(e) = list_round(&maildir, &store, &in_flight, &tx).await {
+            tracing::error!(error = format!("{e:#}"), "cannot list the Maildir");
+        }
+        if tx.is_closed() {
+            return;
+        }
+        tokio::select! {
+            r = stop.changed() => if r.is_err() { return },
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+async fn list_round(
+    maildir: &Maildir,
+    store: &Store,
+    in_flight: &InFlight,
+    tx: &mpsc::Sender<Input>,
+) -> anyhow::Result<()> {
+    let files = maildir.list("new")?;
+    if files.is_empty() {
+        return Ok(());
+    }
+    let not_due = store
+        .waiting_not_due(chrono::Utc::now().timestamp_millis())
+        .await?;
+    for path in files {
+        let source_ref = Maildir::source_ref(&path);
+        if not_due.contains(&source_ref)
+            || in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&source_ref)
+        {
+            continue;
+        }
+        if store.source_recorded(&source_ref).await? {
+            // Committed but not acknowledged (a crash, or this listing raced the
+            // acknowledgement): acknowledge only. Gone already is fine.
+            if let Err(e) = maildir.acknowledge(&path, "S") {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::error!(error = %e, "cannot acknowledge a recorded message");
+                }
+            }
+            continue;
+        }
+        match std::fs::read(&path) {
+            Ok(raw) => {
+                in_flight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(source_ref.clone());
+                let input = Input {
+                    display: path.display().to_string(),
+                    source_ref,
+                    raw,
+                };
+                if tx.send(input).await.is_err() {
+                    return Ok(());
+                }
+            }
+            // Acknowledged meanwhile (the listing is older than the move), or unreadable
+            // for now: the next round sees.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read a new message; will try again"),
         }
     }
     Ok(())

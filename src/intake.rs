@@ -1,6 +1,7 @@
 //! The engine: runs the pipeline stages over one email and records the outcome. `process`
-//! and `run` both go through `Intake::process_batch`, which reads emails in parallel (CPU
-//! work on blocking threads) and records them one at a time, in input order.
+//! and `run` both go through `Intake::process`, which reads emails in parallel (CPU work on
+//! blocking threads) and records them one at a time: in input order for a batch, as each is
+//! done for the daemon's endless stream.
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
@@ -101,6 +102,22 @@ pub struct WaitingForKiv {
     pub source_ref: String,
     /// Why, without personal data.
     pub error: String,
+}
+
+/// How one email of a stream was settled.
+pub enum Settled<'a> {
+    /// Its outcome is committed: acknowledge it at its source.
+    Recorded(&'a Outcome),
+    /// KIV could not be reached: it stays at its source and is tried again later.
+    Waiting(WaitingForKiv),
+}
+
+/// In which order analysed emails are recorded.
+enum Order {
+    /// As given (`process` prints its lines in the order of its arguments).
+    AsGiven,
+    /// As each is done (the daemon: a slow scan holds up nothing).
+    AsDone,
 }
 
 /// What one batch left undone.
@@ -291,8 +308,8 @@ impl Intake {
         }
     }
 
-    /// Analyses `inputs` in parallel and records them in order; `on_outcome` runs after each
-    /// email's outcome is committed (the place to acknowledge it at its source). An email
+    /// Analyses `inputs` in parallel and records them in input order; `on_outcome` runs after
+    /// each email's outcome is committed (the place to acknowledge it at its source). An email
     /// that waits for KIV is not recorded and `on_outcome` does not run for it: it must stay
     /// at its source. With a store, it is noted in `kiv_waiting` with its next try.
     pub async fn process_batch<F>(
@@ -304,45 +321,70 @@ impl Intake {
     where
         F: FnMut(&Input, &Outcome) -> anyhow::Result<()>,
     {
-        let timeout = Duration::from_secs(self.settings.limits.processing_timeout_secs);
+        let mut report = BatchReport::default();
+        self.process(
+            futures::stream::iter(inputs),
+            Order::AsGiven,
+            recorder,
+            |input, settled| match settled {
+                Settled::Recorded(outcome) => on_outcome(input, outcome),
+                Settled::Waiting(waiting) => {
+                    report.waiting.push(waiting);
+                    Ok(())
+                }
+            },
+        )
+        .await?;
+        Ok(report)
+    }
+
+    /// Like [`Self::process_batch`], for a source that never ends (the daemon): emails are
+    /// recorded as soon as each is analysed, so a 20-page scan does not hold up the mail that
+    /// came after it. `on_settled` runs once per email: recorded, or waiting for KIV.
+    pub async fn process_stream<S, F>(
+        self: &Arc<Self>,
+        inputs: S,
+        recorder: &Recorder,
+        on_settled: F,
+    ) -> anyhow::Result<()>
+    where
+        S: futures::Stream<Item = Input> + Send + 'static,
+        F: FnMut(&Input, Settled) -> anyhow::Result<()>,
+    {
+        self.process(inputs, Order::AsDone, recorder, on_settled)
+            .await
+    }
+
+    async fn process<S, F>(
+        self: &Arc<Self>,
+        inputs: S,
+        order: Order,
+        recorder: &Recorder,
+        mut on_settled: F,
+    ) -> anyhow::Result<()>
+    where
+        S: futures::Stream<Item = Input> + Send + 'static,
+        F: FnMut(&Input, Settled) -> anyhow::Result<()>,
+    {
+        // Analysis is CPU work on blocking threads; twice the cores keeps both busy while
+        // one email waits for the store or for LDAP. OCR has its own pool (src/ocr).
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)
             * 2;
-        let today = Utc::now().date_naive();
-        let mut analysed = futures::stream::iter(inputs.into_iter().map(|input| {
-            let this = Arc::clone(self);
-            async move {
-                let started = Instant::now();
-                let raw = Arc::new(input.raw);
-                let task_raw = Arc::clone(&raw);
-                let task_this = Arc::clone(&this);
-                let task = tokio::task::spawn_blocking(move || task_this.prepare(&task_raw));
-                let prepared = match tokio::time::timeout(timeout, task).await {
-                    Ok(Ok(p)) => p,
-                    Ok(Err(_)) => {
-                        quarantine(&raw, "processing the email failed unexpectedly".into())
-                    }
-                    Err(_) => quarantine(
-                        &raw,
-                        format!("processing took longer than {} s", timeout.as_secs()),
-                    ),
-                };
-                let result = this.complete(prepared, today, started).await;
-                let raw = Arc::try_unwrap(raw).unwrap_or_else(|r| (*r).clone());
-                (Input { raw, ..input }, result, started)
-            }
-        }))
-        .buffered(workers);
-
-        let mut report = BatchReport::default();
+        let this = Arc::clone(self);
+        let analysed = inputs.map(move |input| Arc::clone(&this).analyse_input(input));
+        let mut analysed = match order {
+            Order::AsGiven => analysed.buffered(workers).boxed(),
+            Order::AsDone => analysed.buffer_unordered(workers).boxed(),
+        };
         while let Some((input, result, started)) = analysed.next().await {
             match result {
                 Ok(analysis) => {
                     let outcome = self.record(&input, &analysis, recorder).await?;
                     log_outcome(&input, &analysis, &outcome);
                     count_outcome(&outcome, started);
-                    on_outcome(&input, &outcome)?;
+                    on_settled(&input, Settled::Recorded(&outcome))?;
                 }
                 Err(error) => {
                     let waiting = WaitingForKiv {
@@ -351,16 +393,39 @@ impl Intake {
                         error: error.to_string(),
                     };
                     self.note_waiting(&input, &waiting, recorder).await?;
-                    report.waiting.push(waiting);
+                    on_settled(&input, Settled::Waiting(waiting))?;
                 }
             }
         }
-        if let Recorder::Store(store) = recorder {
-            if let Ok(counts) = store.counts().await {
-                metrics::gauge!(crate::telemetry::LDAP_WAITING).set(counts.kiv_waiting as f64);
-            }
-        }
-        Ok(report)
+        // The LDAP wait queue's gauge is read from the store at each /metrics scrape (ops.rs).
+        Ok(())
+    }
+
+    /// Reads one email on a blocking thread under the time limit (a panic or a time-out
+    /// quarantines it), then checks it against KIV.
+    async fn analyse_input(
+        self: Arc<Self>,
+        input: Input,
+    ) -> (Input, Result<Analysis, DirectoryError>, Instant) {
+        let timeout = Duration::from_secs(self.settings.limits.processing_timeout_secs);
+        let started = Instant::now();
+        let raw = Arc::new(input.raw);
+        let task_raw = Arc::clone(&raw);
+        let task_this = Arc::clone(&self);
+        let task = tokio::task::spawn_blocking(move || task_this.prepare(&task_raw));
+        let prepared = match tokio::time::timeout(timeout, task).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => quarantine(&raw, "processing the email failed unexpectedly".into()),
+            Err(_) => quarantine(
+                &raw,
+                format!("processing took longer than {} s", timeout.as_secs()),
+            ),
+        };
+        let result = self
+            .complete(prepared, Utc::now().date_naive(), started)
+            .await;
+        let raw = Arc::try_unwrap(raw).unwrap_or_else(|r| (*r).clone());
+        (Input { raw, ..input }, result, started)
     }
 
     async fn note_waiting(

@@ -2,10 +2,10 @@
 //! answered without a restart; SIGTERM stops it cleanly; a long scan being read does not hold
 //! up the mail that arrives after it.
 
-mod support;
 #[allow(dead_code)]
 #[path = "../examples/common/scan.rs"]
 mod scan;
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -104,9 +104,16 @@ fn a_long_scan_does_not_hold_up_the_mail_after_it() {
         took.as_millis(),
         scan_took.as_secs()
     );
-    assert!(scan_pending, "the scan was still being read when the form was answered");
+    assert!(
+        scan_pending,
+        "the scan was still being read when the form was answered"
+    );
     assert!(took < Duration::from_secs(3), "took {took:?}");
-    assert_eq!(inst.count("maildir/cur"), 2, "both emails got their outcome");
+    assert_eq!(
+        inst.count("maildir/cur"),
+        2,
+        "both emails got their outcome"
+    );
     assert_eq!(inst.count("outbox"), 2, "both emails were answered");
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
 }
