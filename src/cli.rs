@@ -595,7 +595,7 @@ async fn purge(settings: Settings) -> anyhow::Result<ExitCode> {
     let report = crate::retention::purge(
         &store,
         &settings.retention,
-        Some(&settings.source.maildir),
+        Some(&crate::originals::Originals::new(&settings)),
         now,
     )
     .await?;

@@ -293,6 +293,9 @@ pub enum StoreKind {
 pub struct StoreSettings {
     pub kind: StoreKind,
     pub sqlite: PathBuf,
+    /// Copies of mail read over IMAP (the case page shows the form from them); retention
+    /// removes them with the message. Empty: no copies are kept.
+    pub originals_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -607,6 +610,7 @@ impl Default for StoreSettings {
         StoreSettings {
             kind: StoreKind::Sqlite,
             sqlite: "var/intake.db".into(),
+            originals_dir: "var/originals".into(),
         }
     }
 }

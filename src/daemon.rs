@@ -295,11 +295,12 @@ fn start_purge(
     }
     let store = store.clone();
     let retention = settings.retention.clone();
-    let maildir = settings.source.maildir.clone();
+    let originals = crate::originals::Originals::new(settings);
     Some(tokio::spawn(async move {
         loop {
             let now = chrono::Utc::now().timestamp_millis();
-            if let Err(e) = crate::retention::purge(&store, &retention, Some(&maildir), now).await {
+            if let Err(e) = crate::retention::purge(&store, &retention, Some(&originals), now).await
+            {
                 tracing::error!(error = %e, "retention purge failed; will try again tomorrow");
             }
             tokio::time::sleep(Duration::from_secs(24 * 3600)).await;

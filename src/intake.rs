@@ -35,6 +35,7 @@ pub struct Intake {
     directory: Directory,
     providers: ProviderRegister,
     limits: ExtractLimits,
+    originals: crate::originals::Originals,
 }
 
 /// The pipeline's verdict on one email, before it is recorded.
@@ -183,6 +184,7 @@ impl Intake {
             );
         }
         Ok(Intake {
+            originals: crate::originals::Originals::new(&settings),
             settings,
             directory,
             providers,
@@ -381,6 +383,13 @@ impl Intake {
         while let Some((input, result, started)) = analysed.next().await {
             match result {
                 Ok(analysis) => {
+                    if let Recorder::Store(_) = recorder {
+                        // Mail that lives on a server (IMAP) is copied for the case page; the
+                        // copy is written before the commit, so a committed case always has it.
+                        if let Err(e) = self.originals.keep(&input.source_ref, &input.raw) {
+                            tracing::warn!(error = %e, "cannot keep a copy of the email for the case page");
+                        }
+                    }
                     let outcome = self.record(&input, &analysis, recorder).await?;
                     log_outcome(&input, &analysis, &outcome);
                     count_outcome(&outcome, started);

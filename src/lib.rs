@@ -19,6 +19,7 @@ pub mod mime;
 pub mod net;
 pub mod ocr;
 pub mod ops;
+pub mod originals;
 pub mod outbox;
 pub mod pdf;
 pub mod pipeline;

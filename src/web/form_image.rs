@@ -1,17 +1,17 @@
 //! The form as it was sent, for the case page (issue 5): the pages a case was read from, as PNG.
-//! Nothing is stored for this: the raw email stays in the Maildir's `cur/` until retention
-//! erases it, so each request finds it there, checks it is the same email (SHA-256), takes the
-//! case's attachment and renders the one page asked for. Only the case's own pages are shown:
+//! The raw email stays where [`Originals`] keeps it (the Maildir's `cur/`, or the copy of IMAP
+//! mail) until retention erases it, so each request finds it there, checks it is the same email
+//! (SHA-256), takes the case's attachment and renders the one page asked for. Only the case's own pages are shown:
 //! a PDF with two forms holds two people's data.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::ocr::raster::{self, RasterLimits};
+use crate::originals::Originals;
 use crate::pipeline::extract::{attachment_type, AttachmentType};
 use crate::pipeline::parse::{parse_mail, Attachment};
-use crate::source::Maildir;
 use crate::store::CaseRow;
 
 /// Resolution of a rendered PDF page: A4 is 827 px wide, readable on a laptop and a phone.
@@ -34,7 +34,7 @@ pub enum Unavailable {
     Body,
     /// No form was found in the email.
     NoForm,
-    /// The email came from IMAP; its raw copy is on the mail server, not here.
+    /// The email came from IMAP and no copy of it is kept (`[store] originals_dir = ""`).
     NotLocal,
     /// The raw email is no longer where it was read, or is another email now.
     Missing,
@@ -55,7 +55,7 @@ impl Unavailable {
                 "Ingen blankett hittades i meddelandet, så det finns ingen sida att visa."
             }
             Unavailable::NotLocal => {
-                "Originalmeddelandet finns i e-postlådan (IMAP) och inte hos tjänsten, så blanketten kan inte visas här."
+                "Originalmeddelandet finns bara i e-postlådan (IMAP) och ingen kopia sparas hos tjänsten, så blanketten kan inte visas här."
             }
             Unavailable::Missing => {
                 "Originalmeddelandet finns inte längre kvar (gallrat eller flyttat), så blanketten kan inte visas."
@@ -69,11 +69,11 @@ impl Unavailable {
 /// that the page never shows a broken image for an original that is gone or changed.
 pub fn pages_to_show(
     case: &CaseRow,
-    maildir: &Path,
+    originals: &Originals,
     max_message_bytes: usize,
 ) -> Result<Vec<usize>, Unavailable> {
     check_case(case)?;
-    read_original(case, maildir, max_message_bytes)?;
+    read_original(case, originals, max_message_bytes)?;
     Ok(case_pages(case))
 }
 
@@ -105,7 +105,7 @@ fn case_pages(case: &CaseRow) -> Vec<usize> {
 /// run it off the async workers.
 pub fn render(
     case: &CaseRow,
-    maildir: &Path,
+    originals: &Originals,
     page: usize,
     max_message_bytes: usize,
 ) -> Result<Option<Vec<u8>>, Unavailable> {
@@ -113,7 +113,7 @@ pub fn render(
     if !case_pages(case).contains(&page) {
         return Ok(None);
     }
-    let raw = read_original(case, maildir, max_message_bytes)?;
+    let raw = read_original(case, originals, max_message_bytes)?;
     let mail = parse_mail(&raw).map_err(|_| Unavailable::Missing)?;
     let att = the_attachment(case, &mail.attachments).ok_or(Unavailable::Missing)?;
     let result = match attachment_type(att) {
@@ -135,31 +135,28 @@ pub fn render(
     })
 }
 
-/// Where the raw email is kept: the Maildir for the daemon, the file for `process`.
-fn original_path(source_ref: &str, maildir: &Path) -> Result<PathBuf, Unavailable> {
-    if let Some(name) = source_ref.strip_prefix("maildir:") {
-        let md = Maildir::new(maildir);
-        return md
-            .find("cur", name)
-            .or_else(|| md.find("new", name))
-            .ok_or(Unavailable::Missing);
-    }
-    if let Some(rest) = source_ref.strip_prefix("file:") {
-        let path = PathBuf::from(rest.rsplit_once('#').map_or(rest, |(p, _)| p));
-        return if path.is_file() {
-            Ok(path)
+/// Where the raw email is kept: the Maildir or the copy of IMAP mail for the daemon, the file
+/// for `process`.
+fn original_path(source_ref: &str, originals: &Originals) -> Result<PathBuf, Unavailable> {
+    let remote = !(source_ref.starts_with("maildir:") || source_ref.starts_with("file:"));
+    originals
+        .path(source_ref)
+        .ok_or(if remote && !originals.keeps_copies() {
+            Unavailable::NotLocal
         } else {
-            Err(Unavailable::Missing)
-        };
-    }
-    Err(Unavailable::NotLocal)
+            Unavailable::Missing
+        })
 }
 
 /// Reads the raw email, no more than the intake would have read, and only if it is the email
 /// the case came from (a file can be replaced, a Maildir name reused).
-fn read_original(case: &CaseRow, maildir: &Path, max_bytes: usize) -> Result<Vec<u8>, Unavailable> {
+fn read_original(
+    case: &CaseRow,
+    originals: &Originals,
+    max_bytes: usize,
+) -> Result<Vec<u8>, Unavailable> {
     use sha2::{Digest, Sha256};
-    let path = original_path(&case.source_ref, maildir)?;
+    let path = original_path(&case.source_ref, originals)?;
     let file = std::fs::File::open(path).map_err(|_| Unavailable::Missing)?;
     let mut raw = Vec::new();
     file.take(max_bytes as u64 + 1)
@@ -221,12 +218,14 @@ mod tests {
     }
 
     #[test]
-    fn only_local_sources_are_read() {
-        let dir = Path::new("/nonexistent");
-        assert_eq!(original_path("imap:1:2", dir), Err(Unavailable::NotLocal));
-        assert_eq!(original_path("maildir:x", dir), Err(Unavailable::Missing));
+    fn an_original_is_looked_for_where_its_source_keeps_it() {
+        let none = Originals::at("/nonexistent".into(), None);
+        assert_eq!(original_path("imap:1:2", &none), Err(Unavailable::NotLocal));
+        let kept = Originals::at("/nonexistent".into(), Some("/nonexistent/o".into()));
+        assert_eq!(original_path("imap:1:2", &kept), Err(Unavailable::Missing));
+        assert_eq!(original_path("maildir:x", &none), Err(Unavailable::Missing));
         assert_eq!(
-            original_path("file:/nonexistent/a.eml#abc", dir),
+            original_path("file:/nonexistent/a.eml#abc", &none),
             Err(Unavailable::Missing)
         );
     }
@@ -234,15 +233,16 @@ mod tests {
     #[test]
     fn the_maildir_copy_is_found_with_or_without_its_flags() {
         let dir = tempfile::tempdir().unwrap();
-        let md = Maildir::create(dir.path()).unwrap();
+        let md = crate::source::Maildir::create(dir.path()).unwrap();
+        let originals = Originals::at(dir.path().to_path_buf(), None);
         let in_cur = dir.path().join("cur/1700000000.abc.host:2,S");
         std::fs::write(&in_cur, b"x").unwrap();
         assert_eq!(
-            original_path("maildir:1700000000.abc.host", dir.path()),
+            original_path("maildir:1700000000.abc.host", &originals),
             Ok(in_cur)
         );
         assert_eq!(
-            original_path("maildir:1700000000.abc", dir.path()),
+            original_path("maildir:1700000000.abc", &originals),
             Err(Unavailable::Missing)
         );
         let in_new = dir.path().join("new/1700000001.def.host");

@@ -96,6 +96,7 @@ struct Inner {
     web: WebSettings,
     intake: IntakeSettings,
     maildir: PathBuf,
+    originals: crate::originals::Originals,
     max_message_bytes: usize,
     clock: Clock,
     limiter: Mutex<LoginLimiter>,
@@ -111,6 +112,7 @@ impl WebState {
                 web: settings.web.clone(),
                 intake: settings.intake.clone(),
                 maildir: settings.source.maildir.clone(),
+                originals: crate::originals::Originals::new(settings),
                 max_message_bytes: settings.limits.max_message_bytes,
                 clock,
                 limiter: Mutex::new(LoginLimiter::default()),
@@ -798,11 +800,11 @@ async fn show_case(
         Ok(v) => v,
         Err(e) => return internal(e),
     };
-    let maildir = state.inner.maildir.clone();
+    let originals = state.inner.originals.clone();
     let case = detail.case.clone();
     let max_bytes = state.inner.max_message_bytes;
     let form_pages = tokio::task::spawn_blocking(move || {
-        form_image::pages_to_show(&case, &maildir, max_bytes)
+        form_image::pages_to_show(&case, &originals, max_bytes)
             .map_err(form_image::Unavailable::note_sv)
     })
     .await
@@ -846,10 +848,10 @@ async fn form_page_image(
     let Ok(_permit) = state.inner.renders.acquire().await else {
         return internal("the render semaphore is closed");
     };
-    let maildir = state.inner.maildir.clone();
+    let originals = state.inner.originals.clone();
     let max_bytes = state.inner.max_message_bytes;
     let png =
-        tokio::task::spawn_blocking(move || form_image::render(&case, &maildir, page, max_bytes))
+        tokio::task::spawn_blocking(move || form_image::render(&case, &originals, page, max_bytes))
             .await
             .unwrap_or(Err(form_image::Unavailable::Failed));
     match png {
