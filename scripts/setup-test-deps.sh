@@ -15,6 +15,7 @@ NEEDED=(
   "tesseract-ocr-osd:/usr/share/tesseract-ocr/5/tessdata/osd.traineddata"
   "dovecot-imapd:/usr/sbin/dovecot"
   "python3-aiosmtpd:/usr/lib/python3/dist-packages/aiosmtpd/__init__.py"
+  "openssl:openssl"
   "slapd:slapd"
   "ldap-utils:ldapadd"
   "chromium:chromium"

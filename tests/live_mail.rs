@@ -7,6 +7,8 @@ mod support;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use sha2::Digest;
+
 use support::{mails, wait_until, Daemon, World, IGNORED, PROCESSED, QUARANTINED};
 use tjid_intake::store::CaseFilter;
 
@@ -31,6 +33,7 @@ async fn end_to_end_with_idle_folders_replies_and_bounce_link() {
     support::init_logging();
     let world = World::start().await;
     let settings = world.settings("max_message_bytes = 200000", NO_RATE_LIMIT);
+    let originals = tjid_intake::originals::Originals::new(&settings);
     let daemon = Daemon::start(settings).await;
     wait_until(20, "IMAP connected", || async {
         daemon.status.get().as_str() == "connected"
@@ -114,6 +117,22 @@ async fn end_to_end_with_idle_folders_replies_and_bounce_link() {
         .await
         .unwrap();
     assert_eq!(cases.len(), 5);
+    // A copy of each email is kept for the case page's form image (the original is on the
+    // server, in a folder).
+    for summary in &cases {
+        let detail = daemon
+            .store
+            .case_detail(&summary.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let case = detail.case;
+        let copy = originals
+            .path(&case.source_ref)
+            .expect("a copy of the IMAP mail is kept");
+        let raw = std::fs::read(copy).unwrap();
+        assert_eq!(hex::encode(sha2::Sha256::digest(&raw)), case.content_hash);
+    }
     for (expected, (id, _)) in golden
         .iter()
         .filter(|(e, _)| matches!(*e, "queued" | "rejected" | "any"))

@@ -63,3 +63,48 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String
             .with_no_client_auth();
     Ok(Arc::new(config))
 }
+
+/// Whether an error (or one it wraps) is rustls refusing the server's certificate.
+pub fn is_certificate_refusal(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if let Some(r) = err.downcast_ref::<rustls::Error>() {
+            return matches!(
+                r,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+        }
+        // io::Error hides the error it wraps from `source()`.
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            let inner: &(dyn std::error::Error + 'static) = inner;
+            return is_certificate_refusal(inner);
+        }
+        current = err.source();
+    }
+    false
+}
+
+/// `message`, and when `e` is a refused certificate, what it was checked against, so that
+/// ops know which setting (`ca_setting`, e.g. `imap.ca_file`) to fix.
+pub fn explain_refusal(
+    message: String,
+    e: &(dyn std::error::Error + 'static),
+    ca_file: Option<&Path>,
+    ca_setting: &str,
+) -> String {
+    if !is_certificate_refusal(e) {
+        return message;
+    }
+    match ca_file {
+        Some(path) => format!(
+            "{message} (the server's certificate is not signed by a CA in {ca_setting} = {})",
+            path.display()
+        ),
+        None => format!(
+            "{message} (the server's certificate is not signed by a CA in the system's bundle; set {ca_setting} for a private CA)"
+        ),
+    }
+}

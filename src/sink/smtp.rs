@@ -31,10 +31,18 @@ pub enum SmtpSetupError {
     },
 }
 
+/// RFC 4954's answers to AUTH: 530 authentication required, 534 mechanism too weak, 535
+/// credentials invalid, 538 encryption required.
+fn is_auth_refusal(e: &lettre::transport::smtp::Error) -> bool {
+    e.status()
+        .is_some_and(|code| matches!(u16::from(code), 530 | 534 | 535 | 538))
+}
+
 pub struct SmtpSink {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     /// For `check`: where this sink sends.
     pub endpoint: String,
+    ca_file: Option<std::path::PathBuf>,
 }
 
 impl SmtpSink {
@@ -100,6 +108,7 @@ impl SmtpSink {
         Ok(SmtpSink {
             transport: builder.build(),
             endpoint: format!("{host}:{}", s.port()),
+            ca_file: s.ca_file.clone(),
         })
     }
 
@@ -111,11 +120,16 @@ impl SmtpSink {
                 "the SMTP server {} did not answer NOOP",
                 self.endpoint
             )),
-            Err(e) => Err(format!(
-                "cannot connect to the SMTP server {}: {e}",
-                self.endpoint
+            Err(e) => Err(self.explain(
+                format!("cannot connect to the SMTP server {}: {e}", self.endpoint),
+                &e,
             )),
         }
+    }
+
+    /// The error in one line, with a hint when the server's certificate was refused.
+    fn explain(&self, message: String, e: &lettre::transport::smtp::Error) -> String {
+        crate::net::tls::explain_refusal(message, e, self.ca_file.as_deref(), "smtp.ca_file")
     }
 
     pub async fn deliver(&self, reply: &OutboxRow) -> Result<String, SinkError> {
@@ -147,10 +161,14 @@ impl SmtpSink {
                 ))
             }
             Err(e) => Err(SinkError {
-                // Only an explicit 5xx is final; everything else (4xx, network, TLS, time-out)
-                // may work later.
-                temporary: !e.is_permanent(),
-                message: format!("cannot send the reply through {}: {e}", self.endpoint),
+                // Only an explicit 5xx about this reply is final; everything else (4xx,
+                // network, TLS, time-out) may work later. A refused AUTH is about our relay
+                // account, not the reply: it waits for ops to fix the credentials.
+                temporary: !e.is_permanent() || is_auth_refusal(&e),
+                message: self.explain(
+                    format!("cannot send the reply through {}: {e}", self.endpoint),
+                    &e,
+                ),
             }),
         }
     }

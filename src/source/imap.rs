@@ -298,7 +298,12 @@ impl ImapSource {
                     Ok(Ok(stream)) => Ok(stream),
                     Ok(Err(e)) => Err(ImapError::Tls {
                         endpoint,
-                        reason: e.to_string(),
+                        reason: crate::net::tls::explain_refusal(
+                            e.to_string(),
+                            &e,
+                            s.ca_file.as_deref(),
+                            "imap.ca_file",
+                        ),
                     }),
                     Err(_) => Err(ImapError::Tls {
                         endpoint,

@@ -25,6 +25,7 @@ use tokio::net::TcpStream;
 
 pub const DOVECOT: &str = "/usr/sbin/dovecot";
 pub const PYTHON: &str = "/usr/bin/python3";
+pub const OPENSSL: &str = "openssl";
 pub const USER: &str = "tjansteid";
 pub const PASSWORD: &str = "hemligt-lösen";
 /// A sender that is the unit's verksamhetschef in fixtures/kiv.ldif.
@@ -47,6 +48,29 @@ pub fn servers_available() -> bool {
     if !aiosmtpd {
         missing.push("aiosmtpd (Debian package python3-aiosmtpd)");
     }
+    all_present(&missing)
+}
+
+/// Whether the servers and the `openssl` command (for throwaway certificates) are here.
+pub fn tls_servers_available() -> bool {
+    if !servers_available() {
+        return false;
+    }
+    let openssl = Command::new(OPENSSL)
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    all_present(if openssl {
+        &[]
+    } else {
+        &["openssl (Debian package openssl)"]
+    })
+}
+
+/// True when nothing is missing; otherwise fails under CI and skips loudly elsewhere.
+fn all_present(missing: &[&str]) -> bool {
     if missing.is_empty() {
         return true;
     }
@@ -126,18 +150,165 @@ fn stop_child(child: &mut Option<Child>) {
     }
 }
 
+/// Runs a command to its end; panics with its error output when it fails.
+fn run(cmd: &mut Command) {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A throwaway certificate authority (EC P-256, made with the `openssl` command).
+pub struct TestCa {
+    pub cert: PathBuf,
+    key: PathBuf,
+    dir: PathBuf,
+}
+
+/// A server certificate and its key, both PEM.
+#[derive(Debug, Clone)]
+pub struct ServerCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestCa {
+    pub fn new(root: &Path, name: &str) -> TestCa {
+        let dir = root.join(format!("ca-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("ca.cnf");
+        std::fs::write(
+            &config,
+            format!(
+                "[req]\ndistinguished_name = dn\nx509_extensions = v3_ca\nprompt = no\n[dn]\nCN = {name}\n[v3_ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n"
+            ),
+        )
+        .unwrap();
+        let (cert, key) = (dir.join("ca.pem"), dir.join("ca.key"));
+        run(Command::new(OPENSSL)
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+            .arg("-config")
+            .arg(&config)
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert));
+        TestCa { cert, key, dir }
+    }
+
+    /// A certificate for 127.0.0.1 and localhost, signed by this CA.
+    pub fn issue_server(&self) -> ServerCert {
+        let d = &self.dir;
+        std::fs::write(
+            d.join("server.cnf"),
+            "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = localhost\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("server-ext.cnf"),
+            "basicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature,keyEncipherment\nextendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1,DNS:localhost\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n",
+        )
+        .unwrap();
+        let (cert, key, csr) = (
+            d.join("server.pem"),
+            d.join("server.key"),
+            d.join("server.csr"),
+        );
+        run(Command::new(OPENSSL)
+            .args(["req", "-new", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-config"])
+            .arg(d.join("server.cnf"))
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr));
+        run(Command::new(OPENSSL)
+            .args(["x509", "-req", "-days", "2", "-CAcreateserial", "-in"])
+            .arg(&csr)
+            .arg("-CA")
+            .arg(&self.cert)
+            .arg("-CAkey")
+            .arg(&self.key)
+            .arg("-extfile")
+            .arg(d.join("server-ext.cnf"))
+            .arg("-out")
+            .arg(&cert));
+        ServerCert { cert, key }
+    }
+}
+
+/// What a test Dovecot offers beyond plain IMAP on loopback.
+#[derive(Debug, Clone, Default)]
+pub struct DovecotOptions {
+    /// TLS: STARTTLS on `port`, implicit TLS on `imaps_port`.
+    pub tls: Option<ServerCert>,
+    /// Replaces the CAPABILITY list after login (Dovecot 2.3 cannot remove single items).
+    pub capability: Option<String>,
+    /// Keeps the raw protocol of every IMAP session (see [`Dovecot::client_commands`]).
+    pub rawlog: bool,
+    /// XOAUTH2 and OAUTHBEARER instead of passwords, checked at this introspection URL.
+    pub oauth2_introspection_url: Option<String>,
+}
+
+/// A token introspection endpoint (tests/support/token_introspection.py) that knows one token.
+pub struct TokenServer {
+    pub url: String,
+    child: Option<Child>,
+}
+
+impl TokenServer {
+    pub async fn start(root: &Path, token: &str) -> TokenServer {
+        let script = root.join("token_introspection.py");
+        std::fs::write(&script, include_str!("token_introspection.py")).unwrap();
+        let port = free_port();
+        let child = Command::new(PYTHON)
+            .arg(&script)
+            .arg(port.to_string())
+            .arg(token)
+            .arg(USER)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start the token endpoint");
+        wait_for_port(port, "the token endpoint").await;
+        TokenServer {
+            url: format!("http://127.0.0.1:{port}/introspect"),
+            child: Some(child),
+        }
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        stop_child(&mut self.child);
+    }
+}
+
 /// A Dovecot instance with one user and its Maildir.
 pub struct Dovecot {
     pub dir: PathBuf,
+    /// IMAP (offering STARTTLS when TLS is configured).
     pub port: u16,
+    /// Implicit TLS; 0 without TLS.
+    pub imaps_port: u16,
     config: PathBuf,
     child: Option<Child>,
 }
 
 impl Dovecot {
     pub async fn start(root: &Path) -> Dovecot {
+        Self::start_with(root, DovecotOptions::default()).await
+    }
+
+    pub async fn start_with(root: &Path, options: DovecotOptions) -> Dovecot {
         let dir = root.join("dovecot");
-        for sub in ["run", "state", "mail", "home"] {
+        for sub in ["run", "state", "mail", "home", "rawlog"] {
             std::fs::create_dir_all(dir.join(sub)).unwrap();
         }
         // Dovecot serves the mail as uid 65534: it must reach and own the mail directories.
@@ -150,6 +321,7 @@ impl Dovecot {
                 "65534:65534",
                 dir.join("mail").to_str().unwrap(),
                 dir.join("home").to_str().unwrap(),
+                dir.join("rawlog").to_str().unwrap(),
             ])
             .status();
         std::fs::write(
@@ -159,6 +331,46 @@ impl Dovecot {
         .unwrap();
         let port = free_port();
         let d = dir.display();
+        let mut extra = String::new();
+        let imaps_port = match &options.tls {
+            Some(tls) => {
+                extra.push_str(&format!(
+                    "ssl = yes\nssl_cert = <{}\nssl_key = <{}\n",
+                    tls.cert.display(),
+                    tls.key.display()
+                ));
+                free_port()
+            }
+            None => {
+                extra.push_str("ssl = no\n");
+                0
+            }
+        };
+        if let Some(caps) = &options.capability {
+            extra.push_str(&format!("imap_capability = {caps}\n"));
+        }
+        if options.rawlog {
+            extra.push_str(&format!("rawlog_dir = {d}/rawlog\n"));
+        }
+        // Passwords always (the tests' own client logs in with one); tokens when asked. A
+        // token fails the password file and goes on to the oauth2 passdb.
+        let mut passdbs = format!(
+            "passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/users\n}}\n"
+        );
+        let mut mechanisms = "plain login".to_string();
+        if let Some(url) = &options.oauth2_introspection_url {
+            std::fs::write(
+                dir.join("oauth2.conf"),
+                format!(
+                    "introspection_mode = post\nintrospection_url = {url}\nusername_attribute = username\nactive_attribute = active\nactive_value = true\n"
+                ),
+            )
+            .unwrap();
+            mechanisms.push_str(" xoauth2 oauthbearer");
+            passdbs.push_str(&format!(
+                "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {d}/oauth2.conf\n}}\n"
+            ));
+        }
         let config = dir.join("dovecot.conf");
         std::fs::write(
             &config,
@@ -169,16 +381,11 @@ log_path = {d}/dovecot.log
 info_log_path = {d}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
-mail_location = maildir:{d}/mail/%u
+auth_mechanisms = {mechanisms}
+{extra}mail_location = maildir:{d}/mail/%u
 mailbox_idle_check_interval = 1 secs
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {d}/users
-}}
-userdb {{
+{passdbs}userdb {{
   driver = static
   args = uid=65534 gid=65534 home={d}/home/%u
 }}
@@ -188,7 +395,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 service stats {{
@@ -206,11 +414,44 @@ service stats {{
         let mut d = Dovecot {
             dir,
             port,
+            imaps_port,
             config,
             child: None,
         };
         d.spawn().await;
         d
+    }
+
+    /// Dovecot's own log (logins name the mechanism and say `TLS` when the session had it).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("dovecot.log")).unwrap_or_default()
+    }
+
+    /// Every command the clients sent (with `rawlog`), tags removed, upper-cased, in file order.
+    pub fn client_commands(&self) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.join("rawlog"))
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "in"));
+        files.sort();
+        let mut commands = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            for line in text.lines() {
+                // "[time stamp] tag COMMAND args": drop the stamp and the tag.
+                let mut words: Vec<&str> = line.split_whitespace().collect();
+                if words
+                    .first()
+                    .is_some_and(|w| w.contains('.') && w.parse::<f64>().is_ok())
+                {
+                    words.remove(0);
+                }
+                if words.len() >= 2 {
+                    commands.push(words[1..].join(" ").to_uppercase());
+                }
+            }
+        }
+        commands
     }
 
     async fn spawn(&mut self) {
@@ -224,6 +465,9 @@ service stats {{
             .expect("cannot start dovecot");
         self.child = Some(child);
         wait_for_port(self.port, "dovecot").await;
+        if self.imaps_port != 0 {
+            wait_for_port(self.imaps_port, "dovecot (imaps)").await;
+        }
     }
 
     pub fn stop(&mut self) {
@@ -329,22 +573,44 @@ impl Drop for Dovecot {
     }
 }
 
-/// aiosmtpd with the Mailbox handler: every message received lands in a Maildir.
+/// What a test SMTP server demands or refuses beyond plain SMTP on loopback.
+#[derive(Debug, Clone, Default)]
+pub struct SmtpOptions {
+    /// TLS with this certificate: STARTTLS (required before MAIL), or implicit TLS.
+    pub tls: Option<ServerCert>,
+    pub implicit_tls: bool,
+    /// AUTH required with this user and password.
+    pub auth: Option<(String, String)>,
+    /// Recipients refused with `550 5.1.1`.
+    pub reject: Vec<String>,
+}
+
+/// aiosmtpd (tests/support/smtp_server.py): every message accepted lands in a Maildir.
 pub struct SmtpServer {
     pub maildir: PathBuf,
     pub port: u16,
+    script: PathBuf,
+    options: SmtpOptions,
     child: Option<Child>,
 }
 
 impl SmtpServer {
     pub async fn start(root: &Path) -> SmtpServer {
+        Self::start_with(root, SmtpOptions::default()).await
+    }
+
+    pub async fn start_with(root: &Path, options: SmtpOptions) -> SmtpServer {
         let maildir = root.join("smtp-received");
         for sub in ["new", "cur", "tmp"] {
             std::fs::create_dir_all(maildir.join(sub)).unwrap();
         }
+        let script = root.join("smtp_server.py");
+        std::fs::write(&script, include_str!("smtp_server.py")).unwrap();
         let mut s = SmtpServer {
             maildir,
             port: free_port(),
+            script,
+            options,
             child: None,
         };
         s.spawn().await;
@@ -352,17 +618,26 @@ impl SmtpServer {
     }
 
     pub async fn spawn(&mut self) {
-        let child = Command::new(PYTHON)
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{}", self.port),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(&self.maildir)
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg(&self.script)
+            .arg("--port")
+            .arg(self.port.to_string())
+            .arg("--maildir")
+            .arg(&self.maildir);
+        let o = &self.options;
+        if let Some(tls) = &o.tls {
+            cmd.arg("--cert").arg(&tls.cert).arg("--key").arg(&tls.key);
+            if o.implicit_tls {
+                cmd.arg("--implicit-tls");
+            }
+        }
+        if let Some((user, password)) = &o.auth {
+            cmd.arg("--auth").arg(format!("{user}:{password}"));
+        }
+        for r in &o.reject {
+            cmd.arg("--reject").arg(r);
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -477,14 +752,32 @@ pub const QUARANTINED: &str = "Karantän";
 
 impl World {
     pub async fn start() -> World {
-        let temp = tempfile::tempdir().unwrap();
-        let dovecot = Dovecot::start(temp.path()).await;
-        let smtp = SmtpServer::start(temp.path()).await;
+        Self::start_in(
+            tempfile::tempdir().unwrap(),
+            DovecotOptions::default(),
+            SmtpOptions::default(),
+        )
+        .await
+    }
+
+    /// Both servers with options, in `temp` (which may already hold their certificates).
+    pub async fn start_in(
+        temp: tempfile::TempDir,
+        imap: DovecotOptions,
+        smtp: SmtpOptions,
+    ) -> World {
+        let dovecot = Dovecot::start_with(temp.path(), imap).await;
+        let smtp = SmtpServer::start_with(temp.path(), smtp).await;
         World {
             temp,
             dovecot,
             smtp,
         }
+    }
+
+    /// The configuration file that [`World::settings`] wrote (for the command line).
+    pub fn config_path(&self) -> PathBuf {
+        self.temp.path().join("config.toml")
     }
 
     /// The daemon's configuration: IMAP in (plain on loopback, IDLE), SMTP out, SQLite.
@@ -521,6 +814,7 @@ reconnect_max_secs = 2
 {imap_extra}
 [store]
 sqlite = "{db}"
+originals_dir = "{originals}"
 [sink]
 kind = "smtp"
 [smtp]
@@ -538,6 +832,7 @@ listen = ""
             imap_port = self.dovecot.port,
             smtp_port = self.smtp.port,
             db = dir.join("intake.db").display(),
+            originals = dir.join("originals").display(),
         );
         let path = dir.join("config.toml");
         std::fs::write(&path, text).unwrap();
