@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::config::Settings;
 use crate::forms::pdf_writer::{example_values, render, FilledForm, Layout};
 use crate::forms::spec::FormKind;
-use crate::intake::{Input, Intake, Recorder};
+use crate::intake::{Input, Intake, Order, Recorder};
 use crate::mime::{build, MailSpec};
 use crate::sink::{FileSink, ReplySink};
 use crate::source::Maildir;
@@ -87,7 +87,7 @@ pub async fn run(
         }
         let batch_started = Instant::now();
         let report = intake
-            .process_batch(inputs, &recorder, |input, _| {
+            .process_batch(inputs, Order::AsDone, &recorder, |input, _| {
                 latencies.push(batch_started.elapsed().as_secs_f64());
                 maildir.acknowledge(std::path::Path::new(&input.display), "S")?;
                 Ok(())

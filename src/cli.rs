@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Settings, SinkKind};
-use crate::intake::{DryRun, Input, Intake, Recorder};
+use crate::intake::{DryRun, Input, Intake, Order, Recorder};
 use crate::lifecycle::{Action, LifecycleError, Request};
 use crate::pipeline::reply::ReplySettings;
 use crate::sink::{FileSink, ReplySink, SmtpSink};
@@ -276,7 +276,8 @@ async fn process(
     let stdout = std::io::stdout();
     let mut quarantined = 0usize;
     let waiting = intake
-        .process_batch(inputs, &recorder, |_, outcome| {
+        // Lines in the order of the arguments.
+        .process_batch(inputs, Order::AsGiven, &recorder, |_, outcome| {
             quarantined += usize::from(outcome.decision == "quarantined");
             let mut out = stdout.lock();
             if json {

@@ -114,10 +114,11 @@ pub enum Settled<'a> {
 }
 
 /// In which order analysed emails are recorded.
-enum Order {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
     /// As given (`process` prints its lines in the order of its arguments).
     AsGiven,
-    /// As each is done (the daemon: a slow scan holds up nothing).
+    /// As each is done (the daemon: a slow scan holds up no other email's reply).
     AsDone,
 }
 
@@ -310,13 +311,14 @@ impl Intake {
         }
     }
 
-    /// Analyses `inputs` in parallel and records them in input order; `on_outcome` runs after
+    /// Analyses `inputs` in parallel and records them in `order`; `on_outcome` runs after
     /// each email's outcome is committed (the place to acknowledge it at its source). An email
     /// that waits for KIV is not recorded and `on_outcome` does not run for it: it must stay
     /// at its source. With a store, it is noted in `kiv_waiting` with its next try.
     pub async fn process_batch<F>(
         self: &Arc<Self>,
         inputs: Vec<Input>,
+        order: Order,
         recorder: &Recorder,
         mut on_outcome: F,
     ) -> anyhow::Result<BatchReport>
@@ -326,7 +328,7 @@ impl Intake {
         let mut report = BatchReport::default();
         self.process(
             futures::stream::iter(inputs),
-            Order::AsGiven,
+            order,
             recorder,
             |input, settled| match settled {
                 Settled::Recorded(outcome) => on_outcome(input, outcome),

@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
 use crate::config::{AfterAction, ImapAuth, ImapSettings, Security};
-use crate::intake::{Input, Intake, Outcome, Recorder};
+use crate::intake::{Input, Intake, Order, Outcome, Recorder};
 use crate::store::{ImapPosition, MailRecord, Store};
 
 /// Anything a session can run over: TCP, or TLS over TCP.
@@ -826,7 +826,8 @@ impl ImapSource {
 
         let mut recorded: Vec<(u32, Ack)> = Vec::new();
         intake
-            .process_batch(inputs, recorder, |input, outcome| {
+            // As each is done: a long scan in the batch holds up no other email's reply.
+            .process_batch(inputs, Order::AsDone, recorder, |input, outcome| {
                 if let Some(uid) = uid_of(&input.source_ref) {
                     recorded.push((uid, Ack::of(outcome)));
                 }
