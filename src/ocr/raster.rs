@@ -12,9 +12,11 @@
 //! masks, JBIG2, JPX, text drawn over the image, a failed decode) goes to `pdftoppm`, which is
 //! slower but renders whatever poppler can render.
 
-use std::io::{Cursor, Read, Write};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::Cursor;
+use std::process::Command;
+use std::time::Duration;
+
+use super::child::ChildError;
 
 use image::{GrayImage, Luma};
 
@@ -425,45 +427,16 @@ fn run_pdftoppm(
     cap: u64,
     timeout: Duration,
 ) -> Result<Vec<u8>, RasterError> {
-    let mut child = Command::new("pdftoppm")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| RasterError::Render(format!("pdftoppm could not be started: {e}")))?;
-    let mut stdin = child.stdin.take();
-    let input = pdf.to_vec();
-    let writer = std::thread::spawn(move || {
-        if let Some(s) = stdin.as_mut() {
-            let _ = s.write_all(&input);
-        }
-    });
-    let mut stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(s) = stdout.as_mut() {
-            let _ = s.take(cap).read_to_end(&mut buf);
-        }
-        buf
-    });
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let _ = writer.join();
-                let _ = reader.join();
-                return Err(RasterError::Render("pdftoppm took too long".into()));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(RasterError::Render(e.to_string())),
-        }
+    let mut cmd = Command::new("pdftoppm");
+    cmd.args(args);
+    match super::child::run(cmd, pdf.to_vec(), cap, timeout) {
+        Ok(done) => Ok(done.stdout),
+        Err(ChildError::Start(e)) => Err(RasterError::Render(format!(
+            "pdftoppm could not be started: {e}"
+        ))),
+        Err(ChildError::Timeout) => Err(RasterError::Render("pdftoppm took too long".into())),
+        Err(ChildError::Wait(e)) => Err(RasterError::Render(e.to_string())),
     }
-    let _ = writer.join();
-    Ok(reader.join().unwrap_or_default())
 }
 
 fn parse_pgm(data: &[u8]) -> Option<GrayImage> {

@@ -8,9 +8,10 @@
 //! 0.1 s against 1–2 s of recognition. The image goes in on standard input as PGM (no encoding
 //! cost), the word boxes come back on standard output as TSV.
 
-use std::io::{Read, Write};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::child::ChildError;
 
 use image::GrayImage;
 
@@ -116,68 +117,26 @@ fn pgm(img: &GrayImage) -> Vec<u8> {
 
 /// Runs tesseract with the image on stdin; kills it when `timeout` passes.
 fn run(args: &[String], img: &GrayImage, timeout: Duration) -> Result<String, TesseractError> {
-    let mut child = Command::new("tesseract")
-        .args(args)
+    let mut cmd = Command::new("tesseract");
+    cmd.args(args)
         // Without this, OpenMP threads fight over the cores: 2–3 times slower (STACK-NOTES).
-        .env("OMP_THREAD_LIMIT", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(TesseractError::Start)?;
-    let input = pgm(img);
-    // Write and read on their own threads so neither pipe can fill up and stall the other.
-    let mut stdin = child.stdin.take();
-    let writer = std::thread::spawn(move || {
-        if let Some(s) = stdin.as_mut() {
-            let _ = s.write_all(&input);
-        }
-    });
-    let mut stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(s) = stdout.as_mut() {
-            let _ = s.read_to_end(&mut buf);
-        }
-        buf
-    });
-    let mut stderr = child.stderr.take();
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(s) = stderr.as_mut() {
-            let _ = s.take(64 * 1024).read_to_end(&mut buf);
-        }
-        buf
-    });
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let _ = writer.join();
-                let _ = reader.join();
-                let _ = err_reader.join();
-                return Err(TesseractError::Timeout(timeout));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(TesseractError::Failed(e.to_string())),
-        }
+        .env("OMP_THREAD_LIMIT", "1");
+    let done = match super::child::run(cmd, pgm(img), 64 << 20, timeout) {
+        Ok(done) => done,
+        Err(ChildError::Start(e)) => return Err(TesseractError::Start(e)),
+        Err(ChildError::Timeout) => return Err(TesseractError::Timeout(timeout)),
+        Err(ChildError::Wait(e)) => return Err(TesseractError::Failed(e.to_string())),
     };
-    let _ = writer.join();
-    let out = reader.join().unwrap_or_default();
-    let err = err_reader.join().unwrap_or_default();
-    if !status.success() {
-        let msg = String::from_utf8_lossy(&err);
+    if !done.status.success() {
+        let msg = String::from_utf8_lossy(&done.stderr);
         let first = msg
             .lines()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("no message")
             .to_string();
-        return Err(TesseractError::Failed(format!("{status}: {first}")));
+        return Err(TesseractError::Failed(format!("{}: {first}", done.status)));
     }
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    Ok(String::from_utf8_lossy(&done.stdout).into_owned())
 }
 
 /// Level-5 (word) rows of Tesseract's TSV.
