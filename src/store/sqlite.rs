@@ -271,10 +271,12 @@ impl SqliteStore {
             .collect()
     }
 
+    /// The unary `+` keeps SQLite from choosing `outbox_due` for the time range and then
+    /// sorting the whole backlog: `outbox_pending` gives the rows already in order.
     pub async fn due_replies(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         Ok(sqlx::query_as::<_, OutboxRow>(
             "SELECT id, case_id, sender, recipient, raw, attempts, created_at FROM outbox
-             WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2",
+             WHERE status = 'pending' AND +next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2",
         )
         .bind(now_ms)
         .bind(limit)
