@@ -1,6 +1,8 @@
 //! The outbox worker: delivers committed replies through the sink, retries temporary failures
 //! with exponential back-off, gives up after the configured time, and records every attempt.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 
 use crate::config::{OutboxSettings, RateLimitSettings};
@@ -17,6 +19,11 @@ pub struct DeliveryReport {
 }
 
 /// Delivers every reply that is due now.
+///
+/// Files are written on both cores and a pass's written replies are marked sent in one
+/// transaction: a crash in between leaves them pending, and writing one again renames it onto
+/// the same `<reply id>.eml`, so no reply is answered twice. An SMTP send cannot be taken
+/// back, so each is marked sent on its own, straight after the server accepted it.
 pub async fn deliver_due(
     store: &Store,
     sink: &ReplySink,
@@ -32,40 +39,50 @@ pub async fn deliver_due(
         }
         // Another pass only when this one delivered something: a failing sink is not hammered.
         let sent_before = report.sent;
+        let mut limiter = RateLimiter::default();
+        let mut files = Vec::new();
         for reply in due {
             let now = Utc::now().timestamp_millis();
-            if let Some(why) = over_rate_limit(store, rate, &reply.recipient, now).await? {
+            if let Some(why) = limiter.over(store, rate, &reply.recipient, now).await? {
                 store.reply_held(&reply.id, now, &why).await?;
                 tracing::warn!(reply = %reply.id, case = %reply.case_id, limit = %why, "reply held back by the rate limit");
                 report.held += 1;
                 continue;
             }
-            match sink.deliver(&reply).await {
-                Ok(detail) => {
-                    store.reply_sent(&reply.id, now, &detail).await?;
-                    tracing::info!(reply = %reply.id, case = %reply.case_id, "reply delivered");
-                    report.sent += 1;
-                    metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "sent")
-                        .increment(1);
+            match sink {
+                // Counted against the limit before it is written (a write that fails is
+                // counted too: the limit errs on the side of fewer replies).
+                ReplySink::File(_) => {
+                    limiter.sent(&reply.recipient);
+                    files.push(reply);
                 }
-                Err(e) => {
-                    let age_ms = now - reply.created_at;
-                    let give_up_ms = settings.give_up_after_hours as i64 * 3_600_000;
-                    if e.temporary && age_ms < give_up_ms {
-                        let next = now + backoff_ms(settings, reply.attempts);
-                        store.reply_retry(&reply.id, now, &e.message, next).await?;
-                        tracing::warn!(reply = %reply.id, case = %reply.case_id, error = %e, attempt = reply.attempts + 1, "reply delivery failed; will retry");
-                        report.retried += 1;
-                        metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "retry")
-                            .increment(1);
-                    } else {
-                        store.reply_failed(&reply.id, now, &e.message).await?;
-                        tracing::error!(reply = %reply.id, case = %reply.case_id, error = %e, "reply delivery failed for good");
-                        report.failed += 1;
-                        metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "failed")
-                            .increment(1);
+                ReplySink::Smtp(smtp) => match smtp.deliver(&reply).await {
+                    Ok(detail) => {
+                        store.reply_sent(&reply.id, now, &detail).await?;
+                        limiter.sent(&reply.recipient);
+                        delivered(&reply, &mut report);
                     }
+                    Err(e) => not_delivered(store, settings, &reply, e, now, &mut report).await?,
+                },
+            }
+        }
+        if let ReplySink::File(file_sink) = sink {
+            let written = file_sink.deliver_all(files).await;
+            let now = Utc::now().timestamp_millis();
+            let mut sent = Vec::with_capacity(written.len());
+            let mut ok = Vec::with_capacity(written.len());
+            for (reply, result) in written {
+                match result {
+                    Ok(detail) => {
+                        sent.push((reply.id.clone(), detail));
+                        ok.push(reply);
+                    }
+                    Err(e) => not_delivered(store, settings, &reply, e, now, &mut report).await?,
                 }
+            }
+            store.replies_sent(&sent, now).await?;
+            for reply in &ok {
+                delivered(reply, &mut report);
             }
         }
         if report.sent == sent_before {
@@ -74,37 +91,105 @@ pub async fn deliver_due(
     }
 }
 
-/// Why a reply to `recipient` must be held back now, if it must. Counts replies already sent,
-/// so a robot that answers every reply without marking itself gets at most the limit.
-async fn over_rate_limit(
+fn delivered(reply: &crate::store::OutboxRow, report: &mut DeliveryReport) {
+    tracing::info!(reply = %reply.id, case = %reply.case_id, "reply delivered");
+    report.sent += 1;
+    metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "sent").increment(1);
+}
+
+/// Records a failed delivery: retried with back-off while it is temporary and young enough,
+/// failed for good otherwise.
+async fn not_delivered(
     store: &Store,
-    rate: &RateLimitSettings,
-    recipient: &str,
-    now_ms: i64,
-) -> anyhow::Result<Option<String>> {
-    if rate.max_per_window > 0 {
-        let sent = store
-            .replies_sent_to(recipient, now_ms - rate.window_secs as i64 * 1000)
-            .await?;
-        if sent >= i64::from(rate.max_per_window) {
+    settings: &OutboxSettings,
+    reply: &crate::store::OutboxRow,
+    e: crate::sink::SinkError,
+    now: i64,
+    report: &mut DeliveryReport,
+) -> anyhow::Result<()> {
+    let age_ms = now - reply.created_at;
+    let give_up_ms = settings.give_up_after_hours as i64 * 3_600_000;
+    if e.temporary && age_ms < give_up_ms {
+        let next = now + backoff_ms(settings, reply.attempts);
+        store.reply_retry(&reply.id, now, &e.message, next).await?;
+        tracing::warn!(reply = %reply.id, case = %reply.case_id, error = %e, attempt = reply.attempts + 1, "reply delivery failed; will retry");
+        report.retried += 1;
+        metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "retry").increment(1);
+    } else {
+        store.reply_failed(&reply.id, now, &e.message).await?;
+        tracing::error!(reply = %reply.id, case = %reply.case_id, error = %e, "reply delivery failed for good");
+        report.failed += 1;
+        metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "failed").increment(1);
+    }
+    Ok(())
+}
+
+/// The per-recipient rate limit over one pass: the store is asked once per recipient (the
+/// count scans the outbox), and what this pass sends is added on top.
+#[derive(Default)]
+struct RateLimiter {
+    /// Lower-cased recipient (ASCII, as SQLite's `lower`) → replies sent within the window
+    /// and within 24 h.
+    sent: HashMap<String, (i64, i64)>,
+}
+
+impl RateLimiter {
+    /// Why a reply to `recipient` must be held back now, if it must. Counts replies already
+    /// sent, so a robot that answers every reply without marking itself gets at most the limit.
+    async fn over(
+        &mut self,
+        store: &Store,
+        rate: &RateLimitSettings,
+        recipient: &str,
+        now_ms: i64,
+    ) -> anyhow::Result<Option<String>> {
+        if rate.max_per_window == 0 && rate.max_per_day == 0 {
+            return Ok(None);
+        }
+        let key = recipient.to_ascii_lowercase();
+        let (window, day) = match self.sent.get(&key) {
+            Some(counts) => *counts,
+            None => {
+                let window = if rate.max_per_window > 0 {
+                    store
+                        .replies_sent_to(recipient, now_ms - rate.window_secs as i64 * 1000)
+                        .await?
+                } else {
+                    0
+                };
+                let day = if rate.max_per_day > 0 {
+                    store
+                        .replies_sent_to(recipient, now_ms - 86_400_000)
+                        .await?
+                } else {
+                    0
+                };
+                self.sent.insert(key, (window, day));
+                (window, day)
+            }
+        };
+        if rate.max_per_window > 0 && window >= i64::from(rate.max_per_window) {
             return Ok(Some(format!(
-                "rate limit: {sent} replies to this recipient within {} s (max {})",
+                "rate limit: {window} replies to this recipient within {} s (max {})",
                 rate.window_secs, rate.max_per_window
             )));
         }
-    }
-    if rate.max_per_day > 0 {
-        let sent = store
-            .replies_sent_to(recipient, now_ms - 86_400_000)
-            .await?;
-        if sent >= i64::from(rate.max_per_day) {
+        if rate.max_per_day > 0 && day >= i64::from(rate.max_per_day) {
             return Ok(Some(format!(
-                "rate limit: {sent} replies to this recipient within 24 h (max {})",
+                "rate limit: {day} replies to this recipient within 24 h (max {})",
                 rate.max_per_day
             )));
         }
+        Ok(None)
     }
-    Ok(None)
+
+    /// Counts a reply to `recipient` sent in this pass.
+    fn sent(&mut self, recipient: &str) {
+        if let Some((window, day)) = self.sent.get_mut(&recipient.to_ascii_lowercase()) {
+            *window += 1;
+            *day += 1;
+        }
+    }
 }
 
 /// Delay before the next attempt: initial × 2^attempts, capped.

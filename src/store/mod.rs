@@ -266,7 +266,17 @@ impl Store {
     }
 
     pub async fn reply_sent(&self, id: &str, now_ms: i64, detail: &str) -> Result<(), StoreError> {
-        dispatch!(self, s => s.reply_attempt(id, now_ms, true, detail, None, false).await)
+        self.replies_sent(&[(id.to_string(), detail.to_string())], now_ms)
+            .await
+    }
+
+    /// Marks several delivered replies (id, delivery note) as sent in one transaction.
+    pub async fn replies_sent(
+        &self,
+        sent: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.replies_sent(sent, now_ms).await)
     }
 
     pub async fn reply_retry(
@@ -276,11 +286,11 @@ impl Store {
         error: &str,
         next_ms: i64,
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.reply_attempt(id, now_ms, false, error, Some(next_ms), false).await)
+        dispatch!(self, s => s.reply_not_sent(id, now_ms, error, Some(next_ms), false).await)
     }
 
     pub async fn reply_failed(&self, id: &str, now_ms: i64, error: &str) -> Result<(), StoreError> {
-        dispatch!(self, s => s.reply_attempt(id, now_ms, false, error, None, true).await)
+        dispatch!(self, s => s.reply_not_sent(id, now_ms, error, None, true).await)
     }
 
     /// Marks a reply as held back by the rate limit: recorded, visible, not sent.

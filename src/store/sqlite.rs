@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
+use chrono::Datelike;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -71,6 +72,11 @@ impl SqliteStore {
         )
     }
 
+    /// Records one email in one transaction, in four round trips to SQLite's worker thread
+    /// (every round trip is a hand-over between threads, which cost more than the SQL):
+    /// `BEGIN IMMEDIATE`, one look-up (replay, duplicate, the year's case counter), every
+    /// write as one script, `COMMIT`. `IMMEDIATE` takes the write lock at once, so the counter
+    /// read by the look-up cannot be taken by another process before the script writes it.
     pub async fn record(
         &self,
         mail: &MailRecord,
@@ -78,78 +84,73 @@ impl SqliteStore {
         render: &RenderReply<'_>,
         now_ms: i64,
     ) -> Result<Recorded, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if sqlx::query("SELECT 1 FROM messages WHERE source_ref = $1")
-            .bind(&mail.source_ref)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some()
-        {
+        let year = year_of(now_ms);
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE source_ref = $1) AS replay,
+                    ($2 IS NOT NULL AND EXISTS (SELECT 1 FROM messages
+                        WHERE message_id = $2 AND outcome <> 'quarantined')) AS duplicate,
+                    COALESCE((SELECT last FROM case_numbers WHERE year = $3), 0) AS last",
+        )
+        .bind(&mail.source_ref)
+        .bind(&mail.message_id)
+        .bind(year)
+        .fetch_one(&mut *tx)
+        .await?;
+        if row.try_get::<i64, _>("replay")? != 0 {
             return Ok(Recorded::AlreadyRecorded);
         }
-        let duplicate = match &mail.message_id {
-            Some(id) => sqlx::query(
-                "SELECT 1 FROM messages WHERE message_id = $1 AND outcome <> 'quarantined' LIMIT 1",
-            )
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some(),
-            None => false,
-        };
-        let ignored = if duplicate {
+        let ignored = if row.try_get::<i64, _>("duplicate")? != 0 {
             Some(IgnoreReason::Duplicate)
         } else {
             mail.ignored
         };
+        let mut last: i64 = row.try_get("last")?;
         let outcome = match (ignored, &mail.error) {
             (Some(_), _) => "ignored",
             (None, Some(_)) => "quarantined",
             (None, None) => "processed",
         };
         let message_row = new_id();
-        sqlx::query(
+        let mut script = Script::default();
+        script.push(
             "INSERT INTO messages (id, source_ref, message_id, content_hash, received_at, email_date, sender, subject, headers, outcome, ignored_reason, error)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&message_row)
-        .bind(&mail.source_ref)
-        .bind(&mail.message_id)
-        .bind(&mail.content_hash)
-        .bind(mail.received_at)
-        .bind(&mail.email_date)
-        .bind(&mail.sender)
-        .bind(&mail.subject)
-        .bind(&mail.headers)
-        .bind(outcome)
-        .bind(ignored.map(|r| r.as_str()))
-        .bind(&mail.error)
-        .execute(&mut *tx)
-        .await?;
-
-        if let (Some(IgnoreReason::Bounce), Some(link)) = (ignored, &mail.bounce) {
-            link_bounce(&mut tx, &message_row, link, now_ms).await?;
-        }
-
+            [
+                Arg::text(&message_row),
+                Arg::text(&mail.source_ref),
+                Arg::opt(&mail.message_id),
+                Arg::text(&mail.content_hash),
+                Arg::Int(mail.received_at),
+                Arg::opt(&mail.email_date),
+                Arg::opt(&mail.sender),
+                Arg::text(&mail.subject),
+                Arg::text(&mail.headers),
+                Arg::text(outcome),
+                Arg::Text(ignored.map(|r| r.as_str().to_string())),
+                Arg::opt(&mail.error),
+            ],
+        );
         let result = match (ignored, &mail.error) {
             (Some(reason), _) => Recorded::Ignored(reason),
             (None, Some(_)) => Recorded::Quarantined,
             (None, None) => {
                 let mut case_ids = Vec::with_capacity(cases.len());
                 for (position, case) in cases.iter().enumerate() {
-                    let case_id = self.next_case_id(&mut tx, now_ms).await?;
-                    insert_case(&mut tx, &message_row, position, case, &case_id, now_ms).await?;
-                    audit(
-                        &mut tx,
-                        &case_id,
+                    last += 1;
+                    let case_id = crate::case_id(year, last);
+                    push_case(&mut script, &message_row, position, case, &case_id, now_ms)?;
+                    let created = Some(case.decision.as_str());
+                    let line = (
+                        case_id.as_str(),
                         now_ms,
                         "system",
                         "created",
                         None,
-                        Some(case.decision.as_str()),
+                        created,
                         None,
-                    )
-                    .await?;
+                    );
+                    push_audit(&mut script, line);
                     let reply_id = format!("{case_id}-1");
                     let message_id = format!(
                         "<{}.{}@tjid-intake>",
@@ -158,32 +159,45 @@ impl SqliteStore {
                     );
                     match render(case, &case_id, &message_id) {
                         Some(reply) => {
-                            insert_reply(&mut tx, &reply_id, &case_id, &reply, now_ms).await?;
+                            push_reply(&mut script, &reply_id, &case_id, &reply, now_ms)?
                         }
                         None => {
-                            audit(
-                                &mut tx,
-                                &case_id,
+                            let why = Some("no address to reply to");
+                            let line = (
+                                case_id.as_str(),
                                 now_ms,
                                 "system",
                                 "no_reply",
                                 None,
                                 None,
-                                Some("no address to reply to"),
-                            )
-                            .await?;
+                                why,
+                            );
+                            push_audit(&mut script, line)
                         }
                     }
                     case_ids.push(case_id);
+                }
+                if !cases.is_empty() {
+                    script.push(
+                        "INSERT INTO case_numbers (year, last) VALUES ($1, $2)
+                         ON CONFLICT (year) DO UPDATE SET last = $2",
+                        [Arg::Int(year), Arg::Int(last)],
+                    );
                 }
                 Recorded::Processed { case_ids }
             }
         };
         // Whatever waited for KIV is now decided (or ignored, or quarantined): it waits no more.
-        sqlx::query("DELETE FROM kiv_waiting WHERE source_ref = $1")
-            .bind(&mail.source_ref)
-            .execute(&mut *tx)
-            .await?;
+        script.push(
+            "DELETE FROM kiv_waiting WHERE source_ref = $1",
+            [Arg::text(&mail.source_ref)],
+        );
+        script.execute(&mut tx).await?;
+        // A delivery report links to its case after the email's own row exists; it reads
+        // before it writes, so it keeps its own statements (bounces are rare).
+        if let (Some(IgnoreReason::Bounce), Some(link)) = (ignored, &mail.bounce) {
+            link_bounce(&mut tx, &message_row, link, now_ms).await?;
+        }
         tx.commit().await?;
         Ok(result)
     }
@@ -257,30 +271,12 @@ impl SqliteStore {
             .collect()
     }
 
-    async fn next_case_id(
-        &self,
-        tx: &mut sqlx::SqliteConnection,
-        now_ms: i64,
-    ) -> Result<String, StoreError> {
-        let year = chrono::DateTime::from_timestamp_millis(now_ms)
-            .map(|d| d.format("%Y").to_string())
-            .unwrap_or_else(|| "1970".into());
-        let year_num: i64 = year.parse().unwrap_or(1970);
-        let row = sqlx::query(
-            "INSERT INTO case_numbers (year, last) VALUES ($1, 1)
-             ON CONFLICT (year) DO UPDATE SET last = case_numbers.last + 1 RETURNING last",
-        )
-        .bind(year_num)
-        .fetch_one(&mut *tx)
-        .await?;
-        let n: i64 = row.try_get("last")?;
-        Ok(crate::case_id(year_num, n))
-    }
-
+    /// The unary `+` keeps SQLite from choosing `outbox_due` for the time range and then
+    /// sorting the whole backlog: `outbox_pending` gives the rows already in order.
     pub async fn due_replies(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         Ok(sqlx::query_as::<_, OutboxRow>(
             "SELECT id, case_id, sender, recipient, raw, attempts, created_at FROM outbox
-             WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2",
+             WHERE status = 'pending' AND +next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2",
         )
         .bind(now_ms)
         .bind(limit)
@@ -288,31 +284,57 @@ impl SqliteStore {
         .await?)
     }
 
-    pub async fn reply_attempt(
+    /// Marks delivered replies as sent, all in one transaction: one attempt row each and the
+    /// status. The replies travel as one JSON array, so the statements are the same for any
+    /// number of them (and stay in the statement cache).
+    pub async fn replies_sent(
+        &self,
+        sent: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if sent.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<serde_json::Value> = sent
+            .iter()
+            .map(
+                |(id, detail)| serde_json::json!({"attempt": new_id(), "id": id, "detail": detail}),
+            )
+            .collect();
+        let rows = serde_json::Value::Array(rows).to_string();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO delivery_attempts (id, outbox_id, at, ok, detail)
+                 SELECT value ->> 'attempt', value ->> 'id', $2, 1, value ->> 'detail' FROM json_each($1);
+             UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $2, last_error = NULL
+                 WHERE id IN (SELECT value ->> 'id' FROM json_each($1));",
+        )
+        .bind(rows)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: to be retried at `next_ms`, or (`give_up`) failed for good.
+    pub async fn reply_not_sent(
         &self,
         id: &str,
         now_ms: i64,
-        ok: bool,
         detail: &str,
         next_ms: Option<i64>,
         give_up: bool,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO delivery_attempts (id, outbox_id, at, ok, detail) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("INSERT INTO delivery_attempts (id, outbox_id, at, ok, detail) VALUES ($1, $2, $3, 0, $4)")
             .bind(new_id())
             .bind(id)
             .bind(now_ms)
-            .bind(ok as i64)
             .bind(detail)
             .execute(&mut *tx)
             .await?;
-        if ok {
-            sqlx::query("UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $2, last_error = NULL WHERE id = $1")
-                .bind(id)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
-        } else if give_up {
+        if give_up {
             sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2 WHERE id = $1")
                 .bind(id)
                 .bind(detail)
@@ -490,36 +512,125 @@ impl SqliteStore {
     }
 }
 
-async fn insert_case(
-    tx: &mut sqlx::SqliteConnection,
+/// Several statements sent to SQLite's worker thread as one command: one round trip instead
+/// of one a statement. Each statement numbers its parameters from `$1`; `push` renumbers them
+/// after those of the statements before (sqlx binds `$N` of every statement to argument N).
+#[derive(Default)]
+pub(super) struct Script {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+pub(super) enum Arg {
+    Text(Option<String>),
+    Int(i64),
+    OptInt(Option<i64>),
+}
+
+impl Arg {
+    fn text(v: &str) -> Arg {
+        Arg::Text(Some(v.to_string()))
+    }
+    fn opt(v: &Option<String>) -> Arg {
+        Arg::Text(v.clone())
+    }
+}
+
+impl Script {
+    pub(super) fn push<const N: usize>(&mut self, statement: &str, args: [Arg; N]) {
+        let offset = self.args.len();
+        let mut rest = statement;
+        while let Some(at) = rest.find('$') {
+            self.sql.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let n: usize = rest[..digits].parse().unwrap_or(0);
+            self.sql.push_str(&(n + offset).to_string());
+            rest = &rest[digits..];
+        }
+        self.sql.push_str(rest);
+        self.sql.push_str(";\n");
+        self.args.extend(args);
+    }
+
+    pub(super) async fn execute(self, tx: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql));
+        for arg in self.args {
+            query = match arg {
+                Arg::Text(v) => query.bind(v),
+                Arg::Int(v) => query.bind(v),
+                Arg::OptInt(v) => query.bind(v),
+            };
+        }
+        query.execute(tx).await?;
+        Ok(())
+    }
+}
+
+fn year_of(now_ms: i64) -> i64 {
+    chrono::DateTime::from_timestamp_millis(now_ms)
+        .map(|d| i64::from(d.year()))
+        .unwrap_or(1970)
+}
+
+fn push_case(
+    script: &mut Script,
     message_row: &str,
     position: usize,
     case: &CheckedCase,
     case_id: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let json =
-        |v: Result<String, serde_json::Error>| v.map_err(|e| StoreError::Corrupt(e.to_string()));
-    sqlx::query(
-        "INSERT INTO cases (id, message, position, kind, decision, state, fields, reasons, warnings, attachment, pages, manager_mail, holder_mail, created_at, updated_at, attachment_index)
-         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)",
-    )
-    .bind(case_id)
-    .bind(message_row)
-    .bind(position as i64)
-    .bind(case.kind.as_str())
-    .bind(case.decision.as_str())
-    .bind(json(serde_json::to_string(&case.fields))?)
-    .bind(json(serde_json::to_string(&case.reasons))?)
-    .bind(json(serde_json::to_string(&case.warnings))?)
-    .bind(&case.context.attachment)
-    .bind(json(serde_json::to_string(&case.context.pages))?)
-    .bind(&case.context.manager_mail)
-    .bind(&case.context.holder_mail)
-    .bind(now_ms)
-    .bind(case.context.attachment_index.map(|i| i as i64))
-    .execute(&mut *tx)
-    .await?;
+    let json = |v: Result<String, serde_json::Error>| {
+        v.map(|s| Arg::Text(Some(s)))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    };
+    script.push(
+        "INSERT INTO cases (id, message, position, kind, decision, state, fields, reasons, warnings, attachment, pages, manager_mail, holder_mail, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+        [
+            Arg::text(case_id),
+            Arg::text(message_row),
+            Arg::Int(position as i64),
+            Arg::text(case.kind.as_str()),
+            Arg::text(case.decision.as_str()),
+            json(serde_json::to_string(&case.fields))?,
+            json(serde_json::to_string(&case.reasons))?,
+            json(serde_json::to_string(&case.warnings))?,
+            Arg::opt(&case.context.attachment),
+            json(serde_json::to_string(&case.context.pages))?,
+            Arg::opt(&case.context.manager_mail),
+            Arg::opt(&case.context.holder_mail),
+            Arg::Int(now_ms),
+            Arg::OptInt(case.context.attachment_index.map(|i| i as i64)),
+        ],
+    );
+    Ok(())
+}
+
+fn push_reply(
+    script: &mut Script,
+    reply_id: &str,
+    case_id: &str,
+    reply: &crate::pipeline::reply::RenderedReply,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let raw = String::from_utf8(reply.raw.clone())
+        .map_err(|_| StoreError::Corrupt("reply is not 7-bit text".into()))?;
+    script.push(
+        "INSERT INTO outbox (id, case_id, message_id, sender, recipient, subject, raw, status, attempts, created_at, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8)",
+        [
+            Arg::text(reply_id),
+            Arg::text(case_id),
+            Arg::text(&reply.message_id),
+            Arg::text(&reply.sender),
+            Arg::text(&reply.recipient),
+            Arg::text(&reply.subject),
+            Arg::Text(Some(raw)),
+            Arg::Int(now_ms),
+        ],
+    );
     Ok(())
 }
 
@@ -530,23 +641,9 @@ pub(super) async fn insert_reply(
     reply: &crate::pipeline::reply::RenderedReply,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let raw = String::from_utf8(reply.raw.clone())
-        .map_err(|_| StoreError::Corrupt("reply is not 7-bit text".into()))?;
-    sqlx::query(
-        "INSERT INTO outbox (id, case_id, message_id, sender, recipient, subject, raw, status, attempts, created_at, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8)",
-    )
-    .bind(reply_id)
-    .bind(case_id)
-    .bind(&reply.message_id)
-    .bind(&reply.sender)
-    .bind(&reply.recipient)
-    .bind(&reply.subject)
-    .bind(raw)
-    .bind(now_ms)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    let mut script = Script::default();
+    push_reply(&mut script, reply_id, case_id, reply, now_ms)?;
+    script.execute(tx).await
 }
 
 /// Records a delivery report against the case it is about. A report naming a case we do not
@@ -612,6 +709,35 @@ async fn link_bounce(
     .await
 }
 
+/// One line of the audit trail: (case, at, actor, action, before, after, comment).
+type AuditLine<'a> = (
+    &'a str,
+    i64,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
+fn push_audit(script: &mut Script, line: AuditLine<'_>) {
+    let (case_id, at, actor, action, before, after, comment) = line;
+    let opt = |v: Option<&str>| Arg::Text(v.map(str::to_string));
+    script.push(
+        "INSERT INTO audit (id, case_id, at, actor, action, before, after, comment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        [
+            Arg::text(&new_id()),
+            Arg::text(case_id),
+            Arg::Int(at),
+            Arg::text(actor),
+            Arg::text(action),
+            opt(before),
+            opt(after),
+            opt(comment),
+        ],
+    );
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn audit(
     tx: &mut sqlx::SqliteConnection,
@@ -623,16 +749,10 @@ pub(super) async fn audit(
     after: Option<&str>,
     comment: Option<&str>,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO audit (id, case_id, at, actor, action, before, after, comment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(new_id())
-        .bind(case_id)
-        .bind(at)
-        .bind(actor)
-        .bind(action)
-        .bind(before)
-        .bind(after)
-        .bind(comment)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
+    let mut script = Script::default();
+    push_audit(
+        &mut script,
+        (case_id, at, actor, action, before, after, comment),
+    );
+    script.execute(tx).await
 }
