@@ -117,6 +117,12 @@ enum CasesCommand {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Send a case's replies that the rate limit held back, past the limit.
+    Release {
+        case: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// Move a case on: ordered_at_telia, card_ready, handed_out (needs --card-number),
     /// deregistered.
     Mark {
@@ -456,6 +462,21 @@ async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<Exit
         CasesCommand::Confirm { case, comment, by } => {
             return transition(&settings, &store, case, Action::Confirm, comment, None, by).await;
         }
+        CasesCommand::Release { case, by } => {
+            let now = chrono::Utc::now().timestamp_millis();
+            let n = store.release_held(&case, &actor_or_cli(by), now).await?;
+            if n == 0 {
+                eprintln!("error: {case} has no reply held back by the rate limit");
+                return Ok(ExitCode::from(1));
+            }
+            println!(
+                "{case}: {n} held repl{} released",
+                if n == 1 { "y" } else { "ies" }
+            );
+            let sink = open_sink(&settings)?;
+            crate::outbox::deliver_due(&store, &sink, &settings.outbox, &settings.rate_limit)
+                .await?;
+        }
         CasesCommand::Mark {
             case,
             state,
@@ -470,6 +491,16 @@ async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
+/// Who acts: `--by`, or `cli:$USER`.
+fn actor_or_cli(by: Option<String>) -> String {
+    by.unwrap_or_else(|| {
+        format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        )
+    })
+}
+
 async fn transition(
     settings: &Settings,
     store: &Store,
@@ -479,12 +510,7 @@ async fn transition(
     card_number: Option<String>,
     by: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let actor = by.unwrap_or_else(|| {
-        format!(
-            "cli:{}",
-            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-        )
-    });
+    let actor = actor_or_cli(by);
     let reply = ReplySettings {
         own_address: &settings.intake.own_address,
         display_name: &settings.intake.display_name,

@@ -43,7 +43,12 @@ pub async fn deliver_due(
         let mut files = Vec::new();
         for reply in due {
             let now = Utc::now().timestamp_millis();
-            if let Some(why) = limiter.over(store, rate, &reply.recipient, now).await? {
+            let limited = match &reply.released_by {
+                // Staff released it: they know the recipient.
+                Some(_) => None,
+                None => limiter.over(store, rate, &reply.recipient, now).await?,
+            };
+            if let Some(why) = limited {
                 store.reply_held(&reply.id, now, &why).await?;
                 tracing::warn!(reply = %reply.id, case = %reply.case_id, limit = %why, "reply held back by the rate limit");
                 report.held += 1;
@@ -225,18 +230,17 @@ mod tests {
 mod delivery_tests {
     use super::*;
     use crate::case::{CaseContext, CaseKind, CheckedCase, Fields};
+    use crate::config::RateLimitSettings;
     use crate::pipeline::reply::RenderedReply;
     use crate::sink::FileSink;
     use crate::store::{MailRecord, Recorded};
 
-    #[tokio::test]
-    async fn a_failed_delivery_is_recorded_retried_and_then_delivered_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+    /// Records one email from `a@b.se` with one case and its reply; returns the case number.
+    async fn record_one(store: &Store, n: usize) -> String {
         let mail = MailRecord {
-            source_ref: "test:1".into(),
-            message_id: Some("<m@x>".into()),
-            content_hash: "h".into(),
+            source_ref: format!("test:{n}"),
+            message_id: Some(format!("<m{n}@x>")),
+            content_hash: format!("h{n}"),
             received_at: 0,
             email_date: None,
             sender: Some("a@b.se".into()),
@@ -268,6 +272,45 @@ mod delivery_tests {
         else {
             panic!()
         };
+        case_ids[0].clone()
+    }
+
+    #[tokio::test]
+    async fn a_held_reply_released_by_staff_goes_out_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+        let sink = ReplySink::File(FileSink::open(&dir.path().join("out")).unwrap());
+        let rate = RateLimitSettings {
+            max_per_window: 1,
+            window_secs: 600,
+            max_per_day: 40,
+        };
+        let settings = OutboxSettings::default();
+        let first = record_one(&store, 1).await;
+        let second = record_one(&store, 2).await;
+        let report = deliver_due(&store, &sink, &settings, &rate).await.unwrap();
+        assert_eq!((report.sent, report.held), (1, 1));
+        // Replies go out in the order of their cases: the second one is held.
+        let detail = store.case_detail(&second).await.unwrap().unwrap();
+        assert_eq!(detail.replies[0].status, "held");
+        // Nothing to release on the case whose reply went out.
+        assert_eq!(store.release_held(&first, "anna", 1).await.unwrap(), 0);
+        assert_eq!(store.release_held(&second, "anna", 1).await.unwrap(), 1);
+        let report = deliver_due(&store, &sink, &settings, &rate).await.unwrap();
+        assert_eq!((report.sent, report.held), (1, 0), "past the limit");
+        let detail = store.case_detail(&second).await.unwrap().unwrap();
+        assert_eq!(detail.replies[0].status, "sent");
+        assert!(detail
+            .audit
+            .iter()
+            .any(|a| a.action == "reply_released" && a.actor == "anna"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_is_recorded_retried_and_then_delivered_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+        let case_ids = [record_one(&store, 1).await];
         let out = dir.path().join("out");
         let sink = ReplySink::File(FileSink::open(&out).unwrap());
         // The folder disappears: a temporary failure.

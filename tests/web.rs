@@ -918,3 +918,51 @@ async fn an_erased_or_changed_original_shows_a_note_instead_of_a_broken_image() 
     assert_eq!(r.status, StatusCode::GONE);
     assert!(r.body.contains("Bilagan är gallrad"));
 }
+
+#[tokio::test]
+async fn a_reply_held_by_the_rate_limit_can_be_sent_after_all() {
+    let w = world("").await;
+    let app = w.app();
+    let id = w.case("order_missing_fields");
+    // The rate limit held the case's reply (set directly: the fixtures were sent without one).
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", w.inst.path("intake.db").display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE outbox SET status = 'held', last_error = 'max 10 per 600 s' WHERE case_id = $1",
+    )
+    .bind(&id)
+    .execute(&db)
+    .await
+    .unwrap();
+    let (cookie, csrf) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let page = get(&app, &format!("/arende/{id}"), Some(&cookie)).await;
+    assert!(
+        page.body.contains("Skicka spärrade svar ändå"),
+        "the button is shown"
+    );
+    let path = format!("/arende/{id}/slapp-svar");
+    let r = post(&app, &path, Some(&cookie), &[("csrf", "wrong")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post(&app, &path, None, &[("csrf", &csrf)]).await;
+    assert!(r.status.is_redirection() || r.status == StatusCode::UNAUTHORIZED);
+    let detail = w.store.case_detail(&id).await.unwrap().unwrap();
+    assert_eq!(detail.replies[0].status, "held", "nothing released yet");
+
+    let r = post(&app, &path, Some(&cookie), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let detail = w.store.case_detail(&id).await.unwrap().unwrap();
+    assert_eq!(
+        detail.replies[0].status, "pending",
+        "it goes out with the next pass"
+    );
+    let page = get(&app, &format!("/arende/{id}"), Some(&cookie)).await;
+    assert!(
+        page.body.contains("Spärrat svar skickas ändå"),
+        "in the audit trail"
+    );
+    assert!(
+        !page.body.contains("Skicka spärrade svar ändå"),
+        "nothing held any more"
+    );
+}

@@ -79,6 +79,8 @@ pub struct OutboxRow {
     pub raw: String,
     pub attempts: i64,
     pub created_at: i64,
+    /// Staff released it after the rate limit held it: it goes out past the limit.
+    pub released_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -291,6 +293,17 @@ impl Store {
 
     pub async fn reply_failed(&self, id: &str, now_ms: i64, error: &str) -> Result<(), StoreError> {
         dispatch!(self, s => s.reply_not_sent(id, now_ms, error, None, true).await)
+    }
+
+    /// Sends a case's held replies after all (staff decide the recipient is no robot): they
+    /// become pending again, past the rate limit. Returns how many.
+    pub async fn release_held(
+        &self,
+        case_id: &str,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        dispatch!(self, s => s.release_held(case_id, actor, now_ms).await)
     }
 
     /// Marks a reply as held back by the rate limit: recorded, visible, not sent.

@@ -275,7 +275,7 @@ impl SqliteStore {
     /// sorting the whole backlog: `outbox_pending` gives the rows already in order.
     pub async fn due_replies(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         Ok(sqlx::query_as::<_, OutboxRow>(
-            "SELECT id, case_id, sender, recipient, raw, attempts, created_at FROM outbox
+            "SELECT id, case_id, sender, recipient, raw, attempts, created_at, released_by FROM outbox
              WHERE status = 'pending' AND +next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2",
         )
         .bind(now_ms)
@@ -350,6 +350,39 @@ impl SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    pub async fn release_held(
+        &self,
+        case_id: &str,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let released: Vec<String> = sqlx::query_scalar(
+            "UPDATE outbox SET status = 'pending', released_by = $2, next_attempt_at = $3
+             WHERE case_id = $1 AND status = 'held' RETURNING id",
+        )
+        .bind(case_id)
+        .bind(actor)
+        .bind(now_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &released {
+            audit(
+                &mut tx,
+                case_id,
+                now_ms,
+                actor,
+                "reply_released",
+                Some("held"),
+                Some("pending"),
+                Some(id),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(released.len())
     }
 
     pub async fn reply_held(&self, id: &str, now_ms: i64, why: &str) -> Result<(), StoreError> {

@@ -141,6 +141,7 @@ pub fn router(state: WebState) -> Router {
         .route("/att-avregistrera", get(to_deregister))
         .route("/arende/{id}", get(case_page).post(case_action))
         .route("/arende/{id}/sida/{file}", get(form_page_image))
+        .route("/arende/{id}/slapp-svar", post(release_replies))
         .route("/sok", get(search))
         .route("/ignorerat", get(unprocessed))
         .route("/ignorerat/{id}/igen", post(reprocess))
@@ -694,6 +695,29 @@ async fn unprocessed(State(state): State<WebState>, staff: Staff) -> Response {
 
 /// Puts a copy of the raw email back into the Maildir's `new/` under a new name, so the daemon
 /// reads it again as a new delivery (the old record stays for the audit).
+/// Sends a case's replies held by the rate limit after all.
+async fn release_replies(
+    State(state): State<WebState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !csrf_ok(&staff, &form.csrf) {
+        return csrf_refused();
+    }
+    match state
+        .store()
+        .release_held(&id, &staff.username, state.now())
+        .await
+    {
+        Ok(n) => {
+            tracing::info!(case = %id, user = %staff.username, replies = n, "held replies released");
+            Redirect::to(&format!("/arende/{id}#replies")).into_response()
+        }
+        Err(e) => internal(e),
+    }
+}
+
 async fn reprocess(
     State(state): State<WebState>,
     staff: Staff,

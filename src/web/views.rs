@@ -386,6 +386,8 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                 "no_reply" => "Inget svar (ingen adress)".to_string(),
                 "no_notice" => "Inget meddelande".to_string(),
                 "purged" => "Personuppgifter gallrade".to_string(),
+                "reply_held" => "Svar spärrat av gränsen för antal svar".to_string(),
+                "reply_released" => "Spärrat svar skickas ändå".to_string(),
                 other => Action::parse(other)
                     .map(|x| x.label_sv().to_string())
                     .unwrap_or_else(|| other.to_string()),
@@ -425,6 +427,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
         links => links,
         actions => actions,
         replies => replies,
+        held_replies => d.replies.iter().filter(|r| r.status == "held").count(),
         audit => audit,
     })
 }
