@@ -931,7 +931,7 @@ async fn a_reply_held_by_the_rate_limit_can_be_sent_after_all() {
     sqlx::query(
         "UPDATE outbox SET status = 'held', last_error = 'max 10 per 600 s' WHERE case_id = $1",
     )
-    .bind(&id)
+    .bind(id)
     .execute(&db)
     .await
     .unwrap();
@@ -946,12 +946,12 @@ async fn a_reply_held_by_the_rate_limit_can_be_sent_after_all() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = post(&app, &path, None, &[("csrf", &csrf)]).await;
     assert!(r.status.is_redirection() || r.status == StatusCode::UNAUTHORIZED);
-    let detail = w.store.case_detail(&id).await.unwrap().unwrap();
+    let detail = w.store.case_detail(id).await.unwrap().unwrap();
     assert_eq!(detail.replies[0].status, "held", "nothing released yet");
 
     let r = post(&app, &path, Some(&cookie), &[("csrf", &csrf)]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let detail = w.store.case_detail(&id).await.unwrap().unwrap();
+    let detail = w.store.case_detail(id).await.unwrap().unwrap();
     assert_eq!(
         detail.replies[0].status, "pending",
         "it goes out with the next pass"

@@ -23,7 +23,7 @@ pub fn jpeg(img: &GrayImage, quality: u8) -> Vec<u8> {
 /// An A4 PDF whose one page is `img` as a JPEG of `quality`, as a scanner writes it.
 pub fn scanned_pdf(img: &GrayImage, quality: u8) -> Vec<u8> {
     let (w, h) = img.dimensions();
-    pdf_of_jpegs(&vec![(w, h, jpeg(img, quality))])
+    pdf_of_jpegs(&[(w, h, jpeg(img, quality))])
 }
 
 /// An A4 PDF with one page per grey JPEG `(width, height, bytes)`.
