@@ -428,7 +428,7 @@ fn check_reports_each_connection_and_fails_clearly_without_ldap() {
         .collect();
     assert_eq!(
         names,
-        ["database", "ldap", "providers", "maildir", "sink"],
+        ["database", "ldap", "providers", "ocr", "maildir", "sink"],
         "{out}"
     );
     assert!(lines.iter().all(|l| l.starts_with("ok ")), "{out}");
