@@ -455,7 +455,7 @@ fn check_reports_each_connection_and_fails_clearly_without_ldap() {
     slapd.stop();
     let (code, out, _) = cli(&config, &["check"]);
     assert_eq!(code, 1, "{out}");
-    assert_eq!(out.lines().count(), 5, "{out}");
+    assert_eq!(out.lines().count(), 6, "{out}");
     let line = out.lines().find(|l| l.contains(" ldap ")).unwrap();
     assert!(
         line.starts_with("FAIL") && line.contains("cannot connect to LDAP server"),
