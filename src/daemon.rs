@@ -1,11 +1,10 @@
 //! `run`: takes mail from the configured source (a Maildir, or an IMAP folder with IDLE),
 //! processes it and delivers replies through the outbox worker, until SIGINT or SIGTERM.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::collections::HashSet;
 
 use tokio::sync::{mpsc, watch, Notify};
 
