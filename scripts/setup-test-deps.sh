@@ -4,6 +4,7 @@
 set -euo pipefail
 
 # package:command pairs — the command proves the package works.
+source "$(dirname "$0")/packages.sh"
 NEEDED=(
   "qpdf:qpdf"
   "poppler-utils:pdftoppm"
@@ -22,27 +23,4 @@ NEEDED=(
   "chromium-driver:chromedriver"
 )
 
-# A command on PATH, or an absolute path to a file the package installs.
-present() { if [[ "$1" == /* ]]; then [ -e "$1" ]; else command -v "$1" >/dev/null 2>&1; fi; }
-
-missing=()
-for pair in "${NEEDED[@]}"; do
-  pkg="${pair%%:*}"; cmd="${pair##*:}"
-  present "$cmd" || missing+=("$pkg")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq || true
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" || true
-fi
-status=0
-for pair in "${NEEDED[@]}"; do
-  pkg="${pair%%:*}"; cmd="${pair##*:}"
-  if ! present "$cmd"; then
-    echo "MISSING: $cmd (Debian package $pkg) could not be installed" >&2
-    status=1
-  fi
-done
-exit $status
+ensure_packages "${NEEDED[@]}"
