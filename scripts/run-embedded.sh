@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "cargo is needed (https://rustup.rs)" >&2; exit 1; }
 # Scans are read with Tesseract (Swedish) and scanned PDFs rendered with poppler. Without them
-# the daemon still reads digital forms; it logs an error and scans count as unreadable.
+# the daemon still reads digital forms; it logs an error and quarantines mail with scans.
 source scripts/packages.sh
 ensure_packages "poppler-utils:pdftoppm" "fonts-urw-base35:/usr/share/fonts/opentype/urw-base35/NimbusSans-Regular.otf" \
   "tesseract-ocr:tesseract" "tesseract-ocr-swe:/usr/share/tesseract-ocr/5/tessdata/swe.traineddata" \

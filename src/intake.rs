@@ -177,8 +177,8 @@ impl Intake {
             crate::ocr::set_workers(settings.ocr.workers);
         }
         if settings.ocr.enabled && !crate::ocr::available(&settings.ocr.lang) {
-            // Not fatal: digital forms are still read. Scans count as unreadable until it is
-            // installed, and `tjid-intake check` reports it.
+            // Not fatal: digital forms are still read. Emails with scans are quarantined until
+            // it is installed (staff process them again), and `tjid-intake check` reports it.
             tracing::error!(
                 lang = %settings.ocr.lang,
                 "tesseract or its language model is missing: scanned forms cannot be read"
@@ -246,6 +246,14 @@ impl Intake {
         ));
         let mut forms = None;
         match result {
+            Ok(Ok((mail, _, Some(extracted)))) if extracted.ocr_unavailable => {
+                // Answering "unreadable" would blame the sender for our missing Tesseract: the
+                // email is quarantined, and staff process it again once OCR is installed.
+                analysis.mail = Some(mail);
+                analysis.error = Some(
+                    "a scan needs text recognition and tesseract (Swedish) is not installed here; process the email again once it is".into(),
+                );
+            }
             Ok(Ok((mail, ignored, extracted))) => {
                 analysis.mail = Some(mail);
                 analysis.ignored = ignored;

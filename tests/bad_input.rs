@@ -1,9 +1,9 @@
 //! A directory of broken inputs: every one gets its outcome, and the run goes on.
 
-mod support;
 #[allow(dead_code)]
 #[path = "support/golden.rs"]
 mod golden;
+mod support;
 
 use std::io::Write;
 

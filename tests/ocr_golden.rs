@@ -124,3 +124,35 @@ fn a_broken_image_is_unreadable_without_running_ocr() {
         AttachmentRead::Unreadable(_)
     ));
 }
+
+#[test]
+fn without_tesseract_a_scan_is_quarantined_not_answered_as_unreadable() {
+    // A model that is not installed stands for a machine without Tesseract.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tjid-intake"))
+        .current_dir(root())
+        .env("TJID__OCR__LANG", "qqq")
+        .args([
+            "--config",
+            "tests/golden.toml",
+            "process",
+            "--dry-run",
+            "--json",
+        ])
+        .args([
+            "fixtures/scans/scan_order_200dpi_gray.eml",
+            "fixtures/mail/order_table_ok.eml",
+        ])
+        .output()
+        .expect("run tjid-intake");
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["decision"], "quarantined", "{}", lines[0]);
+    assert_eq!(lines[0]["cases"].as_array().unwrap().len(), 0, "no reply");
+    assert!(lines[0]["error"].as_str().unwrap().contains("tesseract"));
+    // Digital forms are still read.
+    assert_eq!(lines[1]["cases"][0]["decision"], "queued", "{}", lines[1]);
+}

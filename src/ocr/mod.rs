@@ -59,10 +59,16 @@ pub enum OcrError {
     Tesseract(#[from] tesseract::TesseractError),
 }
 
-/// Whether tesseract with the model `lang` can be run (checked once per process).
+/// Whether tesseract with the model `lang` can be run (checked once per model and process).
 pub fn available(lang: &str) -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| tesseract::available(lang))
+    static AVAILABLE: OnceLock<Mutex<std::collections::HashMap<String, bool>>> = OnceLock::new();
+    let mut known = AVAILABLE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    *known
+        .entry(lang.to_string())
+        .or_insert_with(|| tesseract::available(lang))
 }
 
 // ---------------------------------------------------------------------------------------------

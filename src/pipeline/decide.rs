@@ -87,6 +87,8 @@ pub struct ExtractedForms {
     pub forms: Vec<(RawForm, Option<FormSource>)>,
     /// When there is no form: why not.
     pub no_form: ReasonCode,
+    /// A scan could not be read because Tesseract is missing here: the email is not decided.
+    pub ocr_unavailable: bool,
 }
 
 /// The attachment a form was read from.
@@ -101,6 +103,7 @@ pub struct FormSource {
 pub fn extract_forms(mail: &ParsedMail, limits: &ExtractLimits) -> ExtractedForms {
     let mut forms = Vec::new();
     let mut unreadable = false;
+    let mut ocr_unavailable = false;
     if mail.attachments.len() > limits.max_attachments {
         tracing::warn!(
             attachments = mail.attachments.len(),
@@ -127,12 +130,14 @@ pub fn extract_forms(mail: &ParsedMail, limits: &ExtractLimits) -> ExtractedForm
                 unreadable = true;
             }
             AttachmentRead::NoForm => {}
+            AttachmentRead::OcrUnavailable => ocr_unavailable = true,
         }
     }
     if !forms.is_empty() {
         return ExtractedForms {
             forms,
             no_form: ReasonCode::NoFormFound,
+            ocr_unavailable,
         };
     }
     let body = read_body(&mail.body_text);
@@ -146,7 +151,11 @@ pub fn extract_forms(mail: &ParsedMail, limits: &ExtractLimits) -> ExtractedForm
     if let BodyRead::Notice(form) = body {
         forms.push((form, None));
     }
-    ExtractedForms { forms, no_form }
+    ExtractedForms {
+        forms,
+        no_form,
+        ocr_unavailable,
+    }
 }
 
 /// Checks the forms read from an email: one case per form, or one `unknown` case.

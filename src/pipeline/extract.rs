@@ -16,6 +16,9 @@ pub enum AttachmentRead {
     NoForm,
     /// A PDF or image that could not be read at all; the text says why (no personal data).
     Unreadable(String),
+    /// A scan, and Tesseract is not installed here: our fault, not the sender's, so the email
+    /// must not be answered as unreadable.
+    OcrUnavailable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +98,7 @@ fn read_image(data: &[u8], settings: &OcrSettings) -> AttachmentRead {
         .map(|(i, p)| (i + 1, p))
         .collect();
     match ocr::recognise_pages(numbered, settings) {
+        Err(ocr::OcrError::Unavailable) => AttachmentRead::OcrUnavailable,
         Err(e) => AttachmentRead::Unreadable(e.to_string()),
         Ok(pages) => read_ocr_pages(Vec::new(), pages),
     }
@@ -208,6 +212,7 @@ fn read_pdf_document(doc: &PdfDocument, bytes: &[u8], settings: &OcrSettings) ->
     }
     match ocr::recognise_pages(images, settings) {
         Ok(pages) => read_ocr_pages(text_pages, pages),
+        Err(ocr::OcrError::Unavailable) => AttachmentRead::OcrUnavailable,
         Err(e) => unreadable_unless_forms(&text_pages, e.to_string()),
     }
 }
