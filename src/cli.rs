@@ -630,6 +630,10 @@ async fn purge(settings: Settings) -> anyhow::Result<ExitCode> {
         "purged: {} email(s), {} rejected case(s), {} completed case(s)",
         report.messages, report.rejected_cases, report.completed_cases
     );
+    let removed = crate::retention::erase_on_server(&store, &settings, now).await?;
+    if removed > 0 {
+        println!("removed from the IMAP server: {removed} email(s)");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

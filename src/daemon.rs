@@ -295,12 +295,16 @@ fn start_purge(
     let store = store.clone();
     let retention = settings.retention.clone();
     let originals = crate::originals::Originals::new(settings);
+    let settings = settings.clone();
     Some(tokio::spawn(async move {
         loop {
             let now = chrono::Utc::now().timestamp_millis();
             if let Err(e) = crate::retention::purge(&store, &retention, Some(&originals), now).await
             {
                 tracing::error!(error = %e, "retention purge failed; will try again tomorrow");
+            }
+            if let Err(e) = crate::retention::erase_on_server(&store, &settings, now).await {
+                tracing::error!(error = %e, "retention on the IMAP server failed; will try again tomorrow");
             }
             tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
         }

@@ -27,3 +27,38 @@ pub async fn purge(
     );
     Ok(report)
 }
+
+/// Removes the erased IMAP mail from the server's folders too (the watched folder and the
+/// folders of the outcomes). What fails is tried again at the next purge.
+pub async fn erase_on_server(
+    store: &Store,
+    settings: &crate::config::Settings,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    if settings.source.kind != crate::config::SourceKind::Imap {
+        return Ok(0);
+    }
+    let ids = store.expired_on_server().await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let imap = crate::source::ImapSource::new(
+        &settings.imap,
+        settings.limits.max_message_bytes,
+        crate::source::ConnectionStatus::default(),
+    );
+    match imap.erase(&ids).await {
+        Ok(removed) => {
+            store.erased_on_server(&ids, now_ms).await?;
+            tracing::info!(
+                removed,
+                "expired mail removed from the IMAP server's folders"
+            );
+            Ok(removed)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot remove expired mail from the IMAP server; the next purge tries again");
+            Ok(0)
+        }
+    }
+}

@@ -496,3 +496,69 @@ async fn a_robot_answering_every_reply_is_capped_by_the_rate_limit() {
         .contains("rate limit"));
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_removes_expired_mail_from_the_servers_folders_too() {
+    if !support::servers_available() {
+        return;
+    }
+    support::init_logging();
+    let world = World::start().await;
+    let settings = world.settings("", NO_RATE_LIMIT);
+    let daemon = Daemon::start(settings.clone()).await;
+    wait_until(20, "IMAP connected", || async {
+        daemon.status.get().as_str() == "connected"
+    })
+    .await;
+    let rejected = mails::no_form(1, "Kim Berg <kim.berg@example.se>");
+    let ignored = mails::auto_reply(1);
+    let mut client = world.dovecot.client().await;
+    world
+        .dovecot
+        .append(&mut client, "INBOX", &rejected.1)
+        .await;
+    world.dovecot.append(&mut client, "INBOX", &ignored.1).await;
+    let _ = client.logout().await;
+    wait_until(30, "both moved", || async {
+        world.dovecot.count("INBOX").await == 0
+    })
+    .await;
+    assert!(world
+        .dovecot
+        .message_ids(PROCESSED)
+        .await
+        .contains(&rejected.0));
+    assert!(world
+        .dovecot
+        .message_ids(IGNORED)
+        .await
+        .contains(&ignored.0));
+    let store = daemon.store.clone();
+    daemon.stop().await;
+
+    // A year later both have expired (rejected: 90 days, ignored: 30).
+    let later = chrono::Utc::now().timestamp_millis() + 365 * 24 * 3600 * 1000;
+    let report = tjid_intake::retention::purge(&store, &settings.retention, None, later)
+        .await
+        .unwrap();
+    assert_eq!(report.messages, 2, "{report:?}");
+    let removed = tjid_intake::retention::erase_on_server(&store, &settings, later)
+        .await
+        .unwrap();
+    assert_eq!(removed, 2);
+    assert!(!world
+        .dovecot
+        .message_ids(PROCESSED)
+        .await
+        .contains(&rejected.0));
+    assert!(!world
+        .dovecot
+        .message_ids(IGNORED)
+        .await
+        .contains(&ignored.0));
+    // Done once: the next purge has nothing left to remove there.
+    let again = tjid_intake::retention::erase_on_server(&store, &settings, later)
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+}

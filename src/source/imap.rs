@@ -935,28 +935,89 @@ impl ImapSource {
             }
             self.bounded("UID COPY", session.uid_copy(&set, &folder))
                 .await?;
-            self.bounded("UID STORE", async {
-                let stream = session.uid_store(&set, "+FLAGS.SILENT (\\Deleted)").await?;
+            self.delete(session, &set, features.uidplus).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks the messages of `set` \Deleted and expunges them.
+    async fn delete(
+        &self,
+        session: &mut ImapSession,
+        set: &str,
+        uidplus: bool,
+    ) -> Result<(), ImapError> {
+        self.bounded("UID STORE", async {
+            let stream = session.uid_store(set, "+FLAGS.SILENT (\\Deleted)").await?;
+            stream.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        if uidplus {
+            self.bounded("UID EXPUNGE", async {
+                let stream = session.uid_expunge(set).await?;
                 stream.try_collect::<Vec<_>>().await
             })
             .await?;
-            if features.uidplus {
-                self.bounded("UID EXPUNGE", async {
-                    let stream = session.uid_expunge(&set).await?;
-                    stream.try_collect::<Vec<_>>().await
-                })
-                .await?;
-            } else {
-                // Without UIDPLUS only a plain EXPUNGE exists; it also removes messages others
-                // marked \Deleted, which is what they asked for.
-                self.bounded("EXPUNGE", async {
-                    let stream = session.expunge().await?;
-                    stream.try_collect::<Vec<_>>().await
-                })
-                .await?;
-            }
+        } else {
+            // Without UIDPLUS only a plain EXPUNGE exists; it also removes messages others
+            // marked \Deleted, which is what they asked for.
+            self.bounded("EXPUNGE", async {
+                let stream = session.expunge().await?;
+                stream.try_collect::<Vec<_>>().await
+            })
+            .await?;
         }
         Ok(())
+    }
+
+    /// Retention: removes the messages with these Message-IDs from the watched folder and from
+    /// every folder mail is moved to after its outcome, so that expired personal data does not
+    /// stay on the mail server. A folder that does not exist is passed over. Returns how many
+    /// messages were removed.
+    pub async fn erase(&self, message_ids: &[String]) -> Result<usize, ImapError> {
+        if message_ids.is_empty() {
+            return Ok(0);
+        }
+        let mut session = self.connect().await?;
+        let caps = self.bounded("CAPABILITY", session.capabilities()).await?;
+        let uidplus = caps.has_str("UIDPLUS");
+        let s = &self.settings;
+        let mut folders = vec![s.folder.clone()];
+        for action in [&s.processed, &s.ignored, &s.quarantined] {
+            if let AfterAction::Move(folder) = action {
+                if !folders.contains(folder) {
+                    folders.push(folder.clone());
+                }
+            }
+        }
+        let mut removed = 0;
+        for folder in folders {
+            let name = encode_folder_name(&folder);
+            if self.bounded("SELECT", session.select(&name)).await.is_err() {
+                continue;
+            }
+            let mut uids = Vec::new();
+            for id in message_ids {
+                // A quoted string: a Message-ID with a quote or backslash is not searched for.
+                if id.contains(['"', '\\', '\r', '\n']) {
+                    continue;
+                }
+                let query = format!("HEADER Message-ID \"{id}\"");
+                uids.extend(
+                    self.bounded("UID SEARCH", session.uid_search(&query))
+                        .await?,
+                );
+            }
+            if uids.is_empty() {
+                continue;
+            }
+            uids.sort_unstable();
+            uids.dedup();
+            self.delete(&mut session, &uid_set(&uids), uidplus).await?;
+            removed += uids.len();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+        Ok(removed)
     }
 
     /// Waits with IDLE until the server reports a change, the renewal time passes, or the

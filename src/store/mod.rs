@@ -295,6 +295,21 @@ impl Store {
         dispatch!(self, s => s.reply_not_sent(id, now_ms, error, None, true).await)
     }
 
+    /// Message-IDs of IMAP mail whose personal data is erased here but which may still be on
+    /// the server (retention removes it there too).
+    pub async fn expired_on_server(&self) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, s => s.expired_on_server().await)
+    }
+
+    /// Notes that the server no longer holds these messages.
+    pub async fn erased_on_server(
+        &self,
+        message_ids: &[String],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.erased_on_server(message_ids, now_ms).await)
+    }
+
     /// Sends a case's held replies after all (staff decide the recipient is no robot): they
     /// become pending again, past the rate limit. Returns how many.
     pub async fn release_held(

@@ -352,6 +352,35 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub async fn expired_on_server(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT message_id FROM messages
+             WHERE purged_at IS NOT NULL AND server_erased_at IS NULL
+               AND source_ref LIKE 'imap:%' AND message_id IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn erased_on_server(
+        &self,
+        message_ids: &[String],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let ids =
+            serde_json::to_string(message_ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "UPDATE messages SET server_erased_at = $2
+             WHERE purged_at IS NOT NULL AND server_erased_at IS NULL
+               AND message_id IN (SELECT value FROM json_each($1))",
+        )
+        .bind(ids)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn release_held(
         &self,
         case_id: &str,
