@@ -12,7 +12,7 @@ use crate::config::SourceKind;
 use crate::intake::{Input, Intake, Recorder, Settled};
 use crate::outbox::deliver_due;
 use crate::sink::ReplySink;
-use crate::source::{ConnectionStatus, ImapSource, Maildir};
+use crate::source::{wait_stop, ConnectionStatus, ImapSource, Maildir};
 use crate::store::Store;
 
 /// How many emails wait, read, for their analysis at most (memory stays flat with a backlog).
@@ -165,9 +165,10 @@ async fn maildir_loop(
             Ok(())
         });
         tokio::pin!(processing);
+        let mut stopping = stop.clone();
         let result = tokio::select! {
             r = &mut processing => r,
-            _ = stopped(stop.clone()) => {
+            _ = wait_stop(&mut stopping) => {
                 // Emails still being read (a long scan) get a moment to finish; the rest stay
                 // in new/ and are read again at the next start.
                 tokio::time::timeout(Duration::from_secs(10), &mut processing).await.unwrap_or(Ok(()))
@@ -191,15 +192,6 @@ async fn maildir_loop(
 
 /// Source references of the emails handed to processing and not yet settled.
 type InFlight = Arc<std::sync::Mutex<HashSet<String>>>;
-
-/// Completes when `stop` turns true (or its sender is gone).
-async fn stopped(mut stop: watch::Receiver<bool>) {
-    while !*stop.borrow() {
-        if stop.changed().await.is_err() {
-            return;
-        }
-    }
-}
 
 /// Lists `new/` every `poll` and sends each email that is not already being processed, not
 /// waiting for its next KIV try, and not already recorded (committed before a crash but not

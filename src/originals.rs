@@ -31,9 +31,15 @@ impl Originals {
         Originals { maildir, copies }
     }
 
-    /// Whether copies of mail from a remote source (IMAP) are kept.
-    pub fn keeps_copies(&self) -> bool {
-        self.copies.is_some()
+    /// Whether the raw email of `source_ref` is meant to be here: local mail always is, mail
+    /// from a server only when copies are kept.
+    pub fn keeps(&self, source_ref: &str) -> bool {
+        Self::is_local(source_ref) || self.copies.is_some()
+    }
+
+    /// Mail that stays in a local file (the Maildir, or a `process` input).
+    fn is_local(source_ref: &str) -> bool {
+        Self::maildir_name(source_ref).is_some() || Self::file_path(source_ref).is_some()
     }
 
     /// The Maildir's `name` for a `maildir:` reference.
@@ -57,7 +63,7 @@ impl Originals {
     /// Keeps a copy of `raw` when its source is not a local file (IMAP). Written to a
     /// temporary name and renamed, so a reader never sees half a file.
     pub fn keep(&self, source_ref: &str, raw: &[u8]) -> std::io::Result<()> {
-        if Self::maildir_name(source_ref).is_some() || Self::file_path(source_ref).is_some() {
+        if Self::is_local(source_ref) {
             return Ok(());
         }
         let Some(path) = self.copy_path(source_ref) else {

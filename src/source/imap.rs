@@ -25,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
+use super::{is_stopped, wait_stop};
 use crate::config::{AfterAction, ImapAuth, ImapSettings, Security};
 use crate::intake::{Input, Intake, Order, Outcome, Recorder};
 use crate::store::{ImapPosition, MailRecord, Store};
@@ -461,19 +462,6 @@ where
 }
 
 /// Whether the daemon is stopping (the sender said so, or is gone).
-fn is_stopped(rx: &watch::Receiver<bool>) -> bool {
-    *rx.borrow() || rx.has_changed().is_err()
-}
-
-/// Waits until the daemon stops.
-async fn wait_stop(rx: &mut watch::Receiver<bool>) {
-    loop {
-        if is_stopped(rx) || rx.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
 /// Exponential back-off with ±50 % jitter, so that many daemons do not reconnect in step.
 fn reconnect_delay(s: &ImapSettings, failures: u32) -> Duration {
     let base = s

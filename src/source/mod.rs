@@ -7,6 +7,22 @@ pub mod maildir;
 pub use imap::{ConnectionState, ConnectionStatus, ImapSource};
 pub use maildir::Maildir;
 
+use tokio::sync::watch;
+
+/// Whether the daemon is stopping (the flag is set, or its sender is gone).
+pub(crate) fn is_stopped(rx: &watch::Receiver<bool>) -> bool {
+    *rx.borrow() || rx.has_changed().is_err()
+}
+
+/// Waits until the daemon stops.
+pub(crate) async fn wait_stop(rx: &mut watch::Receiver<bool>) {
+    loop {
+        if is_stopped(rx) || rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Collects the .eml files of `paths` (files, directories of .eml files, or Maildirs), each
 /// directory's files sorted by name.
 pub fn collect_inputs(paths: &[std::path::PathBuf]) -> std::io::Result<Vec<std::path::PathBuf>> {

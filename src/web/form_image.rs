@@ -138,13 +138,12 @@ pub fn render(
 /// Where the raw email is kept: the Maildir or the copy of IMAP mail for the daemon, the file
 /// for `process`.
 fn original_path(source_ref: &str, originals: &Originals) -> Result<PathBuf, Unavailable> {
-    let remote = !(source_ref.starts_with("maildir:") || source_ref.starts_with("file:"));
     originals
         .path(source_ref)
-        .ok_or(if remote && !originals.keeps_copies() {
-            Unavailable::NotLocal
-        } else {
+        .ok_or(if originals.keeps(source_ref) {
             Unavailable::Missing
+        } else {
+            Unavailable::NotLocal
         })
 }
 
