@@ -93,7 +93,22 @@ impl Slapd {
             slapd,
             child: None,
         };
-        s.start();
+        // A free port can be taken by a server of a test running beside this one before slapd
+        // binds it: then slapd exits, and another port is tried.
+        for attempt in 1..=3 {
+            match s.try_start() {
+                Ok(()) => break,
+                Err(why) if attempt < 3 => {
+                    eprintln!(
+                        "slapd on port {} did not start ({why}); another port",
+                        s.port
+                    );
+                    s.stop();
+                    s.port = free_port();
+                }
+                Err(why) => panic!("{why}"),
+            }
+        }
         s.load_fixture();
         Some(s)
     }
@@ -104,6 +119,14 @@ impl Slapd {
 
     /// Starts slapd (again) on the same port and database.
     pub fn start(&mut self) {
+        if let Err(why) = self.try_start() {
+            panic!("{why}");
+        }
+    }
+
+    /// Starts slapd and waits until it answers a bind as its root DN: a port that accepts
+    /// connections may belong to another server, so only an LDAP answer proves it is ours.
+    fn try_start(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "slapd already runs");
         let log = std::fs::File::create(self.dir.path().join("slapd.log")).unwrap();
         let child = Command::new(&self.slapd)
@@ -119,14 +142,36 @@ impl Slapd {
             .expect("start slapd");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if Instant::now() > deadline {
+        loop {
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if exited || Instant::now() > deadline {
                 let log =
                     std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default();
-                panic!("slapd did not start listening on {}:\n{log}", self.port);
+                return Err(format!(
+                    "slapd did not start answering on {}:\n{log}",
+                    self.port
+                ));
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.answers() {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Whether our slapd answers a simple bind as its root DN.
+    fn answers(&self) -> bool {
+        Command::new("ldapwhoami")
+            .args(["-x", "-H", &self.url(), "-D"])
+            .arg(format!("cn=admin,{BASE_DN}"))
+            .args(["-w", "admin-secret"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     }
 
     pub fn stop(&mut self) {
