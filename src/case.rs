@@ -146,6 +146,23 @@ pub struct CaseContext {
     pub manager_mail: Option<String>,
     /// The holder's KIV address (deregistration notices).
     pub holder_mail: Option<String>,
+    /// Where each field's value (or, when it was empty, its label) was read on a scanned page,
+    /// so that staff verifying an uncertain reading see the crop (SPEC §4.4). Empty for
+    /// digital forms.
+    pub field_boxes: Vec<FieldBox>,
+}
+
+/// Where one field was read: a page of the form's attachment and a rectangle on it, in
+/// fractions of the page's width and height (origin top left), so that any rendering of the
+/// page can be cropped to it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FieldBox {
+    pub field: String,
+    pub page: usize,
+    pub left: f32,
+    pub top: f32,
+    pub right: f32,
+    pub bottom: f32,
 }
 
 /// One form, checked and decided.
@@ -157,6 +174,10 @@ pub struct CheckedCase {
     pub warnings: Vec<Finding<WarningCode>>,
     pub fields: Fields,
     pub context: CaseContext,
+    /// SPEC §4.4: the fields (`None`: a reason with no field) whose uncertain OCR reading the
+    /// rejection rests on. Not empty: the case is held for staff and gets no reply until they
+    /// confirm or correct the values. Always empty for a queued case.
+    pub verify: Vec<Option<&'static str>>,
 }
 
 impl CheckedCase {
@@ -179,6 +200,12 @@ impl CheckedCase {
             warnings,
             fields,
             context,
+            verify: Vec::new(),
         }
+    }
+
+    /// Whether the case waits for staff to verify its reading before it is replied to.
+    pub fn held(&self) -> bool {
+        !self.verify.is_empty()
     }
 }

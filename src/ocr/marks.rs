@@ -137,6 +137,12 @@ fn box_left_of(bin: &GrayImage, left: u32, top: u32, h: u32) -> Option<BoxHit> {
     find_box(bin, x_from, x_to, y_from, y_to, h)
 }
 
+/// The share of ink inside a square box right before a text at `left`, `top` of height `h`
+/// (pixels), if there is one: for a lone check box drawn before its label on a text PDF.
+pub fn ink_in_box_before(bin: &GrayImage, left: u32, top: u32, h: u32) -> Option<f32> {
+    box_left_of(bin, left, top, h).map(|b| b.ink)
+}
+
 /// A box under a label (the Ja/Nej cell of the Table layout).
 fn box_below(bin: &GrayImage, w: &TsvWord, h: u32) -> Option<BoxHit> {
     let y_from = w.top + w.height + 1;

@@ -85,6 +85,22 @@ pub fn decode_image(data: &[u8], limits: &RasterLimits) -> Result<Vec<PageImage>
     }])
 }
 
+/// An image's width and height (of its first page, for a TIFF) from its header alone, without
+/// decoding it; `None` when the header cannot be read.
+pub fn image_dimensions(data: &[u8]) -> Option<(u32, u32)> {
+    if data.starts_with(b"II*\0") || data.starts_with(b"MM\0*") {
+        return tiff::decoder::Decoder::new(Cursor::new(data))
+            .ok()?
+            .dimensions()
+            .ok();
+    }
+    image::ImageReader::new(Cursor::new(data))
+        .with_guessed_format()
+        .ok()?
+        .into_dimensions()
+        .ok()
+}
+
 fn check_pixels(w: u32, h: u32, limits: &RasterLimits) -> Result<(), RasterError> {
     let px = w as u64 * h as u64;
     if px > limits.max_pixels {

@@ -38,12 +38,26 @@ pub fn check_form(form: &RawForm, attachment: Option<&str>, ctx: &CheckContext<'
     let mut warnings = Vec::new();
     let mut parsed = Parsed::default();
     let mut fields = Vec::new();
-    // Fields read by OCR whose text broke its rule (see below).
-    let mut ocr_doubtful: Vec<&'static str> = Vec::new();
+    // A scan's values after the repairs SPEC §2.1 allows, and the fields whose text as read
+    // broke its rule: whether repaired or not, they were not read with confidence.
+    let reading = if form.from_ocr() {
+        repair_ocr(form, ctx)
+    } else {
+        OcrReading {
+            values: form.values.clone(),
+            doubtful: Vec::new(),
+        }
+    };
+    let ocr_doubtful: Vec<&'static str> = reading
+        .doubtful
+        .iter()
+        .copied()
+        .filter(|k| !form.low_confidence.contains(k))
+        .collect();
 
-    let choice = |key: &str| form.values.get(key).map(String::as_str).unwrap_or("");
+    let choice = |key: &str| reading.values.get(key).map(String::as_str).unwrap_or("");
     for spec in form.kind.fields() {
-        let raw = form
+        let raw = reading
             .values
             .get(spec.key)
             .map(|s| s.trim())
@@ -54,7 +68,7 @@ pub fn check_form(form: &RawForm, attachment: Option<&str>, ctx: &CheckContext<'
             Requirement::RequiredWhen { field, export } => choice(field) == export,
         };
         let value = match (spec.field_type, raw) {
-            (FieldType::YesNo, None) if form.values.contains_key(spec.key) => {
+            (FieldType::YesNo, None) if reading.values.contains_key(spec.key) => {
                 // The label is there but nothing is marked: an unmarked box.
                 reasons.push(Finding::new(R::CutCardNotConfirmed, Some(spec.key)));
                 Some(NO.to_string())
@@ -80,19 +94,6 @@ pub fn check_form(form: &RawForm, attachment: Option<&str>, ctx: &CheckContext<'
                 Some(if raw == YES { YES } else { NO }.to_string())
             }
             (FieldType::Text, Some(raw)) => {
-                // A value read by OCR that breaks its rule may be an OCR confusion: the repaired
-                // candidate is taken only when it passes the rule (and checksum) in full.
-                let repaired = if form.from_ocr() && !passes_rule(spec.key, raw, ctx) {
-                    // The text as read broke its own rule: whether repaired or not, it was not
-                    // read with confidence, and staff are told so.
-                    if !form.low_confidence.contains(&spec.key) {
-                        ocr_doubtful.push(spec.key);
-                    }
-                    ocr_candidate(spec.key, raw).filter(|c| passes_rule(spec.key, c, ctx))
-                } else {
-                    None
-                };
-                let raw = repaired.as_deref().unwrap_or(raw);
                 Some(check_text(
                     spec,
                     raw,
@@ -108,12 +109,28 @@ pub fn check_form(form: &RawForm, attachment: Option<&str>, ctx: &CheckContext<'
     for key in form.low_confidence.iter().chain(&ocr_doubtful) {
         warnings.push(Finding::new(W::LowOcrConfidence, Some(*key)));
     }
+    // On a scan, a field whose label was not found at all may be one whose label OCR mangled.
+    let unread: Vec<&'static str> = if form.from_ocr() {
+        form.kind
+            .fields()
+            .iter()
+            .map(|f| f.key)
+            .filter(|k| !form.values.contains_key(k))
+            .collect()
+    } else {
+        Vec::new()
+    };
 
     let fields = Fields(fields);
     let mut context = CaseContext {
         attachment: attachment.map(str::to_string),
         pages: form.pages.clone(),
         personnummer_masked: parsed.pnr.as_ref().map(Personnummer::masked),
+        field_boxes: if form.from_ocr() {
+            form.boxes.clone()
+        } else {
+            Vec::new()
+        },
         ..CaseContext::default()
     };
     match form.kind {
@@ -132,7 +149,36 @@ pub fn check_form(form: &RawForm, attachment: Option<&str>, ctx: &CheckContext<'
     if !ctx.sender_authenticated {
         reasons.push(Finding::new(R::UnauthenticatedSender, None));
     }
-    CheckedCase::new(form.kind.into(), reasons, warnings, fields, context)
+    let uncertain = |key: &str| {
+        form.low_confidence.contains(&key) || ocr_doubtful.contains(&key) || unread.contains(&key)
+    };
+    let verify = held_for(&reasons, uncertain);
+    let mut case = CheckedCase::new(form.kind.into(), reasons, warnings, fields, context);
+    case.verify = verify;
+    case
+}
+
+/// SPEC §4.4: the uncertain fields a rejection rests on. A reason rests on its own field and on
+/// the fields its check read: the unit's HSA-id for the employment and sender checks, the
+/// choice of pick-up for the pick-up place. A queued case (no reasons) is never held.
+fn held_for(
+    reasons: &[Finding<R>],
+    uncertain: impl Fn(&str) -> bool,
+) -> Vec<Option<&'static str>> {
+    let mut verify: Vec<Option<&'static str>> = Vec::new();
+    for reason in reasons {
+        let also: &[&'static str] = match (reason.code, reason.field) {
+            (R::PersonNotAtUnit, _) | (R::SenderNotManager, _) => &["vardenhet_hsaid"],
+            (R::MissingField, Some("utlamningsstalle")) => &["utlamning"],
+            _ => &[],
+        };
+        for key in reason.field.iter().chain(also) {
+            if uncertain(key) && !verify.contains(&Some(*key)) {
+                verify.push(Some(*key));
+            }
+        }
+    }
+    verify
 }
 
 /// Validates and normalises one text value; returns the value to show (normalised when it
@@ -237,6 +283,220 @@ fn passes_rule(key: &str, value: &str, ctx: &CheckContext<'_>) -> bool {
     }
 }
 
+/// A scan's field values after the repairs of SPEC §2.1.
+struct OcrReading {
+    values: std::collections::BTreeMap<&'static str, String>,
+    /// Fields whose text as read broke its rule (repaired or not), or that name a unit only
+    /// one or two characters away from the person's own: not read with confidence.
+    doubtful: Vec<&'static str>,
+}
+
+/// Speckle that OCR reads as punctuation at either end of a value (`Åström.`, `‘Anna`).
+fn strip_speckle(raw: &str) -> &str {
+    const SPECKLE: &[char] = &['.', ',', ';', ':', '\'', '`', '‘', '’', '|', '_', '~', '"', '^'];
+    raw.trim().trim_matches(SPECKLE).trim()
+}
+
+/// Character-class aware reading of a field whose grammar is strict: of the words read in its
+/// box (leader dots and speckle read as words around it), the one run of words that passes the
+/// rule. `None` unless exactly one does. Not for addresses: a part of a mangled address is
+/// often a valid address, and only KIV may repair one.
+fn grammar_token(key: &str, raw: &str, ctx: &CheckContext<'_>) -> Option<String> {
+    if !matches!(
+        key,
+        "personnummer" | "vardgivare_orgnr" | "kortnummer" | "vardenhet_hsaid" | "mobil" | "datum"
+    ) {
+        return None;
+    }
+    let words: Vec<&str> = raw.split_whitespace().collect();
+    // First the runs that pass as read, then those that pass after the usual confusions.
+    for repaired in [false, true] {
+        let mut found: Vec<String> = Vec::new();
+        for start in 0..words.len() {
+            for end in start + 1..=words.len().min(start + 5) {
+                let run = strip_speckle(&words[start..end].join(" ")).to_string();
+                let candidate = if repaired {
+                    ocr_candidate(key, &run).filter(|c| passes_rule(key, c, ctx))
+                } else {
+                    Some(run).filter(|r| passes_rule(key, r, ctx))
+                };
+                if let Some(c) = candidate.filter(|c| !found.contains(c)) {
+                    found.push(c);
+                }
+            }
+        }
+        // The longest reading wins over its own parts (`9752 2679 …` and `2679 …`).
+        found.sort_by_key(|c| std::cmp::Reverse(c.len()));
+        match found.as_slice() {
+            [] => continue,
+            [first, rest @ ..] if rest.iter().all(|r| first.contains(r.as_str())) => {
+                return Some(first.clone())
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// SPEC §2.1, repairs from known values: a value read by OCR that breaks its format is repaired
+/// only where exactly one repair makes it valid and agrees with what is already known — the
+/// usual character confusions under a checksum or a grammar, an address that equals the KIV
+/// `mail` of the person or the verksamhetschef found by other, valid fields, an HSA-id one or
+/// two characters from exactly one unit of the provider where the person works.
+fn repair_ocr(form: &RawForm, ctx: &CheckContext<'_>) -> OcrReading {
+    let mut values = form.values.clone();
+    let mut doubtful = Vec::new();
+    for spec in form.kind.fields() {
+        if !matches!(spec.field_type, FieldType::Text) {
+            continue;
+        }
+        let Some(raw) = values.get(spec.key) else {
+            continue;
+        };
+        let cleaned = strip_speckle(raw).to_string();
+        if cleaned.is_empty() || passes_rule(spec.key, &cleaned, ctx) {
+            values.insert(spec.key, cleaned);
+            continue;
+        }
+        doubtful.push(spec.key);
+        let fixed = ocr_candidate(spec.key, &cleaned)
+            .filter(|c| passes_rule(spec.key, c, ctx))
+            .or_else(|| grammar_token(spec.key, &cleaned, ctx));
+        values.insert(spec.key, fixed.unwrap_or(cleaned));
+    }
+    let valid = |values: &std::collections::BTreeMap<&'static str, String>, key: &str| {
+        values
+            .get(key)
+            .filter(|v| passes_rule(key, v, ctx))
+            .cloned()
+    };
+    // The provider's organisation number, misread, from the unit found by its valid HSA-id:
+    // the HSA-id carries its issuer's number, and KIV the provider's.
+    if let Some(raw) = values.get("vardgivare_orgnr").cloned() {
+        if !passes_rule("vardgivare_orgnr", &raw, ctx) {
+            let unit = valid(&values, "vardenhet_hsaid").and_then(|h| ctx.kiv.unit_by_hsa_id(&h));
+            let issuer: Option<String> = unit.map(|u| u.hsa_id.chars().skip(2).take(10).collect());
+            let read: String = raw.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+            if let Some(issuer) = issuer.filter(|i| i.len() == 10 && i.chars().all(|c| c.is_ascii_digit())) {
+                let near = strsim::levenshtein(&read, &issuer) <= 2
+                    || strsim::levenshtein(&read, &format!("16{issuer}")) <= 2;
+                let candidate = format!("{}-{}", &issuer[..6], &issuer[6..]);
+                if near && passes_rule("vardgivare_orgnr", &candidate, ctx) {
+                    values.insert("vardgivare_orgnr", candidate);
+                }
+            }
+        }
+    }
+    let person = valid(&values, "personnummer")
+        .and_then(|p| Personnummer::parse(&p, ctx.email_date).ok())
+        .and_then(|p| ctx.kiv.person_by_pnr(&p.digits12()));
+    // The unit: an HSA-id that breaks its grammar, or that names no unit, may be one of the
+    // person's own units of this provider misread.
+    if let (Some(raw), Some(person)) = (values.get("vardenhet_hsaid").cloned(), person) {
+        let known = HsaId::parse(&raw)
+            .ok()
+            .is_some_and(|h| ctx.kiv.unit_by_hsa_id(h.as_str()).is_some());
+        if !known {
+            let provider_digits = valid(&values, "vardgivare_orgnr")
+                .map(|o| o.chars().filter(char::is_ascii_digit).collect::<String>());
+            let read: String = raw
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_uppercase();
+            let near: Vec<&String> = person
+                .units
+                .iter()
+                .filter(|u| {
+                    let issuer: String = u.chars().skip(2).take(10).collect();
+                    provider_digits
+                        .as_deref()
+                        .is_none_or(|d| d.ends_with(&issuer) || issuer.ends_with(d))
+                })
+                .filter(|u| strsim::levenshtein(&read, &u.trim().to_uppercase()) <= 2)
+                .collect();
+            if let [unit] = near.as_slice() {
+                if !doubtful.contains(&"vardenhet_hsaid") {
+                    doubtful.push("vardenhet_hsaid");
+                }
+                // Repaired only when what was read breaks the grammar; a valid HSA-id that
+                // names another unit stays as read, for staff to verify.
+                if !passes_rule("vardenhet_hsaid", &raw, ctx) {
+                    values.insert("vardenhet_hsaid", unit.trim().to_string());
+                }
+            }
+        }
+    }
+    let manager = valid(&values, "vardenhet_hsaid")
+        .and_then(|h| ctx.kiv.unit_by_hsa_id(&h))
+        .and_then(|u| manager_of(ctx, u));
+    let known_mail: Vec<&str> = [person, manager]
+        .iter()
+        .flatten()
+        .filter_map(|p| p.mail.as_deref())
+        .collect();
+    for key in ["epost", "vc_epost"] {
+        let Some(raw) = values.get(key) else { continue };
+        if passes_rule(key, raw, ctx) {
+            continue;
+        }
+        let mut matching: Vec<&str> = known_mail
+            .iter()
+            .copied()
+            .filter(|m| mangled_address_of(raw, m))
+            .collect();
+        matching.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        if let [mail] = matching.as_slice() {
+            values.insert(key, mail.trim().to_string());
+        }
+    }
+    OcrReading { values, doubtful }
+}
+
+/// Whether `read` is the address `known` with its `@` and dots mangled by OCR: every letter and
+/// digit the same and in order, the `@` read as up to three other characters or lost (`Ö`, `&`, `(Q`,
+/// `G`, a space) and each dot as at most one (`,`, a space) or none.
+fn mangled_address_of(read: &str, known: &str) -> bool {
+    // Diacritics OCR adds or drops (`örjan` for `orjan`) do not count either.
+    let plain = |c: char| match c {
+        'å' | 'ä' | 'à' | 'á' => 'a',
+        'ö' | 'ø' | 'ó' => 'o',
+        'é' | 'è' => 'e',
+        'ü' => 'u',
+        c => c,
+    };
+    let read: Vec<char> = read
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .map(plain)
+        .collect();
+    let known: Vec<char> = known
+        .trim()
+        .chars()
+        .flat_map(char::to_lowercase)
+        .map(plain)
+        .collect();
+    // can[i][j]: known[i..] can be read as read[j..].
+    let (n, m) = (known.len(), read.len());
+    let mut can = vec![vec![false; m + 1]; n + 1];
+    can[n][m] = true;
+    for i in (0..n).rev() {
+        for j in (0..=m).rev() {
+            let k = known[i];
+            can[i][j] = match k {
+                '@' => (0..=3).any(|t| j + t <= m && can[i + 1][j + t]),
+                '.' => {
+                    can[i + 1][j]
+                        || (j < m && !read[j].is_alphanumeric() && can[i + 1][j + 1])
+                }
+                _ => j < m && read[j] == k && can[i + 1][j + 1],
+            };
+        }
+    }
+    can[0][0]
+}
+
 /// The usual OCR confusions undone in a field that is numeric by rule (O→0, l/I→1, S→5, B→8,
 /// Z→2; in an HSA-id only in its ten digits, and without the spaces OCR inserts), and in an
 /// e-mail address the `@` that OCR reads
@@ -249,6 +509,8 @@ pub fn ocr_candidate(key: &str, raw: &str) -> Option<String> {
             'S' | 's' => '5',
             'B' => '8',
             'Z' | 'z' => '2',
+            'g' | 'q' => '9',
+            'T' => '7',
             c => c,
         }
     }
@@ -463,6 +725,58 @@ mod tests {
         );
         assert_eq!(ocr_candidate("epost", "QQvgregion.se"), None);
         assert_eq!(ocr_candidate("fornamn", "Anna"), None);
+    }
+
+    #[test]
+    fn a_mangled_address_is_known_only_by_its_letters() {
+        let known = "anna-karin.astrom@vgregion.se";
+        for read in [
+            "anna-karin.astromÖvgregion.se",
+            "anna-karin.astrom&vgregion.se",
+            "anna-karin.astrom(Qvgregion.se",
+            "anna-karin.astromGvgregion.se",
+            "anna-karin.astrom vgregion,se",
+            "Anna-Karin.Astrom@vgregion.se",
+            "änna-karin astromQvgregion.se",
+        ] {
+            assert!(mangled_address_of(read, known), "{read}");
+        }
+        for read in [
+            "anna-karin.astron@vgregion.se",
+            "annakarin.astromXXXXvgregion.se",
+            "anna.astrom@vgregion.se",
+        ] {
+            assert!(!mangled_address_of(read, known), "{read}");
+        }
+    }
+
+    #[test]
+    fn a_strict_field_is_found_among_leader_dots_read_as_words() {
+        let kiv = crate::directory::KivSnapshot::default();
+        let providers = crate::providers::ProviderRegister::default();
+        let ctx = CheckContext {
+            kiv: &kiv,
+            providers: &providers,
+            email_date: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            sender: None,
+            sender_authenticated: true,
+        };
+        assert_eq!(
+            grammar_token("kortnummer", "seen 9752267910011288540 ene --", &ctx).as_deref(),
+            Some("9752267910011288540")
+        );
+        assert_eq!(
+            grammar_token("vardenhet_hsaid", "ae SE5591234579-E000000000105 sera", &ctx).as_deref(),
+            Some("SE5591234579-E000000000105")
+        );
+        assert_eq!(grammar_token("kortnummer", "seen ene", &ctx), None);
+    }
+
+    #[test]
+    fn speckle_is_stripped_from_the_ends() {
+        assert_eq!(strip_speckle("Åström."), "Åström");
+        assert_eq!(strip_speckle("‘Anna Åström ,"), "Anna Åström");
+        assert_eq!(strip_speckle("070-123 45 67"), "070-123 45 67");
     }
 
     #[test]

@@ -86,8 +86,19 @@ pub fn read_attachment(att: &Attachment, limits: &ExtractLimits) -> AttachmentRe
     }
 }
 
-/// A scan sent as an image: every page (a TIFF may hold several) goes through OCR.
+/// Below this many pixels on its shorter side an image cannot hold a form page (SPEC §2.1): a
+/// signature logo or an icon. Even a fax in standard mode (A4, 204×98 dpi) is 1 145 px high.
+pub const DECORATIVE_MAX_SIDE: u32 = 600;
+
+/// A scan sent as an image: every page (a TIFF may hold several) goes through OCR. A decorative
+/// image (a logo) is not read at all: it makes no case and costs no recognition.
 fn read_image(data: &[u8], settings: &OcrSettings) -> AttachmentRead {
+    if let Some((w, h)) = ocr::raster::image_dimensions(data) {
+        if w.min(h) < DECORATIVE_MAX_SIDE {
+            tracing::debug!(width = w, height = h, "decorative image skipped");
+            return AttachmentRead::NoForm;
+        }
+    }
     let pages = match ocr::raster::decode_image(data, &settings.raster) {
         Ok(pages) => pages,
         Err(e) => return AttachmentRead::Unreadable(e.to_string()),
@@ -173,6 +184,9 @@ fn read_pdf_document(doc: &PdfDocument, bytes: &[u8], settings: &OcrSettings) ->
         }
         text_pages.push(PageWords {
             number: p.number,
+            width: p.width,
+            height: p.height,
+            ink: None,
             words: p
                 .words
                 .iter()
@@ -188,7 +202,7 @@ fn read_pdf_document(doc: &PdfDocument, bytes: &[u8], settings: &OcrSettings) ->
         });
     }
     if scanned.is_empty() {
-        let forms = read_forms(&text_pages);
+        let forms = read_forms_with_ink(&mut text_pages, bytes, settings);
         return if forms.is_empty() {
             AttachmentRead::NoForm
         } else {
@@ -215,6 +229,49 @@ fn read_pdf_document(doc: &PdfDocument, bytes: &[u8], settings: &OcrSettings) ->
         Err(ocr::OcrError::Unavailable) => AttachmentRead::OcrUnavailable,
         Err(e) => unreadable_unless_forms(&text_pages, e.to_string()),
     }
+}
+
+/// Reads the forms of text pages; where a choice's mark is drawn rather than written, renders
+/// the form's pages (150 dpi, ~0.1 s a page) and reads them again with the ink at hand. A page
+/// that cannot be rendered keeps its reading from the text, marked uncertain.
+fn read_forms_with_ink(
+    pages: &mut [PageWords],
+    bytes: &[u8],
+    settings: &OcrSettings,
+) -> Vec<RawForm> {
+    let mut forms = read_forms(pages);
+    let wanted: Vec<usize> = forms
+        .iter()
+        .filter(|f| f.needs_ink)
+        .flat_map(|f| f.pages.iter().copied())
+        .collect();
+    if wanted.is_empty() {
+        return forms;
+    }
+    const DPI: u32 = 150;
+    for page in pages.iter_mut().filter(|p| wanted.contains(&p.number)) {
+        match ocr::raster::render_page_at(bytes, page.number, DPI, &settings.raster) {
+            Ok(img) => {
+                page.ink = Some(crate::pipeline::ink::InkImage {
+                    image: std::sync::Arc::new(img.image),
+                    px_per_pt: DPI as f32 / 72.0,
+                })
+            }
+            Err(e) => tracing::info!(error = %e, "page not rendered for its check marks"),
+        }
+    }
+    forms = read_forms(pages);
+    for form in &mut forms {
+        if form.needs_ink {
+            // Still no image: the choices were read from the text alone.
+            for spec in form.kind.fields() {
+                if !matches!(spec.field_type, FieldType::Text) && !form.low_confidence.contains(&spec.key) {
+                    form.low_confidence.push(spec.key);
+                }
+            }
+        }
+    }
+    forms
 }
 
 /// When the scanned pages cannot be read, the text pages' forms still count.

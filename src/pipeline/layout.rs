@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::case::FieldBox;
+use crate::pipeline::ink::{read_marks, InkImage, Rect};
 use crate::forms::labels::{fold, title_kind, LabelSet, LabelTarget};
 use crate::forms::spec::{FieldSpec, FieldType, FormKind, NO, YES};
 
@@ -19,11 +21,15 @@ pub struct Word {
     pub confidence: f32,
 }
 
-/// The words of one page.
+/// The words of one page, and the page's size in points (for the crops staff see).
 #[derive(Debug, Clone)]
 pub struct PageWords {
     pub number: usize,
+    pub width: f32,
+    pub height: f32,
     pub words: Vec<Word>,
+    /// The page's image, where it is at hand, for check marks drawn rather than written.
+    pub ink: Option<InkImage>,
 }
 
 /// Field values read from one form, before validation. Text as read; choices as the
@@ -40,6 +46,11 @@ pub struct RawForm {
     /// Pages of this form that were read by OCR (empty for a text layer or AcroForm). The check
     /// stage then tries the usual OCR confusions in numeric fields (check.rs).
     pub ocr_pages: Vec<usize>,
+    /// Where each field was read (its label and value), for the crops staff see.
+    pub boxes: Vec<FieldBox>,
+    /// A choice had no mark in its text and its page image was not at hand: the caller renders
+    /// the page and reads the form again (marks drawn as graphics on a text PDF).
+    pub needs_ink: bool,
 }
 
 impl RawForm {
@@ -50,6 +61,8 @@ impl RawForm {
             pages: Vec::new(),
             low_confidence: Vec::new(),
             ocr_pages: Vec::new(),
+            boxes: Vec::new(),
+            needs_ink: false,
         }
     }
 
@@ -232,8 +245,65 @@ fn label_at(set: &LabelSet, seg: &[Word]) -> Option<LabelHit> {
     })
 }
 
+/// A field whose options (or Ja/Nej answers) may spread over several segments of its line.
+fn is_choice(field: &FieldSpec) -> bool {
+    matches!(field.field_type, FieldType::Choice(_) | FieldType::YesNo)
+}
+
+/// A segment that begins with a word ending in a colon (`Underskrift:`, `Ort:`) is a label,
+/// known or not, and never a value.
+fn is_other_label(seg: &[Word]) -> bool {
+    seg.first().is_some_and(|w| {
+        w.text.ends_with(':') && w.text.chars().filter(|c| c.is_alphabetic()).count() >= 2
+    })
+}
+
 fn is_box_token(t: &str) -> bool {
     is_mark(t) || is_empty_box(t) || t == "[" || t == "]"
+}
+
+/// SPEC §2.1: a section heading is never a label nor a value. A line is a heading when it
+/// begins with a section number or letter (`1.`, `2)`, `A.`, `C Underskrift …`).
+fn is_heading(words: &[Word]) -> bool {
+    let [first, second, ..] = words else {
+        return false;
+    };
+    let starts_word = second.text.chars().next().is_some_and(char::is_alphabetic);
+    let t = first.text.as_str();
+    // `1.`, `12)`, `A.`, `B)`, `1.2`, `IV.`
+    let numbered = {
+        let body = t.trim_end_matches(['.', ')']);
+        t.len() > body.len()
+            && !body.is_empty()
+            && (body.chars().all(|c| c.is_ascii_digit() || c == '.')
+                || (body.chars().count() == 1 && body.chars().all(|c| c.is_ascii_uppercase()))
+                || matches!(body, "I" | "II" | "III" | "IV" | "V" | "VI"))
+    };
+    // `C Underskrift av verksamhetschef`: a lone capital (not a box mark) before a capitalised
+    // word, on a line without a colon.
+    let lettered = t.len() == 1
+        && matches!(t, "A" | "B" | "C" | "D" | "E" | "F" | "G" | "H")
+        && second.text.chars().next().is_some_and(char::is_uppercase)
+        && !words.iter().any(|w| w.text.contains(':'));
+    (numbered || lettered) && starts_word
+}
+
+/// A label followed by more words in its segment with no separator (`Vårdgivare och
+/// vårdenhet`): the line is a heading that begins with a label's words, not a label and value.
+/// A separator is a colon (or a box, a tab or a wide gap, which end the segment before).
+fn label_runs_on(label: &[Word], rest: &[Word], field: &FieldSpec) -> bool {
+    if !matches!(field.field_type, FieldType::Text) || rest.is_empty() {
+        return false;
+    }
+    if label.last().is_some_and(|w| w.text.ends_with(':')) || rest[0].text.starts_with(':') {
+        return false;
+    }
+    // Only words of letters follow (a value such as a number or an address is no heading).
+    rest.iter().all(|w| {
+        w.text
+            .chars()
+            .all(|c| c.is_alphabetic() || c == '-' || c == ',' || c == '&' || c == '/')
+    })
 }
 
 /// Finds the form titles on pages and reads every form's fields. Pages before the first title
@@ -254,7 +324,7 @@ pub fn read_forms(pages: &[PageWords]) -> Vec<RawForm> {
                     if !form.pages.contains(&page.number) {
                         form.pages.push(page.number);
                     }
-                    read_fields(&lines[from..i], form);
+                    read_fields(&lines[from..i], page, form);
                 }
             }
             if let Some(kind) = title {
@@ -268,11 +338,15 @@ pub fn read_forms(pages: &[PageWords]) -> Vec<RawForm> {
     forms
 }
 
-/// Reads the fields in `lines` into `form` (a field already read keeps its first value).
-fn read_fields(lines: &[Line], form: &mut RawForm) {
+/// Reads the fields in `lines` of `page` into `form` (a field already read keeps its first
+/// value).
+fn read_fields(lines: &[Line], page: &PageWords, form: &mut RawForm) {
     let set = LabelSet::of(form.kind);
     let segs: Vec<Vec<Vec<Word>>> = lines.iter().map(segments).collect();
     for (li, line_segs) in segs.iter().enumerate() {
+        if is_heading(&lines[li].words) {
+            continue;
+        }
         for (si, seg) in line_segs.iter().enumerate() {
             let Some(hit) = label_at(set, seg) else {
                 continue;
@@ -280,18 +354,23 @@ fn read_fields(lines: &[Line], form: &mut RawForm) {
             let LabelTarget::Field(field) = hit.target else {
                 continue;
             };
-            if form.values.contains_key(field.key) {
+            // A field keeps its first value; a label found with no value (on a heading, or an
+            // empty box of an older layout) gives way to the same label with one.
+            if form.values.get(field.key).is_some_and(|v| !v.is_empty()) {
                 continue;
             }
             let label_words = &seg[..hit.words];
+            if label_runs_on(label_words, &seg[hit.words..], field) {
+                continue;
+            }
             let mut value_words: Vec<Word> = seg[hit.words..].to_vec();
             // The value may sit in the next segment of the same line (after a tab).
             if value_words.is_empty() {
                 if let Some(next) = line_segs.get(si + 1) {
-                    if label_at(set, next).is_none() {
+                    if label_at(set, next).is_none() && !is_other_label(next) {
                         value_words = next.clone();
                         // A choice's options may spread over several segments.
-                        if matches!(field.field_type, FieldType::Choice(_)) {
+                        if is_choice(field) {
                             for more in &line_segs[si + 2..] {
                                 if label_at(set, more).is_some() {
                                     break;
@@ -301,7 +380,7 @@ fn read_fields(lines: &[Line], form: &mut RawForm) {
                         }
                     }
                 }
-            } else if matches!(field.field_type, FieldType::Choice(_)) {
+            } else if is_choice(field) {
                 for more in &line_segs[si + 1..] {
                     if label_at(set, more).is_some() {
                         break;
@@ -321,12 +400,56 @@ fn read_fields(lines: &[Line], form: &mut RawForm) {
                     .unwrap_or(f32::MAX);
                 value_words = below(set, lines, &segs, li, x0, x_end, field);
             }
-            let value = value_of(field, &value_words, hit.lead_mark);
-            if value_words.iter().any(|w| w.confidence < LOW_CONFIDENCE) {
+            let mut value = value_of(field, &value_words, hit.lead_mark);
+            let mut unclear = value_words.iter().any(|w| w.confidence < LOW_CONFIDENCE);
+            if hit.lead_mark.is_none() {
+                match marks_from_ink(field, label_words, &value_words, page) {
+                    InkMarks::NotNeeded => {}
+                    InkMarks::NoImage => form.needs_ink = true,
+                    InkMarks::Read { value: v, certain } => {
+                        value = v;
+                        unclear |= !certain;
+                    }
+                }
+            }
+            if value.is_empty() && form.values.contains_key(field.key) {
+                continue;
+            }
+            form.low_confidence.retain(|k| *k != field.key);
+            form.boxes.retain(|b| b.field != field.key);
+            if unclear {
                 form.low_confidence.push(field.key);
             }
+            form.boxes.push(field_box(field.key, page, label_words, &value_words, lines[li].height()));
             form.values.insert(field.key, value);
         }
+    }
+}
+
+/// The rectangle around a field's label and value, with a margin; when the value is empty, the
+/// area to the right of and below the label where it would have been.
+fn field_box(key: &str, page: &PageWords, label: &[Word], value: &[Word], line_h: f32) -> FieldBox {
+    let all = label.iter().chain(value);
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for w in all {
+        x0 = x0.min(w.x0);
+        y0 = y0.min(w.y0);
+        x1 = x1.max(w.x1);
+        y1 = y1.max(w.y1);
+    }
+    if value.is_empty() {
+        x1 = x1.max(x0 + page.width * 0.45);
+        y1 += line_h * 2.0;
+    }
+    let pad = line_h * 0.6;
+    let (w, h) = (page.width.max(1.0), page.height.max(1.0));
+    FieldBox {
+        field: key.to_string(),
+        page: page.number,
+        left: ((x0 - pad) / w).clamp(0.0, 1.0),
+        top: ((y0 - pad) / h).clamp(0.0, 1.0),
+        right: ((x1 + pad) / w).clamp(0.0, 1.0),
+        bottom: ((y1 + pad) / h).clamp(0.0, 1.0),
     }
 }
 
@@ -364,7 +487,13 @@ fn below(
         if in_column.is_empty() {
             break;
         }
-        if in_column.iter().any(|s| label_at(set, s).is_some()) {
+        // An empty box stays empty: the next label, a label this form does not know, or a
+        // section heading below it is never its value.
+        if in_column
+            .iter()
+            .any(|s| label_at(set, s).is_some() || is_other_label(s))
+            || is_heading(&line.words)
+        {
             break;
         }
         for s in in_column {
@@ -387,9 +516,119 @@ fn value_of(field: &FieldSpec, words: &[Word], lead_mark: Option<bool>) -> Strin
     }
 }
 
+/// What the ink around a choice's options says.
+enum InkMarks {
+    /// The text holds a mark (or no option was found): the text decides.
+    NotNeeded,
+    /// The page image is needed and not at hand.
+    NoImage,
+    Read { value: String, certain: bool },
+}
+
+/// A choice (or a Ja/Nej answer) with no mark in its text is read from the ink around its
+/// options: marks drawn as graphics, ticks, rings and crosses that OCR does not read as text.
+fn marks_from_ink(field: &FieldSpec, label: &[Word], words: &[Word], page: &PageWords) -> InkMarks {
+    let options: Vec<(String, &'static str)> = match field.field_type {
+        FieldType::Choice(_) => LabelSet::option_keys(field),
+        FieldType::YesNo => vec![("ja".to_string(), YES), ("nej".to_string(), NO)],
+        FieldType::Text => return InkMarks::NotNeeded,
+    };
+    if words.iter().any(|w| is_mark(&w.text)) {
+        return InkMarks::NotNeeded;
+    }
+    let spans = option_spans(&options, words);
+    if matches!(field.field_type, FieldType::YesNo) && words.is_empty() {
+        // A lone box drawn before the label, nothing written.
+        let Some(ink) = &page.ink else {
+            return InkMarks::NoImage;
+        };
+        let rect = [label[0].x0, label[0].y0, label[0].x1, label[0].y1];
+        return match crate::pipeline::ink::lone_box(ink, &rect) {
+            Some((marked, certain)) => InkMarks::Read {
+                value: if marked { YES } else { NO }.to_string(),
+                certain,
+            },
+            None => InkMarks::NotNeeded,
+        };
+    }
+    if spans.is_empty() || (matches!(field.field_type, FieldType::YesNo) && spans.len() < 2) {
+        return InkMarks::NotNeeded;
+    }
+    let Some(ink) = &page.ink else {
+        return InkMarks::NoImage;
+    };
+    let rects: Vec<Rect> = spans.iter().map(|(_, r)| *r).collect();
+    let text: Vec<Rect> = page
+        .words
+        .iter()
+        .filter(|w| !is_box_token(&w.text))
+        .map(|w| [w.x0, w.y0, w.x1, w.y1])
+        .collect();
+    let reading = read_marks(ink, &rects, &text);
+    let marked: Vec<&str> = reading.marked.iter().map(|&i| spans[i].0).collect();
+    let value = match field.field_type {
+        FieldType::YesNo => match marked.as_slice() {
+            [one] => one.to_string(),
+            _ => String::new(),
+        },
+        _ => marked.join(","),
+    };
+    InkMarks::Read {
+        value,
+        certain: reading.certain,
+    }
+}
+
+/// Each option found in `words`, with the box of its text.
+fn option_spans(options: &[(String, &'static str)], words: &[Word]) -> Vec<(&'static str, Rect)> {
+    let folded: Vec<String> = words.iter().map(|w| fold(&w.text)).collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        // OCR mangles an option's text under a ring drawn around it (`Gköming>`): a long
+        // option may be two characters off, as labels may.
+        let found = (1..=3).rev().find_map(|n| {
+            let text: String = folded.get(i..i + n)?.concat();
+            options
+                .iter()
+                .find(|(k, _)| {
+                    let allowed = match k.len() {
+                        0..=4 => 0,
+                        5..=7 => 1,
+                        _ => 2,
+                    };
+                    text.len().abs_diff(k.len()) <= allowed
+                        && strsim::levenshtein(&text, k) <= allowed
+                })
+                .map(|(_, export)| (n, *export))
+        });
+        match found {
+            Some((n, export)) => {
+                let span = &words[i..i + n];
+                let rect = [
+                    span.iter().map(|w| w.x0).fold(f32::MAX, f32::min),
+                    span.iter().map(|w| w.y0).fold(f32::MAX, f32::min),
+                    span.iter().map(|w| w.x1).fold(f32::MIN, f32::max),
+                    span.iter().map(|w| w.y1).fold(f32::MIN, f32::max),
+                ];
+                if !out.iter().any(|(e, _)| *e == export) {
+                    out.push((export, rect));
+                }
+                i += n;
+            }
+            None => i += 1,
+        }
+    }
+    out
+}
+
 /// Export values of the options that have a mark right before their text.
 fn choices_marked(field: &FieldSpec, words: &[Word]) -> Vec<&'static str> {
-    let options = LabelSet::option_keys(field);
+    options_marked(&LabelSet::option_keys(field), words)
+}
+
+/// Of `options` (folded text, export value), those with a mark right before their text.
+fn options_marked(options: &[(String, &'static str)], words: &[Word]) -> Vec<&'static str> {
     let folded: Vec<String> = words.iter().map(|w| fold(&w.text)).collect();
     let mut marked = Vec::new();
     let mut i = 0;
@@ -429,6 +668,15 @@ fn choices_marked(field: &FieldSpec, words: &[Word]) -> Vec<&'static str> {
 fn yes_no(words: &[Word], lead_mark: Option<bool>) -> &'static str {
     if let Some(marked) = lead_mark {
         return if marked { YES } else { NO };
+    }
+    // `[X] Ja  [ ] Nej`: a box before each answer.
+    let answers = [("ja".to_string(), YES), ("nej".to_string(), NO)];
+    let has = |a: &str| words.iter().any(|w| fold(&w.text) == a);
+    if has("ja") && has("nej") {
+        return match options_marked(&answers, words).as_slice() {
+            [one] => one,
+            _ => "",
+        };
     }
     let text = join(words);
     let t = text.trim().to_lowercase();
@@ -482,7 +730,13 @@ pub(crate) mod tests {
                 }
             }
         }
-        PageWords { number, words }
+        PageWords {
+            number,
+            width: 595.0,
+            height: 842.0,
+            words,
+            ink: None,
+        }
     }
 
     #[test]

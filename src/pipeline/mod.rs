@@ -4,6 +4,7 @@
 pub mod check;
 pub mod decide;
 pub mod extract;
+pub mod ink;
 pub mod layout;
 pub mod notice;
 pub mod parse;

@@ -1,0 +1,260 @@
+//! Check marks decided from the ink around each option (SPEC §2.1, §2.2), wherever the option's
+//! text is: a box of any size before it holding an `X`, a tick or a fill, `[X]` in brackets, a
+//! cross drawn over the box, or a ring drawn around the option's text. Serves scans (the page
+//! image OCR read) and text PDFs whose marks are drawn as graphics, not text (the page rendered).
+//!
+//! The options of one field are compared with each other: their empty boxes or brackets carry
+//! the same ink, so the marked one is the one with clearly more. A small difference is not
+//! guessed at: the reading is then uncertain and the case goes to staff (SPEC §4.4).
+
+use std::sync::Arc;
+
+use image::GrayImage;
+
+/// A page image for reading marks, and its scale.
+#[derive(Clone)]
+pub struct InkImage {
+    pub image: Arc<GrayImage>,
+    /// Pixels per point (dpi / 72).
+    pub px_per_pt: f32,
+}
+
+impl std::fmt::Debug for InkImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "InkImage({}x{} px, {:.2} px/pt)",
+            self.image.width(),
+            self.image.height(),
+            self.px_per_pt
+        )
+    }
+}
+
+/// A rectangle in points, origin top left: x0, y0, x1, y1.
+pub type Rect = [f32; 4];
+
+/// Which options are marked, and whether the reading is clear.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarkReading {
+    pub marked: Vec<usize>,
+    pub certain: bool,
+}
+
+/// Pixels darker than this are ink.
+const INK: u8 = 150;
+/// Extra ink (in squared text heights) before an option, above the least inked option of the
+/// field, from which it counts as marked; below `CLEAR` and above `FAINT` it is unclear.
+const CLEAR: f32 = 0.16;
+const FAINT: f32 = 0.06;
+
+/// Decides the marks of one field's options. `options` are the options' text boxes;
+/// `text` are all word boxes of the page (their ink is not a mark).
+pub fn read_marks(ink: &InkImage, options: &[Rect], text: &[Rect]) -> MarkReading {
+    let scores: Vec<(f32, bool)> = options
+        .iter()
+        .map(|o| (ink_before(ink, o, text), ringed(ink, o)))
+        .collect();
+    let least = scores
+        .iter()
+        .map(|s| s.0)
+        .fold(f32::INFINITY, f32::min);
+    let mut marked = Vec::new();
+    let mut certain = options.len() >= 2;
+    for (i, (before, ring)) in scores.iter().enumerate() {
+        let extra = before - least;
+        if *ring || extra >= CLEAR {
+            marked.push(i);
+        } else if extra >= FAINT {
+            certain = false;
+        }
+    }
+    // All options inked alike and heavily: all marked, or all empty boxes of a heavy print —
+    // not to be told apart from the ink alone.
+    if marked.is_empty() && options.len() >= 2 && least >= 0.9 {
+        certain = false;
+    }
+    MarkReading { marked, certain }
+}
+
+/// A lone box before a label (`☒ Klippt kort mottaget`, drawn): `Some(marked)` when a box is
+/// there, with whether the reading is clear.
+pub fn lone_box(ink: &InkImage, label: &Rect) -> Option<(bool, bool)> {
+    let h = ((label[3] - label[1]) * ink.px_per_pt).max(6.0) as u32;
+    let share = crate::ocr::marks::ink_in_box_before(
+        &ink.image,
+        to_px(ink, label[0]).max(0) as u32,
+        to_px(ink, label[1]).max(0) as u32,
+        h,
+    )?;
+    Some((share >= 0.07, !(0.03..0.12).contains(&share)))
+}
+
+fn to_px(ink: &InkImage, v: f32) -> i64 {
+    (v * ink.px_per_pt).round() as i64
+}
+
+fn dark(img: &GrayImage, x: i64, y: i64) -> bool {
+    x >= 0
+        && y >= 0
+        && (x as u32) < img.width()
+        && (y as u32) < img.height()
+        && img.get_pixel(x as u32, y as u32).0[0] < INK
+}
+
+/// Ink in the zone before an option's text (where its box, brackets or mark are), outside any
+/// word's box, in squared text heights.
+fn ink_before(ink: &InkImage, option: &Rect, text: &[Rect]) -> f32 {
+    let h = (option[3] - option[1]).max(4.0);
+    let zone = [
+        option[0] - 2.3 * h,
+        option[1] - 0.3 * h,
+        option[0] - 0.08 * h,
+        option[3] + 0.3 * h,
+    ];
+    // Words in the zone that hold letters (the end of the option before) are not marks.
+    let words: Vec<&Rect> = text
+        .iter()
+        .filter(|w| w[2] > zone[0] && w[0] < zone[2] && w[3] > zone[1] && w[1] < zone[3])
+        .filter(|w| (w[2] - w[0]) > h * 1.2)
+        .collect();
+    let img = &ink.image;
+    let mut count = 0u32;
+    for y in to_px(ink, zone[1])..=to_px(ink, zone[3]) {
+        for x in to_px(ink, zone[0])..=to_px(ink, zone[2]) {
+            if !dark(img, x, y) {
+                continue;
+            }
+            let (px, py) = (x as f32 / ink.px_per_pt, y as f32 / ink.px_per_pt);
+            if words
+                .iter()
+                .any(|w| px >= w[0] && px <= w[2] && py >= w[1] && py <= w[3])
+            {
+                continue;
+            }
+            count += 1;
+        }
+    }
+    let h_px = h * ink.px_per_pt;
+    count as f32 / (h_px * h_px)
+}
+
+/// Whether a ring is drawn around the option's text: ink close above and close below along most
+/// of the text, at heights that vary (an arc), not one straight rule.
+fn ringed(ink: &InkImage, option: &Rect) -> bool {
+    let h = (option[3] - option[1]).max(4.0);
+    let img = &ink.image;
+    let (x0, x1) = (to_px(ink, option[0]), to_px(ink, option[2]));
+    if x1 - x0 < 4 {
+        return false;
+    }
+    let band = |from: f32, to: f32| -> Vec<Option<i64>> {
+        (x0..=x1)
+            .map(|x| (to_px(ink, from)..=to_px(ink, to)).find(|&y| dark(img, x, y)))
+            .collect()
+    };
+    let above = band(option[1] - 0.75 * h, option[1] - 0.02 * h);
+    let below = band(option[3] + 0.02 * h, option[3] + 0.75 * h);
+    let width = (x1 - x0 + 1) as f32;
+    let covered = |b: &[Option<i64>]| b.iter().flatten().count() as f32 / width;
+    let curved = |b: &[Option<i64>]| {
+        let ys: Vec<i64> = b.iter().flatten().copied().collect();
+        let (lo, hi) = (ys.iter().min(), ys.iter().max());
+        matches!((lo, hi), (Some(lo), Some(hi)) if (hi - lo) as f32 >= 0.12 * h * ink.px_per_pt)
+    };
+    covered(&above) >= 0.6 && covered(&below) >= 0.6 && (curved(&above) || curved(&below))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Luma;
+
+    /// A 300×100 pt page at 2 px/pt with two options at x = 60 and x = 200, 10 pt high text.
+    fn page(draw: impl Fn(&mut GrayImage)) -> InkImage {
+        let mut img = GrayImage::from_pixel(600, 200, Luma([255]));
+        draw(&mut img);
+        InkImage {
+            image: Arc::new(img),
+            px_per_pt: 2.0,
+        }
+    }
+
+    fn rect(img: &mut GrayImage, x0: u32, y0: u32, x1: u32, y1: u32, fill: bool) {
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                if fill || x == x0 || x == x1 || y == y0 || y == y1 {
+                    img.put_pixel(x, y, Luma([0]));
+                }
+            }
+        }
+    }
+
+    fn line(img: &mut GrayImage, a: (f32, f32), b: (f32, f32)) {
+        for i in 0..=200 {
+            let t = i as f32 / 200.0;
+            let (x, y) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
+            for dx in 0..2 {
+                img.put_pixel(x as u32 + dx, y as u32, Luma([0]));
+            }
+        }
+    }
+
+    const OPTIONS: [Rect; 2] = [[60.0, 40.0, 110.0, 50.0], [200.0, 40.0, 250.0, 50.0]];
+
+    fn boxes(img: &mut GrayImage) {
+        rect(img, 96, 80, 112, 96, false);
+        rect(img, 376, 80, 392, 96, false);
+    }
+
+    #[test]
+    fn empty_boxes_are_empty_and_certain() {
+        let r = read_marks(&page(boxes), &OPTIONS, &OPTIONS);
+        assert_eq!(r, MarkReading { marked: vec![], certain: true });
+    }
+
+    #[test]
+    fn a_cross_a_fill_and_a_tick_are_marks() {
+        let cross = page(|img| {
+            boxes(img);
+            line(img, (96.0, 80.0), (112.0, 96.0));
+            line(img, (112.0, 80.0), (96.0, 96.0));
+        });
+        assert_eq!(read_marks(&cross, &OPTIONS, &OPTIONS).marked, vec![0]);
+        let fill = page(|img| {
+            boxes(img);
+            rect(img, 378, 82, 390, 94, true);
+        });
+        assert_eq!(read_marks(&fill, &OPTIONS, &OPTIONS).marked, vec![1]);
+        // A tick without any box, drawn by hand.
+        let tick = page(|img| {
+            line(img, (360.0, 88.0), (368.0, 98.0));
+            line(img, (368.0, 98.0), (388.0, 72.0));
+        });
+        assert_eq!(read_marks(&tick, &OPTIONS, &OPTIONS).marked, vec![1]);
+    }
+
+    #[test]
+    fn a_ring_around_the_text_is_a_mark() {
+        let ring = page(|img| {
+            boxes(img);
+            for i in 0..400 {
+                let t = i as f32 / 400.0 * std::f32::consts::TAU;
+                let (x, y) = (450.0 + 62.0 * t.cos(), 90.0 + 17.0 * t.sin());
+                img.put_pixel(x as u32, y as u32, Luma([0]));
+                img.put_pixel(x as u32, y as u32 + 1, Luma([0]));
+            }
+        });
+        assert_eq!(read_marks(&ring, &OPTIONS, &OPTIONS).marked, vec![1]);
+    }
+
+    #[test]
+    fn a_rule_under_the_options_is_no_ring() {
+        let ruled = page(|img| {
+            boxes(img);
+            rect(img, 0, 104, 599, 104, true);
+            rect(img, 0, 76, 599, 76, true);
+        });
+        assert!(read_marks(&ruled, &OPTIONS, &OPTIONS).marked.is_empty());
+    }
+}
