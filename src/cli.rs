@@ -117,6 +117,19 @@ enum CasesCommand {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Correct the fields of a case held for verification (SPEC §4.4) or of a rejected case,
+    /// and (held only, --confirm) decide it and send its reply.
+    Verify {
+        case: String,
+        /// A corrected value, `key=value` (an empty value removes it); may be repeated.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// The reading (with the corrections) is right: decide the held case and reply.
+        #[arg(long)]
+        confirm: bool,
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// Send a case's replies that the rate limit held back, past the limit.
     Release {
         case: String,
@@ -462,6 +475,12 @@ async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<Exit
         CasesCommand::Confirm { case, comment, by } => {
             return transition(&settings, &store, case, Action::Confirm, comment, None, by).await;
         }
+        CasesCommand::Verify {
+            case,
+            set,
+            confirm,
+            by,
+        } => return verify(settings, &store, case, set, confirm, by).await,
         CasesCommand::Release { case, by } => {
             let now = chrono::Utc::now().timestamp_millis();
             let n = store.release_held(&case, &actor_or_cli(by), now).await?;
@@ -499,6 +518,70 @@ fn actor_or_cli(by: Option<String>) -> String {
             std::env::var("USER").unwrap_or_else(|_| "unknown".into())
         )
     })
+}
+
+async fn verify(
+    settings: Settings,
+    store: &Store,
+    case: String,
+    set: Vec<String>,
+    confirm: bool,
+    by: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let mut corrections = Vec::new();
+    for item in &set {
+        let Some((key, value)) = item.split_once('=') else {
+            eprintln!("error: --set takes key=value, not {item:?}");
+            return Ok(ExitCode::from(1));
+        };
+        corrections.push((key.trim().to_string(), value.to_string()));
+    }
+    let outbox = settings.outbox.clone();
+    let rate = settings.rate_limit.clone();
+    let sink = open_sink(&settings)?;
+    let intake = Intake::load(settings)?;
+    let request = crate::verification::VerifyRequest {
+        case_id: case.clone(),
+        actor: actor_or_cli(by),
+        corrections,
+        confirm,
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    match crate::verification::verify(store, &intake, now, request).await {
+        Ok(done) => {
+            let reasons: Vec<String> = done
+                .reasons
+                .iter()
+                .map(|r| match r.field {
+                    Some(f) => format!("{} {f}", r.code),
+                    None => r.code.to_string(),
+                })
+                .collect();
+            println!(
+                "{case}: {} -> {}  decision {}  corrected [{}]{}",
+                done.from,
+                done.state,
+                done.decision,
+                done.corrected.join(", "),
+                match &done.reply {
+                    Some(id) => format!("  reply queued: {id}"),
+                    None => String::new(),
+                }
+            );
+            for r in &reasons {
+                println!("  - {r}");
+            }
+            if done.reply.is_some() {
+                crate::outbox::deliver_due(store, &sink, &outbox, &rate).await?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(crate::verification::VerifyError::Store(e)) => Err(e.into()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 async fn transition(
@@ -677,6 +760,18 @@ fn render_case_text(d: &crate::store::CaseDetail) -> String {
         c.source_ref
     );
     let _ = writeln!(out, "Subject: {}", c.subject);
+    if c.state == crate::verification::HELD {
+        let fields: Vec<Option<String>> = serde_json::from_str(&c.verify).unwrap_or_default();
+        let fields: Vec<&str> = fields
+            .iter()
+            .map(|f| f.as_deref().unwrap_or("(no field)"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "Held for verification: {}  (no reply yet; see `cases verify`)",
+            fields.join(", ")
+        );
+    }
     if let Some(a) = &c.attachment {
         let _ = writeln!(out, "Attachment: {a}  pages {}", c.pages);
     }

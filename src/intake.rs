@@ -81,6 +81,8 @@ pub struct CaseOutcome {
     pub reasons: Vec<crate::case::Finding<crate::case::ReasonCode>>,
     pub warnings: Vec<crate::case::Finding<crate::case::WarningCode>>,
     pub fields: crate::case::Fields,
+    /// SPEC §4.4: the fields whose uncertain reading holds the case for staff.
+    pub verify: Vec<Option<&'static str>>,
 }
 
 /// Where outcomes are recorded: the store, or (for `--dry-run`) memory only.
@@ -195,6 +197,41 @@ impl Intake {
 
     pub fn directory(&self) -> &Directory {
         &self.directory
+    }
+
+    /// Checks one form again against KIV and the register the intake uses (staff verifying a
+    /// held case, SPEC §4.4). Fails only when KIV cannot be reached.
+    pub async fn recheck(
+        &self,
+        form: &crate::pipeline::layout::RawForm,
+        attachment: Option<&str>,
+        email_date: NaiveDate,
+        sender: Option<&str>,
+        sender_authenticated: bool,
+    ) -> Result<CheckedCase, DirectoryError> {
+        self.directory
+            .run_check(|kiv: &dyn KivLookup| {
+                let ctx = CheckContext {
+                    kiv,
+                    providers: &self.providers,
+                    email_date,
+                    sender,
+                    sender_authenticated,
+                };
+                crate::pipeline::check::check_form(form, attachment, &ctx)
+            })
+            .await
+    }
+
+    /// Whether the sender of `mail` passes `require_authenticated_sender` (true when it is off).
+    pub fn sender_passes(&self, mail: &ParsedMail) -> bool {
+        let intake = &self.settings.intake;
+        !intake.require_authenticated_sender || sender_authenticated(mail, &intake.authserv_id)
+    }
+
+    /// The settings of replies and notices.
+    pub fn replies(&self) -> ReplySettings<'_> {
+        self.reply_settings()
     }
 
     /// Runs parse → extract → check → decide on one email. Never panics: a panic inside the
@@ -546,6 +583,7 @@ impl Intake {
                 reasons: c.reasons.clone(),
                 warnings: c.warnings.clone(),
                 fields: c.fields.clone(),
+                verify: c.verify.clone(),
             })
             .collect();
         Ok(Outcome {

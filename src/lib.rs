@@ -29,6 +29,7 @@ pub mod sink;
 pub mod source;
 pub mod store;
 pub mod telemetry;
+pub mod verification;
 pub mod web;
 
 /// The human-readable, stable case number: `TJID-2026-000123`.

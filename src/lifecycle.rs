@@ -70,6 +70,7 @@ pub fn state_label_sv(state: &str) -> &str {
     match state {
         "queued" => "Att handlägga",
         "rejected" => "Avvisat",
+        "held" => "Att granska",
         "rejection_confirmed" => "Avvisning bekräftad",
         "ordered_at_telia" => "Beställt hos Telia",
         "card_ready" => "Klart att hämta",

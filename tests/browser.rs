@@ -459,3 +459,209 @@ async fn run_flow(c: &Client, base: &str, inst: &Installation, cases: &HashMap<S
     c.goto(&format!("{base}/avvisade")).await.unwrap();
     assert!(c.current_url().await.unwrap().path().ends_with("/logga-in"));
 }
+
+#[path = "support/held.rs"]
+mod held;
+
+/// Waits until every `img` inside `css` has loaded; returns their natural widths.
+async fn images_loaded(c: &Client, css: &str) -> Vec<f64> {
+    let start = Instant::now();
+    loop {
+        let v = c
+            .execute(
+                &format!(
+                    "const s = document.querySelector('{css}'); if (!s) return null; s.scrollIntoView(); \
+                     const i = [...s.querySelectorAll('img')]; \
+                     return i.every(x => x.complete) ? i.map(x => x.naturalWidth) : null;"
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        if let Some(a) = v.as_array() {
+            return a.iter().map(|x| x.as_f64().unwrap_or(0.0)).collect();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{css}: images took too long"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// SPEC §4.4 in a real browser: two held scans (a PNG and a PDF) are listed in Att granska;
+/// on a laptop one is verified with its uncertain field corrected, and the reply and the audit
+/// entry follow; on a phone the list and the other case's crops fit the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_case_is_verified_with_a_corrected_field_in_chromium() {
+    let chromium = find_tool(&["chromium", "chromium-browser", "google-chrome"]);
+    let driver = find_tool(&["chromedriver"]);
+    let (Some(chromium), Some(driver)) = (chromium, driver) else {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "chromium and chromedriver are required in CI (Debian: chromium chromium-driver)"
+            );
+        }
+        eprintln!("SKIPPED browser test: chromium and/or chromedriver not found.");
+        return;
+    };
+    let inst = Installation::new("");
+    let _ = fill_store(&inst);
+    let store = tjid_intake::store::Store::open_sqlite(&inst.path("intake.db"))
+        .await
+        .unwrap();
+    let png = held::record_held_scan(&inst.config, &store, &inst.path("held"), held::SCAN).await;
+    let pdf = held::record_held_scan(
+        &inst.config,
+        &store,
+        &inst.path("held"),
+        "scans/scan_order_300dpi_gray.eml",
+    )
+    .await;
+    let web_port = free_port();
+    let _daemon = Guard(
+        inst.command()
+            .arg("run")
+            .env("TJID__HTTP__LISTEN", format!("127.0.0.1:{web_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(web_port, "the daemon's staff pages");
+    let driver_port = free_port();
+    let _driver = Guard(
+        Command::new(&driver)
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(driver_port, "chromedriver");
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--disable-dev-shm-usage", "--window-size=1366,768", "--lang=sv-SE",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }),
+    );
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .expect("cannot start Chromium through chromedriver");
+    let base = format!("http://127.0.0.1:{web_port}");
+    c.set_window_size(1366, 768).await.unwrap();
+
+    c.goto(&format!("{base}/att-granska")).await.unwrap();
+    fill(&c, "#username", "anna").await;
+    fill(&c, "#password", PASSWORD).await;
+    click(&c, "#login").await;
+    c.goto(&format!("{base}/att-granska")).await.unwrap();
+    let text = body_text(&c).await;
+    assert!(text.contains("Att granska"), "{text}");
+    assert!(
+        text.contains(&png.case_id) && text.contains(&pdf.case_id),
+        "{text}"
+    );
+    let count = c
+        .find(Locator::Css("#count-held"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let held_before: usize = count.trim().parse().unwrap();
+    assert!(held_before >= 2, "{count}");
+    shot(&c, "20-att-granska").await;
+
+    // The PNG scan: its crop beside the value as read; correct it and confirm.
+    c.goto(&format!("{base}/arende/{}", png.case_id))
+        .await
+        .unwrap();
+    let widths = images_loaded(&c, "#verify").await;
+    assert!(
+        !widths.is_empty() && widths.iter().all(|w| *w > 50.0),
+        "{widths:?}"
+    );
+    shot(&c, "21-granska-falt").await;
+    let input = format!("#f-{}", png.field);
+    let shown = c
+        .find(Locator::Css(&input))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(shown, png.read);
+    fill(&c, &input, &png.right).await;
+    click(&c, "#do-verify").await;
+    let start = Instant::now();
+    loop {
+        let text = body_text(&c).await;
+        if text.contains("Granskat: ärendet") {
+            assert!(text.contains("godkändes"), "{text}");
+            assert!(
+                text.contains(&format!("{} → {}", png.read, png.right)),
+                "{text}"
+            );
+            assert!(
+                text.contains(&format!("{}-1", png.case_id)),
+                "the reply: {text}"
+            );
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    c.execute("document.getElementById('audit').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    shot(&c, "22-granskat").await;
+    let d = store.case_detail(&png.case_id).await.unwrap().unwrap();
+    assert_eq!(d.case.state, "queued");
+    assert_eq!(d.replies.len(), 1);
+    assert!(d
+        .audit
+        .iter()
+        .any(|a| a.action == "field_corrected" && a.actor == "anna"));
+
+    // A phone: the list and the other case's crops fit the screen.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{base}/att-granska")).await.unwrap();
+    let text = body_text(&c).await;
+    assert!(
+        text.contains(&pdf.case_id) && !text.contains(&png.case_id),
+        "{text}"
+    );
+    shot(&c, "23-mobil-att-granska").await;
+    c.goto(&format!("{base}/arende/{}", pdf.case_id))
+        .await
+        .unwrap();
+    let widths = images_loaded(&c, "#verify").await;
+    assert!(!widths.is_empty(), "{widths:?}");
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap_or(1e9);
+    assert!(
+        overflow <= 0.0,
+        "sideways scrolling on a phone: {overflow}px"
+    );
+    shot(&c, "24-mobil-granska-falt").await;
+    let _ = c.close().await;
+}

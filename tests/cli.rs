@@ -215,3 +215,81 @@ fn forms_write_gives_fillable_forms_with_the_spec_field_names() {
         );
     }
 }
+
+#[path = "support/held.rs"]
+mod held;
+
+/// SPEC §4.4 from the command line: a held case has no reply; `cases verify` with a wrong key
+/// names the form's keys; with the corrected value and `--confirm` the case is decided and
+/// answered; a second confirmation is refused.
+#[tokio::test]
+async fn cases_verify_corrects_and_confirms_a_held_case() {
+    let inst = Installation::new("");
+    let store = tjid_intake::store::Store::open_sqlite(&inst.path("intake.db"))
+        .await
+        .unwrap();
+    let h = held::record_held_scan(&inst.config, &store, &inst.path("in"), held::SCAN).await;
+    let id = h.case_id.as_str();
+
+    let (ok, show, _) = run(&inst, &["cases", "show", id]);
+    assert!(ok);
+    assert!(show.contains("state held"), "{show}");
+    assert!(
+        show.contains(&format!("Held for verification: {}", h.field)),
+        "{show}"
+    );
+    assert_eq!(inst.count("outbox"), 0);
+
+    let (ok, _, stderr) = run(
+        &inst,
+        &["cases", "verify", id, "--set", "epsot=x", "--confirm"],
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("epsot") && stderr.contains("epost") && stderr.contains("mobil"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = run(&inst, &["cases", "verify", id, "--set", "epost"]);
+    assert!(!ok && stderr.contains("key=value"), "{stderr}");
+
+    let set = format!("{}={}", h.field, h.right);
+    let (ok, stdout, stderr) = run(
+        &inst,
+        &[
+            "cases",
+            "verify",
+            id,
+            "--set",
+            &set,
+            "--confirm",
+            "--by",
+            "anna",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("held -> queued") && stdout.contains("decision queued"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("reply queued: {id}-1")),
+        "{stdout}"
+    );
+    assert_eq!(inst.count("outbox"), 1, "the reply went out");
+
+    let (ok, show, _) = run(&inst, &["cases", "show", id]);
+    assert!(ok);
+    assert!(
+        show.contains("field_corrected") && show.contains(&h.read),
+        "{show}"
+    );
+    assert!(
+        show.contains("verified") && show.contains("state queued"),
+        "{show}"
+    );
+
+    let (ok, _, stderr) = run(&inst, &["cases", "verify", id, "--set", &set, "--confirm"]);
+    assert!(!ok);
+    assert!(stderr.contains("Att handlägga"), "{stderr}");
+    assert_eq!(inst.count("outbox"), 1);
+}

@@ -966,3 +966,184 @@ async fn a_reply_held_by_the_rate_limit_can_be_sent_after_all() {
         "nothing held any more"
     );
 }
+
+#[path = "support/held.rs"]
+mod held;
+
+/// SPEC §4.4 on the staff pages: Att granska lists the held case with its count, the case page
+/// shows the crop of the uncertain field beside its value, and "Bekräfta" with the corrected
+/// value decides the case, queues its reply and records the correction.
+#[tokio::test]
+async fn a_held_case_is_listed_cropped_and_verified_with_a_correction() {
+    let w = world("").await;
+    let h =
+        held::record_held_scan(&w.inst.config, &w.store, &w.inst.path("held"), held::SCAN).await;
+    let id = h.case_id.as_str();
+    let app = w.app();
+    let Ok((cookie, csrf)) = login(&app, "anna", PASSWORD).await else {
+        panic!("login failed")
+    };
+
+    let list = get(&app, "/att-granska", Some(&cookie)).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(
+        list.body.contains(&format!("href=\"/arende/{id}\"")),
+        "{}",
+        list.body
+    );
+    let held_now = w.store.queue_counts().await.unwrap().held;
+    assert!(held_now >= 1);
+    assert!(
+        list.body
+            .contains(&format!("id=\"count-held\">{held_now}<")),
+        "{}",
+        list.body
+    );
+    // Held cases are not in the rejection queue: they have had no reply.
+    let rejected = get(&app, "/avvisade", Some(&cookie)).await;
+    assert!(!rejected.body.contains(&format!("href=\"/arende/{id}\"")));
+
+    let page = get(&app, &format!("/arende/{id}"), Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let crop_url = format!("/arende/{id}/falt/{}.png", h.field);
+    assert!(page.body.contains("Granska tolkningen"), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("src=\"{crop_url}\"")),
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains(&format!("name=\"f.{}\" value=\"{}\"", h.field, h.read)));
+    assert!(page.body.contains("id=\"do-verify\""));
+    assert!(page.body.contains("Inga svar."), "no reply yet");
+
+    // The crop: a PNG much smaller than the page, only for fields with a box, only for staff.
+    let crop = get(&app, &crop_url, Some(&cookie)).await;
+    assert_eq!(crop.status, StatusCode::OK, "{}", crop.body);
+    let (cw, ch) = png_size(&crop);
+    let (pw, ph) = png_size(&get(&app, &format!("/arende/{id}/sida/1.png"), Some(&cookie)).await);
+    assert!(cw > 100 && ch > 20, "{cw}x{ch}");
+    assert!(
+        (ch as f32 / ph as f32) < 0.2 && cw as f32 <= pw as f32 * 2.1,
+        "{cw}x{ch} of {pw}x{ph}"
+    );
+    assert_eq!(crop.headers[header::CACHE_CONTROL], "private, no-store");
+    assert_eq!(get(&app, &crop_url, None).await.location(), "/logga-in");
+    let none = get(&app, &format!("/arende/{id}/falt/nope.png"), Some(&cookie)).await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND);
+
+    let field = format!("f.{}", h.field);
+    // Without the token: refused, nothing changes.
+    let r = post(
+        &app,
+        &format!("/arende/{id}/granska"),
+        Some(&cookie),
+        &[(&field, &h.right)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(state_of(&w.store, id).await, "held");
+
+    let r = post(
+        &app,
+        &format!("/arende/{id}/granska"),
+        Some(&cookie),
+        &[("csrf", &csrf), (&field, &h.right)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), format!("/arende/{id}?granskat=queued&svar=1"));
+    assert_eq!(state_of(&w.store, id).await, "queued");
+    let d = w.store.case_detail(id).await.unwrap().unwrap();
+    assert_eq!(d.replies.len(), 1);
+    assert_eq!(d.replies[0].id, format!("{id}-1"));
+    let fix = d
+        .audit
+        .iter()
+        .find(|a| a.action == "field_corrected")
+        .unwrap();
+    assert_eq!(fix.actor, "anna");
+    assert_eq!(
+        (fix.before.as_deref(), fix.after.as_deref()),
+        (Some(h.read.as_str()), Some(h.right.as_str()))
+    );
+
+    let page = get(&app, r.location(), Some(&cookie)).await;
+    assert!(
+        page.body.contains("Granskat: ärendet godkändes"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(&format!("E-postadress: {} → {}", h.read, h.right))
+            || page.body.contains(&format!(": {} → {}", h.read, h.right)),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("Granska tolkningen"));
+    assert!(page
+        .body
+        .contains(&format!("id=\"count-held\">{}<", held_now - 1)));
+
+    // Bekräfta again: the case moved on.
+    let r = post(
+        &app,
+        &format!("/arende/{id}/granska"),
+        Some(&cookie),
+        &[("csrf", &csrf), (&field, &h.right)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(
+        w.store
+            .case_detail(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .replies
+            .len(),
+        1
+    );
+}
+
+/// A rejected case's fields can be corrected before an overturn: audited, no new reply.
+#[tokio::test]
+async fn a_rejected_case_can_have_a_field_corrected_without_a_reply() {
+    let w = world("").await;
+    let app = w.app();
+    let Ok((cookie, csrf)) = login(&app, "anna", PASSWORD).await else {
+        panic!("login failed")
+    };
+    let id = w.case("order_person_not_in_kiv");
+    let page = get(&app, &format!("/arende/{id}"), Some(&cookie)).await;
+    assert!(
+        page.body.contains("Rätta fält") && page.body.contains("name=\"f.mobil\""),
+        "{}",
+        page.body
+    );
+    let before = w.store.case_detail(id).await.unwrap().unwrap();
+    let r = post(
+        &app,
+        &format!("/arende/{id}/ratta"),
+        Some(&cookie),
+        &[("csrf", &csrf), ("f.mobil", "070-123 45 67")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let after = w.store.case_detail(id).await.unwrap().unwrap();
+    assert_eq!(after.case.state, "rejected");
+    assert_eq!(after.replies.len(), before.replies.len());
+    assert!(after
+        .audit
+        .iter()
+        .any(|a| a.action == "field_corrected" && a.comment.as_deref() == Some("mobil")));
+    let page = get(&app, r.location(), Some(&cookie)).await;
+    assert!(
+        page.body.contains("Mobiltelefon: ") && page.body.contains(" → 070-123 45 67"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("1 fält rättade"), "{}", page.body);
+}

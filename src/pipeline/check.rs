@@ -93,16 +93,14 @@ pub fn check_form(form: &RawForm, attachment: Option<&str>, ctx: &CheckContext<'
                 }
                 Some(if raw == YES { YES } else { NO }.to_string())
             }
-            (FieldType::Text, Some(raw)) => {
-                Some(check_text(
-                    spec,
-                    raw,
-                    ctx,
-                    &mut parsed,
-                    &mut reasons,
-                    &mut warnings,
-                ))
-            }
+            (FieldType::Text, Some(raw)) => Some(check_text(
+                spec,
+                raw,
+                ctx,
+                &mut parsed,
+                &mut reasons,
+                &mut warnings,
+            )),
         };
         fields.push((spec.key, value));
     }
@@ -161,10 +159,7 @@ pub fn check_form(form: &RawForm, attachment: Option<&str>, ctx: &CheckContext<'
 /// SPEC §4.4: the uncertain fields a rejection rests on. A reason rests on its own field and on
 /// the fields its check read: the unit's HSA-id for the employment and sender checks, the
 /// choice of pick-up for the pick-up place. A queued case (no reasons) is never held.
-fn held_for(
-    reasons: &[Finding<R>],
-    uncertain: impl Fn(&str) -> bool,
-) -> Vec<Option<&'static str>> {
+fn held_for(reasons: &[Finding<R>], uncertain: impl Fn(&str) -> bool) -> Vec<Option<&'static str>> {
     let mut verify: Vec<Option<&'static str>> = Vec::new();
     for reason in reasons {
         let also: &[&'static str] = match (reason.code, reason.field) {
@@ -293,7 +288,9 @@ struct OcrReading {
 
 /// Speckle that OCR reads as punctuation at either end of a value (`Åström.`, `‘Anna`).
 fn strip_speckle(raw: &str) -> &str {
-    const SPECKLE: &[char] = &['.', ',', ';', ':', '\'', '`', '‘', '’', '|', '_', '~', '"', '^'];
+    const SPECKLE: &[char] = &[
+        '.', ',', ';', ':', '\'', '`', '‘', '’', '|', '_', '~', '"', '^',
+    ];
     raw.trim().trim_matches(SPECKLE).trim()
 }
 
@@ -376,8 +373,13 @@ fn repair_ocr(form: &RawForm, ctx: &CheckContext<'_>) -> OcrReading {
         if !passes_rule("vardgivare_orgnr", &raw, ctx) {
             let unit = valid(&values, "vardenhet_hsaid").and_then(|h| ctx.kiv.unit_by_hsa_id(&h));
             let issuer: Option<String> = unit.map(|u| u.hsa_id.chars().skip(2).take(10).collect());
-            let read: String = raw.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
-            if let Some(issuer) = issuer.filter(|i| i.len() == 10 && i.chars().all(|c| c.is_ascii_digit())) {
+            let read: String = raw
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '-')
+                .collect();
+            if let Some(issuer) =
+                issuer.filter(|i| i.len() == 10 && i.chars().all(|c| c.is_ascii_digit()))
+            {
                 let near = strsim::levenshtein(&read, &issuer) <= 2
                     || strsim::levenshtein(&read, &format!("16{issuer}")) <= 2;
                 let candidate = format!("{}-{}", &issuer[..6], &issuer[6..]);
@@ -486,10 +488,7 @@ fn mangled_address_of(read: &str, known: &str) -> bool {
             let k = known[i];
             can[i][j] = match k {
                 '@' => (0..=3).any(|t| j + t <= m && can[i + 1][j + t]),
-                '.' => {
-                    can[i + 1][j]
-                        || (j < m && !read[j].is_alphanumeric() && can[i + 1][j + 1])
-                }
+                '.' => can[i + 1][j] || (j < m && !read[j].is_alphanumeric() && can[i + 1][j + 1]),
                 _ => j < m && read[j] == k && can[i + 1][j + 1],
             };
         }
@@ -766,7 +765,12 @@ mod tests {
             Some("9752267910011288540")
         );
         assert_eq!(
-            grammar_token("vardenhet_hsaid", "ae SE5591234579-E000000000105 sera", &ctx).as_deref(),
+            grammar_token(
+                "vardenhet_hsaid",
+                "ae SE5591234579-E000000000105 sera",
+                &ctx
+            )
+            .as_deref(),
             Some("SE5591234579-E000000000105")
         );
         assert_eq!(grammar_token("kortnummer", "seen ene", &ctx), None);

@@ -265,7 +265,9 @@ fn read_forms_with_ink(
         if form.needs_ink {
             // Still no image: the choices were read from the text alone.
             for spec in form.kind.fields() {
-                if !matches!(spec.field_type, FieldType::Text) && !form.low_confidence.contains(&spec.key) {
+                if !matches!(spec.field_type, FieldType::Text)
+                    && !form.low_confidence.contains(&spec.key)
+                {
                     form.low_confidence.push(spec.key);
                 }
             }

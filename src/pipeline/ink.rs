@@ -55,10 +55,7 @@ pub fn read_marks(ink: &InkImage, options: &[Rect], text: &[Rect]) -> MarkReadin
         .iter()
         .map(|o| (ink_before(ink, o, text), ringed(ink, o)))
         .collect();
-    let least = scores
-        .iter()
-        .map(|s| s.0)
-        .fold(f32::INFINITY, f32::min);
+    let least = scores.iter().map(|s| s.0).fold(f32::INFINITY, f32::min);
     let mut marked = Vec::new();
     let mut certain = options.len() >= 2;
     for (i, (before, ring)) in scores.iter().enumerate() {
@@ -210,7 +207,13 @@ mod tests {
     #[test]
     fn empty_boxes_are_empty_and_certain() {
         let r = read_marks(&page(boxes), &OPTIONS, &OPTIONS);
-        assert_eq!(r, MarkReading { marked: vec![], certain: true });
+        assert_eq!(
+            r,
+            MarkReading {
+                marked: vec![],
+                certain: true
+            }
+        );
     }
 
     #[test]

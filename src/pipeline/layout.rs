@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use crate::case::FieldBox;
-use crate::pipeline::ink::{read_marks, InkImage, Rect};
 use crate::forms::labels::{fold, title_kind, LabelSet, LabelTarget};
 use crate::forms::spec::{FieldSpec, FieldType, FormKind, NO, YES};
+use crate::pipeline::ink::{read_marks, InkImage, Rect};
 
 /// A word with its box in points, origin top-left.
 #[derive(Debug, Clone, PartialEq)]
@@ -420,7 +420,13 @@ fn read_fields(lines: &[Line], page: &PageWords, form: &mut RawForm) {
             if unclear {
                 form.low_confidence.push(field.key);
             }
-            form.boxes.push(field_box(field.key, page, label_words, &value_words, lines[li].height()));
+            form.boxes.push(field_box(
+                field.key,
+                page,
+                label_words,
+                &value_words,
+                lines[li].height(),
+            ));
             form.values.insert(field.key, value);
         }
     }
@@ -522,7 +528,10 @@ enum InkMarks {
     NotNeeded,
     /// The page image is needed and not at hand.
     NoImage,
-    Read { value: String, certain: bool },
+    Read {
+        value: String,
+        certain: bool,
+    },
 }
 
 /// A choice (or a Ja/Nej answer) with no mark in its text is read from the ink around its
@@ -537,6 +546,19 @@ fn marks_from_ink(field: &FieldSpec, label: &[Word], words: &[Word], page: &Page
         return InkMarks::NotNeeded;
     }
     let spans = option_spans(&options, words);
+    // Every option has its own empty box written in the text (`☐ Nytt kort`): the text says
+    // that none is marked.
+    let empty_boxes = words.iter().filter(|w| is_empty_box(&w.text)).count()
+        + words
+            .windows(2)
+            .filter(|p| p[0].text == "[" && p[1].text == "]")
+            .count();
+    if !spans.is_empty()
+        && empty_boxes >= spans.len()
+        && !page.words.iter().any(|w| w.confidence < 100.0)
+    {
+        return InkMarks::NotNeeded;
+    }
     if matches!(field.field_type, FieldType::YesNo) && words.is_empty() {
         // A lone box drawn before the label, nothing written.
         let Some(ink) = &page.ink else {

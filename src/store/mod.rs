@@ -126,6 +126,13 @@ pub struct CaseRow {
     /// SHA-256 of the raw email, to know its copy in the Maildir is the same email.
     pub content_hash: String,
     pub message_purged_at: Option<i64>,
+    /// JSON: the fields a held case waits on (SPEC §4.4); `[]` once decided.
+    pub verify: String,
+    /// JSON: where each field was read on a scanned page (`crate::case::FieldBox`).
+    pub field_boxes: String,
+    /// The id of the email's row (a reply's Message-ID is made from it).
+    #[serde(skip)]
+    pub message_row: String,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -169,6 +176,34 @@ pub struct CaseDetail {
     pub bounces: Vec<BounceRow>,
 }
 
+/// One verification by staff (SPEC §4.4), written in one transaction: the case's new
+/// fields, reasons and warnings, its state (only if it is still `from`), one audit row per
+/// corrected field, one for a confirmation, and the reply of a confirmed held case.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub case_id: String,
+    pub from: String,
+    pub to: String,
+    /// The new decision (a confirmed held case); `None` keeps the decision made at reception.
+    pub decision: Option<String>,
+    pub actor: String,
+    pub at: i64,
+    pub fields: String,
+    pub reasons: String,
+    pub warnings: String,
+    pub verify: String,
+    pub manager_mail: Option<String>,
+    pub holder_mail: Option<String>,
+    /// (field, before, after).
+    pub corrections: Vec<(String, Option<String>, Option<String>)>,
+    /// Audit comment of the confirmation; `None`: corrections only.
+    pub confirmed: Option<String>,
+    /// The reply (outbox id, message) of a confirmed held case.
+    pub reply: Option<(String, RenderedReply)>,
+    /// Why a confirmed case got no reply.
+    pub no_reply: Option<String>,
+}
+
 /// Where an IMAP folder was left: UIDVALIDITY and the highest UID recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImapPosition {
@@ -187,6 +222,8 @@ pub struct CaseFilter {
     /// Cases whose `vardenhet_namn` field is exactly this.
     pub unit: Option<String>,
     pub limit: i64,
+    /// Oldest first (the "Att granska" list); else newest first.
+    pub oldest_first: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -350,6 +387,12 @@ impl Store {
 
     pub async fn case_detail(&self, id: &str) -> Result<Option<CaseDetail>, StoreError> {
         dispatch!(self, s => s.case_detail(id).await)
+    }
+
+    /// Applies staff's verification of a case atomically (see `crate::verification`).
+    /// `Conflict` when the case is no longer in `v.from`. Returns the reply's outbox id.
+    pub async fn apply_verification(&self, v: &Verification) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.apply_verification(v).await)
     }
 
     pub async fn counts(&self) -> Result<Counts, StoreError> {

@@ -151,6 +151,22 @@ impl SqliteStore {
                         None,
                     );
                     push_audit(&mut script, line);
+                    if case.held() {
+                        // SPEC §4.4: no reply until staff confirm or correct the reading.
+                        let fields = verify_list(&case.verify);
+                        let line = (
+                            case_id.as_str(),
+                            now_ms,
+                            "system",
+                            "held",
+                            None,
+                            Some(HELD),
+                            Some(fields.as_str()),
+                        );
+                        push_audit(&mut script, line);
+                        case_ids.push(case_id);
+                        continue;
+                    }
                     let reply_id = format!("{case_id}-1");
                     let message_id = format!(
                         "<{}.{}@tjid-intake>",
@@ -496,7 +512,8 @@ impl SqliteStore {
                AND ($4 IS NULL OR c.state = $4)
                AND ($5 IS NULL OR c.reasons LIKE '%\"code\":\"' || $5 || '\"%')
                AND ($6 IS NULL OR json_extract(c.fields, '$.vardenhet_namn') = $6)
-             ORDER BY c.created_at DESC, c.id DESC LIMIT $3",
+             ORDER BY CASE WHEN $7 = 1 THEN c.created_at ELSE -c.created_at END,
+                      CASE WHEN $7 = 1 THEN c.id END, c.id DESC LIMIT $3",
         )
         .bind(&filter.decision)
         .bind(&filter.kind)
@@ -508,6 +525,7 @@ impl SqliteStore {
         .bind(&filter.state)
         .bind(&filter.reason)
         .bind(&filter.unit)
+        .bind(i64::from(filter.oldest_first))
         .fetch_all(&self.pool)
         .await?)
     }
@@ -517,7 +535,8 @@ impl SqliteStore {
             "SELECT c.id, c.kind, c.decision, c.state, c.fields, c.reasons, c.warnings, c.attachment, c.pages, c.created_at,
                     m.source_ref, m.message_id, m.sender, m.subject, m.headers,
                     c.manager_mail, c.holder_mail, c.card_number, c.updated_at, c.purged_at, m.email_date,
-                    c.attachment_index, m.content_hash, m.purged_at AS message_purged_at
+                    c.attachment_index, m.content_hash, m.purged_at AS message_purged_at,
+                    c.verify, c.field_boxes, c.message AS message_row
              FROM cases c JOIN messages m ON m.id = c.message WHERE c.id = $1",
         )
         .bind(id)
@@ -549,6 +568,83 @@ impl SqliteStore {
             audit,
             bounces,
         }))
+    }
+
+    pub async fn apply_verification(
+        &self,
+        v: &super::Verification,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let moved = sqlx::query(
+            "UPDATE cases SET fields = $3, reasons = $4, warnings = $5, verify = $6,
+                    decision = COALESCE($7, decision), state = $8, manager_mail = $9,
+                    holder_mail = $10, updated_at = $11
+             WHERE id = $1 AND state = $2 AND purged_at IS NULL",
+        )
+        .bind(&v.case_id)
+        .bind(&v.from)
+        .bind(&v.fields)
+        .bind(&v.reasons)
+        .bind(&v.warnings)
+        .bind(&v.verify)
+        .bind(&v.decision)
+        .bind(&v.to)
+        .bind(&v.manager_mail)
+        .bind(&v.holder_mail)
+        .bind(v.at)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::Conflict(format!(
+                "{} is no longer in state {}",
+                v.case_id, v.from
+            )));
+        }
+        let mut script = Script::default();
+        for (field, before, after) in &v.corrections {
+            let line = (
+                v.case_id.as_str(),
+                v.at,
+                v.actor.as_str(),
+                "field_corrected",
+                before.as_deref(),
+                after.as_deref(),
+                Some(field.as_str()),
+            );
+            push_audit(&mut script, line);
+        }
+        if let Some(comment) = &v.confirmed {
+            let line = (
+                v.case_id.as_str(),
+                v.at,
+                v.actor.as_str(),
+                "verified",
+                Some(v.from.as_str()),
+                Some(v.to.as_str()),
+                Some(comment.as_str()),
+            );
+            push_audit(&mut script, line);
+        }
+        let mut reply_id = None;
+        if let Some((id, reply)) = &v.reply {
+            push_reply(&mut script, id, &v.case_id, reply, v.at)?;
+            reply_id = Some(id.clone());
+        }
+        if let Some(why) = &v.no_reply {
+            let line = (
+                v.case_id.as_str(),
+                v.at,
+                "system",
+                "no_reply",
+                None,
+                None,
+                Some(why.as_str()),
+            );
+            push_audit(&mut script, line);
+        }
+        script.execute(&mut tx).await?;
+        tx.commit().await?;
+        Ok(reply_id)
     }
 
     pub async fn counts(&self) -> Result<Counts, StoreError> {
@@ -648,8 +744,8 @@ fn push_case(
             .map_err(|e| StoreError::Corrupt(e.to_string()))
     };
     script.push(
-        "INSERT INTO cases (id, message, position, kind, decision, state, fields, reasons, warnings, attachment, pages, manager_mail, holder_mail, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+        "INSERT INTO cases (id, message, position, kind, decision, state, fields, reasons, warnings, attachment, pages, manager_mail, holder_mail, created_at, updated_at, attachment_index, verify, field_boxes)
+         VALUES ($1, $2, $3, $4, $5, $15, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $16, $17)",
         [
             Arg::text(case_id),
             Arg::text(message_row),
@@ -665,10 +761,30 @@ fn push_case(
             Arg::opt(&case.context.holder_mail),
             Arg::Int(now_ms),
             Arg::OptInt(case.context.attachment_index.map(|i| i as i64)),
+            // SPEC §4.4: a held case keeps its decision but waits for staff, unanswered.
+            Arg::text(if case.held() {
+                HELD
+            } else {
+                case.decision.as_str()
+            }),
+            json(serde_json::to_string(&case.verify))?,
+            json(serde_json::to_string(&case.context.field_boxes))?,
         ],
     );
     Ok(())
 }
+
+/// `epost, (utan fält)`: the fields a held case waits on, for its audit row.
+pub fn verify_list(verify: &[Option<&str>]) -> String {
+    verify
+        .iter()
+        .map(|f| f.unwrap_or("(utan fält)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The lifecycle state of a case held for verification (SPEC §4.4).
+pub const HELD: &str = "held";
 
 fn push_reply(
     script: &mut Script,

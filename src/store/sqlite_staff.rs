@@ -309,6 +309,7 @@ impl SqliteStore {
     pub async fn queue_counts(&self) -> Result<QueueCounts, StoreError> {
         let row = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM cases WHERE state = 'rejected') AS rejected,
+                    (SELECT COUNT(*) FROM cases WHERE state = 'held') AS held,
                     (SELECT COUNT(*) FROM cases WHERE state = 'queued' AND kind = 'order') AS to_order,
                     (SELECT COUNT(*) FROM cases WHERE state = 'queued' AND kind = 'deregistration') AS to_deregister,
                     (SELECT COUNT(*) FROM cases WHERE state IN ('ordered_at_telia', 'card_ready')) AS in_progress,
@@ -318,6 +319,7 @@ impl SqliteStore {
         .await?;
         Ok(QueueCounts {
             rejected: row.try_get("rejected")?,
+            held: row.try_get("held")?,
             to_order: row.try_get("to_order")?,
             to_deregister: row.try_get("to_deregister")?,
             in_progress: row.try_get("in_progress")?,
@@ -420,7 +422,7 @@ impl SqliteStore {
         for (case_id, _, rejected) in &due {
             // The shell keeps number, kind, decision, state, reason codes and dates.
             sqlx::query(
-                "UPDATE cases SET fields = '{}', attachment = NULL, attachment_index = NULL, manager_mail = NULL, holder_mail = NULL,
+                "UPDATE cases SET fields = '{}', attachment = NULL, attachment_index = NULL, manager_mail = NULL, holder_mail = NULL, field_boxes = '[]',
                         card_number = NULL, purged_at = $2 WHERE id = $1",
             )
             .bind(case_id)

@@ -101,6 +101,8 @@ pub struct MailRow {
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct QueueCounts {
     pub rejected: i64,
+    /// Held for verification (SPEC §4.4): the "Att granska" list.
+    pub held: i64,
     pub to_order: i64,
     pub to_deregister: i64,
     pub in_progress: i64,

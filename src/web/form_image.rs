@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::case::FieldBox;
 use crate::ocr::raster::{self, RasterLimits};
 use crate::originals::Originals;
 use crate::pipeline::extract::{attachment_type, AttachmentType};
@@ -133,6 +134,107 @@ pub fn render(
         tracing::warn!(case = %case.id, page, error = %e, "cannot show a page of the form");
         Unavailable::Failed
     })
+}
+
+/// Resolution of a page rendered for a field's crop: twice the page view's, so that the few
+/// characters staff compare are sharp.
+const CROP_DPI: u32 = 200;
+/// Margin around a field's box, in fractions of the page: enough to see the line above and
+/// below, and the value's first and last characters whole.
+const CROP_MARGIN: (f32, f32) = (0.03, 0.015);
+/// A crop is scaled down to at most this width (a box across the whole page).
+const MAX_CROP_WIDTH: u32 = 1400;
+
+/// The box of `field` (several boxes of the field on one page: their union).
+pub fn field_box(boxes: &[FieldBox], field: &str) -> Option<FieldBox> {
+    let first = boxes.iter().find(|b| b.field == field)?;
+    let mut out = first.clone();
+    for b in boxes
+        .iter()
+        .filter(|b| b.field == field && b.page == first.page)
+    {
+        out.left = out.left.min(b.left);
+        out.top = out.top.min(b.top);
+        out.right = out.right.max(b.right);
+        out.bottom = out.bottom.max(b.bottom);
+    }
+    Some(out)
+}
+
+/// The part of the page where one field was read, with a margin, as PNG. Blocking.
+pub fn render_crop(
+    case: &CaseRow,
+    originals: &Originals,
+    fbox: &FieldBox,
+    max_message_bytes: usize,
+) -> Result<Option<Vec<u8>>, Unavailable> {
+    check_case(case)?;
+    if !case_pages(case).contains(&fbox.page) {
+        return Ok(None);
+    }
+    let raw = read_original(case, originals, max_message_bytes)?;
+    let mail = parse_mail(&raw).map_err(|_| Unavailable::Missing)?;
+    let att = the_attachment(case, &mail.attachments).ok_or(Unavailable::Missing)?;
+    let page = match attachment_type(att) {
+        AttachmentType::Pdf => raster::render_page_png(
+            &att.data,
+            fbox.page,
+            CROP_DPI,
+            (MAX_RENDER.0 * 2, MAX_RENDER.1 * 2),
+            MAX_PNG_BYTES * 2,
+            RENDER_TIMEOUT,
+        )
+        .and_then(|png| {
+            image::load_from_memory(&png)
+                .map(|i| i.to_luma8())
+                .map_err(|e| raster::RasterError::Decode(e.to_string()))
+        }),
+        AttachmentType::Image => image_page(&att.data, fbox.page),
+        AttachmentType::Other => return Err(Unavailable::Failed),
+    };
+    let crop = page.and_then(|img| crop_png(&img, fbox));
+    crop.map(Some).map_err(|e| {
+        tracing::warn!(case = %case.id, page = fbox.page, error = %e, "cannot show a field of the form");
+        Unavailable::Failed
+    })
+}
+
+/// Crops `img` to `fbox` with the margin; PNG.
+fn crop_png(img: &image::GrayImage, fbox: &FieldBox) -> Result<Vec<u8>, raster::RasterError> {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let clamp = |v: f32| v.clamp(0.0, 1.0);
+    let x0 = (clamp(fbox.left.min(fbox.right) - CROP_MARGIN.0) * w).floor() as u32;
+    let y0 = (clamp(fbox.top.min(fbox.bottom) - CROP_MARGIN.1) * h).floor() as u32;
+    let x1 = (clamp(fbox.right.max(fbox.left) + CROP_MARGIN.0) * w).ceil() as u32;
+    let y1 = (clamp(fbox.bottom.max(fbox.top) + CROP_MARGIN.1) * h).ceil() as u32;
+    let (cw, ch) = (
+        x1.saturating_sub(x0).clamp(1, img.width().max(1)),
+        y1.saturating_sub(y0).clamp(1, img.height().max(1)),
+    );
+    let mut crop = image::imageops::crop_imm(img, x0, y0, cw, ch).to_image();
+    if crop.width() > MAX_CROP_WIDTH {
+        let height = (crop.height() as u64 * MAX_CROP_WIDTH as u64 / crop.width() as u64).max(1);
+        crop = image::imageops::resize(
+            &crop,
+            MAX_CROP_WIDTH,
+            height as u32,
+            image::imageops::FilterType::Triangle,
+        );
+    }
+    let mut out = std::io::Cursor::new(Vec::new());
+    crop.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| raster::RasterError::Decode(e.to_string()))?;
+    Ok(out.into_inner())
+}
+
+/// Page `page` of a scan, at its own resolution.
+fn image_page(data: &[u8], page: usize) -> Result<image::GrayImage, raster::RasterError> {
+    let limits = RasterLimits::default();
+    let mut pages = raster::decode_image(data, &limits)?;
+    if page == 0 || page > pages.len() {
+        return Err(raster::RasterError::Decode(format!("no page {page}")));
+    }
+    Ok(pages.swap_remove(page - 1).image)
 }
 
 /// Where the raw email is kept: the Maildir or the copy of IMAP mail for the daemon, the file

@@ -102,6 +102,10 @@ struct Inner {
     limiter: Mutex<LoginLimiter>,
     /// Pages rendered at once (pdftoppm, image decoding): the machine has few cores.
     renders: tokio::sync::Semaphore,
+    /// The checks staff's verification runs again (KIV, the register): the daemon's own, or
+    /// loaded from the settings the first time it is needed.
+    engine: tokio::sync::OnceCell<Arc<crate::intake::Intake>>,
+    settings: Settings,
 }
 
 impl WebState {
@@ -117,8 +121,31 @@ impl WebState {
                 clock,
                 limiter: Mutex::new(LoginLimiter::default()),
                 renders: tokio::sync::Semaphore::new(2),
+                engine: tokio::sync::OnceCell::new(),
+                settings: settings.clone(),
             }),
         }
+    }
+
+    /// Like [`WebState::new`], with the intake whose checks a verification runs again.
+    pub fn with_intake(store: Store, intake: Arc<crate::intake::Intake>, clock: Clock) -> WebState {
+        let state = WebState::new(store, &intake.settings, clock);
+        let _ = state.inner.engine.set(intake);
+        state
+    }
+
+    async fn engine(&self) -> anyhow::Result<Arc<crate::intake::Intake>> {
+        let engine = self
+            .inner
+            .engine
+            .get_or_try_init(|| async {
+                let settings = self.inner.settings.clone();
+                tokio::task::spawn_blocking(move || crate::intake::Intake::load(settings))
+                    .await?
+                    .map(Arc::new)
+            })
+            .await?;
+        Ok(Arc::clone(engine))
     }
 
     fn now(&self) -> i64 {
@@ -139,9 +166,13 @@ pub fn router(state: WebState) -> Router {
         .route("/avvisade", get(rejected))
         .route("/att-bestalla", get(to_order))
         .route("/att-avregistrera", get(to_deregister))
+        .route("/att-granska", get(to_verify))
         .route("/arende/{id}", get(case_page).post(case_action))
         .route("/arende/{id}/sida/{file}", get(form_page_image))
         .route("/arende/{id}/slapp-svar", post(release_replies))
+        .route("/arende/{id}/falt/{file}", get(field_crop_image))
+        .route("/arende/{id}/granska", post(verify_case))
+        .route("/arende/{id}/ratta", post(correct_case))
         .route("/sok", get(search))
         .route("/ignorerat", get(unprocessed))
         .route("/ignorerat/{id}/igen", post(reprocess))
@@ -648,6 +679,35 @@ async fn to_deregister(State(state): State<WebState>, staff: Staff) -> Response 
     )
 }
 
+async fn to_verify(State(state): State<WebState>, staff: Staff) -> Response {
+    let base = match base(&state, &staff, "granska").await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let cases = match state
+        .store()
+        .list_cases(&CaseFilter {
+            state: Some(crate::verification::HELD.into()),
+            limit: LIST_LIMIT,
+            oldest_first: true,
+            ..CaseFilter::default()
+        })
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return internal(e),
+    };
+    render(
+        "list.html.j2",
+        context! {
+            title => "Att granska",
+            intro => "Ärenden vars avvisning vilar på en osäker tolkning av en skannad blankett, äldst först. Avsändaren har inte fått något svar: jämför fälten med blanketten, rätta dem vid behov och bekräfta.",
+            sections => vec![views::section(None, &cases, true, false, "Inga ärenden att granska.")],
+            ..base
+        },
+    )
+}
+
 #[derive(Deserialize, Default)]
 struct SearchQuery {
     q: Option<String>,
@@ -793,7 +853,27 @@ async fn case_page(
     let notice = q
         .get("klart")
         .and_then(|a| Action::parse(a))
-        .map(|a| format!("Klart: ”{}”.", a.label_sv()));
+        .map(|a| format!("Klart: ”{}”.", a.label_sv()))
+        .or_else(|| {
+            let decided = match q.get("granskat")?.as_str() {
+                "queued" => "godkändes och är nu att handlägga",
+                "rejected" => "avvisades",
+                _ => return None,
+            };
+            let reply = if q.get("svar").is_some_and(|s| s == "1") {
+                "Svaret till avsändaren är skickat till utkorgen."
+            } else {
+                "Inget svar kunde skickas: avsändaren saknar adress."
+            };
+            Some(format!("Granskat: ärendet {decided}. {reply}"))
+        })
+        .or_else(|| {
+            q.get("rattat").map(|n| {
+                format!(
+                    "{n} fält rättade. Inget nytt svar skickades; häv avvisningen om den var fel."
+                )
+            })
+        });
     show_case(&state, &staff, &id, StatusCode::OK, notice, None).await
 }
 
@@ -898,6 +978,147 @@ async fn form_page_image(
                 _ => StatusCode::NOT_FOUND,
             };
             error_page(status, "Blanketten kan inte visas", why.note_sv())
+        }
+    }
+}
+
+/// The crop of the scanned page where one field was read (`/arende/{id}/falt/{field}.png`),
+/// for staff verifying the reading. Only fields the case has a box for.
+async fn field_crop_image(
+    State(state): State<WebState>,
+    _staff: Staff,
+    Path((id, file)): Path<(String, String)>,
+) -> Response {
+    let Some(field) = file.strip_suffix(".png") else {
+        return not_found().await;
+    };
+    let case = match state.store().case_detail(&id).await {
+        Ok(Some(d)) => d.case,
+        Ok(None) => return not_found().await,
+        Err(e) => return internal(e),
+    };
+    let boxes: Vec<crate::case::FieldBox> =
+        serde_json::from_str(&case.field_boxes).unwrap_or_default();
+    let Some(fbox) = form_image::field_box(&boxes, field) else {
+        return not_found().await;
+    };
+    let Ok(_permit) = state.inner.renders.acquire().await else {
+        return internal("the render semaphore is closed");
+    };
+    let originals = state.inner.originals.clone();
+    let max_bytes = state.inner.max_message_bytes;
+    let png = tokio::task::spawn_blocking(move || {
+        form_image::render_crop(&case, &originals, &fbox, max_bytes)
+    })
+    .await
+    .unwrap_or(Err(form_image::Unavailable::Failed));
+    image_response(png).await
+}
+
+async fn image_response(png: Result<Option<Vec<u8>>, form_image::Unavailable>) -> Response {
+    match png {
+        Ok(Some(png)) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-store"),
+                ),
+            ],
+            png,
+        )
+            .into_response(),
+        Ok(None) => not_found().await,
+        Err(why) => {
+            let status = match why {
+                form_image::Unavailable::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+                form_image::Unavailable::Purged => StatusCode::GONE,
+                _ => StatusCode::NOT_FOUND,
+            };
+            error_page(status, "Blanketten kan inte visas", why.note_sv())
+        }
+    }
+}
+
+/// The corrections of a verification form: `f.<key>=<value>` for every field shown, besides
+/// the token. Only values that differ from the stored ones become corrections (verification
+/// compares).
+fn corrections_of(form: &[(String, String)]) -> Vec<(String, String)> {
+    form.iter()
+        .filter_map(|(k, v)| k.strip_prefix("f.").map(|k| (k.to_string(), v.clone())))
+        .collect()
+}
+
+/// "Bekräfta" on a held case: saves the corrections, checks again, decides and replies.
+async fn verify_case(
+    State(state): State<WebState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    run_verification(state, staff, id, form, true).await
+}
+
+/// "Rätta fält" on a rejected case: corrections only, no reply.
+async fn correct_case(
+    State(state): State<WebState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    run_verification(state, staff, id, form, false).await
+}
+
+async fn run_verification(
+    state: WebState,
+    staff: Staff,
+    id: String,
+    form: Vec<(String, String)>,
+    confirm: bool,
+) -> Response {
+    let token = form
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    if !csrf_ok(&staff, token) {
+        return csrf_refused();
+    }
+    let engine = match state.engine().await {
+        Ok(e) => e,
+        Err(e) => return internal(format!("{e:#}")),
+    };
+    let request = crate::verification::VerifyRequest {
+        case_id: id.clone(),
+        actor: staff.username.clone(),
+        corrections: corrections_of(&form),
+        confirm,
+    };
+    use crate::verification::VerifyError as E;
+    match crate::verification::verify(state.store(), &engine, state.now(), request).await {
+        Ok(done) if confirm => Redirect::to(&format!(
+            "/arende/{id}?granskat={}&svar={}",
+            done.state,
+            u8::from(done.reply.is_some())
+        ))
+        .into_response(),
+        Ok(done) => {
+            Redirect::to(&format!("/arende/{id}?rattat={}", done.corrected.len())).into_response()
+        }
+        Err(E::NotFound(_)) => not_found().await,
+        Err(e) => {
+            let status = match &e {
+                E::Purged | E::NotAllowed(_) | E::AlreadyAnswered | E::Conflict(_) | E::NoForm => {
+                    StatusCode::CONFLICT
+                }
+                E::UnknownField { .. } | E::Nothing => StatusCode::UNPROCESSABLE_ENTITY,
+                E::Directory(_) => StatusCode::SERVICE_UNAVAILABLE,
+                E::NotFound(_) | E::Reply(_) | E::Store(_) | E::Corrupt(_) => {
+                    tracing::error!(error = %e, case = %id, "verification failed");
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            };
+            show_case(&state, &staff, &id, status, None, Some(e.to_string())).await
         }
     }
 }

@@ -355,6 +355,63 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
             .collect()
     };
 
+    // SPEC §4.4: a held case shows each uncertain field with its crop and an input; a rejected
+    // case offers to correct any field of its table.
+    let boxes: Vec<crate::case::FieldBox> =
+        serde_json::from_str(&c.field_boxes).unwrap_or_default();
+    let editable = |key: &str| -> Option<Value> {
+        let spec = form_kind(&c.kind)?.field(key)?;
+        let options: Option<Vec<Value>> = match spec.field_type {
+            crate::forms::spec::FieldType::Choice(options) => Some(
+                options
+                    .iter()
+                    .map(|o| context! { export => o.export, label => o.label })
+                    .collect(),
+            ),
+            crate::forms::spec::FieldType::YesNo => Some(
+                [crate::forms::spec::YES, crate::forms::spec::NO]
+                    .iter()
+                    .map(|o| context! { export => o, label => o })
+                    .collect(),
+            ),
+            crate::forms::spec::FieldType::Text => None,
+        };
+        Some(context! {
+            key => spec.key,
+            label => spec.label,
+            value => text(&fields, spec.key),
+            options => options,
+            crop => boxes.iter().any(|b| b.field == spec.key),
+        })
+    };
+    let verify: Vec<Value> = if c.state == "held" && c.purged_at.is_none() {
+        let entries: Vec<Option<String>> = serde_json::from_str(&c.verify).unwrap_or_default();
+        entries
+            .iter()
+            .filter_map(|e| match e {
+                Some(key) => editable(key),
+                None => Some(context! {
+                    key => Option::<String>::None,
+                    reasons => reasons
+                        .iter()
+                        .filter(|(_, f)| f.is_none())
+                        .map(|(code, f)| reason_sv(&c.kind, code, f.as_deref()))
+                        .collect::<Vec<_>>(),
+                }),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let correct: Vec<Value> = match form_kind(&c.kind) {
+        Some(kind) if c.state == "rejected" && c.purged_at.is_none() => kind
+            .fields()
+            .iter()
+            .filter_map(|f| editable(f.key))
+            .collect(),
+        _ => Vec::new(),
+    };
+
     let replies: Vec<Value> = d
         .replies
         .iter()
@@ -388,16 +445,50 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                 "purged" => "Personuppgifter gallrade".to_string(),
                 "reply_held" => "Svar spärrat av gränsen för antal svar".to_string(),
                 "reply_released" => "Spärrat svar skickas ändå".to_string(),
+                "held" => "Väntar på granskning (osäker tolkning)".to_string(),
+                "field_corrected" => "Rättat fält".to_string(),
+                "verified" => "Granskat och bekräftat".to_string(),
                 other => Action::parse(other)
                     .map(|x| x.label_sv().to_string())
                     .unwrap_or_else(|| other.to_string()),
             };
-            let change = match (&a.before, &a.after) {
-                (Some(b), Some(x)) => format!("{} → {}", state_label_sv(b), state_label_sv(x)),
-                (None, Some(x)) => state_label_sv(x).to_string(),
-                _ => String::new(),
+            let mut comment = a.comment.clone();
+            let change = match a.action.as_str() {
+                // before/after are the field's values, the comment its key.
+                "field_corrected" => crate::verification::correction_sv(
+                    &c.kind,
+                    comment.take().as_deref().unwrap_or("?"),
+                    a.before.as_deref(),
+                    a.after.as_deref(),
+                ),
+                "held" => {
+                    // The comment lists the field keys: staff read the labels.
+                    comment = comment.map(|keys| {
+                        let labels: Vec<&str> =
+                            keys.split(", ").map(|k| label(&c.kind, k)).collect();
+                        format!("Osäkra fält: {}", labels.join(", "))
+                    });
+                    state_label_sv("held").to_string()
+                }
+                _ => match (&a.before, &a.after) {
+                    (Some(b), Some(x)) => {
+                        format!("{} → {}", state_label_sv(b), state_label_sv(x))
+                    }
+                    (None, Some(x)) => state_label_sv(x).to_string(),
+                    _ => String::new(),
+                },
             };
-            context! { at => format_ms(a.at), actor => a.actor, action => action, change => change, comment => a.comment }
+            if a.action == "verified" {
+                comment = comment.map(|text| match text.strip_prefix("Granskat: ") {
+                    Some(keys) => {
+                        let labels: Vec<&str> =
+                            keys.split(", ").map(|k| label(&c.kind, k)).collect();
+                        format!("Granskade fält: {}", labels.join(", "))
+                    }
+                    None => text,
+                });
+            }
+            context! { at => format_ms(a.at), actor => a.actor, action => action, change => change, comment => comment }
         })
         .collect();
 
@@ -428,6 +519,8 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
         actions => actions,
         replies => replies,
         held_replies => d.replies.iter().filter(|r| r.status == "held").count(),
+        verify => verify,
+        correct => correct,
         audit => audit,
     })
 }
