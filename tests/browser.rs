@@ -74,8 +74,12 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
 }
 
+/// The page's text, once its body is there (right after a form is sent, the new page may not
+/// have a body yet).
 async fn body_text(c: &Client) -> String {
-    c.find(Locator::Css("body"))
+    c.wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(Locator::Css("body"))
         .await
         .unwrap()
         .text()
