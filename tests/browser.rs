@@ -74,17 +74,21 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
 }
 
-/// The page's text, once its body is there (right after a form is sent, the new page may not
-/// have a body yet).
+/// The page's text, once the page has settled: right after a form is sent the old page's body
+/// may go stale, or the new one may not be there yet, so this asks again for up to 10 s.
 async fn body_text(c: &Client) -> String {
-    c.wait()
-        .at_most(std::time::Duration::from_secs(10))
-        .for_element(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let mut last = None;
+    for _ in 0..100 {
+        match c.find(Locator::Css("body")).await {
+            Ok(body) => match body.text().await {
+                Ok(text) => return text,
+                Err(e) => last = Some(e),
+            },
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the page has no body: {last:?}")
 }
 
 async fn click(c: &Client, css: &str) {
