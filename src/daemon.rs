@@ -44,9 +44,10 @@ pub async fn run_until(
         None
     } else {
         let web = settings.web.enabled.then(|| {
-            crate::web::router(crate::web::WebState::new(
+            // The staff pages check a verified case again with the daemon's own KIV and register.
+            crate::web::router(crate::web::WebState::with_intake(
                 store.clone(),
-                &settings,
+                Arc::clone(&intake),
                 crate::clock::Clock::System,
             ))
         });

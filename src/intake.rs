@@ -209,16 +209,29 @@ impl Intake {
         sender: Option<&str>,
         sender_authenticated: bool,
     ) -> Result<CheckedCase, DirectoryError> {
+        self.run_checks(email_date, sender, sender_authenticated, |ctx| {
+            crate::pipeline::check::check_form(form, attachment, ctx)
+        })
+        .await
+    }
+
+    /// Runs `check` with this intake's KIV (fetching what it asks for, over LDAP) and register.
+    async fn run_checks<T>(
+        &self,
+        email_date: NaiveDate,
+        sender: Option<&str>,
+        sender_authenticated: bool,
+        check: impl Fn(&CheckContext<'_>) -> T,
+    ) -> Result<T, DirectoryError> {
         self.directory
             .run_check(|kiv: &dyn KivLookup| {
-                let ctx = CheckContext {
+                check(&CheckContext {
                     kiv,
                     providers: &self.providers,
                     email_date,
                     sender,
                     sender_authenticated,
-                };
-                crate::pipeline::check::check_form(form, attachment, &ctx)
+                })
             })
             .await
     }
@@ -227,11 +240,6 @@ impl Intake {
     pub fn sender_passes(&self, mail: &ParsedMail) -> bool {
         let intake = &self.settings.intake;
         !intake.require_authenticated_sender || sender_authenticated(mail, &intake.authserv_id)
-    }
-
-    /// The settings of replies and notices.
-    pub fn replies(&self) -> ReplySettings<'_> {
-        self.reply_settings()
     }
 
     /// Runs parse → extract → check → decide on one email. Never panics: a panic inside the
@@ -320,23 +328,13 @@ impl Intake {
             analysis.elapsed = started.elapsed();
             return Ok(analysis);
         };
-        let intake = &self.settings.intake;
-        let authenticated =
-            !intake.require_authenticated_sender || sender_authenticated(mail, &intake.authserv_id);
-        let email_date = mail.email_date(today);
-        let sender = mail.from.as_deref();
         let checked = self
-            .directory
-            .run_check(|kiv: &dyn KivLookup| {
-                let ctx = CheckContext {
-                    kiv,
-                    providers: &self.providers,
-                    email_date,
-                    sender,
-                    sender_authenticated: authenticated,
-                };
-                std::panic::catch_unwind(AssertUnwindSafe(|| check_forms(&forms, &ctx))).ok()
-            })
+            .run_checks(
+                mail.email_date(today),
+                mail.from.as_deref(),
+                self.sender_passes(mail),
+                |ctx| std::panic::catch_unwind(AssertUnwindSafe(|| check_forms(&forms, ctx))).ok(),
+            )
             .await?;
         match checked {
             Some(cases) => analysis.cases = cases,
@@ -348,7 +346,8 @@ impl Intake {
         Ok(analysis)
     }
 
-    fn reply_settings(&self) -> ReplySettings<'_> {
+    /// The settings of replies and notices.
+    pub fn reply_settings(&self) -> ReplySettings<'_> {
         ReplySettings {
             own_address: &self.settings.intake.own_address,
             display_name: &self.settings.intake.display_name,

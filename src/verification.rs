@@ -4,7 +4,7 @@
 //! fields corrected the same way, without a new reply, so that a later overturn carries the
 //! corrected values forward. Web and CLI both go through [`verify`].
 
-use chrono::{DateTime, NaiveDate};
+use chrono::DateTime;
 use serde_json::Value;
 
 use crate::case::{CaseContext, CheckedCase, Decision, FieldBox, Finding, WarningCode};
@@ -87,30 +87,12 @@ impl From<StoreError> for VerifyError {
 /// The state of a case held for verification.
 pub const HELD: &str = crate::store::sqlite::HELD;
 
-pub fn form_kind(kind: &str) -> Option<FormKind> {
-    match kind {
-        "order" => Some(FormKind::Order),
-        "deregistration" => Some(FormKind::Deregistration),
-        _ => None,
-    }
-}
-
 /// The stored fields of a case: key → value (`None` when absent).
 fn stored_fields(case: &CaseRow) -> Result<serde_json::Map<String, Value>, VerifyError> {
     match serde_json::from_str::<Value>(&case.fields) {
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(VerifyError::Corrupt("fields".into())),
     }
-}
-
-/// The date the checks use: the email's `Date` in its own offset, else the day it came.
-fn email_date(case: &CaseRow) -> NaiveDate {
-    case.email_date
-        .as_deref()
-        .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
-        .map(|d| d.date_naive())
-        .or_else(|| DateTime::from_timestamp_millis(case.created_at).map(|d| d.date_naive()))
-        .unwrap_or_else(|| chrono::Utc::now().date_naive())
 }
 
 /// Checks the corrections against the kind's table; returns them with static keys, the
@@ -155,7 +137,7 @@ pub async fn verify(
     if case.purged_at.is_some() {
         return Err(VerifyError::Purged);
     }
-    let kind = form_kind(&case.kind).ok_or(VerifyError::NoForm)?;
+    let kind = FormKind::parse(&case.kind).ok_or(VerifyError::NoForm)?;
     let held = match case.state.as_str() {
         HELD => true,
         "rejected" => false,
@@ -200,11 +182,15 @@ pub async fn verify(
     // and sender, and its authentication as recorded in its headers.
     let mail = parse_mail(format!("{}\r\n\r\n", case.headers).as_bytes()).ok();
     let authenticated = mail.as_ref().is_some_and(|m| intake.sender_passes(m));
+    // The email's date as the intake took it (its `Date`), else the day the case was made.
+    let created = DateTime::from_timestamp_millis(case.created_at)
+        .map(|d| d.date_naive())
+        .unwrap_or_else(|| chrono::Utc::now().date_naive());
     let checked = intake
         .recheck(
             &form,
             case.attachment.as_deref(),
-            email_date(&case),
+            mail.as_ref().map_or(created, |m| m.email_date(created)),
             case.sender.as_deref(),
             authenticated,
         )
@@ -251,14 +237,16 @@ pub async fn verify(
         verification.confirmed = Some(format!("Granskat: {}", waited.join(", ")));
         // A held case had no reply yet: this is its first.
         let reply_id = format!("{}-1", case.id);
-        let message_id = format!(
-            "<{}.{}@tjid-intake>",
-            reply_id.to_lowercase(),
-            &case.message_row[..case.message_row.len().min(12)]
-        );
+        let message_id = crate::store::reply_message_id(&reply_id, &case.message_row);
         match mail {
             Some(mail) => {
-                match build_reply(&mail, &checked, &case.id, &message_id, &intake.replies()) {
+                match build_reply(
+                    &mail,
+                    &checked,
+                    &case.id,
+                    &message_id,
+                    &intake.reply_settings(),
+                ) {
                     Ok(reply) => verification.reply = Some((reply_id, reply)),
                     Err(ReplyError::NoRecipient) => {
                         verification.no_reply = Some("no address to reply to".into())
@@ -331,22 +319,10 @@ fn carry_over(
     Ok(checked)
 }
 
-/// `E-postadress: anna.astromGvgregion.se → anna.astrom@vgregion.se` for the audit trail.
-pub fn correction_sv(kind: &str, field: &str, before: Option<&str>, after: Option<&str>) -> String {
-    let label = form_kind(kind)
-        .and_then(|k| k.field(field))
-        .map(|f| f.label)
-        .unwrap_or(field);
-    format!(
-        "{label}: {} → {}",
-        before.unwrap_or("(tomt)"),
-        after.unwrap_or("(tomt)")
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     #[test]
     fn a_wrong_key_names_the_keys_of_the_form() {
@@ -440,7 +416,7 @@ mod tests {
                 bounce: None,
             };
             let mail = self.mail.clone();
-            let settings = self.intake.replies();
+            let settings = self.intake.reply_settings();
             let render = move |c: &CheckedCase, id: &str, mid: &str| {
                 build_reply(&mail, c, id, mid, &settings).ok()
             };
@@ -681,13 +657,5 @@ mod tests {
             verify(&w.store, &w.intake, 7, nothing).await,
             Err(VerifyError::Nothing)
         ));
-    }
-
-    #[test]
-    fn a_correction_reads_as_label_before_and_after() {
-        assert_eq!(
-            correction_sv("order", "epost", Some("a.bGc.se"), Some("a.b@c.se")),
-            "E-postadress: a.bGc.se → a.b@c.se"
-        );
     }
 }

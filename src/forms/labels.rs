@@ -28,6 +28,18 @@ pub fn fold(s: &str) -> String {
 }
 
 /// How far a folded text may be from a folded label and still count as that label.
+/// Whether `read` is an option's text `option` (both folded) as OCR may damage it: exactly for a
+/// short option, one character off in 5–7 letters, two from 8 on (a ring drawn round the text
+/// turns `Utkörning` into `Gköming`).
+pub fn near_option(read: &str, option: &str) -> bool {
+    let allowed = match option.len() {
+        0..=4 => 0,
+        5..=7 => 1,
+        _ => 2,
+    };
+    strsim::levenshtein(read, option) <= allowed
+}
+
 fn allowed_distance(label_len: usize) -> usize {
     match label_len {
         0..=5 => 0,

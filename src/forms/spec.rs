@@ -36,6 +36,11 @@ impl FormKind {
         }
     }
 
+    /// The form kind of a case's `kind` (`None` for `unknown`, which has no form).
+    pub fn parse(kind: &str) -> Option<FormKind> {
+        FormKind::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+
     pub fn fields(self) -> &'static [FieldSpec] {
         match self {
             FormKind::Order => ORDER_FIELDS,

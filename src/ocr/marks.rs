@@ -10,7 +10,7 @@ use image::GrayImage;
 
 use super::prep::INK;
 use super::tesseract::TsvWord;
-use crate::forms::labels::fold;
+use crate::forms::labels::{fold, near_option};
 use crate::forms::spec::{FieldType, FormKind};
 
 /// Share of the box's inside covered by ink above which it counts as marked. An empty box reads
@@ -114,14 +114,7 @@ fn matches_at(folded: &[String], words: &[TsvWord], i: usize, parts: &[String]) 
     let same_line = words[i..i + parts.len()]
         .iter()
         .all(|w| mid(w) >= first.top && mid(w) <= first.top + first.height && w.left >= first.left);
-    let text: String = folded[i..i + parts.len()].concat();
-    let want: String = parts.concat();
-    let allowed = if want.len() >= 8 {
-        2
-    } else {
-        usize::from(want.len() >= 5)
-    };
-    same_line && strsim::levenshtein(&text, &want) <= allowed
+    same_line && near_option(&folded[i..i + parts.len()].concat(), &parts.concat())
 }
 
 fn dark(bin: &GrayImage, x: u32, y: u32) -> bool {

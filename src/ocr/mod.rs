@@ -215,12 +215,13 @@ pub fn recognise_page(
     // 4 px at 200 dpi, 10 px at 300 dpi.
     prep::despeckle(&mut bin, ((dpi / 300.0).powi(2) * 10.0).max(2.0) as usize);
     if prep::ink_share(&bin) < 0.0008 {
+        let size = size_pt(&bin, dpi);
         let elapsed = count_page(started);
         return Ok(OcrPage {
             words: PageWords {
                 number,
-                width: bin.width() as f32 * 72.0 / dpi,
-                height: bin.height() as f32 * 72.0 / dpi,
+                width: size.0,
+                height: size.1,
                 words: Vec::new(),
                 ink: None,
             },
@@ -244,10 +245,7 @@ pub fn recognise_page(
     }
     marks::read_boxes(&straight, &mut words);
 
-    let (width, height) = (
-        straight.width() as f32 * 72.0 / dpi,
-        straight.height() as f32 * 72.0 / dpi,
-    );
+    let (width, height) = size_pt(&straight, dpi);
     let words = to_points(words, dpi);
     let elapsed = count_page(started);
     tracing::debug!(
@@ -266,6 +264,14 @@ pub fn recognise_page(
         blank: false,
         elapsed,
     })
+}
+
+/// An image's size in points at `dpi`.
+fn size_pt(img: &GrayImage, dpi: f32) -> (f32, f32) {
+    (
+        img.width() as f32 * 72.0 / dpi,
+        img.height() as f32 * 72.0 / dpi,
+    )
 }
 
 /// The straightened page kept for reading check marks drawn around options, at about 150 dpi

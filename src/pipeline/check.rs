@@ -372,7 +372,7 @@ fn repair_ocr(form: &RawForm, ctx: &CheckContext<'_>) -> OcrReading {
     if let Some(raw) = values.get("vardgivare_orgnr").cloned() {
         if !passes_rule("vardgivare_orgnr", &raw, ctx) {
             let unit = valid(&values, "vardenhet_hsaid").and_then(|h| ctx.kiv.unit_by_hsa_id(&h));
-            let issuer: Option<String> = unit.map(|u| u.hsa_id.chars().skip(2).take(10).collect());
+            let issuer = unit.map(|u| issuer_of(&u.hsa_id));
             let read: String = raw
                 .chars()
                 .filter(|c| !c.is_whitespace() && *c != '-')
@@ -410,7 +410,7 @@ fn repair_ocr(form: &RawForm, ctx: &CheckContext<'_>) -> OcrReading {
                 .units
                 .iter()
                 .filter(|u| {
-                    let issuer: String = u.chars().skip(2).take(10).collect();
+                    let issuer = issuer_of(u);
                     provider_digits
                         .as_deref()
                         .is_none_or(|d| d.ends_with(&issuer) || issuer.ends_with(d))
@@ -453,6 +453,11 @@ fn repair_ocr(form: &RawForm, ctx: &CheckContext<'_>) -> OcrReading {
         }
     }
     OcrReading { values, doubtful }
+}
+
+/// The ten digits after `SE` in an HSA-id: its issuer's organisation number (SPEC §2.4).
+fn issuer_of(hsa_id: &str) -> String {
+    hsa_id.trim().chars().skip(2).take(10).collect()
 }
 
 /// Whether `read` is the address `known` with its `@` and dots mangled by OCR: every letter and

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::case::FieldBox;
-use crate::forms::labels::{fold, title_kind, LabelSet, LabelTarget};
+use crate::forms::labels::{fold, near_option, title_kind, LabelSet, LabelTarget};
 use crate::forms::spec::{FieldSpec, FieldType, FormKind, NO, YES};
 use crate::pipeline::ink::{read_marks, InkImage, Rect};
 
@@ -51,6 +51,14 @@ pub struct RawForm {
     /// A choice had no mark in its text and its page image was not at hand: the caller renders
     /// the page and reads the form again (marks drawn as graphics on a text PDF).
     pub needs_ink: bool,
+}
+
+impl PageWords {
+    /// Whether the words come from a PDF's text layer: all of them at confidence 100, which OCR
+    /// never gives a whole page.
+    fn is_text_layer(&self) -> bool {
+        self.words.iter().all(|w| w.confidence >= 100.0)
+    }
 }
 
 impl RawForm {
@@ -435,14 +443,7 @@ fn read_fields(lines: &[Line], page: &PageWords, form: &mut RawForm) {
 /// The rectangle around a field's label and value, with a margin; when the value is empty, the
 /// area to the right of and below the label where it would have been.
 fn field_box(key: &str, page: &PageWords, label: &[Word], value: &[Word], line_h: f32) -> FieldBox {
-    let all = label.iter().chain(value);
-    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-    for w in all {
-        x0 = x0.min(w.x0);
-        y0 = y0.min(w.y0);
-        x1 = x1.max(w.x1);
-        y1 = y1.max(w.y1);
-    }
+    let [x0, y0, mut x1, mut y1] = bounds(label.iter().chain(value));
     if value.is_empty() {
         x1 = x1.max(x0 + page.width * 0.45);
         y1 += line_h * 2.0;
@@ -553,10 +554,7 @@ fn marks_from_ink(field: &FieldSpec, label: &[Word], words: &[Word], page: &Page
             .windows(2)
             .filter(|p| p[0].text == "[" && p[1].text == "]")
             .count();
-    if !spans.is_empty()
-        && empty_boxes >= spans.len()
-        && !page.words.iter().any(|w| w.confidence < 100.0)
-    {
+    if !spans.is_empty() && empty_boxes >= spans.len() && page.is_text_layer() {
         return InkMarks::NotNeeded;
     }
     if matches!(field.field_type, FieldType::YesNo) && words.is_empty() {
@@ -601,47 +599,53 @@ fn marks_from_ink(field: &FieldSpec, label: &[Word], words: &[Word], page: &Page
     }
 }
 
-/// Each option found in `words`, with the box of its text.
+/// Each option found in `words` (once), with the box of its text. Near matches count: OCR
+/// mangles an option's text under a ring drawn around it.
 fn option_spans(options: &[(String, &'static str)], words: &[Word]) -> Vec<(&'static str, Rect)> {
+    let mut out: Vec<(&'static str, Rect)> = Vec::new();
+    for (export, at) in find_options(options, words, true) {
+        if !out.iter().any(|(e, _)| *e == export) {
+            out.push((export, bounds(&words[at])));
+        }
+    }
+    out
+}
+
+/// The options in `words`, in order: the longest (up to three words) that starts at each word,
+/// read exactly or, with `near`, as OCR may damage it.
+fn find_options(
+    options: &[(String, &'static str)],
+    words: &[Word],
+    near: bool,
+) -> Vec<(&'static str, std::ops::Range<usize>)> {
     let folded: Vec<String> = words.iter().map(|w| fold(&w.text)).collect();
     let mut out = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        // OCR mangles an option's text under a ring drawn around it (`Gköming>`): a long
-        // option may be two characters off, as labels may.
         let found = (1..=3).rev().find_map(|n| {
             let text: String = folded.get(i..i + n)?.concat();
             options
                 .iter()
-                .find(|(k, _)| {
-                    let allowed = match k.len() {
-                        0..=4 => 0,
-                        5..=7 => 1,
-                        _ => 2,
-                    };
-                    text.len().abs_diff(k.len()) <= allowed
-                        && strsim::levenshtein(&text, k) <= allowed
-                })
+                .find(|(k, _)| *k == text || (near && near_option(&text, k)))
                 .map(|(_, export)| (n, *export))
         });
         match found {
             Some((n, export)) => {
-                let span = &words[i..i + n];
-                let rect = [
-                    span.iter().map(|w| w.x0).fold(f32::MAX, f32::min),
-                    span.iter().map(|w| w.y0).fold(f32::MAX, f32::min),
-                    span.iter().map(|w| w.x1).fold(f32::MIN, f32::max),
-                    span.iter().map(|w| w.y1).fold(f32::MIN, f32::max),
-                ];
-                if !out.iter().any(|(e, _)| *e == export) {
-                    out.push((export, rect));
-                }
+                out.push((export, i..i + n));
                 i += n;
             }
             None => i += 1,
         }
     }
     out
+}
+
+/// The rectangle around `words`.
+fn bounds<'a>(words: impl IntoIterator<Item = &'a Word>) -> Rect {
+    words.into_iter().fold(
+        [f32::MAX, f32::MAX, f32::MIN, f32::MIN],
+        |[x0, y0, x1, y1], w| [x0.min(w.x0), y0.min(w.y0), x1.max(w.x1), y1.max(w.y1)],
+    )
 }
 
 /// Export values of the options that have a mark right before their text.
@@ -651,40 +655,20 @@ fn choices_marked(field: &FieldSpec, words: &[Word]) -> Vec<&'static str> {
 
 /// Of `options` (folded text, export value), those with a mark right before their text.
 fn options_marked(options: &[(String, &'static str)], words: &[Word]) -> Vec<&'static str> {
-    let folded: Vec<String> = words.iter().map(|w| fold(&w.text)).collect();
-    let mut marked = Vec::new();
-    let mut i = 0;
-    while i < words.len() {
-        // Longest option starting at word i.
-        let mut found = None;
-        for n in (1..=3).rev() {
-            if i + n > words.len() {
-                continue;
-            }
-            let text: String = folded[i..i + n].concat();
-            if let Some((_, export)) = options.iter().find(|(k, _)| *k == text) {
-                found = Some((n, *export));
-                break;
-            }
-        }
-        match found {
-            Some((n, export)) => {
-                let before = if i > 0 {
-                    words[i - 1].text.as_str()
-                } else {
-                    ""
-                };
-                let bracketed = i > 1 && words[i - 1].text == "]" && is_mark(&words[i - 2].text);
-                if is_mark(before) || bracketed || words[i].text.starts_with(['☒', '☑', '✓', '✔'])
-                {
-                    marked.push(export);
-                }
-                i += n;
-            }
-            None => i += 1,
-        }
-    }
-    marked
+    find_options(options, words, false)
+        .into_iter()
+        .filter(|(_, at)| {
+            let i = at.start;
+            let before = if i > 0 {
+                words[i - 1].text.as_str()
+            } else {
+                ""
+            };
+            let bracketed = i > 1 && words[i - 1].text == "]" && is_mark(&words[i - 2].text);
+            is_mark(before) || bracketed || words[i].text.starts_with(['☒', '☑', '✓', '✔'])
+        })
+        .map(|(export, _)| export)
+        .collect()
 }
 
 fn yes_no(words: &[Word], lead_mark: Option<bool>) -> &'static str {

@@ -430,3 +430,13 @@ impl Store {
         dispatch!(self, s => s.waiting_not_due(now_ms).await)
     }
 }
+
+/// The Message-ID of reply `reply_id` (`<case>-1`) to the email stored as `message_row`: stable,
+/// so that a resend after a crash is the same message.
+pub fn reply_message_id(reply_id: &str, message_row: &str) -> String {
+    format!(
+        "<{}.{}@tjid-intake>",
+        reply_id.to_lowercase(),
+        &message_row[..message_row.len().min(12)]
+    )
+}

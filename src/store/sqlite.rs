@@ -168,11 +168,7 @@ impl SqliteStore {
                         continue;
                     }
                     let reply_id = format!("{case_id}-1");
-                    let message_id = format!(
-                        "<{}.{}@tjid-intake>",
-                        reply_id.to_lowercase(),
-                        &message_row[..12]
-                    );
+                    let message_id = super::reply_message_id(&reply_id, &message_row);
                     match render(case, &case_id, &message_id) {
                         Some(reply) => {
                             push_reply(&mut script, &reply_id, &case_id, &reply, now_ms)?

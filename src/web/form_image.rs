@@ -110,6 +110,35 @@ pub fn render(
     page: usize,
     max_message_bytes: usize,
 ) -> Result<Option<Vec<u8>>, Unavailable> {
+    with_form_page(
+        case,
+        originals,
+        page,
+        max_message_bytes,
+        |att| match attachment_type(att) {
+            AttachmentType::Pdf => raster::render_page_png(
+                &att.data,
+                page,
+                PDF_DPI,
+                MAX_RENDER,
+                MAX_PNG_BYTES,
+                RENDER_TIMEOUT,
+            ),
+            _ => png_at_most(image_page(&att.data, page)?, MAX_IMAGE_WIDTH),
+        },
+    )
+}
+
+/// Runs `show` on the attachment the case's form came from, when `page` is one of the form's
+/// pages and the original is still there and unchanged; `Ok(None)` when the form has no such
+/// page. Blocking: run it off the async workers.
+fn with_form_page<T>(
+    case: &CaseRow,
+    originals: &Originals,
+    page: usize,
+    max_message_bytes: usize,
+    show: impl FnOnce(&Attachment) -> Result<T, raster::RasterError>,
+) -> Result<Option<T>, Unavailable> {
     check_case(case)?;
     if !case_pages(case).contains(&page) {
         return Ok(None);
@@ -117,19 +146,11 @@ pub fn render(
     let raw = read_original(case, originals, max_message_bytes)?;
     let mail = parse_mail(&raw).map_err(|_| Unavailable::Missing)?;
     let att = the_attachment(case, &mail.attachments).ok_or(Unavailable::Missing)?;
-    let result = match attachment_type(att) {
-        AttachmentType::Pdf => raster::render_page_png(
-            &att.data,
-            page,
-            PDF_DPI,
-            MAX_RENDER,
-            MAX_PNG_BYTES,
-            RENDER_TIMEOUT,
-        ),
-        AttachmentType::Image => image_page_png(&att.data, page),
-        AttachmentType::Other => return Err(Unavailable::Failed),
-    };
-    result.map(Some).map_err(|e| {
+    // Only a PDF or an image can be shown (the intake read the form from one of them).
+    if attachment_type(att) == AttachmentType::Other {
+        return Err(Unavailable::Failed);
+    }
+    show(att).map(Some).map_err(|e| {
         // The error names no person: a decoder's or pdftoppm's complaint.
         tracing::warn!(case = %case.id, page, error = %e, "cannot show a page of the form");
         Unavailable::Failed
@@ -168,39 +189,29 @@ pub fn render_crop(
     fbox: &FieldBox,
     max_message_bytes: usize,
 ) -> Result<Option<Vec<u8>>, Unavailable> {
-    check_case(case)?;
-    if !case_pages(case).contains(&fbox.page) {
-        return Ok(None);
-    }
-    let raw = read_original(case, originals, max_message_bytes)?;
-    let mail = parse_mail(&raw).map_err(|_| Unavailable::Missing)?;
-    let att = the_attachment(case, &mail.attachments).ok_or(Unavailable::Missing)?;
-    let page = match attachment_type(att) {
-        AttachmentType::Pdf => raster::render_page_png(
-            &att.data,
-            fbox.page,
-            CROP_DPI,
-            (MAX_RENDER.0 * 2, MAX_RENDER.1 * 2),
-            MAX_PNG_BYTES * 2,
-            RENDER_TIMEOUT,
-        )
-        .and_then(|png| {
-            image::load_from_memory(&png)
-                .map(|i| i.to_luma8())
-                .map_err(|e| raster::RasterError::Decode(e.to_string()))
-        }),
-        AttachmentType::Image => image_page(&att.data, fbox.page),
-        AttachmentType::Other => return Err(Unavailable::Failed),
-    };
-    let crop = page.and_then(|img| crop_png(&img, fbox));
-    crop.map(Some).map_err(|e| {
-        tracing::warn!(case = %case.id, page = fbox.page, error = %e, "cannot show a field of the form");
-        Unavailable::Failed
+    with_form_page(case, originals, fbox.page, max_message_bytes, |att| {
+        let page = match attachment_type(att) {
+            AttachmentType::Pdf => raster::render_page_png(
+                &att.data,
+                fbox.page,
+                CROP_DPI,
+                (MAX_RENDER.0 * 2, MAX_RENDER.1 * 2),
+                MAX_PNG_BYTES * 2,
+                RENDER_TIMEOUT,
+            )
+            .and_then(|png| {
+                image::load_from_memory(&png)
+                    .map(|i| i.to_luma8())
+                    .map_err(|e| raster::RasterError::Decode(e.to_string()))
+            })?,
+            _ => image_page(&att.data, fbox.page)?,
+        };
+        png_at_most(crop(&page, fbox), MAX_CROP_WIDTH)
     })
 }
 
-/// Crops `img` to `fbox` with the margin; PNG.
-fn crop_png(img: &image::GrayImage, fbox: &FieldBox) -> Result<Vec<u8>, raster::RasterError> {
+/// `img` cropped to `fbox` with the margin.
+fn crop(img: &image::GrayImage, fbox: &FieldBox) -> image::GrayImage {
     let (w, h) = (img.width() as f32, img.height() as f32);
     let clamp = |v: f32| v.clamp(0.0, 1.0);
     let x0 = (clamp(fbox.left.min(fbox.right) - CROP_MARGIN.0) * w).floor() as u32;
@@ -211,23 +222,10 @@ fn crop_png(img: &image::GrayImage, fbox: &FieldBox) -> Result<Vec<u8>, raster::
         x1.saturating_sub(x0).clamp(1, img.width().max(1)),
         y1.saturating_sub(y0).clamp(1, img.height().max(1)),
     );
-    let mut crop = image::imageops::crop_imm(img, x0, y0, cw, ch).to_image();
-    if crop.width() > MAX_CROP_WIDTH {
-        let height = (crop.height() as u64 * MAX_CROP_WIDTH as u64 / crop.width() as u64).max(1);
-        crop = image::imageops::resize(
-            &crop,
-            MAX_CROP_WIDTH,
-            height as u32,
-            image::imageops::FilterType::Triangle,
-        );
-    }
-    let mut out = std::io::Cursor::new(Vec::new());
-    crop.write_to(&mut out, image::ImageFormat::Png)
-        .map_err(|e| raster::RasterError::Decode(e.to_string()))?;
-    Ok(out.into_inner())
+    image::imageops::crop_imm(img, x0, y0, cw, ch).to_image()
 }
 
-/// Page `page` of a scan, at its own resolution.
+/// Page `page` of a scan (JPEG, PNG, TIFF with one page per directory), at its own resolution.
 fn image_page(data: &[u8], page: usize) -> Result<image::GrayImage, raster::RasterError> {
     let limits = RasterLimits::default();
     let mut pages = raster::decode_image(data, &limits)?;
@@ -235,6 +233,23 @@ fn image_page(data: &[u8], page: usize) -> Result<image::GrayImage, raster::Rast
         return Err(raster::RasterError::Decode(format!("no page {page}")));
     }
     Ok(pages.swap_remove(page - 1).image)
+}
+
+/// `img` as PNG, scaled down to `max_width` when it is wider.
+fn png_at_most(mut img: image::GrayImage, max_width: u32) -> Result<Vec<u8>, raster::RasterError> {
+    if img.width() > max_width {
+        let height = (img.height() as u64 * max_width as u64 / img.width() as u64).max(1);
+        img = image::imageops::resize(
+            &img,
+            max_width,
+            height as u32,
+            image::imageops::FilterType::Triangle,
+        );
+    }
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| raster::RasterError::Decode(e.to_string()))?;
+    Ok(out.into_inner())
 }
 
 /// Where the raw email is kept: the Maildir or the copy of IMAP mail for the daemon, the file
@@ -280,29 +295,6 @@ fn the_attachment<'a>(case: &CaseRow, attachments: &'a [Attachment]) -> Option<&
     }
 }
 
-/// A scan (JPEG, PNG, TIFF with one page per directory) as PNG, scaled down when very wide.
-fn image_page_png(data: &[u8], page: usize) -> Result<Vec<u8>, raster::RasterError> {
-    let limits = RasterLimits::default();
-    let mut pages = raster::decode_image(data, &limits)?;
-    if page == 0 || page > pages.len() {
-        return Err(raster::RasterError::Decode(format!("no page {page}")));
-    }
-    let mut img = pages.swap_remove(page - 1).image;
-    if img.width() > MAX_IMAGE_WIDTH {
-        let height = (img.height() as u64 * MAX_IMAGE_WIDTH as u64 / img.width() as u64).max(1);
-        img = image::imageops::resize(
-            &img,
-            MAX_IMAGE_WIDTH,
-            height as u32,
-            image::imageops::FilterType::Triangle,
-        );
-    }
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png)
-        .map_err(|e| raster::RasterError::Decode(e.to_string()))?;
-    Ok(out.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,10 +304,10 @@ mod tests {
         let img = image::GrayImage::from_pixel(2480, 100, image::Luma([200]));
         let mut png = std::io::Cursor::new(Vec::new());
         img.write_to(&mut png, image::ImageFormat::Png).unwrap();
-        let out = image_page_png(png.get_ref(), 1).unwrap();
+        let out = png_at_most(image_page(png.get_ref(), 1).unwrap(), MAX_IMAGE_WIDTH).unwrap();
         let back = image::load_from_memory(&out).unwrap();
         assert_eq!((back.width(), back.height()), (1240, 50));
-        assert!(image_page_png(png.get_ref(), 2).is_err());
+        assert!(image_page(png.get_ref(), 2).is_err());
     }
 
     #[test]

@@ -949,37 +949,10 @@ async fn form_page_image(
         Ok(None) => return not_found().await,
         Err(e) => return internal(e),
     };
-    let Ok(_permit) = state.inner.renders.acquire().await else {
-        return internal("the render semaphore is closed");
-    };
-    let originals = state.inner.originals.clone();
-    let max_bytes = state.inner.max_message_bytes;
-    let png =
-        tokio::task::spawn_blocking(move || form_image::render(&case, &originals, page, max_bytes))
-            .await
-            .unwrap_or(Err(form_image::Unavailable::Failed));
-    match png {
-        Ok(Some(png)) => (
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
-                (
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("private, no-store"),
-                ),
-            ],
-            png,
-        )
-            .into_response(),
-        Ok(None) => not_found().await,
-        Err(why) => {
-            let status = match why {
-                form_image::Unavailable::Failed => StatusCode::INTERNAL_SERVER_ERROR,
-                form_image::Unavailable::Purged => StatusCode::GONE,
-                _ => StatusCode::NOT_FOUND,
-            };
-            error_page(status, "Blanketten kan inte visas", why.note_sv())
-        }
-    }
+    rendered(&state, move |originals, max_bytes| {
+        form_image::render(&case, originals, page, max_bytes)
+    })
+    .await
 }
 
 /// The crop of the scanned page where one field was read (`/arende/{id}/falt/{field}.png`),
@@ -1002,20 +975,31 @@ async fn field_crop_image(
     let Some(fbox) = form_image::field_box(&boxes, field) else {
         return not_found().await;
     };
+    rendered(&state, move |originals, max_bytes| {
+        form_image::render_crop(&case, originals, &fbox, max_bytes)
+    })
+    .await
+}
+
+/// Runs `render` (a page or a crop of the case's form) on a blocking thread, no more renders at
+/// once than the semaphore allows, and answers with the PNG or a page saying why there is none.
+async fn rendered(
+    state: &WebState,
+    render: impl FnOnce(
+            &crate::originals::Originals,
+            usize,
+        ) -> Result<Option<Vec<u8>>, form_image::Unavailable>
+        + Send
+        + 'static,
+) -> Response {
     let Ok(_permit) = state.inner.renders.acquire().await else {
         return internal("the render semaphore is closed");
     };
     let originals = state.inner.originals.clone();
     let max_bytes = state.inner.max_message_bytes;
-    let png = tokio::task::spawn_blocking(move || {
-        form_image::render_crop(&case, &originals, &fbox, max_bytes)
-    })
-    .await
-    .unwrap_or(Err(form_image::Unavailable::Failed));
-    image_response(png).await
-}
-
-async fn image_response(png: Result<Option<Vec<u8>>, form_image::Unavailable>) -> Response {
+    let png = tokio::task::spawn_blocking(move || render(&originals, max_bytes))
+        .await
+        .unwrap_or(Err(form_image::Unavailable::Failed));
     match png {
         Ok(Some(png)) => (
             [

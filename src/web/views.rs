@@ -22,16 +22,18 @@ pub fn kind_sv(kind: &str) -> &str {
     }
 }
 
-fn form_kind(kind: &str) -> Option<FormKind> {
-    match kind {
-        "order" => Some(FormKind::Order),
-        "deregistration" => Some(FormKind::Deregistration),
-        _ => None,
-    }
+/// `E-postadress: anna.astromGvgregion.se → anna.astrom@vgregion.se` for the audit trail.
+fn correction_sv(kind: &str, field: &str, before: Option<&str>, after: Option<&str>) -> String {
+    format!(
+        "{}: {} → {}",
+        label(kind, field),
+        before.unwrap_or("(tomt)"),
+        after.unwrap_or("(tomt)")
+    )
 }
 
 fn label<'a>(kind: &str, field: &'a str) -> &'a str {
-    form_kind(kind)
+    FormKind::parse(kind)
         .and_then(|k| k.field(field))
         .map(|f| f.label)
         .unwrap_or(field)
@@ -278,7 +280,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
         .chain(warnings.iter().filter_map(|(_, f)| f.as_deref()))
         .collect();
     let mut field_views = Vec::new();
-    if let Some(kind) = form_kind(&c.kind) {
+    if let Some(kind) = FormKind::parse(&c.kind) {
         if c.purged_at.is_none() {
             for spec in kind.fields() {
                 // Choices are stored as export values; staff read the printed option.
@@ -360,7 +362,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
     let boxes: Vec<crate::case::FieldBox> =
         serde_json::from_str(&c.field_boxes).unwrap_or_default();
     let editable = |key: &str| -> Option<Value> {
-        let spec = form_kind(&c.kind)?.field(key)?;
+        let spec = FormKind::parse(&c.kind)?.field(key)?;
         let options: Option<Vec<Value>> = match spec.field_type {
             crate::forms::spec::FieldType::Choice(options) => Some(
                 options
@@ -403,7 +405,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
     } else {
         Vec::new()
     };
-    let correct: Vec<Value> = match form_kind(&c.kind) {
+    let correct: Vec<Value> = match FormKind::parse(&c.kind) {
         Some(kind) if c.state == "rejected" && c.purged_at.is_none() => kind
             .fields()
             .iter()
@@ -455,7 +457,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
             let mut comment = a.comment.clone();
             let change = match a.action.as_str() {
                 // before/after are the field's values, the comment its key.
-                "field_corrected" => crate::verification::correction_sv(
+                "field_corrected" => correction_sv(
                     &c.kind,
                     comment.take().as_deref().unwrap_or("?"),
                     a.before.as_deref(),
@@ -523,4 +525,17 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
         correct => correct,
         audit => audit,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_correction_reads_as_label_before_and_after() {
+        assert_eq!(
+            correction_sv("order", "epost", Some("a.bGc.se"), Some("a.b@c.se")),
+            "E-postadress: a.bGc.se → a.b@c.se"
+        );
+    }
 }
