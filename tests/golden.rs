@@ -2,6 +2,7 @@
 //! the JSON in `NAME.json` (without `case_id`). On a mismatch the actual output is written to
 //! `NAME.json.failed` beside it. Regenerate with `cargo run --example gen_fixtures -- --golden`.
 
+#[allow(dead_code)]
 #[path = "support/golden.rs"]
 mod golden;
 

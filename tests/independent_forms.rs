@@ -6,12 +6,12 @@
 //!
 //! Every `fixtures/independent/mail/NAME.eml` is run through
 //! `process --dry-run --json` with `tests/independent.toml` and compared with
-//! `NAME.expected.json`. The bar of issue 9:
-//! - every case decision right;
-//! - 100 % of text-PDF fields and at least 98 % of scan fields exact (null included);
-//! - no case expected `queued` is `rejected` with an empty `verify` list (a wrong rejection
-//!   that would reach a provider);
-//! - reason codes, as sets of (code, field), right for every case whose decision is right.
+//! `NAME.expected.json`. The bar of issue 9 is every case decision right, 100 % of text-PDF
+//! fields and at least 98 % of scan fields exact (null included), no case expected `queued`
+//! `rejected` with an empty `verify` list (a wrong rejection that would reach a provider), and
+//! reason codes right wherever the decision is. The test fails on any wrong rejection and any
+//! text-PDF field; for the rest it holds the reader to the floors it reaches today (see the
+//! end of the test) and prints how far it is from the bar.
 //!
 //! The full report (per email: decision, reasons, every mismatching field with expected and
 //! actual) is printed and written to `$CARGO_TARGET_DIR/independent-report.txt` (default
@@ -22,25 +22,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
+#[allow(dead_code)]
+#[path = "support/golden.rs"]
+mod golden;
+
+use golden::ocr_ready;
+
 const DIR: &str = "fixtures/independent/mail";
 const CONFIG: &str = "tests/independent.toml";
-
-fn ocr_ready() -> bool {
-    if tjid_intake::ocr::available("swe") {
-        return true;
-    }
-    let msg =
-        "tesseract with the Swedish model (tesseract-ocr, tesseract-ocr-swe) is not installed";
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}: it is required in CI");
-    }
-    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
-    false
-}
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -124,18 +116,7 @@ fn independent_forms_are_read_without_wrong_rejections() {
         expected.len()
     );
 
-    let out = Command::new(env!("CARGO_BIN_EXE_tjid-intake"))
-        .current_dir(root())
-        .env("OMP_THREAD_LIMIT", "1")
-        .args(["--config", CONFIG, "process", "--dry-run", "--json", DIR])
-        .output()
-        .expect("run tjid-intake");
-    assert!(
-        out.status.success(),
-        "process failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).expect("utf-8 output");
+    let stdout = golden::process_dry_run(DIR, CONFIG);
     let mut actual: BTreeMap<String, Value> = BTreeMap::new();
     for line in stdout.lines() {
         let v: Value = serde_json::from_str(line).expect("each line is JSON");

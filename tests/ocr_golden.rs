@@ -11,25 +11,14 @@
 
 use std::path::Path;
 
+#[allow(dead_code)]
 #[path = "support/golden.rs"]
 mod golden;
 
+use golden::ocr_ready;
 use tjid_intake::ocr;
 use tjid_intake::pipeline::extract::{read_attachment, AttachmentRead, ExtractLimits};
 use tjid_intake::pipeline::parse::parse_mail;
-
-fn ocr_ready() -> bool {
-    if ocr::available("swe") {
-        return true;
-    }
-    let msg =
-        "tesseract with the Swedish model (tesseract-ocr, tesseract-ocr-swe) is not installed";
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}: it is required in CI");
-    }
-    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
-    false
-}
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
