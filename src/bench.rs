@@ -19,6 +19,7 @@ pub async fn run(
     mut settings: Settings,
     emails: usize,
     dir: Option<PathBuf>,
+    logos: bool,
 ) -> anyhow::Result<std::process::ExitCode> {
     let temp;
     let dir = match dir {
@@ -40,15 +41,24 @@ pub async fn run(
 
     eprintln!("generating {emails} emails in {}", maildir_path.display());
     let pdfs = sample_pdfs()?;
+    let logo = signature_logo()?;
     for i in 0..emails {
         let (name, pdf) = &pdfs[i % pdfs.len()];
-        let spec = MailSpec::new(
+        let mut spec = MailSpec::new(
             "Örjan Lindqvist <orjan.lindqvist@vgregion.se>",
             &format!("Blankett {i}"),
             &format!("<bench-{i}@vgregion.se>"),
             "Wed, 18 Nov 2026 10:00:00 +0100",
         )
         .attach_pdf(name, pdf.clone());
+        if logos && i % 3 == 0 {
+            spec.parts.push(crate::mime::Part::File {
+                name: "image001.png".into(),
+                content_type: "image/png".into(),
+                data: logo.clone(),
+                encoding: crate::mime::NameEncoding::Plain,
+            });
+        }
         std::fs::write(
             maildir_path
                 .join("new")
@@ -121,6 +131,9 @@ pub async fn run(
     };
     let counts = store.counts().await?;
     println!("emails:              {emails}");
+    if logos {
+        println!("signature logos:     on every third email");
+    }
     println!("cases:               {}", counts.cases);
     println!("replies written:     {}", report.sent);
     println!(
@@ -189,4 +202,15 @@ pub fn peak_rss_kb() -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// A signature logo as mail clients add it: a small PNG with some ink (SPEC §2.1: too small to
+/// hold a form page, so it must cost no recognition).
+fn signature_logo() -> anyhow::Result<Vec<u8>> {
+    let logo = image::GrayImage::from_fn(160, 48, |x, y| {
+        image::Luma([if (x / 8 + y / 8) % 3 == 0 { 30 } else { 250 }])
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    logo.write_to(&mut png, image::ImageFormat::Png)?;
+    Ok(png.into_inner())
 }

@@ -72,6 +72,9 @@ enum Command {
         /// Work directory (default: a temporary one).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Every third email also carries a signature logo (a 160×48 PNG), as Outlook adds.
+        #[arg(long)]
+        logos: bool,
     },
 }
 
@@ -222,7 +225,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Cases { command } => cases(settings, command).await,
             Command::Users { command } => users(settings, command).await,
             Command::Purge => purge(settings).await,
-            Command::Bench { emails, dir } => crate::bench::run(settings, emails, dir).await,
+            Command::Bench { emails, dir, logos } => {
+                crate::bench::run(settings, emails, dir, logos).await
+            }
             Command::Check => check(settings).await,
             Command::Forms { .. } | Command::CheckConfig => unreachable!("handled above"),
         }

@@ -274,23 +274,29 @@ fn size_pt(img: &GrayImage, dpi: f32) -> (f32, f32) {
     )
 }
 
-/// The straightened page kept for reading check marks drawn around options, at about 150 dpi
-/// (2 MB for an A4 page, where the recognised image takes 9).
+/// The straightened page kept for reading check marks drawn around options, at 150 dpi or a
+/// little more (2 MB for an A4 page, where the recognised image takes 9). The page is binarised,
+/// so each pixel is the darkest of its block: no stroke is lost, and it costs a few ms where a
+/// filtered resize cost ~0.1 s a page.
 fn ink_image(straight: &GrayImage, dpi: f32) -> crate::pipeline::ink::InkImage {
-    let f = (150.0 / dpi).min(1.0);
-    let image = if f < 0.95 {
-        image::imageops::resize(
-            straight,
-            ((straight.width() as f32 * f) as u32).max(1),
-            ((straight.height() as f32 * f) as u32).max(1),
-            image::imageops::FilterType::Triangle,
-        )
-    } else {
+    let f = ((dpi / 150.0).floor() as u32).max(1);
+    let (w, h) = (straight.width() / f, straight.height() / f);
+    let image = if f == 1 || w == 0 || h == 0 {
         straight.clone()
+    } else {
+        GrayImage::from_fn(w, h, |x, y| {
+            let mut darkest = 255u8;
+            for dy in 0..f {
+                for dx in 0..f {
+                    darkest = darkest.min(straight.get_pixel(x * f + dx, y * f + dy).0[0]);
+                }
+            }
+            image::Luma([darkest])
+        })
     };
     crate::pipeline::ink::InkImage {
         image: std::sync::Arc::new(image),
-        px_per_pt: dpi * f / 72.0,
+        px_per_pt: dpi / f as f32 / 72.0,
     }
 }
 
