@@ -51,13 +51,24 @@ const FAINT: f32 = 0.06;
 /// Decides the marks of one field's options. `options` are the options' text boxes;
 /// `text` are all word boxes of the page (their ink is not a mark).
 pub fn read_marks(ink: &InkImage, options: &[Rect], text: &[Rect]) -> MarkReading {
-    let scores: Vec<(f32, bool)> = options
+    let mut scores: Vec<(f32, bool)> = options
         .iter()
-        .map(|o| (ink_before(ink, o, text), ringed(ink, o)))
+        .enumerate()
+        .map(|(i, o)| {
+            (
+                ink_before(ink, o, text),
+                ringed(ink, o) || enclosed(ink, options, i),
+            )
+        })
         .collect();
     let least = scores.iter().map(|s| s.0).fold(f32::INFINITY, f32::min);
     let mut marked = Vec::new();
     let mut certain = options.len() >= 2;
+    // Every option inside a closed line: the cells of a table, not a ring drawn by hand.
+    if scores.len() >= 2 && scores.iter().all(|s| s.1) {
+        scores.iter_mut().for_each(|s| s.1 = false);
+        certain = false;
+    }
     for (i, (before, ring)) in scores.iter().enumerate() {
         let extra = before - least;
         if *ring || extra >= CLEAR {
@@ -162,6 +173,95 @@ fn ringed(ink: &InkImage, option: &Rect) -> bool {
     covered(&above) >= 0.6 && covered(&below) >= 0.6 && (curved(&above) || curved(&below))
 }
 
+/// Whether one connected line of ink closes around the option's text: a ring drawn by hand, of
+/// any shape, as long as it is small (a table's rules run on beyond the neighbourhood and do not
+/// count), and holds no other option (a cell round all the options is no mark). The ring may
+/// touch or cross the letters.
+fn enclosed(ink: &InkImage, options: &[Rect], which: usize) -> bool {
+    let option = &options[which];
+    let h = (option[3] - option[1]).max(4.0);
+    let img = &ink.image;
+    let (ox0, oy0, ox1, oy1) = (
+        to_px(ink, option[0]),
+        to_px(ink, option[1]),
+        to_px(ink, option[2]),
+        to_px(ink, option[3]),
+    );
+    // The neighbourhood a ring fits in; a component reaching its edge is not a ring.
+    let (rx0, ry0, rx1, ry1) = (
+        to_px(ink, option[0] - 3.0 * h).max(0),
+        to_px(ink, option[1] - 2.0 * h).max(0),
+        to_px(ink, option[2] + 3.0 * h).min(img.width() as i64 - 1),
+        to_px(ink, option[3] + 2.0 * h).min(img.height() as i64 - 1),
+    );
+    if rx1 <= rx0 || ry1 <= ry0 || ox1 <= ox0 {
+        return false;
+    }
+    let (w, hgt) = ((rx1 - rx0 + 1) as usize, (ry1 - ry0 + 1) as usize);
+    let mut seen = vec![false; w * hgt];
+    let idx = |x: i64, y: i64| (y - ry0) as usize * w + (x - rx0) as usize;
+    let margin = (0.1 * h * ink.px_per_pt).max(1.0) as i64;
+    // Seeds: the ink on the row through the middle of the text, left and right of it.
+    let mid = (oy0 + oy1) / 2;
+    let seeds = (rx0..ox0)
+        .chain(ox1 + 1..=rx1)
+        .filter(|&x| dark(img, x, mid));
+    let mut stack = Vec::new();
+    for seed in seeds {
+        if seen[idx(seed, mid)] {
+            continue;
+        }
+        seen[idx(seed, mid)] = true;
+        stack.push((seed, mid));
+        let (mut bx0, mut by0, mut bx1, mut by1) = (seed, mid, seed, mid);
+        let mut open = false;
+        while let Some((x, y)) = stack.pop() {
+            (bx0, by0, bx1, by1) = (bx0.min(x), by0.min(y), bx1.max(x), by1.max(y));
+            if x == rx0 || x == rx1 || y == ry0 || y == ry1 {
+                open = true;
+            }
+            for (dx, dy) in [
+                (-1, 0),
+                (1, 0),
+                (0, -1),
+                (0, 1),
+                (-1, -1),
+                (1, 1),
+                (-1, 1),
+                (1, -1),
+            ] {
+                let (nx, ny) = (x + dx, y + dy);
+                if nx < rx0 || nx > rx1 || ny < ry0 || ny > ry1 || seen[idx(nx, ny)] {
+                    continue;
+                }
+                if dark(img, nx, ny) {
+                    seen[idx(nx, ny)] = true;
+                    stack.push((nx, ny));
+                }
+            }
+        }
+        if !open
+            && bx0 < ox0 - margin
+            && bx1 > ox1 + margin
+            && by0 < oy0 - margin
+            && by1 > oy1 + margin
+        {
+            let holds = |o: &Rect| {
+                let (cx, cy) = (
+                    to_px(ink, (o[0] + o[2]) / 2.0),
+                    to_px(ink, (o[1] + o[3]) / 2.0),
+                );
+                cx > bx0 && cx < bx1 && cy > by0 && cy < by1
+            };
+            let others = options.iter().enumerate().filter(|(j, _)| *j != which);
+            if !others.map(|(_, o)| o).any(holds) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +349,46 @@ mod tests {
             }
         });
         assert_eq!(read_marks(&ring, &OPTIONS, &OPTIONS).marked, vec![1]);
+    }
+
+    fn ellipse(img: &mut GrayImage, c: (f32, f32), r: (f32, f32)) {
+        for i in 0..600 {
+            let t = i as f32 / 600.0 * std::f32::consts::TAU;
+            let (x, y) = (c.0 + r.0 * t.cos(), c.1 + r.1 * t.sin());
+            img.put_pixel(x as u32, y as u32, Luma([0]));
+        }
+    }
+
+    #[test]
+    fn a_wide_ring_clear_of_the_text_is_a_mark() {
+        // Drawn well above and below the text (further than the arcs are looked for), and
+        // reaching into the box before the option.
+        let ring = page(|img| {
+            boxes(img);
+            ellipse(img, (440.0, 90.0), (80.0, 26.0));
+        });
+        assert_eq!(read_marks(&ring, &OPTIONS, &OPTIONS).marked, vec![1]);
+    }
+
+    #[test]
+    fn table_cells_around_every_option_are_no_ring() {
+        let cells = page(|img| {
+            boxes(img);
+            rect(img, 90, 70, 230, 110, false);
+            rect(img, 370, 70, 510, 110, false);
+        });
+        let r = read_marks(&cells, &OPTIONS, &OPTIONS);
+        assert!(r.marked.is_empty() && !r.certain, "{r:?}");
+    }
+
+    #[test]
+    fn one_cell_around_all_options_is_no_ring() {
+        let cell = page(|img| {
+            boxes(img);
+            rect(img, 30, 66, 560, 114, false);
+        });
+        let r = read_marks(&cell, &OPTIONS, &OPTIONS);
+        assert!(r.marked.is_empty() && r.certain, "{r:?}");
     }
 
     #[test]

@@ -611,8 +611,8 @@ fn option_spans(options: &[(String, &'static str)], words: &[Word]) -> Vec<(&'st
     out
 }
 
-/// The options in `words`, in order: the longest (up to three words) that starts at each word,
-/// read exactly or, with `near`, as OCR may damage it.
+/// The options in `words`, in order: the longest (up to three words) that starts at each word
+/// read exactly or, with `near`, the shortest as OCR may damage it.
 fn find_options(
     options: &[(String, &'static str)],
     words: &[Word],
@@ -622,13 +622,19 @@ fn find_options(
     let mut out = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        let found = (1..=3).rev().find_map(|n| {
+        let at = |n: usize, near: bool| {
             let text: String = folded.get(i..i + n)?.concat();
             options
                 .iter()
                 .find(|(k, _)| *k == text || (near && near_option(&text, k)))
                 .map(|(_, export)| (n, *export))
-        });
+        };
+        // An exact reading first, then the shortest near one: a near match must not swallow
+        // the junk OCR makes of the next option's ring or box (`Utlämningsställe [I`).
+        let found = (1..=3)
+            .rev()
+            .find_map(|n| at(n, false))
+            .or_else(|| (1..=3).filter(|_| near).find_map(|n| at(n, true)));
         match found {
             Some((n, export)) => {
                 out.push((export, i..i + n));
