@@ -9,9 +9,9 @@
 //! `NAME.expected.json`. The bar of issue 9 is every case decision right, 100 % of text-PDF
 //! fields and at least 98 % of scan fields exact (null included), no case expected `queued`
 //! `rejected` with an empty `verify` list (a wrong rejection that would reach a provider), and
-//! reason codes right wherever the decision is. The test fails on any wrong rejection and any
-//! text-PDF field; for the rest it holds the reader to the floors it reaches today (see the
-//! end of the test) and prints how far it is from the bar.
+//! reason codes right wherever the decision is. The test fails on any wrong rejection, any
+//! text-PDF field and any wrong decision; for scan fields it holds the reader to the floor it
+//! reaches today (see the end of the test) and prints how far it is from the bar.
 //!
 //! The full report (per email: decision, reasons, every mismatching field with expected and
 //! actual) is printed and written to `$CARGO_TARGET_DIR/independent-report.txt` (default
@@ -288,10 +288,10 @@ fn independent_forms_are_read_without_wrong_rejections() {
     std::fs::write(&path, &full).unwrap();
     println!("report written to {}", path.display());
 
-    // Hard: no wrong rejection reaches a provider, and digital text is read exactly. The rest
-    // of issue 9's bar (every decision right, 98 % of scan fields) is not met yet: the floors
-    // below are what the reader reaches today (24/26 decisions, both wrong ones held for staff;
-    // 95.6 % of scan fields), so that a change that reads worse fails. Raise them as it improves.
+    // Hard: no wrong rejection reaches a provider, digital text is read exactly, and every
+    // decision is right. The rest of issue 9's bar (98 % of scan fields) is not met yet: the
+    // floor below is what the reader reaches today (96.9 %), so that a change that reads worse
+    // fails. Raise it as the reader improves.
     let mut failures = Vec::new();
     if !safety.is_empty() {
         failures.push(format!("{} safety violation(s)", safety.len()));
@@ -299,14 +299,12 @@ fn independent_forms_are_read_without_wrong_rejections() {
     if text.exact != text.fields {
         failures.push(format!("text-PDF fields {:.1} % < 100 %", text.pct()));
     }
-    if cases_total == 0 || decisions_right + 2 < cases_total {
-        failures.push(format!(
-            "decisions right {decisions_right}/{cases_total} (floor: all but 2)"
-        ));
+    if cases_total == 0 || decisions_right < cases_total {
+        failures.push(format!("decisions right {decisions_right}/{cases_total}"));
     }
-    if scan.pct() < 95.0 {
+    if scan.pct() < 96.5 {
         failures.push(format!(
-            "scan fields {:.1} % < 95 % (floor; issue 9 asks 98 %)",
+            "scan fields {:.1} % < 96.5 % (floor; issue 9 asks 98 %)",
             scan.pct()
         ));
     }

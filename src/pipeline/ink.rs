@@ -240,12 +240,9 @@ fn enclosed(ink: &InkImage, options: &[Rect], which: usize) -> bool {
                 }
             }
         }
-        if !open
-            && bx0 < ox0 - margin
-            && bx1 > ox1 + margin
-            && by0 < oy0 - margin
-            && by1 > oy1 + margin
-        {
+        // Across (nearly) all of the text: a ring may run through the first or last letter.
+        let across = (bx1.min(ox1) - bx0.max(ox0)) as f32 >= 0.9 * (ox1 - ox0) as f32;
+        if !open && across && by0 < oy0 - margin && by1 > oy1 + margin {
             let holds = |o: &Rect| {
                 let (cx, cy) = (
                     to_px(ink, (o[0] + o[2]) / 2.0),

@@ -546,7 +546,7 @@ fn marks_from_ink(field: &FieldSpec, label: &[Word], words: &[Word], page: &Page
     if words.iter().any(|w| is_mark(&w.text)) {
         return InkMarks::NotNeeded;
     }
-    let spans = option_spans(&options, words);
+    let (spans, damaged) = option_spans(&options, words);
     // Every option has its own empty box written in the text (`☐ Nytt kort`): the text says
     // that none is marked.
     let empty_boxes = words.iter().filter(|w| is_empty_box(&w.text)).count()
@@ -595,20 +595,87 @@ fn marks_from_ink(field: &FieldSpec, label: &[Word], words: &[Word], page: &Page
     };
     InkMarks::Read {
         value,
-        certain: reading.certain,
+        certain: reading.certain && !damaged,
     }
 }
 
 /// Each option found in `words` (once), with the box of its text. Near matches count: OCR
 /// mangles an option's text under a ring drawn around it.
-fn option_spans(options: &[(String, &'static str)], words: &[Word]) -> Vec<(&'static str, Rect)> {
+/// When one option is still missing, a word the ring has damaged beyond a near reading
+/// (`[]Qfämningsstäle>` for `Utlämningsställe`) stands for it; the third value says so, and the
+/// reading is then uncertain.
+fn option_spans(
+    options: &[(String, &'static str)],
+    words: &[Word],
+) -> (Vec<(&'static str, Rect)>, bool) {
     let mut out: Vec<(&'static str, Rect)> = Vec::new();
+    let mut used = vec![false; words.len()];
     for (export, at) in find_options(options, words, true) {
+        used[at.clone()].iter_mut().for_each(|u| *u = true);
         if !out.iter().any(|(e, _)| *e == export) {
             out.push((export, bounds(&words[at])));
         }
     }
-    out
+    let missing: Vec<&(String, &'static str)> = options
+        .iter()
+        .filter(|(_, e)| !out.iter().any(|(f, _)| f == e))
+        .collect();
+    let export = match missing.first() {
+        Some((_, e)) if missing.iter().all(|(_, f)| f == e) => *e,
+        _ => return (out, false),
+    };
+    let damaged = words
+        .iter()
+        .zip(&used)
+        .filter(|(_, used)| !**used)
+        .filter_map(|(w, _)| {
+            let letters: String = fold(&w.text)
+                .chars()
+                .filter(|c| c.is_alphabetic())
+                .collect();
+            let likeness = missing
+                .iter()
+                .map(|(key, _)| strsim::normalized_levenshtein(&letters, key))
+                .fold(0.0, f64::max);
+            (letters.chars().count() >= 5 && likeness >= 0.6).then_some((likeness, w))
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match damaged {
+        Some((_, w)) => {
+            let mut rect = letters_of(w);
+            // The damaged word's box takes in the ring; the line's height is the other
+            // options' on the same line.
+            let centre = (w.y0 + w.y1) / 2.0;
+            if let Some((_, other)) = out.iter().find(|(_, r)| r[1] < centre && r[3] > centre) {
+                (rect[1], rect[3]) = (other[1], other[3]);
+            }
+            out.push((export, rect));
+            (out, true)
+        }
+        None => (out, false),
+    }
+}
+
+/// The part of a word's box that holds its letters and digits, sharing the width out evenly
+/// over its characters: `[]Qfämning>` loses the box and the ring's end OCR read as text.
+fn letters_of(w: &Word) -> Rect {
+    let chars: Vec<char> = w.text.chars().collect();
+    let lead = chars.iter().take_while(|c| !c.is_alphanumeric()).count();
+    let trail = chars
+        .iter()
+        .rev()
+        .take_while(|c| !c.is_alphanumeric())
+        .count();
+    let per = (w.x1 - w.x0) / chars.len().max(1) as f32;
+    if lead + trail >= chars.len() {
+        return [w.x0, w.y0, w.x1, w.y1];
+    }
+    [
+        w.x0 + per * lead as f32,
+        w.y0,
+        w.x1 - per * trail as f32,
+        w.y1,
+    ]
 }
 
 /// The options in `words`, in order: the longest (up to three words) that starts at each word
@@ -868,5 +935,28 @@ pub(crate) mod tests {
             &["Här kommer en beställning av eTjänstekort", "Förnamn: Anna"],
         );
         assert!(read_forms(&[p]).is_empty());
+    }
+
+    #[test]
+    fn an_option_damaged_by_a_ring_stands_in_when_it_is_the_one_missing() {
+        let opts = vec![
+            ("utlamningsstalle".to_string(), "Utlamningsstalle"),
+            ("utkorning".to_string(), "Utkorning"),
+        ];
+        let p = page(1, &["[]Qfämningsstäle> Utkörning"]);
+        let (spans, damaged) = option_spans(&opts, &p.words);
+        assert!(damaged);
+        assert_eq!(
+            spans.iter().map(|s| s.0).collect::<Vec<_>>(),
+            ["Utkorning", "Utlamningsstalle"]
+        );
+        // The box and the ring's end are cut off the word; the line's height is the other's.
+        let r = spans[1].1;
+        assert!(r[0] > p.words[0].x0 + 6.0 && r[2] < p.words[0].x1, "{r:?}");
+        assert_eq!((r[1], r[3]), (spans[0].1[1], spans[0].1[3]));
+        // Junk that is no option stands in for nothing.
+        let (spans, damaged) = option_spans(&opts, &page(1, &["[]Qxyz> Utkörning"]).words);
+        assert!(!damaged);
+        assert_eq!(spans.len(), 1);
     }
 }
