@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::case::EmailOutcome;
 use crate::config::{Settings, SinkKind};
 use crate::intake::{DryRun, Input, Intake, Order, Recorder};
 use crate::lifecycle::{Action, LifecycleError, Request};
@@ -302,15 +303,15 @@ async fn process(
     let waiting = intake
         // Lines in the order of the arguments.
         .process_batch(inputs, Order::AsGiven, &recorder, |_, outcome| {
-            quarantined += usize::from(outcome.decision == "quarantined");
+            quarantined += usize::from(outcome.decision == EmailOutcome::Quarantined);
             let mut out = stdout.lock();
             if json {
                 serde_json::to_writer(&mut out, outcome)?;
                 writeln!(out)?;
             } else {
                 let what = match (outcome.decision, outcome.ignored_reason) {
-                    ("ignored", Some(r)) => format!("ignored ({r})"),
-                    ("quarantined", _) => {
+                    (EmailOutcome::Ignored, Some(r)) => format!("ignored ({r})"),
+                    (EmailOutcome::Quarantined, _) => {
                         format!("quarantined: {}", outcome.error.as_deref().unwrap_or(""))
                     }
                     _ => outcome

@@ -150,7 +150,7 @@ async fn maildir_loop(
             futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|i| (i, rx)) });
         let processing = intake.process_stream(inputs, &recorder, |input, settled| {
             if let Settled::Recorded(outcome) = settled {
-                let flags = if outcome.decision == "quarantined" {
+                let flags = if outcome.decision == crate::case::EmailOutcome::Quarantined {
                     "FS"
                 } else {
                     "S"

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::case::{CheckedCase, Decision, IgnoreReason};
+use crate::case::{CheckedCase, Decision, EmailOutcome, IgnoreReason};
 use crate::config::DirectoryKind;
 use crate::config::Settings;
 use crate::directory::{Directory, DirectoryError, KivLookup, KivSnapshot, LdapDirectory};
@@ -64,7 +64,7 @@ pub struct Input {
 pub struct Outcome {
     pub source: String,
     pub message_id: Option<String>,
-    pub decision: &'static str,
+    pub decision: EmailOutcome,
     pub ignored_reason: Option<IgnoreReason>,
     pub cases: Vec<CaseOutcome>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -567,10 +567,12 @@ impl Intake {
             }
         };
         let (decision, ignored_reason, case_ids, replay) = match &recorded {
-            Recorded::AlreadyRecorded => ("processed", None, Vec::new(), true),
-            Recorded::Ignored(r) => ("ignored", Some(*r), Vec::new(), false),
-            Recorded::Quarantined => ("quarantined", None, Vec::new(), false),
-            Recorded::Processed { case_ids } => ("processed", None, case_ids.clone(), false),
+            Recorded::AlreadyRecorded => (EmailOutcome::Processed, None, Vec::new(), true),
+            Recorded::Ignored(r) => (EmailOutcome::Ignored, Some(*r), Vec::new(), false),
+            Recorded::Quarantined => (EmailOutcome::Quarantined, None, Vec::new(), false),
+            Recorded::Processed { case_ids } => {
+                (EmailOutcome::Processed, None, case_ids.clone(), false)
+            }
         };
         let cases = case_ids
             .into_iter()
@@ -622,7 +624,7 @@ fn count_outcome(outcome: &Outcome, started: Instant) {
     let kind = if outcome.replay {
         "replay"
     } else {
-        outcome.decision
+        outcome.decision.as_str()
     };
     metrics::counter!(t::EMAILS, "outcome" => kind).increment(1);
     if let Some(reason) = outcome.ignored_reason {
@@ -690,10 +692,10 @@ fn log_outcome(input: &Input, analysis: &Analysis, outcome: &Outcome) {
         return;
     }
     match (outcome.decision, outcome.ignored_reason) {
-        ("ignored", Some(reason)) => {
+        (EmailOutcome::Ignored, Some(reason)) => {
             tracing::info!(msg = %msg, source = %source, reason = %reason, "email ignored")
         }
-        ("quarantined", _) => {
+        (EmailOutcome::Quarantined, _) => {
             tracing::warn!(msg = %msg, source = %source, error = outcome.error.as_deref().unwrap_or(""), "email quarantined")
         }
         _ => {

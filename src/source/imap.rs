@@ -26,6 +26,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
 use super::{is_stopped, wait_stop};
+use crate::case::EmailOutcome;
 use crate::config::{AfterAction, ImapAuth, ImapSettings, Security};
 use crate::intake::{Input, Intake, Order, Outcome, Recorder};
 use crate::store::{ImapPosition, MailRecord, Store};
@@ -184,24 +185,6 @@ impl Authenticator for XOAuth2 {
             return Vec::new();
         }
         format!("user={}\x01auth=Bearer {}\x01\x01", self.user, self.token).into_bytes()
-    }
-}
-
-/// What the source does with one recorded message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ack {
-    Processed,
-    Ignored,
-    Quarantined,
-}
-
-impl Ack {
-    fn of(outcome: &Outcome) -> Ack {
-        match outcome.decision {
-            "ignored" => Ack::Ignored,
-            "quarantined" => Ack::Quarantined,
-            _ => Ack::Processed,
-        }
     }
 }
 
@@ -491,11 +474,11 @@ impl ImapSource {
             .collect()
     }
 
-    fn action(&self, ack: Ack) -> &AfterAction {
+    fn action(&self, ack: EmailOutcome) -> &AfterAction {
         match ack {
-            Ack::Processed => &self.settings.processed,
-            Ack::Ignored => &self.settings.ignored,
-            Ack::Quarantined => &self.settings.quarantined,
+            EmailOutcome::Processed => &self.settings.processed,
+            EmailOutcome::Ignored => &self.settings.ignored,
+            EmailOutcome::Quarantined => &self.settings.quarantined,
         }
     }
 
@@ -783,7 +766,7 @@ impl ImapSource {
             }
         }
 
-        let mut acks: Vec<(u32, Ack)> = Vec::new();
+        let mut acks: Vec<(u32, EmailOutcome)> = Vec::new();
         let mut inputs = Vec::new();
         for uid in &wanted {
             let source_ref = source_ref(position.uid_validity, *uid);
@@ -793,7 +776,7 @@ impl ImapSource {
                 .map_err(record_error)?
             {
                 // Committed before the connection (or the daemon) went down: acknowledge only.
-                acks.push((*uid, Ack::from_stored(&outcome)));
+                acks.push((*uid, EmailOutcome::parse(&outcome).unwrap_or(EmailOutcome::Processed)));
                 continue;
             }
             match bodies.remove(uid) {
@@ -809,15 +792,15 @@ impl ImapSource {
         for uid in &oversized {
             self.record_oversized(session, store, position.uid_validity, *uid)
                 .await?;
-            acks.push((*uid, Ack::Quarantined));
+            acks.push((*uid, EmailOutcome::Quarantined));
         }
 
-        let mut recorded: Vec<(u32, Ack)> = Vec::new();
+        let mut recorded: Vec<(u32, EmailOutcome)> = Vec::new();
         intake
             // As each is done: a long scan in the batch holds up no other email's reply.
             .process_batch(inputs, Order::AsDone, recorder, |input, outcome| {
                 if let Some(uid) = uid_of(&input.source_ref) {
-                    recorded.push((uid, Ack::of(outcome)));
+                    recorded.push((uid, outcome.decision));
                 }
                 // Replies leave while the rest of the batch is still being recorded.
                 wake_outbox.notify_one();
@@ -894,7 +877,7 @@ impl ImapSource {
         &self,
         session: &mut ImapSession,
         features: ServerFeatures,
-        acks: &[(u32, Ack)],
+        acks: &[(u32, EmailOutcome)],
     ) -> Result<(), ImapError> {
         let mut groups: BTreeMap<(u8, String), Vec<u32>> = BTreeMap::new();
         for (uid, ack) in acks {
@@ -1051,16 +1034,6 @@ fn has_news(rx: &async_channel::Receiver<UnsolicitedResponse>) -> bool {
         );
     }
     news
-}
-
-impl Ack {
-    fn from_stored(outcome: &str) -> Ack {
-        match outcome {
-            "ignored" => Ack::Ignored,
-            "quarantined" => Ack::Quarantined,
-            _ => Ack::Processed,
-        }
-    }
 }
 
 pub fn source_ref(uid_validity: u32, uid: u32) -> String {
