@@ -76,4 +76,16 @@ impl Maildir {
         std::fs::rename(path, &target)?;
         Ok(target)
     }
+
+    /// Puts a processed message back for processing (staff asked for it): copies
+    /// `cur/<name>:2,…` to `new/<name>.igen<now>` through `tmp/`, as an MTA delivers.
+    pub fn requeue(&self, name: &str, now_ms: i64) -> std::io::Result<()> {
+        let source = self.find("cur", name).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "original not found")
+        })?;
+        let new_name = format!("{name}.igen{now_ms}");
+        let tmp = self.root.join("tmp").join(&new_name);
+        std::fs::copy(&source, &tmp)?;
+        std::fs::rename(&tmp, self.root.join("new").join(&new_name))
+    }
 }

@@ -809,7 +809,7 @@ async fn reprocess(
     let now = state.now();
     let root = state.inner.maildir.clone();
     let name = name.to_string();
-    let copied = tokio::task::spawn_blocking(move || views::requeue(&root, &name, now))
+    let copied = tokio::task::spawn_blocking(move || crate::source::Maildir::new(&root).requeue(&name, now))
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
     match copied {
