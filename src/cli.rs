@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::case::EmailOutcome;
 use crate::config::{Settings, SinkKind};
-use crate::intake::{DryRun, Input, Intake, Order, Recorder};
+use crate::intake::{DryRun, Intake, Order, Recorder};
 use crate::lifecycle::{Action, LifecycleError, Request};
 use crate::pipeline::reply::ReplySettings;
 use crate::sink::{FileSink, ReplySink, SmtpSink};
@@ -275,18 +275,7 @@ async fn process(
     json: bool,
     paths: &[PathBuf],
 ) -> anyhow::Result<ExitCode> {
-    let files = crate::source::collect_inputs(paths)?;
-    let mut inputs = Vec::with_capacity(files.len());
-    for path in &files {
-        let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        // Each run of `process` is its own delivery, so a file processed again is a duplicate.
-        let source_ref = format!("file:{}#{}", path.display(), uuid::Uuid::new_v4().simple());
-        inputs.push(Input {
-            display: path.display().to_string(),
-            source_ref,
-            raw,
-        });
-    }
+    let inputs = crate::source::read_files(paths)?;
     let (recorder, sink) = if dry_run {
         (Recorder::DryRun(Mutex::new(DryRun::default())), None)
     } else {

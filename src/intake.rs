@@ -27,6 +27,7 @@ use crate::pipeline::extract::ExtractLimits;
 use crate::pipeline::parse::{parse_mail, ParsedMail};
 use crate::pipeline::reply::{build_reply, ReplySettings};
 use crate::providers::ProviderRegister;
+use crate::source::Input;
 use crate::store::{MailRecord, Recorded, Store, WaitingMail};
 
 /// Everything the pure stages need, loaded once.
@@ -48,15 +49,6 @@ pub struct Analysis {
     pub error: Option<String>,
     pub content_hash: String,
     pub elapsed: Duration,
-}
-
-/// One email to process.
-pub struct Input {
-    /// Shown in output (`source` of the JSON line).
-    pub display: String,
-    /// The delivery's identity in the store.
-    pub source_ref: String,
-    pub raw: Vec<u8>,
 }
 
 /// The outcome of one email, as `process --json` prints it.
