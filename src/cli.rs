@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::case::EmailOutcome;
+use crate::clock::format_ms;
 use crate::config::{Settings, SinkKind};
 use crate::intake::{DryRun, Intake, Order, Recorder};
 use crate::lifecycle::{Action, LifecycleError, Request};
@@ -713,16 +714,6 @@ async fn purge(settings: Settings) -> anyhow::Result<ExitCode> {
         println!("removed from the IMAP server: {removed} email(s)");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn format_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| {
-            d.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_default()
 }
 
 fn write_forms(dir: &std::path::Path) -> anyhow::Result<ExitCode> {

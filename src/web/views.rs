@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::case::{IgnoreReason, ReasonCode, WarningCode};
-use crate::cli::format_ms;
+use crate::clock::format_ms;
 use crate::forms::spec::FormKind;
 use crate::lifecycle::{allowed_actions, state_label_sv, Action};
 use crate::store::{CaseDetail, CaseSummary, MailRow, Store, StoreError};
