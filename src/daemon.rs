@@ -98,7 +98,15 @@ pub async fn run_until(
             )),
         };
         let retry_after = Duration::from_millis(settings.source.poll_interval_ms) * 25;
-        drive(&source, &intake, &store, &wake_outbox, stop_rx.clone(), retry_after).await
+        drive(
+            &source,
+            &intake,
+            &store,
+            &wake_outbox,
+            stop_rx.clone(),
+            retry_after,
+        )
+        .await
     };
     tokio::pin!(source);
     let result = tokio::select! {
@@ -200,8 +208,15 @@ pub async fn drive(
             anyhow::Ok(())
         };
         let work = async {
-            tokio::try_join!(async { feeding.await; anyhow::Ok(()) }, processing, acknowledging)
-                .map(|_| ())
+            tokio::try_join!(
+                async {
+                    feeding.await;
+                    anyhow::Ok(())
+                },
+                processing,
+                acknowledging
+            )
+            .map(|_| ())
         };
         tokio::pin!(work);
         let mut stopping = stop.clone();

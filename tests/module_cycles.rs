@@ -35,7 +35,10 @@ fn no_new_cycle_between_top_level_modules() {
         );
     }
     if let Some(cycle) = find_cycle(&graph) {
-        panic!("import cycle between top-level modules: {}", cycle.join(" -> "));
+        panic!(
+            "import cycle between top-level modules: {}",
+            cycle.join(" -> ")
+        );
     }
 }
 

@@ -26,9 +26,9 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::{is_stopped, wait_stop};
+use super::{Ack, Input};
 use crate::case::EmailOutcome;
 use crate::config::{AfterAction, ImapAuth, ImapSettings, Security};
-use super::{Ack, Input};
 use crate::store::{ImapPosition, MailRecord, Store};
 
 /// Anything a session can run over: TCP, or TLS over TCP.
@@ -510,11 +510,7 @@ impl ImapSource {
     /// they wait in the batch for [`Self::acknowledge`]. A batch of only such messages is
     /// acknowledged at once and the next one fetched. Empty: the folder is caught up, or the
     /// daemon is stopping.
-    pub async fn fetch(
-        &self,
-        store: &Store,
-        stop: &mut watch::Receiver<bool>,
-    ) -> Vec<Input> {
+    pub async fn fetch(&self, store: &Store, stop: &mut watch::Receiver<bool>) -> Vec<Input> {
         let mut conn = self.conn.lock().await;
         loop {
             if is_stopped(stop) {
@@ -856,7 +852,10 @@ impl ImapSource {
                 .map_err(record_error)?
             {
                 // Committed before the connection (or the daemon) went down: acknowledge only.
-                acks.push((*uid, EmailOutcome::parse(&outcome).unwrap_or(EmailOutcome::Processed)));
+                acks.push((
+                    *uid,
+                    EmailOutcome::parse(&outcome).unwrap_or(EmailOutcome::Processed),
+                ));
                 continue;
             }
             match bodies.remove(uid) {

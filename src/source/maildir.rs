@@ -186,5 +186,4 @@ impl MaildirSource {
             _ = super::wait_stop(stop) => {}
         }
     }
-
 }

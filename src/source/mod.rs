@@ -58,11 +58,7 @@ impl Source {
     }
 
     /// Marks settled emails at the source: each with the outcome that was committed.
-    pub async fn acknowledge(
-        &self,
-        store: &Store,
-        acks: &[Ack],
-    ) -> anyhow::Result<()> {
+    pub async fn acknowledge(&self, store: &Store, acks: &[Ack]) -> anyhow::Result<()> {
         match self {
             Source::Maildir(m) => Ok(m.acknowledge(acks)?),
             Source::Imap(i) => {
