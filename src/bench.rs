@@ -9,9 +9,10 @@ use std::time::Instant;
 use crate::config::Settings;
 use crate::forms::pdf_writer::{example_values, render, FilledForm, Layout};
 use crate::forms::spec::FormKind;
-use crate::intake::{Input, Intake, Order, Recorder};
+use crate::intake::{Intake, Order, Recorder};
 use crate::mime::{build, MailSpec};
 use crate::sink::{FileSink, ReplySink};
+use crate::source::Input;
 use crate::source::Maildir;
 use crate::store::Store;
 

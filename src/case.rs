@@ -72,6 +72,16 @@ codes!(
 );
 
 codes!(
+    /// What became of one email (the `decision` of `process --json`, the `outcome` label of
+    /// the emails metric, and what the source does with the message when it acknowledges it).
+    EmailOutcome {
+        Processed => "processed",
+        Ignored => "ignored",
+        Quarantined => "quarantined",
+    }
+);
+
+codes!(
     CaseKind {
         Order => "order",
         Deregistration => "deregistration",

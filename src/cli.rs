@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::case::EmailOutcome;
+use crate::clock::format_ms;
 use crate::config::{Settings, SinkKind};
-use crate::intake::{DryRun, Input, Intake, Order, Recorder};
+use crate::intake::{DryRun, Intake, Order, Recorder};
 use crate::lifecycle::{Action, LifecycleError, Request};
 use crate::pipeline::reply::ReplySettings;
 use crate::sink::{FileSink, ReplySink, SmtpSink};
@@ -274,18 +276,7 @@ async fn process(
     json: bool,
     paths: &[PathBuf],
 ) -> anyhow::Result<ExitCode> {
-    let files = crate::source::collect_inputs(paths)?;
-    let mut inputs = Vec::with_capacity(files.len());
-    for path in &files {
-        let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        // Each run of `process` is its own delivery, so a file processed again is a duplicate.
-        let source_ref = format!("file:{}#{}", path.display(), uuid::Uuid::new_v4().simple());
-        inputs.push(Input {
-            display: path.display().to_string(),
-            source_ref,
-            raw,
-        });
-    }
+    let inputs = crate::source::read_files(paths)?;
     let (recorder, sink) = if dry_run {
         (Recorder::DryRun(Mutex::new(DryRun::default())), None)
     } else {
@@ -302,15 +293,15 @@ async fn process(
     let waiting = intake
         // Lines in the order of the arguments.
         .process_batch(inputs, Order::AsGiven, &recorder, |_, outcome| {
-            quarantined += usize::from(outcome.decision == "quarantined");
+            quarantined += usize::from(outcome.decision == EmailOutcome::Quarantined);
             let mut out = stdout.lock();
             if json {
                 serde_json::to_writer(&mut out, outcome)?;
                 writeln!(out)?;
             } else {
                 let what = match (outcome.decision, outcome.ignored_reason) {
-                    ("ignored", Some(r)) => format!("ignored ({r})"),
-                    ("quarantined", _) => {
+                    (EmailOutcome::Ignored, Some(r)) => format!("ignored ({r})"),
+                    (EmailOutcome::Quarantined, _) => {
                         format!("quarantined: {}", outcome.error.as_deref().unwrap_or(""))
                     }
                     _ => outcome
@@ -723,16 +714,6 @@ async fn purge(settings: Settings) -> anyhow::Result<ExitCode> {
         println!("removed from the IMAP server: {removed} email(s)");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn format_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| {
-            d.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_default()
 }
 
 fn write_forms(dir: &std::path::Path) -> anyhow::Result<ExitCode> {

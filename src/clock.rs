@@ -34,3 +34,14 @@ impl Clock {
 }
 
 pub const DAY_MS: i64 = 24 * 3_600_000;
+
+/// A time for people: local time to the minute, empty for an impossible value.
+pub fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| {
+            d.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}

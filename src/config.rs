@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::telemetry::{LogFormat, LogSettings};
+
 /// The file used when `--config` is not given (relative to the current directory).
 pub const DEFAULT_CONFIG_FILE: &str = "config/default.toml";
 
@@ -453,21 +455,6 @@ impl Default for OcrConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct LogSettings {
-    pub format: LogFormat,
-    /// A tracing filter, e.g. `info` or `tjid_intake=debug`. `RUST_LOG` wins when set.
-    pub level: String,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct WebSettings {
@@ -642,15 +629,6 @@ impl Default for LimitSettings {
             max_pdf_pages: 50,
             max_attachments: 20,
             processing_timeout_secs: 300,
-        }
-    }
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        LogSettings {
-            format: LogFormat::Text,
-            level: "info".into(),
         }
     }
 }

@@ -8,11 +8,14 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, Notify};
 
+use crate::case::EmailOutcome;
 use crate::config::SourceKind;
-use crate::intake::{Input, Intake, Recorder, Settled};
+use crate::intake::{self, Intake, Recorder};
 use crate::outbox::deliver_due;
 use crate::sink::ReplySink;
-use crate::source::{wait_stop, ConnectionStatus, ImapSource, Maildir};
+use crate::source::{
+    is_stopped, wait_stop, Ack, ConnectionStatus, ImapSource, Input, MaildirSource, Source,
+};
 use crate::store::Store;
 
 /// How many emails wait, read, for their analysis at most (memory stays flat with a backlog).
@@ -81,21 +84,29 @@ pub async fn run_until(
     };
 
     let source = async {
-        match settings.source.kind {
+        let source = match settings.source.kind {
             SourceKind::Maildir => {
-                maildir_loop(&intake, &store, &wake_outbox, stop_rx.clone()).await
+                let poll = Duration::from_millis(settings.source.poll_interval_ms);
+                let maildir = MaildirSource::open(&settings.source.maildir, poll)?;
+                tracing::info!(maildir = %settings.source.maildir.display(), "watching the Maildir");
+                Source::Maildir(maildir)
             }
-            SourceKind::Imap => {
-                let imap = ImapSource::new(
-                    &settings.imap,
-                    settings.limits.max_message_bytes,
-                    imap_status,
-                );
-                imap.run(&intake, &store, &wake_outbox, stop_rx.clone())
-                    .await;
-                Ok(())
-            }
-        }
+            SourceKind::Imap => Source::Imap(ImapSource::new(
+                &settings.imap,
+                settings.limits.max_message_bytes,
+                imap_status,
+            )),
+        };
+        let retry_after = Duration::from_millis(settings.source.poll_interval_ms) * 25;
+        drive(
+            &source,
+            &intake,
+            &store,
+            &wake_outbox,
+            stop_rx.clone(),
+            retry_after,
+        )
+        .await
     };
     tokio::pin!(source);
     let result = tokio::select! {
@@ -122,158 +133,176 @@ pub async fn run_until(
     result
 }
 
-async fn maildir_loop(
+/// The one driver for every source: fetch → analyse → record → acknowledge, until `stop`.
+///
+/// A feeder fetches from the source and hands each email to the intake, which analyses them
+/// in parallel and records each as soon as it is done (a long scan holds up no other email's
+/// reply). A settled email is acknowledged at its source at once, or with the rest of its
+/// batch for a source that acknowledges batches (IMAP), whose next fetch waits for that.
+pub async fn drive(
+    source: &Source,
     intake: &Arc<Intake>,
     store: &Store,
     wake_outbox: &Notify,
     mut stop: watch::Receiver<bool>,
+    retry_after: Duration,
 ) -> anyhow::Result<()> {
-    let settings = &intake.settings;
-    let maildir = Arc::new(Maildir::create(&settings.source.maildir)?);
-    tracing::info!(maildir = %settings.source.maildir.display(), "watching the Maildir");
     let recorder = Recorder::Store(store.clone());
-    let poll = Duration::from_millis(settings.source.poll_interval_ms);
-    while !*stop.borrow() {
-        // One endless stream: the lister feeds new mail in as it arrives, and each email is
-        // recorded and acknowledged as soon as it is analysed, so a long scan holds up nothing.
+    let recorder = &recorder;
+    while !is_stopped(&stop) {
         let in_flight: InFlight = Arc::default();
+        let settled_batch = Notify::new();
         let (tx, rx) = mpsc::channel::<Input>(BATCH);
-        let lister = tokio::spawn(list_new_mail(
-            Arc::clone(&maildir),
-            store.clone(),
-            Arc::clone(&in_flight),
-            tx,
-            poll,
-            stop.clone(),
-        ));
+        let (settled_tx, mut settled_rx) = mpsc::unbounded_channel::<(Settled, Input)>();
         let inputs =
             futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|i| (i, rx)) });
-        let processing = intake.process_stream(inputs, &recorder, |input, settled| {
-            if let Settled::Recorded(outcome) = settled {
-                let flags = if outcome.decision == "quarantined" {
-                    "FS"
-                } else {
-                    "S"
-                };
-                maildir.acknowledge(std::path::Path::new(&input.display), flags)?;
-                // Replies leave as soon as their case is committed.
-                wake_outbox.notify_one();
+        let feeding = feed(source, store, &in_flight, &settled_batch, tx, stop.clone());
+        let processing = async move {
+            intake
+                .process_stream(inputs, recorder, |input, settled| {
+                    let outcome = match settled {
+                        intake::Settled::Recorded(outcome) => {
+                            // Replies leave as soon as their case is committed.
+                            wake_outbox.notify_one();
+                            Settled::Recorded(outcome.decision)
+                        }
+                        intake::Settled::Waiting(_) => Settled::Waiting,
+                    };
+                    let input = Input {
+                        display: input.display.clone(),
+                        source_ref: input.source_ref.clone(),
+                        raw: Vec::new(),
+                    };
+                    let _ = settled_tx.send((outcome, input));
+                    Ok(())
+                })
+                .await
+        };
+        let acknowledging = async {
+            let mut settled: Vec<(Settled, Input)> = Vec::new();
+            while let Some(one) = settled_rx.recv().await {
+                settled.push(one);
+                let batch_done = settled.len() >= in_flight_len(&in_flight);
+                if !source.acknowledges_batches() || batch_done {
+                    let acks: Vec<Ack> = settled
+                        .iter()
+                        .filter_map(|(s, input)| match s {
+                            Settled::Recorded(outcome) => Some(Ack {
+                                source_ref: input.source_ref.clone(),
+                                display: input.display.clone(),
+                                outcome: *outcome,
+                            }),
+                            Settled::Waiting => None,
+                        })
+                        .collect();
+                    source.acknowledge(store, &acks).await?;
+                    let mut f = in_flight.lock().unwrap_or_else(|e| e.into_inner());
+                    for (_, input) in settled.drain(..) {
+                        f.remove(&input.source_ref);
+                    }
+                    if f.is_empty() {
+                        settled_batch.notify_one();
+                    }
+                }
             }
-            in_flight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&input.source_ref);
-            Ok(())
-        });
-        tokio::pin!(processing);
+            anyhow::Ok(())
+        };
+        let work = async {
+            tokio::try_join!(
+                async {
+                    feeding.await;
+                    anyhow::Ok(())
+                },
+                processing,
+                acknowledging
+            )
+            .map(|_| ())
+        };
+        tokio::pin!(work);
         let mut stopping = stop.clone();
         let result = tokio::select! {
-            r = &mut processing => r,
+            r = &mut work => r,
             _ = wait_stop(&mut stopping) => {
                 // Emails still being read (a long scan) get a moment to finish; the rest stay
-                // in new/ and are read again at the next start.
-                tokio::time::timeout(Duration::from_secs(10), &mut processing).await.unwrap_or(Ok(()))
+                // at the source and are read again at the next start.
+                tokio::time::timeout(Duration::from_secs(10), &mut work).await.unwrap_or(Ok(()))
             }
         };
-        lister.abort();
         let Err(e) = result else { break };
-        // The store or the Maildir failed (disk full, database locked …). What was not
-        // committed stays in new/ and is read again; wait a little before trying.
+        // The store or the source failed (disk full, database locked …). What was not
+        // committed stays at the source and is read again; wait a little before trying.
         tracing::error!(
             error = format!("{e:#}"),
             "processing stopped; retrying shortly"
         );
         tokio::select! {
             r = stop.changed() => if r.is_err() { break },
-            _ = tokio::time::sleep(poll * 25) => {}
+            _ = tokio::time::sleep(retry_after) => {}
         }
     }
+    source.close().await;
     Ok(())
 }
 
-/// Source references of the emails handed to processing and not yet settled.
+/// How one email was settled, as the source needs to know it.
+enum Settled {
+    Recorded(EmailOutcome),
+    /// Waits for KIV: stays at the source, not acknowledged.
+    Waiting,
+}
+
+/// Source references of the emails handed to processing and not yet acknowledged.
 type InFlight = Arc<std::sync::Mutex<HashSet<String>>>;
 
-/// Lists `new/` every `poll` and sends each email that is not already being processed, not
-/// waiting for its next KIV try, and not already recorded (committed before a crash but not
-/// acknowledged: that one is only acknowledged).
-async fn list_new_mail(
-    maildir: Arc<Maildir>,
-    store: Store,
-    in_flight: InFlight,
+fn in_flight_len(in_flight: &InFlight) -> usize {
+    in_flight.lock().unwrap_or_else(|e| e.into_inner()).len()
+}
+
+/// Fetches from the source and sends each new email to processing, until `stop` or until
+/// processing ends. A source that acknowledges batches is fetched again only when its batch
+/// is settled; the others are fetched again after each wait, while earlier mail is read.
+async fn feed(
+    source: &Source,
+    store: &Store,
+    in_flight: &InFlight,
+    settled_batch: &Notify,
     tx: mpsc::Sender<Input>,
-    poll: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    while !*stop.borrow() {
-        if let Err(e) = list_round(&maildir, &store, &in_flight, &tx).await {
-            tracing::error!(error = format!("{e:#}"), "cannot list the Maildir");
+    while !is_stopped(&stop) {
+        if source.acknowledges_batches() {
+            while in_flight_len(in_flight) > 0 {
+                tokio::select! {
+                    _ = settled_batch.notified() => {}
+                    _ = wait_stop(&mut stop) => return,
+                }
+            }
+        }
+        let known = in_flight.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let inputs = match source.fetch(store, &known, &mut stop).await {
+            Ok(inputs) => inputs,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "cannot list the Maildir");
+                Vec::new()
+            }
+        };
+        let fetched = !inputs.is_empty();
+        in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(inputs.iter().map(|i| i.source_ref.clone()));
+        for input in inputs {
+            if tx.send(input).await.is_err() {
+                return;
+            }
         }
         if tx.is_closed() {
             return;
         }
-        tokio::select! {
-            r = stop.changed() => if r.is_err() { return },
-            _ = tokio::time::sleep(poll) => {}
+        if !fetched || !source.acknowledges_batches() {
+            source.wait(&mut stop).await;
         }
     }
-}
-
-async fn list_round(
-    maildir: &Maildir,
-    store: &Store,
-    in_flight: &InFlight,
-    tx: &mpsc::Sender<Input>,
-) -> anyhow::Result<()> {
-    let files = maildir.list("new")?;
-    if files.is_empty() {
-        return Ok(());
-    }
-    let not_due = store
-        .waiting_not_due(chrono::Utc::now().timestamp_millis())
-        .await?;
-    for path in files {
-        let source_ref = Maildir::source_ref(&path);
-        if not_due.contains(&source_ref)
-            || in_flight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(&source_ref)
-        {
-            continue;
-        }
-        if store.source_recorded(&source_ref).await? {
-            // Committed but not acknowledged (a crash, or this listing raced the
-            // acknowledgement): acknowledge only. Gone already is fine.
-            if let Err(e) = maildir.acknowledge(&path, "S") {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::error!(error = %e, "cannot acknowledge a recorded message");
-                }
-            }
-            continue;
-        }
-        match std::fs::read(&path) {
-            Ok(raw) => {
-                in_flight
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(source_ref.clone());
-                let input = Input {
-                    display: path.display().to_string(),
-                    source_ref,
-                    raw,
-                };
-                if tx.send(input).await.is_err() {
-                    return Ok(());
-                }
-            }
-            // Acknowledged meanwhile (the listing is older than the move), or unreadable
-            // for now: the next round sees.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(error = %e, "cannot read a new message; will try again"),
-        }
-    }
-    Ok(())
 }
 
 /// The staff pages on `[web] listen` (same listener for health and metrics when merged).

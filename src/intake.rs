@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::case::{CheckedCase, Decision, IgnoreReason};
+use crate::case::{CheckedCase, Decision, EmailOutcome, IgnoreReason};
 use crate::config::DirectoryKind;
 use crate::config::Settings;
 use crate::directory::{Directory, DirectoryError, KivLookup, KivSnapshot, LdapDirectory};
@@ -27,6 +27,7 @@ use crate::pipeline::extract::ExtractLimits;
 use crate::pipeline::parse::{parse_mail, ParsedMail};
 use crate::pipeline::reply::{build_reply, ReplySettings};
 use crate::providers::ProviderRegister;
+use crate::source::Input;
 use crate::store::{MailRecord, Recorded, Store, WaitingMail};
 
 /// Everything the pure stages need, loaded once.
@@ -50,21 +51,12 @@ pub struct Analysis {
     pub elapsed: Duration,
 }
 
-/// One email to process.
-pub struct Input {
-    /// Shown in output (`source` of the JSON line).
-    pub display: String,
-    /// The delivery's identity in the store.
-    pub source_ref: String,
-    pub raw: Vec<u8>,
-}
-
 /// The outcome of one email, as `process --json` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub source: String,
     pub message_id: Option<String>,
-    pub decision: &'static str,
+    pub decision: EmailOutcome,
     pub ignored_reason: Option<IgnoreReason>,
     pub cases: Vec<CaseOutcome>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -567,10 +559,12 @@ impl Intake {
             }
         };
         let (decision, ignored_reason, case_ids, replay) = match &recorded {
-            Recorded::AlreadyRecorded => ("processed", None, Vec::new(), true),
-            Recorded::Ignored(r) => ("ignored", Some(*r), Vec::new(), false),
-            Recorded::Quarantined => ("quarantined", None, Vec::new(), false),
-            Recorded::Processed { case_ids } => ("processed", None, case_ids.clone(), false),
+            Recorded::AlreadyRecorded => (EmailOutcome::Processed, None, Vec::new(), true),
+            Recorded::Ignored(r) => (EmailOutcome::Ignored, Some(*r), Vec::new(), false),
+            Recorded::Quarantined => (EmailOutcome::Quarantined, None, Vec::new(), false),
+            Recorded::Processed { case_ids } => {
+                (EmailOutcome::Processed, None, case_ids.clone(), false)
+            }
         };
         let cases = case_ids
             .into_iter()
@@ -622,7 +616,7 @@ fn count_outcome(outcome: &Outcome, started: Instant) {
     let kind = if outcome.replay {
         "replay"
     } else {
-        outcome.decision
+        outcome.decision.as_str()
     };
     metrics::counter!(t::EMAILS, "outcome" => kind).increment(1);
     if let Some(reason) = outcome.ignored_reason {
@@ -690,10 +684,10 @@ fn log_outcome(input: &Input, analysis: &Analysis, outcome: &Outcome) {
         return;
     }
     match (outcome.decision, outcome.ignored_reason) {
-        ("ignored", Some(reason)) => {
+        (EmailOutcome::Ignored, Some(reason)) => {
             tracing::info!(msg = %msg, source = %source, reason = %reason, "email ignored")
         }
-        ("quarantined", _) => {
+        (EmailOutcome::Quarantined, _) => {
             tracing::warn!(msg = %msg, source = %source, error = outcome.error.as_deref().unwrap_or(""), "email quarantined")
         }
         _ => {

@@ -23,11 +23,12 @@ use chrono::Utc;
 use futures::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use super::{is_stopped, wait_stop};
+use super::{Ack, Input};
+use crate::case::EmailOutcome;
 use crate::config::{AfterAction, ImapAuth, ImapSettings, Security};
-use crate::intake::{Input, Intake, Order, Outcome, Recorder};
 use crate::store::{ImapPosition, MailRecord, Store};
 
 /// Anything a session can run over: TCP, or TLS over TCP.
@@ -70,7 +71,7 @@ pub enum ImapError {
     #[error("IMAP command {command} did not finish within {secs} s")]
     Timeout { command: &'static str, secs: u64 },
     #[error("cannot record a message from IMAP: {0}")]
-    Record(String),
+    Record(crate::store::StoreError),
 }
 
 /// The IMAP connection as ops see it (the metrics export it as a number).
@@ -187,24 +188,6 @@ impl Authenticator for XOAuth2 {
     }
 }
 
-/// What the source does with one recorded message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ack {
-    Processed,
-    Ignored,
-    Quarantined,
-}
-
-impl Ack {
-    fn of(outcome: &Outcome) -> Ack {
-        match outcome.decision {
-            "ignored" => Ack::Ignored,
-            "quarantined" => Ack::Quarantined,
-            _ => Ack::Processed,
-        }
-    }
-}
-
 /// The features of the server that change how the source works.
 #[derive(Debug, Clone, Copy, Default)]
 struct ServerFeatures {
@@ -220,6 +203,26 @@ pub struct ImapSource {
     /// The key of this mailbox in the store.
     mailbox: String,
     status: ConnectionStatus,
+    /// The session of the running source; `None` before connecting and after a failure.
+    conn: tokio::sync::Mutex<Option<Conn>>,
+    reconnect: std::sync::Mutex<Reconnect>,
+}
+
+/// A connected session with its folder selected.
+struct Conn {
+    session: ImapSession,
+    features: ServerFeatures,
+    position: ImapPosition,
+    /// The batch handed out and not yet acknowledged.
+    batch: Option<Batch>,
+    polling_logged: bool,
+}
+
+/// One batch of UIDs: its last UID, and the acknowledgements it decided by itself (messages
+/// recorded before, and oversized ones).
+struct Batch {
+    max_uid: u32,
+    acks: Vec<(u32, EmailOutcome)>,
 }
 
 impl ImapSource {
@@ -235,6 +238,8 @@ impl ImapSource {
             max_message_bytes: settings.max_message_bytes.unwrap_or(max_message_bytes),
             endpoint,
             status,
+            conn: tokio::sync::Mutex::new(None),
+            reconnect: std::sync::Mutex::new(Reconnect::default()),
         }
     }
 
@@ -491,63 +496,164 @@ impl ImapSource {
             .collect()
     }
 
-    fn action(&self, ack: Ack) -> &AfterAction {
+    fn action(&self, ack: EmailOutcome) -> &AfterAction {
         match ack {
-            Ack::Processed => &self.settings.processed,
-            Ack::Ignored => &self.settings.ignored,
-            Ack::Quarantined => &self.settings.quarantined,
+            EmailOutcome::Processed => &self.settings.processed,
+            EmailOutcome::Ignored => &self.settings.ignored,
+            EmailOutcome::Quarantined => &self.settings.quarantined,
         }
     }
 
-    /// Runs until `shutdown` turns true: connect, catch up, wait (IDLE or polling), repeat;
-    /// reconnect after any failure.
-    pub async fn run(
-        &self,
-        intake: &Arc<Intake>,
-        store: &Store,
-        wake_outbox: &Notify,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let mut reconnect = Reconnect::default();
-        while !is_stopped(&shutdown) {
-            if self.status.set(ConnectionState::Connecting) && reconnect.failures == 0 {
-                tracing::info!(server = %self.endpoint, "connecting to the IMAP server");
+    /// One batch of new messages, connecting first when there is no session (after a failure,
+    /// with exponential back-off). Messages committed before a crash or a lost connection and
+    /// messages above the size limit (recorded here from their header) are not handed out:
+    /// they wait in the batch for [`Self::acknowledge`]. A batch of only such messages is
+    /// acknowledged at once and the next one fetched. Empty: the folder is caught up, or the
+    /// daemon is stopping.
+    pub async fn fetch(&self, store: &Store, stop: &mut watch::Receiver<bool>) -> Vec<Input> {
+        let mut conn = self.conn.lock().await;
+        loop {
+            if is_stopped(stop) {
+                return Vec::new();
             }
-            match self
-                .session(intake, store, wake_outbox, &mut shutdown, &mut reconnect)
-                .await
-            {
-                Ok(()) => break,
-                Err(e) => {
-                    self.status.set(ConnectionState::Reconnecting);
-                    reconnect.failures = reconnect.failures.saturating_add(1);
-                    let delay = reconnect_delay(&self.settings, reconnect.failures - 1);
-                    let message = e.to_string();
-                    if reconnect.last_error.as_deref() != Some(message.as_str()) {
-                        tracing::warn!(error = %message, "IMAP session lost; reconnecting with back-off");
-                        reconnect.last_error = Some(message);
-                    } else {
-                        tracing::debug!(error = %message, attempt = reconnect.failures, delay_ms = delay.as_millis() as u64, "IMAP still unreachable");
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = wait_stop(&mut shutdown) => {}
-                    }
+            let Some(c) = conn.as_mut() else {
+                *conn = self.connect_with_back_off(store, stop).await;
+                continue;
+            };
+            // The channel is bounded and fills silently; we look at the folder anyway.
+            has_news(&c.session.unsolicited_responses);
+            let result = match self.fetch_round(c, store).await {
+                Ok(inputs) if inputs.is_empty() && c.batch.is_some() => {
+                    // Nothing to read in this batch: acknowledge it and go on with the next.
+                    self.finish_batch(c, store, &[]).await.map(|()| None)
                 }
+                Ok(inputs) => Ok(Some(inputs)),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(Some(inputs)) => return inputs,
+                Ok(None) => {}
+                // Any failure, the store's too, ends the session: the source reconnects and
+                // continues from the last position it recorded.
+                Err(e) => self.lost(&mut conn, e),
             }
+        }
+    }
+
+    /// Acknowledges the batch [`Self::fetch`] handed out, once all its messages are settled:
+    /// moves or flags the recorded ones (and those the batch acknowledged by itself), then
+    /// remembers the batch's last UID. A failure is not returned: the session is dropped, and
+    /// the messages, recorded already, are only acknowledged after reconnecting.
+    pub async fn acknowledge(&self, store: &Store, acks: &[Ack]) {
+        let mut conn = self.conn.lock().await;
+        let Some(c) = conn.as_mut() else {
+            return;
+        };
+        let acks: Vec<(u32, EmailOutcome)> = acks
+            .iter()
+            .filter_map(|a| Some((uid_of(&a.source_ref)?, a.outcome)))
+            .collect();
+        if let Err(e) = self.finish_batch(c, store, &acks).await {
+            self.lost(&mut conn, e);
+        }
+    }
+
+    /// Waits for new mail: IDLE when the server has it (and it is on), else the poll interval.
+    pub async fn wait(&self, stop: &mut watch::Receiver<bool>) {
+        let mut conn = self.conn.lock().await;
+        let Some(mut c) = conn.take() else {
+            return;
+        };
+        // Mail that arrived while we fetched or moved was announced then: look again before
+        // waiting, or it would wait for the next event.
+        if has_news(&c.session.unsolicited_responses) {
+            *conn = Some(c);
+            return;
+        }
+        let waited = if c.features.idle && self.settings.idle {
+            match self.idle(c.session, stop).await {
+                Ok(session) => Ok(Conn { session, ..c }),
+                Err(e) => Err(e),
+            }
+        } else {
+            if !c.polling_logged {
+                tracing::info!(
+                    interval_s = self.settings.poll_interval_secs,
+                    "IMAP server without IDLE (or IDLE off): polling"
+                );
+                c.polling_logged = true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(self.settings.poll_interval_secs)) => {}
+                _ = wait_stop(stop) => {}
+            }
+            match self.bounded("NOOP", c.session.noop()).await {
+                Ok(()) => Ok(c),
+                Err(e) => Err(e),
+            }
+        };
+        match waited {
+            Ok(c) => *conn = Some(c),
+            Err(e) => self.lost(&mut conn, e),
+        }
+    }
+
+    /// Logs out (the daemon stops).
+    pub async fn close(&self) {
+        if let Some(mut c) = self.conn.lock().await.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), c.session.logout()).await;
         }
         self.status.set(ConnectionState::Stopped);
         tracing::info!("IMAP source stopped");
     }
 
-    async fn session(
+    /// The session failed: drop it; the next fetch reconnects after the back-off.
+    fn lost(&self, conn: &mut Option<Conn>, e: ImapError) {
+        *conn = None;
+        self.status.set(ConnectionState::Reconnecting);
+        let mut reconnect = self.reconnect.lock().unwrap_or_else(|e| e.into_inner());
+        reconnect.failures = reconnect.failures.saturating_add(1);
+        let message = e.to_string();
+        if reconnect.last_error.as_deref() != Some(message.as_str()) {
+            tracing::warn!(error = %message, "IMAP session lost; reconnecting with back-off");
+            reconnect.last_error = Some(message);
+        } else {
+            tracing::debug!(error = %message, attempt = reconnect.failures, "IMAP still unreachable");
+        }
+    }
+
+    /// Connects after waiting the back-off of the failures so far; `None` if that failed too
+    /// (counted for the back-off) or the daemon is stopping.
+    async fn connect_with_back_off(
         &self,
-        intake: &Arc<Intake>,
         store: &Store,
-        wake_outbox: &Notify,
-        shutdown: &mut watch::Receiver<bool>,
-        reconnect: &mut Reconnect,
-    ) -> Result<(), ImapError> {
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<Conn> {
+        let failures = self
+            .reconnect
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failures;
+        if failures > 0 {
+            let delay = reconnect_delay(&self.settings, failures - 1);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = wait_stop(stop) => return None,
+            }
+        }
+        if self.status.set(ConnectionState::Connecting) && failures == 0 {
+            tracing::info!(server = %self.endpoint, "connecting to the IMAP server");
+        }
+        let mut conn = None;
+        match self.open(store).await {
+            Ok(c) => conn = Some(c),
+            Err(e) => self.lost(&mut conn, e),
+        }
+        conn
+    }
+
+    /// Connects, selects the folder and works out where to continue.
+    async fn open(&self, store: &Store) -> Result<Conn, ImapError> {
         let mut session = self.connect().await?;
         let features = {
             let caps = self.bounded("CAPABILITY", session.capabilities()).await?;
@@ -560,7 +666,8 @@ impl ImapSource {
         if self.settings.create_folders {
             self.create_folders(&mut session).await?;
         }
-        let mut position = self.select(&mut session, store).await?;
+        let position = self.select(&mut session, store).await?;
+        let mut reconnect = self.reconnect.lock().unwrap_or_else(|e| e.into_inner());
         if self.status.set(ConnectionState::Connected) {
             if reconnect.failures > 0 {
                 tracing::info!(attempts = reconnect.failures, "IMAP connection restored");
@@ -574,54 +681,13 @@ impl ImapSource {
             );
         }
         *reconnect = Reconnect::default();
-        let recorder = Recorder::Store(store.clone());
-        let mut polling_logged = false;
-        loop {
-            // The channel is bounded and fills silently; we look at the folder anyway.
-            has_news(&session.unsolicited_responses);
-            while self
-                .fetch_round(
-                    &mut session,
-                    &mut position,
-                    features,
-                    intake,
-                    store,
-                    &recorder,
-                    wake_outbox,
-                )
-                .await?
-                > 0
-            {
-                if is_stopped(shutdown) {
-                    break;
-                }
-            }
-            if is_stopped(shutdown) {
-                let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
-                return Ok(());
-            }
-            // Mail that arrived while we fetched or moved was announced then: look again
-            // before waiting, or it would wait for the next event.
-            if has_news(&session.unsolicited_responses) {
-                continue;
-            }
-            if features.idle && self.settings.idle {
-                session = self.idle(session, shutdown).await?;
-            } else {
-                if !polling_logged {
-                    tracing::info!(
-                        interval_s = self.settings.poll_interval_secs,
-                        "IMAP server without IDLE (or IDLE off): polling"
-                    );
-                    polling_logged = true;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(self.settings.poll_interval_secs)) => {}
-                    _ = wait_stop(shutdown) => {}
-                }
-                self.bounded("NOOP", session.noop()).await?;
-            }
-        }
+        Ok(Conn {
+            session,
+            features,
+            position,
+            batch: None,
+            polling_logged: false,
+        })
     }
 
     async fn create_folders(&self, session: &mut ImapSession) -> Result<(), ImapError> {
@@ -688,7 +754,7 @@ impl ImapSource {
         let stored = store
             .imap_position(&self.mailbox)
             .await
-            .map_err(|e| ImapError::Record(e.to_string()))?;
+            .map_err(ImapError::Record)?;
         Ok(match stored {
             Some(p) if p.uid_validity == validity => p,
             Some(p) => {
@@ -709,20 +775,13 @@ impl ImapSource {
         })
     }
 
-    /// Fetches, records and acknowledges at most one batch of new messages. Returns how many
-    /// messages it dealt with (0: the folder is caught up).
-    #[allow(clippy::too_many_arguments)]
-    async fn fetch_round(
-        &self,
-        session: &mut ImapSession,
-        position: &mut ImapPosition,
-        features: ServerFeatures,
-        intake: &Arc<Intake>,
-        store: &Store,
-        recorder: &Recorder,
-        wake_outbox: &Notify,
-    ) -> Result<usize, ImapError> {
-        let record_error = |e: crate::store::StoreError| ImapError::Record(e.to_string());
+    /// Fetches at most one batch of new messages and opens it in `c.batch` (left `None` when
+    /// the folder is caught up). Returns the messages to read.
+    async fn fetch_round(&self, c: &mut Conn, store: &Store) -> Result<Vec<Input>, ImapError> {
+        let Conn {
+            session, position, ..
+        } = c;
+        let record_error = ImapError::Record;
         // UIDs, sizes and flags first: cheap, and lets us leave large messages on the server.
         let range = format!("{}:*", position.last_uid.saturating_add(1));
         let metas = self
@@ -753,7 +812,7 @@ impl ImapSource {
         new.sort_unstable();
         new.truncate(self.settings.batch_size);
         let Some(&(max_uid, _, _)) = new.last() else {
-            return Ok(0);
+            return Ok(Vec::new());
         };
 
         let wanted: Vec<u32> = new
@@ -783,7 +842,7 @@ impl ImapSource {
             }
         }
 
-        let mut acks: Vec<(u32, Ack)> = Vec::new();
+        let mut acks: Vec<(u32, EmailOutcome)> = Vec::new();
         let mut inputs = Vec::new();
         for uid in &wanted {
             let source_ref = source_ref(position.uid_validity, *uid);
@@ -793,7 +852,10 @@ impl ImapSource {
                 .map_err(record_error)?
             {
                 // Committed before the connection (or the daemon) went down: acknowledge only.
-                acks.push((*uid, Ack::from_stored(&outcome)));
+                acks.push((
+                    *uid,
+                    EmailOutcome::parse(&outcome).unwrap_or(EmailOutcome::Processed),
+                ));
                 continue;
             }
             match bodies.remove(uid) {
@@ -809,30 +871,32 @@ impl ImapSource {
         for uid in &oversized {
             self.record_oversized(session, store, position.uid_validity, *uid)
                 .await?;
-            acks.push((*uid, Ack::Quarantined));
+            acks.push((*uid, EmailOutcome::Quarantined));
         }
 
-        let mut recorded: Vec<(u32, Ack)> = Vec::new();
-        intake
-            // As each is done: a long scan in the batch holds up no other email's reply.
-            .process_batch(inputs, Order::AsDone, recorder, |input, outcome| {
-                if let Some(uid) = uid_of(&input.source_ref) {
-                    recorded.push((uid, Ack::of(outcome)));
-                }
-                // Replies leave while the rest of the batch is still being recorded.
-                wake_outbox.notify_one();
-                Ok(())
-            })
-            .await
-            .map_err(|e| ImapError::Record(format!("{e:#}")))?;
-        acks.extend(recorded);
-        self.acknowledge(session, features, &acks).await?;
-        position.last_uid = max_uid;
+        c.batch = Some(Batch { max_uid, acks });
+        Ok(inputs)
+    }
+
+    /// Acknowledges the open batch: its own acknowledgements and `recorded`, then its last UID.
+    async fn finish_batch(
+        &self,
+        c: &mut Conn,
+        store: &Store,
+        recorded: &[(u32, EmailOutcome)],
+    ) -> Result<(), ImapError> {
+        let Some(mut batch) = c.batch.take() else {
+            return Ok(());
+        };
+        batch.acks.extend_from_slice(recorded);
+        self.acknowledge_uids(&mut c.session, c.features, &batch.acks)
+            .await?;
+        c.position.last_uid = batch.max_uid;
         store
-            .set_imap_position(&self.mailbox, *position, Utc::now().timestamp_millis())
+            .set_imap_position(&self.mailbox, c.position, Utc::now().timestamp_millis())
             .await
-            .map_err(record_error)?;
-        Ok(new.len())
+            .map_err(ImapError::Record)?;
+        Ok(())
     }
 
     /// A message above the size limit is not downloaded: its header is recorded, quarantined.
@@ -884,17 +948,17 @@ impl ImapSource {
         store
             .record(&record, &[], &no_reply, record.received_at)
             .await
-            .map_err(|e| ImapError::Record(e.to_string()))?;
+            .map_err(ImapError::Record)?;
         tracing::warn!(uid, size, "message too large; quarantined without download");
         Ok(())
     }
 
     /// Moves or flags the recorded messages, grouped by what their outcome asks for.
-    async fn acknowledge(
+    async fn acknowledge_uids(
         &self,
         session: &mut ImapSession,
         features: ServerFeatures,
-        acks: &[(u32, Ack)],
+        acks: &[(u32, EmailOutcome)],
     ) -> Result<(), ImapError> {
         let mut groups: BTreeMap<(u8, String), Vec<u32>> = BTreeMap::new();
         for (uid, ack) in acks {
@@ -1051,16 +1115,6 @@ fn has_news(rx: &async_channel::Receiver<UnsolicitedResponse>) -> bool {
         );
     }
     news
-}
-
-impl Ack {
-    fn from_stored(outcome: &str) -> Ack {
-        match outcome {
-            "ignored" => Ack::Ignored,
-            "quarantined" => Ack::Quarantined,
-            _ => Ack::Processed,
-        }
-    }
 }
 
 pub fn source_ref(uid_validity: u32, uid: u32) -> String {

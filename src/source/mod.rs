@@ -1,13 +1,95 @@
-//! The mail-source boundary. The embedded default reads a Maildir; production reads an IMAP
-//! folder; `process` reads .eml files.
+//! The mail-source boundary: a closed set of sources, each with the same two operations.
+//! `fetch` hands out new emails, `acknowledge` marks the ones whose outcome is committed
+//! (moved to Maildir `cur/`, moved or flagged on the IMAP server). The daemon's driver
+//! (`daemon::drive`) runs analyse → record → acknowledge for whichever source is configured;
+//! `process` reads files, which need no acknowledgement.
 
 pub mod imap;
 pub mod maildir;
 
 pub use imap::{ConnectionState, ConnectionStatus, ImapSource};
-pub use maildir::Maildir;
+pub use maildir::{Maildir, MaildirSource};
+
+use std::collections::HashSet;
+use std::path::PathBuf;
 
 use tokio::sync::watch;
+
+use crate::case::EmailOutcome;
+use crate::store::{Store, StoreError};
+
+/// One email taken from a source.
+pub struct Input {
+    /// Shown in output (`source` of the JSON line).
+    pub display: String,
+    /// The delivery's identity in the store.
+    pub source_ref: String,
+    pub raw: Vec<u8>,
+}
+
+/// A settled email to acknowledge at its source, with the outcome that was committed.
+pub struct Ack {
+    pub source_ref: String,
+    /// The input's `display` (for a Maildir, the file's path in `new/`).
+    pub display: String,
+    pub outcome: EmailOutcome,
+}
+
+/// Where the daemon takes mail from.
+pub enum Source {
+    /// A Maildir on this machine (the embedded default).
+    Maildir(MaildirSource),
+    /// An IMAP folder (production).
+    Imap(ImapSource),
+}
+
+impl Source {
+    /// New emails, leaving out those in `in_flight` (handed out and not yet settled).
+    pub async fn fetch(
+        &self,
+        store: &Store,
+        in_flight: &HashSet<String>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Vec<Input>, StoreError> {
+        match self {
+            Source::Maildir(m) => m.fetch(store, in_flight).await,
+            Source::Imap(i) => Ok(i.fetch(store, stop).await),
+        }
+    }
+
+    /// Marks settled emails at the source: each with the outcome that was committed.
+    pub async fn acknowledge(&self, store: &Store, acks: &[Ack]) -> anyhow::Result<()> {
+        match self {
+            Source::Maildir(m) => Ok(m.acknowledge(acks)?),
+            Source::Imap(i) => {
+                i.acknowledge(store, acks).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits until new mail may be there (a poll interval, or IMAP IDLE), or the daemon stops.
+    pub async fn wait(&self, stop: &mut watch::Receiver<bool>) {
+        match self {
+            Source::Maildir(m) => m.wait(stop).await,
+            Source::Imap(i) => i.wait(stop).await,
+        }
+    }
+
+    /// Whether the source is acknowledged one batch at a time (IMAP: one MOVE or STORE for a
+    /// batch, and the next fetch after it) rather than one email at a time (Maildir: the next
+    /// fetch runs while a long scan is read, and each email is moved as soon as it is done).
+    pub fn acknowledges_batches(&self) -> bool {
+        matches!(self, Source::Imap(_))
+    }
+
+    /// Ends the source's connection, if it has one.
+    pub async fn close(&self) {
+        if let Source::Imap(i) = self {
+            i.close().await;
+        }
+    }
+}
 
 /// Whether the daemon is stopping (the flag is set, or its sender is gone).
 pub(crate) fn is_stopped(rx: &watch::Receiver<bool>) -> bool {
@@ -21,6 +103,25 @@ pub(crate) async fn wait_stop(rx: &mut watch::Receiver<bool>) {
             return;
         }
     }
+}
+
+/// The emails of `paths` for `process` (files, directories of .eml files, or Maildirs), in
+/// the order of `collect_inputs`. Each run of `process` is its own delivery, so a file
+/// processed again is a duplicate.
+pub fn read_files(paths: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
+    use anyhow::Context;
+    let files = collect_inputs(paths)?;
+    let mut inputs = Vec::with_capacity(files.len());
+    for path in &files {
+        let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let source_ref = format!("file:{}#{}", path.display(), uuid::Uuid::new_v4().simple());
+        inputs.push(Input {
+            display: path.display().to_string(),
+            source_ref,
+            raw,
+        });
+    }
+    Ok(inputs)
 }
 
 /// Collects the .eml files of `paths` (files, directories of .eml files, or Maildirs), each

@@ -809,9 +809,10 @@ async fn reprocess(
     let now = state.now();
     let root = state.inner.maildir.clone();
     let name = name.to_string();
-    let copied = tokio::task::spawn_blocking(move || views::requeue(&root, &name, now))
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    let copied =
+        tokio::task::spawn_blocking(move || crate::source::Maildir::new(&root).requeue(&name, now))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
     match copied {
         Ok(()) => {
             if let Err(e) = state.store().mark_reprocessed(&id, now).await {

@@ -1,14 +1,12 @@
 //! Stored rows turned into what the page templates show: Swedish names for codes and states,
 //! formatted times, fields in the order of the form.
 
-use std::path::Path;
-
 use minijinja::{context, Value};
 use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::case::{IgnoreReason, ReasonCode, WarningCode};
-use crate::cli::format_ms;
+use crate::clock::format_ms;
 use crate::forms::spec::FormKind;
 use crate::lifecycle::{allowed_actions, state_label_sv, Action};
 use crate::store::{CaseDetail, CaseSummary, MailRow, Store, StoreError};
@@ -242,17 +240,6 @@ pub fn mail_item(m: &MailRow) -> MailItem {
             && m.reprocessed_at.is_none()
             && m.source_ref.starts_with("maildir:"),
     }
-}
-
-/// Copies `cur/<name>:2,…` to `new/<name>.igen<now>` through `tmp/`, as an MTA delivers.
-pub fn requeue(root: &Path, name: &str, now_ms: i64) -> std::io::Result<()> {
-    let source = crate::source::Maildir::new(root)
-        .find("cur", name)
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "original not found"))?;
-    let new_name = format!("{name}.igen{now_ms}");
-    let tmp = root.join("tmp").join(&new_name);
-    std::fs::copy(&source, &tmp)?;
-    std::fs::rename(&tmp, root.join("new").join(&new_name))
 }
 
 #[derive(Serialize)]
