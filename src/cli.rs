@@ -249,16 +249,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open(&settings.store).await.with_context(|| match settings.store.kind {
-        crate::config::StoreKind::Sqlite => format!(
-            "cannot open the store (store.sqlite = {})",
-            settings.store.sqlite.display()
-        ),
-        crate::config::StoreKind::Postgres => format!(
-            "cannot open the store (store.url = {})",
-            crate::store::postgres::redact_url(&settings.store.url)
-        ),
-    })
+    Store::open(&settings.store)
+        .await
+        .with_context(|| match settings.store.kind {
+            crate::config::StoreKind::Sqlite => format!(
+                "cannot open the store (store.sqlite = {})",
+                settings.store.sqlite.display()
+            ),
+            crate::config::StoreKind::Postgres => format!(
+                "cannot open the store (store.url = {})",
+                crate::store::postgres::redact_url(&settings.store.url)
+            ),
+        })
 }
 
 /// `migrate-store --from sqlite:PATH --to postgres://…`.
@@ -272,10 +274,7 @@ fn migrate_store(from: &str, to: &str) -> anyhow::Result<ExitCode> {
     for (table, rows) in &report {
         println!("{table}: {rows} rows");
     }
-    println!(
-        "copied into {}",
-        crate::store::postgres::redact_url(to)
-    );
+    println!("copied into {}", crate::store::postgres::redact_url(to));
     Ok(ExitCode::SUCCESS)
 }
 

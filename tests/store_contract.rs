@@ -6,9 +6,9 @@
 //! Below the contract: the golden decisions on both backends, the PostgreSQL concurrency
 //! promises (outbox claims, case numbers) and `migrate-store`.
 
-mod support;
 #[path = "support/pg.rs"]
 mod pg;
+mod support;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -84,7 +84,9 @@ impl Backend {
     /// `process --json` of these fixtures (fixtures/mail/NAME.eml), one JSON value per email
     /// in the order given.
     fn process(&self, names: &[&str]) -> Vec<serde_json::Value> {
-        let input = self.inst.path(&format!("in-{}", uuid::Uuid::new_v4().simple()));
+        let input = self
+            .inst
+            .path(&format!("in-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&input).unwrap();
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut paths = Vec::new();
@@ -193,7 +195,10 @@ async fn contract_recording_and_staff_reads(b: Backend) {
     // Each `process` run is a new delivery: the same emails again are ignored duplicates.
     let again = b.process(MAIL);
     assert_eq!(again.len(), MAIL.len());
-    assert!(again.iter().all(|o| o["decision"] == "ignored"), "{again:?}");
+    assert!(
+        again.iter().all(|o| o["decision"] == "ignored"),
+        "{again:?}"
+    );
     assert_eq!(store.counts().await.unwrap().cases, counts.cases);
     // A replay of one source reference (a crash before its acknowledgement) records nothing.
     let first = store.case_detail(&ids[0]).await.unwrap().unwrap();
@@ -281,31 +286,53 @@ async fn contract_recording_and_staff_reads(b: Backend) {
 
     assert_eq!(store.counts().await.unwrap(), before);
     // Search: case number, personnummer, unit HSA-id (any case).
-    assert_eq!(store.search(&ids[0].to_lowercase(), 10).await.unwrap()[0].id, ids[0]);
+    assert_eq!(
+        store.search(&ids[0].to_lowercase(), 10).await.unwrap()[0].id,
+        ids[0]
+    );
     let fields: serde_json::Value = serde_json::from_str(&first.case.fields).unwrap();
     let pnr = fields["personnummer"].as_str().unwrap();
     let found = store.search(pnr, 10).await.unwrap();
-    assert!(found.iter().any(|c| c.id == ids[0]), "search by personnummer");
+    assert!(
+        found.iter().any(|c| c.id == ids[0]),
+        "search by personnummer"
+    );
     let hsa = fields["vardenhet_hsaid"].as_str().unwrap().to_lowercase();
     let found = store.search(&hsa, 10).await.unwrap();
-    assert!(found.iter().any(|c| c.id == ids[0]), "search by unit HSA-id");
+    assert!(
+        found.iter().any(|c| c.id == ids[0]),
+        "search by unit HSA-id"
+    );
     assert!(store.search("  ", 10).await.unwrap().is_empty());
 
     // The case page: the reply and the audit trail in the order written.
     assert_eq!(first.replies.len(), 1);
     assert_eq!(first.replies[0].id, format!("{}-1", ids[0]));
     assert_eq!(first.audit[0].action, "created");
-    assert!(store.case_detail("TJID-1999-000001").await.unwrap().is_none());
+    assert!(store
+        .case_detail("TJID-1999-000001")
+        .await
+        .unwrap()
+        .is_none());
     let qc = store.queue_counts().await.unwrap();
     assert_eq!(qc.rejected as usize, rejected.len());
     let mail = store.unprocessed_mail(10).await.unwrap();
-    assert!(mail.iter().any(|m| m.ignored_reason.as_deref() == Some("duplicate")));
+    assert!(mail
+        .iter()
+        .any(|m| m.ignored_reason.as_deref() == Some("duplicate")));
     let one = store.mail(&mail[0].id).await.unwrap().unwrap();
     store.mark_reprocessed(&one.id, 5).await.unwrap();
-    assert_eq!(store.mail(&one.id).await.unwrap().unwrap().reprocessed_at, Some(5));
+    assert_eq!(
+        store.mail(&one.id).await.unwrap().unwrap().reprocessed_at,
+        Some(5)
+    );
     assert!(store.source_recorded(&first.case.source_ref).await.unwrap());
     assert_eq!(
-        store.source_outcome(&first.case.source_ref).await.unwrap().as_deref(),
+        store
+            .source_outcome(&first.case.source_ref)
+            .await
+            .unwrap()
+            .as_deref(),
         Some("processed")
     );
 }
@@ -313,8 +340,15 @@ async fn contract_recording_and_staff_reads(b: Backend) {
 contract!(contract_outbox_take_and_settle);
 async fn contract_outbox_take_and_settle(b: Backend) {
     let store = b.store().await;
-    b.record(&store, &["order_table_ok", "order_person_not_in_kiv", "dereg_table_ok"])
-        .await;
+    b.record(
+        &store,
+        &[
+            "order_table_ok",
+            "order_person_not_in_kiv",
+            "dereg_table_ok",
+        ],
+    )
+    .await;
     let now = chrono::Utc::now().timestamp_millis() + 1000;
     let due = store.due_replies(now, 100).await.unwrap();
     assert_eq!(due.len(), 3);
@@ -326,9 +360,16 @@ async fn contract_outbox_take_and_settle(b: Backend) {
     let rest = store.take_due_replies(now, 10, 60_000).await.unwrap();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].id, due[2].id);
-    assert!(store.take_due_replies(now, 10, 60_000).await.unwrap().is_empty());
+    assert!(store
+        .take_due_replies(now, 10, 60_000)
+        .await
+        .unwrap()
+        .is_empty());
     // A claim runs out (its instance died): the reply is taken again.
-    let later = store.take_due_replies(now + 60_000, 10, 60_000).await.unwrap();
+    let later = store
+        .take_due_replies(now + 60_000, 10, 60_000)
+        .await
+        .unwrap();
     assert_eq!(later.len(), 3);
 
     store.reply_sent(&due[0].id, now, "250 ok").await.unwrap();
@@ -338,14 +379,27 @@ async fn contract_outbox_take_and_settle(b: Backend) {
         .unwrap();
     store.reply_failed(&due[2].id, now, "550 no").await.unwrap();
     let c = store.counts().await.unwrap();
-    assert_eq!((c.outbox_pending, c.outbox_sent, c.outbox_failed), (1, 1, 1));
+    assert_eq!(
+        (c.outbox_pending, c.outbox_sent, c.outbox_failed),
+        (1, 1, 1)
+    );
     // Settled replies are free of their claim: the retried one is due at its next time.
-    assert!(store.take_due_replies(now + 4_000, 10, 60_000).await.unwrap().is_empty());
-    let retry = store.take_due_replies(now + 5_000, 10, 60_000).await.unwrap();
+    assert!(store
+        .take_due_replies(now + 4_000, 10, 60_000)
+        .await
+        .unwrap()
+        .is_empty());
+    let retry = store
+        .take_due_replies(now + 5_000, 10, 60_000)
+        .await
+        .unwrap();
     assert_eq!(retry.len(), 1);
     assert_eq!(retry[0].attempts, 1);
     assert_eq!(
-        store.replies_sent_to(&due[0].recipient.to_uppercase(), 0).await.unwrap(),
+        store
+            .replies_sent_to(&due[0].recipient.to_uppercase(), 0)
+            .await
+            .unwrap(),
         1
     );
 
@@ -357,7 +411,10 @@ async fn contract_outbox_take_and_settle(b: Backend) {
         .await
         .unwrap();
     assert_eq!(released, 1);
-    let again = store.take_due_replies(now + 6_000, 10, 60_000).await.unwrap();
+    let again = store
+        .take_due_replies(now + 6_000, 10, 60_000)
+        .await
+        .unwrap();
     assert_eq!(again[0].released_by.as_deref(), Some("anna"));
     store
         .replies_sent(&[(again[0].id.clone(), "written".into())], now + 7_000)
@@ -366,7 +423,10 @@ async fn contract_outbox_take_and_settle(b: Backend) {
     let detail = store.case_detail(&again[0].case_id).await.unwrap().unwrap();
     assert_eq!(detail.replies[0].status, "sent");
     let actions: Vec<&str> = detail.audit.iter().map(|a| a.action.as_str()).collect();
-    assert!(actions.ends_with(&["reply_held", "reply_released"]), "{actions:?}");
+    assert!(
+        actions.ends_with(&["reply_held", "reply_released"]),
+        "{actions:?}"
+    );
 
     // The outbox worker over a reply folder sends what is due, once.
     b.record(&store, &["order_acroform_ok"]).await;
@@ -384,26 +444,60 @@ async fn contract_outbox_take_and_settle(b: Backend) {
 
 contract!(contract_lifecycle_users_retention);
 async fn contract_lifecycle_users_retention(b: Backend) {
-    let out = b.process(&["order_table_ok", "order_person_not_in_kiv", "ignored_auto_reply"]);
+    let out = b.process(&[
+        "order_table_ok",
+        "order_person_not_in_kiv",
+        "ignored_auto_reply",
+    ]);
     let ids = case_ids(&out);
     let store = b.store().await;
 
     // Users and sessions.
-    assert!(store.add_user("anna", "Anna", "$argon2id$x", 1).await.unwrap());
-    assert!(!store.add_user("anna", "Anna", "$argon2id$y", 2).await.unwrap());
+    assert!(store
+        .add_user("anna", "Anna", "$argon2id$x", 1)
+        .await
+        .unwrap());
+    assert!(!store
+        .add_user("anna", "Anna", "$argon2id$y", 2)
+        .await
+        .unwrap());
     assert!(store.add_user("bo", "Bo", "$argon2id$z", 2).await.unwrap());
-    let users: Vec<String> = store.users().await.unwrap().into_iter().map(|u| u.username).collect();
+    let users: Vec<String> = store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
     assert_eq!(users, ["anna", "bo"]);
-    store.create_session("h1", "anna", "c1", 10, 1_000).await.unwrap();
-    assert_eq!(store.session("h1", 20).await.unwrap().unwrap().display_name, "Anna");
-    assert!(store.session("h1", 1_000).await.unwrap().is_none(), "expired");
+    store
+        .create_session("h1", "anna", "c1", 10, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.session("h1", 20).await.unwrap().unwrap().display_name,
+        "Anna"
+    );
+    assert!(
+        store.session("h1", 1_000).await.unwrap().is_none(),
+        "expired"
+    );
     assert!(store.set_password("anna", "$argon2id$n", 30).await.unwrap());
-    assert!(store.session("h1", 40).await.unwrap().is_none(), "a new password ends sessions");
-    store.create_session("h2", "bo", "c2", 10, 1_000).await.unwrap();
+    assert!(
+        store.session("h1", 40).await.unwrap().is_none(),
+        "a new password ends sessions"
+    );
+    store
+        .create_session("h2", "bo", "c2", 10, 1_000)
+        .await
+        .unwrap();
     assert!(store.set_user_disabled("bo", true, 50).await.unwrap());
     assert!(store.session("h2", 60).await.unwrap().is_none());
     assert_eq!(store.user("bo").await.unwrap().unwrap().disabled, 1);
-    store.create_session("h3", "anna", "c3", 10, 1_000).await.unwrap();
+    store
+        .create_session("h3", "anna", "c3", 10, 1_000)
+        .await
+        .unwrap();
     store.delete_session("h3").await.unwrap();
     assert!(store.session("h3", 20).await.unwrap().is_none());
 
@@ -428,7 +522,11 @@ async fn contract_lifecycle_users_retention(b: Backend) {
     }
     let known = store.known_card(card).await.unwrap().unwrap();
     assert_eq!(known.order_case, ids[0]);
-    assert!(store.deregistrations_of_card(card).await.unwrap().is_empty());
+    assert!(store
+        .deregistrations_of_card(card)
+        .await
+        .unwrap()
+        .is_empty());
     // A transition from a state the case left is refused.
     let stale = apply(
         &store,
@@ -468,7 +566,10 @@ async fn contract_lifecycle_users_retention(b: Backend) {
         .await
         .unwrap();
     assert_eq!((again.messages, again.rejected_cases), (0, 0));
-    assert!(store.expired_on_server().await.unwrap().is_empty(), "no IMAP mail here");
+    assert!(
+        store.expired_on_server().await.unwrap().is_empty(),
+        "no IMAP mail here"
+    );
 }
 
 contract!(contract_waiting_and_imap_state);
@@ -481,12 +582,25 @@ async fn contract_waiting_and_imap_state(b: Backend) {
         subject: "s".into(),
         error: "ldap down".into(),
     };
-    assert_eq!(store.mark_waiting(&mail, 1_000, 100, 1_000).await.unwrap(), 1);
-    assert_eq!(store.mark_waiting(&mail, 2_000, 100, 1_000).await.unwrap(), 2);
+    assert_eq!(
+        store.mark_waiting(&mail, 1_000, 100, 1_000).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.mark_waiting(&mail, 2_000, 100, 1_000).await.unwrap(),
+        2
+    );
     let rows = store.list_waiting().await.unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].first_seen_at, rows[0].next_attempt_at), (1_000, 2_200));
-    assert!(store.waiting_not_due(2_100).await.unwrap().contains("maildir:a"));
+    assert_eq!(
+        (rows[0].first_seen_at, rows[0].next_attempt_at),
+        (1_000, 2_200)
+    );
+    assert!(store
+        .waiting_not_due(2_100)
+        .await
+        .unwrap()
+        .contains("maildir:a"));
     assert!(store.waiting_not_due(2_200).await.unwrap().is_empty());
     assert_eq!(store.counts().await.unwrap().kiv_waiting, 1);
     store.clear_waiting("maildir:a").await.unwrap();
@@ -497,10 +611,22 @@ async fn contract_waiting_and_imap_state(b: Backend) {
         uid_validity: u32::MAX,
         last_uid: 7,
     };
-    store.set_imap_position("u@h:993/INBOX", pos, 1).await.unwrap();
-    store.set_imap_position("u@h:993/INBOX", pos, 2).await.unwrap();
-    assert_eq!(store.imap_position("u@h:993/INBOX").await.unwrap(), Some(pos));
-    store.erased_on_server(&["<a@x>".to_string()], 3).await.unwrap();
+    store
+        .set_imap_position("u@h:993/INBOX", pos, 1)
+        .await
+        .unwrap();
+    store
+        .set_imap_position("u@h:993/INBOX", pos, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.imap_position("u@h:993/INBOX").await.unwrap(),
+        Some(pos)
+    );
+    store
+        .erased_on_server(&["<a@x>".to_string()], 3)
+        .await
+        .unwrap();
 }
 
 /// `process --json` over every golden email with the golden configuration, on both backends:
@@ -520,10 +646,20 @@ async fn golden_decisions_identical_on_both_backends() {
             .env("RUST_LOG", "warn")
             .env("TJID__STORE__ORIGINALS_DIR", dir.path().join("originals"))
             .envs(env)
-            .args(["--config", "tests/golden.toml", "process", "--json", "fixtures/mail"])
+            .args([
+                "--config",
+                "tests/golden.toml",
+                "process",
+                "--json",
+                "fixtures/mail",
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     let sqlite = run(vec![(
@@ -574,7 +710,9 @@ async fn postgres_two_instances_never_take_the_same_reply() {
     assert!(expected > 0);
     // Many more replies: the same cases' rows copied under other ids.
     let url = b.pg.as_ref().unwrap().url.clone();
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
     for n in 2..=60 {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO outbox (id, case_id, message_id, sender, recipient, subject, raw, status, attempts, created_at, next_attempt_at)
@@ -641,7 +779,11 @@ async fn postgres_concurrent_recording_numbers_without_gaps() {
             let mut ids = Vec::new();
             for (i, a) in analyses.iter().filter(|(i, _)| i % 3 == k) {
                 let rec = record_of(&format!("test:{i}"), Some(format!("<m{i}@t>")), a);
-                match store.record(&rec, &a.cases, &|_, _, _| None, now).await.unwrap() {
+                match store
+                    .record(&rec, &a.cases, &|_, _, _| None, now)
+                    .await
+                    .unwrap()
+                {
                     Recorded::Processed { case_ids } => ids.extend(case_ids),
                     other => panic!("{other:?}"),
                 }
@@ -655,7 +797,9 @@ async fn postgres_concurrent_recording_numbers_without_gaps() {
     }
     let year = chrono::Utc::now().format("%Y").to_string();
     ids.sort();
-    let expected: Vec<String> = (1..=ids.len()).map(|n| format!("TJID-{year}-{n:06}")).collect();
+    let expected: Vec<String> = (1..=ids.len())
+        .map(|n| format!("TJID-{year}-{n:06}"))
+        .collect();
     assert!(!ids.is_empty());
     assert_eq!(ids, expected, "gap-free, unique case numbers");
 
@@ -720,7 +864,10 @@ async fn migrate_store_copies_sqlite_into_postgres() {
     let out = sqlite.process(MAIL);
     let ids = case_ids(&out);
     let source = sqlite.store().await;
-    source.add_user("anna", "Anna", "$argon2id$x", 1).await.unwrap();
+    source
+        .add_user("anna", "Anna", "$argon2id$x", 1)
+        .await
+        .unwrap();
     let t0 = chrono::Utc::now().timestamp_millis();
     apply(
         &source,
@@ -746,7 +893,11 @@ async fn migrate_store_copies_sqlite_into_postgres() {
             .unwrap()
     };
     let out = run(&pg.url);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("cases: "));
 
     let source = sqlite.store().await;
@@ -765,7 +916,10 @@ async fn migrate_store_copies_sqlite_into_postgres() {
         assert_eq!(json(&a), json(&b), "{id}");
         assert_eq!(a.case.message_row, b.case.message_row);
     }
-    assert_eq!(source.counts().await.unwrap(), target.counts().await.unwrap());
+    assert_eq!(
+        source.counts().await.unwrap(),
+        target.counts().await.unwrap()
+    );
     assert_eq!(
         json(&source.users().await.unwrap()),
         json(&target.users().await.unwrap())
@@ -829,19 +983,40 @@ async fn contract_leases(b: Backend) {
     let name = "imap:u@h:993/INBOX";
     assert_eq!(store.lease_state(name).await.unwrap(), None);
     assert!(store.try_take_lease(name, "a", 1_000, 0).await.unwrap());
-    assert!(!store.try_take_lease(name, "b", 1_000, 500).await.unwrap(), "held by a");
-    assert!(store.try_take_lease(name, "a", 1_000, 600).await.unwrap(), "a takes its own again");
+    assert!(
+        !store.try_take_lease(name, "b", 1_000, 500).await.unwrap(),
+        "held by a"
+    );
+    assert!(
+        store.try_take_lease(name, "a", 1_000, 600).await.unwrap(),
+        "a takes its own again"
+    );
     assert!(store.renew_lease(name, "a", 1_000, 900).await.unwrap());
-    assert!(!store.renew_lease(name, "b", 1_000, 900).await.unwrap(), "only the holder renews");
+    assert!(
+        !store.renew_lease(name, "b", 1_000, 900).await.unwrap(),
+        "only the holder renews"
+    );
     let state = store.lease_state(name).await.unwrap().unwrap();
     assert_eq!((state.holder.as_str(), state.expires_at), ("a", 1_900));
     // Expired: a cannot renew it, b takes it.
     assert!(!store.renew_lease(name, "a", 1_000, 1_900).await.unwrap());
     assert!(store.try_take_lease(name, "b", 1_000, 1_900).await.unwrap());
-    assert!(!store.release_lease(name, "a").await.unwrap(), "a no longer holds it");
+    assert!(
+        !store.release_lease(name, "a").await.unwrap(),
+        "a no longer holds it"
+    );
     assert!(store.release_lease(name, "b").await.unwrap());
-    assert!(store.try_take_lease(name, "a", 1_000, 2_000).await.unwrap(), "free again");
-    assert!(store.try_take_lease("other", "b", 1_000, 2_000).await.unwrap(), "leases are per name");
+    assert!(
+        store.try_take_lease(name, "a", 1_000, 2_000).await.unwrap(),
+        "free again"
+    );
+    assert!(
+        store
+            .try_take_lease("other", "b", 1_000, 2_000)
+            .await
+            .unwrap(),
+        "leases are per name"
+    );
 }
 
 /// Many instances try to take one free lease at the same moment: exactly one gets it.

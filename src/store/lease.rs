@@ -64,7 +64,11 @@ macro_rules! lease_impl {
                 Ok(done.rows_affected() == 1)
             }
 
-            pub async fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
+            pub async fn release_lease(
+                &self,
+                name: &str,
+                holder: &str,
+            ) -> Result<bool, StoreError> {
                 let done = sqlx::query(RELEASE)
                     .bind(name)
                     .bind(holder)

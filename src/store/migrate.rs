@@ -60,7 +60,9 @@ pub async fn sqlite_to_postgres(
         return Err(MigrateStoreError::BadTarget);
     }
     if !std::path::Path::new(path).is_file() {
-        return Err(MigrateStoreError::BadSource(format!("{from} (no such file)")));
+        return Err(MigrateStoreError::BadSource(format!(
+            "{from} (no such file)"
+        )));
     }
     let source = SqliteStore::open(std::path::Path::new(path)).await?;
     let target = PgStore::open(to).await?;
@@ -79,11 +81,10 @@ async fn copy(
         )))
         .execute(&mut *tx)
         .await?;
-        let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {table}"
-        )))
-        .fetch_one(&mut *tx)
-        .await?;
+        let rows: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&mut *tx)
+                .await?;
         if rows > 0 {
             return Err(MigrateStoreError::TargetNotEmpty {
                 table: table.to_string(),

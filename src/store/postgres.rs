@@ -758,3 +758,21 @@ pub(super) async fn audit(
     );
     execute_script(tx, script).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn a_password_never_shows_in_messages() {
+        assert_eq!(
+            redact_url("postgres://tjid:s3cr@t@db:5432/intake"),
+            "postgres://tjid:***@db:5432/intake"
+        );
+        assert_eq!(
+            redact_url("postgres://tjid@db/intake"),
+            "postgres://tjid@db/intake"
+        );
+        assert_eq!(redact_url("postgres://db/intake"), "postgres://db/intake");
+    }
+}

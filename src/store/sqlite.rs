@@ -770,9 +770,7 @@ pub(super) fn push_cases(
         let reply_id = format!("{case_id}-1");
         let message_id = super::reply_message_id(&reply_id, message_row);
         match render(case, &case_id, &message_id) {
-            Some(reply) => {
-                push_reply(script, &reply_id, &case_id, &reply, now_ms)?
-            }
+            Some(reply) => push_reply(script, &reply_id, &case_id, &reply, now_ms)?,
             None => {
                 let why = Some("no address to reply to");
                 let line = (
@@ -938,9 +936,7 @@ async fn link_bounce(
 pub(super) fn bounce_audit_text(reply: Option<&str>, link: &crate::bounce::BounceLink) -> String {
     format!(
         "delivery report{}{}{}",
-        reply
-            .map(|r| format!(" for reply {r}"))
-            .unwrap_or_default(),
+        reply.map(|r| format!(" for reply {r}")).unwrap_or_default(),
         link.action
             .as_deref()
             .map(|a| format!(", action {a}"))
