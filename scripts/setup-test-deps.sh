@@ -21,6 +21,20 @@ NEEDED=(
   "ldap-utils:ldapadd"
   "chromium:chromium"
   "chromium-driver:chromedriver"
+  # The PostgreSQL store's tests (tests/store_contract.rs) use the server on 127.0.0.1:5432.
+  "postgresql-client:psql"
+  "postgresql-client:pg_isready"
 )
 
 ensure_packages "${NEEDED[@]}"
+
+# The PostgreSQL tests need a running server on 127.0.0.1:5432 that user postgres reaches
+# without a password (they create and drop a database each). Without it they fail under CI.
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "MISSING: no PostgreSQL server answers on 127.0.0.1:5432 (pg_isready -h 127.0.0.1)" >&2
+  exit 1
+fi
+if ! psql -h 127.0.0.1 -U postgres -d postgres -tAc 'SELECT 1' >/dev/null; then
+  echo "MISSING: PostgreSQL on 127.0.0.1:5432 does not let user postgres in (trust auth)" >&2
+  exit 1
+fi

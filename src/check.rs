@@ -121,17 +121,26 @@ async fn check_smtp(settings: &Settings) -> Result<String, String> {
 }
 
 async fn check_database(settings: &Settings) -> Result<String, String> {
-    let path = &settings.store.sqlite;
-    let store = crate::store::Store::open_sqlite(path)
+    let store = crate::store::Store::open(&settings.store)
         .await
         .map_err(|e| e.to_string())?;
+    let place = match settings.store.kind {
+        crate::config::StoreKind::Sqlite => settings.store.sqlite.display().to_string(),
+        crate::config::StoreKind::Postgres => {
+            crate::store::postgres::redact_url(&settings.store.url)
+        }
+    };
+    let version = store
+        .server_version()
+        .await
+        .map_err(|e| format!("cannot read the database {place}: {e}"))?;
     let c = store
         .counts()
         .await
-        .map_err(|e| format!("cannot read the database {}: {e}", path.display()))?;
+        .map_err(|e| format!("cannot read the database {place}: {e}"))?;
     Ok(format!(
-        "sqlite {}: {} messages, {} cases, {} replies pending, {} waiting for KIV",
-        path.display(),
+        "{} {version} {place}: {} messages, {} cases, {} replies pending, {} waiting for KIV",
+        store.kind(),
         c.messages,
         c.cases,
         c.outbox_pending,

@@ -78,6 +78,15 @@ enum Command {
         #[arg(long)]
         logos: bool,
     },
+    /// Copy a SQLite store into an empty PostgreSQL database, in one transaction.
+    MigrateStore {
+        /// The SQLite store: sqlite:PATH.
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database: postgres://user@host/database.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -206,6 +215,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     {
         return write_forms(dir);
     }
+    if let Command::MigrateStore { from, to } = &cli.command {
+        return migrate_store(from, to);
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     if let Command::CheckConfig = cli.command {
         println!("configuration OK");
@@ -231,20 +243,41 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 crate::bench::run(settings, emails, dir, logos).await
             }
             Command::Check => check(settings).await,
-            Command::Forms { .. } | Command::CheckConfig => unreachable!("handled above"),
+            Command::Forms { .. } | Command::CheckConfig | Command::MigrateStore { .. } => {
+                unreachable!("handled above")
+            }
         }
     })
 }
 
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open_sqlite(&settings.store.sqlite)
+    Store::open(&settings.store)
         .await
-        .with_context(|| {
-            format!(
+        .with_context(|| match settings.store.kind {
+            crate::config::StoreKind::Sqlite => format!(
                 "cannot open the store (store.sqlite = {})",
                 settings.store.sqlite.display()
-            )
+            ),
+            crate::config::StoreKind::Postgres => format!(
+                "cannot open the store (store.url = {})",
+                crate::store::postgres::redact_url(&settings.store.url)
+            ),
         })
+}
+
+/// `migrate-store --from sqlite:PATH --to postgres://…`.
+fn migrate_store(from: &str, to: &str) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime
+        .block_on(crate::store::migrate::sqlite_to_postgres(from, to))
+        .context("cannot copy the store")?;
+    for (table, rows) in &report {
+        println!("{table}: {rows} rows");
+    }
+    println!("copied into {}", crate::store::postgres::redact_url(to));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn open_sink(settings: &Settings) -> anyhow::Result<ReplySink> {

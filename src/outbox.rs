@@ -33,7 +33,9 @@ pub async fn deliver_due(
     let mut report = DeliveryReport::default();
     loop {
         let now = Utc::now().timestamp_millis();
-        let due = store.due_replies(now, 200).await?;
+        let due = store
+            .take_due_replies(now, 200, crate::store::OUTBOX_CLAIM_MS)
+            .await?;
         if due.is_empty() {
             return Ok(report);
         }

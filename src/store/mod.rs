@@ -1,6 +1,10 @@
 //! The store boundary: messages, cases, the outbox and the audit trail. One transaction per
 //! email covers its message row, its cases and their replies-to-send.
 
+pub mod lease;
+pub mod migrate;
+pub mod postgres;
+mod postgres_staff;
 pub mod sqlite;
 mod sqlite_staff;
 pub mod staff;
@@ -10,6 +14,7 @@ use serde::Serialize;
 use crate::case::{CheckedCase, IgnoreReason};
 use crate::pipeline::reply::RenderedReply;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use staff::*;
 
@@ -32,6 +37,18 @@ pub enum StoreError {
 #[derive(Clone)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// How long the outbox worker may take to settle a reply it took before another instance may
+/// take it (its instance is then presumed dead). Longer than any pass of the worker.
+pub const OUTBOX_CLAIM_MS: i64 = 10 * 60 * 1000;
+
+/// A name for one store instance, written in the outbox claims it makes.
+pub(crate) fn new_holder() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_default();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}:{}:{}", std::process::id(), &id[..8])
 }
 
 /// One email as it is recorded.
@@ -267,6 +284,7 @@ macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
             Store::Sqlite($s) => $e,
+            Store::Postgres($s) => $e,
         }
     };
 }
@@ -276,6 +294,37 @@ pub(crate) use dispatch as dispatch_store;
 impl Store {
     pub async fn open_sqlite(path: &std::path::Path) -> Result<Store, StoreError> {
         Ok(Store::Sqlite(SqliteStore::open(path).await?))
+    }
+
+    pub async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        Ok(Store::Postgres(PgStore::open(url).await?))
+    }
+
+    /// Opens the store `[store]` names (`kind`: the SQLite file, or PostgreSQL at `url`) and
+    /// brings its schema up to date.
+    pub async fn open(settings: &crate::config::StoreSettings) -> Result<Store, StoreError> {
+        match settings.kind {
+            crate::config::StoreKind::Sqlite => Store::open_sqlite(&settings.sqlite).await,
+            crate::config::StoreKind::Postgres => Store::open_postgres(&settings.url).await,
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The database engine's version (`SELECT sqlite_version()`, `SHOW server_version`).
+    pub async fn server_version(&self) -> Result<String, StoreError> {
+        match self {
+            Store::Sqlite(s) => Ok(sqlx::query_scalar("SELECT sqlite_version()")
+                .fetch_one(&s.pool)
+                .await?),
+            Store::Postgres(s) => s.server_version().await,
+        }
     }
 
     /// Whether an email from this source reference is already recorded (a replay).
@@ -302,6 +351,20 @@ impl Store {
 
     pub async fn due_replies(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         dispatch!(self, s => s.due_replies(now_ms, limit).await)
+    }
+
+    /// Takes up to `limit` due replies, oldest first, for this store instance to send: each
+    /// is claimed for `claim_ms` and no other instance (nor a second call) gets it meanwhile,
+    /// unless it is settled first (`reply_sent`, `reply_retry`, `reply_failed`, `reply_held`
+    /// end the claim). A claim left by an instance that died runs out, and the reply is taken
+    /// again (with its stable Message-ID). PostgreSQL takes them with `FOR UPDATE SKIP LOCKED`.
+    pub async fn take_due_replies(
+        &self,
+        now_ms: i64,
+        limit: i64,
+        claim_ms: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        dispatch!(self, s => s.take_due_replies(now_ms, limit, claim_ms).await)
     }
 
     pub async fn reply_sent(&self, id: &str, now_ms: i64, detail: &str) -> Result<(), StoreError> {

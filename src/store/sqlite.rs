@@ -18,6 +18,8 @@ use crate::case::{CheckedCase, IgnoreReason};
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
+    /// Names this store instance in the outbox claims (`claimed_by`).
+    pub(super) holder: String,
 }
 
 fn new_id() -> String {
@@ -51,8 +53,11 @@ impl SqliteStore {
                 path: path.display().to_string(),
                 source: e,
             })?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore {
+            pool,
+            holder: super::new_holder(),
+        })
     }
 
     pub async fn source_recorded(&self, source_ref: &str) -> Result<bool, StoreError> {
@@ -135,60 +140,9 @@ impl SqliteStore {
             (Some(reason), _) => Recorded::Ignored(reason),
             (None, Some(_)) => Recorded::Quarantined,
             (None, None) => {
-                let mut case_ids = Vec::with_capacity(cases.len());
-                for (position, case) in cases.iter().enumerate() {
-                    last += 1;
-                    let case_id = crate::case_id(year, last);
-                    push_case(&mut script, &message_row, position, case, &case_id, now_ms)?;
-                    let created = Some(case.decision.as_str());
-                    let line = (
-                        case_id.as_str(),
-                        now_ms,
-                        "system",
-                        "created",
-                        None,
-                        created,
-                        None,
-                    );
-                    push_audit(&mut script, line);
-                    if case.held() {
-                        // SPEC §4.4: no reply until staff confirm or correct the reading.
-                        let fields = verify_list(&case.verify);
-                        let line = (
-                            case_id.as_str(),
-                            now_ms,
-                            "system",
-                            "held",
-                            None,
-                            Some(HELD),
-                            Some(fields.as_str()),
-                        );
-                        push_audit(&mut script, line);
-                        case_ids.push(case_id);
-                        continue;
-                    }
-                    let reply_id = format!("{case_id}-1");
-                    let message_id = super::reply_message_id(&reply_id, &message_row);
-                    match render(case, &case_id, &message_id) {
-                        Some(reply) => {
-                            push_reply(&mut script, &reply_id, &case_id, &reply, now_ms)?
-                        }
-                        None => {
-                            let why = Some("no address to reply to");
-                            let line = (
-                                case_id.as_str(),
-                                now_ms,
-                                "system",
-                                "no_reply",
-                                None,
-                                None,
-                                why,
-                            );
-                            push_audit(&mut script, line)
-                        }
-                    }
-                    case_ids.push(case_id);
-                }
+                let case_ids =
+                    push_cases(&mut script, &message_row, cases, year, last, render, now_ms)?;
+                last += cases.len() as i64;
                 if !cases.is_empty() {
                     script.push(
                         "INSERT INTO case_numbers (year, last) VALUES ($1, $2)
@@ -296,6 +250,34 @@ impl SqliteStore {
         .await?)
     }
 
+    /// Takes up to `limit` due replies for this instance to send: each is claimed until
+    /// `now_ms + claim_ms`, and no other instance (or call) takes it before that, unless it is
+    /// settled (sent, retried, failed, held) first. SQLite has a single writer, so one
+    /// `UPDATE … RETURNING` is atomic; the order is the same as `due_replies`.
+    pub async fn take_due_replies(
+        &self,
+        now_ms: i64,
+        limit: i64,
+        claim_ms: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut rows = sqlx::query_as::<_, OutboxRow>(
+            "UPDATE outbox SET claimed_by = $3, claimed_until = $4
+             WHERE id IN (SELECT id FROM outbox
+                 WHERE status = 'pending' AND +next_attempt_at <= $1
+                   AND (claimed_until IS NULL OR claimed_until <= $1)
+                 ORDER BY created_at, id LIMIT $2)
+             RETURNING id, case_id, sender, recipient, raw, attempts, created_at, released_by",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .bind(&self.holder)
+        .bind(now_ms.saturating_add(claim_ms))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(rows)
+    }
+
     /// Marks delivered replies as sent, all in one transaction: one attempt row each and the
     /// status. The replies travel as one JSON array, so the statements are the same for any
     /// number of them (and stay in the statement cache).
@@ -318,7 +300,8 @@ impl SqliteStore {
         sqlx::query(
             "INSERT INTO delivery_attempts (id, outbox_id, at, ok, detail)
                  SELECT value ->> 'attempt', value ->> 'id', $2, 1, value ->> 'detail' FROM json_each($1);
-             UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $2, last_error = NULL
+             UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $2, last_error = NULL,
+                     claimed_by = NULL, claimed_until = NULL
                  WHERE id IN (SELECT value ->> 'id' FROM json_each($1));",
         )
         .bind(rows)
@@ -347,13 +330,13 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         if give_up {
-            sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2 WHERE id = $1")
+            sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2, claimed_by = NULL, claimed_until = NULL WHERE id = $1")
                 .bind(id)
                 .bind(detail)
                 .execute(&mut *tx)
                 .await?;
         } else {
-            sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1")
+            sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, claimed_by = NULL, claimed_until = NULL WHERE id = $1")
                 .bind(id)
                 .bind(detail)
                 .bind(next_ms.unwrap_or(now_ms))
@@ -429,7 +412,7 @@ impl SqliteStore {
     pub async fn reply_held(&self, id: &str, now_ms: i64, why: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let case_id: Option<String> = sqlx::query_scalar(
-            "UPDATE outbox SET status = 'held', last_error = $2 WHERE id = $1 AND status = 'pending' RETURNING case_id",
+            "UPDATE outbox SET status = 'held', last_error = $2, claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND status = 'pending' RETURNING case_id",
         )
         .bind(id)
         .bind(why)
@@ -596,48 +579,8 @@ impl SqliteStore {
                 v.case_id, v.from
             )));
         }
-        let mut script = Script::default();
-        for (field, before, after) in &v.corrections {
-            let line = (
-                v.case_id.as_str(),
-                v.at,
-                v.actor.as_str(),
-                "field_corrected",
-                before.as_deref(),
-                after.as_deref(),
-                Some(field.as_str()),
-            );
-            push_audit(&mut script, line);
-        }
-        if let Some(comment) = &v.confirmed {
-            let line = (
-                v.case_id.as_str(),
-                v.at,
-                v.actor.as_str(),
-                "verified",
-                Some(v.from.as_str()),
-                Some(v.to.as_str()),
-                Some(comment.as_str()),
-            );
-            push_audit(&mut script, line);
-        }
-        let mut reply_id = None;
-        if let Some((id, reply)) = &v.reply {
-            push_reply(&mut script, id, &v.case_id, reply, v.at)?;
-            reply_id = Some(id.clone());
-        }
-        if let Some(why) = &v.no_reply {
-            let line = (
-                v.case_id.as_str(),
-                v.at,
-                "system",
-                "no_reply",
-                None,
-                None,
-                Some(why.as_str()),
-            );
-            push_audit(&mut script, line);
-        }
+        let script = verification_script(v)?;
+        let reply_id = v.reply.as_ref().map(|(id, _)| id.clone());
         script.execute(&mut tx).await?;
         tx.commit().await?;
         Ok(reply_id)
@@ -666,13 +609,60 @@ impl SqliteStore {
     }
 }
 
+/// The writes of a verification after its conditional update of the case: audit rows for the
+/// corrections and the confirmation, and the reply. Shared by both backends.
+pub(super) fn verification_script(v: &super::Verification) -> Result<Script, StoreError> {
+    let mut script = Script::default();
+    for (field, before, after) in &v.corrections {
+        let line = (
+            v.case_id.as_str(),
+            v.at,
+            v.actor.as_str(),
+            "field_corrected",
+            before.as_deref(),
+            after.as_deref(),
+            Some(field.as_str()),
+        );
+        push_audit(&mut script, line);
+    }
+    if let Some(comment) = &v.confirmed {
+        let line = (
+            v.case_id.as_str(),
+            v.at,
+            v.actor.as_str(),
+            "verified",
+            Some(v.from.as_str()),
+            Some(v.to.as_str()),
+            Some(comment.as_str()),
+        );
+        push_audit(&mut script, line);
+    }
+    if let Some((id, reply)) = &v.reply {
+        push_reply(&mut script, id, &v.case_id, reply, v.at)?;
+    }
+    if let Some(why) = &v.no_reply {
+        let line = (
+            v.case_id.as_str(),
+            v.at,
+            "system",
+            "no_reply",
+            None,
+            None,
+            Some(why.as_str()),
+        );
+        push_audit(&mut script, line);
+    }
+    Ok(script)
+}
+
 /// Several statements sent to SQLite's worker thread as one command: one round trip instead
-/// of one a statement. Each statement numbers its parameters from `$1`; `push` renumbers them
-/// after those of the statements before (sqlx binds `$N` of every statement to argument N).
+/// of one a statement. Each statement numbers its parameters from `$1`; `execute` renumbers
+/// them after those of the statements before (sqlx binds `$N` of every statement to argument
+/// N). PostgreSQL prepares one statement at a time, so it runs them one by one
+/// (`postgres::execute_script`).
 #[derive(Default)]
 pub(super) struct Script {
-    sql: String,
-    args: Vec<Arg>,
+    pub(super) statements: Vec<(String, Vec<Arg>)>,
 }
 
 pub(super) enum Arg {
@@ -692,24 +682,30 @@ impl Arg {
 
 impl Script {
     pub(super) fn push<const N: usize>(&mut self, statement: &str, args: [Arg; N]) {
-        let offset = self.args.len();
-        let mut rest = statement;
-        while let Some(at) = rest.find('$') {
-            self.sql.push_str(&rest[..=at]);
-            rest = &rest[at + 1..];
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let n: usize = rest[..digits].parse().unwrap_or(0);
-            self.sql.push_str(&(n + offset).to_string());
-            rest = &rest[digits..];
-        }
-        self.sql.push_str(rest);
-        self.sql.push_str(";\n");
-        self.args.extend(args);
+        self.statements
+            .push((statement.to_string(), args.into_iter().collect()));
     }
 
     pub(super) async fn execute(self, tx: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql));
-        for arg in self.args {
+        let mut sql = String::new();
+        let mut all_args = Vec::new();
+        for (statement, args) in self.statements {
+            let offset = all_args.len();
+            let mut rest = statement.as_str();
+            while let Some(at) = rest.find('$') {
+                sql.push_str(&rest[..=at]);
+                rest = &rest[at + 1..];
+                let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+                let n: usize = rest[..digits].parse().unwrap_or(0);
+                sql.push_str(&(n + offset).to_string());
+                rest = &rest[digits..];
+            }
+            sql.push_str(rest);
+            sql.push_str(";\n");
+            all_args.extend(args);
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for arg in all_args {
             query = match arg {
                 Arg::Text(v) => query.bind(v),
                 Arg::Int(v) => query.bind(v),
@@ -721,10 +717,77 @@ impl Script {
     }
 }
 
-fn year_of(now_ms: i64) -> i64 {
+pub(super) fn year_of(now_ms: i64) -> i64 {
     chrono::DateTime::from_timestamp_millis(now_ms)
         .map(|d| i64::from(d.year()))
         .unwrap_or(1970)
+}
+
+/// The statements that record the cases of one email (numbered after `last`), their audit rows
+/// and their replies. Shared by both backends: the case ids and everything written for them
+/// are the same on SQLite and PostgreSQL.
+pub(super) fn push_cases(
+    script: &mut Script,
+    message_row: &str,
+    cases: &[CheckedCase],
+    year: i64,
+    mut last: i64,
+    render: &RenderReply<'_>,
+    now_ms: i64,
+) -> Result<Vec<String>, StoreError> {
+    let mut case_ids = Vec::with_capacity(cases.len());
+    for (position, case) in cases.iter().enumerate() {
+        last += 1;
+        let case_id = crate::case_id(year, last);
+        push_case(script, message_row, position, case, &case_id, now_ms)?;
+        let created = Some(case.decision.as_str());
+        let line = (
+            case_id.as_str(),
+            now_ms,
+            "system",
+            "created",
+            None,
+            created,
+            None,
+        );
+        push_audit(script, line);
+        if case.held() {
+            // SPEC §4.4: no reply until staff confirm or correct the reading.
+            let fields = verify_list(&case.verify);
+            let line = (
+                case_id.as_str(),
+                now_ms,
+                "system",
+                "held",
+                None,
+                Some(HELD),
+                Some(fields.as_str()),
+            );
+            push_audit(script, line);
+            case_ids.push(case_id);
+            continue;
+        }
+        let reply_id = format!("{case_id}-1");
+        let message_id = super::reply_message_id(&reply_id, message_row);
+        match render(case, &case_id, &message_id) {
+            Some(reply) => push_reply(script, &reply_id, &case_id, &reply, now_ms)?,
+            None => {
+                let why = Some("no address to reply to");
+                let line = (
+                    case_id.as_str(),
+                    now_ms,
+                    "system",
+                    "no_reply",
+                    None,
+                    None,
+                    why,
+                );
+                push_audit(script, line)
+            }
+        }
+        case_ids.push(case_id);
+    }
+    Ok(case_ids)
 }
 
 fn push_case(
@@ -782,7 +845,7 @@ pub fn verify_list(verify: &[Option<&str>]) -> String {
 /// The lifecycle state of a case held for verification (SPEC §4.4).
 pub const HELD: &str = "held";
 
-fn push_reply(
+pub(super) fn push_reply(
     script: &mut Script,
     reply_id: &str,
     case_id: &str,
@@ -855,21 +918,7 @@ async fn link_bounce(
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
-    let what = format!(
-        "delivery report{}{}{}",
-        reply
-            .as_deref()
-            .map(|r| format!(" for reply {r}"))
-            .unwrap_or_default(),
-        link.action
-            .as_deref()
-            .map(|a| format!(", action {a}"))
-            .unwrap_or_default(),
-        link.status
-            .as_deref()
-            .map(|s| format!(", status {s}"))
-            .unwrap_or_default(),
-    );
+    let what = bounce_audit_text(reply.as_deref(), link);
     audit(
         tx,
         &link.case_id,
@@ -883,8 +932,24 @@ async fn link_bounce(
     .await
 }
 
+/// The audit comment of a delivery report.
+pub(super) fn bounce_audit_text(reply: Option<&str>, link: &crate::bounce::BounceLink) -> String {
+    format!(
+        "delivery report{}{}{}",
+        reply.map(|r| format!(" for reply {r}")).unwrap_or_default(),
+        link.action
+            .as_deref()
+            .map(|a| format!(", action {a}"))
+            .unwrap_or_default(),
+        link.status
+            .as_deref()
+            .map(|s| format!(", status {s}"))
+            .unwrap_or_default(),
+    )
+}
+
 /// One line of the audit trail: (case, at, actor, action, before, after, comment).
-type AuditLine<'a> = (
+pub(super) type AuditLine<'a> = (
     &'a str,
     i64,
     &'a str,
@@ -894,7 +959,7 @@ type AuditLine<'a> = (
     Option<&'a str>,
 );
 
-fn push_audit(script: &mut Script, line: AuditLine<'_>) {
+pub(super) fn push_audit(script: &mut Script, line: AuditLine<'_>) {
     let (case_id, at, actor, action, before, after, comment) = line;
     let opt = |v: Option<&str>| Arg::Text(v.map(str::to_string));
     script.push(

@@ -1,0 +1,1047 @@
+//! The store contract, run against both backends: each test body is written once as
+//! `async fn contract_x(b: Backend)` and `contract!` runs it on SQLite (a temp file) and on
+//! PostgreSQL (a fresh database, dropped afterwards). Mail goes in through the real intake
+//! (`process --json`), so what is checked is what the daemon writes.
+//!
+//! Below the contract: the golden decisions on both backends, the PostgreSQL concurrency
+//! promises (outbox claims, case numbers) and `migrate-store`.
+
+#[path = "support/pg.rs"]
+mod pg;
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use pg::PgDatabase;
+use support::Installation;
+use tjid_intake::config::Settings;
+use tjid_intake::lifecycle::{apply, Action, Request};
+use tjid_intake::pipeline::reply::ReplySettings;
+use tjid_intake::store::{CaseFilter, ImapPosition, MailRecord, Recorded, Store, WaitingMail};
+
+const REPLY: ReplySettings<'static> = ReplySettings {
+    own_address: "tjansteid-intake@vgregion.se",
+    display_name: "TjänsteID-service",
+    office_address: "tjansteid@vgregion.se",
+};
+
+/// One installation with its store on one backend.
+pub struct Backend {
+    inst: Installation,
+    pg: Option<PgDatabase>,
+}
+
+impl Backend {
+    fn sqlite() -> Backend {
+        Backend {
+            inst: Installation::new(""),
+            pg: None,
+        }
+    }
+
+    /// `None`: PostgreSQL is not here and this is not CI (skipped loudly).
+    async fn postgres() -> Option<Backend> {
+        let pg = PgDatabase::create().await?;
+        Some(Backend {
+            inst: Installation::new(""),
+            pg: Some(pg),
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        if self.pg.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        match &self.pg {
+            Some(pg) => vec![
+                ("TJID__STORE__KIND".into(), "postgres".into()),
+                ("TJID__STORE__URL".into(), pg.url.clone()),
+            ],
+            None => Vec::new(),
+        }
+    }
+
+    fn settings(&self) -> Settings {
+        Settings::load_with_env(Some(&self.inst.config), self.env()).unwrap()
+    }
+
+    async fn store(&self) -> Store {
+        Store::open(&self.settings().store).await.unwrap()
+    }
+
+    fn command(&self) -> std::process::Command {
+        let mut c = self.inst.command();
+        c.envs(self.env());
+        c
+    }
+
+    /// `process --json` of these fixtures (fixtures/mail/NAME.eml), one JSON value per email
+    /// in the order given.
+    fn process(&self, names: &[&str]) -> Vec<serde_json::Value> {
+        let input = self
+            .inst
+            .path(&format!("in-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&input).unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut paths = Vec::new();
+        for name in names {
+            let to = input.join(format!("{name}.eml"));
+            std::fs::copy(root.join(format!("fixtures/mail/{name}.eml")), &to).unwrap();
+            paths.push(to);
+        }
+        let out = self
+            .command()
+            .args(["process", "--json"])
+            .args(&paths)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "process on {}: {}",
+            self.name(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Backend {
+    /// Records these fixtures through the intake in this process, as the daemon does: their
+    /// replies stay pending in the outbox (`process` would deliver them).
+    async fn record(&self, store: &Store, names: &[&str]) {
+        let intake = Arc::new(tjid_intake::intake::Intake::load(self.settings()).unwrap());
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let inputs = names
+            .iter()
+            .map(|name| tjid_intake::intake::Input {
+                display: name.to_string(),
+                source_ref: format!("test:{name}:{}", uuid::Uuid::new_v4().simple()),
+                raw: std::fs::read(root.join(format!("fixtures/mail/{name}.eml"))).unwrap(),
+            })
+            .collect();
+        let recorder = tjid_intake::intake::Recorder::Store(store.clone());
+        intake
+            .process_batch(
+                inputs,
+                tjid_intake::intake::Order::AsGiven,
+                &recorder,
+                |_, _| Ok(()),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+macro_rules! contract {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Backend::sqlite()).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(b) = super::Backend::postgres().await else {
+                    return;
+                };
+                super::$name(b).await
+            }
+        }
+    };
+}
+
+fn case_ids(outcomes: &[serde_json::Value]) -> Vec<String> {
+    outcomes
+        .iter()
+        .flat_map(|o| o["cases"].as_array().unwrap().iter())
+        .map(|c| c["case_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+const MAIL: &[&str] = &[
+    "order_table_ok",
+    "order_person_not_in_kiv",
+    "dereg_table_ok",
+    "ignored_auto_reply",
+    "no_form_question",
+    "order_acroform_ok",
+];
+
+contract!(contract_recording_and_staff_reads);
+async fn contract_recording_and_staff_reads(b: Backend) {
+    let out = b.process(MAIL);
+    let ids = case_ids(&out);
+    let year = chrono::Utc::now().format("%Y").to_string();
+    let numbers: Vec<String> = (1..=ids.len())
+        .map(|n| format!("TJID-{year}-{n:06}"))
+        .collect();
+    assert_eq!(ids, numbers, "case numbers run 1, 2, 3 … without gaps");
+    let store = b.store().await;
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.messages, MAIL.len() as i64);
+    assert_eq!(counts.cases, ids.len() as i64);
+
+    assert!(counts.outbox_pending + counts.outbox_sent > 0);
+    // Each `process` run is a new delivery: the same emails again are ignored duplicates.
+    let again = b.process(MAIL);
+    assert_eq!(again.len(), MAIL.len());
+    assert!(
+        again.iter().all(|o| o["decision"] == "ignored"),
+        "{again:?}"
+    );
+    assert_eq!(store.counts().await.unwrap().cases, counts.cases);
+    // A replay of one source reference (a crash before its acknowledgement) records nothing.
+    let first = store.case_detail(&ids[0]).await.unwrap().unwrap();
+    let replay = MailRecord {
+        source_ref: first.case.source_ref.clone(),
+        message_id: None,
+        content_hash: String::new(),
+        received_at: 0,
+        email_date: None,
+        sender: None,
+        subject: String::new(),
+        headers: String::new(),
+        ignored: None,
+        error: None,
+        bounce: None,
+    };
+    let none = |_: &_, _: &str, _: &str| None;
+    let r = store.record(&replay, &[], &none, 0).await.unwrap();
+    assert_eq!(r, Recorded::AlreadyRecorded);
+    let before = store.counts().await.unwrap();
+
+    let all = store
+        .list_cases(&CaseFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let listed: Vec<&str> = all.iter().map(|c| c.id.as_str()).collect();
+    let mut newest_first: Vec<&str> = ids.iter().map(String::as_str).collect();
+    newest_first.reverse();
+    assert_eq!(listed, newest_first);
+    let oldest = store
+        .list_cases(&CaseFilter {
+            limit: 2,
+            oldest_first: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(oldest.len(), 2);
+    assert_eq!(oldest[0].id, ids[0]);
+
+    let rejected = store
+        .list_cases(&CaseFilter {
+            decision: Some("rejected".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!rejected.is_empty());
+    assert!(rejected.iter().all(|c| c.decision == "rejected"));
+    let code = {
+        let reasons: serde_json::Value = serde_json::from_str(&rejected[0].reasons).unwrap();
+        reasons[0]["code"].as_str().unwrap().to_string()
+    };
+    let by_reason = store
+        .list_cases(&CaseFilter {
+            reason: Some(code.clone()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(by_reason.iter().any(|c| c.id == rejected[0].id));
+    assert!(by_reason.iter().all(|c| c.reasons.contains(&code)));
+
+    // The unit filter and its choices.
+    let units = store.units_in_state("queued").await.unwrap();
+    assert!(!units.is_empty());
+    let mut sorted = units.clone();
+    sorted.sort();
+    assert_eq!(units, sorted);
+    let in_unit = store
+        .list_cases(&CaseFilter {
+            unit: Some(units[0].clone()),
+            state: Some("queued".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!in_unit.is_empty());
+
+    assert_eq!(store.counts().await.unwrap(), before);
+    // Search: case number, personnummer, unit HSA-id (any case).
+    assert_eq!(
+        store.search(&ids[0].to_lowercase(), 10).await.unwrap()[0].id,
+        ids[0]
+    );
+    let fields: serde_json::Value = serde_json::from_str(&first.case.fields).unwrap();
+    let pnr = fields["personnummer"].as_str().unwrap();
+    let found = store.search(pnr, 10).await.unwrap();
+    assert!(
+        found.iter().any(|c| c.id == ids[0]),
+        "search by personnummer"
+    );
+    let hsa = fields["vardenhet_hsaid"].as_str().unwrap().to_lowercase();
+    let found = store.search(&hsa, 10).await.unwrap();
+    assert!(
+        found.iter().any(|c| c.id == ids[0]),
+        "search by unit HSA-id"
+    );
+    assert!(store.search("  ", 10).await.unwrap().is_empty());
+
+    // The case page: the reply and the audit trail in the order written.
+    assert_eq!(first.replies.len(), 1);
+    assert_eq!(first.replies[0].id, format!("{}-1", ids[0]));
+    assert_eq!(first.audit[0].action, "created");
+    assert!(store
+        .case_detail("TJID-1999-000001")
+        .await
+        .unwrap()
+        .is_none());
+    let qc = store.queue_counts().await.unwrap();
+    assert_eq!(qc.rejected as usize, rejected.len());
+    let mail = store.unprocessed_mail(10).await.unwrap();
+    assert!(mail
+        .iter()
+        .any(|m| m.ignored_reason.as_deref() == Some("duplicate")));
+    let one = store.mail(&mail[0].id).await.unwrap().unwrap();
+    store.mark_reprocessed(&one.id, 5).await.unwrap();
+    assert_eq!(
+        store.mail(&one.id).await.unwrap().unwrap().reprocessed_at,
+        Some(5)
+    );
+    assert!(store.source_recorded(&first.case.source_ref).await.unwrap());
+    assert_eq!(
+        store
+            .source_outcome(&first.case.source_ref)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("processed")
+    );
+}
+
+contract!(contract_outbox_take_and_settle);
+async fn contract_outbox_take_and_settle(b: Backend) {
+    let store = b.store().await;
+    b.record(
+        &store,
+        &[
+            "order_table_ok",
+            "order_person_not_in_kiv",
+            "dereg_table_ok",
+        ],
+    )
+    .await;
+    let now = chrono::Utc::now().timestamp_millis() + 1000;
+    let due = store.due_replies(now, 100).await.unwrap();
+    assert_eq!(due.len(), 3);
+    let taken = store.take_due_replies(now, 2, 60_000).await.unwrap();
+    let ids: Vec<&str> = taken.iter().map(|r| r.id.as_str()).collect();
+    let oldest: Vec<&str> = due[..2].iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, oldest, "oldest first");
+    // Claimed: a second taker (the same store, or another instance) gets only the rest.
+    let rest = store.take_due_replies(now, 10, 60_000).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].id, due[2].id);
+    assert!(store
+        .take_due_replies(now, 10, 60_000)
+        .await
+        .unwrap()
+        .is_empty());
+    // A claim runs out (its instance died): the reply is taken again.
+    let later = store
+        .take_due_replies(now + 60_000, 10, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 3);
+
+    store.reply_sent(&due[0].id, now, "250 ok").await.unwrap();
+    store
+        .reply_retry(&due[1].id, now, "421 busy", now + 5_000)
+        .await
+        .unwrap();
+    store.reply_failed(&due[2].id, now, "550 no").await.unwrap();
+    let c = store.counts().await.unwrap();
+    assert_eq!(
+        (c.outbox_pending, c.outbox_sent, c.outbox_failed),
+        (1, 1, 1)
+    );
+    // Settled replies are free of their claim: the retried one is due at its next time.
+    assert!(store
+        .take_due_replies(now + 4_000, 10, 60_000)
+        .await
+        .unwrap()
+        .is_empty());
+    let retry = store
+        .take_due_replies(now + 5_000, 10, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].attempts, 1);
+    assert_eq!(
+        store
+            .replies_sent_to(&due[0].recipient.to_uppercase(), 0)
+            .await
+            .unwrap(),
+        1
+    );
+
+    // Held by the rate limit, then released by staff.
+    store.reply_held(&retry[0].id, now, "limit").await.unwrap();
+    assert_eq!(store.counts().await.unwrap().outbox_held, 1);
+    let released = store
+        .release_held(&retry[0].case_id, "anna", now + 6_000)
+        .await
+        .unwrap();
+    assert_eq!(released, 1);
+    let again = store
+        .take_due_replies(now + 6_000, 10, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(again[0].released_by.as_deref(), Some("anna"));
+    store
+        .replies_sent(&[(again[0].id.clone(), "written".into())], now + 7_000)
+        .await
+        .unwrap();
+    let detail = store.case_detail(&again[0].case_id).await.unwrap().unwrap();
+    assert_eq!(detail.replies[0].status, "sent");
+    let actions: Vec<&str> = detail.audit.iter().map(|a| a.action.as_str()).collect();
+    assert!(
+        actions.ends_with(&["reply_held", "reply_released"]),
+        "{actions:?}"
+    );
+
+    // The outbox worker over a reply folder sends what is due, once.
+    b.record(&store, &["order_acroform_ok"]).await;
+    let settings = b.settings();
+    let sink = tjid_intake::sink::ReplySink::File(
+        tjid_intake::sink::FileSink::open(&b.inst.path("outbox")).unwrap(),
+    );
+    let report =
+        tjid_intake::outbox::deliver_due(&store, &sink, &settings.outbox, &settings.rate_limit)
+            .await
+            .unwrap();
+    assert_eq!(report.sent, 1);
+    assert_eq!(b.inst.count("outbox"), 1);
+}
+
+contract!(contract_lifecycle_users_retention);
+async fn contract_lifecycle_users_retention(b: Backend) {
+    let out = b.process(&[
+        "order_table_ok",
+        "order_person_not_in_kiv",
+        "ignored_auto_reply",
+    ]);
+    let ids = case_ids(&out);
+    let store = b.store().await;
+
+    // Users and sessions.
+    assert!(store
+        .add_user("anna", "Anna", "$argon2id$x", 1)
+        .await
+        .unwrap());
+    assert!(!store
+        .add_user("anna", "Anna", "$argon2id$y", 2)
+        .await
+        .unwrap());
+    assert!(store.add_user("bo", "Bo", "$argon2id$z", 2).await.unwrap());
+    let users: Vec<String> = store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(users, ["anna", "bo"]);
+    store
+        .create_session("h1", "anna", "c1", 10, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.session("h1", 20).await.unwrap().unwrap().display_name,
+        "Anna"
+    );
+    assert!(
+        store.session("h1", 1_000).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(store.set_password("anna", "$argon2id$n", 30).await.unwrap());
+    assert!(
+        store.session("h1", 40).await.unwrap().is_none(),
+        "a new password ends sessions"
+    );
+    store
+        .create_session("h2", "bo", "c2", 10, 1_000)
+        .await
+        .unwrap();
+    assert!(store.set_user_disabled("bo", true, 50).await.unwrap());
+    assert!(store.session("h2", 60).await.unwrap().is_none());
+    assert_eq!(store.user("bo").await.unwrap().unwrap().disabled, 1);
+    store
+        .create_session("h3", "anna", "c3", 10, 1_000)
+        .await
+        .unwrap();
+    store.delete_session("h3").await.unwrap();
+    assert!(store.session("h3", 20).await.unwrap().is_none());
+
+    // The lifecycle: an order to handed out, its card recorded.
+    let t0 = chrono::Utc::now().timestamp_millis();
+    let card = "9752267900100000120";
+    for action in [Action::OrderedAtTelia, Action::CardReady, Action::HandedOut] {
+        apply(
+            &store,
+            &REPLY,
+            t0,
+            Request {
+                case_id: ids[0].clone(),
+                action,
+                actor: "anna".into(),
+                comment: Some("ringde".into()),
+                card_number: Some(card.into()),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let known = store.known_card(card).await.unwrap().unwrap();
+    assert_eq!(known.order_case, ids[0]);
+    assert!(store
+        .deregistrations_of_card(card)
+        .await
+        .unwrap()
+        .is_empty());
+    // A transition from a state the case left is refused.
+    let stale = apply(
+        &store,
+        &REPLY,
+        t0,
+        Request {
+            case_id: ids[0].clone(),
+            action: Action::CardReady,
+            actor: "anna".into(),
+            comment: None,
+            card_number: None,
+        },
+    )
+    .await;
+    assert!(stale.is_err());
+    let lc = store.lifecycle_case(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(lc.state, "handed_out");
+    assert_eq!(lc.card_number.as_deref(), Some(card));
+    let detail = store.case_detail(&ids[0]).await.unwrap().unwrap();
+    let audit: Vec<&str> = detail.audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(audit[0], "created");
+    assert!(audit.len() >= 4, "{audit:?}");
+
+    // Retention: the rejected case and the ignored mail go after their time.
+    let settings = b.settings();
+    let day = tjid_intake::clock::DAY_MS;
+    let r = tjid_intake::retention::purge(&store, &settings.retention, None, t0 + 800 * day)
+        .await
+        .unwrap();
+    assert_eq!(r.messages, 3, "{r:?}");
+    assert_eq!((r.rejected_cases, r.completed_cases), (1, 1));
+    let shell = store.case_detail(&ids[1]).await.unwrap().unwrap();
+    assert_eq!(shell.case.fields, "{}");
+    assert!(shell.case.purged_at.is_some());
+    assert_eq!(shell.audit.last().unwrap().action, "purged");
+    let again = tjid_intake::retention::purge(&store, &settings.retention, None, t0 + 801 * day)
+        .await
+        .unwrap();
+    assert_eq!((again.messages, again.rejected_cases), (0, 0));
+    assert!(
+        store.expired_on_server().await.unwrap().is_empty(),
+        "no IMAP mail here"
+    );
+}
+
+contract!(contract_waiting_and_imap_state);
+async fn contract_waiting_and_imap_state(b: Backend) {
+    let store = b.store().await;
+    let mail = WaitingMail {
+        source_ref: "maildir:a".into(),
+        message_id: Some("<a@x>".into()),
+        sender: None,
+        subject: "s".into(),
+        error: "ldap down".into(),
+    };
+    assert_eq!(
+        store.mark_waiting(&mail, 1_000, 100, 1_000).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.mark_waiting(&mail, 2_000, 100, 1_000).await.unwrap(),
+        2
+    );
+    let rows = store.list_waiting().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].first_seen_at, rows[0].next_attempt_at),
+        (1_000, 2_200)
+    );
+    assert!(store
+        .waiting_not_due(2_100)
+        .await
+        .unwrap()
+        .contains("maildir:a"));
+    assert!(store.waiting_not_due(2_200).await.unwrap().is_empty());
+    assert_eq!(store.counts().await.unwrap().kiv_waiting, 1);
+    store.clear_waiting("maildir:a").await.unwrap();
+    assert!(store.list_waiting().await.unwrap().is_empty());
+
+    assert_eq!(store.imap_position("u@h:993/INBOX").await.unwrap(), None);
+    let pos = ImapPosition {
+        uid_validity: u32::MAX,
+        last_uid: 7,
+    };
+    store
+        .set_imap_position("u@h:993/INBOX", pos, 1)
+        .await
+        .unwrap();
+    store
+        .set_imap_position("u@h:993/INBOX", pos, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.imap_position("u@h:993/INBOX").await.unwrap(),
+        Some(pos)
+    );
+    store
+        .erased_on_server(&["<a@x>".to_string()], 3)
+        .await
+        .unwrap();
+}
+
+/// `process --json` over every golden email with the golden configuration, on both backends:
+/// each decision equals its golden file, and both backends give the same lines (case numbers
+/// included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_decisions_identical_on_both_backends() {
+    let Some(pg) = PgDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = |env: Vec<(&str, String)>| {
+        let out = std::process::Command::new(support::BIN)
+            .current_dir(root)
+            .env("OMP_THREAD_LIMIT", "1")
+            .env("RUST_LOG", "warn")
+            .env("TJID__STORE__ORIGINALS_DIR", dir.path().join("originals"))
+            .envs(env)
+            .args([
+                "--config",
+                "tests/golden.toml",
+                "process",
+                "--json",
+                "fixtures/mail",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let sqlite = run(vec![(
+        "TJID__STORE__SQLITE",
+        dir.path().join("g.db").display().to_string(),
+    )]);
+    let postgres = run(vec![
+        ("TJID__STORE__KIND", "postgres".into()),
+        ("TJID__STORE__URL", pg.url.clone()),
+    ]);
+    let emails = support_count(&root.join("fixtures/mail"));
+    assert_eq!(sqlite.lines().count(), emails);
+    for (s, p) in sqlite.lines().zip(postgres.lines()) {
+        assert_eq!(s, p, "SQLite and PostgreSQL decide alike");
+        let mut actual: serde_json::Value = serde_json::from_str(s).unwrap();
+        for case in actual["cases"].as_array_mut().unwrap() {
+            case.as_object_mut().unwrap().remove("case_id");
+        }
+        let golden = root.join(actual["source"].as_str().unwrap().replace(".eml", ".json"));
+        let expected: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&golden).unwrap()).unwrap();
+        assert_eq!(actual, expected, "{}", golden.display());
+    }
+}
+
+fn support_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        })
+        .count()
+}
+
+/// Two instances on one PostgreSQL database taking due replies at the same time never get the
+/// same one, and between them take every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_two_instances_never_take_the_same_reply() {
+    let Some(b) = Backend::postgres().await else {
+        return;
+    };
+    let expected = {
+        let s = b.store().await;
+        b.record(&s, MAIL).await;
+        s.counts().await.unwrap().outbox_pending as usize
+    };
+    assert!(expected > 0);
+    // Many more replies: the same cases' rows copied under other ids.
+    let url = b.pg.as_ref().unwrap().url.clone();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    for n in 2..=60 {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO outbox (id, case_id, message_id, sender, recipient, subject, raw, status, attempts, created_at, next_attempt_at)
+             SELECT id || '-x{n}', case_id, message_id, sender, recipient, subject, raw, status, attempts, created_at + {n}, next_attempt_at
+             FROM outbox WHERE id NOT LIKE '%-x%'"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let total = expected * 60;
+    let stores = [b.store().await, b.store().await, b.store().await];
+    let now = chrono::Utc::now().timestamp_millis() + 1_000;
+    let mut tasks = Vec::new();
+    for store in stores {
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let taken = store.take_due_replies(now, 7, 600_000).await.unwrap();
+                if taken.is_empty() {
+                    return mine;
+                }
+                mine.extend(taken.into_iter().map(|r| r.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    let mut per_instance = Vec::new();
+    for t in tasks {
+        let mine = t.await.unwrap();
+        per_instance.push(mine.len());
+        all.extend(mine);
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "a reply taken twice");
+    assert_eq!(n, total, "every reply taken: {per_instance:?}");
+}
+
+/// N emails recorded at once by three instances: case numbers 1..=N, no gap, no double; and
+/// two copies of one email recorded at once by two instances: one case, one duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_concurrent_recording_numbers_without_gaps() {
+    let Some(b) = Backend::postgres().await else {
+        return;
+    };
+    let settings = b.settings();
+    let intake = Arc::new(tjid_intake::intake::Intake::load(settings).unwrap());
+    let today = chrono::Utc::now().date_naive();
+    let mut analyses = Vec::new();
+    for i in 0..40 {
+        let raw = support::sample_mail(i);
+        let a = intake.analyse(&raw, today).await.unwrap();
+        analyses.push((i, a));
+    }
+    let analyses = Arc::new(analyses);
+    let stores = [b.store().await, b.store().await, b.store().await];
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut tasks = Vec::new();
+    for (k, store) in stores.into_iter().enumerate() {
+        let analyses = analyses.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for (i, a) in analyses.iter().filter(|(i, _)| i % 3 == k) {
+                let rec = record_of(&format!("test:{i}"), Some(format!("<m{i}@t>")), a);
+                match store
+                    .record(&rec, &a.cases, &|_, _, _| None, now)
+                    .await
+                    .unwrap()
+                {
+                    Recorded::Processed { case_ids } => ids.extend(case_ids),
+                    other => panic!("{other:?}"),
+                }
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.extend(t.await.unwrap());
+    }
+    let year = chrono::Utc::now().format("%Y").to_string();
+    ids.sort();
+    let expected: Vec<String> = (1..=ids.len())
+        .map(|n| format!("TJID-{year}-{n:06}"))
+        .collect();
+    assert!(!ids.is_empty());
+    assert_eq!(ids, expected, "gap-free, unique case numbers");
+
+    // Two copies of one email (same Message-ID) at once on two instances.
+    let (s1, s2) = (b.store().await, b.store().await);
+    let a = &analyses[0].1;
+    let r1 = record_of("copy:1", Some("<same@t>".into()), a);
+    let r2 = record_of("copy:2", Some("<same@t>".into()), a);
+    let none = |_: &_, _: &str, _: &str| None;
+    let (x, y) = tokio::join!(
+        s1.record(&r1, &a.cases, &none, now),
+        s2.record(&r2, &a.cases, &none, now)
+    );
+    let mut kinds = [x.unwrap(), y.unwrap()].map(|r| match r {
+        Recorded::Processed { .. } => "processed",
+        Recorded::Ignored(_) => "ignored",
+        _ => "other",
+    });
+    kinds.sort();
+    assert_eq!(kinds, ["ignored", "processed"]);
+    // The same source reference at once: recorded once.
+    let r3 = record_of("copy:3", None, a);
+    let (x, y) = tokio::join!(
+        s1.record(&r3, &a.cases, &none, now),
+        s2.record(&r3, &a.cases, &none, now)
+    );
+    let replays = [x.unwrap(), y.unwrap()]
+        .iter()
+        .filter(|r| **r == Recorded::AlreadyRecorded)
+        .count();
+    assert_eq!(replays, 1);
+}
+
+fn record_of(
+    source_ref: &str,
+    message_id: Option<String>,
+    a: &tjid_intake::intake::Analysis,
+) -> MailRecord {
+    MailRecord {
+        source_ref: source_ref.into(),
+        message_id,
+        content_hash: a.content_hash.clone(),
+        received_at: 1,
+        email_date: None,
+        sender: None,
+        subject: String::new(),
+        headers: String::new(),
+        ignored: a.ignored,
+        error: a.error.clone(),
+        bounce: None,
+    }
+}
+
+/// A SQLite store filled through the normal intake, copied by `migrate-store`: PostgreSQL
+/// gives the same case list and case pages, numbering continues, a second copy is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_store_copies_sqlite_into_postgres() {
+    let Some(pg) = PgDatabase::create().await else {
+        return;
+    };
+    let sqlite = Backend::sqlite();
+    let out = sqlite.process(MAIL);
+    let ids = case_ids(&out);
+    let source = sqlite.store().await;
+    source
+        .add_user("anna", "Anna", "$argon2id$x", 1)
+        .await
+        .unwrap();
+    let t0 = chrono::Utc::now().timestamp_millis();
+    apply(
+        &source,
+        &REPLY,
+        t0,
+        Request {
+            case_id: ids[0].clone(),
+            action: Action::OrderedAtTelia,
+            actor: "anna".into(),
+            comment: Some("beställt".into()),
+            card_number: None,
+        },
+    )
+    .await
+    .unwrap();
+    drop(source);
+
+    let from = format!("sqlite:{}", sqlite.inst.path("intake.db").display());
+    let run = |to: &str| {
+        std::process::Command::new(support::BIN)
+            .args(["migrate-store", "--from", &from, "--to", to])
+            .output()
+            .unwrap()
+    };
+    let out = run(&pg.url);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cases: "));
+
+    let source = sqlite.store().await;
+    let target = Store::open_postgres(&pg.url).await.unwrap();
+    let filter = CaseFilter {
+        limit: 1000,
+        ..Default::default()
+    };
+    let json = |v: &dyn erased::Ser| v.json();
+    let a = source.list_cases(&filter).await.unwrap();
+    let b = target.list_cases(&filter).await.unwrap();
+    assert_eq!(json(&a), json(&b));
+    for id in &ids {
+        let a = source.case_detail(id).await.unwrap().unwrap();
+        let b = target.case_detail(id).await.unwrap().unwrap();
+        assert_eq!(json(&a), json(&b), "{id}");
+        assert_eq!(a.case.message_row, b.case.message_row);
+    }
+    assert_eq!(
+        source.counts().await.unwrap(),
+        target.counts().await.unwrap()
+    );
+    assert_eq!(
+        json(&source.users().await.unwrap()),
+        json(&target.users().await.unwrap())
+    );
+    assert_eq!(
+        json(&source.unprocessed_mail(100).await.unwrap()),
+        json(&target.unprocessed_mail(100).await.unwrap())
+    );
+
+    // Every table of the schema is copied (none forgotten by migrate::TABLES).
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = current_schema() AND table_name <> '_sqlx_migrations' ORDER BY 1",
+    )
+    .fetch_all(&sqlx::PgPool::connect(&pg.url).await.unwrap())
+    .await
+    .unwrap();
+    let mut known: Vec<String> = tjid_intake::store::migrate::TABLES
+        .iter()
+        .map(|t| t.to_string())
+        .chain(EXTRA_TABLES.iter().map(|t| t.to_string()))
+        .collect();
+    known.sort();
+    assert_eq!(tables, known);
+
+    // Numbering continues on PostgreSQL.
+    let pg_backend = Backend {
+        inst: sqlite.inst,
+        pg: Some(pg),
+    };
+    let next = pg_backend.process(&["order_first_name_part_ok"]);
+    let year = chrono::Utc::now().format("%Y").to_string();
+    assert_eq!(
+        case_ids(&next),
+        [format!("TJID-{year}-{:06}", ids.len() + 1)]
+    );
+    // A second copy into the now non-empty database is refused.
+    let out = run(&pg_backend.pg.as_ref().unwrap().url);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+}
+
+/// Tables that hold nothing to move (instance coordination, rebuilt at start).
+const EXTRA_TABLES: &[&str] = &["leases"];
+
+mod erased {
+    /// Serialises any `Serialize` value to a JSON value (object-safe for the closure above).
+    pub trait Ser {
+        fn json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap()
+        }
+    }
+}
+
+contract!(contract_leases);
+async fn contract_leases(b: Backend) {
+    let store = b.store().await;
+    let name = "imap:u@h:993/INBOX";
+    assert_eq!(store.lease_state(name).await.unwrap(), None);
+    assert!(store.try_take_lease(name, "a", 1_000, 0).await.unwrap());
+    assert!(
+        !store.try_take_lease(name, "b", 1_000, 500).await.unwrap(),
+        "held by a"
+    );
+    assert!(
+        store.try_take_lease(name, "a", 1_000, 600).await.unwrap(),
+        "a takes its own again"
+    );
+    assert!(store.renew_lease(name, "a", 1_000, 900).await.unwrap());
+    assert!(
+        !store.renew_lease(name, "b", 1_000, 900).await.unwrap(),
+        "only the holder renews"
+    );
+    let state = store.lease_state(name).await.unwrap().unwrap();
+    assert_eq!((state.holder.as_str(), state.expires_at), ("a", 1_900));
+    // Expired: a cannot renew it, b takes it.
+    assert!(!store.renew_lease(name, "a", 1_000, 1_900).await.unwrap());
+    assert!(store.try_take_lease(name, "b", 1_000, 1_900).await.unwrap());
+    assert!(
+        !store.release_lease(name, "a").await.unwrap(),
+        "a no longer holds it"
+    );
+    assert!(store.release_lease(name, "b").await.unwrap());
+    assert!(
+        store.try_take_lease(name, "a", 1_000, 2_000).await.unwrap(),
+        "free again"
+    );
+    assert!(
+        store
+            .try_take_lease("other", "b", 1_000, 2_000)
+            .await
+            .unwrap(),
+        "leases are per name"
+    );
+}
+
+/// Many instances try to take one free lease at the same moment: exactly one gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_one_lease_holder_under_contention() {
+    let Some(b) = Backend::postgres().await else {
+        return;
+    };
+    let stores = [b.store().await, b.store().await, b.store().await];
+    for round in 0..20 {
+        let now = round * 10_000;
+        let mut tasks = Vec::new();
+        for k in 0..6 {
+            let store = stores[k % 3].clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .try_take_lease("imap", &format!("h{k}"), 5_000, now)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut winners = 0;
+        for t in tasks {
+            winners += usize::from(t.await.unwrap());
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
