@@ -56,6 +56,13 @@ pub async fn run_until(
         });
         Some(crate::ops::start(&settings.http.listen, store.clone(), web).await?)
     };
+    let dropped = store.drop_own_stale_claims().await?;
+    if dropped > 0 {
+        tracing::info!(
+            replies = dropped,
+            "replies taken before a stop are sent again"
+        );
+    }
     let purger = start_purge(&settings, &store);
     let wake_outbox = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);

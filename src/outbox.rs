@@ -34,7 +34,11 @@ pub async fn deliver_due(
     loop {
         let now = Utc::now().timestamp_millis();
         let due = store
-            .take_due_replies(now, 200, crate::store::OUTBOX_CLAIM_MS)
+            .take_due_replies(
+                now,
+                crate::store::OUTBOX_BATCH,
+                crate::store::OUTBOX_CLAIM_MS,
+            )
             .await?;
         if due.is_empty() {
             return Ok(report);

@@ -123,7 +123,7 @@ impl Backend {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let inputs = names
             .iter()
-            .map(|name| tjid_intake::intake::Input {
+            .map(|name| tjid_intake::source::Input {
                 display: name.to_string(),
                 source_ref: format!("test:{name}:{}", uuid::Uuid::new_v4().simple()),
                 raw: std::fs::read(root.join(format!("fixtures/mail/{name}.eml"))).unwrap(),

@@ -357,6 +357,29 @@ fn read_upright(
 /// layout reader measures gaps in line heights, so each box is grown to about a font's height:
 /// the page's typical word height (most words have capitals or ascenders) times 1.25, centred.
 /// Check-box tokens keep the box's own size.
+/// What Tesseract makes of a dotted or dashed leader line: "words" (`ere`, `sern`, `-`) a third
+/// of the height of the page's text or less, read with letters or without confidence. Not text.
+fn is_leader_junk(w: &TsvWord, typical: f32) -> bool {
+    let flat = !w.mark && (w.height as f32) * 3.0 <= typical;
+    let letters = w.text.chars().filter(|c| c.is_alphabetic()).count();
+    flat && (letters >= 2 || w.confidence < 50.0)
+}
+
+/// A word read with no confidence at all that lies mostly on a word read with confidence: the
+/// same ink read twice, the second time with the leader line under it (`förrredrernsarste`
+/// over `Psykiatriska`).
+fn is_ghost(w: &TsvWord, words: &[TsvWord]) -> bool {
+    if w.mark || w.confidence >= 10.0 {
+        return false;
+    }
+    let area = (w.width * w.height).max(1) as f32;
+    words.iter().any(|o| {
+        let across = (w.left + w.width).min(o.left + o.width) as i64 - w.left.max(o.left) as i64;
+        let down = (w.top + w.height).min(o.top + o.height) as i64 - w.top.max(o.top) as i64;
+        o.confidence >= 60.0 && across > 0 && down > 0 && (across * down) as f32 >= 0.4 * area
+    })
+}
+
 fn to_points(words: Vec<TsvWord>, dpi: f32) -> Vec<Word> {
     let scale = 72.0 / dpi;
     let mut heights: Vec<u32> = words
@@ -366,9 +389,12 @@ fn to_points(words: Vec<TsvWord>, dpi: f32) -> Vec<Word> {
         .collect();
     heights.sort_unstable();
     let typical = heights.get(heights.len() / 2).copied().unwrap_or(0) as f32;
+    let ghosts: Vec<bool> = words.iter().map(|w| is_ghost(w, &words)).collect();
     words
         .into_iter()
-        .map(|w| {
+        .zip(ghosts)
+        .filter(|(w, ghost)| !ghost && !is_leader_junk(w, typical))
+        .map(|(w, _)| {
             let h = w.height as f32;
             let full = if w.mark {
                 h

@@ -41,8 +41,11 @@ pub enum Store {
 }
 
 /// How long the outbox worker may take to settle a reply it took before another instance may
-/// take it (its instance is then presumed dead). Longer than any pass of the worker.
-pub const OUTBOX_CLAIM_MS: i64 = 10 * 60 * 1000;
+/// take it (its instance is then presumed dead): the replies of an instance killed mid-pass wait
+/// this long. Longer than a pass of `OUTBOX_BATCH` replies.
+pub const OUTBOX_CLAIM_MS: i64 = 2 * 60 * 1000;
+/// Replies taken at once by the outbox worker.
+pub const OUTBOX_BATCH: i64 = 50;
 
 /// A name for one store instance, written in the outbox claims it makes.
 pub(crate) fn new_holder() -> String {
@@ -358,6 +361,17 @@ impl Store {
     /// unless it is settled first (`reply_sent`, `reply_retry`, `reply_failed`, `reply_held`
     /// end the claim). A claim left by an instance that died runs out, and the reply is taken
     /// again (with its stable Message-ID). PostgreSQL takes them with `FOR UPDATE SKIP LOCKED`.
+    /// At a daemon's start: on SQLite, where one daemon sends from one file, the claims left by
+    /// the daemon before it (killed mid-pass) are its own and are dropped, so its replies go out
+    /// at once rather than when the claims run out. On PostgreSQL another instance may hold
+    /// them; they run out (`OUTBOX_CLAIM_MS`).
+    pub async fn drop_own_stale_claims(&self) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.drop_claims().await,
+            Store::Postgres(_) => Ok(0),
+        }
+    }
+
     pub async fn take_due_replies(
         &self,
         now_ms: i64,

@@ -254,6 +254,17 @@ impl SqliteStore {
     /// `now_ms + claim_ms`, and no other instance (or call) takes it before that, unless it is
     /// settled (sent, retried, failed, held) first. SQLite has a single writer, so one
     /// `UPDATE … RETURNING` is atomic; the order is the same as `due_replies`.
+    /// Drops every claim on pending replies (see `Store::drop_own_stale_claims`).
+    pub async fn drop_claims(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL
+             WHERE status = 'pending' AND claimed_by IS NOT NULL",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn take_due_replies(
         &self,
         now_ms: i64,
