@@ -179,10 +179,14 @@ async fn check_ldap(settings: &Settings) -> Result<String, String> {
 
 fn check_providers(path: &Path) -> Result<String, String> {
     let register = crate::providers::ProviderRegister::load(path).map_err(|e| e.to_string())?;
+    let (now, later) = register.connected_on(chrono::Local::now().date_naive());
+    let later = match later {
+        0 => String::new(),
+        n => format!(", {n} connected from a later date"),
+    };
     Ok(format!(
-        "{}: {} connected providers",
-        path.display(),
-        register.len()
+        "{}: {now} connected providers{later}",
+        path.display()
     ))
 }
 

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::case::{CheckedCase, Decision, EmailOutcome, IgnoreReason};
+use crate::case::{CheckedCase, Decision, EmailOutcome, IgnoreReason, WarningCode};
 use crate::config::DirectoryKind;
 use crate::config::Settings;
 use crate::directory::{Directory, DirectoryError, KivLookup, KivSnapshot, LdapDirectory};
@@ -630,6 +630,12 @@ fn count_outcome(outcome: &Outcome, started: Instant) {
         }
         for w in &c.warnings {
             metrics::counter!(t::CASE_WARNINGS, "code" => w.code.as_str()).increment(1);
+        }
+        if c.warnings
+            .iter()
+            .any(|w| w.code == WarningCode::LowOcrConfidence)
+        {
+            metrics::counter!(t::CASES_LOW_OCR, "decision" => c.decision.as_str()).increment(1);
         }
     }
     metrics::histogram!(t::PROCESSING_SECONDS).record(started.elapsed().as_secs_f64());

@@ -176,6 +176,12 @@ impl ProviderRegister {
         self.by_key.is_empty()
     }
 
+    /// Providers connected on the date `on`, and those connected only from a later date.
+    pub fn connected_on(&self, on: NaiveDate) -> (usize, usize) {
+        let now = self.by_key.values().filter(|c| c.since <= on).count();
+        (now, self.by_key.len() - now)
+    }
+
     fn get(&self, key: &str) -> Option<&Connection> {
         self.by_key.get(&normalize_key(key)?)
     }
@@ -249,6 +255,15 @@ mod tests {
         assert_eq!(reg.provider_name("5560160680"), Some("Hälsan Väst, AB"));
         assert_eq!(reg.provider_name("191212121212"), Some("Tolvans Fotvård"));
         assert_eq!(reg.provider_name("0000000000"), None);
+    }
+
+    #[test]
+    fn providers_connected_from_a_later_date_are_counted_apart() {
+        let reg = ProviderRegister::from_csv(SAMPLE).unwrap();
+        assert_eq!(reg.connected_on(d("2025-01-01")), (2, 2));
+        assert_eq!(reg.connected_on(d("2025-09-01")), (3, 1));
+        assert_eq!(reg.connected_on(d("2026-03-15")), (4, 0));
+        assert_eq!(reg.connected_on(d("2019-12-31")), (0, 4));
     }
 
     #[test]

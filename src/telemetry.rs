@@ -55,6 +55,9 @@ pub const LDAP_WAITING: &str = "tjid_ldap_waiting_emails";
 pub const LDAP_UP: &str = "tjid_ldap_up";
 /// LDAP look-ups by `result`: ok, error, cached.
 pub const LDAP_LOOKUPS: &str = "tjid_ldap_lookups_total";
+/// Cases with at least one field read by OCR with low confidence, by `decision` (the warnings
+/// metric counts the fields).
+pub const CASES_LOW_OCR: &str = "tjid_cases_low_ocr_confidence_total";
 
 /// For the IMAP source: whether its session is up.
 pub fn set_imap_connected(connected: bool) {
@@ -76,7 +79,41 @@ pub fn install_metrics() -> anyhow::Result<metrics_exporter_prometheus::Promethe
         .set_buckets_for_metric(Matcher::Full(PROCESSING_SECONDS.into()), &buckets)?
         .install_recorder()?;
     describe_metrics();
+    zero_series();
     Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+/// Every series of a closed label set exists from the start, at zero: a rate or an alert on
+/// `outcome="quarantined"` works before the first quarantine.
+fn zero_series() {
+    use crate::case::{CaseKind, Decision, EmailOutcome, IgnoreReason, ReasonCode, WarningCode};
+    let outcomes = EmailOutcome::ALL.iter().map(|o| o.as_str());
+    for outcome in outcomes.chain(["replay"]) {
+        metrics::counter!(EMAILS, "outcome" => outcome).increment(0);
+    }
+    for r in IgnoreReason::ALL {
+        metrics::counter!(EMAILS_IGNORED, "reason" => r.as_str()).increment(0);
+    }
+    for k in CaseKind::ALL {
+        for d in Decision::ALL {
+            metrics::counter!(CASES, "kind" => k.as_str(), "decision" => d.as_str()).increment(0);
+        }
+    }
+    for d in Decision::ALL {
+        metrics::counter!(CASES_LOW_OCR, "decision" => d.as_str()).increment(0);
+    }
+    for c in ReasonCode::ALL {
+        metrics::counter!(CASE_REASONS, "code" => c.as_str()).increment(0);
+    }
+    for c in WarningCode::ALL {
+        metrics::counter!(CASE_WARNINGS, "code" => c.as_str()).increment(0);
+    }
+    for r in ["sent", "retry", "failed"] {
+        metrics::counter!(REPLY_DELIVERIES, "result" => r).increment(0);
+    }
+    for r in ["ok", "error", "cached"] {
+        metrics::counter!(LDAP_LOOKUPS, "result" => r).increment(0);
+    }
 }
 
 fn describe_metrics() {
@@ -104,6 +141,15 @@ fn describe_metrics() {
     );
     describe_gauge!(LDAP_UP, "1 when the last LDAP look-up succeeded.");
     describe_counter!(LDAP_LOOKUPS, "LDAP look-ups by result (ok, error, cached).");
+    describe_histogram!(
+        OCR_PAGE_SECONDS,
+        Unit::Seconds,
+        "Time to recognise one scanned page (OCR), blank pages included."
+    );
+    describe_counter!(
+        CASES_LOW_OCR,
+        "Cases with a field read by OCR with low confidence, by decision."
+    );
 }
 
 // `[log]`: the logging settings, owned here; `config` only gathers them.
@@ -127,6 +173,31 @@ impl Default for LogSettings {
         LogSettings {
             format: LogFormat::Text,
             level: "info".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_series_is_there_from_the_start_and_every_metric_has_help() {
+        let handle = super::install_metrics().unwrap();
+        let text = handle.render();
+        for line in [
+            r#"tjid_emails_total{outcome="quarantined"} 0"#,
+            r#"tjid_emails_total{outcome="replay"} 0"#,
+            r#"tjid_cases_total{kind="order",decision="rejected"} 0"#,
+            r#"tjid_cases_low_ocr_confidence_total{decision="queued"} 0"#,
+            r#"tjid_reply_deliveries_total{result="failed"} 0"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let name = line.split(' ').nth(2).unwrap();
+            assert!(
+                text.contains(&format!("# HELP {name} ")),
+                "{name} has no HELP line"
+            );
         }
     }
 }
