@@ -427,6 +427,8 @@ pub struct OcrConfig {
     pub max_pages: usize,
     /// An image with more pixels than this is not decoded.
     pub max_pixels: u64,
+    /// Address space of each external program (pdftoppm, tesseract), in MiB; 0: no limit.
+    pub child_memory_mb: u64,
 }
 
 impl OcrConfig {
@@ -456,6 +458,7 @@ impl Default for OcrConfig {
             page_timeout_secs: d.page_timeout.as_secs(),
             max_pages: d.raster.max_pages,
             max_pixels: d.raster.max_pixels,
+            child_memory_mb: crate::ocr::child::DEFAULT_MEMORY_MB,
         }
     }
 }

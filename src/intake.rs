@@ -170,6 +170,7 @@ impl Intake {
         if settings.ocr.workers > 0 {
             crate::ocr::set_workers(settings.ocr.workers);
         }
+        crate::ocr::child::set_memory_limit_mb(settings.ocr.child_memory_mb);
         if settings.ocr.enabled && !crate::ocr::available(&settings.ocr.lang) {
             // Not fatal: digital forms are still read. Emails with scans are quarantined until
             // it is installed (staff process them again), and `tjid-intake check` reports it.

@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// What a finished program gave.
@@ -21,13 +22,47 @@ pub enum ChildError {
     Wait(std::io::Error),
 }
 
-/// Runs `cmd` with `input` on stdin; at most `stdout_cap` bytes of stdout are kept.
+/// The address space each external program gets by default, in MiB: a page at 400 dpi and
+/// Tesseract's models need well under 300 MiB; a PDF image declaring 60000×60000 pixels makes
+/// pdftoppm ask for gigabytes and fail instead.
+pub const DEFAULT_MEMORY_MB: u64 = 768;
+
+static MEMORY_LIMIT_MB: AtomicU64 = AtomicU64::new(DEFAULT_MEMORY_MB);
+
+/// Sets the address-space limit of the programs started from now on (`[ocr] child_memory_mb`);
+/// 0 lifts it.
+pub fn set_memory_limit_mb(mb: u64) {
+    MEMORY_LIMIT_MB.store(mb, Ordering::Relaxed);
+}
+
+/// Runs `cmd` with `input` on stdin; at most `stdout_cap` bytes of stdout are kept. The program
+/// gets the configured address-space limit (`RLIMIT_AS`): it fails to allocate beyond it.
 pub fn run(
     mut cmd: Command,
     input: Vec<u8>,
     stdout_cap: u64,
     timeout: Duration,
 ) -> Result<Finished, ChildError> {
+    let limit = MEMORY_LIMIT_MB
+        .load(Ordering::Relaxed)
+        .saturating_mul(1 << 20);
+    if limit > 0 {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec only setrlimit is called, which is async-signal-safe
+        // and allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                let rl = libc::rlimit {
+                    rlim_cur: limit as libc::rlim_t,
+                    rlim_max: limit as libc::rlim_t,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &rl) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -88,4 +123,30 @@ pub fn run(
         stdout,
         stderr,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allocate(mb: u32) -> Result<Finished, ChildError> {
+        let mut cmd = Command::new("python3");
+        cmd.arg("-c")
+            .arg(format!("b = bytearray({mb} * 1024 * 1024); print(len(b))"));
+        run(cmd, Vec::new(), 1024, Duration::from_secs(30))
+    }
+
+    #[test]
+    fn the_memory_limit_stops_a_program_that_asks_for_more() {
+        // One test changes the process-wide limit: nothing else here runs children.
+        set_memory_limit_mb(200);
+        let over = allocate(400).expect("runs");
+        let under = allocate(20).expect("runs");
+        set_memory_limit_mb(0);
+        let free = allocate(400).expect("runs");
+        set_memory_limit_mb(DEFAULT_MEMORY_MB);
+        assert!(!over.status.success(), "400 MiB under a 200 MiB limit");
+        assert!(under.status.success());
+        assert!(free.status.success());
+    }
 }

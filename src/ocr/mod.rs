@@ -8,7 +8,7 @@
 //! core), so a 20-page fax cannot starve mail intake or replies. Callers are on blocking threads
 //! (the intake runs analysis with `spawn_blocking`), never on the async runtime.
 
-mod child;
+pub mod child;
 pub mod marks;
 pub mod prep;
 pub mod raster;
