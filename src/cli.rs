@@ -58,6 +58,9 @@ enum Command {
     },
     /// Erase personal data whose retention ran out ([retention]); keeps a minimal case shell.
     Purge,
+    /// Copy the SQLite store into FILE while the daemon runs (a consistent online copy). To
+    /// restore: stop the daemon and put FILE at `[store] sqlite`. PostgreSQL: use pg_dump.
+    Backup { file: PathBuf },
     /// The blank forms providers fill in.
     Forms {
         #[command(subcommand)]
@@ -239,6 +242,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Cases { command } => cases(settings, command).await,
             Command::Users { command } => users(settings, command).await,
             Command::Purge => purge(settings).await,
+            Command::Backup { file } => backup(settings, &file).await,
             Command::Bench { emails, dir, logos } => {
                 crate::bench::run(settings, emails, dir, logos).await
             }
@@ -725,6 +729,22 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<Exit
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn backup(settings: Settings, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    if file.exists() {
+        anyhow::bail!(
+            "{} exists already: a backup never overwrites",
+            file.display()
+        );
+    }
+    let store = open_store(&settings).await?;
+    store
+        .backup_to(file)
+        .await
+        .with_context(|| format!("cannot write the backup {}", file.display()))?;
+    println!("backup written to {}", file.display());
     Ok(ExitCode::SUCCESS)
 }
 

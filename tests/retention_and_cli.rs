@@ -313,3 +313,28 @@ fn the_cli_moves_cases_through_checked_transitions() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("purged: 0 email(s)"), "{out}");
 }
+
+#[test]
+fn a_backup_is_a_store_that_can_be_restored() {
+    let inst = Installation::new("");
+    let cases = process(&inst, &["order_table_ok", "order_person_not_in_kiv"]);
+    let backup = inst.path("backup.db");
+    let (code, out, err) = run(&inst, &["backup", backup.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("backup written"), "{out}");
+    // Never over an existing file.
+    let (code, _, err) = run(&inst, &["backup", backup.to_str().unwrap()], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("exists already"), "{err}");
+    // Restore: the daemon stopped, the backup put where the store was.
+    let before = run(&inst, &["cases", "list"], None).1;
+    std::fs::remove_file(inst.path("intake.db")).unwrap();
+    let _ = std::fs::remove_file(inst.path("intake.db-wal"));
+    let _ = std::fs::remove_file(inst.path("intake.db-shm"));
+    std::fs::copy(&backup, inst.path("intake.db")).unwrap();
+    let after = run(&inst, &["cases", "list"], None).1;
+    assert_eq!(before, after);
+    for id in cases.values() {
+        assert!(after.contains(id.as_str()), "{id} in {after}");
+    }
+}

@@ -36,6 +36,8 @@ pub struct Ack {
 }
 
 /// Where the daemon takes mail from.
+// One source per daemon: the size of the larger variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Source {
     /// A Maildir on this machine (the embedded default).
     Maildir(MaildirSource),

@@ -28,6 +28,9 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The operation does not exist on this backend.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// The row changed between reading and writing (another user acted first).
     #[error("the case changed meanwhile: {0}")]
     Conflict(String),
@@ -361,6 +364,17 @@ impl Store {
     /// unless it is settled first (`reply_sent`, `reply_retry`, `reply_failed`, `reply_held`
     /// end the claim). A claim left by an instance that died runs out, and the reply is taken
     /// again (with its stable Message-ID). PostgreSQL takes them with `FOR UPDATE SKIP LOCKED`.
+    /// A consistent copy of the whole SQLite store in a new file (`VACUUM INTO`), taken while
+    /// the daemon runs. PostgreSQL has its own tools (pg_dump).
+    pub async fn backup_to(&self, file: &std::path::Path) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.backup_to(file).await,
+            Store::Postgres(_) => Err(StoreError::Unsupported(
+                "backup copies a SQLite store; back up PostgreSQL with pg_dump",
+            )),
+        }
+    }
+
     /// At a daemon's start: on SQLite, where one daemon sends from one file, the claims left by
     /// the daemon before it (killed mid-pass) are its own and are dropped, so its replies go out
     /// at once rather than when the claims run out. On PostgreSQL another instance may hold

@@ -254,6 +254,18 @@ impl SqliteStore {
     /// `now_ms + claim_ms`, and no other instance (or call) takes it before that, unless it is
     /// settled (sent, retried, failed, held) first. SQLite has a single writer, so one
     /// `UPDATE … RETURNING` is atomic; the order is the same as `due_replies`.
+    /// See `Store::backup_to`.
+    pub async fn backup_to(&self, file: &std::path::Path) -> Result<(), StoreError> {
+        let path = file
+            .to_str()
+            .ok_or_else(|| StoreError::Corrupt("the backup path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Drops every claim on pending replies (see `Store::drop_own_stale_claims`).
     pub async fn drop_claims(&self) -> Result<u64, StoreError> {
         let done = sqlx::query(
