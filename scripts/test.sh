@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: unit, golden, integration (crash safety, bad input, daemon) and the tests
-# against real servers, after rustfmt and clippy (warnings are errors). Set CI=true to make a missing server a failure instead of a skip.
+# Runs rustfmt's check, clippy (warnings are errors) and every test: unit, golden, integration
+# (crash safety, bad input, daemon) and the tests against real servers. Set CI=true to make a
+# missing server a failure instead of a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_THREAD_LIMIT=1   # Tesseract: OpenMP threads only cost time on 2 cores
