@@ -460,7 +460,12 @@ impl Intake {
         let raw = Arc::new(input.raw);
         let task_raw = Arc::clone(&raw);
         let task_this = Arc::clone(&self);
-        let task = tokio::task::spawn_blocking(move || task_this.prepare(&task_raw));
+        // The deadline also stops the work: external programs are killed and no further page
+        // is read once it passes (src/ocr/child.rs), so a time-out frees the worker.
+        let deadline = Instant::now() + timeout;
+        let task = tokio::task::spawn_blocking(move || {
+            crate::ocr::child::with_deadline(Some(deadline), || task_this.prepare(&task_raw))
+        });
         let prepared = match tokio::time::timeout(timeout, task).await {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => quarantine(&raw, "processing the email failed unexpectedly".into()),

@@ -2,6 +2,7 @@
 //! up to a cap, killed when its time is up. Never through a shell. Writer and readers run on
 //! their own threads so that no pipe can fill up and stall the others.
 
+use std::cell::Cell;
 use std::io::{Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,31 @@ pub enum ChildError {
 pub const DEFAULT_MEMORY_MB: u64 = 768;
 
 static MEMORY_LIMIT_MB: AtomicU64 = AtomicU64::new(DEFAULT_MEMORY_MB);
+
+thread_local! {
+    /// When the work this thread does for one email must stop (its time limit).
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Runs `work` with `deadline` as this thread's deadline: a program started by `run` past it
+/// is killed, and OCR starts no page past it. The email's time limit thereby stops the work
+/// too, not only the wait for it.
+pub fn with_deadline<R>(deadline: Option<Instant>, work: impl FnOnce() -> R) -> R {
+    let before = DEADLINE.with(|d| d.replace(deadline));
+    let result = work();
+    DEADLINE.with(|d| d.set(before));
+    result
+}
+
+/// This thread's deadline, to hand on to the threads it starts.
+pub fn deadline() -> Option<Instant> {
+    DEADLINE.with(|d| d.get())
+}
+
+/// Whether this thread's deadline has passed.
+pub fn past_deadline() -> bool {
+    deadline().is_some_and(|d| Instant::now() >= d)
+}
 
 /// Sets the address-space limit of the programs started from now on (`[ocr] child_memory_mb`);
 /// 0 lifts it.
@@ -102,7 +128,7 @@ pub fn run(
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
-            Ok(None) if started.elapsed() > timeout => {
+            Ok(None) if started.elapsed() > timeout || past_deadline() => {
                 let _ = child.kill();
                 let _ = child.wait();
                 break Err(ChildError::Timeout);
@@ -134,6 +160,20 @@ mod tests {
         cmd.arg("-c")
             .arg(format!("b = bytearray({mb} * 1024 * 1024); print(len(b))"));
         run(cmd, Vec::new(), 1024, Duration::from_secs(30))
+    }
+
+    #[test]
+    fn a_program_still_running_at_the_deadline_is_killed() {
+        let started = Instant::now();
+        let soon = Some(started + Duration::from_millis(300));
+        let result = with_deadline(soon, || {
+            let mut cmd = Command::new("sleep");
+            cmd.arg("30");
+            run(cmd, Vec::new(), 1024, Duration::from_secs(60))
+        });
+        assert!(matches!(result, Err(ChildError::Timeout)));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(deadline(), None, "the deadline ends with the work");
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub enum OcrError {
     Unavailable,
     #[error("text recognition (OCR) of scans is turned off ([ocr] enabled = false)")]
     Disabled,
+    #[error("the email's time limit ran out before this page was read")]
+    Stopped,
     #[error(transparent)]
     Raster(#[from] raster::RasterError),
     #[error(transparent)]
@@ -160,10 +162,15 @@ pub fn recognise_pages(
     if !available(&settings.lang) {
         return Err(OcrError::Unavailable);
     }
+    let deadline = child::deadline();
     let results: Vec<Result<OcrPage, OcrError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = pages
             .iter()
-            .map(|(number, img)| scope.spawn(move || recognise_page(*number, img, settings)))
+            .map(|(number, img)| {
+                scope.spawn(move || {
+                    child::with_deadline(deadline, || recognise_page(*number, img, settings))
+                })
+            })
             .collect();
         handles
             .into_iter()
@@ -189,6 +196,9 @@ pub fn recognise_page(
     settings: &OcrSettings,
 ) -> Result<OcrPage, OcrError> {
     let _permit = Permit::acquire();
+    if child::past_deadline() {
+        return Err(OcrError::Stopped);
+    }
     let started = Instant::now();
     let mut gray = page.image.clone();
     let mut dpi = page.dpi.unwrap_or_else(|| estimate_dpi(&gray));
