@@ -12,11 +12,6 @@ type Graph = BTreeMap<String, BTreeSet<String>>;
 
 /// Edges that close a cycle today. Remove an entry when its edge is gone.
 const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
-    // The store renders replies (RenderedReply, pipeline::reply) inside its transaction.
-    ("store", "pipeline"),
-    // Settings types still owned by config's users: OCR, retention.
-    ("config", "ocr"),
-    ("config", "store"),
     // OCR reads its words with the layout reader and the ink module of the pipeline.
     ("ocr", "pipeline"),
     // The fixture MIME builder uses the parser's types.
