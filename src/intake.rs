@@ -195,7 +195,7 @@ impl Intake {
     /// held case, SPEC §4.4). Fails only when KIV cannot be reached.
     pub async fn recheck(
         &self,
-        form: &crate::pipeline::layout::RawForm,
+        form: &crate::forms::layout::RawForm,
         attachment: Option<&str>,
         email_date: NaiveDate,
         sender: Option<&str>,

@@ -159,7 +159,7 @@ pub struct CaseRow {
     pub message_purged_at: Option<i64>,
     /// JSON: the fields a held case waits on (SPEC §4.4); `[]` once decided.
     pub verify: String,
-    /// JSON: where each field was read on a scanned page (`crate::case::FieldBox`).
+    /// JSON: where each field was read on a scanned page (`crate::forms::FieldBox`).
     pub field_boxes: String,
     /// The id of the email's row (a reply's Message-ID is made from it).
     #[serde(skip)]

@@ -971,7 +971,7 @@ async fn field_crop_image(
         Ok(None) => return not_found().await,
         Err(e) => return internal(e),
     };
-    let boxes: Vec<crate::case::FieldBox> =
+    let boxes: Vec<crate::forms::FieldBox> =
         serde_json::from_str(&case.field_boxes).unwrap_or_default();
     let Some(fbox) = form_image::field_box(&boxes, field) else {
         return not_found().await;

@@ -346,7 +346,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
 
     // SPEC §4.4: a held case shows each uncertain field with its crop and an input; a rejected
     // case offers to correct any field of its table.
-    let boxes: Vec<crate::case::FieldBox> =
+    let boxes: Vec<crate::forms::FieldBox> =
         serde_json::from_str(&c.field_boxes).unwrap_or_default();
     let editable = |key: &str| -> Option<Value> {
         let spec = FormKind::parse(&c.kind)?.field(key)?;
