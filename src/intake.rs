@@ -444,7 +444,7 @@ impl Intake {
                 }
             }
         }
-        // The LDAP wait queue's gauge is read from the store at each /metrics scrape (ops.rs).
+        // The LDAP wait queue's gauge is read from the store at each /metrics scrape (app/ops.rs).
         Ok(())
     }
 

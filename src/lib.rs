@@ -2,14 +2,11 @@
 //! them against KIV and the register of connected providers, and queues or rejects each case
 //! with a Swedish reply. See SPEC.md for the contract and README.md for the layout.
 
-pub mod bench;
+pub mod app;
 pub mod bounce;
 pub mod case;
-pub mod check;
-pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod daemon;
 pub mod directory;
 pub mod domain;
 pub mod forms;
@@ -18,7 +15,6 @@ pub mod lifecycle;
 pub mod mime;
 pub mod net;
 pub mod ocr;
-pub mod ops;
 pub mod originals;
 pub mod outbox;
 pub mod pdf;

@@ -240,7 +240,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Users { command } => users(settings, command).await,
             Command::Purge => purge(settings).await,
             Command::Bench { emails, dir, logos } => {
-                crate::bench::run(settings, emails, dir, logos).await
+                crate::app::bench::run(settings, emails, dir, logos).await
             }
             Command::Check => check(settings).await,
             Command::Forms { .. } | Command::CheckConfig | Command::MigrateStore { .. } => {
@@ -299,7 +299,7 @@ async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     let store = open_store(&settings).await?;
     let sink = open_sink(&settings)?;
     let intake = Arc::new(Intake::load(settings)?);
-    crate::daemon::run(intake, store, sink).await?;
+    crate::app::daemon::run(intake, store, sink).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -396,7 +396,7 @@ async fn process(
 }
 
 async fn check(settings: Settings) -> anyhow::Result<ExitCode> {
-    let lines = crate::check::run_checks(&settings).await;
+    let lines = crate::app::self_check::run_checks(&settings).await;
     let failed = lines.iter().filter(|l| l.result.is_err()).count();
     for line in &lines {
         println!("{}", line.render());

@@ -54,7 +54,7 @@ pub async fn run_until(
                 crate::clock::Clock::System,
             ))
         });
-        Some(crate::ops::start(&settings.http.listen, store.clone(), web).await?)
+        Some(crate::app::ops::start(&settings.http.listen, store.clone(), web).await?)
     };
     let dropped = store.drop_own_stale_claims().await?;
     if dropped > 0 {
