@@ -5,13 +5,13 @@
 pub mod app;
 pub mod bounce;
 pub mod case;
+pub mod casework;
 pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod domain;
 pub mod forms;
 pub mod intake;
-pub mod lifecycle;
 pub mod mime;
 pub mod net;
 pub mod ocr;
@@ -20,12 +20,10 @@ pub mod outbox;
 pub mod pdf;
 pub mod pipeline;
 pub mod providers;
-pub mod retention;
 pub mod sink;
 pub mod source;
 pub mod store;
 pub mod telemetry;
-pub mod verification;
 pub mod web;
 
 /// The human-readable, stable case number: `TJID-2026-000123`.

@@ -9,10 +9,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::case::EmailOutcome;
+use crate::casework::lifecycle::{Action, LifecycleError, Request};
 use crate::clock::format_ms;
 use crate::config::{Settings, SinkKind};
 use crate::intake::{DryRun, Intake, Order, Recorder};
-use crate::lifecycle::{Action, LifecycleError, Request};
 use crate::pipeline::reply::ReplySettings;
 use crate::sink::{FileSink, ReplySink, SmtpSink};
 use crate::store::{CaseFilter, Store};
@@ -569,14 +569,14 @@ async fn verify(
     let rate = settings.rate_limit.clone();
     let sink = open_sink(&settings)?;
     let intake = Intake::load(settings)?;
-    let request = crate::verification::VerifyRequest {
+    let request = crate::casework::verification::VerifyRequest {
         case_id: case.clone(),
         actor: actor_or_cli(by),
         corrections,
         confirm,
     };
     let now = chrono::Utc::now().timestamp_millis();
-    match crate::verification::verify(store, &intake, now, request).await {
+    match crate::casework::verification::verify(store, &intake, now, request).await {
         Ok(done) => {
             let reasons: Vec<String> = done
                 .reasons
@@ -605,7 +605,7 @@ async fn verify(
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(crate::verification::VerifyError::Store(e)) => Err(e.into()),
+        Err(crate::casework::verification::VerifyError::Store(e)) => Err(e.into()),
         Err(e) => {
             eprintln!("error: {e}");
             Ok(ExitCode::from(1))
@@ -636,7 +636,7 @@ async fn transition(
         card_number,
     };
     let now = chrono::Utc::now().timestamp_millis();
-    match crate::lifecycle::apply(store, &reply, now, request).await {
+    match crate::casework::lifecycle::apply(store, &reply, now, request).await {
         Ok(applied) => {
             println!(
                 "{case}: {} -> {}{}",
@@ -731,7 +731,7 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<Exit
 async fn purge(settings: Settings) -> anyhow::Result<ExitCode> {
     let store = open_store(&settings).await?;
     let now = chrono::Utc::now().timestamp_millis();
-    let report = crate::retention::purge(
+    let report = crate::casework::retention::purge(
         &store,
         &settings.retention,
         Some(&crate::originals::Originals::new(&settings)),
@@ -742,7 +742,7 @@ async fn purge(settings: Settings) -> anyhow::Result<ExitCode> {
         "purged: {} email(s), {} rejected case(s), {} completed case(s)",
         report.messages, report.rejected_cases, report.completed_cases
     );
-    let removed = crate::retention::erase_on_server(&store, &settings, now).await?;
+    let removed = crate::casework::retention::erase_on_server(&store, &settings, now).await?;
     if removed > 0 {
         println!("removed from the IMAP server: {removed} email(s)");
     }
@@ -779,7 +779,7 @@ fn render_case_text(d: &crate::store::CaseDetail) -> String {
         c.source_ref
     );
     let _ = writeln!(out, "Subject: {}", c.subject);
-    if c.state == crate::verification::HELD {
+    if c.state == crate::casework::verification::HELD {
         let fields: Vec<Option<String>> = serde_json::from_str(&c.verify).unwrap_or_default();
         let fields: Vec<&str> = fields
             .iter()

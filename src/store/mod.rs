@@ -477,7 +477,7 @@ impl Store {
         dispatch!(self, s => s.case_detail(id).await)
     }
 
-    /// Applies staff's verification of a case atomically (see `crate::verification`).
+    /// Applies staff's verification of a case atomically (see `crate::casework::verification`).
     /// `Conflict` when the case is no longer in `v.from`. Returns the reply's outbox id.
     pub async fn apply_verification(&self, v: &Verification) -> Result<Option<String>, StoreError> {
         dispatch!(self, s => s.apply_verification(v).await)

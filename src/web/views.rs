@@ -6,9 +6,9 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::case::{IgnoreReason, ReasonCode, WarningCode};
+use crate::casework::lifecycle::{allowed_actions, state_label_sv, Action};
 use crate::clock::format_ms;
 use crate::forms::spec::FormKind;
-use crate::lifecycle::{allowed_actions, state_label_sv, Action};
 use crate::store::{CaseDetail, CaseSummary, MailRow, Store, StoreError};
 
 pub fn kind_sv(kind: &str) -> &str {

@@ -144,7 +144,7 @@ pub async fn verify(
         "rejected" => false,
         other => {
             return Err(VerifyError::NotAllowed(
-                crate::lifecycle::state_label_sv(other).to_string(),
+                crate::casework::lifecycle::state_label_sv(other).to_string(),
             ))
         }
     };
