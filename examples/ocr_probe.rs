@@ -1,7 +1,7 @@
 //! Debugging aid: runs the OCR path on image files and prints the words and the forms read.
 //! `cargo run --example ocr_probe -- FILE...`
+use tjid_intake::forms::layout::read_forms;
 use tjid_intake::ocr::{raster, recognise_pages, OcrSettings};
-use tjid_intake::pipeline::layout::read_forms;
 
 fn main() {
     let settings = OcrSettings::default();

@@ -3,6 +3,7 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::forms::spec::FormKind;
+use crate::forms::FieldBox;
 
 macro_rules! codes {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $code:literal),* $(,)? }) => {
@@ -160,19 +161,6 @@ pub struct CaseContext {
     /// so that staff verifying an uncertain reading see the crop (SPEC §4.4). Empty for
     /// digital forms.
     pub field_boxes: Vec<FieldBox>,
-}
-
-/// Where one field was read: a page of the form's attachment and a rectangle on it, in
-/// fractions of the page's width and height (origin top left), so that any rendering of the
-/// page can be cropped to it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct FieldBox {
-    pub field: String,
-    pub page: usize,
-    pub left: f32,
-    pub top: f32,
-    pub right: f32,
-    pub bottom: f32,
 }
 
 /// One form, checked and decided.

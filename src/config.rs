@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+// Settings owned by their components; gathered here.
+pub use crate::directory::ldap::LdapSettings;
+pub use crate::store::{StoreKind, StoreSettings};
+
 pub use crate::telemetry::{LogFormat, LogSettings};
 
 /// The file used when `--config` is not given (relative to the current directory).
@@ -53,55 +57,6 @@ pub enum DirectoryKind {
 #[serde(default)]
 pub struct DirectorySettings {
     pub kind: DirectoryKind,
-}
-
-/// KIV over LDAP (used when `directory.kind = "ldap"`).
-#[derive(Clone, Deserialize)]
-#[serde(default)]
-pub struct LdapSettings {
-    /// `ldaps://host[:port]` (implicit TLS) or `ldap://host[:port]` (StartTLS unless `plain`).
-    pub url: String,
-    /// Talk to an `ldap://` URL without TLS. Only for a server on loopback (tests).
-    pub plain: bool,
-    /// PEM file with the CA certificate(s) to trust; absent: the system's roots.
-    pub ca_file: Option<PathBuf>,
-    /// The service account's DN for the simple bind.
-    pub bind_dn: String,
-    /// The service account's password; prefer `password_file` (or TJID__LDAP__PASSWORD).
-    pub password: String,
-    /// A file whose first line is the password.
-    pub password_file: Option<PathBuf>,
-    /// Where searches start (subtree).
-    pub base_dn: String,
-    /// Limit for connecting, binding and each search.
-    pub timeout_ms: u64,
-    /// How long an answer from KIV is reused; 0 turns the cache off.
-    pub cache_ttl_secs: u64,
-    /// First delay before an email that waits for KIV is tried again; doubles up to the max.
-    pub retry_initial_ms: u64,
-    pub retry_max_ms: u64,
-}
-
-impl std::fmt::Debug for LdapSettings {
-    // The password never reaches a log line or an error message.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LdapSettings")
-            .field("url", &self.url)
-            .field("plain", &self.plain)
-            .field("ca_file", &self.ca_file)
-            .field("bind_dn", &self.bind_dn)
-            .field(
-                "password",
-                &if self.password.is_empty() { "" } else { "***" },
-            )
-            .field("password_file", &self.password_file)
-            .field("base_dn", &self.base_dn)
-            .field("timeout_ms", &self.timeout_ms)
-            .field("cache_ttl_secs", &self.cache_ttl_secs)
-            .field("retry_initial_ms", &self.retry_initial_ms)
-            .field("retry_max_ms", &self.retry_max_ms)
-            .finish()
-    }
 }
 
 /// The ops endpoint of `run`: `/healthz` and `/metrics`.
@@ -282,27 +237,6 @@ pub struct SourceSettings {
     pub maildir: PathBuf,
     /// How often `run` looks into the Maildir when nothing arrives.
     pub poll_interval_ms: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreKind {
-    Sqlite,
-    /// PostgreSQL at `url` (several instances may share it).
-    Postgres,
-}
-
-#[derive(Clone, Deserialize)]
-#[serde(default)]
-pub struct StoreSettings {
-    pub kind: StoreKind,
-    pub sqlite: PathBuf,
-    /// `postgres://user[:password]@host[:port]/database` when `kind = "postgres"` (or
-    /// TJID__STORE__URL). No TLS yet: use a server on the host or a private network.
-    pub url: String,
-    /// Copies of mail read over IMAP (the case page shows the form from them); retention
-    /// removes them with the message. Empty: no copies are kept.
-    pub originals_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -544,24 +478,6 @@ impl Default for DirectorySettings {
     }
 }
 
-impl Default for LdapSettings {
-    fn default() -> Self {
-        LdapSettings {
-            url: "ldaps://ldap.kiv.vgregion.se".into(),
-            plain: false,
-            ca_file: None,
-            bind_dn: String::new(),
-            password: String::new(),
-            password_file: None,
-            base_dn: "c=SE".into(),
-            timeout_ms: 5000,
-            cache_ttl_secs: 60,
-            retry_initial_ms: 2000,
-            retry_max_ms: 60_000,
-        }
-    }
-}
-
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
@@ -596,29 +512,6 @@ impl Default for SourceSettings {
             kind: SourceKind::Maildir,
             maildir: "var/maildir".into(),
             poll_interval_ms: 200,
-        }
-    }
-}
-
-// By hand: the URL may carry a password.
-impl std::fmt::Debug for StoreSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreSettings")
-            .field("kind", &self.kind)
-            .field("sqlite", &self.sqlite)
-            .field("url", &crate::store::postgres::redact_url(&self.url))
-            .field("originals_dir", &self.originals_dir)
-            .finish()
-    }
-}
-
-impl Default for StoreSettings {
-    fn default() -> Self {
-        StoreSettings {
-            kind: StoreKind::Sqlite,
-            sqlite: "var/intake.db".into(),
-            url: String::new(),
-            originals_dir: "var/originals".into(),
         }
     }
 }
@@ -936,65 +829,6 @@ pub fn is_loopback(host: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-impl LdapSettings {
-    fn problems(&self) -> Vec<String> {
-        let mut p = Vec::new();
-        let url = self.url.trim().to_ascii_lowercase();
-        if url.starts_with("ldaps://") {
-            if self.plain {
-                p.push("ldap.plain: an ldaps:// URL always uses TLS; use ldap:// for plain".into());
-            }
-        } else if !url.starts_with("ldap://") {
-            p.push(format!(
-                "ldap.url: must start with ldaps:// or ldap://: {}",
-                self.url
-            ));
-        }
-        if self.bind_dn.trim().is_empty() {
-            p.push("ldap.bind_dn: the service account's DN is required".into());
-        }
-        match &self.password_file {
-            Some(f) if !f.is_file() => {
-                p.push(format!("ldap.password_file: no such file: {}", f.display()))
-            }
-            Some(_) if !self.password.is_empty() => {
-                p.push("ldap.password / ldap.password_file: set only one of them".into())
-            }
-            None if self.password.is_empty() => p.push(
-                "ldap.password_file (or ldap.password): the service account's password is required"
-                    .into(),
-            ),
-            _ => {}
-        }
-        if let Some(f) = &self.ca_file {
-            if !f.is_file() {
-                p.push(format!("ldap.ca_file: no such file: {}", f.display()));
-            }
-        }
-        if self.base_dn.trim().is_empty() {
-            p.push("ldap.base_dn: required".into());
-        }
-        if self.timeout_ms == 0 {
-            p.push("ldap.timeout_ms: must be at least 1".into());
-        }
-        if self.retry_initial_ms == 0 || self.retry_max_ms < self.retry_initial_ms {
-            p.push("ldap.retry_initial_ms / retry_max_ms: need 0 < initial <= max".into());
-        }
-        p
-    }
-
-    /// The bind password: from `password_file` (its first line) or `password`.
-    pub fn read_password(&self) -> std::io::Result<String> {
-        match &self.password_file {
-            Some(f) => {
-                let text = std::fs::read_to_string(f)?;
-                Ok(text.lines().next().unwrap_or("").to_string())
-            }
-            None => Ok(self.password.clone()),
-        }
-    }
 }
 
 #[cfg(test)]

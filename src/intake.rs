@@ -196,7 +196,7 @@ impl Intake {
     /// held case, SPEC §4.4). Fails only when KIV cannot be reached.
     pub async fn recheck(
         &self,
-        form: &crate::pipeline::layout::RawForm,
+        form: &crate::forms::layout::RawForm,
         attachment: Option<&str>,
         email_date: NaiveDate,
         sender: Option<&str>,
@@ -445,7 +445,7 @@ impl Intake {
                 }
             }
         }
-        // The LDAP wait queue's gauge is read from the store at each /metrics scrape (ops.rs).
+        // The LDAP wait queue's gauge is read from the store at each /metrics scrape (app/ops.rs).
         Ok(())
     }
 

@@ -2,34 +2,28 @@
 //! them against KIV and the register of connected providers, and queues or rejects each case
 //! with a Swedish reply. See SPEC.md for the contract and README.md for the layout.
 
-pub mod bench;
+pub mod app;
 pub mod bounce;
 pub mod case;
-pub mod check;
-pub mod cli;
+pub mod casework;
 pub mod clock;
 pub mod config;
-pub mod daemon;
 pub mod directory;
 pub mod domain;
 pub mod forms;
 pub mod intake;
-pub mod lifecycle;
 pub mod mime;
 pub mod net;
 pub mod ocr;
-pub mod ops;
 pub mod originals;
 pub mod outbox;
 pub mod pdf;
 pub mod pipeline;
 pub mod providers;
-pub mod retention;
 pub mod sink;
 pub mod source;
 pub mod store;
 pub mod telemetry;
-pub mod verification;
 pub mod web;
 
 /// The human-readable, stable case number: `TJID-2026-000123`.

@@ -237,8 +237,8 @@ mod delivery_tests {
     use super::*;
     use crate::case::{CaseContext, CaseKind, CheckedCase, Fields};
     use crate::config::RateLimitSettings;
-    use crate::pipeline::reply::RenderedReply;
     use crate::sink::FileSink;
+    use crate::store::RenderedReply;
     use crate::store::{MailRecord, Recorded};
 
     /// Records one email from `a@b.se` with one case and its reply; returns the case number.

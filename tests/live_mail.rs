@@ -538,11 +538,11 @@ async fn retention_removes_expired_mail_from_the_servers_folders_too() {
 
     // A year later both have expired (rejected: 90 days, ignored: 30).
     let later = chrono::Utc::now().timestamp_millis() + 365 * 24 * 3600 * 1000;
-    let report = tjid_intake::retention::purge(&store, &settings.retention, None, later)
+    let report = tjid_intake::casework::retention::purge(&store, &settings.retention, None, later)
         .await
         .unwrap();
     assert_eq!(report.messages, 2, "{report:?}");
-    let removed = tjid_intake::retention::erase_on_server(&store, &settings, later)
+    let removed = tjid_intake::casework::retention::erase_on_server(&store, &settings, later)
         .await
         .unwrap();
     assert_eq!(removed, 2);
@@ -557,7 +557,7 @@ async fn retention_removes_expired_mail_from_the_servers_folders_too() {
         .await
         .contains(&ignored.0));
     // Done once: the next purge has nothing left to remove there.
-    let again = tjid_intake::retention::erase_on_server(&store, &settings, later)
+    let again = tjid_intake::casework::retention::erase_on_server(&store, &settings, later)
         .await
         .unwrap();
     assert_eq!(again, 0);

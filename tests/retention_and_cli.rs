@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::Stdio;
 
 use support::Installation;
+use tjid_intake::casework::lifecycle::{apply, Action, Request};
 use tjid_intake::clock::DAY_MS;
 use tjid_intake::config::Settings;
-use tjid_intake::lifecycle::{apply, Action, Request};
 use tjid_intake::pipeline::reply::ReplySettings;
 use tjid_intake::store::Store;
 
@@ -91,9 +91,14 @@ async fn retention_erases_personal_data_per_outcome_and_keeps_a_shell() {
         let store = store.clone();
         let retention = settings.retention.clone();
         async move {
-            tjid_intake::retention::purge(&store, &retention, None, t0 + days * DAY_MS + 60_000)
-                .await
-                .unwrap()
+            tjid_intake::casework::retention::purge(
+                &store,
+                &retention,
+                None,
+                t0 + days * DAY_MS + 60_000,
+            )
+            .await
+            .unwrap()
         }
     };
     let report = purge(29).await;
@@ -152,7 +157,7 @@ async fn retention_erases_personal_data_per_outcome_and_keeps_a_shell() {
     .unwrap_err();
     assert!(matches!(
         err,
-        tjid_intake::lifecycle::LifecycleError::Purged
+        tjid_intake::casework::lifecycle::LifecycleError::Purged
     ));
 
     // Completed cases: two years.

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use pg::PgDatabase;
 use support::Installation;
+use tjid_intake::casework::lifecycle::{apply, Action, Request};
 use tjid_intake::config::Settings;
-use tjid_intake::lifecycle::{apply, Action, Request};
 use tjid_intake::pipeline::reply::ReplySettings;
 use tjid_intake::store::{CaseFilter, ImapPosition, MailRecord, Recorded, Store, WaitingMail};
 
@@ -553,18 +553,20 @@ async fn contract_lifecycle_users_retention(b: Backend) {
     // Retention: the rejected case and the ignored mail go after their time.
     let settings = b.settings();
     let day = tjid_intake::clock::DAY_MS;
-    let r = tjid_intake::retention::purge(&store, &settings.retention, None, t0 + 800 * day)
-        .await
-        .unwrap();
+    let r =
+        tjid_intake::casework::retention::purge(&store, &settings.retention, None, t0 + 800 * day)
+            .await
+            .unwrap();
     assert_eq!(r.messages, 3, "{r:?}");
     assert_eq!((r.rejected_cases, r.completed_cases), (1, 1));
     let shell = store.case_detail(&ids[1]).await.unwrap().unwrap();
     assert_eq!(shell.case.fields, "{}");
     assert!(shell.case.purged_at.is_some());
     assert_eq!(shell.audit.last().unwrap().action, "purged");
-    let again = tjid_intake::retention::purge(&store, &settings.retention, None, t0 + 801 * day)
-        .await
-        .unwrap();
+    let again =
+        tjid_intake::casework::retention::purge(&store, &settings.retention, None, t0 + 801 * day)
+            .await
+            .unwrap();
     assert_eq!((again.messages, again.rejected_cases), (0, 0));
     assert!(
         store.expired_on_server().await.unwrap().is_empty(),

@@ -906,9 +906,10 @@ async fn an_erased_or_changed_original_shows_a_note_instead_of_a_broken_image() 
     let rejected = w.case("order_person_not_in_kiv");
     png_size(&get(&app, &image(rejected), Some(&cookie)).await);
     let later = w.clock.now_ms() + 400 * tjid_intake::clock::DAY_MS;
-    let report = tjid_intake::retention::purge(&w.store, &w.settings.retention, None, later)
-        .await
-        .unwrap();
+    let report =
+        tjid_intake::casework::retention::purge(&w.store, &w.settings.retention, None, later)
+            .await
+            .unwrap();
     assert!(report.rejected_cases > 0);
     let page = get(&app, &case_page(rejected), Some(&cookie)).await;
     assert_eq!(page.status, StatusCode::OK);

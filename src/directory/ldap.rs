@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 
+pub use super::ldap_settings::LdapSettings;
 use super::ldif::LdifEntry;
 use super::KivQuery;
-use crate::config::LdapSettings;
 
 /// The attributes the checks read (see `snapshot.rs`).
 const ATTRIBUTES: [&str; 14] = [

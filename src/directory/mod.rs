@@ -3,6 +3,7 @@
 //! stays pure: for LDAP, what a mail's checks ask for is fetched first into an in-memory view.
 
 pub mod ldap;
+mod ldap_settings;
 pub mod ldif;
 pub mod snapshot;
 

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use image::GrayImage;
 
-use crate::pipeline::layout::{read_forms, PageWords, Word};
+use crate::forms::layout::{read_forms, PageWords, Word};
 pub use raster::{PageImage, RasterLimits};
 use tesseract::{Request, TsvWord};
 
@@ -288,7 +288,7 @@ fn size_pt(img: &GrayImage, dpi: f32) -> (f32, f32) {
 /// little more (2 MB for an A4 page, where the recognised image takes 9). The page is binarised,
 /// so each pixel is the darkest of its block: no stroke is lost, and it costs a few ms where a
 /// filtered resize cost ~0.1 s a page.
-fn ink_image(straight: &GrayImage, dpi: f32) -> crate::pipeline::ink::InkImage {
+fn ink_image(straight: &GrayImage, dpi: f32) -> crate::forms::ink::InkImage {
     let f = ((dpi / 150.0).floor() as u32).max(1);
     let (w, h) = (straight.width() / f, straight.height() / f);
     let image = if f == 1 || w == 0 || h == 0 {
@@ -304,7 +304,7 @@ fn ink_image(straight: &GrayImage, dpi: f32) -> crate::pipeline::ink::InkImage {
             image::Luma([darkest])
         })
     };
-    crate::pipeline::ink::InkImage {
+    crate::forms::ink::InkImage {
         image: std::sync::Arc::new(image),
         px_per_pt: dpi / f as f32 / 72.0,
     }

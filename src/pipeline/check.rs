@@ -10,8 +10,8 @@ use crate::domain::{
     collapse_ws, format_iso, parse_form_date, within_date_window, CardNumber, Email, HsaId, Mobile,
     Personnummer, ProviderId,
 };
+use crate::forms::layout::RawForm;
 use crate::forms::spec::{FieldSpec, FieldType, FormKind, Requirement, NO, YES};
-use crate::pipeline::layout::RawForm;
 use crate::providers::ProviderRegister;
 
 /// What checks need to know about the email and the world.

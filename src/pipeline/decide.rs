@@ -4,11 +4,11 @@
 use chrono::NaiveDate;
 
 use crate::case::{CaseContext, CaseKind, CheckedCase, Fields, Finding, IgnoreReason, ReasonCode};
+use crate::forms::layout::RawForm;
 use crate::pipeline::check::{check_form, CheckContext};
 use crate::pipeline::extract::{
     read_attachment, read_body, AttachmentRead, BodyRead, ExtractLimits,
 };
-use crate::pipeline::layout::RawForm;
 use crate::pipeline::parse::ParsedMail;
 
 /// What the email is, apart from `duplicate`, which needs the store.

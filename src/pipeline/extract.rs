@@ -2,10 +2,10 @@
 //! body of the email (deregistration notices) — and read their raw values.
 
 use crate::forms::labels::{fold, title_kind, LabelSet, LabelTarget};
+use crate::forms::layout::{read_forms, PageWords, RawForm, Word};
 use crate::forms::spec::{FieldType, FormKind, FORM_ID_FIELD, NO, YES};
 use crate::ocr::{self, OcrPage, OcrSettings};
 use crate::pdf::{read_pdf, AcroField, FieldKind, PdfDocument, PdfLimits};
-use crate::pipeline::layout::{read_forms, PageWords, RawForm, Word};
 use crate::pipeline::parse::Attachment;
 
 /// What one attachment gave.
@@ -252,7 +252,7 @@ fn read_forms_with_ink(
     for page in pages.iter_mut().filter(|p| wanted.contains(&p.number)) {
         match ocr::raster::render_page_at(bytes, page.number, DPI, &settings.raster) {
             Ok(img) => {
-                page.ink = Some(crate::pipeline::ink::InkImage {
+                page.ink = Some(crate::forms::ink::InkImage {
                     image: std::sync::Arc::new(img.image),
                     px_per_pt: DPI as f32 / 72.0,
                 })

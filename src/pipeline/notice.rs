@@ -10,7 +10,8 @@ use lettre::message::Mailbox;
 use lettre::Message;
 use minijinja::{context, Environment};
 
-use super::reply::{AutoSubmitted, CaseHeader, RenderedReply, ReplyError, ReplySettings};
+use super::reply::{AutoSubmitted, CaseHeader, ReplyError, ReplySettings};
+use crate::store::RenderedReply;
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();

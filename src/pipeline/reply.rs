@@ -12,6 +12,7 @@ use minijinja::{context, Environment};
 use crate::case::{CaseKind, CheckedCase, Decision};
 use crate::forms::spec::FormKind;
 use crate::pipeline::parse::ParsedMail;
+use crate::store::RenderedReply;
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
@@ -80,16 +81,6 @@ pub struct ReplySettings<'a> {
     pub own_address: &'a str,
     pub display_name: &'a str,
     pub office_address: &'a str,
-}
-
-/// A reply ready for the outbox: its envelope and the whole message.
-#[derive(Debug, Clone)]
-pub struct RenderedReply {
-    pub message_id: String,
-    pub sender: String,
-    pub recipient: String,
-    pub subject: String,
-    pub raw: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]

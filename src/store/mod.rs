@@ -5,6 +5,7 @@ pub mod lease;
 pub mod migrate;
 pub mod postgres;
 mod postgres_staff;
+mod settings;
 pub mod sqlite;
 mod sqlite_staff;
 pub mod staff;
@@ -12,11 +13,21 @@ pub mod staff;
 use serde::Serialize;
 
 use crate::case::{CheckedCase, IgnoreReason};
-use crate::pipeline::reply::RenderedReply;
 
 pub use postgres::PgStore;
+pub use settings::{StoreKind, StoreSettings};
 pub use sqlite::SqliteStore;
 pub use staff::*;
+
+/// A reply ready for the outbox (the store keeps it until it is sent): its envelope and the whole message.
+#[derive(Debug, Clone)]
+pub struct RenderedReply {
+    pub message_id: String,
+    pub sender: String,
+    pub recipient: String,
+    pub subject: String,
+    pub raw: Vec<u8>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -151,7 +162,7 @@ pub struct CaseRow {
     pub message_purged_at: Option<i64>,
     /// JSON: the fields a held case waits on (SPEC §4.4); `[]` once decided.
     pub verify: String,
-    /// JSON: where each field was read on a scanned page (`crate::case::FieldBox`).
+    /// JSON: where each field was read on a scanned page (`crate::forms::FieldBox`).
     pub field_boxes: String,
     /// The id of the email's row (a reply's Message-ID is made from it).
     #[serde(skip)]
@@ -308,10 +319,10 @@ impl Store {
 
     /// Opens the store `[store]` names (`kind`: the SQLite file, or PostgreSQL at `url`) and
     /// brings its schema up to date.
-    pub async fn open(settings: &crate::config::StoreSettings) -> Result<Store, StoreError> {
+    pub async fn open(settings: &StoreSettings) -> Result<Store, StoreError> {
         match settings.kind {
-            crate::config::StoreKind::Sqlite => Store::open_sqlite(&settings.sqlite).await,
-            crate::config::StoreKind::Postgres => Store::open_postgres(&settings.url).await,
+            StoreKind::Sqlite => Store::open_sqlite(&settings.sqlite).await,
+            StoreKind::Postgres => Store::open_postgres(&settings.url).await,
         }
     }
 
@@ -480,7 +491,7 @@ impl Store {
         dispatch!(self, s => s.case_detail(id).await)
     }
 
-    /// Applies staff's verification of a case atomically (see `crate::verification`).
+    /// Applies staff's verification of a case atomically (see `crate::casework::verification`).
     /// `Conflict` when the case is no longer in `v.from`. Returns the reply's outbox id.
     pub async fn apply_verification(&self, v: &Verification) -> Result<Option<String>, StoreError> {
         dispatch!(self, s => s.apply_verification(v).await)

@@ -684,7 +684,7 @@ pub(super) async fn insert_reply(
     tx: &mut sqlx::PgConnection,
     reply_id: &str,
     case_id: &str,
-    reply: &crate::pipeline::reply::RenderedReply,
+    reply: &super::RenderedReply,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let mut script = Script::default();

@@ -872,7 +872,7 @@ pub(super) fn push_reply(
     script: &mut Script,
     reply_id: &str,
     case_id: &str,
-    reply: &crate::pipeline::reply::RenderedReply,
+    reply: &super::RenderedReply,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let raw = String::from_utf8(reply.raw.clone())
@@ -898,7 +898,7 @@ pub(super) async fn insert_reply(
     tx: &mut sqlx::SqliteConnection,
     reply_id: &str,
     case_id: &str,
-    reply: &crate::pipeline::reply::RenderedReply,
+    reply: &super::RenderedReply,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let mut script = Script::default();

@@ -1,12 +1,12 @@
 //! The store's part for staff work: users and sessions of the review pages, checked state
 //! transitions with their notices and audit rows, known cards, the mail lists and retention.
-//! The rules (which transition is allowed, what a notice says) live in `crate::lifecycle`;
+//! The rules (which transition is allowed, what a notice says) live in `crate::casework::lifecycle`;
 //! the store only makes each change atomic and refuses one whose starting state moved.
 
 use serde::Serialize;
 
+use super::RenderedReply;
 use super::{dispatch_store, CaseSummary, Store, StoreError};
-use crate::pipeline::reply::RenderedReply;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct UserRow {

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::case::FieldBox;
+use crate::forms::FieldBox;
 use crate::ocr::raster::{self, RasterLimits};
 use crate::originals::Originals;
 use crate::pipeline::extract::{attachment_type, AttachmentType};

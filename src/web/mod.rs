@@ -24,9 +24,9 @@ use axum::{Form, Router};
 use minijinja::{context, AutoEscape, Environment, Value};
 use serde::Deserialize;
 
+use crate::casework::lifecycle::{Action, LifecycleError, Request};
 use crate::clock::Clock;
 use crate::config::{IntakeSettings, Settings, WebSettings};
-use crate::lifecycle::{Action, LifecycleError, Request};
 use crate::pipeline::reply::ReplySettings;
 use crate::store::{CaseFilter, Store};
 use auth::{constant_time_eq, random_token, token_hash, LoginLimiter};
@@ -687,7 +687,7 @@ async fn to_verify(State(state): State<WebState>, staff: Staff) -> Response {
     let cases = match state
         .store()
         .list_cases(&CaseFilter {
-            state: Some(crate::verification::HELD.into()),
+            state: Some(crate::casework::verification::HELD.into()),
             limit: LIST_LIMIT,
             oldest_first: true,
             ..CaseFilter::default()
@@ -971,7 +971,7 @@ async fn field_crop_image(
         Ok(None) => return not_found().await,
         Err(e) => return internal(e),
     };
-    let boxes: Vec<crate::case::FieldBox> =
+    let boxes: Vec<crate::forms::FieldBox> =
         serde_json::from_str(&case.field_boxes).unwrap_or_default();
     let Some(fbox) = form_image::field_box(&boxes, field) else {
         return not_found().await;
@@ -1073,14 +1073,15 @@ async fn run_verification(
         Ok(e) => e,
         Err(e) => return internal(format!("{e:#}")),
     };
-    let request = crate::verification::VerifyRequest {
+    let request = crate::casework::verification::VerifyRequest {
         case_id: id.clone(),
         actor: staff.username.clone(),
         corrections: corrections_of(&form),
         confirm,
     };
-    use crate::verification::VerifyError as E;
-    match crate::verification::verify(state.store(), &engine, state.now(), request).await {
+    use crate::casework::verification::VerifyError as E;
+    match crate::casework::verification::verify(state.store(), &engine, state.now(), request).await
+    {
         Ok(done) if confirm => Redirect::to(&format!(
             "/arende/{id}?granskat={}&svar={}",
             done.state,
@@ -1137,7 +1138,7 @@ async fn case_action(
         comment: form.comment,
         card_number: form.card_number,
     };
-    match crate::lifecycle::apply(state.store(), &reply, state.now(), request).await {
+    match crate::casework::lifecycle::apply(state.store(), &reply, state.now(), request).await {
         Ok(_) => Redirect::to(&format!("/arende/{id}?klart={}", action.as_str())).into_response(),
         Err(LifecycleError::NotFound(_)) => not_found().await,
         Err(e) => {

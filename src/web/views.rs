@@ -6,9 +6,9 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::case::{IgnoreReason, ReasonCode, WarningCode};
+use crate::casework::lifecycle::{allowed_actions, state_label_sv, Action};
 use crate::clock::format_ms;
 use crate::forms::spec::FormKind;
-use crate::lifecycle::{allowed_actions, state_label_sv, Action};
 use crate::store::{CaseDetail, CaseSummary, MailRow, Store, StoreError};
 
 pub fn kind_sv(kind: &str) -> &str {
@@ -346,7 +346,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
 
     // SPEC §4.4: a held case shows each uncertain field with its crop and an input; a rejected
     // case offers to correct any field of its table.
-    let boxes: Vec<crate::case::FieldBox> =
+    let boxes: Vec<crate::forms::FieldBox> =
         serde_json::from_str(&c.field_boxes).unwrap_or_default();
     let editable = |key: &str| -> Option<Value> {
         let spec = FormKind::parse(&c.kind)?.field(key)?;

@@ -862,7 +862,7 @@ impl Daemon {
         let intake = Arc::new(Intake::load(settings).expect("intake"));
         let status = ConnectionStatus::default();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(tjid_intake::daemon::run_until(
+        let task = tokio::spawn(tjid_intake::app::daemon::run_until(
             intake,
             store.clone(),
             sink,

@@ -13,7 +13,8 @@
 use serde_json::Value;
 
 use crate::pipeline::notice::{build_notice, NoticeFacts, NoticeKind};
-use crate::pipeline::reply::{RenderedReply, ReplySettings};
+use crate::pipeline::reply::ReplySettings;
+use crate::store::RenderedReply;
 use crate::store::{LifecycleCase, NewKnownCard, Store, StoreError, Transition};
 
 /// A staff action on a case.

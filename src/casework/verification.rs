@@ -7,11 +7,12 @@
 use chrono::DateTime;
 use serde_json::Value;
 
-use crate::case::{CaseContext, CheckedCase, Decision, FieldBox, Finding, WarningCode};
+use crate::case::{CaseContext, CheckedCase, Decision, Finding, WarningCode};
 use crate::directory::DirectoryError;
+use crate::forms::layout::RawForm;
 use crate::forms::spec::FormKind;
+use crate::forms::FieldBox;
 use crate::intake::Intake;
-use crate::pipeline::layout::RawForm;
 use crate::pipeline::parse::parse_mail;
 use crate::pipeline::reply::{build_reply, ReplyError};
 use crate::store::{CaseRow, Store, StoreError, Verification};
@@ -143,7 +144,7 @@ pub async fn verify(
         "rejected" => false,
         other => {
             return Err(VerifyError::NotAllowed(
-                crate::lifecycle::state_label_sv(other).to_string(),
+                crate::casework::lifecycle::state_label_sv(other).to_string(),
             ))
         }
     };

@@ -54,7 +54,7 @@ pub async fn run_until(
                 crate::clock::Clock::System,
             ))
         });
-        Some(crate::ops::start(&settings.http.listen, store.clone(), web).await?)
+        Some(crate::app::ops::start(&settings.http.listen, store.clone(), web).await?)
     };
     let dropped = store.drop_own_stale_claims().await?;
     if dropped > 0 {
@@ -328,11 +328,14 @@ fn start_purge(
     Some(tokio::spawn(async move {
         loop {
             let now = chrono::Utc::now().timestamp_millis();
-            if let Err(e) = crate::retention::purge(&store, &retention, Some(&originals), now).await
+            if let Err(e) =
+                crate::casework::retention::purge(&store, &retention, Some(&originals), now).await
             {
                 tracing::error!(error = %e, "retention purge failed; will try again tomorrow");
             }
-            if let Err(e) = crate::retention::erase_on_server(&store, &settings, now).await {
+            if let Err(e) =
+                crate::casework::retention::erase_on_server(&store, &settings, now).await
+            {
                 tracing::error!(error = %e, "retention on the IMAP server failed; will try again tomorrow");
             }
             tokio::time::sleep(Duration::from_secs(24 * 3600)).await;

@@ -9,10 +9,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::case::EmailOutcome;
+use crate::casework::lifecycle::{Action, LifecycleError, Request};
 use crate::clock::format_ms;
 use crate::config::{Settings, SinkKind};
 use crate::intake::{DryRun, Intake, Order, Recorder};
-use crate::lifecycle::{Action, LifecycleError, Request};
 use crate::pipeline::reply::ReplySettings;
 use crate::sink::{FileSink, ReplySink, SmtpSink};
 use crate::store::{CaseFilter, Store};
@@ -244,7 +244,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Purge => purge(settings).await,
             Command::Backup { file } => backup(settings, &file).await,
             Command::Bench { emails, dir, logos } => {
-                crate::bench::run(settings, emails, dir, logos).await
+                crate::app::bench::run(settings, emails, dir, logos).await
             }
             Command::Check => check(settings).await,
             Command::Forms { .. } | Command::CheckConfig | Command::MigrateStore { .. } => {
@@ -303,7 +303,7 @@ async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     let store = open_store(&settings).await?;
     let sink = open_sink(&settings)?;
     let intake = Arc::new(Intake::load(settings)?);
-    crate::daemon::run(intake, store, sink).await?;
+    crate::app::daemon::run(intake, store, sink).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -400,7 +400,7 @@ async fn process(
 }
 
 async fn check(settings: Settings) -> anyhow::Result<ExitCode> {
-    let lines = crate::check::run_checks(&settings).await;
+    let lines = crate::app::self_check::run_checks(&settings).await;
     let failed = lines.iter().filter(|l| l.result.is_err()).count();
     for line in &lines {
         println!("{}", line.render());
@@ -573,14 +573,14 @@ async fn verify(
     let rate = settings.rate_limit.clone();
     let sink = open_sink(&settings)?;
     let intake = Intake::load(settings)?;
-    let request = crate::verification::VerifyRequest {
+    let request = crate::casework::verification::VerifyRequest {
         case_id: case.clone(),
         actor: actor_or_cli(by),
         corrections,
         confirm,
     };
     let now = chrono::Utc::now().timestamp_millis();
-    match crate::verification::verify(store, &intake, now, request).await {
+    match crate::casework::verification::verify(store, &intake, now, request).await {
         Ok(done) => {
             let reasons: Vec<String> = done
                 .reasons
@@ -609,7 +609,7 @@ async fn verify(
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(crate::verification::VerifyError::Store(e)) => Err(e.into()),
+        Err(crate::casework::verification::VerifyError::Store(e)) => Err(e.into()),
         Err(e) => {
             eprintln!("error: {e}");
             Ok(ExitCode::from(1))
@@ -640,7 +640,7 @@ async fn transition(
         card_number,
     };
     let now = chrono::Utc::now().timestamp_millis();
-    match crate::lifecycle::apply(store, &reply, now, request).await {
+    match crate::casework::lifecycle::apply(store, &reply, now, request).await {
         Ok(applied) => {
             println!(
                 "{case}: {} -> {}{}",
@@ -751,7 +751,7 @@ async fn backup(settings: Settings, file: &std::path::Path) -> anyhow::Result<Ex
 async fn purge(settings: Settings) -> anyhow::Result<ExitCode> {
     let store = open_store(&settings).await?;
     let now = chrono::Utc::now().timestamp_millis();
-    let report = crate::retention::purge(
+    let report = crate::casework::retention::purge(
         &store,
         &settings.retention,
         Some(&crate::originals::Originals::new(&settings)),
@@ -762,7 +762,7 @@ async fn purge(settings: Settings) -> anyhow::Result<ExitCode> {
         "purged: {} email(s), {} rejected case(s), {} completed case(s)",
         report.messages, report.rejected_cases, report.completed_cases
     );
-    let removed = crate::retention::erase_on_server(&store, &settings, now).await?;
+    let removed = crate::casework::retention::erase_on_server(&store, &settings, now).await?;
     if removed > 0 {
         println!("removed from the IMAP server: {removed} email(s)");
     }
@@ -799,7 +799,7 @@ fn render_case_text(d: &crate::store::CaseDetail) -> String {
         c.source_ref
     );
     let _ = writeln!(out, "Subject: {}", c.subject);
-    if c.state == crate::verification::HELD {
+    if c.state == crate::casework::verification::HELD {
         let fields: Vec<Option<String>> = serde_json::from_str(&c.verify).unwrap_or_default();
         let fields: Vec<&str> = fields
             .iter()

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::case::FieldBox;
+use crate::forms::ink::{read_marks, InkImage, Rect};
 use crate::forms::labels::{fold, near_option, title_kind, LabelSet, LabelTarget};
 use crate::forms::spec::{FieldSpec, FieldType, FormKind, NO, YES};
-use crate::pipeline::ink::{read_marks, InkImage, Rect};
+use crate::forms::FieldBox;
 
 /// A word with its box in points, origin top-left.
 #[derive(Debug, Clone, PartialEq)]
@@ -563,7 +563,7 @@ fn marks_from_ink(field: &FieldSpec, label: &[Word], words: &[Word], page: &Page
             return InkMarks::NoImage;
         };
         let rect = [label[0].x0, label[0].y0, label[0].x1, label[0].y1];
-        return match crate::pipeline::ink::lone_box(ink, &rect) {
+        return match crate::forms::ink::lone_box(ink, &rect) {
             Some((marked, certain)) => InkMarks::Read {
                 value: if marked { YES } else { NO }.to_string(),
                 certain,

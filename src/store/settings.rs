@@ -1,0 +1,51 @@
+//! The settings of the store (`[store]`): owned here, gathered by `config`.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::postgres;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    Sqlite,
+    /// PostgreSQL at `url` (several instances may share it).
+    Postgres,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(default)]
+pub struct StoreSettings {
+    pub kind: StoreKind,
+    pub sqlite: PathBuf,
+    /// `postgres://user[:password]@host[:port]/database` when `kind = "postgres"` (or
+    /// TJID__STORE__URL). No TLS yet: use a server on the host or a private network.
+    pub url: String,
+    /// Copies of mail read over IMAP (the case page shows the form from them); retention
+    /// removes them with the message. Empty: no copies are kept.
+    pub originals_dir: PathBuf,
+}
+
+// By hand: the URL may carry a password.
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("kind", &self.kind)
+            .field("sqlite", &self.sqlite)
+            .field("url", &postgres::redact_url(&self.url))
+            .field("originals_dir", &self.originals_dir)
+            .finish()
+    }
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            kind: StoreKind::Sqlite,
+            sqlite: "var/intake.db".into(),
+            url: String::new(),
+            originals_dir: "var/originals".into(),
+        }
+    }
+}
