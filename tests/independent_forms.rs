@@ -302,10 +302,7 @@ fn independent_forms_are_read_without_wrong_rejections() {
         failures.push(format!("decisions right {decisions_right}/{cases_total}"));
     }
     if scan.pct() < 98.0 {
-        failures.push(format!(
-            "scan fields {:.1} % < 98 %",
-            scan.pct()
-        ));
+        failures.push(format!("scan fields {:.1} % < 98 %", scan.pct()));
     }
     if decisions_right != cases_total || scan.pct() < 98.0 || reasons_right != decisions_right {
         println!(
