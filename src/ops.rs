@@ -38,6 +38,9 @@ pub async fn start(
     extra: Option<Router>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let metrics = t::install_metrics().context("cannot set up the metrics recorder")?;
+    if let Some(lease) = &ready.lease {
+        lease.publish();
+    }
     let listener = tokio::net::TcpListener::bind(listen.trim())
         .await
         .with_context(|| format!("cannot listen on {listen} (http.listen)"))?;

@@ -38,9 +38,14 @@ impl LeaseStatus {
             instance: settings.instance.name.clone(),
             held: Arc::default(),
         };
-        // Present from the start, at 0.
         status.set(false);
         status
+    }
+
+    /// Sets the gauge to the current state (once the metrics recorder is installed, so that
+    /// the gauge is there from the start).
+    pub fn publish(&self) {
+        crate::telemetry::set_imap_lease_held(&self.instance, self.held());
     }
 
     pub fn held(&self) -> bool {
