@@ -105,7 +105,7 @@ impl std::fmt::Debug for LdapSettings {
     }
 }
 
-/// The ops endpoint of `run`: `/healthz` and `/metrics`.
+/// The ops endpoint of `run`: `/healthz`, `/readyz` and `/metrics`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct HttpSettings {

@@ -202,9 +202,10 @@ async fn keep(
             }
         }
         let now = now_ms();
-        // A database that hangs counts as one that fails.
+        // A database that hangs counts as one that fails; the lease is lost when it runs out.
+        let left = Duration::from_millis((expires_at - now).max(1) as u64);
         let renewed = tokio::time::timeout(
-            period,
+            left,
             store.renew_lease(&status.name, &status.instance, ttl_ms, now),
         )
         .await
