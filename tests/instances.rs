@@ -10,10 +10,13 @@
 //!   issue asks 1 000 emails and 30 kills: run with `TJID_INSTANCES_EMAILS=1000
 //!   TJID_INSTANCES_KILLS=30` (longer than the ~3 minutes CI allows this test). Afterwards:
 //!   every email has exactly one message row and is in exactly one outcome folder, every case
-//!   has exactly one reply at the SMTP sink (distinct Message-IDs), case numbers are 1..N
+//!   has exactly one reply Message-ID at the SMTP sink, case numbers are 1..N
 //!   without gaps or doubles, and the lease changed holder only after it ran out or was
 //!   released (polled through `lease_state`). Replies taken by a killed instance wait for
 //!   their claim to run out (2 minutes): the drain allows for that.
+//!   NOT exactly once at the sink: a reply that the SMTP server accepted just before its
+//!   instance was SIGKILLed, before the commit marking it sent, is sent again (same
+//!   Message-ID). The test allows at most one such resend per kill and reports the count.
 //!
 //! Needs Dovecot, aiosmtpd and PostgreSQL: fails under `CI=true` when one is missing, skips
 //! loudly otherwise.
@@ -366,7 +369,7 @@ async fn three_daemons_killed_at_random_lose_nothing_and_say_nothing_twice() {
         seed >> 33
     };
     for round in 0..kills {
-        tokio::time::sleep(Duration::from_millis(300 + next() % 1500)).await;
+        tokio::time::sleep(Duration::from_millis(150 + next() % 700)).await;
         // Every other kill hits the holder (the reader), the others any instance.
         let current = holder(&store, &lease).await;
         let victim = match (round % 2, &current) {
@@ -382,7 +385,9 @@ async fn three_daemons_killed_at_random_lose_nothing_and_say_nothing_twice() {
             world.smtp.count(),
             world.dovecot.count("INBOX").await
         );
-        tokio::time::sleep(Duration::from_millis(next() % 500)).await;
+        // Back at once (it takes its own lease again) or after the lease ran out (another
+        // took it over).
+        tokio::time::sleep(Duration::from_millis(next() % 3000)).await;
         daemons[victim].start();
     }
     eprintln!("kills done after {} ms", started.elapsed().as_millis());
@@ -445,7 +450,7 @@ async fn three_daemons_killed_at_random_lose_nothing_and_say_nothing_twice() {
         (1..=expected_cases.len() as u64).collect::<Vec<_>>()
     );
 
-    // Exactly one reply per case at the SMTP sink: distinct Message-IDs, one per email.
+    // One reply per case at the SMTP sink: one Message-ID per case, every case answered.
     let received = world.smtp.received();
     let reply_ids: BTreeSet<String> = received
         .iter()
@@ -456,14 +461,18 @@ async fn three_daemons_killed_at_random_lose_nothing_and_say_nothing_twice() {
         .map(|r| r.header("In-Reply-To").unwrap_or_default())
         .collect();
     let answered_set: BTreeSet<String> = answered.iter().cloned().collect();
-    assert_eq!(received.len(), expected_cases.len(), "one reply per case");
-    assert_eq!(reply_ids.len(), received.len(), "no reply sent twice");
-    assert_eq!(
-        answered_set.len(),
-        answered.len(),
-        "no email answered twice"
-    );
     assert_eq!(answered_set, expected_cases, "every case answered");
+    assert_eq!(
+        reply_ids.len(),
+        expected_cases.len(),
+        "one reply (one Message-ID) per case"
+    );
+    // A reply the SMTP server accepted just before its instance was killed, before the commit
+    // that marks it sent, is sent again after the claim runs out, with the same Message-ID.
+    // No sender can tell that case from a send that failed; at most one such resend per kill.
+    let resent = received.len() - reply_ids.len();
+    eprintln!("{resent} replies sent twice (same Message-ID) in {kills} kills");
+    assert!(resent <= kills, "{resent} resends in {kills} kills");
 
     let violations = violations.lock().unwrap().clone();
     assert!(violations.is_empty(), "two holders at once: {violations:?}");
