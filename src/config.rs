@@ -27,6 +27,7 @@ pub struct Settings {
     pub source: SourceSettings,
     pub store: StoreSettings,
     pub imap: ImapSettings,
+    pub instance: InstanceSettings,
     pub sink: SinkSettings,
     pub smtp: SmtpSettings,
     pub outbox: OutboxSettings,
@@ -59,7 +60,7 @@ pub struct DirectorySettings {
     pub kind: DirectoryKind,
 }
 
-/// The ops endpoint of `run`: `/healthz` and `/metrics`.
+/// The ops endpoint of `run`: `/healthz`, `/readyz` and `/metrics`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct HttpSettings {
@@ -186,6 +187,29 @@ pub struct ImapSettings {
     /// Reconnect back-off: first delay, doubling up to the cap, with ±50 % jitter.
     pub reconnect_initial_ms: u64,
     pub reconnect_max_secs: u64,
+    /// Several instances on one mailbox: the one holding the lease on the folder reads it.
+    /// The holder renews every lease_secs / 3; another takes over once it has run out.
+    pub lease_secs: u64,
+}
+
+/// This instance among several sharing one store (`[instance]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct InstanceSettings {
+    /// The holder's name in leases and the `instance` label of metrics. Default: the host's
+    /// name; give each instance on one host its own (TJID__INSTANCE__NAME).
+    pub name: String,
+}
+
+impl Default for InstanceSettings {
+    fn default() -> Self {
+        let name = hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .filter(|h| !h.trim().is_empty())
+            .unwrap_or_else(|| "tjid-intake".into());
+        InstanceSettings { name }
+    }
 }
 
 impl Default for ImapSettings {
@@ -215,6 +239,7 @@ impl Default for ImapSettings {
             poll_interval_secs: 60,
             reconnect_initial_ms: 1000,
             reconnect_max_secs: 300,
+            lease_secs: 30,
         }
     }
 }
@@ -760,6 +785,12 @@ impl Settings {
         }
         if i.folder.trim().is_empty() {
             p.push("imap.folder: must not be empty".into());
+        }
+        if i.lease_secs < 2 {
+            p.push("imap.lease_secs: must be at least 2".into());
+        }
+        if self.instance.name.trim().is_empty() {
+            p.push("instance.name: must not be empty".into());
         }
         for (key, action) in [
             ("processed", &i.processed),

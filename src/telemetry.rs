@@ -49,6 +49,9 @@ pub const REPLY_DELIVERIES: &str = "tjid_reply_deliveries_total";
 /// 1 while the IMAP session is connected and selected, 0 while it is not. Absent for Maildir.
 /// The IMAP source sets it with [`set_imap_connected`].
 pub const IMAP_CONNECTED: &str = "tjid_imap_connected";
+/// 1 while this instance holds the lease on the IMAP folder (it reads it), 0 while another
+/// does, by `instance`. Absent for Maildir.
+pub const IMAP_LEASE_HELD: &str = "tjid_imap_lease_held";
 /// Emails whose KIV check waits for LDAP to come back.
 pub const LDAP_WAITING: &str = "tjid_ldap_waiting_emails";
 /// 1 when the last LDAP look-up succeeded, 0 when it failed.
@@ -62,6 +65,15 @@ pub const CASES_LOW_OCR: &str = "tjid_cases_low_ocr_confidence_total";
 /// For the IMAP source: whether its session is up.
 pub fn set_imap_connected(connected: bool) {
     metrics::gauge!(IMAP_CONNECTED).set(if connected { 1.0 } else { 0.0 });
+}
+
+/// For the IMAP source: whether this instance holds the folder's lease.
+pub fn set_imap_lease_held(instance: &str, held: bool) {
+    metrics::gauge!(IMAP_LEASE_HELD, "instance" => instance.to_string()).set(if held {
+        1.0
+    } else {
+        0.0
+    });
 }
 
 /// Installs the Prometheus recorder for this process (once; later calls get the same handle).
@@ -135,6 +147,10 @@ fn describe_metrics() {
     describe_gauge!(OUTBOX_FAILED, "Replies that failed for good.");
     describe_counter!(REPLY_DELIVERIES, "Reply delivery attempts by result.");
     describe_gauge!(IMAP_CONNECTED, "1 while the IMAP session is up.");
+    describe_gauge!(
+        IMAP_LEASE_HELD,
+        "1 while this instance holds the lease on the IMAP folder (reads it)."
+    );
     describe_gauge!(
         LDAP_WAITING,
         "Emails waiting for KIV over LDAP to come back."

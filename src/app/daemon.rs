@@ -14,7 +14,8 @@ use crate::intake::{self, Intake, Recorder};
 use crate::outbox::deliver_due;
 use crate::sink::ReplySink;
 use crate::source::{
-    is_stopped, wait_stop, Ack, ConnectionStatus, ImapSource, Input, MaildirSource, Source,
+    is_stopped, wait_stop, Ack, ConnectionStatus, ImapSource, Input, LeaseStatus, MailboxLease,
+    MaildirSource, Source,
 };
 use crate::store::Store;
 
@@ -42,6 +43,11 @@ pub async fn run_until(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let settings = intake.settings.clone();
+    let lease = (settings.source.kind == SourceKind::Imap).then(|| LeaseStatus::new(&settings));
+    let ready = crate::app::ops::Readiness {
+        imap: (settings.source.kind == SourceKind::Imap).then(|| imap_status.clone()),
+        lease: lease.clone(),
+    };
     // One listener: health, metrics and (when enabled) the staff pages.
     let _http = if settings.http.listen.trim().is_empty() {
         None
@@ -54,7 +60,7 @@ pub async fn run_until(
                 crate::clock::Clock::System,
             ))
         });
-        Some(crate::app::ops::start(&settings.http.listen, store.clone(), web).await?)
+        Some(crate::app::ops::start(&settings.http.listen, store.clone(), ready, web).await?)
     };
     let dropped = store.drop_own_stale_claims().await?;
     if dropped > 0 {
@@ -91,29 +97,40 @@ pub async fn run_until(
     };
 
     let source = async {
-        let source = match settings.source.kind {
+        let retry_after = Duration::from_millis(settings.source.poll_interval_ms) * 25;
+        match settings.source.kind {
             SourceKind::Maildir => {
                 let poll = Duration::from_millis(settings.source.poll_interval_ms);
                 let maildir = MaildirSource::open(&settings.source.maildir, poll)?;
                 tracing::info!(maildir = %settings.source.maildir.display(), "watching the Maildir");
-                Source::Maildir(maildir)
+                let source = Source::Maildir(maildir);
+                drive(
+                    &source,
+                    &intake,
+                    &store,
+                    &wake_outbox,
+                    stop_rx.clone(),
+                    retry_after,
+                )
+                .await
             }
-            SourceKind::Imap => Source::Imap(ImapSource::new(
-                &settings.imap,
-                settings.limits.max_message_bytes,
-                imap_status,
-            )),
-        };
-        let retry_after = Duration::from_millis(settings.source.poll_interval_ms) * 25;
-        drive(
-            &source,
-            &intake,
-            &store,
-            &wake_outbox,
-            stop_rx.clone(),
-            retry_after,
-        )
-        .await
+            SourceKind::Imap => {
+                let source = Source::Imap(ImapSource::new(
+                    &settings.imap,
+                    settings.limits.max_message_bytes,
+                    imap_status,
+                ));
+                // Several instances may share the mailbox: only the lease's holder reads it.
+                let status = lease.clone().expect("set for IMAP");
+                let lease = MailboxLease::new(store.clone(), &settings, status);
+                let (source, intake, store, wake) = (&source, &intake, &store, &*wake_outbox);
+                lease
+                    .read_while_held(stop_rx.clone(), |held| {
+                        drive(source, intake, store, wake, held, retry_after)
+                    })
+                    .await
+            }
+        }
     };
     tokio::pin!(source);
     let result = tokio::select! {

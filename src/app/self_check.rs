@@ -52,6 +52,9 @@ where
 /// Runs every check that the configuration calls for, in a fixed order.
 pub async fn run_checks(settings: &Settings) -> Vec<CheckLine> {
     let mut lines = vec![bounded("database", check_database(settings)).await];
+    if settings.source.kind == SourceKind::Imap {
+        lines.push(bounded("lease", check_lease(settings)).await);
+    }
     lines.push(match settings.directory.kind {
         DirectoryKind::Ldif => bounded("kiv", async { check_snapshot(&settings.kiv.ldif) }).await,
         DirectoryKind::Ldap => bounded("ldap", check_ldap(settings)).await,
@@ -146,6 +149,40 @@ async fn check_database(settings: &Settings) -> Result<String, String> {
         c.outbox_pending,
         c.kiv_waiting
     ))
+}
+
+/// Who holds the IMAP folder's lease (reads the mailbox), and since when it was renewed.
+async fn check_lease(settings: &Settings) -> Result<String, String> {
+    let store = crate::store::Store::open(&settings.store)
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = crate::source::lease::lease_name(settings);
+    let lease = store
+        .lease_state(&name)
+        .await
+        .map_err(|e| format!("cannot read the lease {name}: {e}"))?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let ttl_ms = settings.imap.lease_secs as i64 * 1000;
+    Ok(match lease {
+        None => format!("{name}: free (no instance reads the folder)"),
+        Some(l) if l.expires_at <= now => format!(
+            "{name}: free, last held by {}, ran out {} s ago",
+            l.holder,
+            (now - l.expires_at) / 1000
+        ),
+        // The holder renews it to now + lease_secs: its age is the time since that renewal.
+        Some(l) => format!(
+            "{name}: held by {}, renewed {} s ago, runs out in {} s{}",
+            l.holder,
+            (now - (l.expires_at - ttl_ms)).max(0) / 1000,
+            (l.expires_at - now) / 1000,
+            if l.holder == settings.instance.name {
+                " (this instance's name)"
+            } else {
+                ""
+            }
+        ),
+    })
 }
 
 /// Tesseract and its language model, for scanned forms.

@@ -5,9 +5,11 @@
 //! `process` reads files, which need no acknowledgement.
 
 pub mod imap;
+pub mod lease;
 pub mod maildir;
 
 pub use imap::{ConnectionState, ConnectionStatus, ImapSource};
+pub use lease::{LeaseStatus, MailboxLease};
 pub use maildir::{Maildir, MaildirSource};
 
 use std::collections::HashSet;
