@@ -9,6 +9,7 @@ mod settings;
 pub mod sqlite;
 mod sqlite_staff;
 pub mod staff;
+mod staff_queries;
 
 use serde::Serialize;
 

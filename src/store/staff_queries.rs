@@ -1,0 +1,506 @@
+//! The staff part of the store (see `staff.rs`), written once for both backends: the
+//! statements are the same on SQLite and PostgreSQL but for how a text field of a case's
+//! `fields` JSON is read, which each backend gives as a macro (`sqlite_staff.rs`,
+//! `postgres_staff.rs`).
+
+/// Implements the staff queries on `$store`. `$field!("col", "key")` is the SQL reading the
+/// text `key` of the JSON column `col`; `$field!(sorted "col", "key")` the same, to sort by.
+/// `$store::lock_purge` serialises retention runs where several instances share the store.
+macro_rules! staff_queries {
+    ($store:ident, $field:ident) => {
+        impl $store {
+        pub async fn add_user(
+            &self,
+            username: &str,
+            display_name: &str,
+            password_hash: &str,
+            now_ms: i64,
+        ) -> Result<bool, StoreError> {
+            let done = sqlx::query(
+                "INSERT INTO users (username, display_name, password_hash, disabled, created_at, updated_at)
+                 VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT (username) DO NOTHING",
+            )
+            .bind(username)
+            .bind(display_name)
+            .bind(password_hash)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        pub async fn set_user_disabled(
+            &self,
+            username: &str,
+            disabled: bool,
+            now_ms: i64,
+        ) -> Result<bool, StoreError> {
+            let mut tx = self.pool.begin().await?;
+            let done =
+                sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE username = $1")
+                    .bind(username)
+                    .bind(disabled as i64)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+            if disabled {
+                sqlx::query("DELETE FROM sessions WHERE username = $1")
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        pub async fn set_password(
+            &self,
+            username: &str,
+            password_hash: &str,
+            now_ms: i64,
+        ) -> Result<bool, StoreError> {
+            let mut tx = self.pool.begin().await?;
+            let done =
+                sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE username = $1")
+                    .bind(username)
+                    .bind(password_hash)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+            // A new password ends the sessions opened with the old one.
+            sqlx::query("DELETE FROM sessions WHERE username = $1")
+                .bind(username)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        pub async fn user(&self, username: &str) -> Result<Option<UserRow>, StoreError> {
+            Ok(sqlx::query_as::<_, UserRow>(
+                "SELECT username, display_name, password_hash, disabled, created_at FROM users WHERE username = $1",
+            )
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        pub async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
+            Ok(sqlx::query_as::<_, UserRow>(
+                "SELECT username, display_name, password_hash, disabled, created_at FROM users ORDER BY username",
+            )
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        pub async fn create_session(
+            &self,
+            token_hash: &str,
+            username: &str,
+            csrf: &str,
+            now_ms: i64,
+            expires_ms: i64,
+        ) -> Result<(), StoreError> {
+            let mut tx = self.pool.begin().await?;
+            // Expired sessions are cleared on the way: no separate sweeper needed.
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO sessions (token_hash, username, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(token_hash)
+            .bind(username)
+            .bind(csrf)
+            .bind(now_ms)
+            .bind(expires_ms)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        pub async fn session(
+            &self,
+            token_hash: &str,
+            now_ms: i64,
+        ) -> Result<Option<SessionRow>, StoreError> {
+            Ok(sqlx::query_as::<_, SessionRow>(
+                "SELECT s.username, u.display_name, s.csrf, s.expires_at FROM sessions s
+                 JOIN users u ON u.username = s.username
+                 WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
+            )
+            .bind(token_hash)
+            .bind(now_ms)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+            sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        }
+
+        pub async fn lifecycle_case(&self, id: &str) -> Result<Option<LifecycleCase>, StoreError> {
+            Ok(sqlx::query_as::<_, LifecycleCase>(
+                "SELECT c.id, c.kind, c.state, c.fields, c.manager_mail, c.holder_mail, c.card_number,
+                        c.purged_at, m.message_id, m.subject, m.sender,
+                        (SELECT o.recipient FROM outbox o WHERE o.case_id = c.id ORDER BY o.created_at, o.id LIMIT 1)
+                            AS reply_recipient
+                 FROM cases c JOIN messages m ON m.id = c.message WHERE c.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        pub async fn apply_transition(&self, t: &Transition) -> Result<Vec<String>, StoreError> {
+            let mut tx = self.pool.begin().await?;
+            let moved = sqlx::query(
+                "UPDATE cases SET state = $3, updated_at = $4,
+                        card_number = COALESCE($5, card_number)
+                 WHERE id = $1 AND state = $2 AND purged_at IS NULL",
+            )
+            .bind(&t.case_id)
+            .bind(&t.from)
+            .bind(&t.to)
+            .bind(t.at)
+            .bind(t.card.as_ref().map(|c| c.card_number.as_str()))
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "{} is no longer in state {}",
+                    t.case_id, t.from
+                )));
+            }
+            if let Some(card) = &t.card {
+                let taken = sqlx::query("SELECT order_case FROM known_cards WHERE card_number = $1")
+                    .bind(&card.card_number)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(row) = taken {
+                    let other: String = row.try_get("order_case")?;
+                    return Err(StoreError::Conflict(format!(
+                        "the card number is already recorded on {other}"
+                    )));
+                }
+                sqlx::query(
+                    "INSERT INTO known_cards (card_number, order_case, personnummer, handed_out_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&card.card_number)
+                .bind(&t.case_id)
+                .bind(&card.personnummer)
+                .bind(t.at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some(card) = &t.deregistered_card {
+                sqlx::query(
+                    "UPDATE known_cards SET deregistered_case = $2, deregistered_at = $3
+                     WHERE card_number = $1 AND deregistered_case IS NULL",
+                )
+                .bind(card)
+                .bind(&t.case_id)
+                .bind(t.at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            audit(
+                &mut tx,
+                &t.case_id,
+                t.at,
+                &t.actor,
+                &t.action,
+                Some(&t.from),
+                Some(&t.to),
+                t.comment.as_deref(),
+            )
+            .await?;
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE case_id = $1")
+                .bind(&t.case_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let mut n: i64 = row.try_get("n")?;
+            let mut ids = Vec::new();
+            for notice in &t.notices {
+                n += 1;
+                let id = format!("{}-{n}", t.case_id);
+                insert_reply(&mut tx, &id, &t.case_id, notice, t.at).await?;
+                ids.push(id);
+            }
+            for note in &t.notes {
+                audit(
+                    &mut tx,
+                    &t.case_id,
+                    t.at,
+                    "system",
+                    "no_notice",
+                    None,
+                    None,
+                    Some(note),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(ids)
+        }
+
+        pub async fn known_card(&self, card_number: &str) -> Result<Option<KnownCard>, StoreError> {
+            Ok(sqlx::query_as::<_, KnownCard>(
+                "SELECT card_number, order_case, handed_out_at, deregistered_case, deregistered_at
+                 FROM known_cards WHERE card_number = $1",
+            )
+            .bind(card_number)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        pub async fn deregistrations_of_card(
+            &self,
+            card_number: &str,
+        ) -> Result<Vec<String>, StoreError> {
+            let rows = sqlx::query(
+                concat!(
+                    "SELECT id FROM cases WHERE kind = 'deregistration' AND ",
+                    $field!("fields", "kortnummer"),
+                    " = $1 ORDER BY created_at, id"
+                ),
+            )
+            .bind(card_number)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|r| r.try_get::<String, _>("id").map_err(StoreError::from))
+                .collect()
+        }
+
+        pub async fn search(&self, query: &str, limit: i64) -> Result<Vec<CaseSummary>, StoreError> {
+            let q = query.trim();
+            if q.is_empty() {
+                return Ok(Vec::new());
+            }
+            let upper = q.to_uppercase();
+            // The same normalisation as the forms (SPEC §2.4), so that any accepted way of writing
+            // a personnummer or card number finds the case.
+            let today = chrono::Utc::now().date_naive();
+            let personnummer = crate::domain::Personnummer::parse(q, today)
+                .map(|p| p.normalized())
+                .unwrap_or_else(|_| q.to_string());
+            let digits: String = q.chars().filter(|c| !c.is_whitespace()).collect();
+            Ok(sqlx::query_as::<_, CaseSummary>(
+                concat!(
+                    "SELECT c.id, c.kind, c.decision, c.state, c.reasons, c.created_at, m.subject,
+                        c.fields, c.warnings, m.sender, c.updated_at
+                     FROM cases c JOIN messages m ON m.id = c.message
+                     WHERE c.id = $1 OR ",
+                    $field!("c.fields", "personnummer"),
+                    " = $2 OR upper(",
+                    $field!("c.fields", "vardenhet_hsaid"),
+                    ") = $1 OR c.card_number = $3 OR ",
+                    $field!("c.fields", "kortnummer"),
+                    " = $3 ORDER BY c.created_at DESC, c.id DESC LIMIT $4"
+                ),
+            )
+            .bind(&upper)
+            .bind(&personnummer)
+            .bind(&digits)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        pub async fn queue_counts(&self) -> Result<QueueCounts, StoreError> {
+            let row = sqlx::query(
+                "SELECT (SELECT COUNT(*) FROM cases WHERE state = 'rejected') AS rejected,
+                        (SELECT COUNT(*) FROM cases WHERE state = 'held') AS held,
+                        (SELECT COUNT(*) FROM cases WHERE state = 'queued' AND kind = 'order') AS to_order,
+                        (SELECT COUNT(*) FROM cases WHERE state = 'queued' AND kind = 'deregistration') AS to_deregister,
+                        (SELECT COUNT(*) FROM cases WHERE state IN ('ordered_at_telia', 'card_ready')) AS in_progress,
+                        (SELECT COUNT(*) FROM messages WHERE outcome = 'quarantined' AND reprocessed_at IS NULL) AS quarantined",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(QueueCounts {
+                rejected: row.try_get("rejected")?,
+                held: row.try_get("held")?,
+                to_order: row.try_get("to_order")?,
+                to_deregister: row.try_get("to_deregister")?,
+                in_progress: row.try_get("in_progress")?,
+                quarantined: row.try_get("quarantined")?,
+            })
+        }
+
+        pub async fn units_in_state(&self, state: &str) -> Result<Vec<String>, StoreError> {
+            let rows = sqlx::query(
+                concat!(
+                    "SELECT DISTINCT ",
+                    $field!(sorted "fields", "vardenhet_namn"),
+                    " AS unit FROM cases WHERE state = $1 AND ",
+                    $field!("fields", "vardenhet_namn"),
+                    " IS NOT NULL ORDER BY unit"
+                ),
+            )
+            .bind(state)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|r| r.try_get::<String, _>("unit").map_err(StoreError::from))
+                .collect()
+        }
+
+        pub async fn unprocessed_mail(&self, limit: i64) -> Result<Vec<MailRow>, StoreError> {
+            Ok(sqlx::query_as::<_, MailRow>(
+                "SELECT id, source_ref, message_id, received_at, sender, subject, outcome, ignored_reason,
+                        error, reprocessed_at, purged_at
+                 FROM messages WHERE outcome IN ('ignored', 'quarantined')
+                 ORDER BY received_at DESC, id DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        pub async fn mail(&self, id: &str) -> Result<Option<MailRow>, StoreError> {
+            Ok(sqlx::query_as::<_, MailRow>(
+                "SELECT id, source_ref, message_id, received_at, sender, subject, outcome, ignored_reason,
+                        error, reprocessed_at, purged_at
+                 FROM messages WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        pub async fn mark_reprocessed(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
+            sqlx::query("UPDATE messages SET reprocessed_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        }
+
+        pub async fn purge(
+            &self,
+            policy: &RetentionPolicy,
+            now_ms: i64,
+        ) -> Result<PurgeReport, StoreError> {
+            let mut report = PurgeReport::default();
+            let mut tx = self.pool.begin().await?;
+            Self::lock_purge(&mut tx).await?;
+
+            // Emails that made no case: only the message row holds personal data.
+            for (outcome, keep_ms) in [
+                ("ignored", policy.ignored_ms),
+                ("quarantined", policy.quarantined_ms),
+            ] {
+                let rows = sqlx::query(
+                    "UPDATE messages SET sender = NULL, subject = '', headers = '', purged_at = $3
+                     WHERE outcome = $1 AND received_at < $2 AND purged_at IS NULL RETURNING source_ref",
+                )
+                .bind(outcome)
+                .bind(now_ms.saturating_sub(keep_ms))
+                .bind(now_ms)
+                .fetch_all(&mut *tx)
+                .await?;
+                report.messages += rows.len() as u64;
+                for r in rows {
+                    report.source_refs.push(r.try_get("source_ref")?);
+                }
+            }
+
+            // Cases, by how they ended, counted from their last event.
+            let mut due: Vec<(String, String, bool)> = Vec::new();
+            for (states, keep_ms, rejected) in [
+                (REJECTED_STATES, policy.rejected_ms, true),
+                (COMPLETED_STATES, policy.completed_ms, false),
+            ] {
+                for state in states {
+                    let rows = sqlx::query(
+                        "SELECT id, message FROM cases WHERE state = $1 AND updated_at < $2 AND purged_at IS NULL",
+                    )
+                    .bind(*state)
+                    .bind(now_ms.saturating_sub(keep_ms))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for r in rows {
+                        due.push((r.try_get("id")?, r.try_get("message")?, rejected));
+                    }
+                }
+            }
+            for (case_id, _, rejected) in &due {
+                // The shell keeps number, kind, decision, state, reason codes and dates.
+                sqlx::query(
+                    "UPDATE cases SET fields = '{}', attachment = NULL, attachment_index = NULL, manager_mail = NULL, holder_mail = NULL, field_boxes = '[]',
+                            card_number = NULL, purged_at = $2 WHERE id = $1",
+                )
+                .bind(case_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE outbox SET recipient = '', subject = '', raw = '', last_error = NULL WHERE case_id = $1",
+                )
+                .bind(case_id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE delivery_attempts SET detail = NULL WHERE outbox_id IN (SELECT id FROM outbox WHERE case_id = $1)",
+                )
+                .bind(case_id)
+                .execute(&mut *tx)
+                .await?;
+                // Staff comments may describe the person.
+                sqlx::query("UPDATE audit SET comment = NULL WHERE case_id = $1")
+                    .bind(case_id)
+                    .execute(&mut *tx)
+                    .await?;
+                // A known card keeps its number and order case (a later deregistration still links
+                // to the shell); the personnummer goes.
+                sqlx::query("UPDATE known_cards SET personnummer = NULL WHERE order_case = $1")
+                    .bind(case_id)
+                    .execute(&mut *tx)
+                    .await?;
+                audit(
+                    &mut tx, case_id, now_ms, "system", "purged", None, None, None,
+                )
+                .await?;
+                if *rejected {
+                    report.rejected_cases += 1;
+                } else {
+                    report.completed_cases += 1;
+                }
+            }
+            // An email goes when every case it made is a shell.
+            let mut messages: Vec<&String> = due.iter().map(|(_, m, _)| m).collect();
+            messages.sort();
+            messages.dedup();
+            for message in messages {
+                let row = sqlx::query(
+                    "UPDATE messages SET sender = NULL, subject = '', headers = '', purged_at = $2
+                     WHERE id = $1 AND purged_at IS NULL
+                       AND NOT EXISTS (SELECT 1 FROM cases WHERE message = $1 AND purged_at IS NULL)
+                     RETURNING source_ref",
+                )
+                .bind(message)
+                .bind(now_ms)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(r) = row {
+                    report.messages += 1;
+                    report.source_refs.push(r.try_get("source_ref")?);
+                }
+            }
+            tx.commit().await?;
+            Ok(report)
+        }
+        }
+    };
+}
+
+pub(super) use staff_queries;
