@@ -355,6 +355,10 @@ pub struct OutboxSettings {
     pub max_backoff_secs: u64,
     /// After this long without success a reply is marked failed.
     pub give_up_after_hours: u64,
+    /// A reply whose sender died after handing it to the SMTP server and before recording
+    /// the answer is "in doubt": the server may have accepted it. It is sent again only this
+    /// long after it was handed over (a late reply rather than, at once, a second one).
+    pub in_doubt_resend_after_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -556,6 +560,7 @@ impl Default for OutboxSettings {
             initial_backoff_secs: 5,
             max_backoff_secs: 3600,
             give_up_after_hours: 72,
+            in_doubt_resend_after_secs: 900,
         }
     }
 }

@@ -23,7 +23,9 @@ pub struct DeliveryReport {
 /// Files are written on both cores and a pass's written replies are marked sent in one
 /// transaction: a crash in between leaves them pending, and writing one again renames it onto
 /// the same `<reply id>.eml`, so no reply is answered twice. An SMTP send cannot be taken
-/// back, so each is marked sent on its own, straight after the server accepted it.
+/// back: each is marked `sending` (committed) before the first SMTP command and marked sent
+/// straight after the server accepted it. A sender that dies in between leaves the reply in
+/// doubt, and it goes out again only `in_doubt_resend_after_secs` after it was handed over.
 pub async fn deliver_due(
     store: &Store,
     sink: &ReplySink,
@@ -38,6 +40,7 @@ pub async fn deliver_due(
                 now,
                 crate::store::OUTBOX_BATCH,
                 crate::store::OUTBOX_CLAIM_MS,
+                now - settings.in_doubt_resend_after_secs as i64 * 1000,
             )
             .await?;
         if due.is_empty() {
@@ -67,7 +70,7 @@ pub async fn deliver_due(
                     limiter.sent(&reply.recipient);
                     files.push(reply);
                 }
-                ReplySink::Smtp(smtp) => match smtp.deliver(&reply).await {
+                ReplySink::Smtp(smtp) => match send_once(store, smtp, &reply, now).await? {
                     Ok(detail) => {
                         store.reply_sent(&reply.id, now, &detail).await?;
                         limiter.sent(&reply.recipient);
@@ -100,6 +103,29 @@ pub async fn deliver_due(
             return Ok(report);
         }
     }
+}
+
+/// Hands one reply to the SMTP server, marked `sending` first (see `deliver_due`).
+async fn send_once(
+    store: &Store,
+    smtp: &crate::sink::SmtpSink,
+    reply: &crate::store::OutboxRow,
+    now: i64,
+) -> anyhow::Result<Result<String, crate::sink::SinkError>> {
+    if let Some(at) = reply.sending_at {
+        tracing::warn!(reply = %reply.id, case = %reply.case_id, handed_over_ms_ago = now - at,
+            "reply in doubt: an earlier attempt handed it to the SMTP server and recorded no answer; sending it again");
+        metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "in_doubt").increment(1);
+    }
+    store.reply_sending(&reply.id, now).await?;
+    let result = smtp.deliver(reply).await;
+    #[cfg(debug_assertions)]
+    if result.is_ok() && std::env::var_os("TJID_TEST_DIE_AFTER_SMTP_ACCEPT").is_some() {
+        // Test hook (debug builds only): die between the server's acceptance and the commit,
+        // as a SIGKILL would (tests/smtp_edge.rs).
+        std::process::abort();
+    }
+    Ok(result)
 }
 
 fn delivered(reply: &crate::store::OutboxRow, report: &mut DeliveryReport) {
@@ -222,7 +248,7 @@ mod tests {
         let s = OutboxSettings {
             initial_backoff_secs: 5,
             max_backoff_secs: 60,
-            give_up_after_hours: 72,
+            ..OutboxSettings::default()
         };
         assert_eq!(backoff_ms(&s, 0), 5_000);
         assert_eq!(backoff_ms(&s, 1), 10_000);
@@ -325,6 +351,7 @@ mod delivery_tests {
             initial_backoff_secs: 0,
             max_backoff_secs: 0,
             give_up_after_hours: 1,
+            ..OutboxSettings::default()
         };
         let report = deliver_due(&store, &sink, &settings, &Default::default())
             .await

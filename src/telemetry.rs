@@ -120,7 +120,7 @@ fn zero_series() {
     for c in WarningCode::ALL {
         metrics::counter!(CASE_WARNINGS, "code" => c.as_str()).increment(0);
     }
-    for r in ["sent", "retry", "failed"] {
+    for r in ["sent", "retry", "failed", "in_doubt"] {
         metrics::counter!(REPLY_DELIVERIES, "result" => r).increment(0);
     }
     for r in ["ok", "error", "cached"] {

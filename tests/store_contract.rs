@@ -337,6 +337,45 @@ async fn contract_recording_and_staff_reads(b: Backend) {
     );
 }
 
+contract!(contract_outbox_reply_in_doubt_waits);
+/// A reply marked `sending` whose attempt never recorded an answer (the sender died) is taken
+/// again only once its mark is older than the in-doubt delay; any recorded answer clears it.
+async fn contract_outbox_reply_in_doubt_waits(b: Backend) {
+    let store = b.store().await;
+    b.record(&store, &["order_table_ok"]).await;
+    let now = chrono::Utc::now().timestamp_millis() + 1000;
+    let taken = store.take_due_replies(now, 10, 1_000, 0).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].sending_at, None);
+    store.reply_sending(&taken[0].id, now).await.unwrap();
+    // The claim ran out, but the mark is younger than the delay (taken if marked before now - 10 s).
+    let later = now + 5_000;
+    assert!(store
+        .take_due_replies(later, 10, 1_000, later - 10_000)
+        .await
+        .unwrap()
+        .is_empty());
+    let later = now + 10_000;
+    let again = store
+        .take_due_replies(later, 10, 1_000, later - 10_000)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        again[0].sending_at,
+        Some(now),
+        "the taker sees it is in doubt"
+    );
+    // A recorded answer (here a retry) clears the mark.
+    store
+        .reply_retry(&again[0].id, later, "421 busy", later)
+        .await
+        .unwrap();
+    let retry = store.take_due_replies(later, 10, 1_000, 0).await.unwrap();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].sending_at, None);
+}
+
 contract!(contract_outbox_take_and_settle);
 async fn contract_outbox_take_and_settle(b: Backend) {
     let store = b.store().await;
@@ -352,22 +391,22 @@ async fn contract_outbox_take_and_settle(b: Backend) {
     let now = chrono::Utc::now().timestamp_millis() + 1000;
     let due = store.due_replies(now, 100).await.unwrap();
     assert_eq!(due.len(), 3);
-    let taken = store.take_due_replies(now, 2, 60_000).await.unwrap();
+    let taken = store.take_due_replies(now, 2, 60_000, 0).await.unwrap();
     let ids: Vec<&str> = taken.iter().map(|r| r.id.as_str()).collect();
     let oldest: Vec<&str> = due[..2].iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, oldest, "oldest first");
     // Claimed: a second taker (the same store, or another instance) gets only the rest.
-    let rest = store.take_due_replies(now, 10, 60_000).await.unwrap();
+    let rest = store.take_due_replies(now, 10, 60_000, 0).await.unwrap();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].id, due[2].id);
     assert!(store
-        .take_due_replies(now, 10, 60_000)
+        .take_due_replies(now, 10, 60_000, 0)
         .await
         .unwrap()
         .is_empty());
     // A claim runs out (its instance died): the reply is taken again.
     let later = store
-        .take_due_replies(now + 60_000, 10, 60_000)
+        .take_due_replies(now + 60_000, 10, 60_000, 0)
         .await
         .unwrap();
     assert_eq!(later.len(), 3);
@@ -385,12 +424,12 @@ async fn contract_outbox_take_and_settle(b: Backend) {
     );
     // Settled replies are free of their claim: the retried one is due at its next time.
     assert!(store
-        .take_due_replies(now + 4_000, 10, 60_000)
+        .take_due_replies(now + 4_000, 10, 60_000, 0)
         .await
         .unwrap()
         .is_empty());
     let retry = store
-        .take_due_replies(now + 5_000, 10, 60_000)
+        .take_due_replies(now + 5_000, 10, 60_000, 0)
         .await
         .unwrap();
     assert_eq!(retry.len(), 1);
@@ -412,7 +451,7 @@ async fn contract_outbox_take_and_settle(b: Backend) {
         .unwrap();
     assert_eq!(released, 1);
     let again = store
-        .take_due_replies(now + 6_000, 10, 60_000)
+        .take_due_replies(now + 6_000, 10, 60_000, 0)
         .await
         .unwrap();
     assert_eq!(again[0].released_by.as_deref(), Some("anna"));
@@ -733,7 +772,7 @@ async fn postgres_two_instances_never_take_the_same_reply() {
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let taken = store.take_due_replies(now, 7, 600_000).await.unwrap();
+                let taken = store.take_due_replies(now, 7, 600_000, 0).await.unwrap();
                 if taken.is_empty() {
                     return mine;
                 }

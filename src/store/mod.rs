@@ -116,6 +116,9 @@ pub struct OutboxRow {
     pub created_at: i64,
     /// Staff released it after the rate limit held it: it goes out past the limit.
     pub released_by: Option<String>,
+    /// Set when an attempt handed the reply to the SMTP server and never recorded the
+    /// answer (the sender died): the server may hold it already.
+    pub sending_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -398,13 +401,28 @@ impl Store {
         }
     }
 
+    /// Takes up to `limit` due replies for this instance (claimed for `claim_ms`). A reply
+    /// marked `sending_at` by an attempt that never recorded its answer is in doubt: the SMTP
+    /// server may have accepted it. It is taken only when marked at or before
+    /// `in_doubt_before_ms`.
     pub async fn take_due_replies(
         &self,
         now_ms: i64,
         limit: i64,
         claim_ms: i64,
+        in_doubt_before_ms: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        dispatch!(self, s => s.take_due_replies(now_ms, limit, claim_ms).await)
+        dispatch!(self, s => s.take_due_replies(now_ms, limit, claim_ms, in_doubt_before_ms).await)
+    }
+
+    /// Marks a reply as being handed to the SMTP server now: committed before the first SMTP
+    /// command, cleared when the answer is recorded (see `OutboxRow::sending_at`).
+    pub async fn reply_sending(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE outbox SET sending_at = $2 WHERE id = $1";
+        dispatch!(self, s => {
+            sqlx::query(SQL).bind(id).bind(now_ms).execute(&s.pool).await?;
+        });
+        Ok(())
     }
 
     pub async fn reply_sent(&self, id: &str, now_ms: i64, detail: &str) -> Result<(), StoreError> {

@@ -241,7 +241,7 @@ impl SqliteStore {
     /// sorting the whole backlog: `outbox_pending` gives the rows already in order.
     pub async fn due_replies(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         Ok(sqlx::query_as::<_, OutboxRow>(
-            "SELECT id, case_id, sender, recipient, raw, attempts, created_at, released_by FROM outbox
+            "SELECT id, case_id, sender, recipient, raw, attempts, created_at, released_by, sending_at FROM outbox
              WHERE status = 'pending' AND +next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2",
         )
         .bind(now_ms)
@@ -282,19 +282,22 @@ impl SqliteStore {
         now_ms: i64,
         limit: i64,
         claim_ms: i64,
+        in_doubt_before_ms: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let mut rows = sqlx::query_as::<_, OutboxRow>(
             "UPDATE outbox SET claimed_by = $3, claimed_until = $4
              WHERE id IN (SELECT id FROM outbox
                  WHERE status = 'pending' AND +next_attempt_at <= $1
                    AND (claimed_until IS NULL OR claimed_until <= $1)
+                   AND (sending_at IS NULL OR sending_at <= $5)
                  ORDER BY created_at, id LIMIT $2)
-             RETURNING id, case_id, sender, recipient, raw, attempts, created_at, released_by",
+             RETURNING id, case_id, sender, recipient, raw, attempts, created_at, released_by, sending_at",
         )
         .bind(now_ms)
         .bind(limit)
         .bind(&self.holder)
         .bind(now_ms.saturating_add(claim_ms))
+        .bind(in_doubt_before_ms)
         .fetch_all(&self.pool)
         .await?;
         rows.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
@@ -324,7 +327,7 @@ impl SqliteStore {
             "INSERT INTO delivery_attempts (id, outbox_id, at, ok, detail)
                  SELECT value ->> 'attempt', value ->> 'id', $2, 1, value ->> 'detail' FROM json_each($1);
              UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $2, last_error = NULL,
-                     claimed_by = NULL, claimed_until = NULL
+                     claimed_by = NULL, claimed_until = NULL, sending_at = NULL
                  WHERE id IN (SELECT value ->> 'id' FROM json_each($1));",
         )
         .bind(rows)
@@ -353,13 +356,13 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         if give_up {
-            sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2, claimed_by = NULL, claimed_until = NULL WHERE id = $1")
+            sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1")
                 .bind(id)
                 .bind(detail)
                 .execute(&mut *tx)
                 .await?;
         } else {
-            sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, claimed_by = NULL, claimed_until = NULL WHERE id = $1")
+            sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1")
                 .bind(id)
                 .bind(detail)
                 .bind(next_ms.unwrap_or(now_ms))
@@ -435,7 +438,7 @@ impl SqliteStore {
     pub async fn reply_held(&self, id: &str, now_ms: i64, why: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let case_id: Option<String> = sqlx::query_scalar(
-            "UPDATE outbox SET status = 'held', last_error = $2, claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND status = 'pending' RETURNING case_id",
+            "UPDATE outbox SET status = 'held', last_error = $2, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1 AND status = 'pending' RETURNING case_id",
         )
         .bind(id)
         .bind(why)
