@@ -1,0 +1,114 @@
+//! Acknowledging at the server: MOVE (or COPY, \Deleted and EXPUNGE) into the outcome's
+//! folder, or a flag; then the batch's last UID is remembered in the store.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use futures::TryStreamExt;
+
+use super::{
+    encode_folder_name, uid_set, Conn, ImapError, ImapSession, ImapSource, ServerFeatures,
+};
+use crate::case::EmailOutcome;
+use crate::config::AfterAction;
+use crate::store::Store;
+
+impl ImapSource {
+    fn action(&self, ack: EmailOutcome) -> &AfterAction {
+        match ack {
+            EmailOutcome::Processed => &self.settings.processed,
+            EmailOutcome::Ignored => &self.settings.ignored,
+            EmailOutcome::Quarantined => &self.settings.quarantined,
+        }
+    }
+
+    /// Acknowledges the open batch: its own acknowledgements and `recorded`, then its last UID.
+    pub(super) async fn finish_batch(
+        &self,
+        c: &mut Conn,
+        store: &Store,
+        recorded: &[(u32, EmailOutcome)],
+    ) -> Result<(), ImapError> {
+        let Some(mut batch) = c.batch.take() else {
+            return Ok(());
+        };
+        batch.acks.extend_from_slice(recorded);
+        self.acknowledge_uids(&mut c.session, c.features, &batch.acks)
+            .await?;
+        c.position.last_uid = batch.max_uid;
+        store
+            .set_imap_position(&self.mailbox, c.position, Utc::now().timestamp_millis())
+            .await
+            .map_err(ImapError::Record)?;
+        Ok(())
+    }
+
+    /// Moves or flags the recorded messages, grouped by what their outcome asks for.
+    async fn acknowledge_uids(
+        &self,
+        session: &mut ImapSession,
+        features: ServerFeatures,
+        acks: &[(u32, EmailOutcome)],
+    ) -> Result<(), ImapError> {
+        let mut groups: BTreeMap<(u8, String), Vec<u32>> = BTreeMap::new();
+        for (uid, ack) in acks {
+            let key = match self.action(*ack) {
+                AfterAction::Move(folder) => (0, folder.clone()),
+                AfterAction::Flag(keyword) => (1, keyword.clone()),
+            };
+            groups.entry(key).or_default().push(*uid);
+        }
+        for ((kind, target), uids) in groups {
+            let set = uid_set(&uids);
+            if kind == 1 {
+                let query = format!("+FLAGS.SILENT (\\Seen {target})");
+                self.bounded("UID STORE", async {
+                    let stream = session.uid_store(&set, &query).await?;
+                    stream.try_collect::<Vec<_>>().await
+                })
+                .await?;
+                continue;
+            }
+            let folder = encode_folder_name(&target);
+            if features.r#move {
+                self.bounded("UID MOVE", session.uid_mv(&set, &folder))
+                    .await?;
+                continue;
+            }
+            self.bounded("UID COPY", session.uid_copy(&set, &folder))
+                .await?;
+            self.delete(session, &set, features.uidplus).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks the messages of `set` \Deleted and expunges them.
+    pub(super) async fn delete(
+        &self,
+        session: &mut ImapSession,
+        set: &str,
+        uidplus: bool,
+    ) -> Result<(), ImapError> {
+        self.bounded("UID STORE", async {
+            let stream = session.uid_store(set, "+FLAGS.SILENT (\\Deleted)").await?;
+            stream.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        if uidplus {
+            self.bounded("UID EXPUNGE", async {
+                let stream = session.uid_expunge(set).await?;
+                stream.try_collect::<Vec<_>>().await
+            })
+            .await?;
+        } else {
+            // Without UIDPLUS only a plain EXPUNGE exists; it also removes messages others
+            // marked \Deleted, which is what they asked for.
+            self.bounded("EXPUNGE", async {
+                let stream = session.expunge().await?;
+                stream.try_collect::<Vec<_>>().await
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
