@@ -11,14 +11,14 @@ use super::{Conn, ImapError, ImapSession, ImapSource, ServerFeatures};
 use crate::config::{AfterAction, ImapSettings};
 use crate::store::{ImapPosition, Store};
 
-/// Exponential back-off with ±50 % jitter, so that many daemons do not reconnect in step.
+/// The wait before the next attempt after `failures` failed ones: the shared back-off with
+/// ±50 % jitter, so that many daemons do not reconnect in step.
 fn reconnect_delay(s: &ImapSettings, failures: u32) -> Duration {
-    let base = s
-        .reconnect_initial_ms
-        .saturating_mul(1u64 << failures.min(20))
-        .min(s.reconnect_max_secs * 1000);
-    let jitter = fastrand::f64() + 0.5;
-    Duration::from_millis((base as f64 * jitter) as u64)
+    crate::clock::jittered(crate::clock::backoff_ms(
+        s.reconnect_initial_ms,
+        s.reconnect_max_secs.saturating_mul(1000),
+        failures.into(),
+    ))
 }
 
 /// How reconnecting went so far: each distinct failure is logged once, not per attempt.
