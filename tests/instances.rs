@@ -148,7 +148,7 @@ async fn setup() -> Option<(World, pg::PgDatabase, Settings, Store, String)> {
     settings.store.kind = StoreKind::Postgres;
     settings.store.url = db.url.clone();
     let store = Store::open(&settings.store).await.expect("open PostgreSQL");
-    let name = tjid_intake::source::lease::lease_name(&settings);
+    let name = tjid_intake::source::lease::lease_name(&settings.imap);
     Some((world, db, settings, store, name))
 }
 

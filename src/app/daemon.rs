@@ -43,7 +43,8 @@ pub async fn run_until(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let settings = intake.settings.clone();
-    let lease = (settings.source.kind == SourceKind::Imap).then(|| LeaseStatus::new(&settings));
+    let lease = (settings.source.kind == SourceKind::Imap)
+        .then(|| LeaseStatus::new(&settings.imap, &settings.instance));
     let ready = crate::app::ops::Readiness {
         imap: (settings.source.kind == SourceKind::Imap).then(|| imap_status.clone()),
         lease: lease.clone(),
@@ -122,7 +123,7 @@ pub async fn run_until(
                 ));
                 // Several instances may share the mailbox: only the lease's holder reads it.
                 let status = lease.clone().expect("set for IMAP");
-                let lease = MailboxLease::new(store.clone(), &settings, status);
+                let lease = MailboxLease::new(store.clone(), &settings.imap, status);
                 let (source, intake, store, wake) = (&source, &intake, &store, &*wake_outbox);
                 lease
                     .read_while_held(stop_rx.clone(), |held| {

@@ -7,10 +7,13 @@
 pub mod imap;
 pub mod lease;
 pub mod maildir;
+mod settings;
 
+pub use imap::{AfterAction, ImapAuth, ImapSettings};
 pub use imap::{ConnectionState, ConnectionStatus, ImapSource};
 pub use lease::{LeaseStatus, MailboxLease};
 pub use maildir::{Maildir, MaildirSource};
+pub use settings::{InstanceSettings, SourceKind, SourceSettings};
 
 use std::collections::HashSet;
 use std::path::PathBuf;

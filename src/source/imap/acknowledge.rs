@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use futures::TryStreamExt;
 
+use super::AfterAction;
 use super::{
     encode_folder_name, uid_set, Conn, ImapError, ImapSession, ImapSource, ServerFeatures,
 };
 use crate::case::EmailOutcome;
-use crate::config::AfterAction;
 use crate::store::Store;
 
 impl ImapSource {

@@ -8,8 +8,9 @@ use async_imap::{Authenticator, Client, Session};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use super::{ImapAuth, ImapSettings};
 use super::{ImapError, ImapSource};
-use crate::config::{ImapAuth, ImapSettings, Security};
+use crate::net::Security;
 
 /// Anything a session can run over: TCP, or TLS over TCP.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}

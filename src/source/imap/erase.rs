@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use super::AfterAction;
 use super::{encode_folder_name, uid_set, ImapError, ImapSource};
-use crate::config::AfterAction;
 
 impl ImapSource {
     /// Retention: removes the messages with these Message-IDs from the watched folder and from

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use futures::TryStreamExt;
 
+use super::AfterAction;
 use super::{source_ref, uid_set, Batch, Conn, ImapError, ImapSession, ImapSource};
 use crate::case::EmailOutcome;
-use crate::config::AfterAction;
 use crate::source::Input;
 use crate::store::{MailRecord, Store};
 

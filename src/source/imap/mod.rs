@@ -18,11 +18,13 @@ mod connect;
 mod erase;
 mod fetch;
 mod session;
+mod settings;
 mod status;
 mod utf7;
 mod wait;
 
 pub use connect::{ImapSession, Io};
+pub use settings::{AfterAction, ImapAuth, ImapSettings};
 pub use status::{ConnectionState, ConnectionStatus};
 pub use utf7::encode_folder_name;
 
@@ -33,7 +35,6 @@ use tokio::sync::watch;
 use super::{is_stopped, wait_stop};
 use super::{Ack, Input};
 use crate::case::EmailOutcome;
-use crate::config::ImapSettings;
 use crate::store::{ImapPosition, Store};
 use session::Reconnect;
 use wait::has_news;

@@ -7,8 +7,8 @@ use tokio::sync::watch;
 
 use super::wait_stop;
 use super::{encode_folder_name, ConnectionState};
+use super::{AfterAction, ImapSettings};
 use super::{Conn, ImapError, ImapSession, ImapSource, ServerFeatures};
-use crate::config::{AfterAction, ImapSettings};
 use crate::store::{ImapPosition, Store};
 
 /// The wait before the next attempt after `failures` failed ones: the shared back-off with
