@@ -562,3 +562,50 @@ async fn retention_removes_expired_mail_from_the_servers_folders_too() {
         .unwrap();
     assert_eq!(again, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_email_is_acknowledged_as_soon_as_it_is_committed() {
+    if !support::servers_available() {
+        return;
+    }
+    support::init_logging();
+    let world = World::start().await;
+    // One batch: a short email and a two-page fax scan that OCR reads for seconds.
+    let quick = mails::notice(1, "Ja");
+    let scan = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/scans/scan_fax_two_pages_g4.eml"
+    ))
+    .unwrap();
+    let mut client = world.dovecot.client().await;
+    world.dovecot.append(&mut client, "INBOX", &quick.1).await;
+    world.dovecot.append(&mut client, "INBOX", &scan).await;
+    let _ = client.logout().await;
+    world.dovecot.create_folders(&[PROCESSED]).await;
+
+    let daemon = Daemon::start(world.settings("", NO_RATE_LIMIT)).await;
+    wait_until(30, "the short email moved", || async {
+        world
+            .dovecot
+            .message_ids(PROCESSED)
+            .await
+            .contains(&quick.0)
+    })
+    .await;
+    // Moved while the scan of its batch is still being read (before: both with the batch).
+    assert_eq!(
+        world.dovecot.count("INBOX").await,
+        1,
+        "the scan is still being read"
+    );
+    wait_until(120, "the scan moved", || async {
+        world.dovecot.count("INBOX").await == 0
+    })
+    .await;
+    assert!(world
+        .dovecot
+        .message_ids(PROCESSED)
+        .await
+        .contains(&"<scan_fax_two_pages_g4@scans.tjid>".to_string()));
+    daemon.stop().await;
+}

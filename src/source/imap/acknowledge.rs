@@ -1,5 +1,6 @@
 //! Acknowledging at the server: MOVE (or COPY, \Deleted and EXPUNGE) into the outcome's
-//! folder, or a flag; then the batch's last UID is remembered in the store.
+//! folder, or a flag, as each message is committed; once the whole batch is settled its last
+//! UID is remembered in the store.
 
 use std::collections::BTreeMap;
 
@@ -22,19 +23,11 @@ impl ImapSource {
         }
     }
 
-    /// Acknowledges the open batch: its own acknowledgements and `recorded`, then its last UID.
-    pub(super) async fn finish_batch(
-        &self,
-        c: &mut Conn,
-        store: &Store,
-        recorded: &[(u32, EmailOutcome)],
-    ) -> Result<(), ImapError> {
-        let Some(mut batch) = c.batch.take() else {
+    /// Closes the open batch, all of whose messages are settled: remembers its last UID.
+    pub(super) async fn finish_batch(&self, c: &mut Conn, store: &Store) -> Result<(), ImapError> {
+        let Some(batch) = c.batch.take() else {
             return Ok(());
         };
-        batch.acks.extend_from_slice(recorded);
-        self.acknowledge_uids(&mut c.session, c.features, &batch.acks)
-            .await?;
         c.position.last_uid = batch.max_uid;
         store
             .set_imap_position(&self.mailbox, c.position, Utc::now().timestamp_millis())
@@ -44,7 +37,7 @@ impl ImapSource {
     }
 
     /// Moves or flags the recorded messages, grouped by what their outcome asks for.
-    async fn acknowledge_uids(
+    pub(super) async fn acknowledge_uids(
         &self,
         session: &mut ImapSession,
         features: ServerFeatures,

@@ -1,6 +1,6 @@
 //! Reading one batch: UIDs, sizes and flags first, then the bodies of the messages to read;
-//! messages recorded before and oversized ones (recorded from their header) go straight to
-//! the batch's acknowledgements.
+//! messages recorded before and oversized ones (recorded from their header) are acknowledged
+//! at once.
 
 use std::collections::BTreeMap;
 
@@ -33,7 +33,10 @@ impl ImapSource {
         store: &Store,
     ) -> Result<Vec<Input>, ImapError> {
         let Conn {
-            session, position, ..
+            session,
+            position,
+            features,
+            ..
         } = c;
         let record_error = ImapError::Record;
         // UIDs, sizes and flags first: cheap, and lets us leave large messages on the server.
@@ -128,7 +131,10 @@ impl ImapSource {
             acks.push((*uid, EmailOutcome::Quarantined));
         }
 
-        c.batch = Some(Batch { max_uid, acks });
+        // Messages recorded before and oversized ones are committed already: acknowledge them
+        // now, not only once the batch is settled.
+        self.acknowledge_uids(session, *features, &acks).await?;
+        c.batch = Some(Batch { max_uid });
         Ok(inputs)
     }
 

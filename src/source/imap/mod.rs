@@ -106,11 +106,9 @@ struct Conn {
     polling_logged: bool,
 }
 
-/// One batch of UIDs: its last UID, and the acknowledgements it decided by itself (messages
-/// recorded before, and oversized ones).
+/// The batch handed out: the position moves to its last UID once all its messages are settled.
 struct Batch {
     max_uid: u32,
-    acks: Vec<(u32, EmailOutcome)>,
 }
 
 impl ImapSource {
@@ -150,10 +148,9 @@ impl ImapSource {
 
     /// One batch of new messages, connecting first when there is no session (after a failure,
     /// with exponential back-off). Messages committed before a crash or a lost connection and
-    /// messages above the size limit (recorded here from their header) are not handed out:
-    /// they wait in the batch for [`Self::acknowledge`]. A batch of only such messages is
-    /// acknowledged at once and the next one fetched. Empty: the folder is caught up, or the
-    /// daemon is stopping.
+    /// messages above the size limit (recorded here from their header) are not handed out but
+    /// acknowledged at once; when a batch holds only such messages, it is closed and the next
+    /// one fetched. Empty: the folder is caught up, or the daemon is stopping.
     pub async fn fetch(&self, store: &Store, stop: &mut watch::Receiver<bool>) -> Vec<Input> {
         let mut conn = self.conn.lock().await;
         loop {
@@ -168,8 +165,8 @@ impl ImapSource {
             has_news(&c.session.unsolicited_responses);
             let result = match self.fetch_round(c, store).await {
                 Ok(inputs) if inputs.is_empty() && c.batch.is_some() => {
-                    // Nothing to read in this batch: acknowledge it and go on with the next.
-                    self.finish_batch(c, store, &[]).await.map(|()| None)
+                    // Nothing to read in this batch: close it and go on with the next.
+                    self.finish_batch(c, store).await.map(|()| None)
                 }
                 Ok(inputs) => Ok(Some(inputs)),
                 Err(e) => Err(e),
@@ -184,11 +181,10 @@ impl ImapSource {
         }
     }
 
-    /// Acknowledges the batch [`Self::fetch`] handed out, once all its messages are settled:
-    /// moves or flags the recorded ones (and those the batch acknowledged by itself), then
-    /// remembers the batch's last UID. A failure is not returned: the session is dropped, and
-    /// the messages, recorded already, are only acknowledged after reconnecting.
-    pub async fn acknowledge(&self, store: &Store, acks: &[Ack]) {
+    /// Moves or flags messages of the batch [`Self::fetch`] handed out, as soon as their
+    /// outcome is committed. A failure is not returned: the session is dropped, and the
+    /// messages, recorded already, are acknowledged after reconnecting.
+    pub async fn acknowledge(&self, acks: &[Ack]) {
         let mut conn = self.conn.lock().await;
         let Some(c) = conn.as_mut() else {
             return;
@@ -197,7 +193,23 @@ impl ImapSource {
             .iter()
             .filter_map(|a| Some((uid_of(&a.source_ref)?, a.outcome)))
             .collect();
-        if let Err(e) = self.finish_batch(c, store, &acks).await {
+        if let Err(e) = self
+            .acknowledge_uids(&mut c.session, c.features, &acks)
+            .await
+        {
+            self.lost(&mut conn, e);
+        }
+    }
+
+    /// Closes the batch [`Self::fetch`] handed out, once all its messages are settled: the
+    /// folder's position moves to its last UID. On a failure the session is dropped, and the
+    /// batch is read again after reconnecting (its recorded messages are only acknowledged).
+    pub async fn batch_settled(&self, store: &Store) {
+        let mut conn = self.conn.lock().await;
+        let Some(c) = conn.as_mut() else {
+            return;
+        };
+        if let Err(e) = self.finish_batch(c, store).await {
             self.lost(&mut conn, e);
         }
     }
