@@ -99,6 +99,10 @@ async fn end_to_end_with_idle_folders_replies_and_bounce_link() {
         processed.len() + ignored.len() + quarantined.len(),
         golden.len()
     );
+    // Handled mail is marked read; quarantined mail stays unread for the staff.
+    assert_eq!(world.dovecot.unseen(PROCESSED).await, 0);
+    assert_eq!(world.dovecot.unseen(IGNORED).await, 0);
+    assert_eq!(world.dovecot.unseen(QUARANTINED).await, 1);
 
     // Replies: one per case, threaded, marked automatic, with the case number and in Swedish.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -36,31 +36,33 @@ impl ImapSource {
         Ok(())
     }
 
-    /// Moves or flags the recorded messages, grouped by what their outcome asks for.
+    /// Moves or flags the recorded messages, grouped by what their outcome asks for. Flagged
+    /// mail and mail moved after being handled (processed, ignored) is marked \Seen; moved
+    /// quarantined mail stays unread, for the staff to look at.
     pub(super) async fn acknowledge_uids(
         &self,
         session: &mut ImapSession,
         features: ServerFeatures,
         acks: &[(u32, EmailOutcome)],
     ) -> Result<(), ImapError> {
-        let mut groups: BTreeMap<(u8, String), Vec<u32>> = BTreeMap::new();
+        let mut groups: BTreeMap<(u8, String, bool), Vec<u32>> = BTreeMap::new();
         for (uid, ack) in acks {
             let key = match self.action(*ack) {
-                AfterAction::Move(folder) => (0, folder.clone()),
-                AfterAction::Flag(keyword) => (1, keyword.clone()),
+                AfterAction::Move(folder) => (0, folder.clone(), *ack != EmailOutcome::Quarantined),
+                AfterAction::Flag(keyword) => (1, keyword.clone(), true),
             };
             groups.entry(key).or_default().push(*uid);
         }
-        for ((kind, target), uids) in groups {
+        for ((kind, target, seen), uids) in groups {
             let set = uid_set(&uids);
             if kind == 1 {
-                let query = format!("+FLAGS.SILENT (\\Seen {target})");
-                self.bounded("UID STORE", async {
-                    let stream = session.uid_store(&set, &query).await?;
-                    stream.try_collect::<Vec<_>>().await
-                })
-                .await?;
+                self.add_flags(session, &set, &format!("\\Seen {target}"))
+                    .await?;
                 continue;
+            }
+            if seen {
+                // MOVE and COPY keep the flags.
+                self.add_flags(session, &set, "\\Seen").await?;
             }
             let folder = encode_folder_name(&target);
             if features.r#move {
@@ -82,11 +84,7 @@ impl ImapSource {
         set: &str,
         uidplus: bool,
     ) -> Result<(), ImapError> {
-        self.bounded("UID STORE", async {
-            let stream = session.uid_store(set, "+FLAGS.SILENT (\\Deleted)").await?;
-            stream.try_collect::<Vec<_>>().await
-        })
-        .await?;
+        self.add_flags(session, set, "\\Deleted").await?;
         if uidplus {
             self.bounded("UID EXPUNGE", async {
                 let stream = session.uid_expunge(set).await?;
@@ -102,6 +100,22 @@ impl ImapSource {
             })
             .await?;
         }
+        Ok(())
+    }
+
+    /// Adds `flags` (e.g. `\Seen $Done`) to the messages of `set`.
+    async fn add_flags(
+        &self,
+        session: &mut ImapSession,
+        set: &str,
+        flags: &str,
+    ) -> Result<(), ImapError> {
+        let query = format!("+FLAGS.SILENT ({flags})");
+        self.bounded("UID STORE", async {
+            let stream = session.uid_store(set, &query).await?;
+            stream.try_collect::<Vec<_>>().await
+        })
+        .await?;
         Ok(())
     }
 }
