@@ -8,8 +8,13 @@ use serde::Deserialize;
 
 // Settings owned by their components; gathered here.
 pub use crate::directory::ldap::LdapSettings;
+pub use crate::directory::{DirectoryKind, DirectorySettings, KivSettings};
+pub use crate::net::{is_loopback, Security};
+pub use crate::pipeline::{IntakeSettings, LimitSettings};
+pub use crate::providers::ProviderSettings;
+pub use crate::source::{AfterAction, ImapAuth, ImapSettings};
+pub use crate::source::{InstanceSettings, SourceKind, SourceSettings};
 pub use crate::store::{StoreKind, StoreSettings};
-
 pub use crate::telemetry::{LogFormat, LogSettings};
 
 /// The file used when `--config` is not given (relative to the current directory).
@@ -39,229 +44,12 @@ pub struct Settings {
     pub retention: RetentionSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct KivSettings {
-    /// KIV snapshot in LDIF (the embedded default directory).
-    pub ldif: PathBuf,
-}
-
-/// Where KIV is read from: the LDIF snapshot of `[kiv] ldif` (the embedded default) or LDAP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DirectoryKind {
-    Ldif,
-    Ldap,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct DirectorySettings {
-    pub kind: DirectoryKind,
-}
-
 /// The ops endpoint of `run`: `/healthz`, `/readyz` and `/metrics`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct HttpSettings {
     /// Local address to listen on; empty turns the endpoint off.
     pub listen: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct ProviderSettings {
-    /// Register of connected providers (CSV).
-    pub csv: PathBuf,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct IntakeSettings {
-    /// The intake's own address: replies come from it, mail from it is ignored.
-    pub own_address: String,
-    /// Display name on replies.
-    pub display_name: String,
-    pub require_authenticated_sender: bool,
-    /// Whose `Authentication-Results` header is trusted.
-    pub authserv_id: String,
-    /// Where providers reach a person (printed in replies).
-    pub office_address: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    Maildir,
-    Imap,
-}
-
-/// How a connection to a mail server is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Security {
-    /// TLS from the first byte (IMAP 993, SMTP 465).
-    Tls,
-    /// Plain greeting, then STARTTLS before anything else (IMAP 143, SMTP 587).
-    Starttls,
-    /// No TLS at all: only when configured explicitly (SMTP: only to a loopback address).
-    Plain,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ImapAuth {
-    Login,
-    Plain,
-    Xoauth2,
-}
-
-/// What happens to a message at the IMAP server once its outcome is committed.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub enum AfterAction {
-    /// `move:FOLDER`: MOVE (or COPY + \Deleted + UID EXPUNGE) into FOLDER (UTF-8 name).
-    Move(String),
-    /// `flag:KEYWORD`: set \Seen and KEYWORD, and leave the message where it is.
-    Flag(String),
-}
-
-impl TryFrom<String> for AfterAction {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        let (verb, arg) = s.split_once(':').unwrap_or((s.as_str(), ""));
-        let arg = arg.trim();
-        match verb.trim() {
-            "move" if !arg.is_empty() => Ok(AfterAction::Move(arg.to_string())),
-            "flag"
-                if !arg.is_empty()
-                    && arg
-                        .chars()
-                        .all(|c| c.is_ascii_graphic() && !"(){%*\"\\]".contains(c)) =>
-            {
-                Ok(AfterAction::Flag(arg.to_string()))
-            }
-            "flag" if arg.is_empty() => Ok(AfterAction::Flag("$TjidDone".into())),
-            _ => Err(format!("`{s}`: expected `move:FOLDER` or `flag:KEYWORD`")),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct ImapSettings {
-    pub host: String,
-    /// Default by `security`: 993 for tls, 143 otherwise.
-    pub port: Option<u16>,
-    pub security: Security,
-    /// PEM file with the CA(s) to trust instead of the system roots.
-    pub ca_file: Option<PathBuf>,
-    pub username: String,
-    pub auth: ImapAuth,
-    /// For login/plain: the password, or better a file that holds it.
-    pub password: Option<String>,
-    pub password_file: Option<PathBuf>,
-    /// For xoauth2: a file holding a fresh access token, or a command printing one.
-    pub oauth_token_file: Option<PathBuf>,
-    pub oauth_token_command: Option<String>,
-    /// The folder read (UTF-8; encoded as IMAP modified UTF-7 on the wire).
-    pub folder: String,
-    pub processed: AfterAction,
-    pub ignored: AfterAction,
-    pub quarantined: AfterAction,
-    /// Create the target folders at start-up when they are missing.
-    pub create_folders: bool,
-    /// Messages per UID FETCH.
-    pub batch_size: usize,
-    /// A larger message is not downloaded; it is recorded as quarantined from its header.
-    pub max_message_bytes: Option<usize>,
-    pub connect_timeout_secs: u64,
-    /// Bound on every single IMAP command (a FETCH of one batch included).
-    pub command_timeout_secs: u64,
-    /// Wait with IDLE when the server offers it (else poll).
-    pub idle: bool,
-    /// IDLE is re-issued after this long (RFC 2177: at most 29 minutes).
-    pub idle_renew_secs: u64,
-    /// Polling interval when IDLE is off or missing.
-    pub poll_interval_secs: u64,
-    /// Reconnect back-off: first delay, doubling up to the cap, with ±50 % jitter.
-    pub reconnect_initial_ms: u64,
-    pub reconnect_max_secs: u64,
-    /// Several instances on one mailbox: the one holding the lease on the folder reads it.
-    /// The holder renews every lease_secs / 3; another takes over once it has run out.
-    pub lease_secs: u64,
-}
-
-/// This instance among several sharing one store (`[instance]`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct InstanceSettings {
-    /// The holder's name in leases and the `instance` label of metrics. Default: the host's
-    /// name; give each instance on one host its own (TJID__INSTANCE__NAME).
-    pub name: String,
-}
-
-impl Default for InstanceSettings {
-    fn default() -> Self {
-        let name = hostname::get()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .filter(|h| !h.trim().is_empty())
-            .unwrap_or_else(|| "tjid-intake".into());
-        InstanceSettings { name }
-    }
-}
-
-impl Default for ImapSettings {
-    fn default() -> Self {
-        ImapSettings {
-            host: String::new(),
-            port: None,
-            security: Security::Tls,
-            ca_file: None,
-            username: String::new(),
-            auth: ImapAuth::Login,
-            password: None,
-            password_file: None,
-            oauth_token_file: None,
-            oauth_token_command: None,
-            folder: "INBOX".into(),
-            processed: AfterAction::Move("Behandlat".into()),
-            ignored: AfterAction::Move("Ignorerat".into()),
-            quarantined: AfterAction::Move("Karantän".into()),
-            create_folders: true,
-            batch_size: 50,
-            max_message_bytes: None,
-            connect_timeout_secs: 20,
-            command_timeout_secs: 60,
-            idle: true,
-            idle_renew_secs: 25 * 60,
-            poll_interval_secs: 60,
-            reconnect_initial_ms: 1000,
-            reconnect_max_secs: 300,
-            lease_secs: 30,
-        }
-    }
-}
-
-impl ImapSettings {
-    pub fn port(&self) -> u16 {
-        self.port.unwrap_or(if self.security == Security::Tls {
-            993
-        } else {
-            143
-        })
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct SourceSettings {
-    pub kind: SourceKind,
-    /// Maildir watched by `run` (new/ is read, processed mail moves to cur/).
-    pub maildir: PathBuf,
-    /// How often `run` looks into the Maildir when nothing arrives.
-    pub poll_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -359,19 +147,6 @@ pub struct OutboxSettings {
     /// the answer is "in doubt": the server may have accepted it. It is sent again only this
     /// long after it was handed over (a late reply rather than, at once, a second one).
     pub in_doubt_resend_after_secs: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct LimitSettings {
-    /// A larger message is quarantined unread.
-    pub max_message_bytes: usize,
-    /// A larger attachment counts as unreadable.
-    pub max_attachment_bytes: usize,
-    pub max_pdf_pages: usize,
-    pub max_attachments: usize,
-    /// Wall-clock limit for reading one email's forms.
-    pub processing_timeout_secs: u64,
 }
 
 /// Text recognition of scans (src/ocr).
@@ -491,56 +266,10 @@ impl RetentionSettings {
     }
 }
 
-impl Default for KivSettings {
-    fn default() -> Self {
-        KivSettings {
-            ldif: "fixtures/kiv.ldif".into(),
-        }
-    }
-}
-
-impl Default for DirectorySettings {
-    fn default() -> Self {
-        DirectorySettings {
-            kind: DirectoryKind::Ldif,
-        }
-    }
-}
-
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             listen: "127.0.0.1:8080".into(),
-        }
-    }
-}
-
-impl Default for ProviderSettings {
-    fn default() -> Self {
-        ProviderSettings {
-            csv: "fixtures/providers.csv".into(),
-        }
-    }
-}
-
-impl Default for IntakeSettings {
-    fn default() -> Self {
-        IntakeSettings {
-            own_address: "tjansteid-intake@vgregion.se".into(),
-            display_name: "TjänsteID-service".into(),
-            require_authenticated_sender: false,
-            authserv_id: "mx.vgregion.se".into(),
-            office_address: "tjansteid@vgregion.se".into(),
-        }
-    }
-}
-
-impl Default for SourceSettings {
-    fn default() -> Self {
-        SourceSettings {
-            kind: SourceKind::Maildir,
-            maildir: "var/maildir".into(),
-            poll_interval_ms: 200,
         }
     }
 }
@@ -561,18 +290,6 @@ impl Default for OutboxSettings {
             max_backoff_secs: 3600,
             give_up_after_hours: 72,
             in_doubt_resend_after_secs: 900,
-        }
-    }
-}
-
-impl Default for LimitSettings {
-    fn default() -> Self {
-        LimitSettings {
-            max_message_bytes: 40 * 1024 * 1024,
-            max_attachment_bytes: 20 * 1024 * 1024,
-            max_pdf_pages: 50,
-            max_attachments: 20,
-            processing_timeout_secs: 300,
         }
     }
 }
@@ -657,11 +374,8 @@ impl Settings {
     fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
         // The snapshot is read only when it is the directory; with LDAP it may be absent.
-        if self.directory.kind == DirectoryKind::Ldif && !self.kiv.ldif.is_file() {
-            p.push(format!(
-                "kiv.ldif: no such file: {}",
-                self.kiv.ldif.display()
-            ));
+        if self.directory.kind == DirectoryKind::Ldif {
+            p.extend(self.kiv.problems());
         }
         if self.directory.kind == DirectoryKind::Ldap {
             p.extend(self.ldap.problems());
@@ -685,26 +399,9 @@ impl Settings {
                 self.http.listen
             ));
         }
-        if !self.providers.csv.is_file() {
-            p.push(format!(
-                "providers.csv: no such file: {}",
-                self.providers.csv.display()
-            ));
-        }
-        if crate::domain::Email::parse(&self.intake.own_address).is_err() {
-            p.push("intake.own_address: not a valid e-mail address".into());
-        }
-        if crate::domain::Email::parse(&self.intake.office_address).is_err() {
-            p.push("intake.office_address: not a valid e-mail address".into());
-        }
-        if self.intake.authserv_id.trim().is_empty() && self.intake.require_authenticated_sender {
-            p.push(
-                "intake.authserv_id: must be set when require_authenticated_sender is on".into(),
-            );
-        }
-        if self.source.poll_interval_ms == 0 {
-            p.push("source.poll_interval_ms: must be at least 1".into());
-        }
+        p.extend(self.providers.problems());
+        p.extend(self.intake.problems());
+        p.extend(self.source.problems());
         if self.outbox.initial_backoff_secs == 0
             || self.outbox.max_backoff_secs < self.outbox.initial_backoff_secs
         {
@@ -712,9 +409,7 @@ impl Settings {
                 "outbox.initial_backoff_secs / max_backoff_secs: need 0 < initial <= max".into(),
             );
         }
-        if self.limits.max_pdf_pages == 0 || self.limits.max_attachments == 0 {
-            p.push("limits: max_pdf_pages and max_attachments must be at least 1".into());
-        }
+        p.extend(self.limits.problems());
         if self.ocr.page_timeout_secs == 0 || self.ocr.max_pages == 0 || self.ocr.max_pixels == 0 {
             p.push("ocr: page_timeout_secs, max_pages and max_pixels must be at least 1".into());
         }
@@ -730,11 +425,9 @@ impl Settings {
                 self.ocr.lang
             ));
         }
-        if self.limits.processing_timeout_secs == 0 {
-            p.push("limits.processing_timeout_secs: must be at least 1".into());
-        }
         if self.source.kind == SourceKind::Imap {
-            p.extend(self.imap_problems());
+            p.extend(self.imap.problems());
+            p.extend(self.instance.problems());
         }
         if self.sink.kind == SinkKind::Smtp {
             p.extend(self.smtp_problems());
@@ -760,72 +453,6 @@ impl Settings {
             if !(1..=36_500).contains(&days) {
                 p.push(format!("retention.{key}: must be between 1 and 36500 days"));
             }
-        }
-        p
-    }
-
-    fn imap_problems(&self) -> Vec<String> {
-        let i = &self.imap;
-        let mut p = Vec::new();
-        if i.host.trim().is_empty() {
-            p.push("imap.host: must be set when source.kind = \"imap\"".into());
-        }
-        if i.username.trim().is_empty() {
-            p.push("imap.username: must be set".into());
-        }
-        match i.auth {
-            ImapAuth::Login | ImapAuth::Plain => {
-                if i.password.is_none() == i.password_file.is_none() {
-                    p.push("imap.password / imap.password_file: set exactly one".into());
-                }
-            }
-            ImapAuth::Xoauth2 => {
-                if i.oauth_token_file.is_none() == i.oauth_token_command.is_none() {
-                    p.push("imap.oauth_token_file / imap.oauth_token_command: set exactly one for xoauth2".into());
-                }
-            }
-        }
-        if let Some(f) = i.ca_file.as_ref().filter(|f| !f.is_file()) {
-            p.push(format!("imap.ca_file: no such file: {}", f.display()));
-        }
-        if i.folder.trim().is_empty() {
-            p.push("imap.folder: must not be empty".into());
-        }
-        if i.lease_secs < 2 {
-            p.push("imap.lease_secs: must be at least 2".into());
-        }
-        if self.instance.name.trim().is_empty() {
-            p.push("instance.name: must not be empty".into());
-        }
-        for (key, action) in [
-            ("processed", &i.processed),
-            ("ignored", &i.ignored),
-            ("quarantined", &i.quarantined),
-        ] {
-            if let AfterAction::Move(folder) = action {
-                if folder == &i.folder {
-                    p.push(format!(
-                        "imap.{key}: cannot move into the folder that is read ({folder})"
-                    ));
-                }
-            }
-        }
-        if i.batch_size == 0 {
-            p.push("imap.batch_size: must be at least 1".into());
-        }
-        if i.connect_timeout_secs == 0 || i.command_timeout_secs == 0 {
-            p.push("imap.connect_timeout_secs / command_timeout_secs: must be at least 1".into());
-        }
-        if i.idle_renew_secs == 0 || i.idle_renew_secs > 29 * 60 {
-            p.push("imap.idle_renew_secs: must be between 1 and 1740 (29 minutes)".into());
-        }
-        if i.poll_interval_secs == 0 {
-            p.push("imap.poll_interval_secs: must be at least 1".into());
-        }
-        if i.reconnect_initial_ms == 0 || i.reconnect_max_secs * 1000 < i.reconnect_initial_ms {
-            p.push(
-                "imap.reconnect_initial_ms / reconnect_max_secs: need 0 < initial <= max".into(),
-            );
         }
         p
     }
@@ -856,15 +483,6 @@ impl Settings {
         }
         p
     }
-}
-
-/// Whether `host` names this machine (plain SMTP is allowed only there).
-pub fn is_loopback(host: &str) -> bool {
-    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

@@ -231,12 +231,13 @@ impl RateLimiter {
 
 /// Delay before the next attempt: initial × 2^attempts, capped.
 pub fn backoff_ms(settings: &OutboxSettings, attempts: i64) -> i64 {
-    let exp = attempts.clamp(0, 30) as u32;
-    let secs = settings
-        .initial_backoff_secs
-        .saturating_mul(1u64 << exp)
-        .min(settings.max_backoff_secs);
-    secs as i64 * 1000
+    let ms = |secs: u64| secs.saturating_mul(1000);
+    let delay = crate::clock::backoff_ms(
+        ms(settings.initial_backoff_secs),
+        ms(settings.max_backoff_secs),
+        attempts,
+    );
+    delay.min(i64::MAX as u64) as i64
 }
 
 #[cfg(test)]

@@ -21,6 +21,35 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
+/// Where the register is read from (`[providers]`): owned here, gathered by `config`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default)]
+pub struct ProviderSettings {
+    /// Register of connected providers (CSV).
+    pub csv: PathBuf,
+}
+
+impl Default for ProviderSettings {
+    fn default() -> Self {
+        ProviderSettings {
+            csv: "fixtures/providers.csv".into(),
+        }
+    }
+}
+
+impl ProviderSettings {
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !self.csv.is_file() {
+            p.push(format!(
+                "providers.csv: no such file: {}",
+                self.csv.display()
+            ));
+        }
+        p
+    }
+}
+
 /// Why the register could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {

@@ -73,7 +73,7 @@ async fn setup_on(url: &str) -> (World, Settings, Store, String) {
     settings.store.kind = StoreKind::Postgres;
     settings.store.url = url.to_string();
     let store = Store::open(&settings.store).await.expect("open PostgreSQL");
-    let name = tjid_intake::source::lease::lease_name(&settings);
+    let name = tjid_intake::source::lease::lease_name(&settings.imap);
     (world, settings, store, name)
 }
 

@@ -99,6 +99,10 @@ async fn end_to_end_with_idle_folders_replies_and_bounce_link() {
         processed.len() + ignored.len() + quarantined.len(),
         golden.len()
     );
+    // Handled mail is marked read; quarantined mail stays unread for the staff.
+    assert_eq!(world.dovecot.unseen(PROCESSED).await, 0);
+    assert_eq!(world.dovecot.unseen(IGNORED).await, 0);
+    assert_eq!(world.dovecot.unseen(QUARANTINED).await, 1);
 
     // Replies: one per case, threaded, marked automatic, with the case number and in Swedish.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -561,4 +565,51 @@ async fn retention_removes_expired_mail_from_the_servers_folders_too() {
         .await
         .unwrap();
     assert_eq!(again, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_email_is_acknowledged_as_soon_as_it_is_committed() {
+    if !support::servers_available() {
+        return;
+    }
+    support::init_logging();
+    let world = World::start().await;
+    // One batch: a short email and a two-page fax scan that OCR reads for seconds.
+    let quick = mails::notice(1, "Ja");
+    let scan = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/scans/scan_fax_two_pages_g4.eml"
+    ))
+    .unwrap();
+    let mut client = world.dovecot.client().await;
+    world.dovecot.append(&mut client, "INBOX", &quick.1).await;
+    world.dovecot.append(&mut client, "INBOX", &scan).await;
+    let _ = client.logout().await;
+    world.dovecot.create_folders(&[PROCESSED]).await;
+
+    let daemon = Daemon::start(world.settings("", NO_RATE_LIMIT)).await;
+    wait_until(30, "the short email moved", || async {
+        world
+            .dovecot
+            .message_ids(PROCESSED)
+            .await
+            .contains(&quick.0)
+    })
+    .await;
+    // Moved while the scan of its batch is still being read (before: both with the batch).
+    assert_eq!(
+        world.dovecot.count("INBOX").await,
+        1,
+        "the scan is still being read"
+    );
+    wait_until(120, "the scan moved", || async {
+        world.dovecot.count("INBOX").await == 0
+    })
+    .await;
+    assert!(world
+        .dovecot
+        .message_ids(PROCESSED)
+        .await
+        .contains(&"<scan_fax_two_pages_g4@scans.tjid>".to_string()));
+    daemon.stop().await;
 }

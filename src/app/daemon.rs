@@ -43,7 +43,8 @@ pub async fn run_until(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let settings = intake.settings.clone();
-    let lease = (settings.source.kind == SourceKind::Imap).then(|| LeaseStatus::new(&settings));
+    let lease = (settings.source.kind == SourceKind::Imap)
+        .then(|| LeaseStatus::new(&settings.imap, &settings.instance));
     let ready = crate::app::ops::Readiness {
         imap: (settings.source.kind == SourceKind::Imap).then(|| imap_status.clone()),
         lease: lease.clone(),
@@ -122,7 +123,7 @@ pub async fn run_until(
                 ));
                 // Several instances may share the mailbox: only the lease's holder reads it.
                 let status = lease.clone().expect("set for IMAP");
-                let lease = MailboxLease::new(store.clone(), &settings, status);
+                let lease = MailboxLease::new(store.clone(), &settings.imap, status);
                 let (source, intake, store, wake) = (&source, &intake, &store, &*wake_outbox);
                 lease
                     .read_while_held(stop_rx.clone(), |held| {
@@ -161,8 +162,8 @@ pub async fn run_until(
 ///
 /// A feeder fetches from the source and hands each email to the intake, which analyses them
 /// in parallel and records each as soon as it is done (a long scan holds up no other email's
-/// reply). A settled email is acknowledged at its source at once, or with the rest of its
-/// batch for a source that acknowledges batches (IMAP), whose next fetch waits for that.
+/// reply). A settled email is acknowledged at its source at once. A source read in batches
+/// (IMAP) is told when its batch is settled, and only then fetched again.
 pub async fn drive(
     source: &Source,
     intake: &Arc<Intake>,
@@ -203,30 +204,35 @@ pub async fn drive(
                 .await
         };
         let acknowledging = async {
-            let mut settled: Vec<(Settled, Input)> = Vec::new();
-            while let Some(one) = settled_rx.recv().await {
-                settled.push(one);
-                let batch_done = settled.len() >= in_flight_len(&in_flight);
-                if !source.acknowledges_batches() || batch_done {
-                    let acks: Vec<Ack> = settled
-                        .iter()
-                        .filter_map(|(s, input)| match s {
-                            Settled::Recorded(outcome) => Some(Ack {
-                                source_ref: input.source_ref.clone(),
-                                display: input.display.clone(),
-                                outcome: *outcome,
-                            }),
-                            Settled::Waiting => None,
-                        })
-                        .collect();
-                    source.acknowledge(store, &acks).await?;
+            while let Some(first) = settled_rx.recv().await {
+                // Each email is acknowledged as soon as it is committed; those settled in the
+                // meantime go along (one MOVE for several under load).
+                let mut settled = vec![first];
+                while let Ok(more) = settled_rx.try_recv() {
+                    settled.push(more);
+                }
+                let acks: Vec<Ack> = settled
+                    .iter()
+                    .filter_map(|(s, input)| match s {
+                        Settled::Recorded(outcome) => Some(Ack {
+                            source_ref: input.source_ref.clone(),
+                            display: input.display.clone(),
+                            outcome: *outcome,
+                        }),
+                        Settled::Waiting => None,
+                    })
+                    .collect();
+                source.acknowledge(&acks).await?;
+                let all_settled = {
                     let mut f = in_flight.lock().unwrap_or_else(|e| e.into_inner());
-                    for (_, input) in settled.drain(..) {
+                    for (_, input) in &settled {
                         f.remove(&input.source_ref);
                     }
-                    if f.is_empty() {
-                        settled_batch.notify_one();
-                    }
+                    f.is_empty()
+                };
+                if all_settled {
+                    source.batch_settled(store).await;
+                    settled_batch.notify_one();
                 }
             }
             anyhow::Ok(())
@@ -283,7 +289,7 @@ fn in_flight_len(in_flight: &InFlight) -> usize {
 }
 
 /// Fetches from the source and sends each new email to processing, until `stop` or until
-/// processing ends. A source that acknowledges batches is fetched again only when its batch
+/// processing ends. A source read in batches is fetched again only when its batch
 /// is settled; the others are fetched again after each wait, while earlier mail is read.
 async fn feed(
     source: &Source,
@@ -294,7 +300,7 @@ async fn feed(
     mut stop: watch::Receiver<bool>,
 ) {
     while !is_stopped(&stop) {
-        if source.acknowledges_batches() {
+        if source.reads_batches() {
             while in_flight_len(in_flight) > 0 {
                 tokio::select! {
                     _ = settled_batch.notified() => {}
@@ -323,7 +329,7 @@ async fn feed(
         if tx.is_closed() {
             return;
         }
-        if !fetched || !source.acknowledges_batches() {
+        if !fetched || !source.reads_batches() {
             source.wait(&mut stop).await;
         }
     }

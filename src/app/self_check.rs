@@ -156,7 +156,7 @@ async fn check_lease(settings: &Settings) -> Result<String, String> {
     let store = crate::store::Store::open(&settings.store)
         .await
         .map_err(|e| e.to_string())?;
-    let name = crate::source::lease::lease_name(settings);
+    let name = crate::source::lease::lease_name(&settings.imap);
     let lease = store
         .lease_state(&name)
         .await

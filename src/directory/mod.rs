@@ -5,12 +5,14 @@
 pub mod ldap;
 mod ldap_settings;
 pub mod ldif;
+mod settings;
 pub mod snapshot;
 
 use std::cell::RefCell;
 use std::collections::HashSet;
 
 pub use ldap::{LdapDirectory, LdapError};
+pub use settings::{DirectoryKind, DirectorySettings, KivSettings};
 pub use snapshot::{KivSnapshot, Person, Unit};
 
 use ldif::LdifEntry;

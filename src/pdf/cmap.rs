@@ -1,7 +1,10 @@
 //! A small CMap parser: codespace ranges (to split byte strings into codes)
-//! and the `bfchar`/`bfrange` sections of a `/ToUnicode` CMap.
+//! and the `bfchar`/`bfrange` sections of a `/ToUnicode` CMap. The tokens come from the
+//! content-stream lexer (`super::lexer`).
 
 use std::collections::HashMap;
+
+use super::lexer::{Lexer, Operand, Token};
 
 /// Upper bound on the codes a single `bfrange` may expand into the map.
 /// Larger ranges are kept as ranges and looked up linearly.
@@ -136,156 +139,10 @@ fn code_value(bytes: &[u8]) -> u32 {
         .fold(0u32, |acc, &b| (acc << 8) | b as u32)
 }
 
-#[derive(Debug)]
-enum Tok<'a> {
-    Hex(Vec<u8>),
-    Str(Vec<u8>),
-    Name(&'a [u8]),
-    Num,
-    Word(&'a [u8]),
-    ArrOpen,
-    ArrClose,
-}
-
-struct Lexer<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl<'a> Lexer<'a> {
-    fn next_tok(&mut self) -> Option<Tok<'a>> {
-        let s = self.s;
-        loop {
-            while self.i < s.len() && (s[self.i].is_ascii_whitespace() || s[self.i] == 0) {
-                self.i += 1;
-            }
-            if self.i >= s.len() {
-                return None;
-            }
-            if s[self.i] == b'%' {
-                while self.i < s.len() && s[self.i] != b'\n' && s[self.i] != b'\r' {
-                    self.i += 1;
-                }
-                continue;
-            }
-            break;
-        }
-        let c = s[self.i];
-        match c {
-            b'<' if s.get(self.i + 1) == Some(&b'<') => {
-                self.i += 2;
-                Some(Tok::Word(b"<<"))
-            }
-            b'>' if s.get(self.i + 1) == Some(&b'>') => {
-                self.i += 2;
-                Some(Tok::Word(b">>"))
-            }
-            b'<' => {
-                self.i += 1;
-                let mut out = Vec::new();
-                let mut hi: Option<u8> = None;
-                while self.i < s.len() && s[self.i] != b'>' {
-                    let d = match s[self.i] {
-                        b @ b'0'..=b'9' => Some(b - b'0'),
-                        b @ b'a'..=b'f' => Some(b - b'a' + 10),
-                        b @ b'A'..=b'F' => Some(b - b'A' + 10),
-                        _ => None,
-                    };
-                    if let Some(d) = d {
-                        match hi.take() {
-                            Some(h) => out.push((h << 4) | d),
-                            None => hi = Some(d),
-                        }
-                    }
-                    self.i += 1;
-                }
-                if let Some(h) = hi {
-                    out.push(h << 4);
-                }
-                self.i += 1;
-                Some(Tok::Hex(out))
-            }
-            b'(' => {
-                // Literal string (rare in CMaps): balanced parentheses, simple escapes.
-                self.i += 1;
-                let mut depth = 1;
-                let mut out = Vec::new();
-                while self.i < s.len() {
-                    let b = s[self.i];
-                    self.i += 1;
-                    match b {
-                        b'\\' if self.i < s.len() => {
-                            let e = s[self.i];
-                            self.i += 1;
-                            out.push(match e {
-                                b'n' => b'\n',
-                                b'r' => b'\r',
-                                b't' => b'\t',
-                                _ => e,
-                            });
-                        }
-                        b'(' => {
-                            depth += 1;
-                            out.push(b);
-                        }
-                        b')' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                break;
-                            }
-                            out.push(b);
-                        }
-                        _ => out.push(b),
-                    }
-                }
-                Some(Tok::Str(out))
-            }
-            b'[' => {
-                self.i += 1;
-                Some(Tok::ArrOpen)
-            }
-            b']' => {
-                self.i += 1;
-                Some(Tok::ArrClose)
-            }
-            b'/' => {
-                self.i += 1;
-                let st = self.i;
-                while self.i < s.len() && !is_delim(s[self.i]) {
-                    self.i += 1;
-                }
-                Some(Tok::Name(&s[st..self.i]))
-            }
-            _ => {
-                let st = self.i;
-                self.i += 1;
-                while self.i < s.len() && !is_delim(s[self.i]) {
-                    self.i += 1;
-                }
-                let w = &s[st..self.i];
-                match std::str::from_utf8(w)
-                    .ok()
-                    .and_then(|t| t.parse::<f64>().ok())
-                {
-                    Some(_) => Some(Tok::Num),
-                    None => Some(Tok::Word(w)),
-                }
-            }
-        }
-    }
-}
-
-fn is_delim(b: u8) -> bool {
-    b.is_ascii_whitespace()
-        || matches!(
-            b,
-            b'<' | b'>' | b'[' | b']' | b'(' | b')' | b'/' | b'%' | b'{' | b'}' | 0
-        )
-}
-
-fn tok_bytes(t: Tok<'_>) -> Option<Vec<u8>> {
-    match t {
-        Tok::Hex(b) | Tok::Str(b) => Some(b),
+/// The bytes of a string operand (hex or literal).
+fn string(token: Option<Token<'_>>) -> Option<Vec<u8>> {
+    match token? {
+        Token::Operand(Operand::Str(b)) => Some(b.into_owned()),
         _ => None,
     }
 }
@@ -293,14 +150,14 @@ fn tok_bytes(t: Tok<'_>) -> Option<Vec<u8>> {
 /// Parse a CMap stream (ToUnicode or an embedded encoding CMap).
 pub(super) fn parse_cmap(data: &[u8]) -> CMap {
     let mut cmap = CMap::default();
-    let mut lx = Lexer { s: data, i: 0 };
+    let mut lx = Lexer::new(data);
     let mut entries = 0usize;
-    while let Some(tok) = lx.next_tok() {
-        let Tok::Word(w) = tok else { continue };
+    while let Some(token) = lx.next_token() {
+        let Token::Operator(w) = token else { continue };
         match w {
             b"begincodespacerange" => {
-                while let Some(a) = lx.next_tok().and_then(tok_bytes) {
-                    let Some(b) = lx.next_tok().and_then(tok_bytes) else {
+                while let Some(a) = string(lx.next_token()) {
+                    let Some(b) = string(lx.next_token()) else {
                         break;
                     };
                     let n = a.len().min(b.len());
@@ -318,11 +175,10 @@ pub(super) fn parse_cmap(data: &[u8]) -> CMap {
                 }
             }
             b"beginbfchar" => {
-                while let Some(src) = lx.next_tok().and_then(tok_bytes) {
-                    let Some(dst) = lx.next_tok() else { break };
-                    let text = match dst {
-                        Tok::Hex(d) | Tok::Str(d) => utf16_text(&d),
-                        Tok::Name(n) => std::str::from_utf8(n)
+                while let Some(src) = string(lx.next_token()) {
+                    let text = match lx.next_token() {
+                        Some(Token::Operand(Operand::Str(d))) => utf16_text(&d),
+                        Some(Token::Operand(Operand::Name(n))) => std::str::from_utf8(&n)
                             .ok()
                             .and_then(super::fonts::glyph_name_to_unicode)
                             .unwrap_or_default(),
@@ -335,13 +191,13 @@ pub(super) fn parse_cmap(data: &[u8]) -> CMap {
                 }
             }
             b"beginbfrange" => {
-                while let Some(lo) = lx.next_tok().and_then(tok_bytes) {
-                    let Some(hi) = lx.next_tok().and_then(tok_bytes) else {
+                while let Some(lo) = string(lx.next_token()) {
+                    let Some(hi) = string(lx.next_token()) else {
                         break;
                     };
                     let (lo, hi) = (code_value(&lo), code_value(&hi));
-                    let target = match lx.next_tok() {
-                        Some(Tok::Hex(d)) | Some(Tok::Str(d)) => {
+                    let target = match lx.next_token() {
+                        Some(Token::Operand(Operand::Str(d))) => {
                             let units: Vec<u16> = d
                                 .chunks(2)
                                 .map(|c| {
@@ -354,16 +210,15 @@ pub(super) fn parse_cmap(data: &[u8]) -> CMap {
                                 .collect();
                             RangeTarget::Offset(units)
                         }
-                        Some(Tok::ArrOpen) => {
-                            let mut list = Vec::new();
-                            while let Some(t) = lx.next_tok() {
-                                match t {
-                                    Tok::Hex(d) | Tok::Str(d) => list.push(utf16_text(&d)),
-                                    _ => break,
-                                }
-                            }
-                            RangeTarget::List(list)
-                        }
+                        Some(Token::Operand(Operand::Array(items))) => RangeTarget::List(
+                            items
+                                .iter()
+                                .map_while(|item| match item {
+                                    Operand::Str(d) => Some(utf16_text(d)),
+                                    _ => None,
+                                })
+                                .collect(),
+                        ),
                         _ => break,
                     };
                     if hi < lo || entries >= MAX_ENTRIES {
@@ -419,5 +274,21 @@ mod tests {
         let cm = parse_cmap(b"2 begincodespacerange <00> <80> <8140> <9FFC> endcodespacerange");
         assert_eq!(cm.code_len(&[0x41, 0x81], 2), 1);
         assert_eq!(cm.code_len(&[0x81, 0x40], 2), 2);
+    }
+
+    #[test]
+    fn long_sections_names_literals_and_comments() {
+        // More entries than a content-stream operator keeps as operands.
+        let mut data = String::from("% a comment\n/CIDSystemInfo << /Registry (Adobe) >> def\n");
+        data.push_str("150 beginbfchar\n");
+        for code in 0..150u32 {
+            data.push_str(&format!("<{code:04X}> <{:04X}>\n", 0x4E00 + code));
+        }
+        data.push_str("endbfchar 2 beginbfchar <0200> /Aring <0201> (\\000a) endbfchar");
+        let cm = parse_cmap(data.as_bytes());
+        assert_eq!(cm.lookup(0).as_deref(), Some("\u{4E00}"));
+        assert_eq!(cm.lookup(149).as_deref(), Some("\u{4E95}"));
+        assert_eq!(cm.lookup(0x200).as_deref(), Some("Å"));
+        assert_eq!(cm.lookup(0x201).as_deref(), Some("a"));
     }
 }

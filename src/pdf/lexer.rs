@@ -1,6 +1,6 @@
-//! A fast, lenient content-stream tokenizer: yields each operator with its
-//! operands, borrowing from the decoded stream where it can. It never fails:
-//! malformed bytes are skipped.
+//! A fast, lenient tokenizer for content streams and CMaps: yields each operator with its
+//! operands (or one token at a time), borrowing from the decoded stream where it can. It
+//! never fails: malformed bytes are skipped.
 
 use std::borrow::Cow;
 
@@ -15,6 +15,13 @@ pub(super) enum Operand<'a> {
     Array(Vec<Operand<'a>>),
     /// Booleans, null, dictionaries: nothing the interpreter reads.
     Other,
+}
+
+/// One item of a stream: an operand, or the operator that ends a run of operands.
+#[derive(Debug, PartialEq)]
+pub(super) enum Token<'a> {
+    Operand(Operand<'a>),
+    Operator(&'a [u8]),
 }
 
 pub(super) struct Lexer<'a> {
@@ -55,6 +62,27 @@ impl<'a> Lexer<'a> {
     pub fn next_op(&mut self, operands: &mut Vec<Operand<'a>>) -> Option<&'a [u8]> {
         operands.clear();
         loop {
+            match self.next_token()? {
+                Token::Operand(op) => {
+                    if operands.len() >= MAX_OPERANDS {
+                        operands.remove(0);
+                    }
+                    operands.push(op);
+                }
+                Token::Operator(word) => {
+                    if word == b"BI" {
+                        operands.clear();
+                    }
+                    return Some(word);
+                }
+            }
+        }
+    }
+
+    /// The next operand or operator, one at a time (CMaps are read this way: their sections
+    /// are longer than an operator's operand list). Returns `None` at the end of the stream.
+    pub fn next_token(&mut self) -> Option<Token<'a>> {
+        loop {
             self.skip_ws();
             if self.i >= self.s.len() {
                 return None;
@@ -62,11 +90,7 @@ impl<'a> Lexer<'a> {
             let c = self.s[self.i];
             match c {
                 b'[' | b'(' | b'<' | b'/' | b'+' | b'-' | b'.' | b'0'..=b'9' => {
-                    let op = self.operand(0);
-                    if operands.len() >= MAX_OPERANDS {
-                        operands.remove(0);
-                    }
-                    operands.push(op);
+                    return Some(Token::Operand(self.operand(0)));
                 }
                 b']' | b')' | b'>' | b'{' | b'}' => self.i += 1,
                 _ => {
@@ -79,13 +103,14 @@ impl<'a> Lexer<'a> {
                     }
                     let word = &self.s[start..self.i];
                     match word {
-                        b"true" | b"false" | b"null" => operands.push(Operand::Other),
+                        b"true" | b"false" | b"null" => {
+                            return Some(Token::Operand(Operand::Other))
+                        }
                         b"BI" => {
                             self.skip_inline_image();
-                            operands.clear();
-                            return Some(b"BI");
+                            return Some(Token::Operator(word));
                         }
-                        _ => return Some(word),
+                        _ => return Some(Token::Operator(word)),
                     }
                 }
             }

@@ -7,3 +7,6 @@ pub mod extract;
 pub mod notice;
 pub mod parse;
 pub mod reply;
+mod settings;
+
+pub use settings::{IntakeSettings, LimitSettings};

@@ -14,12 +14,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{is_stopped, wait_stop};
-use crate::config::Settings;
+use super::{ImapSettings, InstanceSettings};
 use crate::store::Store;
 
 /// The lease's name for the configured folder: `imap:<host>:<user>:<folder>`.
-pub fn lease_name(settings: &Settings) -> String {
-    let i = &settings.imap;
+pub fn lease_name(i: &ImapSettings) -> String {
     format!("imap:{}:{}:{}", i.host, i.username, i.folder)
 }
 
@@ -32,10 +31,10 @@ pub struct LeaseStatus {
 }
 
 impl LeaseStatus {
-    pub fn new(settings: &Settings) -> LeaseStatus {
+    pub fn new(imap: &ImapSettings, instance: &InstanceSettings) -> LeaseStatus {
         let status = LeaseStatus {
-            name: lease_name(settings),
-            instance: settings.instance.name.clone(),
+            name: lease_name(imap),
+            instance: instance.name.clone(),
             held: Arc::default(),
         };
         status.set(false);
@@ -70,11 +69,11 @@ fn now_ms() -> i64 {
 }
 
 impl MailboxLease {
-    pub fn new(store: Store, settings: &Settings, status: LeaseStatus) -> MailboxLease {
+    pub fn new(store: Store, imap: &ImapSettings, status: LeaseStatus) -> MailboxLease {
         MailboxLease {
             store,
             status,
-            ttl: Duration::from_secs(settings.imap.lease_secs),
+            ttl: Duration::from_secs(imap.lease_secs),
         }
     }
 

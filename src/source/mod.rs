@@ -7,10 +7,13 @@
 pub mod imap;
 pub mod lease;
 pub mod maildir;
+mod settings;
 
+pub use imap::{AfterAction, ImapAuth, ImapSettings};
 pub use imap::{ConnectionState, ConnectionStatus, ImapSource};
 pub use lease::{LeaseStatus, MailboxLease};
 pub use maildir::{Maildir, MaildirSource};
+pub use settings::{InstanceSettings, SourceKind, SourceSettings};
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -61,14 +64,22 @@ impl Source {
         }
     }
 
-    /// Marks settled emails at the source: each with the outcome that was committed.
-    pub async fn acknowledge(&self, store: &Store, acks: &[Ack]) -> anyhow::Result<()> {
+    /// Marks settled emails at the source, as soon as their outcome is committed: each with
+    /// the outcome that was committed.
+    pub async fn acknowledge(&self, acks: &[Ack]) -> anyhow::Result<()> {
         match self {
             Source::Maildir(m) => Ok(m.acknowledge(acks)?),
             Source::Imap(i) => {
-                i.acknowledge(store, acks).await;
+                i.acknowledge(acks).await;
                 Ok(())
             }
+        }
+    }
+
+    /// Everything fetched so far is settled (IMAP: the folder's position moves past it).
+    pub async fn batch_settled(&self, store: &Store) {
+        if let Source::Imap(i) = self {
+            i.batch_settled(store).await;
         }
     }
 
@@ -80,10 +91,10 @@ impl Source {
         }
     }
 
-    /// Whether the source is acknowledged one batch at a time (IMAP: one MOVE or STORE for a
-    /// batch, and the next fetch after it) rather than one email at a time (Maildir: the next
-    /// fetch runs while a long scan is read, and each email is moved as soon as it is done).
-    pub fn acknowledges_batches(&self) -> bool {
+    /// Whether the source is read one batch at a time (IMAP: the next fetch only once the
+    /// batch is settled, when the folder's position has moved past it) rather than fetched
+    /// again while a long scan is read (Maildir).
+    pub fn reads_batches(&self) -> bool {
         matches!(self, Source::Imap(_))
     }
 

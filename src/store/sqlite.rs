@@ -183,8 +183,7 @@ impl SqliteStore {
             .map(|r| r.try_get("attempts"))
             .transpose()?
             .unwrap_or(0);
-        let exp = before.clamp(0, 30) as u32;
-        let delay = initial_ms.saturating_mul(1u64 << exp).min(max_ms) as i64;
+        let delay = crate::clock::backoff_ms(initial_ms, max_ms, before) as i64;
         sqlx::query(
             "INSERT INTO kiv_waiting (source_ref, message_id, sender, subject, first_seen_at, last_attempt_at, next_attempt_at, attempts, last_error)
              VALUES ($1, $2, $3, $4, $5, $5, $6, 1, $7)

@@ -553,17 +553,24 @@ service stats {{
         ids
     }
 
+    /// How many messages of a folder are not marked \Seen.
+    pub async fn unseen(&self, folder: &str) -> usize {
+        let m = self.status(folder, "(UNSEEN)").await;
+        m.unseen.expect("STATUS UNSEEN") as usize
+    }
+
     pub async fn count(&self, folder: &str) -> usize {
+        self.status(folder, "(MESSAGES)").await.exists as usize
+    }
+
+    async fn status(&self, folder: &str, items: &str) -> async_imap::types::Mailbox {
         let mut s = self.client().await;
         let m = s
-            .status(
-                tjid_intake::source::imap::encode_folder_name(folder),
-                "(MESSAGES)",
-            )
+            .status(tjid_intake::source::imap::encode_folder_name(folder), items)
             .await
             .expect("STATUS");
         let _ = s.logout().await;
-        m.exists as usize
+        m
     }
 }
 
