@@ -112,8 +112,21 @@ pub enum Settled<'a> {
 pub enum Order {
     /// As given (`process` prints its lines in the order of its arguments).
     AsGiven,
-    /// As each is done (the daemon: a slow scan holds up no other email's reply).
-    AsDone,
+    /// In arrival order, so that case numbers follow it, except that an email still being
+    /// read after [`ORDER_PATIENCE`] (a scan) lets the later ones pass and is recorded when
+    /// it is done: a slow scan holds up no other email's reply by more than that.
+    Arrival,
+}
+
+/// How long a quick email waits for an earlier one still being read (see [`Order::Arrival`]).
+/// A digital form is read in milliseconds, a scanned page in one to two seconds.
+pub const ORDER_PATIENCE: Duration = Duration::from_millis(500);
+
+/// One email's analysis as `Order::Arrival` hands it on: done within the patience, or still
+/// running on its own task.
+enum Timely<T> {
+    Done(T),
+    Late(tokio::task::JoinHandle<T>),
 }
 
 /// What one batch left undone.
@@ -380,8 +393,9 @@ impl Intake {
     }
 
     /// Like [`Self::process_batch`], for a source that never ends (the daemon): emails are
-    /// recorded as soon as each is analysed, so a 20-page scan does not hold up the mail that
-    /// came after it. `on_settled` runs once per email: recorded, or waiting for KIV.
+    /// recorded in arrival order, except that one still being read after [`ORDER_PATIENCE`]
+    /// lets the later ones pass, so a 20-page scan does not hold up the mail that came after
+    /// it. `on_settled` runs once per email: recorded, or waiting for KIV.
     pub async fn process_stream<S, F>(
         self: &Arc<Self>,
         inputs: S,
@@ -392,7 +406,7 @@ impl Intake {
         S: futures::Stream<Item = Input> + Send + 'static,
         F: FnMut(&Input, Settled) -> anyhow::Result<()>,
     {
-        self.process(inputs, Order::AsDone, recorder, on_settled)
+        self.process(inputs, Order::Arrival, recorder, on_settled)
             .await
     }
 
@@ -414,12 +428,45 @@ impl Intake {
             .unwrap_or(2)
             * 2;
         let this = Arc::clone(self);
-        let analysed = inputs.map(move |input| Arc::clone(&this).analyse_input(input));
-        let mut analysed = match order {
-            Order::AsGiven => analysed.buffered(workers).boxed(),
-            Order::AsDone => analysed.buffer_unordered(workers).boxed(),
-        };
-        while let Some((input, result, started)) = analysed.next().await {
+        let analysed = inputs.map(move |input| {
+            let analysis = Arc::clone(&this).analyse_input(input);
+            async move {
+                match order {
+                    Order::AsGiven => Timely::Done(analysis.await),
+                    Order::Arrival => {
+                        let mut task = tokio::spawn(analysis);
+                        match tokio::time::timeout(ORDER_PATIENCE, &mut task).await {
+                            Ok(done) => Timely::Done(done.expect("the analysis task panicked")),
+                            Err(_) => Timely::Late(task),
+                        }
+                    }
+                }
+            }
+        });
+        let mut analysed = analysed.buffered(workers).fuse().boxed();
+        // Late emails, recorded as each is done; while `workers` of them run, no new one starts.
+        let mut late = futures::stream::FuturesUnordered::new();
+        let mut exhausted = false;
+        loop {
+            let next = tokio::select! {
+                Some(done) = late.next(), if !late.is_empty() => {
+                    let done: Result<_, tokio::task::JoinError> = done;
+                    done.expect("the analysis task panicked")
+                }
+                timely = analysed.next(), if !exhausted && late.len() < workers => match timely {
+                    Some(Timely::Done(done)) => done,
+                    Some(Timely::Late(task)) => {
+                        late.push(task);
+                        continue;
+                    }
+                    None => {
+                        exhausted = true;
+                        continue;
+                    }
+                },
+                else => break,
+            };
+            let (input, result, started) = next;
             match result {
                 Ok(analysis) => {
                     if let Recorder::Store(_) = recorder {

@@ -118,6 +118,55 @@ fn a_long_scan_does_not_hold_up_the_mail_after_it() {
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
 }
 
+/// A backlog of quick emails of several kinds (fillable, table and same-line forms, notices):
+/// read in parallel, recorded in arrival order, so case numbers follow the Maildir's order.
+#[test]
+fn case_numbers_follow_arrival_order() {
+    let inst = Installation::new("");
+    let n = 40;
+    for i in 0..n {
+        inst.deliver(&format!("{i:04}.backlog.test"), &sample_mail(i));
+    }
+    let mut child = inst.command().arg("run").spawn().unwrap();
+    let started = Instant::now();
+    while inst.count("maildir/cur") < n && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe_terminate(&child);
+    child.wait().unwrap();
+    let cases = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = tjid_intake::store::Store::open_sqlite(&inst.path("intake.db"))
+            .await
+            .unwrap();
+        store
+            .list_cases(&tjid_intake::store::CaseFilter {
+                limit: 0,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    });
+    let mut by_number: Vec<(u64, usize)> = cases
+        .iter()
+        .map(|c| {
+            let number = c.id.rsplit('-').next().unwrap().parse().unwrap();
+            let email = c
+                .subject
+                .strip_prefix("Blankett ")
+                .unwrap()
+                .parse()
+                .unwrap();
+            (number, email)
+        })
+        .collect();
+    by_number.sort();
+    let emails: Vec<usize> = by_number.iter().map(|(_, e)| *e).collect();
+    assert_eq!(emails.len(), n, "one case per email");
+    let mut sorted = emails.clone();
+    sorted.sort();
+    assert_eq!(emails, sorted, "case numbers in arrival order");
+}
+
 /// Sends SIGTERM without pulling in a signal crate.
 fn unsafe_terminate(child: &std::process::Child) {
     let _ = std::process::Command::new("kill")

@@ -98,7 +98,7 @@ pub async fn run(
         }
         let batch_started = Instant::now();
         let report = intake
-            .process_batch(inputs, Order::AsDone, &recorder, |input, _| {
+            .process_batch(inputs, Order::Arrival, &recorder, |input, _| {
                 latencies.push(batch_started.elapsed().as_secs_f64());
                 maildir.acknowledge(std::path::Path::new(&input.display), "S")?;
                 Ok(())
