@@ -12,8 +12,8 @@
 //!   every email has exactly one message row and is in exactly one outcome folder, every case
 //!   has exactly one reply Message-ID at the SMTP sink, case numbers are 1..N
 //!   without gaps or doubles, and the lease changed holder only after it ran out or was
-//!   released (polled through `lease_state`). Replies taken by a killed instance wait for
-//!   their claim to run out (2 minutes): the drain allows for that.
+//!   released (polled through `lease_state`). Replies taken by a killed instance are taken
+//!   back when it restarts under its name (or after their 2-minute claim runs out).
 //!   NOT exactly once at the sink: a reply that the SMTP server accepted just before its
 //!   instance was SIGKILLed, before the commit marking it sent, is in doubt and sent again
 //!   after `in_doubt_resend_after_secs` (3 s here, 900 s by default; same Message-ID). The
@@ -399,7 +399,7 @@ async fn append_backlog(world: &World, emails: usize) -> (BTreeSet<String>, BTre
 }
 
 /// Waits until INBOX is empty, every email has its message row and every case a reply at
-/// the sink. Claims of replies taken by a killed instance run out after 2 minutes.
+/// the sink. A killed instance restarted under its name takes back its claims at once.
 async fn drain(world: &World, store: &Store, emails: usize, cases: usize) {
     wait_until(200, "the backlog and the outbox drained", || async {
         world.dovecot.count("INBOX").await == 0

@@ -738,6 +738,41 @@ fn support_count(dir: &Path) -> usize {
 
 /// Two instances on one PostgreSQL database taking due replies at the same time never get the
 /// same one, and between them take every one.
+/// An instance restarted after a kill drops the claims of its earlier run at once; another
+/// instance's claims are left to run out.
+#[tokio::test]
+async fn postgres_a_restarted_instance_takes_back_its_own_claims() {
+    let Some(b) = Backend::postgres().await else {
+        return;
+    };
+    let first = b.store().await.named("a");
+    b.record(&first, &["order_table_ok", "dereg_table_ok"])
+        .await;
+    let now = chrono::Utc::now().timestamp_millis() + 1_000;
+    let taken = first.take_due_replies(now, 1, 600_000, 0).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    let other = b.store().await.named("b");
+    assert_eq!(
+        other
+            .take_due_replies(now, 10, 600_000, 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // "a" killed and started again: its claim is dropped, "b"'s stays.
+    let again = b.store().await.named("a");
+    assert_eq!(again.drop_own_stale_claims().await.unwrap(), 1);
+    let back = again.take_due_replies(now, 10, 600_000, 0).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].id, taken[0].id);
+    assert_eq!(
+        other.drop_own_stale_claims().await.unwrap(),
+        0,
+        "b's own claim is current"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_two_instances_never_take_the_same_reply() {
     let Some(b) = Backend::postgres().await else {

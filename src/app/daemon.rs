@@ -43,6 +43,7 @@ pub async fn run_until(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let settings = intake.settings.clone();
+    let store = store.named(&settings.instance.name);
     let lease = (settings.source.kind == SourceKind::Imap)
         .then(|| LeaseStatus::new(&settings.imap, &settings.instance));
     let ready = crate::app::ops::Readiness {

@@ -390,14 +390,27 @@ impl Store {
         }
     }
 
-    /// At a daemon's start: on SQLite, where one daemon sends from one file, the claims left by
-    /// the daemon before it (killed mid-pass) are its own and are dropped, so its replies go out
-    /// at once rather than when the claims run out. On PostgreSQL another instance may hold
-    /// them; they run out (`OUTBOX_CLAIM_MS`).
+    /// This store as used by the instance `name` (`[instance] name`): its outbox claims are
+    /// written as `name/<host>:<pid>:<random>`, so that the instance, restarted, knows the
+    /// claims of its earlier run (see `drop_own_stale_claims`).
+    pub fn named(mut self, name: &str) -> Store {
+        let holder = format!("{name}/{}", new_holder());
+        match &mut self {
+            Store::Sqlite(s) => s.holder = holder,
+            Store::Postgres(s) => s.holder = holder,
+        }
+        self
+    }
+
+    /// At a daemon's start, drops the outbox claims its earlier run left (killed mid-pass), so
+    /// that those replies go out at once rather than when the claims run out
+    /// (`OUTBOX_CLAIM_MS`). On SQLite one daemon sends from one file: every claim is its own.
+    /// On PostgreSQL the claims of the same instance name (see `named`) from another run;
+    /// other instances' claims run out. A reply in doubt keeps its `sending_at` mark.
     pub async fn drop_own_stale_claims(&self) -> Result<u64, StoreError> {
         match self {
             Store::Sqlite(s) => s.drop_claims().await,
-            Store::Postgres(_) => Ok(0),
+            Store::Postgres(s) => s.drop_claims_of_earlier_runs().await,
         }
     }
 

@@ -308,6 +308,24 @@ impl PgStore {
         .await?)
     }
 
+    /// Drops the claims on pending replies made by an earlier run of this instance (same
+    /// name before the `/` of the holder, another holder). See `Store::drop_own_stale_claims`.
+    pub async fn drop_claims_of_earlier_runs(&self) -> Result<u64, StoreError> {
+        let Some((instance, _)) = self.holder.split_once('/') else {
+            return Ok(0);
+        };
+        let done = sqlx::query(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL
+             WHERE status = 'pending' AND left(claimed_by, char_length($1)) = $1
+               AND claimed_by <> $2",
+        )
+        .bind(format!("{instance}/"))
+        .bind(&self.holder)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Takes due replies for this instance (see `Store::take_due_replies`). The inner
     /// `FOR UPDATE SKIP LOCKED` passes over rows another instance is claiming right now; a row
     /// it claimed and committed is re-checked by PostgreSQL against the new `claimed_until`
