@@ -11,6 +11,7 @@ pub use crate::directory::ldap::LdapSettings;
 pub use crate::store::{StoreKind, StoreSettings};
 
 pub use crate::telemetry::{LogFormat, LogSettings};
+pub use crate::web::settings::{HttpSettings, WebSettings};
 
 /// The file used when `--config` is not given (relative to the current directory).
 pub const DEFAULT_CONFIG_FILE: &str = "config/default.toml";
@@ -58,14 +59,6 @@ pub enum DirectoryKind {
 #[serde(default)]
 pub struct DirectorySettings {
     pub kind: DirectoryKind,
-}
-
-/// The ops endpoint of `run`: `/healthz`, `/readyz` and `/metrics`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct HttpSettings {
-    /// Local address to listen on; empty turns the endpoint off.
-    pub listen: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -424,20 +417,6 @@ impl Default for OcrConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
-pub struct WebSettings {
-    /// Serve the staff pages (and the public form downloads) from `run`.
-    pub enabled: bool,
-    /// Mark cookies `Secure` (on when the pages are reached over HTTPS, e.g. behind a proxy).
-    pub secure_cookies: bool,
-    /// A login lasts this long.
-    pub session_hours: u64,
-    /// Failed logins allowed per user name and per client address within `lockout_minutes`.
-    pub max_failed_logins: u32,
-    pub lockout_minutes: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
 pub struct RetentionSettings {
     /// Run the purge once a day inside `run`.
     pub enabled: bool,
@@ -449,18 +428,6 @@ pub struct RetentionSettings {
     pub rejected_days: u64,
     /// Completed cases (card handed out, card deregistered), counted from their last event.
     pub completed_days: u64,
-}
-
-impl Default for WebSettings {
-    fn default() -> Self {
-        WebSettings {
-            enabled: true,
-            secure_cookies: false,
-            session_hours: 10,
-            max_failed_logins: 5,
-            lockout_minutes: 15,
-        }
-    }
 }
 
 impl Default for RetentionSettings {
@@ -499,14 +466,6 @@ impl Default for DirectorySettings {
     fn default() -> Self {
         DirectorySettings {
             kind: DirectoryKind::Ldif,
-        }
-    }
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings {
-            listen: "127.0.0.1:8080".into(),
         }
     }
 }
