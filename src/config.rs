@@ -639,6 +639,11 @@ impl Settings {
                 self.http.listen
             ));
         }
+        if let Err(bad) = self.http.proxies() {
+            p.push(format!(
+                "http.trusted_proxies: not an address or CIDR block (e.g. 10.0.0.0/8): {bad}"
+            ));
+        }
         if !self.providers.csv.is_file() {
             p.push(format!(
                 "providers.csv: no such file: {}",

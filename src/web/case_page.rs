@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::render::{base, csrf_refused, error_page, internal, not_found, render};
 use super::session::{csrf_ok, CsrfForm, Staff};
-use super::{form_image, views, WebState};
+use super::{email_view, form_image, views, WebState};
 use crate::casework::lifecycle::{Action, LifecycleError, Request};
 use crate::pipeline::reply::ReplySettings;
 
@@ -84,15 +84,32 @@ pub(super) async fn show_case(
         Ok(v) => v,
         Err(e) => return internal(e),
     };
+    let siblings = match state.store().message_cases(&detail.case.message_row).await {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
     let originals = state.inner.originals.clone();
     let case = detail.case.clone();
     let max_bytes = state.inner.max_message_bytes;
-    let form_pages = tokio::task::spawn_blocking(move || {
-        form_image::pages_to_show(&case, &originals, max_bytes)
-            .map_err(form_image::Unavailable::note_sv)
+    let limits = email_view::ReadLimits {
+        max_message_bytes: max_bytes,
+        max_attachment_bytes: state.inner.settings.limits.max_attachment_bytes,
+        max_attachments: state.inner.settings.limits.max_attachments,
+    };
+    let (form_pages, email) = tokio::task::spawn_blocking(move || {
+        let pages = form_image::pages_to_show(&case, &originals, max_bytes)
+            .map_err(form_image::Unavailable::note_sv);
+        let email = email_view::email_of(&case, &siblings, &originals, limits)
+            .map_err(form_image::Unavailable::email_note_sv);
+        (pages, email)
     })
     .await
-    .unwrap_or(Err(form_image::Unavailable::Failed.note_sv()));
+    .unwrap_or_else(|_| {
+        (
+            Err(form_image::Unavailable::Failed.note_sv()),
+            Err(form_image::Unavailable::Failed.email_note_sv()),
+        )
+    });
     let mut r = render(
         "case.html.j2",
         minijinja::value::merge_maps([
@@ -102,6 +119,8 @@ pub(super) async fn show_case(
                 error => error,
                 form_pages => form_pages.as_ref().ok(),
                 form_note => form_pages.as_ref().err(),
+                email => email.as_ref().ok(),
+                email_note => email.as_ref().err(),
             },
             view,
             base,

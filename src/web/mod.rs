@@ -8,6 +8,8 @@
 
 pub mod auth;
 mod case_page;
+mod client;
+mod email_view;
 mod form_image;
 mod ignored;
 mod lists;
@@ -21,7 +23,7 @@ mod views;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::http::header::{self, HeaderValue};
 use axum::response::Response;
@@ -31,7 +33,6 @@ use axum::Router;
 use crate::clock::Clock;
 use crate::config::{IntakeSettings, Settings};
 use crate::store::Store;
-use auth::LoginLimiter;
 pub use session::Staff;
 pub use settings::{HttpSettings, WebSettings};
 
@@ -49,7 +50,10 @@ struct Inner {
     originals: crate::originals::Originals,
     max_message_bytes: usize,
     clock: Clock,
-    limiter: Mutex<LoginLimiter>,
+    /// `[http] trusted_proxies`: their `X-Forwarded-For` names the client.
+    proxies: Vec<client::Cidr>,
+    /// `[http] tls`: send HSTS.
+    tls: bool,
     /// Pages rendered at once (pdftoppm, image decoding): the machine has few cores.
     renders: tokio::sync::Semaphore,
     /// The checks staff's verification runs again (KIV, the register): the daemon's own, or
@@ -69,7 +73,12 @@ impl WebState {
                 originals: crate::originals::Originals::new(settings),
                 max_message_bytes: settings.limits.max_message_bytes,
                 clock,
-                limiter: Mutex::new(LoginLimiter::default()),
+                // `check-config` reports a bad entry; here it is left out.
+                proxies: settings.http.proxies().unwrap_or_else(|bad| {
+                    tracing::warn!(entry = %bad, "http.trusted_proxies: not an address or CIDR block");
+                    Vec::new()
+                }),
+                tls: settings.http.tls,
                 renders: tokio::sync::Semaphore::new(2),
                 engine: tokio::sync::OnceCell::new(),
                 settings: settings.clone(),
@@ -139,7 +148,10 @@ pub fn router(state: WebState) -> Router {
         .route("/blanketter/{file}", get(public::form_pdf))
         .route("/stil.css", get(public::style))
         .fallback(render::not_found)
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
 }
 
@@ -157,7 +169,10 @@ pub async fn serve(
     .await
 }
 
-async fn security_headers(mut response: Response) -> Response {
+async fn security_headers(
+    axum::extract::State(state): axum::extract::State<WebState>,
+    mut response: Response,
+) -> Response {
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -174,6 +189,13 @@ async fn security_headers(mut response: Response) -> Response {
         HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if state.inner.tls {
+        // Served over HTTPS (`[http] tls`): browsers stay on HTTPS for a year.
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     if !h.contains_key(header::CACHE_CONTROL) {
         // Pages carry personal data: no copies in shared or browser caches.
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

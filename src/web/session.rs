@@ -72,7 +72,15 @@ impl FromRequestParts<WebState> for Staff {
                 Err(e) => return Err(internal(e)),
             }
         }
-        Err(Redirect::to("/logga-in").into_response())
+        // A page asked for without a login is where the login leads (a deep link from a
+        // notice or a colleague); a form sent without one cannot be replayed.
+        let target = match parts.uri.path_and_query() {
+            Some(pq) if parts.method == axum::http::Method::GET && pq.as_str() != "/" => {
+                format!("/logga-in?till={}", encode_component(pq.as_str()))
+            }
+            _ => "/logga-in".to_string(),
+        };
+        Err(Redirect::to(&target).into_response())
     }
 }
 
@@ -100,4 +108,16 @@ pub(super) fn csrf_ok(staff: &Staff, token: &str) -> bool {
 pub(super) struct CsrfForm {
     #[serde(default)]
     pub(super) csrf: String,
+}
+
+/// Percent-encodes `text` for a query value (letters, digits, `-._~/` stay).
+fn encode_component(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

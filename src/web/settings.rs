@@ -9,6 +9,13 @@ use serde::Deserialize;
 pub struct HttpSettings {
     /// Local address to listen on; empty turns the endpoint off.
     pub listen: String,
+    /// The pages reach their users over HTTPS (a TLS proxy in front): the staff pages then
+    /// send `Strict-Transport-Security`, so a browser never goes back to plain HTTP.
+    pub tls: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or CIDR blocks, e.g.
+    /// `127.0.0.1`, `10.0.0.0/8`). The login limit counts per client: without this, every
+    /// client behind a proxy is the proxy.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +48,19 @@ impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             listen: "127.0.0.1:8080".into(),
+            tls: false,
+            trusted_proxies: Vec::new(),
         }
+    }
+}
+
+impl HttpSettings {
+    /// `trusted_proxies` parsed; the first entry that is not an address or a CIDR block is
+    /// the error.
+    pub fn proxies(&self) -> Result<Vec<super::client::Cidr>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| super::client::Cidr::parse(p).ok_or_else(|| p.clone()))
+            .collect()
     }
 }
