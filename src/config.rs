@@ -16,6 +16,7 @@ pub use crate::source::{AfterAction, ImapAuth, ImapSettings};
 pub use crate::source::{InstanceSettings, SourceKind, SourceSettings};
 pub use crate::store::{StoreKind, StoreSettings};
 pub use crate::telemetry::{LogFormat, LogSettings};
+pub use crate::web::settings::{HttpSettings, WebSettings};
 
 /// The file used when `--config` is not given (relative to the current directory).
 pub const DEFAULT_CONFIG_FILE: &str = "config/default.toml";
@@ -42,14 +43,6 @@ pub struct Settings {
     pub log: LogSettings,
     pub web: WebSettings,
     pub retention: RetentionSettings,
-}
-
-/// The ops endpoint of `run`: `/healthz`, `/readyz` and `/metrics`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct HttpSettings {
-    /// Local address to listen on; empty turns the endpoint off.
-    pub listen: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -203,20 +196,6 @@ impl Default for OcrConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
-pub struct WebSettings {
-    /// Serve the staff pages (and the public form downloads) from `run`.
-    pub enabled: bool,
-    /// Mark cookies `Secure` (on when the pages are reached over HTTPS, e.g. behind a proxy).
-    pub secure_cookies: bool,
-    /// A login lasts this long.
-    pub session_hours: u64,
-    /// Failed logins allowed per user name and per client address within `lockout_minutes`.
-    pub max_failed_logins: u32,
-    pub lockout_minutes: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
 pub struct RetentionSettings {
     /// Run the purge once a day inside `run`.
     pub enabled: bool,
@@ -228,18 +207,6 @@ pub struct RetentionSettings {
     pub rejected_days: u64,
     /// Completed cases (card handed out, card deregistered), counted from their last event.
     pub completed_days: u64,
-}
-
-impl Default for WebSettings {
-    fn default() -> Self {
-        WebSettings {
-            enabled: true,
-            secure_cookies: false,
-            session_hours: 10,
-            max_failed_logins: 5,
-            lockout_minutes: 15,
-        }
-    }
 }
 
 impl Default for RetentionSettings {
@@ -262,14 +229,6 @@ impl RetentionSettings {
             quarantined_ms: ms(self.quarantined_days),
             rejected_ms: ms(self.rejected_days),
             completed_ms: ms(self.completed_days),
-        }
-    }
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings {
-            listen: "127.0.0.1:8080".into(),
         }
     }
 }
@@ -397,6 +356,11 @@ impl Settings {
             p.push(format!(
                 "http.listen: not an address and port (e.g. 127.0.0.1:8080): {}",
                 self.http.listen
+            ));
+        }
+        if let Err(bad) = self.http.proxies() {
+            p.push(format!(
+                "http.trusted_proxies: not an address or CIDR block (e.g. 10.0.0.0/8): {bad}"
             ));
         }
         p.extend(self.providers.problems());

@@ -673,3 +673,193 @@ async fn a_held_case_is_verified_with_a_corrected_field_in_chromium() {
     shot(&c, "24-mobil-granska-falt").await;
     let _ = c.close().await;
 }
+
+/// The daemon serving `inst` and a headless Chromium at 1366×768 driven through chromedriver;
+/// `None` (with a loud message) when they are not installed outside CI.
+struct Browser {
+    c: Client,
+    base: String,
+    _daemon: Guard,
+    _driver: Guard,
+    _profile: tempfile::TempDir,
+}
+
+async fn start_browser(inst: &Installation) -> Option<Browser> {
+    let chromium = find_tool(&["chromium", "chromium-browser", "google-chrome"]);
+    let driver = find_tool(&["chromedriver"]);
+    let (Some(chromium), Some(driver)) = (chromium, driver) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium and chromedriver are required in CI (Debian: chromium chromium-driver)"
+        );
+        eprintln!("SKIPPED browser test: chromium and/or chromedriver not found.");
+        return None;
+    };
+    let web_port = free_port();
+    let daemon = Guard(
+        inst.command()
+            .arg("run")
+            .env("TJID__HTTP__LISTEN", format!("127.0.0.1:{web_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(web_port, "the daemon's staff pages");
+    let driver_port = free_port();
+    let driver = Guard(
+        Command::new(&driver)
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(driver_port, "chromedriver");
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--disable-dev-shm-usage", "--window-size=1366,768", "--lang=sv-SE",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }),
+    );
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .expect("cannot start Chromium through chromedriver");
+    c.set_window_size(1366, 768).await.unwrap();
+    Some(Browser {
+        c,
+        base: format!("http://127.0.0.1:{web_port}"),
+        _daemon: daemon,
+        _driver: driver,
+        _profile: profile,
+    })
+}
+
+/// How far the page is wider than the window (sideways scrolling), in CSS pixels.
+async fn overflow(c: &Client) -> f64 {
+    c.execute(
+        "return document.documentElement.scrollWidth - window.innerWidth;",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .as_f64()
+    .unwrap_or(1e9)
+}
+
+/// Issue 12 in a real browser, one daemon for all checks: a deep link leads through the login
+/// to the case asked for; the case page shows the email itself (the question in its body, the
+/// attachment by name with what became of it); search finds a case by the person's name; an
+/// overturned case shows its old reasons as no longer standing. On a laptop and on a phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_working_day_deep_link_the_email_search_by_name_in_chromium() {
+    let inst = Installation::new("");
+    let cases = fill_store(&inst);
+    let Some(b) = start_browser(&inst).await else {
+        return;
+    };
+    let (c, base) = (&b.c, b.base.as_str());
+    let question = &cases["no_form_question"];
+    let order = &cases["order_table_ok"];
+
+    // A colleague's link to a case, before logging in: the login leads there.
+    c.goto(&format!("{base}/arende/{question}")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path().ends_with("/logga-in"));
+    fill(c, "#username", "anna").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "#login").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#email-body"))
+        .await
+        .expect("the login leads to the case asked for");
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with(&format!("/arende/{question}")));
+    let email = c
+        .find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        email.contains("Hur beställer vi eTjänstekort till en ny medarbetare?"),
+        "{email}"
+    );
+    assert!(email.contains("orjan.lindqvist@vgregion.se"), "{email}");
+    c.execute("document.getElementById('email').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    shot(c, "30-epost-fraga").await;
+
+    // The order: its PDF attachment by name, with the form read from it.
+    c.goto(&format!("{base}/arende/{order}")).await.unwrap();
+    let attachments = c
+        .find(Locator::Css("#attachments"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(attachments.contains("TJID-101.pdf"), "{attachments}");
+    assert!(attachments.contains("Blankett läst"), "{attachments}");
+    c.execute("document.getElementById('email').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    shot(c, "31-epost-bilaga").await;
+
+    // Search by the person's name.
+    c.goto(&format!("{base}/sok")).await.unwrap();
+    fill(c, "#q", "Anna-Karin").await;
+    click(c, "form.filters button").await;
+    let start = Instant::now();
+    while !body_text(c).await.contains(order.as_str()) {
+        assert!(start.elapsed() < Duration::from_secs(10), "no hit by name");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shot(c, "32-sok-namn").await;
+
+    // Overturn a rejection: its reasons no longer stand.
+    let rejected = &cases["order_person_not_in_kiv"];
+    c.goto(&format!("{base}/arende/{rejected}")).await.unwrap();
+    fill(c, "#comment-overturn", "Registrerad i KIV i dag.").await;
+    click(c, "#do-overturn").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#reasons-overturned"))
+        .await
+        .expect("the old reasons are shown as no longer standing");
+    shot(c, "33-havd-skal").await;
+
+    // On a phone: the email and its attachments fit the screen.
+    c.set_window_size(390, 844).await.unwrap();
+    for (id, name) in [
+        (question, "34-mobil-epost-fraga"),
+        (order, "35-mobil-epost-bilaga"),
+    ] {
+        c.goto(&format!("{base}/arende/{id}")).await.unwrap();
+        c.execute("document.getElementById('email').scrollIntoView()", vec![])
+            .await
+            .unwrap();
+        let o = overflow(c).await;
+        assert!(o <= 0.0, "{name}: sideways scrolling on a phone: {o}px");
+        shot(c, name).await;
+    }
+    c.goto(&format!("{base}/sok?q=Ekmansgatan")).await.unwrap();
+    shot(c, "36-mobil-sok").await;
+    let _ = b.c.clone().close().await;
+}

@@ -17,6 +17,10 @@ const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
     ("forms", "ocr"),
     // The fixture MIME builder uses the parser's types.
     ("mime", "pipeline"),
+    // `Settings` gathers `web::settings::{HttpSettings, WebSettings}`, while the web pages
+    // reach `config` through the casework, the intake and the originals, which still take the
+    // whole `Settings`. Goes when those build from their own settings types (issue 10).
+    ("config", "web"),
 ];
 
 #[test]

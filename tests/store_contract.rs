@@ -304,6 +304,24 @@ async fn contract_recording_and_staff_reads(b: Backend) {
         "search by unit HSA-id"
     );
     assert!(store.search("  ", 10).await.unwrap().is_empty());
+    // Free text: a part of the name, the subject, the sender, the unit; wildcards are text.
+    let first_name = fields["fornamn"].as_str().unwrap();
+    for q in [
+        first_name.to_string(),
+        first_name.to_lowercase(),
+        "ekmansgatan".into(),
+        "LINDQVIST@".into(),
+        "Fråga om kort".into(),
+    ] {
+        assert!(!store.search(&q, 50).await.unwrap().is_empty(), "{q}");
+    }
+    assert!(store.search("%%%", 50).await.unwrap().is_empty());
+    assert!(store.search("a_b", 50).await.unwrap().is_empty());
+    // The cases of one email, for its view on a case page.
+    let siblings = store.message_cases(&first.case.message_row).await.unwrap();
+    assert_eq!(siblings.len(), 1);
+    assert_eq!(siblings[0].id, ids[0]);
+    assert_eq!(siblings[0].attachment_index, first.case.attachment_index);
 
     // The case page: the reply and the audit trail in the order written.
     assert_eq!(first.replies.len(), 1);
@@ -1051,6 +1069,37 @@ mod erased {
             serde_json::to_value(self).unwrap()
         }
     }
+}
+
+contract!(contract_login_attempts);
+async fn contract_login_attempts(b: Backend) {
+    let store = b.store().await;
+    let keys = ["u:anna".to_string(), "c:192.0.2.1".to_string()];
+    assert_eq!(store.login_failures("u:anna", 0).await.unwrap(), (0, None));
+    store.login_failed(&keys, 1_000, 0).await.unwrap();
+    store.login_failed(&keys, 2_000, 0).await.unwrap();
+    store.login_failed(&keys[1..], 3_000, 0).await.unwrap();
+    assert_eq!(
+        store.login_failures("u:anna", 500).await.unwrap(),
+        (2, Some(1_000))
+    );
+    assert_eq!(
+        store.login_failures("c:192.0.2.1", 1_500).await.unwrap(),
+        (2, Some(2_000))
+    );
+    // A success clears the account, not the client.
+    store.clear_login_failures("u:anna").await.unwrap();
+    assert_eq!(store.login_failures("u:anna", 0).await.unwrap(), (0, None));
+    assert_eq!(store.login_failures("c:192.0.2.1", 0).await.unwrap().0, 3);
+    // Failures outside the window are forgotten when the next one is recorded.
+    store
+        .login_failed(&["u:bo".to_string()], 10_000, 2_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.login_failures("c:192.0.2.1", 0).await.unwrap(),
+        (1, Some(3_000))
+    );
 }
 
 contract!(contract_leases);

@@ -97,6 +97,17 @@ pub struct MailRow {
     pub purged_at: Option<i64>,
 }
 
+/// A case made from an email, as the email's view on a case page lists it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct MessageCase {
+    pub id: String,
+    pub kind: String,
+    pub reasons: String,
+    pub attachment: Option<String>,
+    pub attachment_index: Option<i64>,
+    pub pages: String,
+}
+
 /// The numbers in the navigation.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct QueueCounts {
@@ -195,6 +206,31 @@ impl Store {
         dispatch_store!(self, s => s.delete_session(token_hash).await)
     }
 
+    /// Failed logins of `key` after `since_ms`: how many, and the oldest one's time.
+    pub async fn login_failures(
+        &self,
+        key: &str,
+        since_ms: i64,
+    ) -> Result<(i64, Option<i64>), StoreError> {
+        dispatch_store!(self, s => s.login_failures(key, since_ms).await)
+    }
+
+    /// Records a failed login under each key, and forgets failures at or before
+    /// `forget_before_ms` (outside every lockout window).
+    pub async fn login_failed(
+        &self,
+        keys: &[String],
+        at_ms: i64,
+        forget_before_ms: i64,
+    ) -> Result<(), StoreError> {
+        dispatch_store!(self, s => s.login_failed(keys, at_ms, forget_before_ms).await)
+    }
+
+    /// Forgets the failed logins of `key` (a successful login of that account).
+    pub async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+        dispatch_store!(self, s => s.clear_login_failures(key).await)
+    }
+
     pub async fn lifecycle_case(&self, id: &str) -> Result<Option<LifecycleCase>, StoreError> {
         dispatch_store!(self, s => s.lifecycle_case(id).await)
     }
@@ -217,9 +253,16 @@ impl Store {
         dispatch_store!(self, s => s.deregistrations_of_card(card_number).await)
     }
 
-    /// Cases by case number, personnummer, HSA-id (unit or sender's) or card number.
+    /// Cases by case number, personnummer, HSA-id (unit or sender's) or card number, and, for
+    /// three characters or more, by a part of the person's name, the subject, the sender's
+    /// address or the unit's name (case-insensitive).
     pub async fn search(&self, query: &str, limit: i64) -> Result<Vec<CaseSummary>, StoreError> {
         dispatch_store!(self, s => s.search(query, limit).await)
+    }
+
+    /// Every case made from the email stored as `message_row`, in the order of its forms.
+    pub async fn message_cases(&self, message_row: &str) -> Result<Vec<MessageCase>, StoreError> {
+        dispatch_store!(self, s => s.message_cases(message_row).await)
     }
 
     pub async fn queue_counts(&self) -> Result<QueueCounts, StoreError> {

@@ -145,6 +145,51 @@ macro_rules! staff_queries {
             Ok(())
         }
 
+        pub async fn login_failures(
+            &self,
+            key: &str,
+            since_ms: i64,
+        ) -> Result<(i64, Option<i64>), StoreError> {
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM login_attempts WHERE key = $1 AND at > $2",
+            )
+            .bind(key)
+            .bind(since_ms)
+            .fetch_one(&self.pool)
+            .await?;
+            Ok((row.try_get("n")?, row.try_get("oldest")?))
+        }
+
+        pub async fn login_failed(
+            &self,
+            keys: &[String],
+            at_ms: i64,
+            forget_before_ms: i64,
+        ) -> Result<(), StoreError> {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("DELETE FROM login_attempts WHERE at <= $1")
+                .bind(forget_before_ms)
+                .execute(&mut *tx)
+                .await?;
+            for key in keys {
+                sqlx::query("INSERT INTO login_attempts (key, at) VALUES ($1, $2)")
+                    .bind(key)
+                    .bind(at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        pub async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+            sqlx::query("DELETE FROM login_attempts WHERE key = $1")
+                .bind(key)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        }
+
         pub async fn lifecycle_case(&self, id: &str) -> Result<Option<LifecycleCase>, StoreError> {
             Ok(sqlx::query_as::<_, LifecycleCase>(
                 "SELECT c.id, c.kind, c.state, c.fields, c.manager_mail, c.holder_mail, c.card_number,
@@ -292,6 +337,19 @@ macro_rules! staff_queries {
                 .map(|p| p.normalized())
                 .unwrap_or_else(|_| q.to_string());
             let digits: String = q.chars().filter(|c| !c.is_whitespace()).collect();
+            // Free text (a name, words of the subject, the sender's address, the unit): a
+            // substring, both sides lowered by the database (SQLite lowers ASCII only), with LIKE's wildcards taken literally. Short words
+            // would match nearly everything.
+            let text = (q.chars().count() >= 3).then(|| {
+                let escaped: String = q
+                    .chars()
+                    .flat_map(|c| match c {
+                        '%' | '_' | '\\' => vec!['\\', c],
+                        c => vec![c],
+                    })
+                    .collect();
+                format!("%{escaped}%")
+            });
             Ok(sqlx::query_as::<_, CaseSummary>(
                 concat!(
                     "SELECT c.id, c.kind, c.decision, c.state, c.reasons, c.created_at, m.subject,
@@ -303,13 +361,35 @@ macro_rules! staff_queries {
                     $field!("c.fields", "vardenhet_hsaid"),
                     ") = $1 OR c.card_number = $3 OR ",
                     $field!("c.fields", "kortnummer"),
-                    " = $3 ORDER BY c.created_at DESC, c.id DESC LIMIT $4"
+                    " = $3 OR ($5 IS NOT NULL AND (lower(m.subject) LIKE lower($5) ESCAPE '\\'
+                        OR lower(COALESCE(m.sender, '')) LIKE lower($5) ESCAPE '\\'
+                        OR lower(COALESCE(",
+                    $field!("c.fields", "fornamn"),
+                    ", '') || ' ' || COALESCE(",
+                    $field!("c.fields", "efternamn"),
+                    ", '')) LIKE lower($5) ESCAPE '\\' OR lower(COALESCE(",
+                    $field!("c.fields", "namn"),
+                    ", '')) LIKE lower($5) ESCAPE '\\' OR lower(COALESCE(",
+                    $field!("c.fields", "vardenhet_namn"),
+                    ", '')) LIKE lower($5) ESCAPE '\\'))
+                     ORDER BY c.created_at DESC, c.id DESC LIMIT $4"
                 ),
             )
             .bind(&upper)
             .bind(&personnummer)
             .bind(&digits)
             .bind(limit)
+            .bind(text)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        pub async fn message_cases(&self, message_row: &str) -> Result<Vec<MessageCase>, StoreError> {
+            Ok(sqlx::query_as::<_, MessageCase>(
+                "SELECT id, kind, reasons, attachment, attachment_index, pages FROM cases
+                 WHERE message = $1 ORDER BY position, id",
+            )
+            .bind(message_row)
             .fetch_all(&self.pool)
             .await?)
         }

@@ -1,7 +1,6 @@
-//! Staff authentication: argon2id password hashes, session and CSRF tokens, and the limit on
-//! failed logins.
+//! Staff authentication: argon2id password hashes, session and CSRF tokens. (The limit on
+//! failed logins is kept in the store: `login.rs`.)
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
@@ -77,43 +76,6 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Failed logins per key (a user name, a client address) within a sliding window. Kept in
-/// memory: a restart forgives, which is acceptable for slowing down guessing.
-#[derive(Debug, Default)]
-pub struct LoginLimiter {
-    failures: HashMap<String, Vec<i64>>,
-}
-
-impl LoginLimiter {
-    /// Minutes until `key` may try again, if it is locked now.
-    pub fn locked(&mut self, key: &str, now_ms: i64, max: u32, window_ms: i64) -> Option<i64> {
-        let list = self.failures.get_mut(key)?;
-        list.retain(|t| now_ms - t < window_ms);
-        if list.len() as u32 >= max {
-            let oldest = list.iter().min().copied().unwrap_or(now_ms);
-            let wait_ms = (oldest + window_ms - now_ms).max(0);
-            Some((wait_ms + 59_999) / 60_000)
-        } else {
-            None
-        }
-    }
-
-    pub fn fail(&mut self, key: &str, now_ms: i64) {
-        // Bound memory under a flood of made-up names.
-        if self.failures.len() > 10_000 {
-            self.failures.clear();
-        }
-        self.failures
-            .entry(key.to_string())
-            .or_default()
-            .push(now_ms);
-    }
-
-    pub fn clear(&mut self, key: &str) {
-        self.failures.remove(key);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,17 +87,6 @@ mod tests {
         assert!(verify_password(&h, "rätt lösenord 123"));
         assert!(!verify_password(&h, "fel lösenord 123"));
         assert!(!verify_password("not a hash", "x"));
-    }
-
-    #[test]
-    fn the_limiter_locks_after_max_failures_and_forgets_after_the_window() {
-        let mut l = LoginLimiter::default();
-        for i in 0..5 {
-            assert_eq!(l.locked("u:anna", i, 5, 60_000), None);
-            l.fail("u:anna", i);
-        }
-        assert_eq!(l.locked("u:anna", 10, 5, 60_000), Some(1));
-        assert_eq!(l.locked("u:anna", 60_005, 5, 60_000), None);
     }
 
     #[test]

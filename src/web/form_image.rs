@@ -64,6 +64,20 @@ impl Unavailable {
             Unavailable::Failed => "Blankettens sida kunde inte visas som bild.",
         }
     }
+
+    /// Why the email's text and attachments cannot be shown.
+    pub fn email_note_sv(self) -> &'static str {
+        match self {
+            Unavailable::Purged => "Meddelandet är gallrat enligt reglerna för gallring.",
+            Unavailable::NotLocal => {
+                "Originalmeddelandet finns bara i e-postlådan (IMAP) och ingen kopia sparas hos tjänsten, så texten kan inte visas här."
+            }
+            Unavailable::Failed => "Meddelandets text kunde inte visas.",
+            _ => {
+                "Originalmeddelandet finns inte längre kvar (gallrat eller flyttat), så texten kan inte visas."
+            }
+        }
+    }
 }
 
 /// The pages to show for a case, or why there are none. It reads and hashes the raw email, so
@@ -266,7 +280,7 @@ fn original_path(source_ref: &str, originals: &Originals) -> Result<PathBuf, Una
 
 /// Reads the raw email, no more than the intake would have read, and only if it is the email
 /// the case came from (a file can be replaced, a Maildir name reused).
-fn read_original(
+pub(super) fn read_original(
     case: &CaseRow,
     originals: &Originals,
     max_bytes: usize,

@@ -97,6 +97,12 @@ fn findings(json: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// Whether the reasons recorded at reception still stand: not once staff overturned the
+/// rejection (the case went on as if accepted).
+pub fn reasons_stand(decision: &str, state: &str) -> bool {
+    decision != "rejected" || matches!(state, "rejected" | "rejection_confirmed" | "held")
+}
+
 #[derive(Serialize)]
 pub struct Choice {
     code: &'static str,
@@ -179,6 +185,7 @@ pub fn case_item(c: &CaseSummary) -> CaseItem {
         pickup,
         reasons: findings(&c.reasons)
             .iter()
+            .filter(|_| reasons_stand(&c.decision, &c.state))
             .map(|(code, f)| reason_sv(&c.kind, code, f.as_deref()))
             .collect(),
         warnings: findings(&c.warnings)
@@ -261,8 +268,10 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
     let fields: Json = serde_json::from_str(&c.fields).unwrap_or(Json::Null);
     let reasons = findings(&c.reasons);
     let warnings = findings(&c.warnings);
+    let stand = reasons_stand(&c.decision, &c.state);
     let flagged: Vec<&str> = reasons
         .iter()
+        .filter(|_| stand)
         .filter_map(|(_, f)| f.as_deref())
         .chain(warnings.iter().filter_map(|(_, f)| f.as_deref()))
         .collect();
@@ -493,6 +502,11 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
         sender => c.sender,
         subject => if c.purged_at.is_some() && c.subject.is_empty() { "(gallrat)".to_string() } else { c.subject.clone() },
         email_date => c.email_date,
+        email_date_sv => c.email_date.as_deref().map(|d| {
+            chrono::DateTime::parse_from_rfc3339(d)
+                .map(|t| t.format("%Y-%m-%d %H:%M (%:z)").to_string())
+                .unwrap_or_else(|_| d.to_string())
+        }),
         message_id => c.message_id,
         attachment => c.attachment,
         pages => (!pages.is_empty()).then(|| pages.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")),
@@ -503,6 +517,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
         c => case,
         fields => field_views,
         reasons => reasons.iter().map(|(code, f)| reason_sv(&c.kind, code, f.as_deref())).collect::<Vec<_>>(),
+        reasons_stand => reasons_stand(&c.decision, &c.state),
         warnings => warnings.iter().map(|(code, f)| warning_sv(&c.kind, code, f.as_deref())).collect::<Vec<_>>(),
         links => links,
         actions => actions,

@@ -1,0 +1,85 @@
+//! Ignorerat och karantän: emails that made no case, and processing one again.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use minijinja::context;
+
+use super::render::{base, csrf_refused, error_page, internal, not_found, render};
+use super::session::{csrf_ok, CsrfForm, Staff};
+use super::{views, WebState};
+
+const LIST_LIMIT: i64 = 500;
+
+pub(super) async fn unprocessed(State(state): State<WebState>, staff: Staff) -> Response {
+    let base = match base(&state, &staff, "ignorerat").await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let mails = match state.store().unprocessed_mail(LIST_LIMIT).await {
+        Ok(m) => m,
+        Err(e) => return internal(e),
+    };
+    let items: Vec<_> = mails.iter().map(views::mail_item).collect();
+    render(
+        "mail.html.j2",
+        context! { title => "Ignorerat och karantän", mails => items, ..base },
+    )
+}
+
+/// Puts a copy of the raw email back into the Maildir's `new/` under a new name, so the daemon
+/// reads it again as a new delivery (the old record stays for the audit).
+pub(super) async fn reprocess(
+    State(state): State<WebState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !csrf_ok(&staff, &form.csrf) {
+        return csrf_refused();
+    }
+    let mail = match state.store().mail(&id).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return not_found().await,
+        Err(e) => return internal(e),
+    };
+    if mail.outcome == "processed" || mail.reprocessed_at.is_some() || mail.purged_at.is_some() {
+        return error_page(
+            StatusCode::CONFLICT,
+            "Kan inte behandlas igen",
+            "Meddelandet är redan behandlat, skickat för ny behandling eller gallrat.",
+        );
+    }
+    let Some(name) = mail.source_ref.strip_prefix("maildir:") else {
+        return error_page(
+            StatusCode::CONFLICT,
+            "Kan inte behandlas igen",
+            "Meddelandet kom inte från brevlådan som tjänsten bevakar, så originalet finns inte här.",
+        );
+    };
+    let now = state.now();
+    let root = state.inner.maildir.clone();
+    let name = name.to_string();
+    let copied =
+        tokio::task::spawn_blocking(move || crate::source::Maildir::new(&root).requeue(&name, now))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    match copied {
+        Ok(()) => {
+            if let Err(e) = state.store().mark_reprocessed(&id, now).await {
+                return internal(e);
+            }
+            tracing::info!(message = %id, user = %staff.username, "email queued for processing again");
+            Redirect::to("/ignorerat").into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, message = %id, "cannot requeue an email");
+            error_page(
+                StatusCode::CONFLICT,
+                "Kan inte behandlas igen",
+                "Originalet finns inte längre i brevlådan.",
+            )
+        }
+    }
+}
