@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use support::{mails, World, IGNORED, PROCESSED, QUARANTINED, USER};
 
-const EXTRA: &str = "[rate_limit]\nmax_per_window = 0\nmax_per_day = 0\n[log]\nlevel = \"warn\"\n";
+const EXTRA: &str = "[rate_limit]\nmax_per_window = 0\nmax_per_day = 0\n";
 
 fn daemon_binary() -> String {
     let exe = std::env::current_exe().expect("own path");
