@@ -502,17 +502,6 @@ async fn images_loaded(c: &Client, css: &str) -> Vec<f64> {
 /// entry follow; on a phone the list and the other case's crops fit the screen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_case_is_verified_with_a_corrected_field_in_chromium() {
-    let chromium = find_tool(&["chromium", "chromium-browser", "google-chrome"]);
-    let driver = find_tool(&["chromedriver"]);
-    let (Some(chromium), Some(driver)) = (chromium, driver) else {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "chromium and chromedriver are required in CI (Debian: chromium chromium-driver)"
-            );
-        }
-        eprintln!("SKIPPED browser test: chromium and/or chromedriver not found.");
-        return;
-    };
     let inst = Installation::new("");
     let _ = fill_store(&inst);
     let store = tjid_intake::store::Store::open_sqlite(&inst.path("intake.db"))
@@ -526,48 +515,10 @@ async fn a_held_case_is_verified_with_a_corrected_field_in_chromium() {
         "scans/scan_order_300dpi_gray.eml",
     )
     .await;
-    let web_port = free_port();
-    let _daemon = Guard(
-        inst.command()
-            .arg("run")
-            .env("TJID__HTTP__LISTEN", format!("127.0.0.1:{web_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(web_port, "the daemon's staff pages");
-    let driver_port = free_port();
-    let _driver = Guard(
-        Command::new(&driver)
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(driver_port, "chromedriver");
-    let profile = tempfile::tempdir().unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--disable-dev-shm-usage", "--window-size=1366,768", "--lang=sv-SE",
-                format!("--user-data-dir={}", profile.path().display()),
-            ]
-        }),
-    );
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{driver_port}"))
-        .await
-        .expect("cannot start Chromium through chromedriver");
-    let base = format!("http://127.0.0.1:{web_port}");
-    c.set_window_size(1366, 768).await.unwrap();
+    let Some(b) = start_browser(&inst).await else {
+        return;
+    };
+    let (c, base) = (b.c.clone(), b.base.clone());
 
     c.goto(&format!("{base}/att-granska")).await.unwrap();
     fill(&c, "#username", "anna").await;
