@@ -793,7 +793,7 @@ fn flate_bomb_in_object_stream_is_an_error() {
     let r = read_pdf(
         &pdf,
         &PdfLimits {
-            max_decompressed_bytes: 8 * 1024 * 1024,
+            max_object_stream_bytes: 8 * 1024 * 1024,
             ..PdfLimits::default()
         },
     );
