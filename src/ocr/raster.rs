@@ -698,8 +698,9 @@ pub fn render_page_at(
     })
 }
 
-/// Renders one page at `dpi` in grey, cropped to `w` × `h` pixels from its top left corner
-/// (poppler then allocates only that much), so no page size can make more than that.
+/// Renders one page's crop box (the page as a viewer shows it, and as [`crate::pdf::page_size`]
+/// measures it) at `dpi` in grey, cut to `w` × `h` pixels from its top left corner (poppler then
+/// allocates only that much), so no page size can make more than that.
 fn render_cropped(
     pdf: &[u8],
     number: usize,
@@ -707,12 +708,14 @@ fn render_cropped(
     (w, h): (u32, u32),
     limits: &RasterLimits,
 ) -> Result<PageImage, RasterError> {
+    let cap = w as u64 * h as u64 + 1024;
     let [n, w, h] = [number as u32, w, h].map(|v| v.to_string());
     let r = format!("{dpi:.2}");
     let args = [
-        "-f", &n, "-l", &n, "-r", &r, "-x", "0", "-y", "0", "-W", &w, "-H", &h, "-gray", "-",
+        "-f", &n, "-l", &n, "-r", &r, "-cropbox", "-x", "0", "-y", "0", "-W", &w, "-H", &h,
+        "-gray", "-",
     ];
-    let out = run_pdftoppm(pdf, &args, limits.max_pixels + 1024, limits.render_timeout)?;
+    let out = run_pdftoppm(pdf, &args, cap, limits.render_timeout)?;
     let img = parse_pgm(out).ok_or_else(|| RasterError::Render("pdftoppm gave no image".into()))?;
     Ok(PageImage {
         image: img,
@@ -810,6 +813,20 @@ mod tests {
         let img = parse_pgm(data).unwrap();
         assert_eq!(img.dimensions(), (3, 2));
         assert_eq!(img.get_pixel(2, 1).0[0], 5);
+    }
+
+    #[test]
+    fn a_page_is_rendered_within_max_pixels() {
+        // A4 at 300 dpi fits.
+        assert_eq!(
+            render_size(595.0, 842.0, 300.0, 16_000_000),
+            (300.0, 2480, 3509)
+        );
+        // A 200-inch square page: 20 dpi, 4000 x 4000.
+        let (dpi, w, h) = render_size(14_400.0, 14_400.0, 300.0, 16_000_000);
+        assert_eq!((dpi, w, h), (20.0, 4000, 4000));
+        let (_, w, h) = render_size(3_000.0, 40_000.0, 300.0, 16_000_000);
+        assert!((w as u64 * h as u64) < 16_000_000 + 40_000, "{w} x {h}");
     }
 
     #[test]
