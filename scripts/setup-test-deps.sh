@@ -24,9 +24,30 @@ NEEDED=(
   # The PostgreSQL store's tests (tests/store_contract.rs) use the server on 127.0.0.1:5432.
   "postgresql-client:psql"
   "postgresql-client:pg_isready"
+  # The Debian package and its systemd unit (tests/packaging.rs): dpkg-deb unpacks it,
+  # dpkg-shlibdeps fills in its library dependencies, systemd-analyze verifies the unit, strip
+  # (binutils) strips the binary.
+  "dpkg:dpkg-deb"
+  "dpkg-dev:dpkg-shlibdeps"
+  "binutils:strip"
+  "systemd:systemd-analyze"
+  # tests/bad_input.rs reads the peak memory of the program under test through python3.
+  "python3:python3"
 )
 
 ensure_packages "${NEEDED[@]}"
+
+# cargo-deb builds the .deb (tests/packaging.rs). 3.8.0 needs Rust 1.85 (the project: 1.95).
+# Built once per machine, a few minutes; then it stays in ~/.cargo/bin.
+CARGO_DEB_VERSION=3.8.0
+if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
+  echo "installing: cargo-deb $CARGO_DEB_VERSION"
+  cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" || true
+fi
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "MISSING: cargo-deb could not be installed (cargo install cargo-deb --locked)" >&2
+  exit 1
+fi
 
 # The PostgreSQL tests need a running server on 127.0.0.1:5432 that user postgres reaches
 # without a password (they create and drop a database each). Without it they fail under CI.

@@ -513,13 +513,19 @@ impl Intake {
         let task = tokio::task::spawn_blocking(move || {
             crate::ocr::child::with_deadline(Some(deadline), || task_this.prepare(&task_raw))
         });
-        let prepared = match tokio::time::timeout(timeout, task).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(_)) => quarantine(&raw, "processing the email failed unexpectedly".into()),
-            Err(_) => quarantine(
+        let timed_out = || {
+            quarantine(
                 &raw,
                 format!("processing took longer than {} s", timeout.as_secs()),
-            ),
+            )
+        };
+        let prepared = match tokio::time::timeout(timeout, task).await {
+            // Work that the deadline cut short (a program killed, pages not read) may have
+            // finished just before the timer fired: it is a time-out all the same.
+            Ok(Ok(_)) if Instant::now() >= deadline => timed_out(),
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => quarantine(&raw, "processing the email failed unexpectedly".into()),
+            Err(_) => timed_out(),
         };
         let result = self
             .complete(prepared, Utc::now().date_naive(), started)

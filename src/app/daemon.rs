@@ -135,15 +135,21 @@ pub async fn run_until(
         }
     };
     tokio::pin!(source);
+    let watchdog = super::systemd::start_watchdog();
+    super::systemd::ready();
     let result = tokio::select! {
         r = &mut source => r,
         _ = shutdown => {
             tracing::info!("stopping");
+            super::systemd::stopping();
             let _ = stop_tx.send(true);
             source.await
         }
     };
     let _ = stop_tx.send(true);
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
     if let Some(purger) = purger {
         purger.abort();
     }

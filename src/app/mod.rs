@@ -1,8 +1,10 @@
 //! The commands of the binary: the CLI, the daemon (`run`) and its driver loop, the `check`
-//! command (`self_check`: tries every connection), the ops endpoint and the benchmark.
+//! command (`self_check`: tries every connection), the ops endpoint, the notifications to systemd
+//! and the benchmark.
 
 pub mod bench;
 pub mod cli;
 pub mod daemon;
 pub mod ops;
 pub mod self_check;
+pub mod systemd;

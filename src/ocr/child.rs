@@ -2,10 +2,11 @@
 //! up to a cap, killed when its time is up. Never through a shell. Writer and readers run on
 //! their own threads so that no pipe can fill up and stall the others.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What a finished program gave.
@@ -33,6 +34,60 @@ static MEMORY_LIMIT_MB: AtomicU64 = AtomicU64::new(DEFAULT_MEMORY_MB);
 thread_local! {
     /// When the work this thread does for one email must stop (its time limit).
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The time the programs run for one attachment may still take together.
+    static BUDGET: RefCell<Option<Budget>> = const { RefCell::new(None) };
+}
+
+/// Time that the external programs run for one piece of work (an attachment) may take
+/// together, shared by the threads that work on it. Each program is killed when what is left
+/// runs out, and once nothing is left [`stopped`] is true, so no further page is started. The
+/// wait for a free OCR worker does not count: only the programs' own run time does.
+#[derive(Clone, Debug)]
+pub struct Budget(Arc<Mutex<Duration>>);
+
+impl Budget {
+    pub fn new(limit: Duration) -> Budget {
+        Budget(Arc::new(Mutex::new(limit)))
+    }
+
+    /// What is left.
+    pub fn left(&self) -> Duration {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn spend(&self, spent: Duration) {
+        let mut left = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *left = left.saturating_sub(spent);
+    }
+}
+
+/// Runs `work` with `budget` as this thread's budget for external programs.
+pub fn with_budget<R>(budget: Option<Budget>, work: impl FnOnce() -> R) -> R {
+    let before = BUDGET.with(|b| b.replace(budget));
+    let result = work();
+    BUDGET.with(|b| *b.borrow_mut() = before);
+    result
+}
+
+/// This thread's budget, to hand on to the threads it starts.
+pub fn budget() -> Option<Budget> {
+    BUDGET.with(|b| b.borrow().clone())
+}
+
+/// Whether this thread's work must stop: its email's deadline has passed or its attachment's
+/// budget is spent.
+pub fn stopped() -> bool {
+    past_deadline() || budget().is_some_and(|b| b.left().is_zero())
+}
+
+/// Runs `work` on another thread's deadline and budget (the thread that starts it).
+pub fn inherit<R>(from: &(Option<Instant>, Option<Budget>), work: impl FnOnce() -> R) -> R {
+    with_deadline(from.0, || with_budget(from.1.clone(), work))
+}
+
+/// This thread's deadline and budget, for [`inherit`].
+pub fn context() -> (Option<Instant>, Option<Budget>) {
+    (deadline(), budget())
 }
 
 /// Runs `work` with `deadline` as this thread's deadline: a program started by `run` past it
@@ -62,13 +117,18 @@ pub fn set_memory_limit_mb(mb: u64) {
 }
 
 /// Runs `cmd` with `input` on stdin; at most `stdout_cap` bytes of stdout are kept. The program
-/// gets the configured address-space limit (`RLIMIT_AS`): it fails to allocate beyond it.
+/// gets the configured address-space limit (`RLIMIT_AS`): it fails to allocate beyond it. It is
+/// killed after `timeout`, at this thread's deadline, or when this thread's budget runs out,
+/// whichever comes first; its run time is taken from the budget.
 pub fn run(
     mut cmd: Command,
     input: Vec<u8>,
     stdout_cap: u64,
     timeout: Duration,
 ) -> Result<Finished, ChildError> {
+    if stopped() {
+        return Err(ChildError::Timeout);
+    }
     let limit = MEMORY_LIMIT_MB
         .load(Ordering::Relaxed)
         .saturating_mul(1 << 20);
@@ -89,6 +149,9 @@ pub fn run(
             });
         }
     }
+    // Its own process group, so that killing it kills what it started too: a helper it left
+    // running would hold its pipes open and keep this thread waiting for their end.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -125,22 +188,25 @@ pub fn run(
         64 * 1024,
     );
     let started = Instant::now();
+    let budget = budget();
+    let timeout = budget.as_ref().map_or(timeout, |b| timeout.min(b.left()));
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
             Ok(None) if started.elapsed() > timeout || past_deadline() => {
-                let _ = child.kill();
-                let _ = child.wait();
+                kill_group(&mut child);
                 break Err(ChildError::Timeout);
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                kill_group(&mut child);
                 break Err(ChildError::Wait(e));
             }
         }
     };
+    if let Some(b) = &budget {
+        b.spend(started.elapsed());
+    }
     let _ = writer.join();
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
@@ -149,6 +215,18 @@ pub fn run(
         stdout,
         stderr,
     })
+}
+
+/// Kills the program and every process in its group, and reaps it.
+fn kill_group(child: &mut std::process::Child) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill() with the negated id of the group this module made for the child.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[cfg(test)]
@@ -174,6 +252,47 @@ mod tests {
         assert!(matches!(result, Err(ChildError::Timeout)));
         assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(deadline(), None, "the deadline ends with the work");
+    }
+
+    #[test]
+    fn what_the_program_started_is_killed_with_it() {
+        let started = Instant::now();
+        let mut cmd = Command::new("sh");
+        // The shell waits for a sleep that holds its output open.
+        cmd.arg("-c").arg("sleep 30; echo done");
+        let result = run(cmd, Vec::new(), 1024, Duration::from_millis(300));
+        assert!(matches!(result, Err(ChildError::Timeout)));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn programs_share_a_budget_and_stop_when_it_is_spent() {
+        let started = Instant::now();
+        let budget = Budget::new(Duration::from_millis(600));
+        let results: Vec<_> = with_budget(Some(budget.clone()), || {
+            (0..5)
+                .map(|_| {
+                    let mut cmd = Command::new("sleep");
+                    cmd.arg("0.4");
+                    let r = run(cmd, Vec::new(), 1024, Duration::from_secs(60));
+                    (r.is_ok(), stopped())
+                })
+                .collect()
+        });
+        // 0.4 s, then killed at 0.2 s, then nothing is left.
+        assert_eq!(results[0], (true, false));
+        assert_eq!(results[1], (false, true));
+        assert!(budget.left().is_zero());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(!stopped(), "the budget ends with the work");
     }
 
     #[test]

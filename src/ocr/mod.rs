@@ -53,7 +53,9 @@ pub enum OcrError {
     Unavailable,
     #[error("text recognition (OCR) of scans is turned off ([ocr] enabled = false)")]
     Disabled,
-    #[error("the email's time limit ran out before this page was read")]
+    /// The email's time limit passed, or the attachment's time for external programs (one page
+    /// time limit) is spent.
+    #[error("the time limit ran out before this page was read")]
     Stopped,
     #[error(transparent)]
     Raster(#[from] raster::RasterError),
@@ -156,70 +158,132 @@ pub fn recognise_pages(
     pages: Vec<(usize, PageImage)>,
     settings: &OcrSettings,
 ) -> Result<Vec<OcrPage>, OcrError> {
+    let numbers: Vec<usize> = pages.iter().map(|(n, _)| *n).collect();
+    let slots: Vec<Mutex<Option<PageImage>>> = pages
+        .into_iter()
+        .map(|(_, p)| Mutex::new(Some(p)))
+        .collect();
+    recognise_lazily(&numbers, settings, |i| {
+        slots[i]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| raster::RasterError::Decode("page taken twice".into()))
+    })
+}
+
+/// Recognises the pages `numbers`, getting each one's image from `load` (by its index in
+/// `numbers`) only when a worker of the pool is free for it, and dropping the image once the
+/// page is read: at most one page image per worker is held, however many pages there are. Stops
+/// at the first page that fails, when the email's time is up, or when the attachment's budget
+/// for external programs is spent (src/ocr/child.rs). The result is in input order.
+pub fn recognise_lazily<F>(
+    numbers: &[usize],
+    settings: &OcrSettings,
+    load: F,
+) -> Result<Vec<OcrPage>, OcrError>
+where
+    F: Fn(usize) -> Result<PageImage, raster::RasterError> + Sync,
+{
     if !settings.enabled {
         return Err(OcrError::Disabled);
     }
     if !available(&settings.lang) {
         return Err(OcrError::Unavailable);
     }
-    let deadline = child::deadline();
-    let results: Vec<Result<OcrPage, OcrError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = pages
-            .iter()
-            .map(|(number, img)| {
-                scope.spawn(move || {
-                    child::with_deadline(deadline, || recognise_page(*number, img, settings))
-                })
-            })
+    let context = child::context();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<OcrPage, OcrError>>>> =
+        Mutex::new((0..numbers.len()).map(|_| None).collect());
+    let threads = workers().min(numbers.len());
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= numbers.len() || failed.load(Ordering::Relaxed) {
+            break;
+        }
+        let result = {
+            let _permit = Permit::acquire();
+            if child::stopped() {
+                Err(OcrError::Stopped)
+            } else {
+                load(i)
+                    .map_err(OcrError::from)
+                    .and_then(|page| read_page(numbers[i], &page, settings))
+            }
+        };
+        if result.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(|| child::inherit(&context, work)))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(OcrError::Raster(raster::RasterError::Decode(
-                        "panic".into(),
-                    )))
-                })
-            })
-            .collect()
+        for h in handles {
+            if h.join().is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+        }
     });
-    results.into_iter().collect()
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut pages = Vec::with_capacity(results.len());
+    let mut first_error = None;
+    for r in results {
+        match r {
+            Some(Ok(page)) => pages.push(page),
+            Some(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None if pages.len() < numbers.len() => Err(OcrError::Raster(raster::RasterError::Decode(
+            "panic".into(),
+        ))),
+        None => Ok(pages),
+    }
 }
 
 /// Pixels above which a page is scaled down before recognition (A4 at 300 dpi is 8.7 M).
 const MAX_OCR_PIXELS: u64 = 9_500_000;
 
-/// Recognises one page: clean, turn upright, straighten, read words, decide check boxes.
+/// Recognises one page: clean, turn upright, straighten, read words, decide check boxes. Waits
+/// for a free worker of the pool.
 pub fn recognise_page(
     number: usize,
     page: &PageImage,
     settings: &OcrSettings,
 ) -> Result<OcrPage, OcrError> {
     let _permit = Permit::acquire();
-    if child::past_deadline() {
+    read_page(number, page, settings)
+}
+
+/// [`recognise_page`] for a caller that holds a permit of the pool.
+fn read_page(number: usize, page: &PageImage, settings: &OcrSettings) -> Result<OcrPage, OcrError> {
+    if child::stopped() {
         return Err(OcrError::Stopped);
     }
     let started = Instant::now();
-    let mut gray = page.image.clone();
-    let mut dpi = page.dpi.unwrap_or_else(|| estimate_dpi(&gray));
-    let px = gray.width() as u64 * gray.height() as u64;
-    if px > MAX_OCR_PIXELS || dpi > 420.0 {
+    let mut dpi = page.dpi.unwrap_or_else(|| estimate_dpi(&page.image));
+    let (pw, ph) = page.image.dimensions();
+    let px = pw as u64 * ph as u64;
+    let shrunk;
+    let gray = if px > MAX_OCR_PIXELS || dpi > 420.0 {
         let f = ((MAX_OCR_PIXELS as f32 / px as f32).sqrt())
             .min(300.0 / dpi)
             .min(1.0);
-        let (w, h) = (
-            (gray.width() as f32 * f) as u32,
-            (gray.height() as f32 * f) as u32,
-        );
-        gray = image::imageops::resize(
-            &gray,
-            w.max(1),
-            h.max(1),
-            image::imageops::FilterType::Triangle,
-        );
+        let (w, h) = ((pw as f32 * f) as u32, (ph as f32 * f) as u32);
+        shrunk = prep::shrink(&page.image, w.max(1), h.max(1));
         dpi *= f;
-    }
-    let flat = prep::flatten_light(&gray);
+        &shrunk
+    } else {
+        &page.image
+    };
+    let flat = prep::flatten_light(gray);
     let mut bin = prep::binarise(&flat);
     // Specks below an i-dot or a full stop (about 9 px at 200 dpi, 16 px at 300 dpi): up to
     // 4 px at 200 dpi, 10 px at 300 dpi.

@@ -83,6 +83,63 @@ fn bilinear(img: &GrayImage, fx: f32, fy: f32) -> f32 {
     top * (1.0 - ty) + bottom * ty
 }
 
+/// Scales a grey image down to `w` × `h` (not larger than it) by averaging the area each new
+/// pixel covers, one axis after the other. It holds the result and one `w` × old-height
+/// intermediate, a byte a pixel: the image crate's filters hold a 16-byte float RGBA copy
+/// (190 MB to shrink a 16 M pixel page).
+pub fn shrink(img: &GrayImage, w: u32, h: u32) -> GrayImage {
+    let (sw, sh) = img.dimensions();
+    let (w, h) = (w.clamp(1, sw.max(1)), h.clamp(1, sh.max(1)));
+    let across = area_weights(sw, w);
+    let mut wide = GrayImage::new(w, sh);
+    for y in 0..sh {
+        let row = &img.as_raw()[(y * sw) as usize..((y + 1) * sw) as usize];
+        let out = &mut wide.as_mut()[(y * w) as usize..((y + 1) * w) as usize];
+        for (o, taps) in out.iter_mut().zip(&across) {
+            *o = mix(taps.iter().map(|&(i, wt)| (row[i as usize], wt)));
+        }
+    }
+    let down = area_weights(sh, h);
+    let mut out = GrayImage::new(w, h);
+    for (y, taps) in down.iter().enumerate() {
+        for x in 0..w {
+            let v = mix(taps
+                .iter()
+                .map(|&(i, wt)| (wide.as_raw()[(i * w + x) as usize], wt)));
+            out.as_mut()[y * w as usize + x as usize] = v;
+        }
+    }
+    out
+}
+
+/// For each of `to` new pixels along an axis of `from` old ones: the old pixels it covers and
+/// how much of each (in 1/65536ths of the new pixel).
+fn area_weights(from: u32, to: u32) -> Vec<Vec<(u32, u32)>> {
+    let step = from as f64 / to as f64;
+    (0..to)
+        .map(|i| {
+            let (a, b) = (i as f64 * step, ((i + 1) as f64 * step).min(from as f64));
+            let mut taps = Vec::new();
+            let mut j = a.floor() as u32;
+            while (j as f64) < b && j < from {
+                let cover = (b.min(j as f64 + 1.0) - a.max(j as f64)) / (b - a);
+                taps.push((j, (cover * 65536.0).round() as u32));
+                j += 1;
+            }
+            taps
+        })
+        .collect()
+}
+
+fn mix(taps: impl Iterator<Item = (u8, u32)>) -> u8 {
+    let (mut sum, mut total) = (0u64, 0u64);
+    for (v, wt) in taps {
+        sum += v as u64 * wt as u64;
+        total += wt as u64;
+    }
+    (sum + total / 2).checked_div(total).unwrap_or(255).min(255) as u8
+}
+
 /// Black and white by Otsu's threshold (bounded below so a blank page stays blank).
 pub fn binarise(img: &GrayImage) -> GrayImage {
     let mut hist = [0u64; 256];
@@ -335,6 +392,24 @@ pub fn erase_rules(bin: &GrayImage, min_run: u32) -> GrayImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shrinking_averages_the_area_each_pixel_covers() {
+        // Black left half, white right half, 10 × 4 → 4 × 2: the middle columns mix.
+        let img = GrayImage::from_fn(10, 4, |x, _| Luma([if x < 5 { 0 } else { 255 }]));
+        let small = shrink(&img, 4, 2);
+        assert_eq!(small.dimensions(), (4, 2));
+        let row: Vec<u8> = (0..4).map(|x| small.get_pixel(x, 1).0[0]).collect();
+        // Column 1 covers old 2.5..5 (black), column 2 covers 5..7.5 (white).
+        assert_eq!(row, vec![0, 0, 255, 255]);
+        let odd = shrink(&img, 3, 4);
+        assert_eq!(
+            odd.get_pixel(1, 0).0[0],
+            128,
+            "old 3.33..6.67 is half black"
+        );
+        assert_eq!(shrink(&img, 10, 4).as_raw(), img.as_raw());
+    }
 
     fn lines_image(skew_deg: f32) -> GrayImage {
         let mut img = GrayImage::from_pixel(800, 600, Luma([255]));

@@ -11,14 +11,24 @@
 //! (DCTDecode, CCITTFaxDecode, FlateDecode grey/RGB 1 or 8 bit); anything else (several strips,
 //! masks, JBIG2, JPX, text drawn over the image, a failed decode) goes to `pdftoppm`, which is
 //! slower but renders whatever poppler can render.
+//!
+//! Bounded before anything is decoded or rendered: an image (an attachment, or any image XObject
+//! or mask that drawing the PDF page may decode, JBIG2 included) with more than `max_pixels`
+//! pixels as its header or dictionary declares them is refused, a PDF is loaded within its
+//! object bound (crate::pdf::load), and `pdftoppm` renders at a resolution that keeps the page
+//! within `max_pixels`, cropped to it whatever the page's size. One page's image is decoded at
+//! a time per OCR worker (see `recognise_lazily`), so a 20-page fax holds one page, not 20.
 
+use std::collections::{BTreeMap, HashSet};
 use std::io::Cursor;
 use std::process::Command;
 use std::time::Duration;
 
 use super::child::ChildError;
+use crate::pdf::{PdfError, PdfLimits};
 
-use image::{GrayImage, Luma};
+use image::{ColorType, GrayImage, ImageDecoder, ImageFormat, Luma};
+use lopdf::{Document, Object, ObjectId};
 
 /// Bounds on decoding.
 #[derive(Debug, Clone)]
@@ -31,15 +41,26 @@ pub struct RasterLimits {
     pub render_timeout: Duration,
 }
 
+/// The default `max_pixels`: an A4 page scanned at 400 dpi is 3 307 × 4 677 = 15.5 M pixels
+/// (US Letter 15.0 M). Recognition reads a page at 300 dpi at most (9.5 M pixels), so a larger
+/// image only costs memory: decoding holds up to 4 bytes a pixel (RGBA), 64 MB at this bound
+/// where a 60 M pixel limit let one grey image take over 500 MB. A scanner set to 600 dpi
+/// (35 M pixels for A4) is refused as too large unless `[ocr] max_pixels` is raised.
+pub const DEFAULT_MAX_PIXELS: u64 = 16_000_000;
+
 impl Default for RasterLimits {
     fn default() -> Self {
         RasterLimits {
             max_pages: 20,
-            max_pixels: 60_000_000,
+            max_pixels: DEFAULT_MAX_PIXELS,
             render_timeout: Duration::from_secs(30),
         }
     }
 }
+
+/// Bytes per pixel that decoding an image may hold at most (RGBA 8-bit); a 16-bit colour image
+/// may therefore have at most half or a quarter of `max_pixels`.
+const MAX_DECODED_BYTES_PER_PIXEL: u64 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RasterError {
@@ -49,6 +70,8 @@ pub enum RasterError {
     TooLarge(u64),
     #[error("the page could not be rendered: {0}")]
     Render(String),
+    #[error(transparent)]
+    Pdf(#[from] PdfError),
 }
 
 /// A decoded page: grey pixels and the resolution they were made at, when known.
@@ -59,36 +82,131 @@ pub struct PageImage {
 }
 
 /// Decodes an image attachment into its pages (one for JPEG/PNG, one per directory for TIFF).
+/// All pages are held at once: OCR uses [`image_page_count`] and [`decode_image_page`] instead.
 pub fn decode_image(data: &[u8], limits: &RasterLimits) -> Result<Vec<PageImage>, RasterError> {
-    if data.starts_with(b"II*\0") || data.starts_with(b"MM\0*") {
-        return decode_tiff(data, limits);
+    (0..image_page_count(data, limits)?)
+        .map(|i| decode_image_page(data, i, limits))
+        .collect()
+}
+
+fn is_tiff(data: &[u8]) -> bool {
+    data.starts_with(b"II*\0") || data.starts_with(b"MM\0*")
+}
+
+/// The number of pages of an image attachment that are read (a TIFF's directories, at most
+/// `max_pages`), from the headers alone.
+pub fn image_page_count(data: &[u8], limits: &RasterLimits) -> Result<usize, RasterError> {
+    if !is_tiff(data) {
+        return Ok(1);
     }
-    let reader = image::ImageReader::new(Cursor::new(data))
-        .with_guessed_format()
-        .map_err(|e| RasterError::Decode(e.to_string()))?;
-    let (w, h) = reader
-        .into_dimensions()
-        .map_err(|e| RasterError::Decode(e.to_string()))?;
-    check_pixels(w, h, limits)?;
-    let mut reader = image::ImageReader::new(Cursor::new(data))
-        .with_guessed_format()
-        .map_err(|e| RasterError::Decode(e.to_string()))?;
-    let mut l = image::Limits::default();
-    l.max_alloc = Some(limits.max_pixels.saturating_mul(4));
-    reader.limits(l);
-    let img = reader
-        .decode()
-        .map_err(|e| RasterError::Decode(e.to_string()))?;
-    Ok(vec![PageImage {
-        image: img.to_luma8(),
+    let err = |e: tiff::TiffError| RasterError::Decode(e.to_string());
+    let mut dec = tiff::decoder::Decoder::new(Cursor::new(data)).map_err(err)?;
+    let mut n = 1;
+    while n < limits.max_pages && dec.more_images() {
+        dec.next_image().map_err(err)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Decodes page `index` (0-based) of an image attachment.
+pub fn decode_image_page(
+    data: &[u8],
+    index: usize,
+    limits: &RasterLimits,
+) -> Result<PageImage, RasterError> {
+    if is_tiff(data) {
+        return decode_tiff_page(data, index, limits);
+    }
+    Ok(PageImage {
+        image: decode_grey(data, None, limits)?,
         dpi: None,
-    }])
+    })
+}
+
+/// Decodes a PNG or JPEG into grey. The size its header declares is checked against
+/// `max_pixels` before anything is decoded, and the decoded samples are turned grey in place, so
+/// at most one buffer of `MAX_DECODED_BYTES_PER_PIXEL` bytes a pixel is held.
+fn decode_grey(
+    data: &[u8],
+    format: Option<ImageFormat>,
+    limits: &RasterLimits,
+) -> Result<GrayImage, RasterError> {
+    let err = |e: image::ImageError| RasterError::Decode(e.to_string());
+    let mut reader = image::ImageReader::new(Cursor::new(data));
+    match format {
+        Some(f) => reader.set_format(f),
+        None => {
+            reader = reader
+                .with_guessed_format()
+                .map_err(|e| RasterError::Decode(e.to_string()))?
+        }
+    }
+    let max_bytes = limits
+        .max_pixels
+        .saturating_mul(MAX_DECODED_BYTES_PER_PIXEL);
+    let mut l = image::Limits::default();
+    // The decoders' own buffers (a JPEG's coefficients, a PNG's rows) count too.
+    l.max_alloc = Some(max_bytes.saturating_add(max_bytes / 2));
+    reader.limits(l);
+    let decoder = reader.into_decoder().map_err(err)?;
+    let (w, h) = decoder.dimensions();
+    check_pixels(w, h, limits)?;
+    let color = decoder.color_type();
+    let total = decoder.total_bytes();
+    if total > max_bytes {
+        return Err(RasterError::Decode(format!(
+            "{w}x{h} pixels of {} bytes each is more than a page may take",
+            color.bytes_per_pixel()
+        )));
+    }
+    let mut buf = vec![0u8; total as usize];
+    decoder.read_image(&mut buf).map_err(err)?;
+    grey_in_place(&mut buf, color)?;
+    buf.truncate(w as usize * h as usize);
+    GrayImage::from_raw(w, h, buf).ok_or_else(|| RasterError::Decode("short image".into()))
+}
+
+/// Turns decoded samples of `color` grey in place: pixel i's grey value goes to byte i, which no
+/// later pixel's samples start before. 16-bit samples are in native byte order.
+fn grey_in_place(buf: &mut [u8], color: ColorType) -> Result<(), RasterError> {
+    let bpp = color.bytes_per_pixel() as usize;
+    let wide = matches!(
+        color,
+        ColorType::L16 | ColorType::La16 | ColorType::Rgb16 | ColorType::Rgba16
+    );
+    let colour = matches!(
+        color,
+        ColorType::Rgb8 | ColorType::Rgba8 | ColorType::Rgb16 | ColorType::Rgba16
+    );
+    if !matches!(color, ColorType::L8 | ColorType::La8) && !wide && !colour {
+        return Err(RasterError::Decode(format!(
+            "unsupported colour type {color:?}"
+        )));
+    }
+    let sample = |b: &[u8], c: usize| -> u8 {
+        if wide {
+            (u16::from_ne_bytes([b[2 * c], b[2 * c + 1]]) >> 8) as u8
+        } else {
+            b[c]
+        }
+    };
+    for i in 0..buf.len() / bpp {
+        let px = &buf[i * bpp..(i + 1) * bpp];
+        let v = if colour {
+            luma(sample(px, 0), sample(px, 1), sample(px, 2))
+        } else {
+            sample(px, 0)
+        };
+        buf[i] = v;
+    }
+    Ok(())
 }
 
 /// An image's width and height (of its first page, for a TIFF) from its header alone, without
 /// decoding it; `None` when the header cannot be read.
 pub fn image_dimensions(data: &[u8]) -> Option<(u32, u32)> {
-    if data.starts_with(b"II*\0") || data.starts_with(b"MM\0*") {
+    if is_tiff(data) {
         return tiff::decoder::Decoder::new(Cursor::new(data))
             .ok()?
             .dimensions()
@@ -114,19 +232,29 @@ fn check_pixels(w: u32, h: u32, limits: &RasterLimits) -> Result<(), RasterError
     Ok(())
 }
 
-fn decode_tiff(data: &[u8], limits: &RasterLimits) -> Result<Vec<PageImage>, RasterError> {
+/// Decodes directory `index` of a TIFF.
+fn decode_tiff_page(
+    data: &[u8],
+    index: usize,
+    limits: &RasterLimits,
+) -> Result<PageImage, RasterError> {
     use tiff::decoder::{Decoder, DecodingResult};
     use tiff::tags::Tag;
     use tiff::ColorType;
     let err = |e: tiff::TiffError| RasterError::Decode(e.to_string());
     let mut tl = tiff::decoder::Limits::default();
-    tl.decoding_buffer_size = limits.max_pixels as usize * 4;
-    tl.intermediate_buffer_size = limits.max_pixels as usize * 4;
+    let max_bytes = limits
+        .max_pixels
+        .saturating_mul(MAX_DECODED_BYTES_PER_PIXEL) as usize;
+    tl.decoding_buffer_size = max_bytes;
+    tl.intermediate_buffer_size = max_bytes;
     let mut dec = Decoder::new(Cursor::new(data))
         .map_err(err)?
         .with_limits(tl);
-    let mut pages = Vec::new();
-    loop {
+    if index > 0 {
+        dec.seek_to_image(index).map_err(err)?;
+    }
+    {
         let (w, h) = dec.dimensions().map_err(err)?;
         check_pixels(w, h, limits)?;
         let color = dec.colortype().map_err(err)?;
@@ -188,13 +316,8 @@ fn decode_tiff(data: &[u8], limits: &RasterLimits) -> Result<Vec<PageImage>, Ras
             }
         }
         paper_white(&mut img);
-        pages.push(PageImage { image: img, dpi });
-        if pages.len() >= limits.max_pages || !dec.more_images() {
-            break;
-        }
-        dec.next_image().map_err(err)?;
+        Ok(PageImage { image: img, dpi })
     }
-    Ok(pages)
 }
 
 /// Paper is white: a page that comes out mostly black had its polarity read the other way
@@ -212,27 +335,193 @@ fn luma(r: u8, g: u8, b: u8) -> u8 {
 }
 
 /// The image of page `number` (1-based) of a PDF: its embedded scan when the page is one image
-/// we can decode, else the page rendered at 300 dpi.
+/// we can decode, else the page rendered at 300 dpi (less for a page too large for
+/// `max_pixels`). Loads the PDF for this one page: [`PdfPages`] loads it once for several.
 pub fn pdf_page(
     pdf: &[u8],
     number: usize,
     limits: &RasterLimits,
 ) -> Result<PageImage, RasterError> {
-    match embedded_page_image(pdf, number, limits) {
-        Some(img) => Ok(img),
-        None => render_page(pdf, number, limits),
+    PdfPages::load(pdf, &PdfLimits::default())?.page(number, limits)
+}
+
+/// A PDF loaded once (within its object bound) to get images of its pages.
+pub struct PdfPages<'a> {
+    bytes: &'a [u8],
+    doc: Document,
+    pages: BTreeMap<u32, ObjectId>,
+}
+
+/// Nodes visited when looking for the images a page may draw (each object once).
+const MAX_WALK: usize = 100_000;
+
+impl<'a> PdfPages<'a> {
+    pub fn load(bytes: &'a [u8], limits: &PdfLimits) -> Result<PdfPages<'a>, RasterError> {
+        let doc = std::panic::catch_unwind(|| crate::pdf::load(bytes, limits))
+            .map_err(|_| RasterError::Pdf(PdfError::Panicked))??;
+        let pages = doc
+            .page_iter()
+            .take(limits.max_pages)
+            .enumerate()
+            .map(|(i, id)| (i as u32 + 1, id))
+            .collect();
+        Ok(PdfPages { bytes, doc, pages })
     }
+
+    fn page_id(&self, number: usize) -> Result<ObjectId, RasterError> {
+        self.pages
+            .get(&(number as u32))
+            .copied()
+            .ok_or_else(|| RasterError::Render(format!("the PDF has no page {number}")))
+    }
+
+    /// Page `number` (1-based) for OCR: its one embedded scan, or the page rendered at up to
+    /// 300 dpi. Refused before anything is decoded when the page may draw an image larger than
+    /// `max_pixels`.
+    pub fn page(&self, number: usize, limits: &RasterLimits) -> Result<PageImage, RasterError> {
+        let page_id = self.page_id(number)?;
+        check_declared_images(&self.doc, page_id, limits)?;
+        if let Some(img) = embedded_image(&self.doc, page_id, limits) {
+            return Ok(img);
+        }
+        self.render_checked(page_id, number, 300.0, limits)
+    }
+
+    /// Page `number` rendered at `dpi` or less: as little less as keeps it within `max_pixels`.
+    pub fn render(
+        &self,
+        number: usize,
+        dpi: f32,
+        limits: &RasterLimits,
+    ) -> Result<PageImage, RasterError> {
+        let page_id = self.page_id(number)?;
+        check_declared_images(&self.doc, page_id, limits)?;
+        self.render_checked(page_id, number, dpi, limits)
+    }
+
+    fn render_checked(
+        &self,
+        page_id: ObjectId,
+        number: usize,
+        dpi: f32,
+        limits: &RasterLimits,
+    ) -> Result<PageImage, RasterError> {
+        let (w_pt, h_pt) = crate::pdf::page_size(&self.doc, page_id);
+        let (dpi, w, h) = render_size(w_pt, h_pt, dpi, limits.max_pixels);
+        render_cropped(self.bytes, number, dpi, (w, h), limits)
+    }
+}
+
+/// The resolution (at most `dpi`) at which a page of `w_pt` × `h_pt` points stays within
+/// `max_pixels`, and its size in pixels there.
+fn render_size(w_pt: f32, h_pt: f32, dpi: f32, max_pixels: u64) -> (f32, u32, u32) {
+    let (w_in, h_in) = (w_pt.max(1.0) / 72.0, h_pt.max(1.0) / 72.0);
+    let fit = (max_pixels as f32 / (w_in * h_in)).sqrt();
+    // Two decimals, rounded down, as pdftoppm is given it.
+    let dpi = (dpi.min(fit) * 100.0).floor().max(1.0) / 100.0;
+    let px = |inches: f32| ((inches * dpi).ceil() as u32).max(1);
+    (dpi, px(w_in), px(h_in))
+}
+
+/// Checks the size, as declared in its dictionary, of every image that drawing the page may
+/// decode: image XObjects and their masks reached from the page through its resources, Form
+/// XObjects, patterns, Type 3 glyphs and annotation appearances (the links to other pages,
+/// parents and actions are not followed). A JBIG2 image declaring 60 000 × 60 000 pixels is
+/// refused here instead of costing `pdftoppm` 30 s and gigabytes.
+fn check_declared_images(
+    doc: &Document,
+    page_id: ObjectId,
+    limits: &RasterLimits,
+) -> Result<(), RasterError> {
+    const NOT_FOLLOWED: [&[u8]; 14] = [
+        b"Parent",
+        b"P",
+        b"Dest",
+        b"D",
+        b"A",
+        b"AA",
+        b"Next",
+        b"Prev",
+        b"First",
+        b"Last",
+        b"Thumb",
+        b"B",
+        b"Pg",
+        b"StructTreeRoot",
+    ];
+    fn follow(dict: &lopdf::Dictionary) -> impl Iterator<Item = &Object> {
+        dict.iter()
+            .filter(|(key, _)| !NOT_FOLLOWED.contains(&key.as_slice()))
+            .map(|(_, value)| value)
+    }
+    let mut seen: HashSet<ObjectId> = HashSet::from([page_id]);
+    let mut todo: Vec<&Object> = match doc.get_dictionary(page_id) {
+        Ok(page) => follow(page).collect(),
+        Err(_) => return Ok(()),
+    };
+    let mut visited = 0usize;
+    while let Some(obj) = todo.pop() {
+        visited += 1;
+        if visited > MAX_WALK {
+            return Err(RasterError::Render(
+                "the page refers to too many objects".into(),
+            ));
+        }
+        let dict = match obj {
+            Object::Reference(id) => {
+                if seen.insert(*id) {
+                    if let Ok(o) = doc.get_object(*id) {
+                        todo.push(o);
+                    }
+                }
+                continue;
+            }
+            Object::Array(items) => {
+                todo.extend(items.iter());
+                continue;
+            }
+            Object::Dictionary(d) => d,
+            Object::Stream(s) => {
+                if s.dict.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Image") {
+                    let side = |key: &[u8]| {
+                        s.dict
+                            .get(key)
+                            .and_then(|o| doc.dereference(o))
+                            .and_then(|(_, o)| o.as_i64())
+                            .unwrap_or(0)
+                            .max(0) as u64
+                    };
+                    let px = side(b"Width").saturating_mul(side(b"Height"));
+                    if px > limits.max_pixels {
+                        return Err(RasterError::TooLarge(px));
+                    }
+                }
+                &s.dict
+            }
+            _ => continue,
+        };
+        // Other pages are drawn on their own.
+        if matches!(
+            dict.get(b"Type").and_then(Object::as_name),
+            Ok(b"Page" | b"Pages")
+        ) {
+            continue;
+        }
+        todo.extend(follow(dict));
+    }
+    Ok(())
 }
 
 /// The page's only image, decoded, with its resolution from the page size; `None` when the page
 /// is not simply one image or the image is in a form we do not decode.
 pub fn embedded_page_image(pdf: &[u8], number: usize, limits: &RasterLimits) -> Option<PageImage> {
-    let opts = lopdf::LoadOptions {
-        max_decompressed_size: Some(64 * 1024 * 1024),
-        ..Default::default()
-    };
-    let doc = lopdf::Document::load_from_with_options(pdf, opts).ok()?;
-    let page_id = *doc.get_pages().get(&(number as u32))?;
+    let pages = PdfPages::load(pdf, &PdfLimits::default()).ok()?;
+    let page_id = pages.page_id(number).ok()?;
+    check_declared_images(&pages.doc, page_id, limits).ok()?;
+    embedded_image(&pages.doc, page_id, limits)
+}
+
+fn embedded_image(doc: &Document, page_id: ObjectId, limits: &RasterLimits) -> Option<PageImage> {
     let images = doc.get_page_images(page_id).ok()?;
     let [img] = images.as_slice() else {
         return None;
@@ -254,9 +543,7 @@ pub fn embedded_page_image(pdf: &[u8], number: usize, limits: &RasterLimits) -> 
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["DCTDecode"] => image::load_from_memory_with_format(img.content, image::ImageFormat::Jpeg)
-            .ok()?
-            .to_luma8(),
+        ["DCTDecode"] => decode_grey(img.content, Some(ImageFormat::Jpeg), limits).ok()?,
         ["CCITTFaxDecode"] => decode_ccitt(img.content, img.origin_dict, w, h)?,
         [] | ["FlateDecode"] => {
             let stream = doc.get_object(img.id).ok()?.as_stream().ok()?;
@@ -388,7 +675,9 @@ pub fn render_page(
     render_page_at(pdf, number, 300, limits)
 }
 
-/// Renders one page at `dpi` in grey with `pdftoppm`, bounded in time and output size.
+/// Renders one page at `dpi` in grey with `pdftoppm`, bounded in time and output size (a page
+/// larger than `max_pixels` at `dpi` gives no image). For the PDFs of this program's own tools;
+/// attachments go through [`PdfPages`], which checks the page first.
 pub fn render_page_at(
     pdf: &[u8],
     number: usize,
@@ -402,11 +691,35 @@ pub fn render_page_at(
         limits.max_pixels + 1024,
         limits.render_timeout,
     )?;
-    let img =
-        parse_pgm(&out).ok_or_else(|| RasterError::Render("pdftoppm gave no image".into()))?;
+    let img = parse_pgm(out).ok_or_else(|| RasterError::Render("pdftoppm gave no image".into()))?;
     Ok(PageImage {
         image: img,
         dpi: Some(dpi as f32),
+    })
+}
+
+/// Renders one page's crop box (the page as a viewer shows it, and as [`crate::pdf::page_size`]
+/// measures it) at `dpi` in grey, cut to `w` × `h` pixels from its top left corner (poppler then
+/// allocates only that much), so no page size can make more than that.
+fn render_cropped(
+    pdf: &[u8],
+    number: usize,
+    dpi: f32,
+    (w, h): (u32, u32),
+    limits: &RasterLimits,
+) -> Result<PageImage, RasterError> {
+    let cap = w as u64 * h as u64 + 1024;
+    let [n, w, h] = [number as u32, w, h].map(|v| v.to_string());
+    let r = format!("{dpi:.2}");
+    let args = [
+        "-f", &n, "-l", &n, "-r", &r, "-cropbox", "-x", "0", "-y", "0", "-W", &w, "-H", &h,
+        "-gray", "-",
+    ];
+    let out = run_pdftoppm(pdf, &args, cap, limits.render_timeout)?;
+    let img = parse_pgm(out).ok_or_else(|| RasterError::Render("pdftoppm gave no image".into()))?;
+    Ok(PageImage {
+        image: img,
+        dpi: Some(dpi),
     })
 }
 
@@ -455,7 +768,8 @@ fn run_pdftoppm(
     }
 }
 
-fn parse_pgm(data: &[u8]) -> Option<GrayImage> {
+/// A binary PGM's samples, taken over from the program's output without a copy.
+fn parse_pgm(mut data: Vec<u8>) -> Option<GrayImage> {
     // "P5\n<w> <h>\n255\n" then the samples.
     let mut fields = Vec::new();
     let mut pos = 2;
@@ -479,8 +793,13 @@ fn parse_pgm(data: &[u8]) -> Option<GrayImage> {
     }
     pos += 1;
     let (w, h) = (fields[0], fields[1]);
-    let body = data.get(pos..pos + (w as usize * h as usize))?;
-    GrayImage::from_raw(w, h, body.to_vec())
+    let len = (w as usize).checked_mul(h as usize)?;
+    if data.len() < pos.checked_add(len)? {
+        return None;
+    }
+    data.drain(..pos);
+    data.truncate(len);
+    GrayImage::from_raw(w, h, data)
 }
 
 #[cfg(test)]
@@ -491,9 +810,23 @@ mod tests {
     fn pgm_is_parsed() {
         let mut data = b"P5\n3 2\n255\n".to_vec();
         data.extend_from_slice(&[0, 1, 2, 3, 4, 5]);
-        let img = parse_pgm(&data).unwrap();
+        let img = parse_pgm(data).unwrap();
         assert_eq!(img.dimensions(), (3, 2));
         assert_eq!(img.get_pixel(2, 1).0[0], 5);
+    }
+
+    #[test]
+    fn a_page_is_rendered_within_max_pixels() {
+        // A4 at 300 dpi fits.
+        assert_eq!(
+            render_size(595.0, 842.0, 300.0, 16_000_000),
+            (300.0, 2480, 3509)
+        );
+        // A 200-inch square page: 20 dpi, 4000 x 4000.
+        let (dpi, w, h) = render_size(14_400.0, 14_400.0, 300.0, 16_000_000);
+        assert_eq!((dpi, w, h), (20.0, 4000, 4000));
+        let (_, w, h) = render_size(3_000.0, 40_000.0, 300.0, 16_000_000);
+        assert!((w as u64 * h as u64) < 16_000_000 + 40_000, "{w} x {h}");
     }
 
     #[test]

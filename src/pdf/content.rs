@@ -186,7 +186,7 @@ struct Interp<'a, 'c> {
 }
 
 /// Page geometry: the visible box and the rotation (degrees, multiple of 90).
-fn page_geometry(doc: &Document, page: &Dictionary) -> ([f32; 4], i64) {
+pub(super) fn page_geometry(doc: &Document, page: &Dictionary) -> ([f32; 4], i64) {
     let media = inherited(doc, page, b"MediaBox")
         .and_then(|o| rect(doc, o))
         .unwrap_or([0.0, 0.0, 612.0, 792.0]);
@@ -250,7 +250,7 @@ fn rect(doc: &Document, obj: &Object) -> Option<[f32; 4]> {
 }
 
 /// The matrix from user space to displayed page space (top-left origin, y down).
-fn display_matrix(b: [f32; 4], rotate: i64) -> (Matrix, f32, f32) {
+pub(super) fn display_matrix(b: [f32; 4], rotate: i64) -> (Matrix, f32, f32) {
     let (w, h) = (b[2] - b[0], b[3] - b[1]);
     match rotate {
         90 => ([0.0, 1.0, 1.0, 0.0, -b[1], -b[0]], h, w),

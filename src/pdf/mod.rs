@@ -15,9 +15,10 @@ mod tables;
 #[cfg(test)]
 mod tests;
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use lopdf::{DecompressError, Document, Error as LoError, LoadOptions};
+use lopdf::{DecompressError, Document, Error as LoError, LoadOptions, Object, ObjectId};
 
 /// Resource bounds applied while reading one PDF.
 #[derive(Debug, Clone)]
@@ -32,6 +33,13 @@ pub struct PdfLimits {
     pub max_ops_per_page: usize,
     /// Nesting depth of Form XObjects.
     pub max_xobject_depth: usize,
+    /// Objects kept while loading (page-tree nodes are objects too); a document with more is
+    /// rejected.
+    pub max_objects: usize,
+    /// Bound on the decompressed size of one object stream or cross-reference stream, which
+    /// are decoded and parsed whole while the PDF is loaded, before any object is counted:
+    /// 1 MiB of tiny objects is some 50 000 of them (about 60 MB while parsed).
+    pub max_object_stream_bytes: usize,
 }
 
 impl Default for PdfLimits {
@@ -42,6 +50,11 @@ impl Default for PdfLimits {
             max_decompressed_bytes: 64 * 1024 * 1024,
             max_ops_per_page: 200_000,
             max_xobject_depth: 8,
+            // A filled-in form has a few hundred objects, a 50-page report a few thousand.
+            // 200 000 small objects took 343 MB; 20 000 stay under 40 MB.
+            max_objects: 20_000,
+            // Producers put 100–200 objects in one object stream (tens of KB).
+            max_object_stream_bytes: 1 << 20,
         }
     }
 }
@@ -109,15 +122,27 @@ pub enum PdfError {
     Malformed(String),
     #[error("the PDF has more than {0} pages")]
     TooManyPages(usize),
+    #[error("the PDF has more than {0} objects")]
+    TooManyObjects(usize),
     #[error("reading the PDF failed unexpectedly")]
     Panicked,
 }
 
+/// The displayed size of a page in points (its crop box within its media box, turned by its
+/// `/Rotate`), as [`Page`] gives it; US Letter when the page has no readable box.
+pub fn page_size(doc: &Document, page_id: ObjectId) -> (f32, f32) {
+    match doc.get_dictionary(page_id) {
+        Ok(page) => {
+            let (b, rotate) = content::page_geometry(doc, page);
+            let (_, width, height) = content::display_matrix(b, rotate);
+            (width, height)
+        }
+        Err(_) => (612.0, 792.0),
+    }
+}
+
 /// Read the pages (positioned words, image counts) and the AcroForm fields of a PDF.
 pub fn read_pdf(bytes: &[u8], limits: &PdfLimits) -> Result<PdfDocument, PdfError> {
-    if bytes.len() > limits.max_bytes {
-        return Err(PdfError::TooLarge(limits.max_bytes));
-    }
     match catch_unwind(AssertUnwindSafe(|| read_inner(bytes, limits))) {
         Ok(result) => result,
         Err(_) => Err(PdfError::Panicked),
@@ -125,15 +150,7 @@ pub fn read_pdf(bytes: &[u8], limits: &PdfLimits) -> Result<PdfDocument, PdfErro
 }
 
 fn read_inner(bytes: &[u8], limits: &PdfLimits) -> Result<PdfDocument, PdfError> {
-    let options = LoadOptions {
-        max_decompressed_size: Some(limits.max_decompressed_bytes),
-        ..LoadOptions::default()
-    };
-    let doc = Document::load_mem_with_options(bytes, options).map_err(load_error)?;
-    // lopdf tries the empty user password itself; still encrypted means it failed.
-    if doc.is_encrypted() {
-        return Err(PdfError::Encrypted);
-    }
+    let doc = load(bytes, limits)?;
     let page_ids: Vec<_> = doc
         .page_iter()
         .take(limits.max_pages.saturating_add(1))
@@ -157,6 +174,115 @@ fn read_inner(bytes: &[u8], limits: &PdfLimits) -> Result<PdfDocument, PdfError>
     }
     let fields = acroform::read_fields(&doc, &page_ids);
     Ok(PdfDocument { pages, fields })
+}
+
+thread_local! {
+    /// Objects kept so far by the load on this thread, and how many it may keep.
+    static KEPT: Cell<(usize, usize)> = const { Cell::new((0, usize::MAX)) };
+}
+
+/// lopdf's filter, called for each object as it is parsed (those in object streams included):
+/// counts it and drops it once `max_objects` are kept, so a file of 200 000 tiny objects or
+/// page-tree nodes never holds them all. lopdf keeps the object it passed in for an object read
+/// from the file, and the one returned for an object from an object stream (never a stream), so
+/// a stream is answered with a placeholder rather than a copy.
+fn keep_counted(id: ObjectId, object: &mut Object) -> Option<(ObjectId, Object)> {
+    let (kept, max) = KEPT.with(Cell::get);
+    KEPT.with(|k| k.set((kept + 1, max)));
+    if kept >= max {
+        return None;
+    }
+    match object {
+        Object::Stream(_) => Some((id, Object::Null)),
+        other => Some((id, other.clone())),
+    }
+}
+
+/// Whether the catalog leads to a page tree (what lopdf checks before it rebuilds a damaged
+/// cross-reference table, which it does only for a load without a filter).
+fn has_page_tree(doc: &Document) -> bool {
+    doc.catalog()
+        .and_then(|c| c.get(b"Pages"))
+        .and_then(Object::as_reference)
+        .and_then(|id| doc.get_dictionary(id))
+        .is_ok_and(|root| root.has(b"Kids"))
+}
+
+/// Loads a PDF within `limits` (size, decompressed streams, number of objects), decrypted with
+/// the empty password where it is encrypted. Every reader of attachments loads through here.
+pub fn load(bytes: &[u8], limits: &PdfLimits) -> Result<Document, PdfError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(PdfError::TooLarge(limits.max_bytes));
+    }
+    // The objects that start in the file itself are counted before anything is parsed: an
+    // encrypted file is decrypted without passing through the filter.
+    if count_object_headers(bytes) > limits.max_objects {
+        return Err(PdfError::TooManyObjects(limits.max_objects));
+    }
+    let load_with = |force_reconstruct: bool| {
+        KEPT.with(|k| k.set((0, limits.max_objects)));
+        let options = LoadOptions {
+            // Only object and cross-reference streams are decoded while loading; content
+            // streams are decoded later, each within `max_decompressed_bytes`.
+            max_decompressed_size: Some(limits.max_object_stream_bytes),
+            filter: Some(keep_counted),
+            force_reconstruct,
+            ..LoadOptions::default()
+        };
+        let doc = Document::load_mem_with_options(bytes, options);
+        let (kept, _) = KEPT.with(|k| k.replace((0, usize::MAX)));
+        match doc {
+            _ if kept > limits.max_objects => Err(PdfError::TooManyObjects(limits.max_objects)),
+            Ok(doc) if doc.objects.len() > limits.max_objects => {
+                Err(PdfError::TooManyObjects(limits.max_objects))
+            }
+            Ok(doc) => Ok(doc),
+            Err(e) => Err(load_error(e)),
+        }
+    };
+    let mut doc = load_with(false)?;
+    if !has_page_tree(&doc) {
+        // What lopdf does itself without a filter: the cross-reference table may point beside
+        // the objects of a file that lost or gained bytes, so it is rebuilt by scanning.
+        if let Ok(rebuilt) = load_with(true) {
+            if has_page_tree(&rebuilt) {
+                doc = rebuilt;
+            }
+        }
+    }
+    // lopdf tries the empty user password itself; still encrypted means it failed.
+    if doc.is_encrypted() {
+        return Err(PdfError::Encrypted);
+    }
+    Ok(doc)
+}
+
+/// The number of `N G obj` headers in the file: the objects lopdf can find in it, outside
+/// object streams.
+fn count_object_headers(bytes: &[u8]) -> usize {
+    let mut count = 0;
+    let mut from = 0;
+    while let Some(at) = find(&bytes[from..], b"obj") {
+        let i = from + at;
+        from = i + 3;
+        let after = bytes.get(i + 3).copied().unwrap_or(b' ');
+        if after.is_ascii_alphanumeric() || after == b'_' {
+            continue;
+        }
+        // Back over white space to a digit: the generation number.
+        let mut j = i;
+        while j > 0 && bytes[j - 1].is_ascii_whitespace() {
+            j -= 1;
+        }
+        if j < i && j > 0 && bytes[j - 1].is_ascii_digit() {
+            count += 1;
+        }
+    }
+    count
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn load_error(e: LoError) -> PdfError {

@@ -793,7 +793,7 @@ fn flate_bomb_in_object_stream_is_an_error() {
     let r = read_pdf(
         &pdf,
         &PdfLimits {
-            max_decompressed_bytes: 8 * 1024 * 1024,
+            max_object_stream_bytes: 8 * 1024 * 1024,
             ..PdfLimits::default()
         },
     );
@@ -1052,4 +1052,57 @@ fn embedded_type1_builtin_encoding() {
     b.page(b"BT /F1 10 Tf 10 10 Td (A:;) Tj ET", res, Dictionary::new());
     let doc = read(&b.finish(Dictionary::new()));
     assert_eq!(texts(&doc.pages[0]), ["A.,"]);
+}
+
+/// The counting load keeps every object as lopdf's own load does, streams and objects from
+/// object streams included, and refuses a document with more objects than the bound.
+#[test]
+fn the_bounded_load_keeps_every_object_and_counts_them() {
+    let mut b = Builder::new();
+    let f = b.helvetica();
+    let res = b.font_resources(&[("F1", f)]);
+    for _ in 0..3 {
+        b.page(
+            b"BT /F1 12 Tf 72 720 Td (Hej) Tj ET",
+            res.clone(),
+            Dictionary::new(),
+        );
+    }
+    let plain = b.finish(Dictionary::new());
+    let mut doc = Document::load_mem(&plain).unwrap();
+    let mut compressed = Vec::new();
+    let options = lopdf::SaveOptions::builder()
+        .use_object_streams(true)
+        .use_xref_streams(true)
+        .build();
+    doc.save_with_options(&mut compressed, options).unwrap();
+    let samples = [
+        "acroform_reportlab.pdf",
+        "labels_helvetica.pdf",
+        "table_dejavu.pdf",
+    ];
+    let mut inputs = vec![plain, compressed];
+    inputs.extend(samples.iter().map(|n| sample(n)));
+    for bytes in &inputs {
+        let ours = load(bytes, &PdfLimits::default()).unwrap();
+        let theirs = Document::load_mem(bytes).unwrap();
+        assert!(!ours.objects.is_empty());
+        assert_eq!(ours.objects.len(), theirs.objects.len());
+        for (id, object) in &theirs.objects {
+            assert!(
+                ours.objects.get(id) == Some(object),
+                "object {id:?} differs"
+            );
+        }
+        let n = theirs.objects.len();
+        let tight = PdfLimits {
+            max_objects: n - 1,
+            ..PdfLimits::default()
+        };
+        assert!(
+            matches!(load(bytes, &tight), Err(PdfError::TooManyObjects(_))),
+            "{n} objects over a bound of {}",
+            n - 1
+        );
+    }
 }

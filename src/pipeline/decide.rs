@@ -117,6 +117,10 @@ pub fn extract_forms(mail: &ParsedMail, limits: &ExtractLimits) -> ExtractedForm
         .enumerate()
         .take(limits.max_attachments)
     {
+        if crate::ocr::child::past_deadline() {
+            // The email's time is up: it is quarantined, so the rest need not be read.
+            break;
+        }
         match read_attachment(att, limits) {
             AttachmentRead::Forms(found) => forms.extend(found.into_iter().map(|f| {
                 let source = FormSource {

@@ -65,7 +65,15 @@ pub struct ExtractLimits {
     pub ocr: OcrSettings,
 }
 
+/// Reads one attachment. The external programs it runs (pdftoppm, tesseract) get one page time
+/// limit (`[ocr] page_timeout_secs`) together, so no attachment costs more than that in them
+/// whatever it holds; the time spent waiting for a free OCR worker does not count.
 pub fn read_attachment(att: &Attachment, limits: &ExtractLimits) -> AttachmentRead {
+    let budget = ocr::child::Budget::new(limits.ocr.page_timeout);
+    ocr::child::with_budget(Some(budget), || read_attachment_now(att, limits))
+}
+
+fn read_attachment_now(att: &Attachment, limits: &ExtractLimits) -> AttachmentRead {
     let kind = attachment_type(att);
     if kind == AttachmentType::Other {
         return AttachmentRead::NoForm;
@@ -80,7 +88,7 @@ pub fn read_attachment(att: &Attachment, limits: &ExtractLimits) -> AttachmentRe
         AttachmentType::Image => read_image(&att.data, &limits.ocr),
         AttachmentType::Pdf => match read_pdf(&att.data, &limits.pdf) {
             Err(e) => AttachmentRead::Unreadable(e.to_string()),
-            Ok(doc) => read_pdf_document(&doc, &att.data, &limits.ocr),
+            Ok(doc) => read_pdf_document(&doc, &att.data, limits),
         },
         AttachmentType::Other => AttachmentRead::NoForm,
     }
@@ -93,22 +101,26 @@ pub const DECORATIVE_MAX_SIDE: u32 = 600;
 /// A scan sent as an image: every page (a TIFF may hold several) goes through OCR. A decorative
 /// image (a logo) is not read at all: it makes no case and costs no recognition.
 fn read_image(data: &[u8], settings: &OcrSettings) -> AttachmentRead {
-    if let Some((w, h)) = ocr::raster::image_dimensions(data) {
-        if w.min(h) < DECORATIVE_MAX_SIDE {
+    // The header alone tells a logo, a broken file and an image too large to decode.
+    match ocr::raster::image_dimensions(data) {
+        None => return AttachmentRead::Unreadable("the image cannot be decoded".into()),
+        Some((w, h)) if w.min(h) < DECORATIVE_MAX_SIDE => {
             tracing::debug!(width = w, height = h, "decorative image skipped");
             return AttachmentRead::NoForm;
         }
+        Some((w, h)) if w as u64 * h as u64 > settings.raster.max_pixels => {
+            let too_large = ocr::raster::RasterError::TooLarge(w as u64 * h as u64);
+            return AttachmentRead::Unreadable(too_large.to_string());
+        }
+        Some(_) => {}
     }
-    let pages = match ocr::raster::decode_image(data, &settings.raster) {
-        Ok(pages) => pages,
+    let count = match ocr::raster::image_page_count(data, &settings.raster) {
+        Ok(count) => count,
         Err(e) => return AttachmentRead::Unreadable(e.to_string()),
     };
-    let numbered: Vec<_> = pages
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| (i + 1, p))
-        .collect();
-    match ocr::recognise_pages(numbered, settings) {
+    let numbers: Vec<usize> = (1..=count).collect();
+    let decode = |i| ocr::raster::decode_image_page(data, i, &settings.raster);
+    match ocr::recognise_lazily(&numbers, settings, decode) {
         Err(ocr::OcrError::Unavailable) => AttachmentRead::OcrUnavailable,
         Err(e) => AttachmentRead::Unreadable(e.to_string()),
         Ok(pages) => read_ocr_pages(Vec::new(), pages),
@@ -171,7 +183,8 @@ fn needs_ocr(page: &crate::pdf::Page) -> bool {
     page.image_count > 0 && words < 3
 }
 
-fn read_pdf_document(doc: &PdfDocument, bytes: &[u8], settings: &OcrSettings) -> AttachmentRead {
+fn read_pdf_document(doc: &PdfDocument, bytes: &[u8], limits: &ExtractLimits) -> AttachmentRead {
+    let settings = &limits.ocr;
     if let Some(form) = acroform(doc) {
         return AttachmentRead::Forms(vec![form]);
     }
@@ -202,7 +215,7 @@ fn read_pdf_document(doc: &PdfDocument, bytes: &[u8], settings: &OcrSettings) ->
         });
     }
     if scanned.is_empty() {
-        let forms = read_forms_with_ink(&mut text_pages, bytes, settings);
+        let forms = read_forms_with_ink(&mut text_pages, bytes, limits);
         return if forms.is_empty() {
             AttachmentRead::NoForm
         } else {
@@ -217,14 +230,12 @@ fn read_pdf_document(doc: &PdfDocument, bytes: &[u8], settings: &OcrSettings) ->
         );
         scanned.truncate(settings.raster.max_pages);
     }
-    let mut images = Vec::new();
-    for n in &scanned {
-        match ocr::raster::pdf_page(bytes, *n, &settings.raster) {
-            Ok(img) => images.push((*n, img)),
-            Err(e) => return unreadable_unless_forms(&text_pages, e.to_string()),
-        }
-    }
-    match ocr::recognise_pages(images, settings) {
+    let pdf = match ocr::raster::PdfPages::load(bytes, &limits.pdf) {
+        Ok(pdf) => pdf,
+        Err(e) => return unreadable_unless_forms(&text_pages, e.to_string()),
+    };
+    let page = |i: usize| pdf.page(scanned[i], &settings.raster);
+    match ocr::recognise_lazily(&scanned, settings, page) {
         Ok(pages) => read_ocr_pages(text_pages, pages),
         Err(ocr::OcrError::Unavailable) => AttachmentRead::OcrUnavailable,
         Err(e) => unreadable_unless_forms(&text_pages, e.to_string()),
@@ -237,7 +248,7 @@ fn read_pdf_document(doc: &PdfDocument, bytes: &[u8], settings: &OcrSettings) ->
 fn read_forms_with_ink(
     pages: &mut [PageWords],
     bytes: &[u8],
-    settings: &OcrSettings,
+    limits: &ExtractLimits,
 ) -> Vec<RawForm> {
     let mut forms = read_forms(pages);
     let wanted: Vec<usize> = forms
@@ -248,17 +259,22 @@ fn read_forms_with_ink(
     if wanted.is_empty() {
         return forms;
     }
-    const DPI: u32 = 150;
-    for page in pages.iter_mut().filter(|p| wanted.contains(&p.number)) {
-        match ocr::raster::render_page_at(bytes, page.number, DPI, &settings.raster) {
-            Ok(img) => {
-                page.ink = Some(crate::forms::ink::InkImage {
-                    image: std::sync::Arc::new(img.image),
-                    px_per_pt: DPI as f32 / 72.0,
-                })
+    const DPI: f32 = 150.0;
+    match ocr::raster::PdfPages::load(bytes, &limits.pdf) {
+        Ok(pdf) => {
+            for page in pages.iter_mut().filter(|p| wanted.contains(&p.number)) {
+                match pdf.render(page.number, DPI, &limits.ocr.raster) {
+                    Ok(img) => {
+                        page.ink = Some(crate::forms::ink::InkImage {
+                            image: std::sync::Arc::new(img.image),
+                            px_per_pt: img.dpi.unwrap_or(DPI) / 72.0,
+                        })
+                    }
+                    Err(e) => tracing::info!(error = %e, "page not rendered for its check marks"),
+                }
             }
-            Err(e) => tracing::info!(error = %e, "page not rendered for its check marks"),
         }
+        Err(e) => tracing::info!(error = %e, "pages not rendered for their check marks"),
     }
     forms = read_forms(pages);
     for form in &mut forms {
