@@ -15,8 +15,6 @@ const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
     // The layout reader (forms::ink::lone_box) finds a drawn check box with OCR's box finder
     // (ocr::marks::ink_in_box_before), while OCR uses the forms' labels and the layout reader.
     ("forms", "ocr"),
-    // The fixture MIME builder uses the parser's types.
-    ("mime", "pipeline"),
 ];
 
 #[test]

@@ -1,7 +1,6 @@
 //! The commands of the binary: the CLI, the daemon (`run`) and its driver loop, the `check`
-//! command (`self_check`: tries every connection), the ops endpoint and the benchmark.
+//! command (`self_check`: tries every connection) and the ops endpoint.
 
-pub mod bench;
 pub mod cli;
 pub mod daemon;
 pub mod ops;
