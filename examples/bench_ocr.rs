@@ -13,9 +13,9 @@ use std::time::Instant;
 mod scan;
 
 use scan::{print, scanned_pdf};
-use tjid_intake::forms::pdf_writer::{example_values, render, FilledForm, Layout};
 use tjid_intake::forms::spec::FormKind;
 use tjid_intake::ocr::{self, raster, OcrSettings, PageImage};
+use tjid_testkit::pdf_writer::{example_values, render, FilledForm, Layout};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

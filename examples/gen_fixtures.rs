@@ -8,11 +8,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use tjid_intake::forms::pdf_writer::{
-    example_values, render, render_text_page, FilledForm, Layout,
-};
 use tjid_intake::forms::spec::FormKind;
-use tjid_intake::mime::{build, Body, MailSpec, NameEncoding, Part};
+use tjid_testkit::mime::{build, Body, MailSpec, NameEncoding, Part};
+use tjid_testkit::pdf_writer::{example_values, render, render_text_page, FilledForm, Layout};
 
 const MANAGER: &str = "Örjan Lindqvist <orjan.lindqvist@vgregion.se>";
 const DATE: &str = "Wed, 18 Nov 2026 10:00:00 +0100";

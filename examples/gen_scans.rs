@@ -24,12 +24,10 @@ mod scan;
 
 use image::{GrayImage, Luma};
 use scan::{jpeg, print, scanned_pdf};
-use tjid_intake::forms::pdf_writer::{
-    example_values, render, render_text_page, FilledForm, Layout,
-};
 use tjid_intake::forms::spec::FormKind;
-use tjid_intake::mime::{build, MailSpec, NameEncoding, Part};
 use tjid_intake::ocr::prep::{rotate_quarters, rotate_small};
+use tjid_testkit::mime::{build, MailSpec, NameEncoding, Part};
+use tjid_testkit::pdf_writer::{example_values, render, render_text_page, FilledForm, Layout};
 
 const DIR: &str = "fixtures/scans";
 const MANAGER: &str = "Örjan Lindqvist <orjan.lindqvist@vgregion.se>";

@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_THREAD_LIMIT=1   # Tesseract: OpenMP threads only cost time on 2 cores
 cargo fmt --check
-cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked --all-targets --no-fail-fast 2>&1
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace --all-targets --no-fail-fast 2>&1

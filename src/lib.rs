@@ -12,7 +12,6 @@ pub mod directory;
 pub mod domain;
 pub mod forms;
 pub mod intake;
-pub mod mime;
 pub mod net;
 pub mod ocr;
 pub mod originals;

@@ -8,9 +8,9 @@ mod support;
 use std::io::Write;
 
 use support::Installation;
-use tjid_intake::forms::pdf_writer::{example_values, render, FilledForm, Layout};
 use tjid_intake::forms::spec::FormKind;
-use tjid_intake::mime::{build, MailSpec, NameEncoding, Part};
+use tjid_testkit::mime::{build, MailSpec, NameEncoding, Part};
+use tjid_testkit::pdf_writer::{example_values, render, FilledForm, Layout};
 
 fn with_attachment(name: &str, data: Vec<u8>) -> Vec<u8> {
     let mut spec = MailSpec::new(

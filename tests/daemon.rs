@@ -55,14 +55,14 @@ fn twenty_page_scan() -> Vec<u8> {
     let img = image::load_from_memory(&jpeg).unwrap();
     let page = (img.width(), img.height(), jpeg);
     let pdf = scan::pdf_of_jpegs(&vec![page; 20]);
-    let spec = tjid_intake::mime::MailSpec::new(
+    let spec = tjid_testkit::mime::MailSpec::new(
         "Örjan Lindqvist <orjan.lindqvist@vgregion.se>",
         "Skannade papper",
         "<twenty-pages@test.tjid>",
         "Wed, 18 Nov 2026 10:00:00 +0100",
     )
     .attach_pdf("skanning.pdf", pdf);
-    tjid_intake::mime::build(&spec)
+    tjid_testkit::mime::build(&spec)
 }
 
 #[test]

@@ -449,7 +449,7 @@ async fn a_robot_answering_every_reply_is_capped_by_the_rate_limit() {
             let msg_id = reply.header("Message-ID").unwrap_or_default();
             let raw = format!(
                 "From: {robot}\r\nTo: tjansteid-intake@vgregion.se\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: <robot-{answered}@leverantor.example>\r\nIn-Reply-To: {msg_id}\r\nReferences: {msg_id}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nTack för ditt meddelande. Vi återkommer.\r\n",
-                tjid_intake::mime::encode_word(&subject),
+                tjid_testkit::mime::encode_word(&subject),
                 support::DATE
             );
             world

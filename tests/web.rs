@@ -13,9 +13,9 @@ use tower::ServiceExt;
 use support::Installation;
 use tjid_intake::clock::Clock;
 use tjid_intake::config::Settings;
-use tjid_intake::mime::{build, MailSpec};
 use tjid_intake::store::Store;
 use tjid_intake::web::{auth::hash_password, router, WebState};
+use tjid_testkit::mime::{build, MailSpec};
 
 const PASSWORD: &str = "ett långt lösenord";
 

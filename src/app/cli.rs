@@ -70,17 +70,6 @@ enum Command {
     CheckConfig,
     /// Try every configured connection (database, KIV, mail source, reply sink): one line each.
     Check,
-    /// Measure throughput: generate N emails into a Maildir and process them.
-    Bench {
-        #[arg(long, default_value_t = 10_000)]
-        emails: usize,
-        /// Work directory (default: a temporary one).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Every third email also carries a signature logo (a 160×48 PNG), as Outlook adds.
-        #[arg(long)]
-        logos: bool,
-    },
     /// Copy a SQLite store into an empty PostgreSQL database, in one transaction.
     MigrateStore {
         /// The SQLite store: sqlite:PATH.
@@ -243,9 +232,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Users { command } => users(settings, command).await,
             Command::Purge => purge(settings).await,
             Command::Backup { file } => backup(settings, &file).await,
-            Command::Bench { emails, dir, logos } => {
-                crate::app::bench::run(settings, emails, dir, logos).await
-            }
             Command::Check => check(settings).await,
             Command::Forms { .. } | Command::CheckConfig | Command::MigrateStore { .. } => {
                 unreachable!("handled above")

@@ -1,8 +1,7 @@
 //! The commands of the binary: the CLI, the daemon (`run`) and its driver loop, the `check`
-//! command (`self_check`: tries every connection), the ops endpoint, the notifications to systemd
-//! and the benchmark.
+//! command (`self_check`: tries every connection), the ops endpoint and the notifications to
+//! systemd.
 
-pub mod bench;
 pub mod cli;
 pub mod daemon;
 pub mod ops;

@@ -1,8 +1,6 @@
 //! Stage 4: the whole email → ignored (SPEC §4.1) or its cases (§4): one per form, in
 //! attachment order then page order; one `unknown` case when there is no form.
 
-use chrono::NaiveDate;
-
 use crate::case::{CaseContext, CaseKind, CheckedCase, Fields, Finding, IgnoreReason, ReasonCode};
 use crate::forms::layout::RawForm;
 use crate::pipeline::check::{check_form, CheckContext};
@@ -71,11 +69,6 @@ pub fn sender_authenticated(mail: &ParsedMail, authserv_id: &str) -> bool {
             .next()
             .is_some_and(|r| r.eq_ignore_ascii_case("dmarc=pass"))
     })
-}
-
-pub struct DecideContext<'a> {
-    pub check: CheckContext<'a>,
-    pub limits: &'a ExtractLimits,
 }
 
 /// The forms of an email, read but not yet checked. Reading is the costly part (PDF, OCR);
@@ -187,16 +180,6 @@ pub fn check_forms(extracted: &ExtractedForms, ctx: &CheckContext<'_>) -> Vec<Ch
         Fields::default(),
         CaseContext::default(),
     )]
-}
-
-/// Builds the cases of an email that is not ignored.
-pub fn decide_cases(mail: &ParsedMail, ctx: &DecideContext<'_>) -> Vec<CheckedCase> {
-    check_forms(&extract_forms(mail, ctx.limits), &ctx.check)
-}
-
-/// The email's date for the date and century rules: its `Date` header, else today.
-pub fn email_date(mail: &ParsedMail, today: NaiveDate) -> NaiveDate {
-    mail.email_date(today)
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tjid_intake::forms::pdf_writer::{example_values, render, FilledForm, Layout};
 use tjid_intake::forms::spec::FormKind;
-use tjid_intake::mime::{build, Body, MailSpec};
+use tjid_testkit::mime::{build, Body, MailSpec};
+use tjid_testkit::pdf_writer::{example_values, render, FilledForm, Layout};
 
 pub const BIND_DN: &str = "cn=tjid-intake,c=SE";
 pub const BIND_PASSWORD: &str = "test-secret";

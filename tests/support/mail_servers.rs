@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use tjid_intake::config::Settings;
-use tjid_intake::forms::pdf_writer::{example_values, render, FilledForm, Layout};
 use tjid_intake::forms::spec::FormKind;
 use tjid_intake::intake::Intake;
-use tjid_intake::mime::{build, MailSpec};
 use tjid_intake::sink::{ReplySink, SmtpSink};
 use tjid_intake::source::ConnectionStatus;
 use tjid_intake::store::Store;
+use tjid_testkit::mime::{build, MailSpec};
+use tjid_testkit::pdf_writer::{example_values, render, FilledForm, Layout};
 use tokio::net::TcpStream;
 
 pub const DOVECOT: &str = "/usr/sbin/dovecot";
@@ -991,7 +991,7 @@ pub mod mails {
     pub fn notice(n: usize, cut_card: &str) -> (String, Vec<u8>) {
         let id = format!("<notice-{n}@vgregion.se>");
         let mut spec = MailSpec::new(MANAGER, &format!("Avregistrering {n}"), &id, DATE);
-        spec.body = tjid_intake::mime::Body::Plain(format!(
+        spec.body = tjid_testkit::mime::Body::Plain(format!(
             "Hej!\n\nAvregistrering av eTjänstekort\n\nKortinnehavarens namn: Anna-Karin Åström\nPersonnummer: 19121212-1212\nKortnummer: 9752 2679 0010 0000 120\nVårdenhet: Vårdcentralen Ekmansgatan\nVårdenhetens HSA-id: SE2321000131-E000000000101\nKlippt kort mottaget: {cut_card}\nVerksamhetschef: Örjan Lindqvist\nDatum: 2026-11-18\n\nMed vänlig hälsning\nÖrjan Lindqvist\n"
         ));
         (id, build(&spec))
@@ -1001,7 +1001,7 @@ pub mod mails {
     pub fn order_in_body(n: usize) -> (String, Vec<u8>) {
         let id = format!("<bodyorder-{n}@vgregion.se>");
         let mut spec = MailSpec::new(MANAGER, &format!("Beställning {n}"), &id, DATE);
-        spec.body = tjid_intake::mime::Body::Plain(
+        spec.body = tjid_testkit::mime::Body::Plain(
             "Beställning av eTjänstekort\n\nVårdgivare: Västra Götalandsregionen\nFörnamn: Anna-Karin\nEfternamn: Åström\nMobiltelefon: 070-123 45 67\n".into(),
         );
         (id, build(&spec))

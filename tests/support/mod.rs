@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use tjid_intake::forms::pdf_writer::{example_values, render, FilledForm, Layout};
 use tjid_intake::forms::spec::FormKind;
-use tjid_intake::mime::{build, MailSpec};
+use tjid_testkit::mime::{build, MailSpec};
+use tjid_testkit::pdf_writer::{example_values, render, FilledForm, Layout};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tjid-intake");
 

@@ -274,7 +274,7 @@ fn fxhash(s: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::parse::parse_mail;
+    use tjid_intake::pipeline::parse::parse_mail;
 
     #[test]
     fn built_mail_parses_back() {
