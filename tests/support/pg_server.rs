@@ -3,9 +3,8 @@
 //! 5432 is never restarted. Uses Debian's `postgresql` binaries
 //! (`/usr/lib/postgresql/<version>/bin`); as root they run as the `postgres` user (initdb
 //! refuses root). Stopped and removed when dropped.
-#![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 pub struct PgServer {
@@ -116,10 +115,6 @@ impl PgServer {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
-    }
-
     /// Starts the server (again) and waits until it takes connections.
     pub fn start_again(&self) {
         let options = format!(
@@ -156,10 +151,6 @@ impl PgServer {
                 "stop",
             ],
         );
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 }
 
