@@ -74,21 +74,41 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
 }
 
-/// The page's text, once the page has settled: right after a form is sent the old page's body
-/// may go stale, or the new one may not be there yet, so this asks again for up to 10 s.
-async fn body_text(c: &Client) -> String {
+/// The text of the first element matching `css`, asked again for up to 10 s while the page
+/// is being replaced (a stale element, or none yet).
+async fn text_of(c: &Client, css: &str) -> String {
     let mut last = None;
     for _ in 0..100 {
-        match c.find(Locator::Css("body")).await {
-            Ok(body) => match body.text().await {
+        match c.find(Locator::Css(css)).await {
+            Ok(e) => match e.text().await {
                 Ok(text) => return text,
                 Err(e) => last = Some(e),
             },
             Err(e) => last = Some(e),
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the page has no body: {last:?}")
+    panic!("no {css}: {last:?}")
+}
+
+/// Waits until the case page shows `state`: after a button is pressed the old page (with its
+/// own flash message) may still be the one shown for a moment.
+async fn wait_for_state(c: &Client, state: &str) {
+    let mut shown = String::new();
+    for _ in 0..100 {
+        shown = text_of(c, "#state").await;
+        if shown == state {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the case stays {shown:?}, not {state:?}")
+}
+
+/// The page's text, once the page has settled: right after a form is sent the old page's body
+/// may go stale, or the new one may not be there yet, so this asks again for up to 10 s.
+async fn body_text(c: &Client) -> String {
+    text_of(c, "body").await
 }
 
 async fn click(c: &Client, css: &str) {
@@ -335,40 +355,16 @@ async fn run_flow(c: &Client, base: &str, inst: &Installation, cases: &HashMap<S
     )
     .await;
     click(c, "#do-overturn").await;
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(".flash.ok"))
-        .await
-        .unwrap();
-    let audit = c
-        .find(Locator::Css("#audit"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    wait_for_state(c, "Att handlägga").await;
+    let audit = text_of(c, "#audit").await;
     assert!(
         audit.contains("Personen registrerades i KIV i dag"),
         "{audit}"
     );
     assert!(audit.contains("Avvisat → Att handlägga"), "{audit}");
     assert!(audit.contains("anna"), "{audit}");
-    let state = c
-        .find(Locator::Css("#state"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(state, "Att handlägga");
     // The notice to the sender is in the outbox, and the daemon's worker delivers it.
-    let replies = c
-        .find(Locator::Css("#replies"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let replies = text_of(c, "#replies").await;
     assert!(replies.contains(&format!("{rejected}-2")), "{replies}");
     let start = Instant::now();
     let delivered = inst.path("outbox").join(format!("{rejected}-2.eml"));
@@ -386,13 +382,7 @@ async fn run_flow(c: &Client, base: &str, inst: &Installation, cases: &HashMap<S
         "{raw}"
     );
     c.refresh().await.unwrap();
-    let replies = c
-        .find(Locator::Css("#replies"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let replies = text_of(c, "#replies").await;
     assert!(!replies.contains("Väntar"), "{replies}");
     shot(c, "06-arende-havt").await;
 
@@ -407,36 +397,12 @@ async fn run_flow(c: &Client, base: &str, inst: &Installation, cases: &HashMap<S
         ("#do-card_ready", "Klart att hämta"),
     ] {
         click(c, button).await;
-        c.wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(".flash.ok"))
-            .await
-            .unwrap();
-        let s = c
-            .find(Locator::Css("#state"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(s, state);
+        wait_for_state(c, state).await;
     }
     shot(c, "08-arende-klart-att-hamta").await;
     fill(c, "#card_number", "9752 2679 0010 0000 120").await;
     click(c, "#do-handed_out").await;
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(".flash.ok"))
-        .await
-        .unwrap();
-    let s = c
-        .find(Locator::Css("#state"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(s, "Utlämnat");
+    wait_for_state(c, "Utlämnat").await;
     let text = body_text(c).await;
     assert!(text.contains("9752267900100000120"), "{text}");
     // The deregistration of the same card links here.
@@ -531,13 +497,7 @@ async fn a_held_case_is_verified_with_a_corrected_field_in_chromium() {
         text.contains(&png.case_id) && text.contains(&pdf.case_id),
         "{text}"
     );
-    let count = c
-        .find(Locator::Css("#count-held"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let count = text_of(c, "#count-held").await;
     let held_before: usize = count.trim().parse().unwrap();
     assert!(held_before >= 2, "{count}");
     shot(&c, "20-att-granska").await;
@@ -740,13 +700,7 @@ async fn a_working_day_deep_link_the_email_search_by_name_in_chromium() {
         .unwrap()
         .path()
         .ends_with(&format!("/arende/{question}")));
-    let email = c
-        .find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let email = text_of(c, "#email").await;
     assert!(
         email.contains("Hur beställer vi eTjänstekort till en ny medarbetare?"),
         "{email}"
@@ -759,13 +713,7 @@ async fn a_working_day_deep_link_the_email_search_by_name_in_chromium() {
 
     // The order: its PDF attachment by name, with the form read from it.
     c.goto(&format!("{base}/arende/{order}")).await.unwrap();
-    let attachments = c
-        .find(Locator::Css("#attachments"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let attachments = text_of(c, "#attachments").await;
     assert!(attachments.contains("TJID-101.pdf"), "{attachments}");
     assert!(attachments.contains("Blankett läst"), "{attachments}");
     c.execute("document.getElementById('email').scrollIntoView()", vec![])
