@@ -497,7 +497,7 @@ async fn a_held_case_is_verified_with_a_corrected_field_in_chromium() {
         text.contains(&png.case_id) && text.contains(&pdf.case_id),
         "{text}"
     );
-    let count = text_of(c, "#count-held").await;
+    let count = text_of(&c, "#count-held").await;
     let held_before: usize = count.trim().parse().unwrap();
     assert!(held_before >= 2, "{count}");
     shot(&c, "20-att-granska").await;
