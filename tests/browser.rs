@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use support::Installation;
+use tjid_intake::casework::lifecycle::Action;
 
 const PASSWORD: &str = "ett långt lösenord";
 
@@ -761,4 +762,258 @@ async fn a_working_day_deep_link_the_email_search_by_name_in_chromium() {
     c.goto(&format!("{base}/sok?q=Ekmansgatan")).await.unwrap();
     shot(c, "36-mobil-sok").await;
     let _ = b.c.clone().close().await;
+}
+
+/// `n` more rejected orders, each its own email (a copy of one fixture under a new Message-ID),
+/// through `process` as the others.
+fn more_rejections(inst: &Installation, n: usize) {
+    let dir = inst.path("more");
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let raw =
+        std::fs::read_to_string(root.join("fixtures/mail/order_person_not_in_kiv.eml")).unwrap();
+    for i in 0..n {
+        let copy = raw.replace(
+            "<order_person_not_in_kiv@fixtures.tjid>",
+            &format!("<more-{i}@fixtures.tjid>"),
+        );
+        assert_ne!(copy, raw);
+        std::fs::write(dir.join(format!("more-{i:03}.eml")), copy).unwrap();
+    }
+    let out = inst
+        .command()
+        .args(["process", "--json"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The value of the input `css`.
+async fn value_of(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// Issue 12 in a real browser: a long list a page at a time with its count, an unknown filter
+/// value named, the unit filter as KIV names the units, the closed cases with their filters,
+/// and a handed-out card's number corrected (the Luhn warning first, what was typed kept).
+/// On a laptop and on a phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lists_closed_cases_and_a_corrected_card_in_chromium() {
+    let inst = Installation::new("");
+    let cases = fill_store(&inst);
+    more_rejections(&inst, 55);
+    // Close two cases as staff would have done earlier in the week.
+    let store = tjid_intake::store::Store::open_sqlite(&inst.path("intake.db"))
+        .await
+        .unwrap();
+    let reply = tjid_intake::pipeline::reply::ReplySettings {
+        own_address: "tjanste-id@vgregion.se",
+        display_name: "TjänsteID-service",
+        office_address: "TjänsteID-service",
+    };
+    let order = &cases["order_table_ok"];
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut steps = vec![
+        (order.clone(), Action::OrderedAtTelia, None),
+        (order.clone(), Action::CardReady, None),
+        (
+            order.clone(),
+            Action::HandedOut,
+            Some("9752267900100000120".to_string()),
+        ),
+    ];
+    steps.push((cases["order_missing_fields"].clone(), Action::Confirm, None));
+    for (case_id, action, card_number) in steps {
+        tjid_intake::casework::lifecycle::apply(
+            &store,
+            &reply,
+            now,
+            tjid_intake::casework::lifecycle::Request {
+                case_id,
+                action,
+                actor: "anna".into(),
+                comment: None,
+                card_number,
+                checksum_confirmed: false,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let Some(b) = start_browser(&inst).await else {
+        return;
+    };
+    let (c, base) = (&b.c, b.base.as_str());
+    c.goto(&format!("{base}/avvisade")).await.unwrap();
+    fill(c, "#username", "anna").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "#login").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#total"))
+        .await
+        .unwrap();
+
+    // The rejection queue: 50 a page, the count of all, a link to the rest.
+    let rejected = text_of(c, "#count-rejected").await;
+    let total: usize = rejected.trim().parse().unwrap();
+    assert!(total > 55, "{rejected}");
+    assert_eq!(text_of(c, "#total").await, format!("{total} ärenden"));
+    let rows = c
+        .find_all(Locator::Css("table.cases tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 50);
+    let paging = text_of(c, "nav.paging").await;
+    assert!(paging.contains(&format!("1–50 av {total}")), "{paging}");
+    shot(c, "40-avvisade-sida-1").await;
+    click(c, "nav.paging a[rel=next]").await;
+    let start = Instant::now();
+    while !text_of(c, "nav.paging")
+        .await
+        .contains(&format!("51–{total} av {total}"))
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "no second page");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rows = c
+        .find_all(Locator::Css("table.cases tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), total - 50);
+    shot(c, "41-avvisade-sida-2").await;
+
+    // The unit filter names units as KIV does, and an unknown value says so.
+    let units = text_of(c, "#filter-unit").await;
+    assert!(units.contains("Vårdcentralen Ekmansgatan ("), "{units}");
+    c.goto(&format!("{base}/avvisade?reason=inget_sadant_skal"))
+        .await
+        .unwrap();
+    let error = text_of(c, ".flash.error").await;
+    assert!(
+        error.contains("Filtret känner inte till Skäl ”inget_sadant_skal”"),
+        "{error}"
+    );
+    assert_eq!(text_of(c, "#total").await, format!("{total} ärenden"));
+    shot(c, "42-avvisade-okant-filter").await;
+
+    // Avslutade: the handed-out card and the confirmed rejection, by outcome and period.
+    c.goto(&format!("{base}/avslutade")).await.unwrap();
+    let text = body_text(c).await;
+    assert!(text.contains(order.as_str()), "{text}");
+    assert!(
+        text.contains(cases["order_missing_fields"].as_str()),
+        "{text}"
+    );
+    assert!(text.contains("2 ärenden"), "{text}");
+    shot(c, "43-avslutade").await;
+    let today = chrono::Local::now().date_naive();
+    c.goto(&format!(
+        "{base}/avslutade?state=handed_out&from={today}&to={today}"
+    ))
+    .await
+    .unwrap();
+    let text = body_text(c).await;
+    assert!(text.contains(order.as_str()), "{text}");
+    assert!(
+        !text.contains(cases["order_missing_fields"].as_str()),
+        "{text}"
+    );
+    assert!(text.contains("1 ärende med de valda filtren"), "{text}");
+    assert_eq!(value_of(c, "#filter-from").await, today.to_string());
+    shot(c, "44-avslutade-filter").await;
+    let tomorrow = today.succ_opt().unwrap();
+    c.goto(&format!("{base}/avslutade?from={tomorrow}"))
+        .await
+        .unwrap();
+    assert!(body_text(c)
+        .await
+        .contains("Inga avslutade ärenden med de valen."));
+
+    // A wrong card number recorded: corrected, with the Luhn warning first.
+    c.goto(&format!("{base}/arende/{order}")).await.unwrap();
+    fill(c, "#card_number-correct_card", "9752 2679").await;
+    fill(c, "#comment-correct_card", "Fel nummer vid utlämningen.").await;
+    click(c, "#do-correct_card").await;
+    let error = text_of(c, ".flash.error").await;
+    assert!(error.contains("ogiltigt"), "{error}");
+    assert_eq!(value_of(c, "#card_number-correct_card").await, "9752 2679");
+    assert_eq!(
+        value_of(c, "#comment-correct_card").await,
+        "Fel nummer vid utlämningen."
+    );
+    fill(c, "#card_number-correct_card", "9752 2679 0010 0000 121").await;
+    click(c, "#do-correct_card").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#checksum-correct_card"))
+        .await
+        .expect("the Luhn warning asks to confirm the number");
+    let error = text_of(c, ".flash.error").await;
+    assert!(error.contains("kontrollsiffran"), "{error}");
+    assert_eq!(
+        value_of(c, "#card_number-correct_card").await,
+        "9752 2679 0010 0000 121"
+    );
+    c.execute(
+        "document.getElementById('actions').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(c, "45-kortnummer-luhn").await;
+    assert_eq!(
+        store
+            .lifecycle_case(order)
+            .await
+            .unwrap()
+            .unwrap()
+            .card_number
+            .as_deref(),
+        Some("9752267900100000120"),
+        "nothing saved before the number is confirmed"
+    );
+    click(c, "#checksum-correct_card").await;
+    click(c, "#do-correct_card").await;
+    let start = Instant::now();
+    loop {
+        let audit = text_of(c, "#audit").await;
+        if audit.contains("Kortnummer 9752267900100000120 → 9752267900100000121") {
+            assert!(audit.contains("Fel nummer vid utlämningen."), "{audit}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{audit}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(text_of(c, "#state").await, "Utlämnat");
+    let known = store.known_card("9752267900100000121").await.unwrap();
+    assert_eq!(known.unwrap().order_case, *order);
+    c.execute("document.getElementById('audit').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    shot(c, "46-kortnummer-rattat").await;
+
+    // A phone: the lists and their page links fit the screen.
+    c.set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        ("/avslutade".to_string(), "47-mobil-avslutade"),
+        ("/avvisade?page=2".to_string(), "48-mobil-avvisade-sida-2"),
+        (format!("/arende/{order}"), "49-mobil-arende-utlamnat"),
+    ] {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        let over = overflow(c).await;
+        assert!(over <= 0.0, "{path} is {over} px too wide on a phone");
+        shot(c, name).await;
+    }
 }

@@ -511,6 +511,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                 "held" => "Väntar på granskning (osäker tolkning)".to_string(),
                 "field_corrected" => "Rättat fält".to_string(),
                 "verified" => "Granskat och bekräftat".to_string(),
+                "correct_card" => "Kortnumret rättat".to_string(),
                 other => Action::parse(other)
                     .map(|x| x.label_sv().to_string())
                     .unwrap_or_else(|| other.to_string()),
