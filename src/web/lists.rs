@@ -192,7 +192,7 @@ async fn unit_choices(
             views::Choice::new(id.clone(), label)
         })
         .collect();
-    choices.sort_by(|a, b| a.label.to_lowercase().cmp(&b.label.to_lowercase()));
+    choices.sort_by_key(|c| c.label.to_lowercase());
     Ok(choices)
 }
 
