@@ -325,10 +325,14 @@ mod tests {
         let img = image::GrayImage::from_pixel(2480, 100, image::Luma([200]));
         let mut png = std::io::Cursor::new(Vec::new());
         img.write_to(&mut png, image::ImageFormat::Png).unwrap();
-        let out = png_at_most(image_page(png.get_ref(), 1).unwrap(), MAX_IMAGE_WIDTH).unwrap();
+        let out = png_at_most(
+            image_page(png.get_ref(), 1, &RasterLimits::default()).unwrap(),
+            MAX_IMAGE_WIDTH,
+        )
+        .unwrap();
         let back = image::load_from_memory(&out).unwrap();
         assert_eq!((back.width(), back.height()), (1240, 50));
-        assert!(image_page(png.get_ref(), 2).is_err());
+        assert!(image_page(png.get_ref(), 2, &RasterLimits::default()).is_err());
     }
 
     #[test]
