@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
+use futures::StreamExt;
 
 use crate::config::{OutboxSettings, RateLimitSettings};
 use crate::sink::ReplySink;
@@ -26,6 +27,7 @@ pub struct DeliveryReport {
 /// back: each is marked `sending` (committed) before the first SMTP command and marked sent
 /// straight after the server accepted it. A sender that dies in between leaves the reply in
 /// doubt, and it goes out again only `in_doubt_resend_after_secs` after it was handed over.
+/// Up to `[smtp] pool_max_size` replies are handed over at once, one per pooled connection.
 pub async fn deliver_due(
     store: &Store,
     sink: &ReplySink,
@@ -49,7 +51,7 @@ pub async fn deliver_due(
         // Another pass only when this one delivered something: a failing sink is not hammered.
         let sent_before = report.sent;
         let mut limiter = RateLimiter::default();
-        let mut files = Vec::new();
+        let mut to_send = Vec::new();
         for reply in due {
             let now = Utc::now().timestamp_millis();
             let limited = match &reply.released_by {
@@ -63,40 +65,56 @@ pub async fn deliver_due(
                 report.held += 1;
                 continue;
             }
-            match sink {
-                // Counted against the limit before it is written (a write that fails is
-                // counted too: the limit errs on the side of fewer replies).
-                ReplySink::File(_) => {
-                    limiter.sent(&reply.recipient);
-                    files.push(reply);
-                }
-                ReplySink::Smtp(smtp) => match send_once(store, smtp, &reply, now).await? {
-                    Ok(detail) => {
-                        store.reply_sent(&reply.id, now, &detail).await?;
-                        limiter.sent(&reply.recipient);
-                        delivered(&reply, &mut report);
-                    }
-                    Err(e) => not_delivered(store, settings, &reply, e, now, &mut report).await?,
-                },
-            }
+            // Counted against the limit before it is handed over (one that fails is counted
+            // too: the limit errs on the side of fewer replies).
+            limiter.sent(&reply.recipient);
+            to_send.push(reply);
         }
-        if let ReplySink::File(file_sink) = sink {
-            let written = file_sink.deliver_all(files).await;
-            let now = Utc::now().timestamp_millis();
-            let mut sent = Vec::with_capacity(written.len());
-            let mut ok = Vec::with_capacity(written.len());
-            for (reply, result) in written {
-                match result {
-                    Ok(detail) => {
-                        sent.push((reply.id.clone(), detail));
-                        ok.push(reply);
+        match sink {
+            ReplySink::Smtp(smtp) => {
+                // As many at once as the pool keeps connections; each is marked sent as soon
+                // as the server accepted it, so a crash leaves at most those in flight in doubt.
+                let results: Vec<_> = futures::stream::iter(to_send)
+                    .map(|reply| async move {
+                        let now = Utc::now().timestamp_millis();
+                        let result = send_once(store, smtp, &reply, now).await?;
+                        if let Ok(detail) = &result {
+                            store.reply_sent(&reply.id, now, detail).await?;
+                        }
+                        anyhow::Ok((reply, now, result))
+                    })
+                    .buffer_unordered(smtp.connections())
+                    .collect()
+                    .await;
+                for r in results {
+                    match r? {
+                        (reply, _, Ok(_)) => delivered(&reply, &mut report),
+                        (reply, now, Err(e)) => {
+                            not_delivered(store, settings, &reply, e, now, &mut report).await?
+                        }
                     }
-                    Err(e) => not_delivered(store, settings, &reply, e, now, &mut report).await?,
                 }
             }
-            store.replies_sent(&sent, now).await?;
-            for reply in &ok {
-                delivered(reply, &mut report);
+            ReplySink::File(file_sink) => {
+                let written = file_sink.deliver_all(to_send).await;
+                let now = Utc::now().timestamp_millis();
+                let mut sent = Vec::with_capacity(written.len());
+                let mut ok = Vec::with_capacity(written.len());
+                for (reply, result) in written {
+                    match result {
+                        Ok(detail) => {
+                            sent.push((reply.id.clone(), detail));
+                            ok.push(reply);
+                        }
+                        Err(e) => {
+                            not_delivered(store, settings, &reply, e, now, &mut report).await?
+                        }
+                    }
+                }
+                store.replies_sent(&sent, now).await?;
+                for reply in &ok {
+                    delivered(reply, &mut report);
+                }
             }
         }
         if report.sent == sent_before {

@@ -40,6 +40,8 @@ fn is_auth_refusal(e: &lettre::transport::smtp::Error) -> bool {
 
 pub struct SmtpSink {
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// Connections the pool keeps (`[smtp] pool_max_size`): replies sent at once.
+    connections: usize,
     /// For `check`: where this sink sends.
     pub endpoint: String,
     ca_file: Option<std::path::PathBuf>,
@@ -107,6 +109,7 @@ impl SmtpSink {
         }
         Ok(SmtpSink {
             transport: builder.build(),
+            connections: s.pool_max_size.max(1) as usize,
             endpoint: format!("{host}:{}", s.port()),
             ca_file: s.ca_file.clone(),
         })
@@ -130,6 +133,11 @@ impl SmtpSink {
     /// The error in one line, with a hint when the server's certificate was refused.
     fn explain(&self, message: String, e: &lettre::transport::smtp::Error) -> String {
         crate::net::tls::explain_refusal(message, e, self.ca_file.as_deref(), "smtp.ca_file")
+    }
+
+    /// How many replies may be handed over at once.
+    pub fn connections(&self) -> usize {
+        self.connections
     }
 
     pub async fn deliver(&self, reply: &OutboxRow) -> Result<String, SinkError> {
