@@ -296,6 +296,33 @@ fn the_cli_moves_cases_through_checked_transitions() {
     let (_, out, _) = run(&inst, &["cases", "show", order], None);
     assert!(out.contains("handed_out"), "{out}");
     assert!(out.contains("card_ready -> handed_out"), "{out}");
+    // A wrong number corrected: a comment is needed, and a number failing its Luhn digit
+    // only with --checksum-checked.
+    let correct = |extra: &[&'static str]| {
+        let mut args = vec![
+            "cases",
+            "mark",
+            order,
+            "correct_card",
+            "--card-number",
+            "9752 2679 0010 0000 121",
+        ];
+        args.extend_from_slice(extra);
+        run(&inst, &args, None)
+    };
+    let (code, _, err) = correct(&[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("comment"), "{err}");
+    let (code, _, err) = correct(&["--comment", "fel siffra"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("check digit"), "{err}");
+    let (code, _, err) = correct(&["--comment", "fel siffra", "--checksum-checked"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = run(&inst, &["cases", "show", order], None);
+    assert!(
+        out.contains("9752267900100000120 -> 9752267900100000121"),
+        "{out}"
+    );
 
     // Users.
     let (code, _, err) = run(&inst, &["users", "add", "bo"], Some("kort"));

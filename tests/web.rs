@@ -503,17 +503,37 @@ async fn the_rejection_queue_lists_filters_and_counts() {
     let r = get(&app, "/avvisade?kind=unknown", Some(&cookie)).await;
     assert!(r.body.contains(w.case("no_form_question")));
     assert!(!r.body.contains(w.case("order_person_not_in_kiv")));
+    // The unit filter: by the unit's HSA-id (any case), its choices named as KIV names them.
+    let r = get(
+        &app,
+        "/avvisade?unit=se2321000131-e000000000101",
+        Some(&cookie),
+    )
+    .await;
+    assert!(r.body.contains(w.case("order_person_not_in_kiv")));
+    assert!(!r.body.contains(w.case("no_form_question")));
+    assert!(
+        r.body.contains(
+            "<option value=\"SE2321000131-E000000000101\" selected>Vårdcentralen Ekmansgatan (SE2321000131-E000000000101)</option>"
+        ),
+        "{}",
+        r.body
+    );
+    // A unit's name read off a form is not a choice: the page says so and filters nothing.
     let r = get(
         &app,
         "/avvisade?unit=V%C3%A5rdcentralen+Ekmansgatan",
         Some(&cookie),
     )
     .await;
-    assert!(r.body.contains(w.case("order_person_not_in_kiv")));
-    assert!(!r.body.contains(w.case("no_form_question")));
-    // An unknown code is no filter, not an error.
+    assert!(r
+        .body
+        .contains("Filtret känner inte till Vårdenhet ”Vårdcentralen Ekmansgatan”"));
+    assert!(r.body.contains(w.case("no_form_question")));
+    // An unknown code is no filter, not an error, and is named.
     let r = get(&app, "/avvisade?reason=%27%20OR%201%3D1", Some(&cookie)).await;
     assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Filtret känner inte till Skäl"), "{}", r.body);
 
     let r = get(&app, "/att-bestalla", Some(&cookie)).await;
     assert!(r.body.contains(w.case("order_table_ok")));

@@ -317,37 +317,54 @@ pub(super) async fn to_order(
     list_page(base, "Att beställa", None, None, None, sections)
 }
 
+/// A list page of one table of `filter`'s cases, a page at a time.
+async fn one_table(
+    state: &WebState,
+    staff: &Staff,
+    q: &Params,
+    (active, path): (&str, &str),
+    (title, intro): (&str, &str),
+    filter: CaseFilter,
+    table: views::Table,
+) -> Response {
+    let base = match base(state, staff, active).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let pager = Pager {
+        path,
+        q,
+        name: "page",
+    };
+    match section(state, pager, filter, table).await {
+        Ok(s) => list_page(base, title, Some(intro), None, None, vec![s]),
+        Err(r) => r,
+    }
+}
+
 pub(super) async fn to_deregister(
     State(state): State<WebState>,
     staff: Staff,
     Query(q): Query<Params>,
 ) -> Response {
-    let base = match base(&state, &staff, "avregistrera").await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
     let filter = CaseFilter {
         state: Some("queued".into()),
         kind: Some("deregistration".into()),
         ..CaseFilter::default()
     };
-    let pager = Pager {
-        path: "/att-avregistrera",
-        q: &q,
-        name: "page",
-    };
-    let table = views::Table::new("Inga kort att avregistrera.").reasons();
-    match section(&state, pager, filter, table).await {
-        Ok(s) => list_page(
-            base,
+    one_table(
+        &state,
+        &staff,
+        &q,
+        ("avregistrera", "/att-avregistrera"),
+        (
             "Att avregistrera",
-            Some("Avregistreringar att genomföra. Verksamhetschefen och kortinnehavaren får besked när kortet är avregistrerat."),
-            None,
-            None,
-            vec![s],
+            "Avregistreringar att genomföra. Verksamhetschefen och kortinnehavaren får besked när kortet är avregistrerat.",
         ),
-        Err(r) => r,
-    }
+        filter,
+        views::Table::new("Inga kort att avregistrera.").reasons(),
+    )
+    .await
 }
 
 pub(super) async fn to_verify(
@@ -355,32 +372,24 @@ pub(super) async fn to_verify(
     staff: Staff,
     Query(q): Query<Params>,
 ) -> Response {
-    let base = match base(&state, &staff, "granska").await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
     let filter = CaseFilter {
         state: Some(crate::casework::verification::HELD.into()),
         oldest_first: true,
         ..CaseFilter::default()
     };
-    let pager = Pager {
-        path: "/att-granska",
-        q: &q,
-        name: "page",
-    };
-    let table = views::Table::new("Inga ärenden att granska.").reasons();
-    match section(&state, pager, filter, table).await {
-        Ok(s) => list_page(
-            base,
+    one_table(
+        &state,
+        &staff,
+        &q,
+        ("granska", "/att-granska"),
+        (
             "Att granska",
-            Some("Ärenden vars avvisning vilar på en osäker tolkning av en skannad blankett, äldst först. Avsändaren har inte fått något svar: jämför fälten med blanketten, rätta dem vid behov och bekräfta."),
-            None,
-            None,
-            vec![s],
+            "Ärenden vars avvisning vilar på en osäker tolkning av en skannad blankett, äldst först. Avsändaren har inte fått något svar: jämför fälten med blanketten, rätta dem vid behov och bekräfta.",
         ),
-        Err(r) => r,
-    }
+        filter,
+        views::Table::new("Inga ärenden att granska.").reasons(),
+    )
+    .await
 }
 
 /// A day given as `YYYY-MM-DD`, as the start of that day in local time (ms); `end` gives the
