@@ -76,6 +76,24 @@ pub enum VerifyError {
     Corrupt(String),
 }
 
+impl VerifyError {
+    /// The message for the staff pages: the Swedish text without the technical cause, which
+    /// comes from a library in English (the caller logs it).
+    pub fn message_sv(&self) -> String {
+        match self {
+            VerifyError::Directory(_) => {
+                "KIV kan inte nås just nu; ingenting ändrades. Försök igen om en stund.".into()
+            }
+            VerifyError::Reply(_) => "Svaret kunde inte skapas; ingenting ändrades.".into(),
+            VerifyError::Store(_) => "Ett tekniskt fel uppstod; ingenting ändrades.".into(),
+            VerifyError::Corrupt(_) => {
+                "Ärendets lagrade uppgifter är trasiga; ingenting ändrades.".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 impl From<StoreError> for VerifyError {
     fn from(e: StoreError) -> Self {
         match e {
