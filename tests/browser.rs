@@ -979,7 +979,7 @@ async fn quarantine_and_held_replies_in_chromium() {
         .map(|v| v.as_f64().unwrap())
         .collect();
     assert!(w[2] > w[0] && w[2] > w[1], "column widths {w:?}");
-    shot(c, "40-ignorerat").await;
+    shot(c, "50-ignorerat").await;
 
     click(c, "button.reprocess").await;
     c.wait()
@@ -999,7 +999,7 @@ async fn quarantine_and_held_replies_in_chromium() {
         "{flash}"
     );
     assert!(body_text(c).await.contains("Skickad för ny behandling"));
-    shot(c, "41-ignorerat-behandla-igen").await;
+    shot(c, "51-ignorerat-behandla-igen").await;
 
     // Spärrade svar: the new order's reply, held by the rate limit.
     let held_list = format!("{base}/sparrade-svar");
@@ -1032,7 +1032,7 @@ async fn quarantine_and_held_replies_in_chromium() {
     )
     .await;
     assert!(right <= width, "the button ends at {right}px of {width}px");
-    shot(c, "42-sparrade-svar").await;
+    shot(c, "52-sparrade-svar").await;
 
     // The case page: the reply's status and the audit rows in Swedish.
     c.goto(&format!("{base}/arende/{case}")).await.unwrap();
@@ -1063,7 +1063,7 @@ async fn quarantine_and_held_replies_in_chromium() {
     )
     .await
     .unwrap();
-    shot(c, "43-arende-sparrat-svar").await;
+    shot(c, "53-arende-sparrat-svar").await;
 
     // On a phone: the lists and the case page's tables fit the screen.
     c.set_window_size(390, 844).await.unwrap();
@@ -1075,7 +1075,7 @@ async fn quarantine_and_held_replies_in_chromium() {
     )
     .await
     .unwrap();
-    shot(c, "44-mobil-sparrade-svar").await;
+    shot(c, "54-mobil-sparrade-svar").await;
     c.goto(&list).await.unwrap();
     fits_a_phone(c, "Ignorerat och karantän").await;
     // Each card's sender address stays inside its card.
@@ -1107,7 +1107,7 @@ async fn quarantine_and_held_replies_in_chromium() {
     )
     .await
     .unwrap();
-    shot(c, "45-mobil-ignorerat").await;
+    shot(c, "55-mobil-ignorerat").await;
     // The case lists: each card's sender address under the subject, in the value column.
     c.goto(&format!("{base}/avvisade")).await.unwrap();
     fits_a_phone(c, "Avvisade").await;
@@ -1142,7 +1142,7 @@ async fn quarantine_and_held_replies_in_chromium() {
     )
     .await
     .unwrap();
-    shot(c, "45b-mobil-avvisade").await;
+    shot(c, "55b-mobil-avvisade").await;
     c.goto(&format!("{base}/arende/{case}")).await.unwrap();
     fits_a_phone(c, "the case page").await;
     c.execute(
@@ -1160,11 +1160,11 @@ async fn quarantine_and_held_replies_in_chromium() {
         address_right <= 390.0,
         "the recipient ends at {address_right}px"
     );
-    shot(c, "46-mobil-arende-svar").await;
+    shot(c, "56-mobil-arende-svar").await;
     c.execute("document.getElementById('audit').scrollIntoView()", vec![])
         .await
         .unwrap();
-    shot(c, "47-mobil-arende-handelser").await;
+    shot(c, "57-mobil-arende-handelser").await;
 
     // Back on the laptop: send the held reply after all, from the list.
     c.set_window_size(1366, 768).await.unwrap();
@@ -1182,7 +1182,7 @@ async fn quarantine_and_held_replies_in_chromium() {
     );
     assert!(done.contains("Inga spärrade svar."), "{done}");
     assert!(c.find(Locator::Css("#count-held-replies")).await.is_err());
-    shot(c, "48-sparrade-svar-skickat").await;
+    shot(c, "58-sparrade-svar-skickat").await;
     let delivered = inst.path("outbox").join(format!("{case}-1.eml"));
     let start = Instant::now();
     while !delivered.is_file() {
