@@ -344,6 +344,29 @@ mod tests {
     use chrono::NaiveDate;
 
     #[test]
+    fn staff_read_errors_without_the_english_cause() {
+        let e = VerifyError::Directory(DirectoryError::NoFixedPoint(6));
+        assert!(
+            e.to_string().contains("LDAP"),
+            "the cause stays in the log text"
+        );
+        assert_eq!(
+            e.message_sv(),
+            "KIV kan inte nås just nu; ingenting ändrades. Försök igen om en stund."
+        );
+        let e = VerifyError::Corrupt("fields".into());
+        assert_eq!(
+            e.message_sv(),
+            "Ärendets lagrade uppgifter är trasiga; ingenting ändrades."
+        );
+        // The Swedish messages without a cause are shown as they are.
+        assert_eq!(
+            VerifyError::Nothing.message_sv(),
+            VerifyError::Nothing.to_string()
+        );
+    }
+
+    #[test]
     fn a_wrong_key_names_the_keys_of_the_form() {
         let err = parse_corrections(FormKind::Order, &[("epsot".into(), "x".into())]).unwrap_err();
         let text = err.to_string();
