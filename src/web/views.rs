@@ -400,12 +400,17 @@ fn duration_sv(secs: u64) -> String {
 /// lettre's own text inside): a Swedish summary that keeps the server's code and words.
 pub fn delivery_error_sv(error: &str) -> String {
     for (marker, kind) in [
-        ("permanent error (", "nekade för gott"),
+        ("permanent error (", "nekade svaret"),
         ("transient error (", "svarade med ett tillfälligt fel"),
     ] {
         if let Some(at) = error.find(marker) {
             let rest = &error[at + marker.len()..];
             let code: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            // 530, 534, 535: our own login to the relay was refused, not the reply.
+            let kind = match code.as_str() {
+                "530" | "534" | "535" => "godtog inte tjänstens inloggning",
+                _ => kind,
+            };
             let said = rest
                 .split_once("):")
                 .map(|(_, t)| t.trim())
@@ -433,7 +438,7 @@ pub fn delivery_error_sv(error: &str) -> String {
     if error.contains("tls error") || error.contains("certificate") {
         return "Den krypterade förbindelsen med e-postservern kunde inte upprättas (TLS).".into();
     }
-    if error.contains("authentication") || error.contains("(535)") {
+    if error.contains("authentication") {
         return "E-postservern godtog inte tjänstens inloggning.".into();
     }
     if error.contains("Connection error")
@@ -903,7 +908,11 @@ mod tests {
         for (stored, shown) in [
             (
                 "cannot send the reply through smtp.vgregion.se:587: permanent error (550): 5.1.1 <x@y.se>: Recipient address rejected",
-                "E-postservern nekade för gott: 550 5.1.1 <x@y.se>: Recipient address rejected",
+                "E-postservern nekade svaret: 550 5.1.1 <x@y.se>: Recipient address rejected",
+            ),
+            (
+                "cannot send the reply through smtp.vgregion.se:587: permanent error (535): 5.7.8 Authentication credentials invalid",
+                "E-postservern godtog inte tjänstens inloggning: 535 5.7.8 Authentication credentials invalid",
             ),
             (
                 "cannot send the reply through smtp.vgregion.se:587: transient error (451): 4.3.0 Try again later",
