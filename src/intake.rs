@@ -143,6 +143,22 @@ struct Prepared {
 }
 
 impl Intake {
+    /// The KIV name (`ou`) of each unit HSA-id, `None` for one KIV does not know: the staff
+    /// pages name units as KIV does, not as forms spell them.
+    pub async fn unit_names(
+        &self,
+        hsa_ids: &[String],
+    ) -> Result<Vec<Option<String>>, crate::directory::DirectoryError> {
+        self.directory
+            .run_check(|kiv| {
+                hsa_ids
+                    .iter()
+                    .map(|id| kiv.unit_by_hsa_id(id).map(|u| u.name.clone()))
+                    .collect()
+            })
+            .await
+    }
+
     pub fn load(settings: Settings) -> anyhow::Result<Intake> {
         let directory = match settings.directory.kind {
             DirectoryKind::Ldif => {

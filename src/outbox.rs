@@ -129,6 +129,7 @@ async fn send_once(
 }
 
 fn delivered(reply: &crate::store::OutboxRow, report: &mut DeliveryReport) {
+    crate::telemetry::component_seen(crate::telemetry::Component::Sink, true);
     tracing::info!(reply = %reply.id, case = %reply.case_id, "reply delivered");
     report.sent += 1;
     metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "sent").increment(1);
@@ -144,6 +145,9 @@ async fn not_delivered(
     now: i64,
     report: &mut DeliveryReport,
 ) -> anyhow::Result<()> {
+    // A temporary failure is the sink's (unreachable, refusing for now); a permanent one is
+    // the server refusing this reply alone, which it could only do by answering.
+    crate::telemetry::component_seen(crate::telemetry::Component::Sink, !e.temporary);
     let age_ms = now - reply.created_at;
     let give_up_ms = settings.give_up_after_hours as i64 * 3_600_000;
     if e.temporary && age_ms < give_up_ms {

@@ -62,6 +62,65 @@ pub const LDAP_LOOKUPS: &str = "tjid_ldap_lookups_total";
 /// metric counts the fields).
 pub const CASES_LOW_OCR: &str = "tjid_cases_low_ocr_confidence_total";
 
+/// 1 when the last reply handed to the sink (SMTP server or reply folder) went through or was
+/// refused by the server for that reply alone, 0 when the sink could not be reached.
+pub const SINK_UP: &str = "tjid_sink_up";
+
+/// An outside service the daemon depends on besides the store and the source, whose state
+/// `/readyz` and the metrics show as last seen: there is no separate probe, the daemon's own
+/// look-ups and deliveries are the checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// KIV over LDAP.
+    Directory,
+    /// Where replies go: the SMTP server or the reply folder.
+    Sink,
+}
+
+/// How a [`Component`] was last seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ComponentState {
+    /// Not used yet since the start.
+    #[default]
+    Unknown,
+    /// Answered; `since_ms`: since when without a failure.
+    Ok { since_ms: i64 },
+    /// Failed `failures` times in a row, the first at `since_ms`.
+    Failing { since_ms: i64, failures: u64 },
+}
+
+static COMPONENTS: std::sync::Mutex<[ComponentState; 2]> =
+    std::sync::Mutex::new([ComponentState::Unknown, ComponentState::Unknown]);
+
+/// Records how `component` answered just now.
+pub fn component_seen(component: Component, ok: bool) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut states = COMPONENTS.lock().unwrap_or_else(|e| e.into_inner());
+    let state = &mut states[component as usize];
+    *state = match (*state, ok) {
+        (ComponentState::Ok { since_ms }, true) => ComponentState::Ok { since_ms },
+        (_, true) => ComponentState::Ok { since_ms: now },
+        (ComponentState::Failing { since_ms, failures }, false) => ComponentState::Failing {
+            since_ms,
+            failures: failures + 1,
+        },
+        (_, false) => ComponentState::Failing {
+            since_ms: now,
+            failures: 1,
+        },
+    };
+    let gauge = match component {
+        Component::Directory => LDAP_UP,
+        Component::Sink => SINK_UP,
+    };
+    metrics::gauge!(gauge).set(if ok { 1.0 } else { 0.0 });
+}
+
+/// How `component` was last seen.
+pub fn component_state(component: Component) -> ComponentState {
+    COMPONENTS.lock().unwrap_or_else(|e| e.into_inner())[component as usize]
+}
+
 /// For the IMAP source: whether its session is up.
 pub fn set_imap_connected(connected: bool) {
     metrics::gauge!(IMAP_CONNECTED).set(if connected { 1.0 } else { 0.0 });
@@ -156,6 +215,10 @@ fn describe_metrics() {
         "Emails waiting for KIV over LDAP to come back."
     );
     describe_gauge!(LDAP_UP, "1 when the last LDAP look-up succeeded.");
+    describe_gauge!(
+        SINK_UP,
+        "1 when the last reply handed to the sink went through (or the server refused that reply alone), 0 when the sink could not be reached."
+    );
     describe_counter!(LDAP_LOOKUPS, "LDAP look-ups by result (ok, error, cached).");
     describe_histogram!(
         OCR_PAGE_SECONDS,
@@ -215,5 +278,33 @@ mod tests {
                 "{name} has no HELP line"
             );
         }
+    }
+
+    #[test]
+    fn a_component_fails_from_its_first_failure_and_is_ok_from_its_first_answer() {
+        use super::{component_seen, component_state, Component, ComponentState};
+        // The directory only: other unit tests deliver replies (the sink).
+        let c = Component::Directory;
+        component_seen(c, false);
+        let ComponentState::Failing { since_ms, failures } = component_state(c) else {
+            panic!("{:?}", component_state(c))
+        };
+        component_seen(c, false);
+        assert_eq!(
+            component_state(c),
+            ComponentState::Failing {
+                since_ms,
+                failures: failures + 1
+            }
+        );
+        component_seen(c, true);
+        let ComponentState::Ok { since_ms: ok_since } = component_state(c) else {
+            panic!("{:?}", component_state(c))
+        };
+        component_seen(c, true);
+        assert_eq!(
+            component_state(c),
+            ComponentState::Ok { since_ms: ok_since }
+        );
     }
 }

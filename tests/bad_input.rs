@@ -849,3 +849,41 @@ fn an_attachment_gets_one_page_time_limit_of_work() {
     );
     assert!(still_running(inst.dir.path()).is_empty());
 }
+
+/// The staff pages show a case's form page with `pdftoppm` too: a page that may draw an image
+/// larger than `max_pixels` is refused before it runs, as when reading (a digital form read
+/// from its text can still draw a hostile image on its page).
+#[test]
+fn the_staff_pages_do_not_render_a_page_that_declares_a_huge_image() {
+    use tjid_intake::ocr::raster::{render_page_png, RasterLimits};
+    for pdf in [
+        scan_pdf("[0 0 595 842]", &[jbig2_image(60_000, 60_000)]),
+        masked_scan(),
+    ] {
+        let start = std::time::Instant::now();
+        let err = render_page_png(
+            &pdf,
+            1,
+            100,
+            (1700, 2400),
+            8 << 20,
+            std::time::Duration::from_secs(20),
+            &RasterLimits::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("too large"), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    }
+    // A page within the bound is shown.
+    let png = render_page_png(
+        &scan_pdf("[0 0 595 842]", &[small_image()]),
+        1,
+        100,
+        (1700, 2400),
+        8 << 20,
+        std::time::Duration::from_secs(20),
+        &RasterLimits::default(),
+    )
+    .unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+}

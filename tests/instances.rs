@@ -44,9 +44,11 @@ use tjid_intake::store::{CaseFilter, Store};
 const BIN: &str = env!("CARGO_BIN_EXE_tjid-intake");
 const LEASE_SECS: u64 = 2;
 /// No rate limit; a reply in doubt (its instance killed between the SMTP server's acceptance
-/// and the commit) goes out again after 3 s instead of 15 minutes, so that the drain ends.
+/// and the commit) goes out again after 3 s instead of 15 minutes, so that the drain ends; a
+/// failed send is tried again within 2 s.
 const EXTRA: &str = "[rate_limit]\nmax_per_window = 0\nmax_per_day = 0\n\
-                     [outbox]\nin_doubt_resend_after_secs = 3\n";
+                     [outbox]\nin_doubt_resend_after_secs = 3\n\
+                     initial_backoff_secs = 1\nmax_backoff_secs = 2\n";
 
 async fn setup() -> Option<(World, pg::PgDatabase, Settings, Store, String)> {
     if !support::servers_available() {
@@ -485,4 +487,49 @@ async fn assert_each_once(
         "one reply (one Message-ID) per case"
     );
     received.len() - reply_ids.len()
+}
+
+/// `/readyz` names what fails (issue 13): with the SMTP server down, the instance is still
+/// ready (the staff pages work) but says `degraded: sink`, with the time it started failing;
+/// once the server is back and a reply goes out, the sink is `ok` again. Nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_names_a_failing_sink_and_its_recovery() {
+    let Some((mut world, db, _settings, store, _lease)) = setup().await else {
+        return;
+    };
+    world.smtp.stop();
+    let mut a = Instance::new(BIN, "a", &world, &db.url);
+    a.start();
+    wait_until(30, "A serves /readyz", || async {
+        a.get("/readyz").await.is_some()
+    })
+    .await;
+    let (code, body) = a.get("/readyz").await.unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("sink: smtp, not used yet"), "{body}");
+
+    let (all_ids, expected_cases) = append_backlog(&world, 3).await;
+    wait_until(60, "/readyz names the failing sink", || async {
+        a.get("/readyz").await.is_some_and(|(code, body)| {
+            code == 200
+                && body.starts_with("ready, degraded: sink\n")
+                && body.contains("sink: smtp, failing since ")
+        })
+    })
+    .await;
+    let (_, body) = a.get("/metrics").await.unwrap();
+    assert!(body.contains("# HELP tjid_sink_up"), "{body}");
+    assert!(body.lines().any(|l| l == "tjid_sink_up 0"), "{body}");
+
+    world.smtp.spawn().await;
+    drain(&world, &store, all_ids.len(), expected_cases.len()).await;
+    wait_until(30, "/readyz says the sink is back", || async {
+        a.get("/readyz").await.is_some_and(|(code, body)| {
+            code == 200 && body.starts_with("ready\n") && body.contains("sink: smtp, ok since ")
+        })
+    })
+    .await;
+    a.terminate();
+    let resent = assert_each_once(&world, &store, &all_ids, &expected_cases).await;
+    assert_eq!(resent, 0);
 }

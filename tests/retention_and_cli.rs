@@ -82,6 +82,7 @@ async fn retention_erases_personal_data_per_outcome_and_keeps_a_shell() {
                 actor: "anna".into(),
                 comment: Some("Anna-Karin ringde".into()),
                 card_number: Some("9752267900100000120".into()),
+                checksum_confirmed: false,
             },
         )
         .await
@@ -151,6 +152,7 @@ async fn retention_erases_personal_data_per_outcome_and_keeps_a_shell() {
             actor: "anna".into(),
             comment: None,
             card_number: None,
+            checksum_confirmed: false,
         },
     )
     .await

@@ -267,43 +267,98 @@ async fn contract_recording_and_staff_reads(b: Backend) {
     assert!(by_reason.iter().any(|c| c.id == rejected[0].id));
     assert!(by_reason.iter().all(|c| c.reasons.contains(&code)));
 
-    // The unit filter and its choices.
-    let units = store.units_in_state("queued").await.unwrap();
+    // The unit filter and its choices: unit HSA-ids, upper-case, sorted.
+    let queued = CaseFilter {
+        state: Some("queued".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    let units = store.case_units(&queued).await.unwrap();
     assert!(!units.is_empty());
     let mut sorted = units.clone();
     sorted.sort();
     assert_eq!(units, sorted);
+    assert!(units.iter().all(|u| *u == u.to_uppercase()), "{units:?}");
     let in_unit = store
         .list_cases(&CaseFilter {
-            unit: Some(units[0].clone()),
-            state: Some("queued".into()),
+            unit: Some(units[0].to_lowercase()),
+            ..queued.clone()
+        })
+        .await
+        .unwrap();
+    assert!(!in_unit.is_empty());
+    assert!(in_unit
+        .iter()
+        .all(|c| c.fields.to_uppercase().contains(&units[0])));
+
+    // Counting and paging: the count ignores limit and offset; pages do not overlap.
+    let total = store.count_cases(&CaseFilter::default()).await.unwrap();
+    assert_eq!(total, ids.len() as i64);
+    assert_eq!(
+        store
+            .count_cases(&CaseFilter {
+                decision: Some("rejected".into()),
+                limit: 1,
+                offset: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+        rejected.len() as i64
+    );
+    let second = store
+        .list_cases(&CaseFilter {
+            limit: 2,
+            offset: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let second: Vec<&str> = second.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(second, newest_first[2..4].to_vec());
+    // The period: last changed within [from, before).
+    let newest = &all[0];
+    let in_period = store
+        .list_cases(&CaseFilter {
+            changed_from: Some(newest.updated_at),
+            changed_before: Some(newest.updated_at + 1),
             limit: 100,
             ..Default::default()
         })
         .await
         .unwrap();
-    assert!(!in_unit.is_empty());
+    assert!(in_period.iter().any(|c| c.id == newest.id));
+    assert!(in_period.iter().all(|c| c.updated_at == newest.updated_at));
+    assert!(store
+        .list_cases(&CaseFilter {
+            changed_from: Some(newest.updated_at + 1),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty());
 
     assert_eq!(store.counts().await.unwrap(), before);
     // Search: case number, personnummer, unit HSA-id (any case).
     assert_eq!(
-        store.search(&ids[0].to_lowercase(), 10).await.unwrap()[0].id,
+        store.search(&ids[0].to_lowercase(), 10, 0).await.unwrap()[0].id,
         ids[0]
     );
     let fields: serde_json::Value = serde_json::from_str(&first.case.fields).unwrap();
     let pnr = fields["personnummer"].as_str().unwrap();
-    let found = store.search(pnr, 10).await.unwrap();
+    let found = store.search(pnr, 10, 0).await.unwrap();
     assert!(
         found.iter().any(|c| c.id == ids[0]),
         "search by personnummer"
     );
     let hsa = fields["vardenhet_hsaid"].as_str().unwrap().to_lowercase();
-    let found = store.search(&hsa, 10).await.unwrap();
+    let found = store.search(&hsa, 10, 0).await.unwrap();
     assert!(
         found.iter().any(|c| c.id == ids[0]),
         "search by unit HSA-id"
     );
-    assert!(store.search("  ", 10).await.unwrap().is_empty());
+    assert!(store.search("  ", 10, 0).await.unwrap().is_empty());
     // Free text: a part of the name, the subject, the sender, the unit; wildcards are text.
     let first_name = fields["fornamn"].as_str().unwrap();
     for q in [
@@ -313,10 +368,10 @@ async fn contract_recording_and_staff_reads(b: Backend) {
         "LINDQVIST@".into(),
         "Fråga om kort".into(),
     ] {
-        assert!(!store.search(&q, 50).await.unwrap().is_empty(), "{q}");
+        assert!(!store.search(&q, 50, 0).await.unwrap().is_empty(), "{q}");
     }
-    assert!(store.search("%%%", 50).await.unwrap().is_empty());
-    assert!(store.search("a_b", 50).await.unwrap().is_empty());
+    assert!(store.search("%%%", 50, 0).await.unwrap().is_empty());
+    assert!(store.search("a_b", 50, 0).await.unwrap().is_empty());
     // The cases of one email, for its view on a case page.
     let siblings = store.message_cases(&first.case.message_row).await.unwrap();
     assert_eq!(siblings.len(), 1);
@@ -598,6 +653,7 @@ async fn contract_lifecycle_users_retention(b: Backend) {
                 actor: "anna".into(),
                 comment: Some("ringde".into()),
                 card_number: Some(card.into()),
+                checksum_confirmed: false,
             },
         )
         .await
@@ -621,6 +677,7 @@ async fn contract_lifecycle_users_retention(b: Backend) {
             actor: "anna".into(),
             comment: None,
             card_number: None,
+            checksum_confirmed: false,
         },
     )
     .await;
@@ -632,6 +689,92 @@ async fn contract_lifecycle_users_retention(b: Backend) {
     let audit: Vec<&str> = detail.audit.iter().map(|a| a.action.as_str()).collect();
     assert_eq!(audit[0], "created");
     assert!(audit.len() >= 4, "{audit:?}");
+
+    // A wrong card number is corrected: with a comment, never to a number that fails its
+    // check digit unconfirmed; the known card moves to the new number, the audit shows both.
+    let correct = |number: &str, comment: Option<&str>, confirmed: bool| Request {
+        case_id: ids[0].clone(),
+        action: Action::CorrectCard,
+        actor: "anna".into(),
+        comment: comment.map(str::to_string),
+        card_number: Some(number.into()),
+        checksum_confirmed: confirmed,
+    };
+    let right = "9752267900100000138";
+    for (request, expected) in [
+        (correct(right, None, false), "CommentRequired"),
+        (
+            correct("9752267900100000121", Some("fel"), false),
+            "ChecksumUnconfirmed",
+        ),
+        (correct(card, Some("samma"), false), "SameCardNumber"),
+    ] {
+        let err = apply(&store, &REPLY, t0, request).await.unwrap_err();
+        assert!(format!("{err:?}").starts_with(expected), "{err:?}");
+    }
+    apply(
+        &store,
+        &REPLY,
+        t0 + 1,
+        correct(right, Some("Skrev fel siffra"), false),
+    )
+    .await
+    .unwrap();
+    assert!(store.known_card(card).await.unwrap().is_none());
+    assert_eq!(
+        store.known_card(right).await.unwrap().unwrap().order_case,
+        ids[0]
+    );
+    let lc = store.lifecycle_case(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (lc.state.as_str(), lc.card_number.as_deref()),
+        ("handed_out", Some(right))
+    );
+    let detail = store.case_detail(&ids[0]).await.unwrap().unwrap();
+    let last = detail.audit.last().unwrap();
+    assert_eq!(last.action, "correct_card");
+    assert_eq!(
+        (last.before.as_deref(), last.after.as_deref()),
+        (Some(card), Some(right))
+    );
+
+    // The closed list: handed out, deregistered and confirmed rejections only.
+    let closed = CaseFilter {
+        closed: true,
+        limit: 100,
+        ..Default::default()
+    };
+    let listed: Vec<String> = store
+        .list_cases(&closed)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(listed, [ids[0].clone()]);
+    apply(
+        &store,
+        &REPLY,
+        t0 + 2,
+        Request {
+            case_id: ids[1].clone(),
+            action: Action::Confirm,
+            actor: "anna".into(),
+            comment: None,
+            card_number: None,
+            checksum_confirmed: false,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.count_cases(&closed).await.unwrap(), 2);
+    for c in store.list_cases(&closed).await.unwrap() {
+        assert!(
+            tjid_intake::store::CLOSED_STATES.contains(&c.state.as_str()),
+            "{}",
+            c.state
+        );
+    }
 
     // Retention: the rejected case and the ignored mail go after their time.
     let settings = b.settings();
@@ -999,6 +1142,7 @@ async fn migrate_store_copies_sqlite_into_postgres() {
             actor: "anna".into(),
             comment: Some("beställt".into()),
             card_number: None,
+            checksum_confirmed: false,
         },
     )
     .await

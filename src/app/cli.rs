@@ -143,13 +143,17 @@ enum CasesCommand {
         by: Option<String>,
     },
     /// Move a case on: ordered_at_telia, card_ready, handed_out (needs --card-number),
-    /// deregistered.
+    /// deregistered; or correct_card (a handed-out card's number, with --card-number and
+    /// --comment).
     Mark {
         case: String,
-        #[arg(value_parser = ["ordered_at_telia", "card_ready", "handed_out", "deregistered"])]
+        #[arg(value_parser = ["ordered_at_telia", "card_ready", "handed_out", "deregistered", "correct_card"])]
         state: String,
         #[arg(long)]
         card_number: Option<String>,
+        /// The card number fails its Luhn check digit, and it has been compared with the card.
+        #[arg(long)]
+        checksum_checked: bool,
         #[arg(long)]
         comment: Option<String>,
         #[arg(long)]
@@ -521,11 +525,13 @@ async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<Exit
             case,
             state,
             card_number,
+            checksum_checked,
             comment,
             by,
         } => {
             let action = Action::parse(&state).context("unknown state")?;
-            return transition(&settings, &store, case, action, comment, card_number, by).await;
+            let card = card_number.map(|number| (number, checksum_checked));
+            return transition(&settings, &store, case, action, comment, card, by).await;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -611,7 +617,7 @@ async fn transition(
     case: String,
     action: Action,
     comment: Option<String>,
-    card_number: Option<String>,
+    card: Option<(String, bool)>,
     by: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let actor = actor_or_cli(by);
@@ -625,7 +631,8 @@ async fn transition(
         action,
         actor,
         comment,
-        card_number,
+        checksum_confirmed: card.as_ref().is_some_and(|c| c.1),
+        card_number: card.map(|c| c.0),
     };
     let now = chrono::Utc::now().timestamp_millis();
     match crate::casework::lifecycle::apply(store, &reply, now, request).await {

@@ -49,6 +49,11 @@ pub async fn run_until(
     let ready = crate::app::ops::Readiness {
         imap: (settings.source.kind == SourceKind::Imap).then(|| imap_status.clone()),
         lease: lease.clone(),
+        ldap: settings.directory.kind == crate::directory::DirectoryKind::Ldap,
+        sink: Some(match &sink {
+            ReplySink::Smtp(_) => "smtp",
+            ReplySink::File(_) => "file",
+        }),
     };
     // One listener: health, metrics and (when enabled) the staff pages.
     let _http = if settings.http.listen.trim().is_empty() {

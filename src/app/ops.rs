@@ -15,11 +15,37 @@ use crate::source::{ConnectionStatus, LeaseStatus};
 use crate::store::Store;
 use crate::telemetry as t;
 
-/// What `/readyz` shows beside the store: the IMAP session and lease (IMAP source only).
+/// What `/readyz` shows beside the store: the IMAP session and lease (IMAP source only), KIV
+/// over LDAP (LDAP only: a snapshot cannot go down), and the reply sink.
 #[derive(Clone, Default)]
 pub struct Readiness {
     pub imap: Option<ConnectionStatus>,
     pub lease: Option<LeaseStatus>,
+    /// KIV is read over LDAP.
+    pub ldap: bool,
+    /// What the sink is ("smtp" or "file"); `None` where nothing is sent.
+    pub sink: Option<&'static str>,
+}
+
+/// One line of `/readyz` for a component seen by the daemon's own work; true when it fails.
+fn component_line(body: &mut String, name: &str, what: &str, component: t::Component) -> bool {
+    let (text, failing) = match t::component_state(component) {
+        t::ComponentState::Unknown => ("not used yet".to_string(), false),
+        t::ComponentState::Ok { since_ms } => (
+            format!("ok since {}", crate::clock::format_ms(since_ms)),
+            false,
+        ),
+        t::ComponentState::Failing { since_ms, failures } => (
+            format!(
+                "failing since {} ({failures} failure{} in a row)",
+                crate::clock::format_ms(since_ms),
+                if failures == 1 { "" } else { "s" }
+            ),
+            true,
+        ),
+    };
+    body.push_str(&format!("{name}: {what}, {text}\n"));
+    failing
 }
 
 #[derive(Clone)]
@@ -76,7 +102,10 @@ async fn healthz() -> impl IntoResponse {
 
 /// Readiness (for a load balancer in front of the staff pages): 200 only when the store
 /// answers a trivial query. The body also says, as text, how the IMAP session and the lease
-/// stand; an instance that waits for the lease is ready (it serves pages and sends replies).
+/// stand, and how KIV over LDAP and the reply sink answered last; an instance that waits for
+/// the lease is ready (it serves pages and sends replies). When the IMAP session, KIV or the
+/// sink fails, the first line says `ready, degraded: …`: mail waits, nothing is lost, and the
+/// staff pages still work.
 async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
     let store = tokio::time::timeout(
         std::time::Duration::from_secs(5),
@@ -97,12 +126,36 @@ async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
             "not ready\nstore: no answer within 5 s\n".to_string(),
         ),
     };
+    let mut degraded = Vec::new();
     if let Some(imap) = &state.ready.imap {
-        body.push_str(&format!("imap: {}\n", imap.get().as_str()));
+        let now = imap.get();
+        body.push_str(&format!("imap: {}\n", now.as_str()));
+        // An instance without the lease does not read the folder: its session is stopped.
+        let reads = state.ready.lease.as_ref().is_none_or(|l| l.held());
+        if reads && now != crate::source::ConnectionState::Connected {
+            degraded.push("imap");
+        }
     }
     if let Some(lease) = &state.ready.lease {
         let held = if lease.held() { "held" } else { "not held" };
         body.push_str(&format!("lease: {held} by instance {}\n", lease.instance));
+    }
+    if state.ready.ldap && component_line(&mut body, "directory", "ldap", t::Component::Directory) {
+        degraded.push("directory");
+    }
+    if let Some(sink) = state.ready.sink {
+        if component_line(&mut body, "sink", sink, t::Component::Sink) {
+            degraded.push("sink");
+        }
+    }
+    // Ready means the staff pages can be served; what waits (mail for KIV, replies in the
+    // outbox) is named on the first line for ops, without taking the pages away.
+    if code == StatusCode::OK && !degraded.is_empty() {
+        body = body.replacen(
+            "ready\n",
+            &format!("ready, degraded: {}\n", degraded.join(", ")),
+            1,
+        );
     }
     (code, body)
 }

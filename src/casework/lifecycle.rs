@@ -5,6 +5,7 @@
 //! rejected ──overturn (comment)──► queued          rejected ──confirm──► rejection_confirmed
 //! order:  queued ──► ordered_at_telia ──► card_ready ──► handed_out (card number)
 //! deregistration: queued ──► deregistered
+//! handed_out ──correct card number (comment)──► handed_out
 //! ```
 //!
 //! Web and CLI both go through [`apply`]; the store applies the change only if the case is
@@ -26,16 +27,19 @@ pub enum Action {
     CardReady,
     HandedOut,
     Deregistered,
+    /// A handed-out card's number was recorded wrong: staff put it right.
+    CorrectCard,
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 7] = [
         Action::Overturn,
         Action::Confirm,
         Action::OrderedAtTelia,
         Action::CardReady,
         Action::HandedOut,
         Action::Deregistered,
+        Action::CorrectCard,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +50,7 @@ impl Action {
             Action::CardReady => "card_ready",
             Action::HandedOut => "handed_out",
             Action::Deregistered => "deregistered",
+            Action::CorrectCard => "correct_card",
         }
     }
 
@@ -62,7 +67,18 @@ impl Action {
             Action::CardReady => "Kortet klart att hämta",
             Action::HandedOut => "Kortet utlämnat",
             Action::Deregistered => "Avregistrerat",
+            Action::CorrectCard => "Rätta kortnumret",
         }
+    }
+
+    /// Whether the action records a card number (and so asks for one).
+    pub fn takes_card_number(self) -> bool {
+        matches!(self, Action::HandedOut | Action::CorrectCard)
+    }
+
+    /// Whether staff must say why.
+    pub fn needs_comment(self) -> bool {
+        matches!(self, Action::Overturn | Action::CorrectCard)
     }
 }
 
@@ -91,12 +107,18 @@ pub enum LifecycleError {
         kind: String,
         state: String,
     },
-    #[error("a comment is required to overturn a rejection")]
-    CommentRequired,
+    #[error("a comment is required for {}", .0.as_str())]
+    CommentRequired(Action),
     #[error("a card number is required to mark a card handed out")]
     CardNumberRequired,
     #[error("the card number is not valid (19 digits starting with 9752)")]
     InvalidCardNumber,
+    /// The number's last digit is not its Luhn check digit, and staff have not confirmed
+    /// that the number is the one on the card.
+    #[error("the card number fails its check digit; confirm it against the card")]
+    ChecksumUnconfirmed,
+    #[error("the card number is the one already recorded")]
+    SameCardNumber,
     #[error("the case's personal data has been erased by retention")]
     Purged,
     #[error("{0}")]
@@ -126,12 +148,22 @@ impl LifecycleError {
                 Action::parse(action).map(Action::label_sv).unwrap_or(action),
                 state_label_sv(state)
             ),
-            LifecycleError::CommentRequired => {
+            LifecycleError::CommentRequired(Action::CorrectCard) => {
+                "Skriv i kommentaren varför kortnumret rättas.".into()
+            }
+            LifecycleError::CommentRequired(_) => {
                 "En kommentar krävs för att häva en avvisning.".into()
             }
             LifecycleError::CardNumberRequired => "Ange kortnumret på det utlämnade kortet.".into(),
             LifecycleError::InvalidCardNumber => {
                 "Kortnumret är ogiltigt: 19 siffror som börjar med 9752.".into()
+            }
+            LifecycleError::ChecksumUnconfirmed => {
+                "Kortnumrets sista siffra stämmer inte med kontrollsiffran (Luhn). Jämför numret med kortet. Stämmer det, kryssa i ”Numret stämmer med kortet” och spara igen."
+                    .into()
+            }
+            LifecycleError::SameCardNumber => {
+                "Det är samma kortnummer som redan är registrerat på ärendet.".into()
             }
             LifecycleError::Purged => {
                 "Ärendets personuppgifter är gallrade; det kan inte ändras.".into()
@@ -157,6 +189,7 @@ pub fn target_state(kind: &str, state: &str, action: Action) -> Option<&'static 
         ("order", "ordered_at_telia", Action::CardReady) => Some("card_ready"),
         ("order", "card_ready", Action::HandedOut) => Some("handed_out"),
         ("deregistration", "queued", Action::Deregistered) => Some("deregistered"),
+        ("order", "handed_out", Action::CorrectCard) => Some("handed_out"),
         _ => None,
     }
 }
@@ -177,8 +210,10 @@ pub struct Request {
     /// The staff user (their user name).
     pub actor: String,
     pub comment: Option<String>,
-    /// For `HandedOut`.
+    /// For `HandedOut` and `CorrectCard`.
     pub card_number: Option<String>,
+    /// Staff have compared a card number that fails its Luhn check with the card.
+    pub checksum_confirmed: bool,
 }
 
 /// What a transition did.
@@ -270,8 +305,8 @@ pub async fn apply(
         .map(str::trim)
         .filter(|c| !c.is_empty())
         .map(str::to_string);
-    if request.action == Action::Overturn && comment.is_none() {
-        return Err(LifecycleError::CommentRequired);
+    if request.action.needs_comment() && comment.is_none() {
+        return Err(LifecycleError::CommentRequired(request.action));
     }
     let fields: Value = serde_json::from_str(&case.fields).unwrap_or(Value::Null);
     let facts = facts(&case, &fields);
@@ -292,7 +327,9 @@ pub async fn apply(
         .clone()
         .or_else(|| field(&fields, "vc_epost"));
     let mut card = None;
+    let mut replaces_card = None;
     let mut deregistered_card = None;
+    let (mut before, mut after) = (case.state.clone(), to.to_string());
     match request.action {
         Action::Overturn => notify(
             NoticeKind::Overturned,
@@ -310,7 +347,7 @@ pub async fn apply(
             manager,
             "no address of the verksamhetschef",
         )?,
-        Action::HandedOut => {
+        Action::HandedOut | Action::CorrectCard => {
             let raw = request
                 .card_number
                 .as_deref()
@@ -319,6 +356,18 @@ pub async fn apply(
                 .ok_or(LifecycleError::CardNumberRequired)?;
             let number = crate::domain::CardNumber::parse(raw)
                 .map_err(|_| LifecycleError::InvalidCardNumber)?;
+            if !number.checksum_ok() && !request.checksum_confirmed {
+                return Err(LifecycleError::ChecksumUnconfirmed);
+            }
+            if request.action == Action::CorrectCard {
+                let old = case.card_number.clone().unwrap_or_default();
+                if old == number.normalized() {
+                    return Err(LifecycleError::SameCardNumber);
+                }
+                // The audit row shows the number before and after, not the state.
+                (before, after) = (old.clone(), number.normalized());
+                replaces_card = Some(old);
+            }
             card = Some(NewKnownCard {
                 card_number: number.normalized(),
                 personnummer: field(&fields, "personnummer"),
@@ -349,7 +398,10 @@ pub async fn apply(
         notices,
         notes,
         card,
+        replaces_card,
         deregistered_card,
+        audit_before: before,
+        audit_after: after,
     };
     let ids = store.apply_transition(&transition).await?;
     tracing::info!(case = %case.id, action = request.action.as_str(), from = %case.state, to, notices = ids.len(), "case transition");

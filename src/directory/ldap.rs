@@ -147,7 +147,7 @@ impl LdapDirectory {
         let result = self.search_with_reconnect(&filter, what).await;
         let outcome = if result.is_ok() { "ok" } else { "error" };
         metrics::counter!(crate::telemetry::LDAP_LOOKUPS, "result" => outcome).increment(1);
-        metrics::gauge!(crate::telemetry::LDAP_UP).set(if result.is_ok() { 1.0 } else { 0.0 });
+        crate::telemetry::component_seen(crate::telemetry::Component::Directory, result.is_ok());
         let entries = result?;
         if !ttl.is_zero() {
             let mut cache = lock(&self.cache);
@@ -221,7 +221,7 @@ impl LdapDirectory {
                     Instant::now()
                         + Duration::from_millis(self.settings.retry_initial_ms.min(5000)),
                 );
-                metrics::gauge!(crate::telemetry::LDAP_UP).set(0.0);
+                crate::telemetry::component_seen(crate::telemetry::Component::Directory, false);
                 Err(e)
             }
         }

@@ -733,7 +733,12 @@ pub fn render_page_png(
     (max_width, max_height): (u32, u32),
     max_bytes: u64,
     timeout: Duration,
+    limits: &RasterLimits,
 ) -> Result<Vec<u8>, RasterError> {
+    // As for reading: a page that may draw an image larger than `max_pixels` is refused before
+    // pdftoppm decodes it (the window below bounds the output, not what is decoded).
+    let pages = PdfPages::load(pdf, &PdfLimits::default())?;
+    check_declared_images(&pages.doc, pages.page_id(number)?, limits)?;
     let [n, r, w, h] = [number as u32, dpi, max_width, max_height].map(|v| v.to_string());
     let args = [
         "-f", &n, "-l", &n, "-r", &r, "-x", "0", "-y", "0", "-W", &w, "-H", &h, "-png", "-",

@@ -255,14 +255,26 @@ pub struct CaseFilter {
     pub kind: Option<String>,
     /// Lifecycle state (`rejected` is the rejection queue, `queued` the work lists).
     pub state: Option<String>,
+    /// Only finished cases ([`CLOSED_STATES`]): the "Avslutade" list.
+    pub closed: bool,
     /// Cases that carry this reason code.
     pub reason: Option<String>,
-    /// Cases whose `vardenhet_namn` field is exactly this.
+    /// Cases whose unit HSA-id (`vardenhet_hsaid`) is this, ignoring case.
     pub unit: Option<String>,
+    /// Last changed at or after this time (ms).
+    pub changed_from: Option<i64>,
+    /// Last changed before this time (ms).
+    pub changed_before: Option<i64>,
+    /// At most this many (0: no limit), after skipping `offset`.
     pub limit: i64,
+    pub offset: i64,
     /// Oldest first (the "Att granska" list); else newest first.
     pub oldest_first: bool,
 }
+
+/// The states in which nothing more is to be done with a case: the "Avslutade" list. The
+/// store's SQL names the same three (`staff_queries.rs`; the store contract checks it).
+pub const CLOSED_STATES: [&str; 3] = ["handed_out", "deregistered", "rejection_confirmed"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Counts {
@@ -519,6 +531,17 @@ impl Store {
 
     pub async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
         dispatch!(self, s => s.list_cases(filter).await)
+    }
+
+    /// How many cases `filter` selects, whatever its limit and offset.
+    pub async fn count_cases(&self, filter: &CaseFilter) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.count_cases(filter).await)
+    }
+
+    /// The unit HSA-ids (upper-case, sorted) of the cases `filter` selects, its own unit
+    /// aside: the choices of a list's unit filter.
+    pub async fn case_units(&self, filter: &CaseFilter) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, s => s.case_units(filter).await)
     }
 
     pub async fn case_detail(&self, id: &str) -> Result<Option<CaseDetail>, StoreError> {

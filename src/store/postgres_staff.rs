@@ -6,7 +6,8 @@ use sqlx::Row;
 
 use super::postgres::{audit, insert_reply, PgStore};
 use super::staff::*;
-use super::{CaseSummary, StoreError};
+use super::staff_queries::{case_filter_where, case_summary_columns};
+use super::{CaseFilter, CaseSummary, StoreError};
 
 /// A text field of a case's JSON `fields`; sorted bytewise as SQLite sorts.
 macro_rules! field {
@@ -18,4 +19,4 @@ macro_rules! field {
     };
 }
 
-super::staff_queries::staff_queries!(PgStore, field);
+super::staff_queries::staff_queries!(PgStore, sqlx::Postgres, field);

@@ -10,8 +10,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    AuditRow, BounceRow, CaseDetail, CaseFilter, CaseRow, CaseSummary, Counts, ImapPosition,
-    MailRecord, OutboxRow, Recorded, RenderReply, ReplyRow, StoreError, WaitingMail, WaitingRow,
+    AuditRow, BounceRow, CaseDetail, CaseRow, Counts, ImapPosition, MailRecord, OutboxRow,
+    Recorded, RenderReply, ReplyRow, StoreError, WaitingMail, WaitingRow,
 };
 use crate::case::{CheckedCase, IgnoreReason};
 
@@ -507,33 +507,6 @@ impl SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    pub async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
-        Ok(sqlx::query_as::<_, CaseSummary>(
-            "SELECT c.id, c.kind, c.decision, c.state, c.reasons, c.created_at, m.subject,
-                    c.fields, c.warnings, m.sender, c.updated_at
-             FROM cases c JOIN messages m ON m.id = c.message
-             WHERE ($1 IS NULL OR c.decision = $1) AND ($2 IS NULL OR c.kind = $2)
-               AND ($4 IS NULL OR c.state = $4)
-               AND ($5 IS NULL OR c.reasons LIKE '%\"code\":\"' || $5 || '\"%')
-               AND ($6 IS NULL OR json_extract(c.fields, '$.vardenhet_namn') = $6)
-             ORDER BY CASE WHEN $7 = 1 THEN c.created_at ELSE -c.created_at END,
-                      CASE WHEN $7 = 1 THEN c.id END, c.id DESC LIMIT $3",
-        )
-        .bind(&filter.decision)
-        .bind(&filter.kind)
-        .bind(if filter.limit > 0 {
-            filter.limit
-        } else {
-            i64::MAX
-        })
-        .bind(&filter.state)
-        .bind(&filter.reason)
-        .bind(&filter.unit)
-        .bind(i64::from(filter.oldest_first))
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     pub async fn case_detail(&self, id: &str) -> Result<Option<CaseDetail>, StoreError> {

@@ -5,7 +5,8 @@ use sqlx::Row;
 
 use super::sqlite::{audit, insert_reply, SqliteStore};
 use super::staff::*;
-use super::{CaseSummary, StoreError};
+use super::staff_queries::{case_filter_where, case_summary_columns};
+use super::{CaseFilter, CaseSummary, StoreError};
 
 /// A text field of a case's JSON `fields`.
 macro_rules! field {
@@ -17,7 +18,7 @@ macro_rules! field {
     };
 }
 
-super::staff_queries::staff_queries!(SqliteStore, field);
+super::staff_queries::staff_queries!(SqliteStore, sqlx::Sqlite, field);
 
 impl SqliteStore {
     /// One daemon sends and purges from one SQLite file: nothing to serialise.

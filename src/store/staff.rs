@@ -75,10 +75,16 @@ pub struct Transition {
     pub notices: Vec<RenderedReply>,
     /// Audit notes for notices that could not be sent (no address known).
     pub notes: Vec<String>,
-    /// Recorded when an order's card is handed out.
+    /// Recorded when an order's card is handed out, or its number corrected.
     pub card: Option<NewKnownCard>,
+    /// A correction: the number recorded so far, which `card` replaces.
+    pub replaces_card: Option<String>,
     /// A deregistration done: marks this known card as deregistered.
     pub deregistered_card: Option<String>,
+    /// What the audit row shows as before and after: the states, or for a card number's
+    /// correction the old and the new number.
+    pub audit_before: String,
+    pub audit_after: String,
 }
 
 /// An email on the "Ignorerat och karantän" page.
@@ -272,8 +278,14 @@ impl Store {
     /// Cases by case number, personnummer, HSA-id (unit or sender's) or card number, and, for
     /// three characters or more, by a part of the person's name, the subject, the sender's
     /// address or the unit's name (case-insensitive).
-    pub async fn search(&self, query: &str, limit: i64) -> Result<Vec<CaseSummary>, StoreError> {
-        dispatch_store!(self, s => s.search(query, limit).await)
+    /// `limit` hits after skipping `offset`, newest first.
+    pub async fn search(
+        &self,
+        query: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<CaseSummary>, StoreError> {
+        dispatch_store!(self, s => s.search(query, limit, offset).await)
     }
 
     /// Every case made from the email stored as `message_row`, in the order of its forms.
@@ -283,11 +295,6 @@ impl Store {
 
     pub async fn queue_counts(&self) -> Result<QueueCounts, StoreError> {
         dispatch_store!(self, s => s.queue_counts().await)
-    }
-
-    /// Distinct `vardenhet_namn` values of cases in `state` (the unit filter's choices).
-    pub async fn units_in_state(&self, state: &str) -> Result<Vec<String>, StoreError> {
-        dispatch_store!(self, s => s.units_in_state(state).await)
     }
 
     /// Replies held back by the rate limit, longest held first.

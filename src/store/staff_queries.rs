@@ -3,12 +3,102 @@
 //! `fields` JSON is read, which each backend gives as a macro (`sqlite_staff.rs`,
 //! `postgres_staff.rs`).
 
-/// Implements the staff queries on `$store`. `$field!("col", "key")` is the SQL reading the
-/// text `key` of the JSON column `col`; `$field!(sorted "col", "key")` the same, to sort by.
-/// `$store::lock_purge` serialises retention runs where several instances share the store.
+/// The columns of a [`CaseSummary`](super::CaseSummary), from `cases c JOIN messages m`.
+macro_rules! case_summary_columns {
+    () => {
+        "SELECT c.id, c.kind, c.decision, c.state, c.reasons, c.created_at, m.subject,
+                c.fields, c.warnings, m.sender, c.updated_at"
+    };
+}
+
+/// The FROM and WHERE of a [`CaseFilter`](super::CaseFilter), parameters `$1`–`$8` as
+/// `bind_case_filter` binds them. The closed states are those of `super::CLOSED_STATES`.
+macro_rules! case_filter_where {
+    ($field:ident) => {
+        concat!(
+            " FROM cases c JOIN messages m ON m.id = c.message
+             WHERE ($1 IS NULL OR c.decision = $1) AND ($2 IS NULL OR c.kind = $2)
+               AND ($3 IS NULL OR c.state = $3)
+               AND ($4 = 0 OR c.state IN ('handed_out', 'deregistered', 'rejection_confirmed'))
+               AND ($5 IS NULL OR c.reasons LIKE '%\"code\":\"' || $5 || '\"%')
+               AND ($6 IS NULL OR upper(",
+            $field!("c.fields", "vardenhet_hsaid"),
+            ") = $6)
+               AND ($7 IS NULL OR c.updated_at >= $7) AND ($8 IS NULL OR c.updated_at < $8)"
+        )
+    };
+}
+
+/// Implements the staff queries on `$store`, whose database is `$db`. `$field!("col", "key")`
+/// is the SQL reading the text `key` of the JSON column `col`; `$field!(sorted "col", "key")`
+/// the same, to sort by. `$store::lock_purge` serialises retention runs where several
+/// instances share the store.
 macro_rules! staff_queries {
-    ($store:ident, $field:ident) => {
+    ($store:ident, $db:ty, $field:ident) => {
+        /// Binds a [`CaseFilter`]'s `$1`–`$8` (see `case_filter_where!`).
+        fn bind_case_filter<'q, O>(
+            q: sqlx::query::QueryAs<'q, $db, O, <$db as sqlx::Database>::Arguments>,
+            f: &'q CaseFilter,
+        ) -> sqlx::query::QueryAs<'q, $db, O, <$db as sqlx::Database>::Arguments> {
+            q.bind(&f.decision)
+                .bind(&f.kind)
+                .bind(&f.state)
+                .bind(i64::from(f.closed))
+                .bind(&f.reason)
+                .bind(f.unit.as_deref().map(str::to_uppercase))
+                .bind(f.changed_from)
+                .bind(f.changed_before)
+        }
+
         impl $store {
+        pub async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
+            let q = sqlx::query_as::<_, CaseSummary>(concat!(
+                case_summary_columns!(),
+                case_filter_where!($field),
+                " ORDER BY CASE WHEN $9 = 1 THEN c.created_at ELSE -c.created_at END,
+                          CASE WHEN $9 = 1 THEN c.id END, c.id DESC LIMIT $10 OFFSET $11"
+            ));
+            Ok(bind_case_filter(q, filter)
+                .bind(i64::from(filter.oldest_first))
+                .bind(if filter.limit > 0 { filter.limit } else { i64::MAX })
+                .bind(filter.offset.max(0))
+                .fetch_all(&self.pool)
+                .await?)
+        }
+
+        pub async fn count_cases(&self, filter: &CaseFilter) -> Result<i64, StoreError> {
+            let q = sqlx::query_as::<_, (i64,)>(concat!(
+                "SELECT COUNT(*)",
+                case_filter_where!($field)
+            ));
+            Ok(bind_case_filter(q, filter).fetch_one(&self.pool).await?.0)
+        }
+
+        pub async fn case_units(&self, filter: &CaseFilter) -> Result<Vec<String>, StoreError> {
+            let q = sqlx::query_as::<_, (String,)>(concat!(
+                "SELECT DISTINCT upper(",
+                $field!("c.fields", "vardenhet_hsaid"),
+                ")",
+                case_filter_where!($field),
+                " AND ",
+                $field!("c.fields", "vardenhet_hsaid"),
+                " IS NOT NULL"
+            ));
+            let all = CaseFilter {
+                unit: None,
+                ..filter.clone()
+            };
+            let mut units: Vec<String> = bind_case_filter(q, &all)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|(u,)| u)
+                .filter(|u| !u.trim().is_empty())
+                .collect();
+            units.sort();
+            Ok(units)
+        }
+
         pub async fn add_user(
             &self,
             username: &str,
@@ -208,13 +298,15 @@ macro_rules! staff_queries {
             let moved = sqlx::query(
                 "UPDATE cases SET state = $3, updated_at = $4,
                         card_number = COALESCE($5, card_number)
-                 WHERE id = $1 AND state = $2 AND purged_at IS NULL",
+                 WHERE id = $1 AND state = $2 AND purged_at IS NULL
+                   AND ($6 IS NULL OR card_number = $6)",
             )
             .bind(&t.case_id)
             .bind(&t.from)
             .bind(&t.to)
             .bind(t.at)
             .bind(t.card.as_ref().map(|c| c.card_number.as_str()))
+            .bind(&t.replaces_card)
             .execute(&mut *tx)
             .await?;
             if moved.rows_affected() != 1 {
@@ -234,15 +326,27 @@ macro_rules! staff_queries {
                         "the card number is already recorded on {other}"
                     )));
                 }
-                sqlx::query(
-                    "INSERT INTO known_cards (card_number, order_case, personnummer, handed_out_at) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&card.card_number)
-                .bind(&t.case_id)
-                .bind(&card.personnummer)
-                .bind(t.at)
-                .execute(&mut *tx)
-                .await?;
+                if let Some(old) = &t.replaces_card {
+                    // A correction: the known card keeps its history under the right number.
+                    sqlx::query(
+                        "UPDATE known_cards SET card_number = $1 WHERE card_number = $2 AND order_case = $3",
+                    )
+                    .bind(&card.card_number)
+                    .bind(old)
+                    .bind(&t.case_id)
+                    .execute(&mut *tx)
+                    .await?;
+                } else {
+                    sqlx::query(
+                        "INSERT INTO known_cards (card_number, order_case, personnummer, handed_out_at) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(&card.card_number)
+                    .bind(&t.case_id)
+                    .bind(&card.personnummer)
+                    .bind(t.at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
             if let Some(card) = &t.deregistered_card {
                 sqlx::query(
@@ -261,8 +365,8 @@ macro_rules! staff_queries {
                 t.at,
                 &t.actor,
                 &t.action,
-                Some(&t.from),
-                Some(&t.to),
+                Some(&t.audit_before),
+                Some(&t.audit_after),
                 t.comment.as_deref(),
             )
             .await?;
@@ -324,7 +428,12 @@ macro_rules! staff_queries {
                 .collect()
         }
 
-        pub async fn search(&self, query: &str, limit: i64) -> Result<Vec<CaseSummary>, StoreError> {
+        pub async fn search(
+            &self,
+            query: &str,
+            limit: i64,
+            offset: i64,
+        ) -> Result<Vec<CaseSummary>, StoreError> {
             let q = query.trim();
             if q.is_empty() {
                 return Ok(Vec::new());
@@ -352,9 +461,8 @@ macro_rules! staff_queries {
             });
             Ok(sqlx::query_as::<_, CaseSummary>(
                 concat!(
-                    "SELECT c.id, c.kind, c.decision, c.state, c.reasons, c.created_at, m.subject,
-                        c.fields, c.warnings, m.sender, c.updated_at
-                     FROM cases c JOIN messages m ON m.id = c.message
+                    case_summary_columns!(),
+                    " FROM cases c JOIN messages m ON m.id = c.message
                      WHERE c.id = $1 OR ",
                     $field!("c.fields", "personnummer"),
                     " = $2 OR upper(",
@@ -372,7 +480,7 @@ macro_rules! staff_queries {
                     ", '')) LIKE lower($5) ESCAPE '\\' OR lower(COALESCE(",
                     $field!("c.fields", "vardenhet_namn"),
                     ", '')) LIKE lower($5) ESCAPE '\\'))
-                     ORDER BY c.created_at DESC, c.id DESC LIMIT $4"
+                     ORDER BY c.created_at DESC, c.id DESC LIMIT $4 OFFSET $6"
                 ),
             )
             .bind(&upper)
@@ -380,6 +488,7 @@ macro_rules! staff_queries {
             .bind(&digits)
             .bind(limit)
             .bind(text)
+            .bind(offset.max(0))
             .fetch_all(&self.pool)
             .await?)
         }
@@ -415,24 +524,6 @@ macro_rules! staff_queries {
                 quarantined: row.try_get("quarantined")?,
                 held_replies: row.try_get("held_replies")?,
             })
-        }
-
-        pub async fn units_in_state(&self, state: &str) -> Result<Vec<String>, StoreError> {
-            let rows = sqlx::query(
-                concat!(
-                    "SELECT DISTINCT ",
-                    $field!(sorted "fields", "vardenhet_namn"),
-                    " AS unit FROM cases WHERE state = $1 AND ",
-                    $field!("fields", "vardenhet_namn"),
-                    " IS NOT NULL ORDER BY unit"
-                ),
-            )
-            .bind(state)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter()
-                .map(|r| r.try_get::<String, _>("unit").map_err(StoreError::from))
-                .collect()
         }
 
         pub async fn held_replies(&self, limit: i64) -> Result<Vec<HeldReply>, StoreError> {
@@ -600,4 +691,4 @@ macro_rules! staff_queries {
     };
 }
 
-pub(super) use staff_queries;
+pub(super) use {case_filter_where, case_summary_columns, staff_queries};

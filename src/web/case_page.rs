@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use minijinja::context;
+use minijinja::{context, Value};
 use serde::Deserialize;
 
 use super::render::{base, csrf_refused, error_page, internal, not_found, render};
@@ -22,6 +22,8 @@ pub(super) struct ActionForm {
     action: String,
     comment: Option<String>,
     card_number: Option<String>,
+    /// "Numret stämmer med kortet": a number failing its check digit was compared with the card.
+    checksum_confirmed: Option<String>,
 }
 
 pub(super) async fn case_page(
@@ -55,7 +57,7 @@ pub(super) async fn case_page(
                 )
             })
         });
-    show_case(&state, &staff, &id, StatusCode::OK, notice, None).await
+    show_case(&state, &staff, &id, StatusCode::OK, notice, None, None).await
 }
 
 pub(super) async fn show_case(
@@ -65,6 +67,7 @@ pub(super) async fn show_case(
     status: StatusCode,
     notice: Option<String>,
     error: Option<String>,
+    typed: Option<Value>,
 ) -> Response {
     let detail = match state.store().case_detail(id).await {
         Ok(Some(d)) => d,
@@ -122,6 +125,7 @@ pub(super) async fn show_case(
                 form_note => form_pages.as_ref().err(),
                 email => email.as_ref().ok(),
                 email_note => email.as_ref().err(),
+                typed => typed,
             },
             view,
             base,
@@ -213,7 +217,16 @@ pub(super) async fn run_verification(
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
             };
-            show_case(&state, &staff, &id, status, None, Some(e.message_sv())).await
+            show_case(
+                &state,
+                &staff,
+                &id,
+                status,
+                None,
+                Some(e.message_sv()),
+                None,
+            )
+            .await
         }
     }
 }
@@ -240,12 +253,19 @@ pub(super) async fn case_action(
         display_name: &intake.display_name,
         office_address: &intake.office_address,
     };
+    // What was typed comes back with an error, so that nothing has to be typed again.
+    let typed = context! {
+        action => action.as_str(),
+        card_number => form.card_number.clone(),
+        comment => form.comment.clone(),
+    };
     let request = Request {
         case_id: id.clone(),
         action,
         actor: staff.username.clone(),
         comment: form.comment,
         card_number: form.card_number,
+        checksum_confirmed: form.checksum_confirmed.is_some_and(|v| v == "1"),
     };
     match crate::casework::lifecycle::apply(state.store(), &reply, state.now(), request).await {
         Ok(_) => Redirect::to(&format!("/arende/{id}?klart={}", action.as_str())).into_response(),
@@ -255,9 +275,11 @@ pub(super) async fn case_action(
                 LifecycleError::NotAllowed { .. }
                 | LifecycleError::Conflict(_)
                 | LifecycleError::Purged => StatusCode::CONFLICT,
-                LifecycleError::CommentRequired
+                LifecycleError::CommentRequired(_)
                 | LifecycleError::CardNumberRequired
-                | LifecycleError::InvalidCardNumber => StatusCode::UNPROCESSABLE_ENTITY,
+                | LifecycleError::InvalidCardNumber
+                | LifecycleError::ChecksumUnconfirmed
+                | LifecycleError::SameCardNumber => StatusCode::UNPROCESSABLE_ENTITY,
                 LifecycleError::NotFound(_)
                 | LifecycleError::Notice(_)
                 | LifecycleError::Store(_) => {
@@ -265,7 +287,20 @@ pub(super) async fn case_action(
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
             };
-            show_case(&state, &staff, &id, status, None, Some(e.message_sv())).await
+            let typed = minijinja::value::merge_maps([
+                context! { checksum => matches!(e, LifecycleError::ChecksumUnconfirmed) },
+                typed,
+            ]);
+            show_case(
+                &state,
+                &staff,
+                &id,
+                status,
+                None,
+                Some(e.message_sv()),
+                Some(typed),
+            )
+            .await
         }
     }
 }

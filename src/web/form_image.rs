@@ -123,6 +123,7 @@ pub fn render(
     originals: &Originals,
     page: usize,
     max_message_bytes: usize,
+    limits: &RasterLimits,
 ) -> Result<Option<Vec<u8>>, Unavailable> {
     with_form_page(
         case,
@@ -137,8 +138,9 @@ pub fn render(
                 MAX_RENDER,
                 MAX_PNG_BYTES,
                 RENDER_TIMEOUT,
+                limits,
             ),
-            _ => png_at_most(image_page(&att.data, page)?, MAX_IMAGE_WIDTH),
+            _ => png_at_most(image_page(&att.data, page, limits)?, MAX_IMAGE_WIDTH),
         },
     )
 }
@@ -202,6 +204,7 @@ pub fn render_crop(
     originals: &Originals,
     fbox: &FieldBox,
     max_message_bytes: usize,
+    limits: &RasterLimits,
 ) -> Result<Option<Vec<u8>>, Unavailable> {
     with_form_page(case, originals, fbox.page, max_message_bytes, |att| {
         let page = match attachment_type(att) {
@@ -212,13 +215,14 @@ pub fn render_crop(
                 (MAX_RENDER.0 * 2, MAX_RENDER.1 * 2),
                 MAX_PNG_BYTES * 2,
                 RENDER_TIMEOUT,
+                limits,
             )
             .and_then(|png| {
                 image::load_from_memory(&png)
                     .map(|i| i.to_luma8())
                     .map_err(|e| raster::RasterError::Decode(e.to_string()))
             })?,
-            _ => image_page(&att.data, fbox.page)?,
+            _ => image_page(&att.data, fbox.page, limits)?,
         };
         png_at_most(crop(&page, fbox), MAX_CROP_WIDTH)
     })
@@ -240,9 +244,12 @@ fn crop(img: &image::GrayImage, fbox: &FieldBox) -> image::GrayImage {
 }
 
 /// Page `page` of a scan (JPEG, PNG, TIFF with one page per directory), at its own resolution.
-fn image_page(data: &[u8], page: usize) -> Result<image::GrayImage, raster::RasterError> {
-    let limits = RasterLimits::default();
-    let mut pages = raster::decode_image(data, &limits)?;
+fn image_page(
+    data: &[u8],
+    page: usize,
+    limits: &RasterLimits,
+) -> Result<image::GrayImage, raster::RasterError> {
+    let mut pages = raster::decode_image(data, limits)?;
     if page == 0 || page > pages.len() {
         return Err(raster::RasterError::Decode(format!("no page {page}")));
     }
@@ -318,10 +325,14 @@ mod tests {
         let img = image::GrayImage::from_pixel(2480, 100, image::Luma([200]));
         let mut png = std::io::Cursor::new(Vec::new());
         img.write_to(&mut png, image::ImageFormat::Png).unwrap();
-        let out = png_at_most(image_page(png.get_ref(), 1).unwrap(), MAX_IMAGE_WIDTH).unwrap();
+        let out = png_at_most(
+            image_page(png.get_ref(), 1, &RasterLimits::default()).unwrap(),
+            MAX_IMAGE_WIDTH,
+        )
+        .unwrap();
         let back = image::load_from_memory(&out).unwrap();
         assert_eq!((back.width(), back.height()), (1240, 50));
-        assert!(image_page(png.get_ref(), 2).is_err());
+        assert!(image_page(png.get_ref(), 2, &RasterLimits::default()).is_err());
     }
 
     #[test]

@@ -127,6 +127,7 @@ pub fn router(state: WebState) -> Router {
         .route("/att-bestalla", get(lists::to_order))
         .route("/att-avregistrera", get(lists::to_deregister))
         .route("/att-granska", get(lists::to_verify))
+        .route("/avslutade", get(lists::closed))
         .route(
             "/arende/{id}",
             get(case_page::case_page).post(case_page::case_action),

@@ -28,8 +28,8 @@ pub(super) async fn form_page_image(
         Ok(None) => return not_found().await,
         Err(e) => return internal(e),
     };
-    rendered(&state, move |originals, max_bytes| {
-        form_image::render(&case, originals, page, max_bytes)
+    rendered(&state, move |originals, max_bytes, limits| {
+        form_image::render(&case, originals, page, max_bytes, limits)
     })
     .await
 }
@@ -54,8 +54,8 @@ pub(super) async fn field_crop_image(
     let Some(fbox) = form_image::field_box(&boxes, field) else {
         return not_found().await;
     };
-    rendered(&state, move |originals, max_bytes| {
-        form_image::render_crop(&case, originals, &fbox, max_bytes)
+    rendered(&state, move |originals, max_bytes, limits| {
+        form_image::render_crop(&case, originals, &fbox, max_bytes, limits)
     })
     .await
 }
@@ -67,6 +67,7 @@ pub(super) async fn rendered(
     render: impl FnOnce(
             &crate::originals::Originals,
             usize,
+            &crate::ocr::RasterLimits,
         ) -> Result<Option<Vec<u8>>, form_image::Unavailable>
         + Send
         + 'static,
@@ -76,7 +77,8 @@ pub(super) async fn rendered(
     };
     let originals = state.inner.originals.clone();
     let max_bytes = state.inner.max_message_bytes;
-    let png = tokio::task::spawn_blocking(move || render(&originals, max_bytes))
+    let limits = state.inner.settings.ocr.settings().raster;
+    let png = tokio::task::spawn_blocking(move || render(&originals, max_bytes, &limits))
         .await
         .unwrap_or(Err(form_image::Unavailable::Failed));
     match png {

@@ -24,6 +24,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/web/_cases.html.j2"),
         ),
         (
+            "_paging.html.j2",
+            include_str!("../../templates/web/_paging.html.j2"),
+        ),
+        (
             "login.html.j2",
             include_str!("../../templates/web/login.html.j2"),
         ),

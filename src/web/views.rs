@@ -103,32 +103,36 @@ pub fn reasons_stand(decision: &str, state: &str) -> bool {
     decision != "rejected" || matches!(state, "rejected" | "rejection_confirmed" | "held")
 }
 
+/// One option of a filter: the value sent and the text shown.
 #[derive(Serialize)]
 pub struct Choice {
-    code: &'static str,
-    label: &'static str,
+    pub code: String,
+    pub label: String,
+}
+
+impl Choice {
+    pub fn new(code: String, label: String) -> Choice {
+        Choice { code, label }
+    }
 }
 
 pub fn reason_choices() -> Vec<Choice> {
     ReasonCode::ALL
         .iter()
-        .map(|c| Choice {
-            code: c.as_str(),
-            label: reason_label(*c),
-        })
+        .map(|c| Choice::new(c.as_str().into(), reason_label(*c).into()))
         .collect()
 }
 
 pub fn kind_choices() -> Vec<Choice> {
     ["order", "deregistration", "unknown"]
         .into_iter()
-        .map(|k| Choice {
-            code: k,
-            label: match k {
+        .map(|k| {
+            let label = match k {
                 "order" => "Beställning",
                 "deregistration" => "Avregistrering",
                 _ => "Ingen blankett",
-            },
+            };
+            Choice::new(k.into(), label.into())
         })
         .collect()
 }
@@ -146,6 +150,8 @@ pub struct CaseItem {
     pickup: Option<String>,
     reasons: Vec<String>,
     warnings: Vec<String>,
+    /// When the case last changed: for a closed case, when it was closed.
+    changed: String,
 }
 
 fn text(fields: &Json, key: &str) -> Option<String> {
@@ -192,18 +198,68 @@ pub fn case_item(c: &CaseSummary) -> CaseItem {
             .iter()
             .map(|(code, f)| warning_sv(&c.kind, code, f.as_deref()))
             .collect(),
+        changed: format_ms(c.updated_at),
     }
 }
 
-pub fn section(
-    heading: Option<&str>,
-    cases: &[CaseSummary],
+/// How a list's table looks: its heading, which optional columns it has, what it says when
+/// it is empty.
+#[derive(Serialize)]
+pub struct Table {
+    heading: Option<&'static str>,
     reasons: bool,
     pickup: bool,
-    empty: &str,
-) -> Value {
+    closed: bool,
+    empty: &'static str,
+}
+
+impl Table {
+    pub fn new(empty: &'static str) -> Table {
+        Table {
+            heading: None,
+            reasons: false,
+            pickup: false,
+            closed: false,
+            empty,
+        }
+    }
+
+    pub fn heading(self, heading: &'static str) -> Table {
+        Table {
+            heading: Some(heading),
+            ..self
+        }
+    }
+
+    /// With the reasons and warnings column.
+    pub fn reasons(self) -> Table {
+        Table {
+            reasons: true,
+            ..self
+        }
+    }
+
+    /// With where the card is to be handed out.
+    pub fn pickup(self) -> Table {
+        Table {
+            pickup: true,
+            ..self
+        }
+    }
+
+    /// With when each case was closed.
+    pub fn closed(self) -> Table {
+        Table {
+            closed: true,
+            ..self
+        }
+    }
+}
+
+/// One table of a list page, with its page of cases and where the page lies in the list.
+pub fn section(table: Table, cases: &[CaseSummary], paging: impl Serialize) -> Value {
     let items: Vec<CaseItem> = cases.iter().map(case_item).collect();
-    context! { heading => heading, cases => items, reasons => reasons, pickup => pickup, empty => empty }
+    context! { table => table, cases => items, paging => paging }
 }
 
 #[derive(Serialize)]
@@ -607,8 +663,17 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                     Action::Deregistered => {
                         "Verksamhetschefen och kortinnehavaren får ett meddelande."
                     }
+                    Action::CorrectCard => {
+                        "Det gamla och det nya numret sparas i historiken. Inget meddelande skickas."
+                    }
                 };
-                context! { code => a.as_str(), label => a.label_sv(), note => note }
+                context! {
+                    code => a.as_str(),
+                    label => a.label_sv(),
+                    note => note,
+                    card => a.takes_card_number(),
+                    comment_required => a.needs_comment(),
+                }
             })
             .collect()
     };
@@ -705,6 +770,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                 "held" => "Väntar på granskning (osäker tolkning)".to_string(),
                 "field_corrected" => "Rättat fält".to_string(),
                 "verified" => "Granskat och bekräftat".to_string(),
+                "correct_card" => "Kortnumret rättat".to_string(),
                 other => Action::parse(other)
                     .map(|x| x.label_sv().to_string())
                     .unwrap_or_else(|| other.to_string()),
@@ -717,6 +783,12 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                     comment.take().as_deref().unwrap_or("?"),
                     a.before.as_deref(),
                     a.after.as_deref(),
+                ),
+                // before/after are the card numbers.
+                "correct_card" => format!(
+                    "Kortnummer {} → {}",
+                    a.before.as_deref().unwrap_or("–"),
+                    a.after.as_deref().unwrap_or("–")
                 ),
                 "held" => {
                     // The comment lists the field keys: staff read the labels.
