@@ -5,10 +5,9 @@
 //!   B waits (serving /readyz and /metrics); A is SIGKILLed; B takes over within
 //!   lease_secs (2) + 3 s and reads; a clean stop releases the lease.
 //! - `three_daemons_killed_at_random_lose_nothing_and_say_nothing_twice`: three daemons,
-//!   `TJID_INSTANCES_EMAILS` emails appended (default 300), `TJID_INSTANCES_KILLS` SIGKILLs
-//!   (default 12) of random daemons (the lease holder every other time), each restarted. The
-//!   issue asks 1 000 emails and 30 kills: run with `TJID_INSTANCES_EMAILS=1000
-//!   TJID_INSTANCES_KILLS=30` (longer than the ~3 minutes CI allows this test). Afterwards:
+//!   `TJID_INSTANCES_EMAILS` emails appended (default 1 000, as the issue asks),
+//!   `TJID_INSTANCES_KILLS` SIGKILLs (default 30) of random daemons (the lease holder every
+//!   other time), each restarted (about 70 s on 2 cores). Afterwards:
 //!   every email has exactly one message row and is in exactly one outcome folder, every case
 //!   has exactly one reply Message-ID at the SMTP sink, case numbers are 1..N
 //!   without gaps or doubles, and the lease changed holder only after it ran out or was
@@ -244,8 +243,8 @@ async fn three_daemons_killed_at_random_lose_nothing_and_say_nothing_twice() {
     let Some((world, db, _settings, store, lease)) = setup().await else {
         return;
     };
-    let emails = env_usize("TJID_INSTANCES_EMAILS", 300);
-    let kills = env_usize("TJID_INSTANCES_KILLS", 12);
+    let emails = env_usize("TJID_INSTANCES_EMAILS", 1000);
+    let kills = env_usize("TJID_INSTANCES_KILLS", 30);
     let started = Instant::now();
     let (all_ids, expected_cases) = append_backlog(&world, emails).await;
     eprintln!(
