@@ -590,7 +590,13 @@ impl Intake {
         analysis: &Analysis,
         recorder: &Recorder,
     ) -> anyhow::Result<Outcome> {
-        let mail = analysis.mail.as_ref();
+        // An email quarantined before it was read (too large, a panic, a time-out) still has
+        // a header that names its sender and subject for staff.
+        let header_only = match (&analysis.mail, &analysis.error) {
+            (None, Some(_)) => crate::pipeline::parse::parse_headers_only(&input.raw),
+            _ => None,
+        };
+        let mail = analysis.mail.as_ref().or(header_only.as_ref());
         let message_id = mail.and_then(|m| m.message_id.clone());
         let now_ms = Utc::now().timestamp_millis();
         let reply_settings = self.reply_settings();

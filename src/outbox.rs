@@ -349,8 +349,14 @@ mod delivery_tests {
         let detail = store.case_detail(&second).await.unwrap().unwrap();
         assert_eq!(detail.replies[0].status, "held");
         // Nothing to release on the case whose reply went out.
-        assert_eq!(store.release_held(&first, "anna", 1).await.unwrap(), 0);
-        assert_eq!(store.release_held(&second, "anna", 1).await.unwrap(), 1);
+        assert_eq!(
+            store.release_held(&first, None, "anna", 1).await.unwrap(),
+            0
+        );
+        assert_eq!(
+            store.release_held(&second, None, "anna", 1).await.unwrap(),
+            1
+        );
         let report = deliver_due(&store, &sink, &settings, &rate).await.unwrap();
         assert_eq!((report.sent, report.held), (1, 0), "past the limit");
         let detail = store.case_detail(&second).await.unwrap().unwrap();

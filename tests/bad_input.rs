@@ -431,6 +431,88 @@ fn a_panic_inside_one_email_quarantines_it_and_the_run_goes_on() {
     assert_eq!(lines[1]["cases"][0]["decision"], "queued");
 }
 
+/// An email quarantined before it could be read (larger than the limit, or the intake panicked
+/// on it) still tells staff who sent it and what it is about: its header is read alone.
+#[tokio::test]
+async fn a_quarantined_email_keeps_its_sender_and_subject() {
+    let inst = Installation::new("");
+    let dir = inst.path("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let boom = MailSpec::new(
+        "Eva Nord <eva.nord@friskvardsyd.se>",
+        "boom",
+        "<boom@bad.tjid>",
+        "Wed, 18 Nov 2026 10:00:00 +0100",
+    );
+    std::fs::write(dir.join("a.eml"), build(&boom)).unwrap();
+    std::fs::write(
+        dir.join("b.eml"),
+        with_attachment("stora-bilagan", vec![b'%'; 60_000]),
+    )
+    .unwrap();
+    let out = inst
+        .command()
+        .env("TJID_DEBUG_PANIC_ON_SUBJECT", "boom")
+        .env("TJID__LIMITS__MAX_MESSAGE_BYTES", "20000")
+        .args(["process", "--json", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines[0]["error"].as_str().unwrap().contains("panic"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1]["error"].as_str().unwrap().contains("larger than"),
+        "{}",
+        lines[1]
+    );
+    let store = tjid_intake::store::Store::open_sqlite(&inst.path("intake.db"))
+        .await
+        .unwrap();
+    let mut mail = store.unprocessed_mail(10).await.unwrap();
+    mail.sort_by(|a, b| a.subject.cmp(&b.subject));
+    let shown: Vec<(&str, Option<&str>, &str, Option<&str>)> = mail
+        .iter()
+        .map(|m| {
+            (
+                m.outcome.as_str(),
+                m.sender.as_deref(),
+                m.subject.as_str(),
+                m.message_id.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (
+                "quarantined",
+                Some("eva.nord@friskvardsyd.se"),
+                "boom",
+                Some("<boom@bad.tjid>")
+            ),
+            (
+                "quarantined",
+                Some("orjan.lindqvist@vgregion.se"),
+                "stora-bilagan",
+                Some("<stora-bilagan@bad.tjid>")
+            ),
+        ]
+    );
+    assert!(mail.iter().all(|m| m.error.is_some()));
+}
+
 /// Peak resident memory allowed for one run on one hostile input: the program and each program
 /// it runs (pdftoppm, tesseract).
 const MAX_PEAK_MIB: u64 = 200;

@@ -537,16 +537,19 @@ struct Browser {
     base: String,
     web_port: u16,
     daemon: Guard,
+    /// The daemon's extra environment (settings, test hooks), kept for a restart.
+    env: Vec<(String, String)>,
     _driver: Guard,
     _profile: tempfile::TempDir,
 }
 
-/// `run` for `inst`, serving the pages on `web_port`.
-fn start_daemon(inst: &Installation, web_port: u16) -> Guard {
+/// `run` for `inst`, serving the pages on `web_port`, with `env` besides.
+fn start_daemon(inst: &Installation, web_port: u16, env: &[(String, String)]) -> Guard {
     let daemon = Guard(
         inst.command()
             .arg("run")
             .env("TJID__HTTP__LISTEN", format!("127.0.0.1:{web_port}"))
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -561,11 +564,16 @@ impl Browser {
     fn restart_daemon(&mut self, inst: &Installation) {
         let _ = self.daemon.0.kill();
         let _ = self.daemon.0.wait();
-        self.daemon = start_daemon(inst, self.web_port);
+        self.daemon = start_daemon(inst, self.web_port, &self.env);
     }
 }
 
 async fn start_browser(inst: &Installation) -> Option<Browser> {
+    start_browser_with(inst, &[]).await
+}
+
+/// [`start_browser`] with these environment variables for the daemon (settings, test hooks).
+async fn start_browser_with(inst: &Installation, env: &[(&str, &str)]) -> Option<Browser> {
     let chromium = find_tool(&["chromium", "chromium-browser", "google-chrome"]);
     let driver = find_tool(&["chromedriver"]);
     let (Some(chromium), Some(driver)) = (chromium, driver) else {
@@ -577,7 +585,11 @@ async fn start_browser(inst: &Installation) -> Option<Browser> {
         return None;
     };
     let web_port = free_port();
-    let daemon = start_daemon(inst, web_port);
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let daemon = start_daemon(inst, web_port, &env);
     let driver_port = free_port();
     let driver = Guard(
         Command::new(&driver)
@@ -613,6 +625,7 @@ async fn start_browser(inst: &Installation) -> Option<Browser> {
         base: format!("http://127.0.0.1:{web_port}"),
         web_port,
         daemon,
+        env,
         _driver: driver,
         _profile: profile,
     })
@@ -1023,4 +1036,353 @@ async fn a_login_lockout_survives_a_restart_in_chromium() {
     c.goto(&format!("{base}/logga-in")).await.unwrap();
     assert!(overflow(&c).await <= 0.0);
     shot(&c, "51-mobil-inloggning").await;
+}
+
+/// A number the page's script returns.
+async fn js_number(c: &Client, script: &str) -> f64 {
+    c.execute(script, vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap_or_else(|| panic!("not a number: {script}"))
+}
+
+/// The page is no wider than a phone's 390 px screen: no sideways scrolling.
+async fn fits_a_phone(c: &Client, what: &str) {
+    let width = js_number(c, "return document.documentElement.scrollWidth").await;
+    assert!(
+        width <= 390.0,
+        "{what}: the page is {width}px wide on a phone"
+    );
+}
+
+/// Reloads `url` until its `css` element's text contains `text` (the daemon works in the
+/// background); returns that text.
+async fn wait_for_text(c: &Client, url: &str, css: &str, text: &str) -> String {
+    let start = Instant::now();
+    loop {
+        c.goto(url).await.unwrap();
+        let shown = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if shown.contains(text) {
+            return shown;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{url}: no {text:?} in {css}: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The subject of the email that the test hook makes the intake panic on: long, to wrap.
+const CRASHING_SUBJECT: &str =
+    "Beställning av eTjänstekort till två nya medarbetare på Vårdcentralen Ekmansgatan från och med måndag den 7 december";
+
+/// Issue 12 in a real browser: Ignorerat och karantän fits a laptop (the button on screen, the
+/// long Message-ID under the subject), shows a quarantined email's sender and subject, offers
+/// "Behandla igen" only for it and says what happened; Spärrade svar lists a reply the rate
+/// limit held, with its count in the navigation and a Swedish reason, and releases it; the
+/// case page shows the reply's status and the service's audit rows in Swedish. On a phone the
+/// lists and the case page's tables are cards, no wider than the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_and_held_replies_in_chromium() {
+    let inst = Installation::new("");
+    let cases = fill_store(&inst);
+    // Into the watched Maildir: an email the intake panics on (quarantined; its header still
+    // read), a second copy of a processed email (ignored as a duplicate) and a new order from
+    // a sender who already had a reply within the window (its reply is held).
+    let crashing = tjid_testkit::mime::build(&tjid_testkit::mime::MailSpec::new(
+        "Eva Nord <eva.nord@friskvardsyd.se>",
+        CRASHING_SUBJECT,
+        "<20261206.0815.kvartalsrapport-bestallning-4f9a2b7c1d8e6f30@mail.friskvardsyd.se>",
+        "Sun, 06 Dec 2026 08:15:00 +0100",
+    ));
+    inst.deliver("1765000000.crash.host", &crashing);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let duplicate = std::fs::read(root.join("fixtures/mail/order_table_ok.eml")).unwrap();
+    inst.deliver("1765000001.dup.host", &duplicate);
+    inst.deliver("1765000002.order.host", &support::sample_mail(0));
+    let Some(b) = start_browser_with(
+        &inst,
+        &[
+            ("TJID__RATE_LIMIT__MAX_PER_WINDOW", "1"),
+            ("TJID_DEBUG_PANIC_ON_SUBJECT", CRASHING_SUBJECT),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let (c, base) = (&b.c, b.base.as_str());
+    c.goto(&format!("{base}/ignorerat")).await.unwrap();
+    fill(c, "#username", "anna").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "#login").await;
+    // The login leads back to the page asked for.
+    let start = Instant::now();
+    while !c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/ignorerat")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "login did not lead to /ignorerat"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Ignorerat och karantän on a laptop.
+    let list = format!("{base}/ignorerat");
+    let table = wait_for_text(c, &list, "main", "Karantän").await;
+    let table = if table.contains("dubblett") {
+        table
+    } else {
+        wait_for_text(c, &list, "main", "dubblett").await
+    };
+    assert!(table.contains(CRASHING_SUBJECT), "{table}");
+    assert!(table.contains("eva.nord@friskvardsyd.se"), "{table}");
+    assert!(
+        table.contains("Behandlingen avbröts av ett oväntat fel i tjänsten."),
+        "{table}"
+    );
+    assert!(!table.contains("(okänd avsändare)"), "{table}");
+    // Only the quarantined email can change on a new try: one button, in its row.
+    let buttons = js_number(
+        c,
+        "return [...document.querySelectorAll('tbody tr')].filter(r => r.querySelector('button.reprocess')).length",
+    )
+    .await;
+    assert_eq!(buttons, 1.0);
+    let in_row = js_number(
+        c,
+        &format!(
+            "return [...document.querySelectorAll('tbody tr')].filter(r => r.textContent.includes('Karantän') \
+             && r.textContent.includes('{CRASHING_SUBJECT}') && r.querySelector('button.reprocess')).length"
+        ),
+    )
+    .await;
+    assert_eq!(
+        in_row, 1.0,
+        "the button sits in the quarantined email's row"
+    );
+    // The button is on the screen, and the table is no wider than the window.
+    let right = js_number(
+        c,
+        "return document.querySelector('button.reprocess').getBoundingClientRect().right",
+    )
+    .await;
+    let width = js_number(c, "return window.innerWidth").await;
+    assert!(right <= width, "the button ends at {right}px of {width}px");
+    assert!(overflow(c).await <= 0.0, "sideways scrolling on a laptop");
+    // The subject has the room: wider than each of the other text columns.
+    let widths = c
+        .execute(
+            "const r = document.querySelector('tbody tr'); \
+             return ['td.outcome', 'td.sender', 'td.subject'].map(s => r.querySelector(s).getBoundingClientRect().width);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let w: Vec<f64> = widths
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(w[2] > w[0] && w[2] > w[1], "column widths {w:?}");
+    shot(c, "60-ignorerat").await;
+
+    click(c, "button.reprocess").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".flash.ok"))
+        .await
+        .expect("a message says what happened");
+    let flash = text_of(c, ".flash.ok").await;
+    assert!(
+        flash.contains("Meddelandet är tillbaka i inkorgen och behandlas igen inom kort."),
+        "{flash}"
+    );
+    assert!(body_text(c).await.contains("Skickad för ny behandling"));
+    shot(c, "61-ignorerat-behandla-igen").await;
+
+    // Spärrade svar: the new order's reply, held by the rate limit.
+    let held_list = format!("{base}/sparrade-svar");
+    let held = wait_for_text(c, &held_list, "main", "orjan.lindqvist@vgregion.se").await;
+    assert!(held.contains("Spärrat:"), "{held}");
+    assert!(held.contains("inom 10 minuter (högst 1)"), "{held}");
+    assert!(!held.contains("rate limit"), "{held}");
+    let count = text_of(c, "#count-held-replies").await;
+    assert_eq!(count, "1");
+    let case = text_of(c, "table.held-replies a[href^='/arende/']").await;
+    assert!(
+        !cases.values().any(|id| *id == case),
+        "the new order's case: {case}"
+    );
+    let right = js_number(
+        c,
+        "return document.querySelector('button.release').getBoundingClientRect().right",
+    )
+    .await;
+    assert!(right <= width, "the button ends at {right}px of {width}px");
+    shot(c, "62-sparrade-svar").await;
+
+    // The case page: the reply's status and the audit rows in Swedish.
+    c.goto(&format!("{base}/arende/{case}")).await.unwrap();
+    let replies = text_of(c, "#replies").await;
+    assert!(replies.contains("Spärrad"), "{replies}");
+    assert!(replies.contains("Spärrat:"), "{replies}");
+    let audit = text_of(c, "#audit").await;
+    assert!(audit.contains("Väntar → Spärrad"), "{audit}");
+    assert!(audit.contains("tjänsten"), "{audit}");
+    for english in ["rate limit", "pending", "held", "system"] {
+        assert!(!audit.contains(english), "{english:?} in {audit}");
+    }
+    c.execute(
+        "document.getElementById('replies').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(c, "63-arende-sparrat-svar").await;
+
+    // On a phone: the lists and the case page's tables fit the screen.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&held_list).await.unwrap();
+    fits_a_phone(c, "Spärrade svar").await;
+    c.execute(
+        "document.querySelector('tbody tr').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(c, "64-mobil-sparrade-svar").await;
+    c.goto(&list).await.unwrap();
+    fits_a_phone(c, "Ignorerat och karantän").await;
+    // Each card's sender address stays inside its card.
+    let sender_right = js_number(
+        c,
+        "return Math.max(...[...document.querySelectorAll('td.sender')].map(e => e.getBoundingClientRect().right))",
+    )
+    .await;
+    assert!(
+        sender_right <= 390.0,
+        "a sender address ends at {sender_right}px"
+    );
+    // The Message-ID under the subject, and the outcome's detail under the outcome: in the
+    // value column, right of the labels, not under them.
+    for css in ["td.subject .msgid", "td.outcome .detail"] {
+        let offset = js_number(
+            c,
+            &format!(
+                "const e = document.querySelector('{css}'); const td = e.closest('td'); \
+                 return e.getBoundingClientRect().left - td.getBoundingClientRect().left"
+            ),
+        )
+        .await;
+        assert!(offset > 60.0, "{css} sits under the labels ({offset}px)");
+    }
+    c.execute(
+        "document.querySelector('tbody tr').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(c, "65-mobil-ignorerat").await;
+    // The case lists: each card's sender address under the subject, in the value column.
+    c.goto(&format!("{base}/avvisade")).await.unwrap();
+    fits_a_phone(c, "Avvisade").await;
+    let offsets = c
+        .execute(
+            "return [...document.querySelectorAll('td.subject')].map(td => { \
+               const d = td.querySelector('div'), s = td.querySelector('small.sender'); \
+               return [d.getBoundingClientRect().left - td.getBoundingClientRect().left, \
+                       s.getBoundingClientRect().left - d.getBoundingClientRect().left, \
+                       s.getBoundingClientRect().right]; })",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let offsets = offsets.as_array().unwrap();
+    assert!(!offsets.is_empty());
+    for o in offsets {
+        let o: Vec<f64> = o
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(
+            o[0] > 60.0 && o[1].abs() < 1.0 && o[2] <= 390.0,
+            "sender at {o:?}"
+        );
+    }
+    c.execute(
+        "document.querySelector('td.subject').scrollIntoView({block: 'center'})",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(c, "65b-mobil-avvisade").await;
+    c.goto(&format!("{base}/arende/{case}")).await.unwrap();
+    fits_a_phone(c, "the case page").await;
+    c.execute(
+        "document.getElementById('replies').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let address_right = js_number(
+        c,
+        "return document.querySelector('#replies td.address').getBoundingClientRect().right",
+    )
+    .await;
+    assert!(
+        address_right <= 390.0,
+        "the recipient ends at {address_right}px"
+    );
+    shot(c, "66-mobil-arende-svar").await;
+    c.execute("document.getElementById('audit').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    shot(c, "67-mobil-arende-handelser").await;
+
+    // Back on the laptop: send the held reply after all, from the list.
+    c.set_window_size(1366, 768).await.unwrap();
+    c.goto(&held_list).await.unwrap();
+    click(c, "button.release").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".flash.ok"))
+        .await
+        .expect("a message says what happened");
+    let done = body_text(c).await;
+    assert!(
+        done.contains("Det spärrade svaret skickas nu, förbi gränsen för antal svar."),
+        "{done}"
+    );
+    assert!(done.contains("Inga spärrade svar."), "{done}");
+    assert!(c.find(Locator::Css("#count-held-replies")).await.is_err());
+    shot(c, "68-sparrade-svar-skickat").await;
+    let delivered = inst.path("outbox").join(format!("{case}-1.eml"));
+    let start = Instant::now();
+    while !delivered.is_file() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the released reply was not delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    c.goto(&format!("{base}/arende/{case}")).await.unwrap();
+    let audit = text_of(c, "#audit").await;
+    assert!(audit.contains("Spärrat svar skickas ändå"), "{audit}");
+    assert!(audit.contains("Spärrad → Väntar"), "{audit}");
+    assert!(audit.contains("anna"), "{audit}");
+    let _ = b.c.clone().close().await;
 }

@@ -518,11 +518,37 @@ async fn contract_outbox_take_and_settle(b: Backend) {
     // Held by the rate limit, then released by staff.
     store.reply_held(&retry[0].id, now, "limit").await.unwrap();
     assert_eq!(store.counts().await.unwrap().outbox_held, 1);
+    // The "Spärrade svar" list and its count in the navigation.
+    assert_eq!(store.queue_counts().await.unwrap().held_replies, 1);
+    let held = store.held_replies(10).await.unwrap();
+    assert_eq!(held.len(), 1, "{}", b.name());
+    assert_eq!(
+        (held[0].id.as_str(), held[0].case_id.as_str()),
+        (retry[0].id.as_str(), retry[0].case_id.as_str())
+    );
+    assert_eq!(held[0].recipient, retry[0].recipient);
+    assert!(!held[0].subject.is_empty());
+    assert_eq!(held[0].last_error.as_deref(), Some("limit"));
+    assert_eq!(
+        held[0].held_at, now,
+        "held since the hold, not the creation"
+    );
+    // Releasing another reply of the case releases nothing.
+    let other = format!("{}-9", retry[0].case_id);
+    assert_eq!(
+        store
+            .release_held(&retry[0].case_id, Some(&other), "anna", now + 6_000)
+            .await
+            .unwrap(),
+        0
+    );
     let released = store
-        .release_held(&retry[0].case_id, "anna", now + 6_000)
+        .release_held(&retry[0].case_id, None, "anna", now + 6_000)
         .await
         .unwrap();
     assert_eq!(released, 1);
+    assert!(store.held_replies(10).await.unwrap().is_empty());
+    assert_eq!(store.queue_counts().await.unwrap().held_replies, 0);
     let again = store
         .take_due_replies(now + 6_000, 10, 60_000, 0)
         .await

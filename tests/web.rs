@@ -1018,6 +1018,194 @@ async fn a_reply_held_by_the_rate_limit_can_be_sent_after_all() {
     );
 }
 
+/// Spärrade svar: every held reply with its case, recipient and the rate limit's reason in
+/// Swedish, its count in the navigation, and one reply released at a time (only within the
+/// case named in the path), back to the list with a message.
+#[tokio::test]
+async fn held_replies_are_listed_and_released_one_at_a_time() {
+    let w = world("").await;
+    let app = w.app();
+    let (a, b) = (w.case("order_missing_fields"), w.case("dereg_table_ok"));
+    // `process` sent the replies; as if the outbox worker had held them instead.
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", w.inst.path("intake.db").display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE outbox SET status = 'pending', sent_at = NULL WHERE case_id IN ($1, $2)")
+        .bind(a)
+        .bind(b)
+        .execute(&db)
+        .await
+        .unwrap();
+    let why = "rate limit: 3 replies to this recipient within 600 s (max 3)";
+    for id in [a, b] {
+        w.store
+            .reply_held(&format!("{id}-1"), w.clock.now_ms(), why)
+            .await
+            .unwrap();
+    }
+    let (cookie, csrf) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let page = get(&app, "/sparrade-svar", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for id in [a, b] {
+        assert!(
+            page.body
+                .contains(&format!("href=\"/arende/{id}#replies\"")),
+            "{}",
+            page.body
+        );
+    }
+    assert!(page.body.contains("orjan.lindqvist@vgregion.se"));
+    assert!(page
+        .body
+        .contains("Spärrat: 3 svar till samma mottagare inom 10 minuter (högst 3)."));
+    assert!(!page.body.contains("rate limit"));
+    assert!(page.body.contains("id=\"count-held-replies\">2<"));
+
+    // Another case's reply named under this case: nothing is released.
+    let path = format!("/arende/{a}/slapp-svar");
+    let other = format!("{b}-1");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("svar", other.as_str()),
+        ("tillbaka", "sparrade-svar"),
+    ];
+    let r = post(&app, &path, Some(&cookie), &form).await;
+    assert_eq!(r.location(), "/sparrade-svar?slappt=0");
+    let mine = format!("{a}-1");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("svar", mine.as_str()),
+        ("tillbaka", "sparrade-svar"),
+    ];
+    let r = post(&app, &path, Some(&cookie), &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/sparrade-svar?slappt=1");
+    let status = |d: tjid_intake::store::CaseDetail| d.replies[0].status.clone();
+    assert_eq!(
+        status(w.store.case_detail(a).await.unwrap().unwrap()),
+        "pending"
+    );
+    assert_eq!(
+        status(w.store.case_detail(b).await.unwrap().unwrap()),
+        "held"
+    );
+    let page = get(&app, r.location(), Some(&cookie)).await;
+    assert!(page
+        .body
+        .contains("Det spärrade svaret skickas nu, förbi gränsen för antal svar."));
+    assert!(page.body.contains("id=\"count-held-replies\">1<"));
+    assert!(!page.body.contains(&format!("href=\"/arende/{a}#replies\"")));
+
+    // The case page: the statuses and the audit rows in Swedish, and from there the case's
+    // own release goes back to the case.
+    let page = get(&app, &format!("/arende/{b}"), Some(&cookie)).await;
+    assert!(page.body.contains(">Spärrad<"), "{}", page.body);
+    assert!(page.body.contains("Väntar → Spärrad"));
+    let r = post(
+        &app,
+        &format!("/arende/{b}/slapp-svar"),
+        Some(&cookie),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.location(), format!("/arende/{b}?slappt=1#replies"));
+    let page = get(&app, &format!("/arende/{b}?slappt=1"), Some(&cookie)).await;
+    assert!(page.body.contains("Det spärrade svaret skickas nu"));
+    assert!(page.body.contains("Spärrad → Väntar"));
+    assert_eq!(w.store.queue_counts().await.unwrap().held_replies, 0);
+}
+
+/// Ignorerat och karantän: "Behandla igen" only where a new try can end differently (a
+/// quarantined email, not one ignored for what it is), refused on the server too; afterwards
+/// the page says what happened. An email whose header could not be read says so.
+#[tokio::test]
+async fn only_quarantined_mail_is_processed_again_with_a_message() {
+    let w = world("").await;
+    let app = w.app();
+    let no_reply = |_: &tjid_intake::case::CheckedCase, _: &str, _: &str| None;
+    let mut ids = Vec::new();
+    for (i, (name, ignored, error)) in [
+        (
+            "1765000000.auto.host",
+            Some(tjid_intake::case::IgnoreReason::AutoReply),
+            None,
+        ),
+        (
+            "1765000001.bad.host",
+            None,
+            Some("processing the email failed unexpectedly"),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        std::fs::write(w.inst.path("maildir/cur").join(format!("{name}:2,S")), "x").unwrap();
+        let record = tjid_intake::store::MailRecord {
+            source_ref: format!("maildir:{name}"),
+            message_id: None,
+            content_hash: name.into(),
+            // Newest last: `unprocessed_mail(1)` is the one just recorded.
+            received_at: w.clock.now_ms() + i as i64,
+            email_date: None,
+            sender: None,
+            subject: String::new(),
+            headers: String::new(),
+            ignored,
+            error: error.map(str::to_string),
+            bounce: None,
+        };
+        w.store
+            .record(&record, &[], &no_reply, w.clock.now_ms())
+            .await
+            .unwrap();
+        let mail = w.store.unprocessed_mail(1).await.unwrap();
+        ids.push(mail[0].id.clone());
+    }
+    let (cookie, csrf) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let page = get(&app, "/ignorerat", Some(&cookie)).await;
+    assert!(page.body.contains("(okänd avsändare)") && page.body.contains("(inget ämne)"));
+    assert!(page
+        .body
+        .contains("Behandlingen avbröts av ett oväntat fel i tjänsten."));
+    assert_eq!(
+        page.body.matches("Behandla igen</button>").count(),
+        1,
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains(&format!("action=\"/ignorerat/{}/igen\"", ids[1])));
+
+    let r = post(
+        &app,
+        &format!("/ignorerat/{}/igen", ids[0]),
+        Some(&cookie),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.body.contains("skulle ignoreras igen"), "{}", r.body);
+    assert!(w.inst.count("maildir/new") == 0, "nothing put back");
+
+    let r = post(
+        &app,
+        &format!("/ignorerat/{}/igen", ids[1]),
+        Some(&cookie),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/ignorerat?igen=1");
+    assert_eq!(w.inst.count("maildir/new"), 1, "the copy waits in new/");
+    let page = get(&app, r.location(), Some(&cookie)).await;
+    assert!(page
+        .body
+        .contains("Meddelandet är tillbaka i inkorgen och behandlas igen inom kort."));
+    assert!(page.body.contains("Skickad för ny behandling"));
+    assert_eq!(page.body.matches("Behandla igen</button>").count(), 0);
+}
+
 #[path = "support/held.rs"]
 mod held;
 

@@ -506,7 +506,9 @@ async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<Exit
         } => return verify(settings, &store, case, set, confirm, by).await,
         CasesCommand::Release { case, by } => {
             let now = chrono::Utc::now().timestamp_millis();
-            let n = store.release_held(&case, &actor_or_cli(by), now).await?;
+            let n = store
+                .release_held(&case, None, &actor_or_cli(by), now)
+                .await?;
             if n == 0 {
                 eprintln!("error: {case} has no reply held back by the rate limit");
                 return Ok(ExitCode::from(1));

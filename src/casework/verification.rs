@@ -76,6 +76,24 @@ pub enum VerifyError {
     Corrupt(String),
 }
 
+impl VerifyError {
+    /// The message for the staff pages: the Swedish text without the technical cause, which
+    /// comes from a library in English (the caller logs it).
+    pub fn message_sv(&self) -> String {
+        match self {
+            VerifyError::Directory(_) => {
+                "KIV kan inte nås just nu; ingenting ändrades. Försök igen om en stund.".into()
+            }
+            VerifyError::Reply(_) => "Svaret kunde inte skapas; ingenting ändrades.".into(),
+            VerifyError::Store(_) => "Ett tekniskt fel uppstod; ingenting ändrades.".into(),
+            VerifyError::Corrupt(_) => {
+                "Ärendets lagrade uppgifter är trasiga; ingenting ändrades.".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 impl From<StoreError> for VerifyError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -324,6 +342,29 @@ fn carry_over(
 mod tests {
     use super::*;
     use chrono::NaiveDate;
+
+    #[test]
+    fn staff_read_errors_without_the_english_cause() {
+        let e = VerifyError::Directory(DirectoryError::NoFixedPoint(6));
+        assert!(
+            e.to_string().contains("LDAP"),
+            "the cause stays in the log text"
+        );
+        assert_eq!(
+            e.message_sv(),
+            "KIV kan inte nås just nu; ingenting ändrades. Försök igen om en stund."
+        );
+        let e = VerifyError::Corrupt("fields".into());
+        assert_eq!(
+            e.message_sv(),
+            "Ärendets lagrade uppgifter är trasiga; ingenting ändrades."
+        );
+        // The Swedish messages without a cause are shown as they are.
+        assert_eq!(
+            VerifyError::Nothing.message_sv(),
+            VerifyError::Nothing.to_string()
+        );
+    }
 
     #[test]
     fn a_wrong_key_names_the_keys_of_the_form() {

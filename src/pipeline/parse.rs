@@ -60,6 +60,37 @@ impl ParsedMail {
     }
 }
 
+/// The most read of a header block by [`parse_headers_only`].
+const MAX_HEADER_BYTES: usize = 256 * 1024;
+
+/// Only the header block of `raw` (up to the first empty line, at most 256 KiB), parsed: the
+/// sender, subject and Message-ID of an email quarantined before it could be read (too large,
+/// a panic, a time-out), for staff. `None` when there is no header or reading it fails (a
+/// panic included).
+pub fn parse_headers_only(raw: &[u8]) -> Option<ParsedMail> {
+    let cut = &raw[..raw.len().min(MAX_HEADER_BYTES)];
+    // The header ends at the first line that is empty (CRLF or LF).
+    let end = cut
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .find_map(|(i, _)| match cut.get(i + 1..) {
+            Some([b'\n', ..]) => Some(i + 1),
+            Some([b'\r', b'\n', ..]) => Some(i + 1),
+            _ => None,
+        })
+        .unwrap_or(cut.len());
+    let mut head = cut[..end].to_vec();
+    // A header cut short (or never ended) is closed, else its last field is lost.
+    head.extend_from_slice(b"\r\n");
+    if !head.ends_with(b"\n\r\n") {
+        head.extend_from_slice(b"\r\n");
+    }
+    std::panic::catch_unwind(|| parse_mail(&head).ok())
+        .ok()
+        .flatten()
+}
+
 pub fn parse_mail(raw: &[u8]) -> Result<ParsedMail, ParseError> {
     let message = MessageParser::default()
         .parse(raw)
@@ -334,6 +365,29 @@ fn unfold(v: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_header_block_is_read_for_a_quarantined_email() {
+        let raw = b"From: Eva Nord <eva.nord@friskvardsyd.se>\r\nSubject: =?utf-8?q?Best=C3=A4llning?=\r\nMessage-ID: <q-1@test>\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nFrom: someone.else@example.org\r\n--b--\r\n";
+        let m = super::parse_headers_only(raw).unwrap();
+        assert_eq!(m.from.as_deref(), Some("eva.nord@friskvardsyd.se"));
+        assert_eq!(m.subject, "Beställning");
+        assert_eq!(m.message_id.as_deref(), Some("<q-1@test>"));
+        assert!(
+            m.body_text.is_empty(),
+            "the body is not read: {:?}",
+            m.body_text
+        );
+        // LF line ends, and a message that is nothing but a header.
+        let m = super::parse_headers_only(b"From: a@b.se\nSubject: x\n\nbody").unwrap();
+        assert_eq!(
+            (m.from.as_deref(), m.subject.as_str()),
+            (Some("a@b.se"), "x")
+        );
+        let m = super::parse_headers_only(b"From: a@b.se\r\nSubject: y").unwrap();
+        assert_eq!(m.subject, "y");
+        assert!(super::parse_headers_only(b"").is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -494,14 +494,16 @@ impl Store {
     }
 
     /// Sends a case's held replies after all (staff decide the recipient is no robot): they
-    /// become pending again, past the rate limit. Returns how many.
+    /// become pending again, past the rate limit. `reply`: only that one of them. Returns how
+    /// many.
     pub async fn release_held(
         &self,
         case_id: &str,
+        reply: Option<&str>,
         actor: &str,
         now_ms: i64,
     ) -> Result<usize, StoreError> {
-        dispatch!(self, s => s.release_held(case_id, actor, now_ms).await)
+        dispatch!(self, s => s.release_held(case_id, reply, actor, now_ms).await)
     }
 
     /// Marks a reply as held back by the rate limit: recorded, visible, not sent.

@@ -404,17 +404,19 @@ impl SqliteStore {
     pub async fn release_held(
         &self,
         case_id: &str,
+        reply: Option<&str>,
         actor: &str,
         now_ms: i64,
     ) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await?;
         let released: Vec<String> = sqlx::query_scalar(
             "UPDATE outbox SET status = 'pending', released_by = $2, next_attempt_at = $3
-             WHERE case_id = $1 AND status = 'held' RETURNING id",
+             WHERE case_id = $1 AND status = 'held' AND id = COALESCE($4, id) RETURNING id",
         )
         .bind(case_id)
         .bind(actor)
         .bind(now_ms)
+        .bind(reply)
         .fetch_all(&mut *tx)
         .await?;
         for id in &released {

@@ -124,6 +124,22 @@ pub struct QueueCounts {
     pub to_deregister: i64,
     pub in_progress: i64,
     pub quarantined: i64,
+    /// Replies held back by the per-recipient rate limit: the "Spärrade svar" list.
+    pub held_replies: i64,
+}
+
+/// A reply held back by the per-recipient rate limit, on the "Spärrade svar" list.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct HeldReply {
+    pub id: String,
+    pub case_id: String,
+    pub recipient: String,
+    pub subject: String,
+    /// Why it was held (the rate limit's reason).
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    /// When it was held: the latest hold of the case's replies.
+    pub held_at: i64,
 }
 
 /// How long each outcome is kept (milliseconds), from `[retention]`.
@@ -279,6 +295,11 @@ impl Store {
 
     pub async fn queue_counts(&self) -> Result<QueueCounts, StoreError> {
         dispatch_store!(self, s => s.queue_counts().await)
+    }
+
+    /// Replies held back by the rate limit, longest held first.
+    pub async fn held_replies(&self, limit: i64) -> Result<Vec<HeldReply>, StoreError> {
+        dispatch_store!(self, s => s.held_replies(limit).await)
     }
 
     /// Ignored and quarantined emails, newest first.

@@ -510,7 +510,8 @@ macro_rules! staff_queries {
                         (SELECT COUNT(*) FROM cases WHERE state = 'queued' AND kind = 'order') AS to_order,
                         (SELECT COUNT(*) FROM cases WHERE state = 'queued' AND kind = 'deregistration') AS to_deregister,
                         (SELECT COUNT(*) FROM cases WHERE state IN ('ordered_at_telia', 'card_ready')) AS in_progress,
-                        (SELECT COUNT(*) FROM messages WHERE outcome = 'quarantined' AND reprocessed_at IS NULL) AS quarantined",
+                        (SELECT COUNT(*) FROM messages WHERE outcome = 'quarantined' AND reprocessed_at IS NULL) AS quarantined,
+                        (SELECT COUNT(*) FROM outbox WHERE status = 'held') AS held_replies",
             )
             .fetch_one(&self.pool)
             .await?;
@@ -521,7 +522,23 @@ macro_rules! staff_queries {
                 to_deregister: row.try_get("to_deregister")?,
                 in_progress: row.try_get("in_progress")?,
                 quarantined: row.try_get("quarantined")?,
+                held_replies: row.try_get("held_replies")?,
             })
+        }
+
+        pub async fn held_replies(&self, limit: i64) -> Result<Vec<HeldReply>, StoreError> {
+            // The outbox keeps no time of holding: the case's latest `reply_held` audit row
+            // gives it (the reply's creation when that row is missing).
+            Ok(sqlx::query_as::<_, HeldReply>(
+                "SELECT o.id, o.case_id, o.recipient, o.subject, o.last_error, o.created_at,
+                        COALESCE((SELECT MAX(a.at) FROM audit a
+                                  WHERE a.case_id = o.case_id AND a.action = 'reply_held'), o.created_at) AS held_at
+                 FROM outbox o WHERE o.status = 'held'
+                 ORDER BY held_at, o.id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
         }
 
         pub async fn unprocessed_mail(&self, limit: i64) -> Result<Vec<MailRow>, StoreError> {

@@ -9,7 +9,7 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 
 use super::render::{base, csrf_refused, error_page, internal, not_found, render};
-use super::session::{csrf_ok, CsrfForm, Staff};
+use super::session::{csrf_ok, Staff};
 use super::{email_view, form_image, views, WebState};
 use crate::casework::lifecycle::{Action, LifecycleError, Request};
 use crate::pipeline::reply::ReplySettings;
@@ -49,6 +49,7 @@ pub(super) async fn case_page(
             };
             Some(format!("Granskat: ärendet {decided}. {reply}"))
         })
+        .or_else(|| q.get("slappt").and_then(|n| released_notice(n)))
         .or_else(|| {
             q.get("rattat").map(|n| {
                 format!(
@@ -207,13 +208,25 @@ pub(super) async fn run_verification(
                     StatusCode::CONFLICT
                 }
                 E::UnknownField { .. } | E::Nothing => StatusCode::UNPROCESSABLE_ENTITY,
-                E::Directory(_) => StatusCode::SERVICE_UNAVAILABLE,
+                E::Directory(_) => {
+                    tracing::warn!(error = %e, case = %id, "verification: KIV cannot be reached");
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 E::NotFound(_) | E::Reply(_) | E::Store(_) | E::Corrupt(_) => {
                     tracing::error!(error = %e, case = %id, "verification failed");
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
             };
-            show_case(&state, &staff, &id, status, None, Some(e.to_string()), None).await
+            show_case(
+                &state,
+                &staff,
+                &id,
+                status,
+                None,
+                Some(e.message_sv()),
+                None,
+            )
+            .await
         }
     }
 }
@@ -292,24 +305,53 @@ pub(super) async fn case_action(
     }
 }
 
-/// Sends a case's replies held by the rate limit after all.
+#[derive(Deserialize)]
+pub(super) struct ReleaseForm {
+    #[serde(default)]
+    csrf: String,
+    /// One reply of the case (the "Spärrade svar" list); all its held replies without it.
+    svar: Option<String>,
+    /// `sparrade-svar`: back to that list afterwards, else to the case.
+    tillbaka: Option<String>,
+}
+
+/// What the page says after held replies were released (`?slappt=<n>`).
+pub(super) fn released_notice(n: &str) -> Option<String> {
+    match n.parse::<usize>().ok()? {
+        0 => Some(
+            "Inget spärrat svar fanns kvar att skicka (någon annan kan ha skickat det).".into(),
+        ),
+        1 => Some("Det spärrade svaret skickas nu, förbi gränsen för antal svar.".into()),
+        n => Some(format!(
+            "{n} spärrade svar skickas nu, förbi gränsen för antal svar."
+        )),
+    }
+}
+
+/// Sends a case's replies held by the rate limit after all (from the case page, or one reply
+/// from the "Spärrade svar" list).
 pub(super) async fn release_replies(
     State(state): State<WebState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<ReleaseForm>,
 ) -> Response {
     if !csrf_ok(&staff, &form.csrf) {
         return csrf_refused();
     }
+    let reply = form.svar.as_deref().filter(|s| !s.is_empty());
     match state
         .store()
-        .release_held(&id, &staff.username, state.now())
+        .release_held(&id, reply, &staff.username, state.now())
         .await
     {
         Ok(n) => {
             tracing::info!(case = %id, user = %staff.username, replies = n, "held replies released");
-            Redirect::to(&format!("/arende/{id}#replies")).into_response()
+            let to = match form.tillbaka.as_deref() {
+                Some("sparrade-svar") => format!("/sparrade-svar?slappt={n}"),
+                _ => format!("/arende/{id}?slappt={n}#replies"),
+            };
+            Redirect::to(&to).into_response()
         }
         Err(e) => internal(e),
     }

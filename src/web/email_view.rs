@@ -167,7 +167,7 @@ fn cut(text: &str, max: usize) -> (String, bool) {
 }
 
 /// `12 kB`, `1,4 MB`.
-fn size_sv(bytes: usize) -> String {
+pub(super) fn size_sv(bytes: usize) -> String {
     if bytes < 1024 {
         format!("{bytes} byte")
     } else if bytes < 1024 * 1024 {

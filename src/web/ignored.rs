@@ -1,6 +1,6 @@
 //! Ignorerat och karantän: emails that made no case, and processing one again.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -12,7 +12,15 @@ use super::{views, WebState};
 
 const LIST_LIMIT: i64 = 500;
 
-pub(super) async fn unprocessed(State(state): State<WebState>, staff: Staff) -> Response {
+pub(super) async fn unprocessed(
+    State(state): State<WebState>,
+    staff: Staff,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    // After "Behandla igen" (a redirect here): what happened.
+    let notice = q.get("igen").filter(|v| *v == "1").map(|_| {
+        "Meddelandet är tillbaka i inkorgen och behandlas igen inom kort. Resultatet visas som ett nytt ärende eller en ny rad här."
+    });
     let base = match base(&state, &staff, "ignorerat").await {
         Ok(b) => b,
         Err(r) => return r,
@@ -24,7 +32,7 @@ pub(super) async fn unprocessed(State(state): State<WebState>, staff: Staff) -> 
     let items: Vec<_> = mails.iter().map(views::mail_item).collect();
     render(
         "mail.html.j2",
-        context! { title => "Ignorerat och karantän", mails => items, ..base },
+        context! { title => "Ignorerat och karantän", mails => items, notice => notice, ..base },
     )
 }
 
@@ -51,6 +59,13 @@ pub(super) async fn reprocess(
             "Meddelandet är redan behandlat, skickat för ny behandling eller gallrat.",
         );
     }
+    if !views::retry_may_help(&mail) {
+        return error_page(
+            StatusCode::CONFLICT,
+            "Kan inte behandlas igen",
+            "Meddelandet ignorerades på grund av vad det självt innehåller (dubblett, egen e-post, studs eller autosvar) och skulle ignoreras igen.",
+        );
+    }
     let Some(name) = mail.source_ref.strip_prefix("maildir:") else {
         return error_page(
             StatusCode::CONFLICT,
@@ -71,7 +86,7 @@ pub(super) async fn reprocess(
                 return internal(e);
             }
             tracing::info!(message = %id, user = %staff.username, "email queued for processing again");
-            Redirect::to("/ignorerat").into_response()
+            Redirect::to("/ignorerat?igen=1").into_response()
         }
         Err(e) => {
             tracing::warn!(error = %e, message = %id, "cannot requeue an email");

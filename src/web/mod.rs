@@ -11,6 +11,7 @@ mod case_page;
 mod client;
 mod email_view;
 mod form_image;
+mod held_replies;
 mod ignored;
 mod lists;
 mod login;
@@ -143,6 +144,7 @@ pub fn router(state: WebState) -> Router {
         .route("/arende/{id}/granska", post(case_page::verify_case))
         .route("/arende/{id}/ratta", post(case_page::correct_case))
         .route("/sok", get(lists::search))
+        .route("/sparrade-svar", get(held_replies::held_replies))
         .route("/ignorerat", get(ignored::unprocessed))
         .route("/ignorerat/{id}/igen", post(ignored::reprocess))
         .route("/blanketter", get(public::forms_page))

@@ -9,7 +9,7 @@ use crate::case::{IgnoreReason, ReasonCode, WarningCode};
 use crate::casework::lifecycle::{allowed_actions, state_label_sv, Action};
 use crate::clock::format_ms;
 use crate::forms::spec::FormKind;
-use crate::store::{CaseDetail, CaseSummary, MailRow, Store, StoreError};
+use crate::store::{CaseDetail, CaseSummary, HeldReply, MailRow, Store, StoreError};
 
 pub fn kind_sv(kind: &str) -> &str {
     match kind {
@@ -268,41 +268,301 @@ pub struct MailItem {
     received: String,
     outcome: String,
     detail: Option<String>,
-    sender: Option<String>,
+    sender: String,
     subject: String,
     message_id: Option<String>,
     reprocessed: Option<String>,
     can_reprocess: bool,
 }
 
-pub fn mail_item(m: &MailRow) -> MailItem {
-    let outcome = match m.outcome.as_str() {
-        "quarantined" => "Karantän".to_string(),
-        _ => match m.ignored_reason.as_deref().and_then(IgnoreReason::parse) {
-            Some(IgnoreReason::Duplicate) => "Ignorerat: dubblett".into(),
-            Some(IgnoreReason::OwnMail) => "Ignorerat: egen e-post".into(),
-            Some(IgnoreReason::Bounce) => "Ignorerat: studs (leveransrapport)".into(),
-            Some(IgnoreReason::AutoReply) => "Ignorerat: autosvar".into(),
-            None => "Ignorerat".into(),
-        },
+/// Whether processing an ignored email again could end differently. Each reason is decided
+/// by the email itself (its Message-ID, its From, its headers), so a new try ignores it again:
+/// no "Behandla igen" for ignored mail.
+fn retry_can_change(reason: IgnoreReason) -> bool {
+    match reason {
+        // The same Message-ID is still recorded as processed.
+        IgnoreReason::Duplicate => false,
+        // Still from our own address.
+        IgnoreReason::OwnMail => false,
+        // Still a delivery report (its content type says so).
+        IgnoreReason::Bounce => false,
+        // Still marked as an automatic reply in its headers.
+        IgnoreReason::AutoReply => false,
+    }
+}
+
+/// Why an email was quarantined, as staff read it. The stored text is the intake's English
+/// error (see `intake::prepare`, `intake::analyse_input`, `source::imap::fetch`).
+pub fn quarantine_reason_sv(error: &str) -> String {
+    let number = |text: &str| -> Option<u64> {
+        text.split(|c: char| !c.is_ascii_digit())
+            .find(|w| !w.is_empty())
+            .and_then(|w| w.parse().ok())
     };
+    if error.contains("not downloaded") || error.starts_with("the message is larger than") {
+        let limit = error
+            .rsplit_once("larger than ")
+            .and_then(|(_, rest)| number(rest));
+        return match limit {
+            Some(n) => format!(
+                "För stort: meddelandet är större än gränsen på {} (limits.max_message_bytes).",
+                super::email_view::size_sv(n as usize)
+            ),
+            None => {
+                "För stort: meddelandet är större än gränsen (limits.max_message_bytes).".into()
+            }
+        };
+    }
+    if error.starts_with("processing took longer than") {
+        return match number(error) {
+            Some(s) => format!("Behandlingen tog längre tid än {s} s och avbröts."),
+            None => "Behandlingen tog för lång tid och avbröts.".into(),
+        };
+    }
+    if error.starts_with("processing the email failed unexpectedly") {
+        return "Behandlingen avbröts av ett oväntat fel i tjänsten.".into();
+    }
+    if error.contains("tesseract") {
+        return "En skannad blankett kräver textigenkänning (Tesseract med svenska), som inte är installerad. Behandla igen när den är det.".into();
+    }
+    if error.contains("not a MIME message") {
+        return "Meddelandet är tomt eller inte ett e-postmeddelande.".into();
+    }
+    "Meddelandet kunde inte behandlas.".into()
+}
+
+/// Whether processing this email again could end differently: quarantined mail (a time-out,
+/// a missing OCR, a fault fixed since), and ignored mail only where [`retry_can_change`].
+pub fn retry_may_help(m: &MailRow) -> bool {
+    match m.outcome.as_str() {
+        "quarantined" => true,
+        "ignored" => m
+            .ignored_reason
+            .as_deref()
+            .and_then(IgnoreReason::parse)
+            .is_some_and(retry_can_change),
+        _ => false,
+    }
+}
+
+pub fn mail_item(m: &MailRow) -> MailItem {
+    let ignored = m.ignored_reason.as_deref().and_then(IgnoreReason::parse);
+    let quarantined = m.outcome == "quarantined";
+    let outcome = match (quarantined, ignored) {
+        (true, _) => "Karantän".to_string(),
+        (false, Some(IgnoreReason::Duplicate)) => "Ignorerat: dubblett".into(),
+        (false, Some(IgnoreReason::OwnMail)) => "Ignorerat: egen e-post".into(),
+        (false, Some(IgnoreReason::Bounce)) => "Ignorerat: studs (leveransrapport)".into(),
+        (false, Some(IgnoreReason::AutoReply)) => "Ignorerat: autosvar".into(),
+        (false, None) => "Ignorerat".into(),
+    };
+    let purged = m.purged_at.is_some();
     MailItem {
         id: m.id.clone(),
         received: format_ms(m.received_at),
         outcome,
-        detail: m.error.clone(),
-        sender: m.sender.clone(),
-        subject: if m.purged_at.is_some() {
+        detail: m.error.as_deref().map(quarantine_reason_sv),
+        sender: match &m.sender {
+            Some(s) if !s.trim().is_empty() => s.clone(),
+            _ if purged => "(gallrat)".into(),
+            _ => "(okänd avsändare)".into(),
+        },
+        subject: if purged {
             "(gallrat)".into()
+        } else if m.subject.trim().is_empty() {
+            "(inget ämne)".into()
         } else {
             m.subject.clone()
         },
         message_id: m.message_id.clone(),
         reprocessed: m.reprocessed_at.map(format_ms),
-        can_reprocess: m.purged_at.is_none()
+        can_reprocess: !purged
             && m.reprocessed_at.is_none()
-            && m.source_ref.starts_with("maildir:"),
+            && m.source_ref.starts_with("maildir:")
+            && retry_may_help(m),
     }
+}
+
+#[derive(Serialize)]
+pub struct HeldReplyItem {
+    id: String,
+    case_id: String,
+    recipient: String,
+    subject: String,
+    held_at: String,
+    reason: String,
+}
+
+pub fn held_reply_item(r: &HeldReply) -> HeldReplyItem {
+    HeldReplyItem {
+        id: r.id.clone(),
+        case_id: r.case_id.clone(),
+        recipient: r.recipient.clone(),
+        subject: r.subject.clone(),
+        held_at: format_ms(r.held_at),
+        reason: hold_reason_sv(r.last_error.as_deref().unwrap_or("")),
+    }
+}
+
+/// A reply's delivery status in the outbox.
+pub fn reply_status_sv(status: &str) -> &str {
+    match status {
+        "pending" => "Väntar",
+        "sent" => "Skickat",
+        "failed" => "Misslyckades",
+        "held" => "Spärrad",
+        other => other,
+    }
+}
+
+/// Why the rate limit held a reply, from the outbox worker's reason (`outbox::RateLimiter`):
+/// `rate limit: 3 replies to this recipient within 600 s (max 3)`.
+pub fn hold_reason_sv(why: &str) -> String {
+    let Some(rest) = why.strip_prefix("rate limit: ") else {
+        return "Spärrat av gränsen för antal svar till samma mottagare.".into();
+    };
+    let numbers: Vec<u64> = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match numbers.as_slice() {
+        [n, 24, max] if rest.contains("within 24 h") => {
+            format!("Spärrat: {n} svar till samma mottagare senaste dygnet (högst {max}).")
+        }
+        [n, secs, max] => format!(
+            "Spärrat: {n} svar till samma mottagare inom {} (högst {max}).",
+            duration_sv(*secs)
+        ),
+        _ => "Spärrat av gränsen för antal svar till samma mottagare.".into(),
+    }
+}
+
+fn duration_sv(secs: u64) -> String {
+    match secs {
+        s if s >= 3600 && s.is_multiple_of(3600) => {
+            let h = s / 3600;
+            format!("{h} {}", if h == 1 { "timme" } else { "timmar" })
+        }
+        s if s >= 60 && s.is_multiple_of(60) => {
+            let m = s / 60;
+            format!("{m} {}", if m == 1 { "minut" } else { "minuter" })
+        }
+        s => format!("{s} s"),
+    }
+}
+
+/// A failed or retried delivery, from the sink's English error (`sink::smtp`, `sink::file`,
+/// lettre's own text inside): a Swedish summary that keeps the server's code and words.
+pub fn delivery_error_sv(error: &str) -> String {
+    for (marker, kind) in [
+        ("permanent error (", "nekade svaret"),
+        ("transient error (", "svarade med ett tillfälligt fel"),
+    ] {
+        if let Some(at) = error.find(marker) {
+            let rest = &error[at + marker.len()..];
+            let code: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            // 530, 534, 535: our own login to the relay was refused, not the reply.
+            let kind = match code.as_str() {
+                "530" | "534" | "535" => "godtog inte tjänstens inloggning",
+                _ => kind,
+            };
+            let said = rest
+                .split_once("):")
+                .map(|(_, t)| t.trim())
+                .filter(|t| !t.is_empty());
+            return match said {
+                Some(t) => format!("E-postservern {kind}: {code} {t}"),
+                None => format!("E-postservern {kind}: {code}"),
+            };
+        }
+    }
+    if error.starts_with("rate limit: ") {
+        return hold_reason_sv(error);
+    }
+    if error.starts_with("bad recipient address") {
+        return "Mottagarens adress är ogiltig.".into();
+    }
+    if error.starts_with("bad sender address") {
+        return "Tjänstens avsändaradress är ogiltig (intake.own_address).".into();
+    }
+    if error.starts_with("cannot write the reply file")
+        || error.starts_with("cannot move the reply file")
+    {
+        return "Svaret kunde inte sparas i svarskatalogen.".into();
+    }
+    if error.contains("tls error") || error.contains("certificate") {
+        return "Den krypterade förbindelsen med e-postservern kunde inte upprättas (TLS).".into();
+    }
+    if error.contains("authentication") {
+        return "E-postservern godtog inte tjänstens inloggning.".into();
+    }
+    if error.contains("Connection error")
+        || error.contains("network error")
+        || error.contains("cannot connect")
+        || error.contains("timed out")
+    {
+        return "Servern kunde inte nås.".into();
+    }
+    "Svaret kunde inte skickas (tekniskt fel).".into()
+}
+
+/// Who did it, in the audit trail: a staff member's user name, or the service itself.
+fn actor_sv(actor: &str) -> &str {
+    match actor {
+        "system" => "tjänsten",
+        other => other,
+    }
+}
+
+/// The audit comments the service writes itself (stored in English, fixed texts or built by
+/// `store::sqlite::bounce_audit_text` and the rate limit; a released reply's id): Swedish for
+/// the page. Staff comment only on the lifecycle's actions, and those are shown as written.
+fn system_comment_sv(action: &str, comment: &str) -> String {
+    match (action, comment) {
+        ("no_reply", "no address to reply to") => {
+            "Meddelandet har ingen adress att svara till.".into()
+        }
+        ("no_notice", "no address to notify the sender") => {
+            "Inget meddelande till avsändaren: ingen adress.".into()
+        }
+        ("no_notice", "no address of the verksamhetschef") => {
+            "Inget meddelande till verksamhetschefen: ingen adress.".into()
+        }
+        ("no_notice", "no KIV address of the card holder") => {
+            "Inget meddelande till kortinnehavaren: ingen adress i KIV.".into()
+        }
+        ("reply_held", why) => hold_reason_sv(why),
+        ("reply_released", id) => format!("Svar {id}"),
+        ("bounce", text) => bounce_sv(text),
+        (_, other) => other.to_string(),
+    }
+}
+
+/// `delivery report for reply 2026-0001-1, action failed, status 5.1.1` in Swedish.
+fn bounce_sv(text: &str) -> String {
+    let Some(rest) = text.strip_prefix("delivery report") else {
+        return text.to_string();
+    };
+    let mut out = String::from("Leveransrapport");
+    for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if let Some(r) = part.strip_prefix("for reply ") {
+            out.push_str(&format!(" om svar {r}"));
+        } else if let Some(a) = part.strip_prefix("action ") {
+            let a = match a {
+                "failed" => "kunde inte levereras",
+                "delayed" => "försenat",
+                "delivered" => "levererat",
+                "relayed" => "vidarebefordrat",
+                "expanded" => "vidarebefordrat till flera",
+                other => other,
+            };
+            out.push_str(&format!(": {a}"));
+        } else if let Some(st) = part.strip_prefix("status ") {
+            out.push_str(&format!(" (status {st})"));
+        }
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -483,16 +743,14 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                 .parse(r.raw.as_bytes())
                 .and_then(|m| m.body_text(0).map(|b| b.into_owned()))
                 .unwrap_or_default();
-            let status = match r.status.as_str() {
-                "pending" => "Väntar",
-                "sent" => "Skickat",
-                "failed" => "Misslyckades",
-                other => other,
-            };
+            let last_error = r.last_error.as_deref().map(|e| match r.status.as_str() {
+                "held" => hold_reason_sv(e),
+                _ => delivery_error_sv(e),
+            });
             context! {
                 id => r.id, recipient => r.recipient, subject => r.subject,
-                status => status, status_code => r.status, attempts => r.attempts,
-                sent => r.sent_at.map(format_ms), last_error => r.last_error, body => body,
+                status => reply_status_sv(&r.status), status_code => r.status, attempts => r.attempts,
+                sent => r.sent_at.map(format_ms), last_error => last_error, body => body,
             }
         })
         .collect();
@@ -508,6 +766,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                 "purged" => "Personuppgifter gallrade".to_string(),
                 "reply_held" => "Svar spärrat av gränsen för antal svar".to_string(),
                 "reply_released" => "Spärrat svar skickas ändå".to_string(),
+                "bounce" => "Leveransrapport om ett svar".to_string(),
                 "held" => "Väntar på granskning (osäker tolkning)".to_string(),
                 "field_corrected" => "Rättat fält".to_string(),
                 "verified" => "Granskat och bekräftat".to_string(),
@@ -540,6 +799,13 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                     });
                     state_label_sv("held").to_string()
                 }
+                // before/after of these are the reply's outbox status, not the case's state.
+                "reply_held" | "reply_released" => match (&a.before, &a.after) {
+                    (Some(b), Some(x)) => {
+                        format!("{} → {}", reply_status_sv(b), reply_status_sv(x))
+                    }
+                    _ => String::new(),
+                },
                 _ => match (&a.before, &a.after) {
                     (Some(b), Some(x)) => {
                         format!("{} → {}", state_label_sv(b), state_label_sv(x))
@@ -558,7 +824,8 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                     None => text,
                 });
             }
-            context! { at => format_ms(a.at), actor => a.actor, action => action, change => change, comment => comment }
+            comment = comment.map(|text| system_comment_sv(&a.action, &text));
+            context! { at => format_ms(a.at), actor => actor_sv(&a.actor), action => action, change => change, comment => comment }
         })
         .collect();
 
@@ -604,6 +871,191 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mail(outcome: &str, reason: Option<&str>) -> MailRow {
+        MailRow {
+            id: "m1".into(),
+            source_ref: "maildir:1700000000.abc".into(),
+            message_id: Some("<a@b>".into()),
+            received_at: 0,
+            sender: None,
+            subject: String::new(),
+            outcome: outcome.into(),
+            ignored_reason: reason.map(str::to_string),
+            error: None,
+            reprocessed_at: None,
+            purged_at: None,
+        }
+    }
+
+    #[test]
+    fn only_quarantined_mail_is_offered_a_new_try() {
+        assert!(mail_item(&mail("quarantined", None)).can_reprocess);
+        for reason in IgnoreReason::ALL {
+            let m = mail("ignored", Some(reason.as_str()));
+            assert!(!retry_may_help(&m), "{reason:?}");
+            assert!(!mail_item(&m).can_reprocess, "{reason:?}");
+        }
+        // Not from the Maildir, already sent back, or erased: nothing to put back.
+        let mut m = mail("quarantined", None);
+        m.source_ref = "imap:1:2".into();
+        assert!(!mail_item(&m).can_reprocess);
+        let mut m = mail("quarantined", None);
+        m.reprocessed_at = Some(1);
+        assert!(!mail_item(&m).can_reprocess);
+        let mut m = mail("quarantined", None);
+        m.purged_at = Some(1);
+        assert!(!mail_item(&m).can_reprocess);
+    }
+
+    #[test]
+    fn mail_without_a_readable_header_says_so() {
+        let item = mail_item(&mail("quarantined", None));
+        assert_eq!(item.sender, "(okänd avsändare)");
+        assert_eq!(item.subject, "(inget ämne)");
+        let mut m = mail("quarantined", None);
+        m.sender = Some("eva.nord@friskvardsyd.se".into());
+        m.subject = "Beställning".into();
+        let item = mail_item(&m);
+        assert_eq!(
+            (item.sender.as_str(), item.subject.as_str()),
+            ("eva.nord@friskvardsyd.se", "Beställning")
+        );
+        m.purged_at = Some(1);
+        m.sender = None;
+        m.subject = String::new();
+        let item = mail_item(&m);
+        assert_eq!(
+            (item.sender.as_str(), item.subject.as_str()),
+            ("(gallrat)", "(gallrat)")
+        );
+    }
+
+    #[test]
+    fn quarantine_reasons_read_in_swedish() {
+        for (stored, shown) in [
+            ("the message is larger than 26214400 bytes", "För stort: meddelandet är större än gränsen på 25,0 MB (limits.max_message_bytes)."),
+            ("the message is 30000000 bytes, larger than 26214400 bytes; not downloaded", "För stort: meddelandet är större än gränsen på 25,0 MB (limits.max_message_bytes)."),
+            ("processing took longer than 120 s", "Behandlingen tog längre tid än 120 s och avbröts."),
+            ("processing the email failed unexpectedly (a panic)", "Behandlingen avbröts av ett oväntat fel i tjänsten."),
+            ("processing the email failed unexpectedly", "Behandlingen avbröts av ett oväntat fel i tjänsten."),
+            ("a scan needs text recognition and tesseract (Swedish) is not installed here; process the email again once it is", "En skannad blankett kräver textigenkänning (Tesseract med svenska), som inte är installerad. Behandla igen när den är det."),
+            ("the message is empty or not a MIME message", "Meddelandet är tomt eller inte ett e-postmeddelande."),
+            ("something new", "Meddelandet kunde inte behandlas."),
+        ] {
+            assert_eq!(quarantine_reason_sv(stored), shown, "{stored}");
+        }
+    }
+
+    #[test]
+    fn reply_statuses_read_in_swedish() {
+        assert_eq!(reply_status_sv("held"), "Spärrad");
+        assert_eq!(reply_status_sv("pending"), "Väntar");
+        assert_eq!(reply_status_sv("sent"), "Skickat");
+        assert_eq!(reply_status_sv("failed"), "Misslyckades");
+    }
+
+    #[test]
+    fn the_rate_limit_reason_reads_in_swedish() {
+        assert_eq!(
+            hold_reason_sv("rate limit: 3 replies to this recipient within 600 s (max 3)"),
+            "Spärrat: 3 svar till samma mottagare inom 10 minuter (högst 3)."
+        );
+        assert_eq!(
+            hold_reason_sv("rate limit: 1 replies to this recipient within 45 s (max 1)"),
+            "Spärrat: 1 svar till samma mottagare inom 45 s (högst 1)."
+        );
+        assert_eq!(
+            hold_reason_sv("rate limit: 40 replies to this recipient within 24 h (max 40)"),
+            "Spärrat: 40 svar till samma mottagare senaste dygnet (högst 40)."
+        );
+        assert_eq!(
+            hold_reason_sv("max 10 per 600 s"),
+            "Spärrat av gränsen för antal svar till samma mottagare."
+        );
+    }
+
+    #[test]
+    fn delivery_errors_read_in_swedish_with_the_servers_code() {
+        for (stored, shown) in [
+            (
+                "cannot send the reply through smtp.vgregion.se:587: permanent error (550): 5.1.1 <x@y.se>: Recipient address rejected",
+                "E-postservern nekade svaret: 550 5.1.1 <x@y.se>: Recipient address rejected",
+            ),
+            (
+                "cannot send the reply through smtp.vgregion.se:587: permanent error (535): 5.7.8 Authentication credentials invalid",
+                "E-postservern godtog inte tjänstens inloggning: 535 5.7.8 Authentication credentials invalid",
+            ),
+            (
+                "cannot send the reply through smtp.vgregion.se:587: transient error (451): 4.3.0 Try again later",
+                "E-postservern svarade med ett tillfälligt fel: 451 4.3.0 Try again later",
+            ),
+            (
+                "cannot send the reply through smtp.vgregion.se:587: Connection error: Connection refused (os error 111)",
+                "Servern kunde inte nås.",
+            ),
+            (
+                "cannot send the reply through smtp.vgregion.se:587: network error: timed out",
+                "Servern kunde inte nås.",
+            ),
+            (
+                "cannot send the reply through smtp.vgregion.se:587: tls error: invalid peer certificate",
+                "Den krypterade förbindelsen med e-postservern kunde inte upprättas (TLS).",
+            ),
+            ("bad recipient address: invalid", "Mottagarens adress är ogiltig."),
+            ("cannot write the reply file: Permission denied", "Svaret kunde inte sparas i svarskatalogen."),
+            ("550 no", "Svaret kunde inte skickas (tekniskt fel)."),
+        ] {
+            assert_eq!(delivery_error_sv(stored), shown, "{stored}");
+        }
+    }
+
+    #[test]
+    fn the_services_own_audit_comments_read_in_swedish() {
+        assert_eq!(
+            system_comment_sv("no_reply", "no address to reply to"),
+            "Meddelandet har ingen adress att svara till."
+        );
+        for note in [
+            "no address to notify the sender",
+            "no address of the verksamhetschef",
+            "no KIV address of the card holder",
+        ] {
+            assert!(
+                system_comment_sv("no_notice", note).starts_with("Inget meddelande till"),
+                "{note}"
+            );
+        }
+        assert_eq!(
+            system_comment_sv(
+                "reply_held",
+                "rate limit: 2 replies to this recipient within 3600 s (max 2)"
+            ),
+            "Spärrat: 2 svar till samma mottagare inom 1 timme (högst 2)."
+        );
+        assert_eq!(
+            system_comment_sv("reply_released", "2026-0001-1"),
+            "Svar 2026-0001-1"
+        );
+        assert_eq!(
+            system_comment_sv(
+                "bounce",
+                "delivery report for reply 2026-0001-1, action failed, status 5.1.1"
+            ),
+            "Leveransrapport om svar 2026-0001-1: kunde inte levereras (status 5.1.1)"
+        );
+        assert_eq!(
+            system_comment_sv("bounce", "delivery report"),
+            "Leveransrapport"
+        );
+        // Staff's own words stay as written.
+        assert_eq!(
+            system_comment_sv("overturn", "Registrerad i KIV i dag."),
+            "Registrerad i KIV i dag."
+        );
+        assert_eq!(actor_sv("system"), "tjänsten");
+        assert_eq!(actor_sv("anna"), "anna");
+    }
 
     #[test]
     fn a_correction_reads_as_label_before_and_after() {
