@@ -480,7 +480,7 @@ async fn a_quarantined_email_keeps_its_sender_and_subject() {
     let store = tjid_intake::store::Store::open_sqlite(&inst.path("intake.db"))
         .await
         .unwrap();
-    let mut mail = store.unprocessed_mail(10).await.unwrap();
+    let mut mail = store.unprocessed_mail(10, 0).await.unwrap();
     mail.sort_by(|a, b| a.subject.cmp(&b.subject));
     let shown: Vec<(&str, Option<&str>, &str, Option<&str>)> = mail
         .iter()

@@ -187,19 +187,8 @@ fn fill_store(inst: &Installation) -> HashMap<String, String> {
         )
         .unwrap();
     }
-    let out = inst
-        .command()
-        .args(["process", "--json"])
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let mut cases = HashMap::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in process_dir(inst, &input).lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let name = Path::new(v["source"].as_str().unwrap())
             .file_stem()
@@ -738,26 +727,12 @@ async fn a_working_day_deep_link_the_email_search_by_name_in_chromium() {
     let _ = b.c.clone().close().await;
 }
 
-/// `n` more rejected orders, each its own email (a copy of one fixture under a new Message-ID),
-/// through `process` as the others.
-fn more_rejections(inst: &Installation, n: usize) {
-    let dir = inst.path("more");
-    std::fs::create_dir_all(&dir).unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let raw =
-        std::fs::read_to_string(root.join("fixtures/mail/order_person_not_in_kiv.eml")).unwrap();
-    for i in 0..n {
-        let copy = raw.replace(
-            "<order_person_not_in_kiv@fixtures.tjid>",
-            &format!("<more-{i}@fixtures.tjid>"),
-        );
-        assert_ne!(copy, raw);
-        std::fs::write(dir.join(format!("more-{i:03}.eml")), copy).unwrap();
-    }
+/// `process --json` over the emails in `dir`; its standard output.
+fn process_dir(inst: &Installation, dir: &Path) -> String {
     let out = inst
         .command()
         .args(["process", "--json"])
-        .arg(&dir)
+        .arg(dir)
         .output()
         .unwrap();
     assert!(
@@ -765,6 +740,25 @@ fn more_rejections(inst: &Installation, n: usize) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `n` more copies of the fixture email `name`, each its own email (a new Message-ID), through
+/// `process` as the others.
+fn copies(inst: &Installation, name: &str, n: usize) {
+    let dir = inst.path(&format!("copies-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let raw = std::fs::read_to_string(root.join(format!("fixtures/mail/{name}.eml"))).unwrap();
+    for i in 0..n {
+        let copy = raw.replace(
+            &format!("<{name}@fixtures.tjid>"),
+            &format!("<{name}-{i}@fixtures.tjid>"),
+        );
+        assert_ne!(copy, raw);
+        std::fs::write(dir.join(format!("{i:03}.eml")), copy).unwrap();
+    }
+    process_dir(inst, &dir);
 }
 
 /// The value of the input `css`.
@@ -786,7 +780,8 @@ async fn value_of(c: &Client, css: &str) -> String {
 async fn long_lists_closed_cases_and_a_corrected_card_in_chromium() {
     let inst = Installation::new("");
     let cases = fill_store(&inst);
-    more_rejections(&inst, 55);
+    copies(&inst, "order_person_not_in_kiv", 55);
+    copies(&inst, "ignored_auto_reply", 55);
     // Close two cases as staff would have done earlier in the week.
     let store = tjid_intake::store::Store::open_sqlite(&inst.path("intake.db"))
         .await
@@ -977,6 +972,23 @@ async fn long_lists_closed_cases_and_a_corrected_card_in_chromium() {
         .await
         .unwrap();
     shot(c, "46-kortnummer-rattat").await;
+
+    // Ignorerat och karantän, a page at a time too.
+    c.goto(&format!("{base}/ignorerat")).await.unwrap();
+    let rows = c
+        .find_all(Locator::Css("table.cases tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 50);
+    let paging = text_of(c, "nav.paging").await;
+    assert!(paging.contains("1–50 e-postmeddelanden"), "{paging}");
+    click(c, "nav.paging a[rel=next]").await;
+    let start = Instant::now();
+    while !text_of(c, "nav.paging").await.contains("51–56") {
+        assert!(start.elapsed() < Duration::from_secs(10), "no second page");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shot(c, "49b-ignorerat-sida-2").await;
 
     // A phone: the lists and their page links fit the screen.
     c.set_window_size(390, 844).await.unwrap();

@@ -114,7 +114,7 @@ async fn retention_erases_personal_data_per_outcome_and_keeps_a_shell() {
     // 30 days: the ignored mail goes.
     let report = purge(30).await;
     assert_eq!(report.messages, 1);
-    let ignored = &store.unprocessed_mail(10).await.unwrap()[0];
+    let ignored = &store.unprocessed_mail(10, 0).await.unwrap()[0];
     assert!(ignored.purged_at.is_some());
     assert_eq!(ignored.subject, "");
     assert_eq!(ignored.sender, None);

@@ -389,7 +389,7 @@ async fn contract_recording_and_staff_reads(b: Backend) {
         .is_none());
     let qc = store.queue_counts().await.unwrap();
     assert_eq!(qc.rejected as usize, rejected.len());
-    let mail = store.unprocessed_mail(10).await.unwrap();
+    let mail = store.unprocessed_mail(10, 0).await.unwrap();
     assert!(mail
         .iter()
         .any(|m| m.ignored_reason.as_deref() == Some("duplicate")));
@@ -520,7 +520,7 @@ async fn contract_outbox_take_and_settle(b: Backend) {
     assert_eq!(store.counts().await.unwrap().outbox_held, 1);
     // The "Spärrade svar" list and its count in the navigation.
     assert_eq!(store.queue_counts().await.unwrap().held_replies, 1);
-    let held = store.held_replies(10).await.unwrap();
+    let held = store.held_replies(10, 0).await.unwrap();
     assert_eq!(held.len(), 1, "{}", b.name());
     assert_eq!(
         (held[0].id.as_str(), held[0].case_id.as_str()),
@@ -547,7 +547,7 @@ async fn contract_outbox_take_and_settle(b: Backend) {
         .await
         .unwrap();
     assert_eq!(released, 1);
-    assert!(store.held_replies(10).await.unwrap().is_empty());
+    assert!(store.held_replies(10, 0).await.unwrap().is_empty());
     assert_eq!(store.queue_counts().await.unwrap().held_replies, 0);
     let again = store
         .take_due_replies(now + 6_000, 10, 60_000, 0)
@@ -1189,8 +1189,8 @@ async fn migrate_store_copies_sqlite_into_postgres() {
         json(&target.users().await.unwrap())
     );
     assert_eq!(
-        json(&source.unprocessed_mail(100).await.unwrap()),
-        json(&target.unprocessed_mail(100).await.unwrap())
+        json(&source.unprocessed_mail(100, 0).await.unwrap()),
+        json(&target.unprocessed_mail(100, 0).await.unwrap())
     );
 
     // Every table of the schema is copied (none forgotten by migrate::TABLES).

@@ -463,7 +463,7 @@ async fn actions_without_the_csrf_token_are_refused() {
         assert_eq!(r.status, StatusCode::FORBIDDEN);
     }
     assert_eq!(state_of(&w.store, case).await, "rejected");
-    let mail = w.store.unprocessed_mail(10).await.unwrap();
+    let mail = w.store.unprocessed_mail(10, 0).await.unwrap();
     let r = post(
         &app,
         &format!("/ignorerat/{}/igen", mail[0].id),
@@ -533,7 +533,11 @@ async fn the_rejection_queue_lists_filters_and_counts() {
     // An unknown code is no filter, not an error, and is named.
     let r = get(&app, "/avvisade?reason=%27%20OR%201%3D1", Some(&cookie)).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.body.contains("Filtret känner inte till Skäl"), "{}", r.body);
+    assert!(
+        r.body.contains("Filtret känner inte till Skäl"),
+        "{}",
+        r.body
+    );
 
     let r = get(&app, "/att-bestalla", Some(&cookie)).await;
     assert!(r.body.contains(w.case("order_table_ok")));
@@ -819,7 +823,7 @@ async fn ignored_mail_is_listed_and_can_be_processed_again() {
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("Ignorerat: autosvar"));
     // Mail from `process` came from files, not the Maildir: nothing to put back.
-    let mail = w.store.unprocessed_mail(10).await.unwrap();
+    let mail = w.store.unprocessed_mail(10, 0).await.unwrap();
     let r = post(
         &app,
         &format!("/ignorerat/{}/igen", mail[0].id),
@@ -1158,7 +1162,7 @@ async fn only_quarantined_mail_is_processed_again_with_a_message() {
             .record(&record, &[], &no_reply, w.clock.now_ms())
             .await
             .unwrap();
-        let mail = w.store.unprocessed_mail(1).await.unwrap();
+        let mail = w.store.unprocessed_mail(1, 0).await.unwrap();
         ids.push(mail[0].id.clone());
     }
     let (cookie, csrf) = login(&app, "anna", PASSWORD).await.ok().unwrap();

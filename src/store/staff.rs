@@ -298,13 +298,21 @@ impl Store {
     }
 
     /// Replies held back by the rate limit, longest held first.
-    pub async fn held_replies(&self, limit: i64) -> Result<Vec<HeldReply>, StoreError> {
-        dispatch_store!(self, s => s.held_replies(limit).await)
+    pub async fn held_replies(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<HeldReply>, StoreError> {
+        dispatch_store!(self, s => s.held_replies(limit, offset).await)
     }
 
-    /// Ignored and quarantined emails, newest first.
-    pub async fn unprocessed_mail(&self, limit: i64) -> Result<Vec<MailRow>, StoreError> {
-        dispatch_store!(self, s => s.unprocessed_mail(limit).await)
+    /// Ignored and quarantined emails, newest first: `limit` after skipping `offset`.
+    pub async fn unprocessed_mail(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<MailRow>, StoreError> {
+        dispatch_store!(self, s => s.unprocessed_mail(limit, offset).await)
     }
 
     pub async fn mail(&self, id: &str) -> Result<Option<MailRow>, StoreError> {

@@ -526,7 +526,11 @@ macro_rules! staff_queries {
             })
         }
 
-        pub async fn held_replies(&self, limit: i64) -> Result<Vec<HeldReply>, StoreError> {
+        pub async fn held_replies(
+            &self,
+            limit: i64,
+            offset: i64,
+        ) -> Result<Vec<HeldReply>, StoreError> {
             // The outbox keeps no time of holding: the case's latest `reply_held` audit row
             // gives it (the reply's creation when that row is missing).
             Ok(sqlx::query_as::<_, HeldReply>(
@@ -534,21 +538,27 @@ macro_rules! staff_queries {
                         COALESCE((SELECT MAX(a.at) FROM audit a
                                   WHERE a.case_id = o.case_id AND a.action = 'reply_held'), o.created_at) AS held_at
                  FROM outbox o WHERE o.status = 'held'
-                 ORDER BY held_at, o.id LIMIT $1",
+                 ORDER BY held_at, o.id LIMIT $1 OFFSET $2",
             )
             .bind(limit)
+            .bind(offset.max(0))
             .fetch_all(&self.pool)
             .await?)
         }
 
-        pub async fn unprocessed_mail(&self, limit: i64) -> Result<Vec<MailRow>, StoreError> {
+        pub async fn unprocessed_mail(
+            &self,
+            limit: i64,
+            offset: i64,
+        ) -> Result<Vec<MailRow>, StoreError> {
             Ok(sqlx::query_as::<_, MailRow>(
                 "SELECT id, source_ref, message_id, received_at, sender, subject, outcome, ignored_reason,
                         error, reprocessed_at, purged_at
                  FROM messages WHERE outcome IN ('ignored', 'quarantined')
-                 ORDER BY received_at DESC, id DESC LIMIT $1",
+                 ORDER BY received_at DESC, id DESC LIMIT $1 OFFSET $2",
             )
             .bind(limit)
+            .bind(offset.max(0))
             .fetch_all(&self.pool)
             .await?)
         }

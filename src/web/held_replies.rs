@@ -10,19 +10,23 @@ use super::render::{base, internal, render};
 use super::session::Staff;
 use super::{views, WebState};
 
-const LIST_LIMIT: i64 = 500;
-
 pub(super) async fn held_replies(
     State(state): State<WebState>,
     staff: Staff,
-    Query(q): Query<std::collections::HashMap<String, String>>,
+    Query(q): Query<super::lists::Params>,
 ) -> Response {
     let base = match base(&state, &staff, "sparrade").await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let held = match state.store().held_replies(LIST_LIMIT).await {
-        Ok(h) => h,
+    let pager = super::lists::Pager {
+        path: "/sparrade-svar",
+        q: &q,
+        name: "page",
+    };
+    let limit = super::lists::PAGE_SIZE + 1;
+    let (held, paging) = match state.store().held_replies(limit, pager.offset()).await {
+        Ok(h) => pager.uncounted(h),
         Err(e) => return internal(e),
     };
     let items: Vec<_> = held.iter().map(views::held_reply_item).collect();
@@ -31,6 +35,7 @@ pub(super) async fn held_replies(
         context! {
             title => "Spärrade svar",
             replies => items,
+            paging => paging,
             notice => q.get("slappt").and_then(|n| released_notice(n)),
             ..base
         },

@@ -10,12 +10,10 @@ use super::render::{base, csrf_refused, error_page, internal, not_found, render}
 use super::session::{csrf_ok, CsrfForm, Staff};
 use super::{views, WebState};
 
-const LIST_LIMIT: i64 = 500;
-
 pub(super) async fn unprocessed(
     State(state): State<WebState>,
     staff: Staff,
-    Query(q): Query<std::collections::HashMap<String, String>>,
+    Query(q): Query<super::lists::Params>,
 ) -> Response {
     // After "Behandla igen" (a redirect here): what happened.
     let notice = q.get("igen").filter(|v| *v == "1").map(|_| {
@@ -25,14 +23,26 @@ pub(super) async fn unprocessed(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let mails = match state.store().unprocessed_mail(LIST_LIMIT).await {
-        Ok(m) => m,
+    let pager = super::lists::Pager {
+        path: "/ignorerat",
+        q: &q,
+        name: "page",
+    };
+    let limit = super::lists::PAGE_SIZE + 1;
+    let (mails, paging) = match state.store().unprocessed_mail(limit, pager.offset()).await {
+        Ok(m) => pager.uncounted(m),
         Err(e) => return internal(e),
     };
     let items: Vec<_> = mails.iter().map(views::mail_item).collect();
     render(
         "mail.html.j2",
-        context! { title => "Ignorerat och karantän", mails => items, notice => notice, ..base },
+        context! {
+            title => "Ignorerat och karantän",
+            mails => items,
+            paging => paging,
+            notice => notice,
+            ..base
+        },
     )
 }
 

@@ -18,7 +18,7 @@ use crate::store::{CaseFilter, CaseSummary};
 /// Cases on one page of a list.
 pub(super) const PAGE_SIZE: i64 = 50;
 
-type Params = HashMap<String, String>;
+pub(super) type Params = HashMap<String, String>;
 
 pub(super) fn non_empty(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
@@ -65,11 +65,11 @@ pub(super) struct Paging {
     next: Option<String>,
 }
 
-/// One page of `filter`'s cases: the page asked for by `?<name>=N` of `path`.
-struct Pager<'a> {
-    path: &'a str,
-    q: &'a Params,
-    name: &'a str,
+/// One page of a list: the page asked for by `?<name>=N` of `path`.
+pub(super) struct Pager<'a> {
+    pub(super) path: &'a str,
+    pub(super) q: &'a Params,
+    pub(super) name: &'a str,
 }
 
 impl Pager<'_> {
@@ -77,8 +77,17 @@ impl Pager<'_> {
         page_number(self.q, self.name)
     }
 
-    fn offset(&self) -> i64 {
+    pub(super) fn offset(&self) -> i64 {
         (self.page() - 1) * PAGE_SIZE
+    }
+
+    /// This page of an uncounted list, from `rows` fetched with [`PAGE_SIZE`]` + 1` as the
+    /// limit (one row more than a page tells whether there is a next page).
+    pub(super) fn uncounted<T>(&self, mut rows: Vec<T>) -> (Vec<T>, Paging) {
+        let more = rows.len() as i64 > PAGE_SIZE;
+        rows.truncate(PAGE_SIZE as usize);
+        let paging = self.paging(rows.len(), None, more);
+        (rows, paging)
     }
 
     /// `shown` rows were shown out of `total` (`None`: not counted; then one more row than
@@ -490,22 +499,17 @@ pub(super) async fn search(
         name: "page",
     };
     let (cases, paging): (Vec<CaseSummary>, Option<Paging>) = match &text {
-        Some(text) => {
-            // One row more than a page tells whether there is a next page.
-            match state
-                .store()
-                .search(text, PAGE_SIZE + 1, pager.offset())
-                .await
-            {
-                Ok(mut c) => {
-                    let more = c.len() as i64 > PAGE_SIZE;
-                    c.truncate(PAGE_SIZE as usize);
-                    let paging = pager.paging(c.len(), None, more);
-                    (c, Some(paging))
-                }
-                Err(e) => return internal(e),
+        Some(text) => match state
+            .store()
+            .search(text, PAGE_SIZE + 1, pager.offset())
+            .await
+        {
+            Ok(c) => {
+                let (c, paging) = pager.uncounted(c);
+                (c, Some(paging))
             }
-        }
+            Err(e) => return internal(e),
+        },
         None => (Vec::new(), None),
     };
     let items: Vec<_> = cases.iter().map(views::case_item).collect();
