@@ -109,9 +109,30 @@ pub fn orientation(
     Ok((rotate, conf))
 }
 
-fn pgm(img: &GrayImage) -> Vec<u8> {
-    let mut out = format!("P5\n{} {}\n255\n", img.width(), img.height()).into_bytes();
-    out.extend_from_slice(img.as_raw());
+/// The image as Netpbm for tesseract's stdin: a binarised page (only black and white) as
+/// 1-bit PBM, anything else as 8-bit PGM. Tesseract reads the same pixels either way and gives
+/// the same words, but with a 1-bit image it skips its own thresholding: about a fifth less
+/// time per page (measured on the OCR benchmark's pages: 1.25 s → 1.00 s, TSV identical).
+fn netpbm(img: &GrayImage) -> Vec<u8> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if !img.as_raw().iter().all(|&p| p == 0 || p == 255) {
+        let mut out = format!("P5\n{w} {h}\n255\n").into_bytes();
+        out.extend_from_slice(img.as_raw());
+        return out;
+    }
+    let mut out = format!("P4\n{w} {h}\n").into_bytes();
+    let row_bytes = w.div_ceil(8);
+    out.reserve(row_bytes * h);
+    for row in img.as_raw().chunks(w.max(1)).take(h) {
+        let mut packed = vec![0u8; row_bytes];
+        for (x, &p) in row.iter().enumerate() {
+            // PBM: 1 is black.
+            if p == 0 {
+                packed[x / 8] |= 0x80 >> (x % 8);
+            }
+        }
+        out.extend_from_slice(&packed);
+    }
     out
 }
 
@@ -121,7 +142,7 @@ fn run(args: &[String], img: &GrayImage, timeout: Duration) -> Result<String, Te
     cmd.args(args)
         // Without this, OpenMP threads fight over the cores: 2–3 times slower (STACK-NOTES).
         .env("OMP_THREAD_LIMIT", "1");
-    let done = match super::child::run(cmd, pgm(img), 64 << 20, timeout) {
+    let done = match super::child::run(cmd, netpbm(img), 64 << 20, timeout) {
         Ok(done) => done,
         Err(ChildError::Start(e)) => return Err(TesseractError::Start(e)),
         Err(ChildError::Timeout) => return Err(TesseractError::Timeout(timeout)),
@@ -184,5 +205,22 @@ mod tests {
             (208, 504, 168, 38)
         );
         assert_eq!(words[0].confidence, 92.5);
+    }
+
+    #[test]
+    fn a_black_and_white_page_goes_as_one_bit_anything_else_as_grey() {
+        // 10 × 2: the row is padded to whole bytes, black is 1.
+        let mut bw = GrayImage::from_pixel(10, 2, image::Luma([255]));
+        bw.put_pixel(0, 0, image::Luma([0]));
+        bw.put_pixel(9, 1, image::Luma([0]));
+        assert_eq!(
+            netpbm(&bw),
+            [b"P4\n10 2\n".as_slice(), &[0x80, 0x00, 0x00, 0x40]].concat()
+        );
+        let mut grey = bw.clone();
+        grey.put_pixel(5, 0, image::Luma([128]));
+        let out = netpbm(&grey);
+        assert!(out.starts_with(b"P5\n10 2\n255\n"));
+        assert_eq!(out.len(), b"P5\n10 2\n255\n".len() + 20);
     }
 }
