@@ -106,6 +106,16 @@ async fn wait_for_state(c: &Client, state: &str) {
     panic!("the case stays {shown:?}, not {state:?}")
 }
 
+/// Scrolls the first element matching `css` into view (for a screenshot of it).
+async fn scroll_to(c: &Client, css: &str) {
+    c.execute(
+        "document.querySelector(arguments[0]).scrollIntoView()",
+        vec![serde_json::Value::from(css)],
+    )
+    .await
+    .unwrap();
+}
+
 /// The page's text, once the page has settled: right after a form is sent the old page's body
 /// may go stale, or the new one may not be there yet, so this asks again for up to 10 s.
 async fn body_text(c: &Client) -> String {
@@ -476,9 +486,7 @@ async fn a_held_case_is_verified_with_a_corrected_field_in_chromium() {
         assert!(start.elapsed() < Duration::from_secs(15), "{text}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    c.execute("document.getElementById('audit').scrollIntoView()", vec![])
-        .await
-        .unwrap();
+    scroll_to(&c, "#audit").await;
     shot(&c, "22-granskat").await;
     let d = store.case_detail(&png.case_id).await.unwrap().unwrap();
     assert_eq!(d.case.state, "queued");
@@ -670,9 +678,7 @@ async fn a_working_day_deep_link_the_email_search_by_name_in_chromium() {
         "{email}"
     );
     assert!(email.contains("orjan.lindqvist@vgregion.se"), "{email}");
-    c.execute("document.getElementById('email').scrollIntoView()", vec![])
-        .await
-        .unwrap();
+    scroll_to(c, "#email").await;
     shot(c, "30-epost-fraga").await;
 
     // The order: its PDF attachment by name, with the form read from it.
@@ -680,9 +686,7 @@ async fn a_working_day_deep_link_the_email_search_by_name_in_chromium() {
     let attachments = text_of(c, "#attachments").await;
     assert!(attachments.contains("TJID-101.pdf"), "{attachments}");
     assert!(attachments.contains("Blankett läst"), "{attachments}");
-    c.execute("document.getElementById('email').scrollIntoView()", vec![])
-        .await
-        .unwrap();
+    scroll_to(c, "#email").await;
     shot(c, "31-epost-bilaga").await;
 
     // Search by the person's name.
@@ -715,9 +719,7 @@ async fn a_working_day_deep_link_the_email_search_by_name_in_chromium() {
         (order, "35-mobil-epost-bilaga"),
     ] {
         c.goto(&format!("{base}/arende/{id}")).await.unwrap();
-        c.execute("document.getElementById('email').scrollIntoView()", vec![])
-            .await
-            .unwrap();
+        scroll_to(c, "#email").await;
         let o = overflow(c).await;
         assert!(o <= 0.0, "{name}: sideways scrolling on a phone: {o}px");
         shot(c, name).await;
@@ -935,12 +937,7 @@ async fn long_lists_closed_cases_and_a_corrected_card_in_chromium() {
         value_of(c, "#card_number-correct_card").await,
         "9752 2679 0010 0000 121"
     );
-    c.execute(
-        "document.getElementById('actions').scrollIntoView()",
-        vec![],
-    )
-    .await
-    .unwrap();
+    scroll_to(c, "#actions").await;
     shot(c, "45-kortnummer-luhn").await;
     assert_eq!(
         store
@@ -968,9 +965,7 @@ async fn long_lists_closed_cases_and_a_corrected_card_in_chromium() {
     assert_eq!(text_of(c, "#state").await, "Utlämnat");
     let known = store.known_card("9752267900100000121").await.unwrap();
     assert_eq!(known.unwrap().order_case, *order);
-    c.execute("document.getElementById('audit').scrollIntoView()", vec![])
-        .await
-        .unwrap();
+    scroll_to(c, "#audit").await;
     shot(c, "46-kortnummer-rattat").await;
 
     // Ignorerat och karantän, a page at a time too.
@@ -1256,24 +1251,14 @@ async fn quarantine_and_held_replies_in_chromium() {
     for english in ["rate limit", "pending", "held", "system"] {
         assert!(!audit.contains(english), "{english:?} in {audit}");
     }
-    c.execute(
-        "document.getElementById('replies').scrollIntoView()",
-        vec![],
-    )
-    .await
-    .unwrap();
+    scroll_to(c, "#replies").await;
     shot(c, "63-arende-sparrat-svar").await;
 
     // On a phone: the lists and the case page's tables fit the screen.
     c.set_window_size(390, 844).await.unwrap();
     c.goto(&held_list).await.unwrap();
     fits_a_phone(c, "Spärrade svar").await;
-    c.execute(
-        "document.querySelector('tbody tr').scrollIntoView()",
-        vec![],
-    )
-    .await
-    .unwrap();
+    scroll_to(c, "tbody tr").await;
     shot(c, "64-mobil-sparrade-svar").await;
     c.goto(&list).await.unwrap();
     fits_a_phone(c, "Ignorerat och karantän").await;
@@ -1300,12 +1285,7 @@ async fn quarantine_and_held_replies_in_chromium() {
         .await;
         assert!(offset > 60.0, "{css} sits under the labels ({offset}px)");
     }
-    c.execute(
-        "document.querySelector('tbody tr').scrollIntoView()",
-        vec![],
-    )
-    .await
-    .unwrap();
+    scroll_to(c, "tbody tr").await;
     shot(c, "65-mobil-ignorerat").await;
     // The case lists: each card's sender address under the subject, in the value column.
     c.goto(&format!("{base}/avvisade")).await.unwrap();
@@ -1344,12 +1324,7 @@ async fn quarantine_and_held_replies_in_chromium() {
     shot(c, "65b-mobil-avvisade").await;
     c.goto(&format!("{base}/arende/{case}")).await.unwrap();
     fits_a_phone(c, "the case page").await;
-    c.execute(
-        "document.getElementById('replies').scrollIntoView()",
-        vec![],
-    )
-    .await
-    .unwrap();
+    scroll_to(c, "#replies").await;
     let address_right = js_number(
         c,
         "return document.querySelector('#replies td.address').getBoundingClientRect().right",
@@ -1360,9 +1335,7 @@ async fn quarantine_and_held_replies_in_chromium() {
         "the recipient ends at {address_right}px"
     );
     shot(c, "66-mobil-arende-svar").await;
-    c.execute("document.getElementById('audit').scrollIntoView()", vec![])
-        .await
-        .unwrap();
+    scroll_to(c, "#audit").await;
     shot(c, "67-mobil-arende-handelser").await;
 
     // Back on the laptop: send the held reply after all, from the list.
