@@ -11,6 +11,7 @@ pub mod config;
 pub mod directory;
 pub mod domain;
 pub mod forms;
+pub mod imaging;
 pub mod intake;
 pub mod net;
 pub mod ocr;

@@ -12,9 +12,6 @@ type Graph = BTreeMap<String, BTreeSet<String>>;
 
 /// Edges that close a cycle today. Remove an entry when its edge is gone.
 const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
-    // The layout reader (forms::ink::lone_box) finds a drawn check box with OCR's box finder
-    // (ocr::marks::ink_in_box_before), while OCR uses the forms' labels and the layout reader.
-    ("forms", "ocr"),
     // `Settings` gathers `web::settings::{HttpSettings, WebSettings}`, while the web pages
     // reach `config` through the casework, the intake and the originals, which still take the
     // whole `Settings`. Goes when those build from their own settings types (issue 10).

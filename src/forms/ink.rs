@@ -89,7 +89,7 @@ pub fn read_marks(ink: &InkImage, options: &[Rect], text: &[Rect]) -> MarkReadin
 /// there, with whether the reading is clear.
 pub fn lone_box(ink: &InkImage, label: &Rect) -> Option<(bool, bool)> {
     let h = ((label[3] - label[1]) * ink.px_per_pt).max(6.0) as u32;
-    let share = crate::ocr::marks::ink_in_box_before(
+    let share = crate::imaging::ink_in_box_before(
         &ink.image,
         to_px(ink, label[0]).max(0) as u32,
         to_px(ink, label[1]).max(0) as u32,

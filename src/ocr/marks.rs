@@ -8,24 +8,14 @@
 
 use image::GrayImage;
 
-use super::prep::INK;
 use super::tesseract::TsvWord;
 use crate::forms::labels::{fold, near_option};
 use crate::forms::spec::{FieldType, FormKind};
+use crate::imaging::{box_left_of, find_box, BoxHit};
 
 /// Share of the box's inside covered by ink above which it counts as marked. An empty box reads
 /// 0–2 % (noise, a stroke of the border), a printed `X` or a drawn cross 15–35 %.
 const MARKED_SHARE: f32 = 0.07;
-
-/// A found box in pixels: left, top, right, bottom (inclusive border).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BoxHit {
-    pub x0: u32,
-    pub y0: u32,
-    pub x1: u32,
-    pub y1: u32,
-    pub ink: f32,
-}
 
 /// The texts that have a box before them: choice options and Ja/Nej labels of both forms.
 fn boxed_texts() -> Vec<(Vec<String>, bool)> {
@@ -117,25 +107,6 @@ fn matches_at(folded: &[String], words: &[TsvWord], i: usize, parts: &[String]) 
     same_line && near_option(&folded[i..i + parts.len()].concat(), &parts.concat())
 }
 
-fn dark(bin: &GrayImage, x: u32, y: u32) -> bool {
-    x < bin.width() && y < bin.height() && bin.get_pixel(x, y).0[0] < INK
-}
-
-/// A square box ending just left of `left`, vertically around a text line at `top` of height `h`.
-fn box_left_of(bin: &GrayImage, left: u32, top: u32, h: u32) -> Option<BoxHit> {
-    let x_from = left.saturating_sub(h * 3);
-    let x_to = left.saturating_sub(1);
-    let y_from = top.saturating_sub(h * 3 / 4);
-    let y_to = (top + h + h * 3 / 4).min(bin.height().saturating_sub(1));
-    find_box(bin, x_from, x_to, y_from, y_to, h)
-}
-
-/// The share of ink inside a square box right before a text at `left`, `top` of height `h`
-/// (pixels), if there is one: for a lone check box drawn before its label on a text PDF.
-pub fn ink_in_box_before(bin: &GrayImage, left: u32, top: u32, h: u32) -> Option<f32> {
-    box_left_of(bin, left, top, h).map(|b| b.ink)
-}
-
 /// A box under a label (the Ja/Nej cell of the Table layout).
 fn box_below(bin: &GrayImage, w: &TsvWord, h: u32) -> Option<BoxHit> {
     let y_from = w.top + w.height + 1;
@@ -143,109 +114,6 @@ fn box_below(bin: &GrayImage, w: &TsvWord, h: u32) -> Option<BoxHit> {
     let x_from = w.left.saturating_sub(h);
     let x_to = (w.left + h * 3).min(bin.width().saturating_sub(1));
     find_box(bin, x_from, x_to, y_from, y_to, h)
-}
-
-/// The rightmost square of side 0.7h–2.5h whose four borders are dark lines, within the window.
-fn find_box(
-    bin: &GrayImage,
-    x_from: u32,
-    x_to: u32,
-    y_from: u32,
-    y_to: u32,
-    h: u32,
-) -> Option<BoxHit> {
-    if x_to <= x_from || y_to <= y_from {
-        return None;
-    }
-    let min_side = h * 7 / 10;
-    let max_side = h * 5 / 2;
-    // Columns with a vertical dark run of at least min_side: candidate left/right borders.
-    let longest_run = |x: u32| {
-        let (mut best, mut run, mut best_end) = (0, 0, 0);
-        for y in y_from..=y_to {
-            if dark(bin, x, y) {
-                run += 1;
-                if run > best {
-                    best = run;
-                    best_end = y;
-                }
-            } else {
-                run = 0;
-            }
-        }
-        (best, best_end)
-    };
-    let mut edges: Vec<(u32, u32, u32)> = Vec::new(); // (x_start, x_end, run end y)
-    for x in x_from..=x_to {
-        let (run, end) = longest_run(x);
-        if run >= min_side {
-            match edges.last_mut() {
-                Some(e) if e.1 + 1 == x => e.1 = x,
-                _ => edges.push((x, x, end)),
-            }
-        }
-    }
-    for ri in (0..edges.len()).rev() {
-        let r = edges[ri];
-        for li in (0..ri).rev() {
-            let l = edges[li];
-            let width = r.0.saturating_sub(l.1);
-            if width < min_side {
-                continue;
-            }
-            if width > max_side {
-                break;
-            }
-            // Horizontal borders: rows mostly dark between the two edges.
-            let span = r.1 - l.0 + 1;
-            let rows: Vec<u32> = (y_from..=y_to)
-                .filter(|&y| {
-                    (l.0..=r.1).filter(|&x| dark(bin, x, y)).count() as u32 * 10 >= span * 7
-                })
-                .collect();
-            let (Some(&top), Some(&bottom)) = (rows.first(), rows.last()) else {
-                continue;
-            };
-            let height = bottom - top;
-            if height < min_side || height > max_side || height * 2 < width || width * 2 < height {
-                continue;
-            }
-            // The inside, away from the borders.
-            let top_in = rows
-                .iter()
-                .take_while(|&&y| y <= top + height / 4)
-                .last()
-                .copied()
-                .unwrap_or(top)
-                + 1;
-            let bottom_in = rows
-                .iter()
-                .rev()
-                .take_while(|&&y| y + height / 4 >= bottom)
-                .last()
-                .copied()
-                .unwrap_or(bottom);
-            let margin_x = (width / 8).max(1);
-            let margin_y = ((bottom_in.saturating_sub(top_in)) / 8).max(1);
-            let (ix0, ix1) = (l.1 + 1 + margin_x, r.0.saturating_sub(1 + margin_x));
-            let (iy0, iy1) = (top_in + margin_y, bottom_in.saturating_sub(1 + margin_y));
-            if ix1 <= ix0 || iy1 <= iy0 {
-                continue;
-            }
-            let area = (ix1 - ix0 + 1) * (iy1 - iy0 + 1);
-            let ink = (iy0..=iy1)
-                .map(|y| (ix0..=ix1).filter(|&x| dark(bin, x, y)).count() as u32)
-                .sum::<u32>();
-            return Some(BoxHit {
-                x0: l.0,
-                y0: top,
-                x1: r.1,
-                y1: bottom,
-                ink: ink as f32 / area as f32,
-            });
-        }
-    }
-    None
 }
 
 #[cfg(test)]

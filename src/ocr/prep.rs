@@ -5,8 +5,7 @@
 
 use image::{imageops, GrayImage, Luma};
 
-/// Dark pixels are below this after light correction.
-pub const INK: u8 = 128;
+pub use crate::imaging::INK;
 
 /// Evens out uneven light (a phone photo lit from one side, a grey scanner background): each
 /// pixel is divided by an estimate of the paper's brightness around it, so paper becomes white
