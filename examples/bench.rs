@@ -123,7 +123,7 @@ async fn run(
         window_secs: 600,
         max_per_day: 0,
     };
-    let intake = Arc::new(Intake::load(settings)?);
+    let intake = Arc::new(Intake::load(settings.intake_parts())?);
     let recorder = Recorder::Store(store.clone());
 
     let mut latencies: Vec<f64> = Vec::with_capacity(emails);

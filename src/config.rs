@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 // Settings owned by their components; gathered here.
+pub use crate::casework::retention::RetentionSettings;
 pub use crate::directory::ldap::LdapSettings;
 pub use crate::directory::{DirectoryKind, DirectorySettings, KivSettings};
 pub use crate::net::{is_loopback, Security};
@@ -43,6 +44,50 @@ pub struct Settings {
     pub log: LogSettings,
     pub web: WebSettings,
     pub retention: RetentionSettings,
+}
+
+impl Settings {
+    /// Where raw emails are found again (the Maildir, kept copies of IMAP mail).
+    pub fn originals(&self) -> crate::originals::Originals {
+        let dir = &self.store.originals_dir;
+        crate::originals::Originals::at(
+            self.source.maildir.clone(),
+            (!dir.as_os_str().is_empty()).then(|| dir.clone()),
+        )
+    }
+
+    /// What the intake is built from.
+    pub fn intake_parts(&self) -> crate::intake::IntakeParts {
+        crate::intake::IntakeParts {
+            intake: self.intake.clone(),
+            limits: self.limits.clone(),
+            directory: self.directory.clone(),
+            kiv: self.kiv.clone(),
+            ldap: self.ldap.clone(),
+            providers: self.providers.clone(),
+            ocr: self.ocr.settings(),
+            ocr_workers: self.ocr.workers,
+            child_memory_mb: self.ocr.child_memory_mb,
+            originals: self.originals(),
+        }
+    }
+
+    /// The IMAP settings and the largest email read, when mail comes from an IMAP server
+    /// (retention erases expired mail there too).
+    pub fn imap_source(&self) -> Option<(&ImapSettings, usize)> {
+        (self.source.kind == SourceKind::Imap)
+            .then_some((&self.imap, self.limits.max_message_bytes))
+    }
+
+    /// What the staff pages are built from.
+    pub fn web_parts(&self) -> crate::web::WebParts {
+        crate::web::WebParts {
+            web: self.web.clone(),
+            http: self.http.clone(),
+            maildir: self.source.maildir.clone(),
+            intake: self.intake_parts(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -190,45 +235,6 @@ impl Default for OcrConfig {
             max_pages: d.raster.max_pages,
             max_pixels: d.raster.max_pixels,
             child_memory_mb: crate::ocr::child::DEFAULT_MEMORY_MB,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct RetentionSettings {
-    /// Run the purge once a day inside `run`.
-    pub enabled: bool,
-    /// Ignored mail (auto-replies, bounces, duplicates), counted from its arrival.
-    pub ignored_days: u64,
-    /// Quarantined mail, counted from its arrival.
-    pub quarantined_days: u64,
-    /// Rejected cases (confirmed or not), counted from their last event.
-    pub rejected_days: u64,
-    /// Completed cases (card handed out, card deregistered), counted from their last event.
-    pub completed_days: u64,
-}
-
-impl Default for RetentionSettings {
-    fn default() -> Self {
-        RetentionSettings {
-            enabled: true,
-            ignored_days: 30,
-            quarantined_days: 90,
-            rejected_days: 90,
-            completed_days: 730,
-        }
-    }
-}
-
-impl RetentionSettings {
-    pub fn policy(&self) -> crate::store::RetentionPolicy {
-        let ms = |days: u64| (days.min(100_000) as i64) * crate::clock::DAY_MS;
-        crate::store::RetentionPolicy {
-            ignored_ms: ms(self.ignored_days),
-            quarantined_ms: ms(self.quarantined_days),
-            rejected_ms: ms(self.rejected_days),
-            completed_ms: ms(self.completed_days),
         }
     }
 }

@@ -15,9 +15,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::case::{CheckedCase, Decision, EmailOutcome, IgnoreReason, WarningCode};
-use crate::config::DirectoryKind;
-use crate::config::Settings;
-use crate::directory::{Directory, DirectoryError, KivLookup, KivSnapshot, LdapDirectory};
+use crate::directory::ldap::LdapSettings;
+use crate::directory::{
+    Directory, DirectoryError, DirectoryKind, DirectorySettings, KivLookup, KivSettings,
+    KivSnapshot, LdapDirectory,
+};
 use crate::pdf::PdfLimits;
 use crate::pipeline::check::CheckContext;
 use crate::pipeline::decide::{
@@ -30,9 +32,27 @@ use crate::providers::ProviderRegister;
 use crate::source::Input;
 use crate::store::{MailRecord, Recorded, Store, WaitingMail};
 
+/// What the intake is built from: its part of the settings, gathered by
+/// `config::Settings::intake_parts` (the intake does not know the whole configuration).
+#[derive(Debug, Clone)]
+pub struct IntakeParts {
+    pub intake: crate::pipeline::IntakeSettings,
+    pub limits: crate::pipeline::LimitSettings,
+    pub directory: DirectorySettings,
+    pub kiv: KivSettings,
+    pub ldap: LdapSettings,
+    pub providers: crate::providers::ProviderSettings,
+    pub ocr: crate::ocr::OcrSettings,
+    /// Pages recognised at once in the whole process; 0: one per core.
+    pub ocr_workers: usize,
+    /// Address space of each external program, in MiB; 0: no limit.
+    pub child_memory_mb: u64,
+    pub originals: crate::originals::Originals,
+}
+
 /// Everything the pure stages need, loaded once.
 pub struct Intake {
-    pub settings: Settings,
+    pub parts: IntakeParts,
     directory: Directory,
     providers: ProviderRegister,
     limits: ExtractLimits,
@@ -159,7 +179,7 @@ impl Intake {
             .await
     }
 
-    pub fn load(settings: Settings) -> anyhow::Result<Intake> {
+    pub fn load(settings: IntakeParts) -> anyhow::Result<Intake> {
         let directory = match settings.directory.kind {
             DirectoryKind::Ldif => {
                 let kiv = KivSnapshot::load(&settings.kiv.ldif)
@@ -194,12 +214,12 @@ impl Intake {
                 max_pages: settings.limits.max_pdf_pages,
                 ..PdfLimits::default()
             },
-            ocr: settings.ocr.settings(),
+            ocr: settings.ocr.clone(),
         };
-        if settings.ocr.workers > 0 {
-            crate::ocr::set_workers(settings.ocr.workers);
+        if settings.ocr_workers > 0 {
+            crate::ocr::set_workers(settings.ocr_workers);
         }
-        crate::ocr::child::set_memory_limit_mb(settings.ocr.child_memory_mb);
+        crate::ocr::child::set_memory_limit_mb(settings.child_memory_mb);
         if settings.ocr.enabled && !crate::ocr::available(&settings.ocr.lang) {
             // Not fatal: digital forms are still read. Emails with scans are quarantined until
             // it is installed (staff process them again), and `tjid-intake check` reports it.
@@ -209,8 +229,8 @@ impl Intake {
             );
         }
         Ok(Intake {
-            originals: crate::originals::Originals::new(&settings),
-            settings,
+            originals: settings.originals.clone(),
+            parts: settings,
             directory,
             providers,
             limits,
@@ -260,7 +280,7 @@ impl Intake {
 
     /// Whether the sender of `mail` passes `require_authenticated_sender` (true when it is off).
     pub fn sender_passes(&self, mail: &ParsedMail) -> bool {
-        let intake = &self.settings.intake;
+        let intake = &self.parts.intake;
         !intake.require_authenticated_sender || sender_authenticated(mail, &intake.authserv_id)
     }
 
@@ -285,10 +305,10 @@ impl Intake {
             content_hash,
             elapsed: Duration::ZERO,
         };
-        if raw.len() > self.settings.limits.max_message_bytes {
+        if raw.len() > self.parts.limits.max_message_bytes {
             analysis.error = Some(format!(
                 "the message is larger than {} bytes",
-                self.settings.limits.max_message_bytes
+                self.parts.limits.max_message_bytes
             ));
             return Prepared {
                 analysis,
@@ -304,7 +324,7 @@ impl Intake {
                 {
                     panic!("test panic requested by TJID_DEBUG_PANIC_ON_SUBJECT");
                 }
-                if let Some(reason) = ignore_reason(&mail, &self.settings.intake.own_address) {
+                if let Some(reason) = ignore_reason(&mail, &self.parts.intake.own_address) {
                     return Ok((mail, Some(reason), None));
                 }
                 let forms = extract_forms(&mail, &self.limits);
@@ -371,9 +391,9 @@ impl Intake {
     /// The settings of replies and notices.
     pub fn reply_settings(&self) -> ReplySettings<'_> {
         ReplySettings {
-            own_address: &self.settings.intake.own_address,
-            display_name: &self.settings.intake.display_name,
-            office_address: &self.settings.intake.office_address,
+            own_address: &self.parts.intake.own_address,
+            display_name: &self.parts.intake.display_name,
+            office_address: &self.parts.intake.office_address,
         }
     }
 
@@ -518,7 +538,7 @@ impl Intake {
         self: Arc<Self>,
         input: Input,
     ) -> (Input, Result<Analysis, DirectoryError>, Instant) {
-        let timeout = Duration::from_secs(self.settings.limits.processing_timeout_secs);
+        let timeout = Duration::from_secs(self.parts.limits.processing_timeout_secs);
         let started = Instant::now();
         let raw = Arc::new(input.raw);
         let task_raw = Arc::clone(&raw);
@@ -571,7 +591,7 @@ impl Intake {
             subject: mail.as_ref().map(|m| m.subject.clone()).unwrap_or_default(),
             error: waiting.error.clone(),
         };
-        let ldap = &self.settings.ldap;
+        let ldap = &self.parts.ldap;
         let now = Utc::now().timestamp_millis();
         let attempts = store
             .mark_waiting(&record, now, ldap.retry_initial_ms, ldap.retry_max_ms)

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::Settings;
 use crate::source::Maildir;
 
 #[derive(Debug, Clone)]
@@ -19,14 +18,6 @@ pub struct Originals {
 }
 
 impl Originals {
-    pub fn new(settings: &Settings) -> Originals {
-        let dir = &settings.store.originals_dir;
-        Originals::at(
-            settings.source.maildir.clone(),
-            (!dir.as_os_str().is_empty()).then(|| dir.clone()),
-        )
-    }
-
     pub fn at(maildir: PathBuf, copies: Option<PathBuf>) -> Originals {
         Originals { maildir, copies }
     }

@@ -115,7 +115,7 @@ async fn ldap_lookups_answer_like_the_snapshot_and_cache() {
 fn intake_with(dir: &Path, ldap_url: Option<&str>) -> Intake {
     let config = write_config(dir, ldap_url, None, "");
     let settings = Settings::load_with_env(Some(&config), []).unwrap();
-    Intake::load(settings).unwrap()
+    Intake::load(settings.intake_parts()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

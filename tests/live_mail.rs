@@ -33,7 +33,7 @@ async fn end_to_end_with_idle_folders_replies_and_bounce_link() {
     support::init_logging();
     let world = World::start().await;
     let settings = world.settings("max_message_bytes = 200000", NO_RATE_LIMIT);
-    let originals = tjid_intake::originals::Originals::new(&settings);
+    let originals = settings.originals();
     let daemon = Daemon::start(settings).await;
     wait_until(20, "IMAP connected", || async {
         daemon.status.get().as_str() == "connected"
@@ -546,9 +546,10 @@ async fn retention_removes_expired_mail_from_the_servers_folders_too() {
         .await
         .unwrap();
     assert_eq!(report.messages, 2, "{report:?}");
-    let removed = tjid_intake::casework::retention::erase_on_server(&store, &settings, later)
-        .await
-        .unwrap();
+    let removed =
+        tjid_intake::casework::retention::erase_on_server(&store, settings.imap_source(), later)
+            .await
+            .unwrap();
     assert_eq!(removed, 2);
     assert!(!world
         .dovecot
@@ -561,9 +562,10 @@ async fn retention_removes_expired_mail_from_the_servers_folders_too() {
         .await
         .contains(&ignored.0));
     // Done once: the next purge has nothing left to remove there.
-    let again = tjid_intake::casework::retention::erase_on_server(&store, &settings, later)
-        .await
-        .unwrap();
+    let again =
+        tjid_intake::casework::retention::erase_on_server(&store, settings.imap_source(), later)
+            .await
+            .unwrap();
     assert_eq!(again, 0);
 }
 

@@ -119,7 +119,8 @@ impl Backend {
     /// Records these fixtures through the intake in this process, as the daemon does: their
     /// replies stay pending in the outbox (`process` would deliver them).
     async fn record(&self, store: &Store, names: &[&str]) {
-        let intake = Arc::new(tjid_intake::intake::Intake::load(self.settings()).unwrap());
+        let intake =
+            Arc::new(tjid_intake::intake::Intake::load(self.settings().intake_parts()).unwrap());
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let inputs = names
             .iter()
@@ -1024,7 +1025,7 @@ async fn postgres_concurrent_recording_numbers_without_gaps() {
         return;
     };
     let settings = b.settings();
-    let intake = Arc::new(tjid_intake::intake::Intake::load(settings).unwrap());
+    let intake = Arc::new(tjid_intake::intake::Intake::load(settings.intake_parts()).unwrap());
     let today = chrono::Utc::now().date_naive();
     let mut analyses = Vec::new();
     for i in 0..40 {

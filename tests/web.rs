@@ -125,7 +125,7 @@ impl World {
     fn app(&self) -> Router {
         router(WebState::new(
             self.store.clone(),
-            &self.settings,
+            &self.settings.web_parts(),
             self.clock.clone(),
         ))
     }

@@ -292,8 +292,8 @@ fn open_sink(settings: &Settings) -> anyhow::Result<ReplySink> {
 async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     let store = open_store(&settings).await?;
     let sink = open_sink(&settings)?;
-    let intake = Arc::new(Intake::load(settings)?);
-    crate::app::daemon::run(intake, store, sink).await?;
+    let intake = Arc::new(Intake::load(settings.intake_parts())?);
+    crate::app::daemon::run(settings, intake, store, sink).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -314,7 +314,7 @@ async fn process(
     };
     let outbox = settings.outbox.clone();
     let rate = settings.rate_limit.clone();
-    let intake = Arc::new(Intake::load(settings)?);
+    let intake = Arc::new(Intake::load(settings.intake_parts())?);
     let stdout = std::io::stdout();
     let mut quarantined = 0usize;
     let waiting = intake
@@ -566,7 +566,7 @@ async fn verify(
     let outbox = settings.outbox.clone();
     let rate = settings.rate_limit.clone();
     let sink = open_sink(&settings)?;
-    let intake = Intake::load(settings)?;
+    let intake = Intake::load(settings.intake_parts())?;
     let request = crate::casework::verification::VerifyRequest {
         case_id: case.clone(),
         actor: actor_or_cli(by),
@@ -749,7 +749,7 @@ async fn purge(settings: Settings) -> anyhow::Result<ExitCode> {
     let report = crate::casework::retention::purge(
         &store,
         &settings.retention,
-        Some(&crate::originals::Originals::new(&settings)),
+        Some(&settings.originals()),
         now,
     )
     .await?;
@@ -757,7 +757,8 @@ async fn purge(settings: Settings) -> anyhow::Result<ExitCode> {
         "purged: {} email(s), {} rejected case(s), {} completed case(s)",
         report.messages, report.rejected_cases, report.completed_cases
     );
-    let removed = crate::casework::retention::erase_on_server(&store, &settings, now).await?;
+    let removed =
+        crate::casework::retention::erase_on_server(&store, settings.imap_source(), now).await?;
     if removed > 0 {
         println!("removed from the IMAP server: {removed} email(s)");
     }

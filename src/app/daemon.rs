@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::case::EmailOutcome;
-use crate::config::SourceKind;
+use crate::config::{Settings, SourceKind};
 use crate::intake::{self, Intake, Recorder};
 use crate::outbox::deliver_due;
 use crate::sink::ReplySink;
@@ -22,8 +22,14 @@ use crate::store::Store;
 /// How many emails wait, read, for their analysis at most (memory stays flat with a backlog).
 const BATCH: usize = 256;
 
-pub async fn run(intake: Arc<Intake>, store: Store, sink: ReplySink) -> anyhow::Result<()> {
+pub async fn run(
+    settings: Settings,
+    intake: Arc<Intake>,
+    store: Store,
+    sink: ReplySink,
+) -> anyhow::Result<()> {
     run_until(
+        settings,
         intake,
         store,
         sink,
@@ -36,13 +42,13 @@ pub async fn run(intake: Arc<Intake>, store: Store, sink: ReplySink) -> anyhow::
 /// Runs until `shutdown` completes. `imap_status` is updated by the IMAP source (for the
 /// metrics); it stays `stopped` with the Maildir source.
 pub async fn run_until(
+    settings: Settings,
     intake: Arc<Intake>,
     store: Store,
     sink: ReplySink,
     imap_status: ConnectionStatus,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let settings = intake.settings.clone();
     let store = store.named(&settings.instance.name);
     let lease = (settings.source.kind == SourceKind::Imap)
         .then(|| LeaseStatus::new(&settings.imap, &settings.instance));
@@ -63,6 +69,7 @@ pub async fn run_until(
             // The staff pages check a verified case again with the daemon's own KIV and register.
             crate::web::router(crate::web::WebState::with_intake(
                 store.clone(),
+                &settings.web_parts(),
                 Arc::clone(&intake),
                 crate::clock::Clock::System,
             ))
@@ -358,7 +365,7 @@ fn start_purge(
     }
     let store = store.clone();
     let retention = settings.retention.clone();
-    let originals = crate::originals::Originals::new(settings);
+    let originals = settings.originals();
     let settings = settings.clone();
     Some(tokio::spawn(async move {
         loop {
@@ -369,7 +376,8 @@ fn start_purge(
                 tracing::error!(error = %e, "retention purge failed; will try again tomorrow");
             }
             if let Err(e) =
-                crate::casework::retention::erase_on_server(&store, &settings, now).await
+                crate::casework::retention::erase_on_server(&store, settings.imap_source(), now)
+                    .await
             {
                 tracing::error!(error = %e, "retention on the IMAP server failed; will try again tomorrow");
             }

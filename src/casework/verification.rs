@@ -379,7 +379,6 @@ mod tests {
     }
 
     use crate::case::{CaseKind, ReasonCode};
-    use crate::config::Settings;
     use crate::store::{MailRecord, Recorded};
 
     /// The email the cases come from (a plain body; the form is given to `recheck` directly).
@@ -429,20 +428,31 @@ Se bifogad blankett.\r
     async fn world() -> World {
         let dir = tempfile::tempdir().unwrap();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[kiv]\nldif = {:?}\n[providers]\ncsv = {:?}\n[intake]\nown_address = \"tjansteid-intake@vgregion.se\"\nrequire_authenticated_sender = false\nauthserv_id = \"mx.vgregion.se\"\n[store]\nsqlite = {:?}\n",
-                root.join("fixtures/kiv.ldif"),
-                root.join("fixtures/providers.csv"),
-                dir.path().join("intake.db"),
-            ),
-        )
-        .unwrap();
-        let settings = Settings::load_with_env(Some(&config), []).unwrap();
-        let store = Store::open_sqlite(&settings.store.sqlite).await.unwrap();
-        let intake = Intake::load(settings).unwrap();
+        // The intake as `[intake] require_authenticated_sender = false` and the fixtures' KIV
+        // and register configure it.
+        let parts = crate::intake::IntakeParts {
+            intake: crate::pipeline::IntakeSettings {
+                require_authenticated_sender: false,
+                ..Default::default()
+            },
+            limits: Default::default(),
+            directory: Default::default(),
+            kiv: crate::directory::KivSettings {
+                ldif: root.join("fixtures/kiv.ldif"),
+            },
+            ldap: Default::default(),
+            providers: crate::providers::ProviderSettings {
+                csv: root.join("fixtures/providers.csv"),
+            },
+            ocr: Default::default(),
+            ocr_workers: 0,
+            child_memory_mb: 0,
+            originals: crate::originals::Originals::at(dir.path().join("maildir"), None),
+        };
+        let store = Store::open_sqlite(&dir.path().join("intake.db"))
+            .await
+            .unwrap();
+        let intake = Intake::load(parts).unwrap();
         let mail = parse_mail(MAIL.as_bytes()).unwrap();
         World {
             _dir: dir,

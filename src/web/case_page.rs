@@ -97,8 +97,8 @@ pub(super) async fn show_case(
     let max_bytes = state.inner.max_message_bytes;
     let limits = email_view::ReadLimits {
         max_message_bytes: max_bytes,
-        max_attachment_bytes: state.inner.settings.limits.max_attachment_bytes,
-        max_attachments: state.inner.settings.limits.max_attachments,
+        max_attachment_bytes: state.inner.parts.limits.max_attachment_bytes,
+        max_attachments: state.inner.parts.limits.max_attachments,
     };
     let (form_pages, email) = tokio::task::spawn_blocking(move || {
         let pages = form_image::pages_to_show(&case, &originals, max_bytes)

@@ -32,7 +32,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::clock::Clock;
-use crate::config::{IntakeSettings, Settings};
+use crate::intake::IntakeParts;
+use crate::pipeline::IntakeSettings;
 use crate::store::Store;
 pub use session::Staff;
 pub use settings::{HttpSettings, WebSettings};
@@ -58,21 +59,33 @@ struct Inner {
     /// Pages rendered at once (pdftoppm, image decoding): the machine has few cores.
     renders: tokio::sync::Semaphore,
     /// The checks staff's verification runs again (KIV, the register): the daemon's own, or
-    /// loaded from the settings the first time it is needed.
+    /// loaded from `parts` the first time it is needed.
     engine: tokio::sync::OnceCell<Arc<crate::intake::Intake>>,
-    settings: Settings,
+    parts: IntakeParts,
+}
+
+/// What the staff pages are built from, gathered by `config::Settings::web_parts` (the pages do
+/// not know the whole configuration).
+#[derive(Debug, Clone)]
+pub struct WebParts {
+    pub web: WebSettings,
+    pub http: HttpSettings,
+    /// The watched Maildir: "Behandla igen" puts an email back into its `new/`.
+    pub maildir: PathBuf,
+    /// The checks a verification runs again, when the daemon's own intake is not given.
+    pub intake: IntakeParts,
 }
 
 impl WebState {
-    pub fn new(store: Store, settings: &Settings, clock: Clock) -> WebState {
+    pub fn new(store: Store, settings: &WebParts, clock: Clock) -> WebState {
         WebState {
             inner: Arc::new(Inner {
                 store,
                 web: settings.web.clone(),
-                intake: settings.intake.clone(),
-                maildir: settings.source.maildir.clone(),
-                originals: crate::originals::Originals::new(settings),
-                max_message_bytes: settings.limits.max_message_bytes,
+                intake: settings.intake.intake.clone(),
+                maildir: settings.maildir.clone(),
+                originals: settings.intake.originals.clone(),
+                max_message_bytes: settings.intake.limits.max_message_bytes,
                 clock,
                 // `check-config` reports a bad entry; here it is left out.
                 proxies: settings.http.proxies().unwrap_or_else(|bad| {
@@ -82,14 +95,19 @@ impl WebState {
                 tls: settings.http.tls,
                 renders: tokio::sync::Semaphore::new(2),
                 engine: tokio::sync::OnceCell::new(),
-                settings: settings.clone(),
+                parts: settings.intake.clone(),
             }),
         }
     }
 
     /// Like [`WebState::new`], with the intake whose checks a verification runs again.
-    pub fn with_intake(store: Store, intake: Arc<crate::intake::Intake>, clock: Clock) -> WebState {
-        let state = WebState::new(store, &intake.settings, clock);
+    pub fn with_intake(
+        store: Store,
+        settings: &WebParts,
+        intake: Arc<crate::intake::Intake>,
+        clock: Clock,
+    ) -> WebState {
+        let state = WebState::new(store, settings, clock);
         let _ = state.inner.engine.set(intake);
         state
     }
@@ -99,7 +117,7 @@ impl WebState {
             .inner
             .engine
             .get_or_try_init(|| async {
-                let settings = self.inner.settings.clone();
+                let settings = self.inner.parts.clone();
                 tokio::task::spawn_blocking(move || crate::intake::Intake::load(settings))
                     .await?
                     .map(Arc::new)

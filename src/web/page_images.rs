@@ -77,7 +77,7 @@ pub(super) async fn rendered(
     };
     let originals = state.inner.originals.clone();
     let max_bytes = state.inner.max_message_bytes;
-    let limits = state.inner.settings.ocr.settings().raster;
+    let limits = state.inner.parts.ocr.raster.clone();
     let png = tokio::task::spawn_blocking(move || render(&originals, max_bytes, &limits))
         .await
         .unwrap_or(Err(form_image::Unavailable::Failed));

@@ -30,7 +30,7 @@ pub async fn record_held_scan(config: &Path, store: &Store, dir: &Path, fixture:
     std::fs::copy(root.join("fixtures").join(fixture), &eml).unwrap();
     let raw = std::fs::read(&eml).unwrap();
     let settings = Settings::load_with_env(Some(config), []).unwrap();
-    let intake = Intake::load(settings).unwrap();
+    let intake = Intake::load(settings.intake_parts()).unwrap();
     let analysis = intake
         .analyse(&raw, chrono::Utc::now().date_naive())
         .await

@@ -866,10 +866,11 @@ impl Daemon {
     }
 
     pub async fn start_with(settings: Settings, store: Store, sink: ReplySink) -> Daemon {
-        let intake = Arc::new(Intake::load(settings).expect("intake"));
+        let intake = Arc::new(Intake::load(settings.intake_parts()).expect("intake"));
         let status = ConnectionStatus::default();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(tjid_intake::app::daemon::run_until(
+            settings,
             intake,
             store.clone(),
             sink,
