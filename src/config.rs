@@ -2,7 +2,7 @@
 //! `--config FILE`), then environment variables `TJID__SECTION__KEY`. Unknown keys are errors
 //! and every problem is reported at once, each with its key.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -11,8 +11,11 @@ pub use crate::casework::retention::RetentionSettings;
 pub use crate::directory::ldap::LdapSettings;
 pub use crate::directory::{DirectoryKind, DirectorySettings, KivSettings};
 pub use crate::net::{is_loopback, Security};
+pub use crate::ocr::OcrConfig;
+pub use crate::outbox::{OutboxSettings, RateLimitSettings};
 pub use crate::pipeline::{IntakeSettings, LimitSettings};
 pub use crate::providers::ProviderSettings;
+pub use crate::sink::{SinkKind, SinkSettings, SmtpSettings};
 pub use crate::source::{AfterAction, ImapAuth, ImapSettings};
 pub use crate::source::{InstanceSettings, SourceKind, SourceSettings};
 pub use crate::store::{StoreKind, StoreSettings};
@@ -86,175 +89,6 @@ impl Settings {
             http: self.http.clone(),
             maildir: self.source.maildir.clone(),
             intake: self.intake_parts(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SinkKind {
-    File,
-    Smtp,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct SmtpSettings {
-    pub host: String,
-    /// Default by `security`: 465 for tls, 587 for starttls, 25 for plain.
-    pub port: Option<u16>,
-    pub security: Security,
-    pub ca_file: Option<PathBuf>,
-    /// Authentication is used when a username is set.
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub password_file: Option<PathBuf>,
-    /// Name given in EHLO (default: this host's name).
-    pub hello_name: Option<String>,
-    /// Bound on connecting and on each SMTP command.
-    pub timeout_secs: u64,
-    /// Connections kept open in the pool.
-    pub pool_max_size: u32,
-}
-
-impl Default for SmtpSettings {
-    fn default() -> Self {
-        SmtpSettings {
-            host: String::new(),
-            port: None,
-            security: Security::Starttls,
-            ca_file: None,
-            username: None,
-            password: None,
-            password_file: None,
-            hello_name: None,
-            timeout_secs: 30,
-            pool_max_size: 4,
-        }
-    }
-}
-
-impl SmtpSettings {
-    pub fn port(&self) -> u16 {
-        self.port.unwrap_or(match self.security {
-            Security::Tls => 465,
-            Security::Starttls => 587,
-            Security::Plain => 25,
-        })
-    }
-}
-
-/// Per-recipient limit on replies: breaks loops with robots that do not mark themselves.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct RateLimitSettings {
-    /// At most `max_per_window` replies to one address within `window_secs`…
-    pub max_per_window: u32,
-    pub window_secs: u64,
-    /// …and at most `max_per_day` within 24 hours. 0 turns a limit off.
-    pub max_per_day: u32,
-}
-
-impl Default for RateLimitSettings {
-    fn default() -> Self {
-        RateLimitSettings {
-            max_per_window: 10,
-            window_secs: 600,
-            max_per_day: 40,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct SinkSettings {
-    pub kind: SinkKind,
-    /// Directory that receives one .eml file per reply.
-    pub dir: PathBuf,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct OutboxSettings {
-    /// First retry delay; doubles per attempt up to `max_backoff_secs`.
-    pub initial_backoff_secs: u64,
-    pub max_backoff_secs: u64,
-    /// After this long without success a reply is marked failed.
-    pub give_up_after_hours: u64,
-    /// A reply whose sender died after handing it to the SMTP server and before recording
-    /// the answer is "in doubt": the server may have accepted it. It is sent again only this
-    /// long after it was handed over (a late reply rather than, at once, a second one).
-    pub in_doubt_resend_after_secs: u64,
-}
-
-/// Text recognition of scans (src/ocr).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct OcrConfig {
-    /// Read image-only scans with Tesseract. Off: a scan counts as an unreadable attachment.
-    pub enabled: bool,
-    /// Tesseract language model.
-    pub lang: String,
-    /// Pages recognised at once in the whole process; 0 means one per core.
-    pub workers: usize,
-    /// Limit for one Tesseract run on one page.
-    pub page_timeout_secs: u64,
-    /// Scanned pages of one attachment that are read; later pages are left out.
-    pub max_pages: usize,
-    /// An image with more pixels than this is not decoded.
-    pub max_pixels: u64,
-    /// Address space of each external program (pdftoppm, tesseract), in MiB; 0: no limit.
-    pub child_memory_mb: u64,
-}
-
-impl OcrConfig {
-    /// The settings the OCR stage runs with.
-    pub fn settings(&self) -> crate::ocr::OcrSettings {
-        let d = crate::ocr::OcrSettings::default();
-        crate::ocr::OcrSettings {
-            enabled: self.enabled,
-            lang: self.lang.clone(),
-            page_timeout: std::time::Duration::from_secs(self.page_timeout_secs),
-            raster: crate::ocr::RasterLimits {
-                max_pages: self.max_pages,
-                max_pixels: self.max_pixels,
-                ..d.raster
-            },
-        }
-    }
-}
-
-impl Default for OcrConfig {
-    fn default() -> Self {
-        let d = crate::ocr::OcrSettings::default();
-        OcrConfig {
-            enabled: d.enabled,
-            lang: d.lang,
-            workers: 0,
-            page_timeout_secs: d.page_timeout.as_secs(),
-            max_pages: d.raster.max_pages,
-            max_pixels: d.raster.max_pixels,
-            child_memory_mb: crate::ocr::child::DEFAULT_MEMORY_MB,
-        }
-    }
-}
-
-impl Default for SinkSettings {
-    fn default() -> Self {
-        SinkSettings {
-            kind: SinkKind::File,
-            dir: "var/outbox".into(),
-        }
-    }
-}
-
-impl Default for OutboxSettings {
-    fn default() -> Self {
-        OutboxSettings {
-            initial_backoff_secs: 5,
-            max_backoff_secs: 3600,
-            give_up_after_hours: 72,
-            in_doubt_resend_after_secs: 900,
         }
     }
 }
@@ -459,6 +293,7 @@ impl Settings {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::path::PathBuf;
 
     fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
         let path = dir.path().join(name);

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use futures::StreamExt;
+use serde::Deserialize;
 
-use crate::config::{OutboxSettings, RateLimitSettings};
 use crate::sink::ReplySink;
 use crate::store::Store;
 
@@ -262,6 +262,54 @@ pub fn backoff_ms(settings: &OutboxSettings, attempts: i64) -> i64 {
     delay.min(i64::MAX as u64) as i64
 }
 
+// `[outbox]` and `[rate_limit]`: owned by the outbox, gathered by `config`.
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct OutboxSettings {
+    /// First retry delay; doubles per attempt up to `max_backoff_secs`.
+    pub initial_backoff_secs: u64,
+    pub max_backoff_secs: u64,
+    /// After this long without success a reply is marked failed.
+    pub give_up_after_hours: u64,
+    /// A reply whose sender died after handing it to the SMTP server and before recording
+    /// the answer is "in doubt": the server may have accepted it. It is sent again only this
+    /// long after it was handed over (a late reply rather than, at once, a second one).
+    pub in_doubt_resend_after_secs: u64,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        OutboxSettings {
+            initial_backoff_secs: 5,
+            max_backoff_secs: 3600,
+            give_up_after_hours: 72,
+            in_doubt_resend_after_secs: 900,
+        }
+    }
+}
+
+/// Per-recipient limit on replies: breaks loops with robots that do not mark themselves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    /// At most `max_per_window` replies to one address within `window_secs`…
+    pub max_per_window: u32,
+    pub window_secs: u64,
+    /// …and at most `max_per_day` within 24 hours. 0 turns a limit off.
+    pub max_per_day: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            max_per_window: 10,
+            window_secs: 600,
+            max_per_day: 40,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,9 +331,9 @@ mod tests {
 
 #[cfg(test)]
 mod delivery_tests {
+    use super::RateLimitSettings;
     use super::*;
     use crate::case::{CaseContext, CaseKind, CheckedCase, Fields};
-    use crate::config::RateLimitSettings;
     use crate::sink::FileSink;
     use crate::store::RenderedReply;
     use crate::store::{MailRecord, Recorded};

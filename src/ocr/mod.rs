@@ -9,6 +9,7 @@
 //! (the intake runs analysis with `spawn_blocking`), never on the async runtime.
 
 pub mod child;
+mod config;
 pub mod marks;
 pub mod prep;
 pub mod raster;
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use image::GrayImage;
 
 use crate::forms::layout::{read_forms, PageWords, Word};
+pub use config::OcrConfig;
 pub use raster::{PageImage, RasterLimits};
 use tesseract::{Request, TsvWord};
 

@@ -2,9 +2,11 @@
 //! production sends through an SMTP relay.
 
 pub mod file;
+mod settings;
 pub mod smtp;
 
 pub use file::FileSink;
+pub use settings::{SinkKind, SinkSettings, SmtpSettings};
 pub use smtp::SmtpSink;
 
 use crate::store::OutboxRow;

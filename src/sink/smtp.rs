@@ -12,7 +12,8 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::SinkError;
-use crate::config::{Security, SmtpSettings};
+use super::SmtpSettings;
+use crate::net::Security;
 use crate::store::OutboxRow;
 
 #[derive(Debug, thiserror::Error)]
