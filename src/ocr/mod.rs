@@ -15,7 +15,7 @@ pub mod prep;
 pub mod raster;
 pub mod tesseract;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -133,13 +133,6 @@ impl Drop for Permit {
         s.1 = s.1.saturating_sub(1);
         p.freed.notify_one();
     }
-}
-
-static PAGES_RECOGNISED: AtomicU64 = AtomicU64::new(0);
-
-/// Pages recognised by OCR since the process started (for metrics and the benchmark).
-pub fn pages_recognised() -> u64 {
-    PAGES_RECOGNISED.load(Ordering::Relaxed)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -376,9 +369,8 @@ fn ink_image(straight: &GrayImage, dpi: f32) -> crate::forms::ink::InkImage {
     }
 }
 
-/// Counts a recognised page for the benchmark and the metrics; returns its time.
+/// Records a recognised page's time in the metrics; returns it.
 fn count_page(started: Instant) -> Duration {
-    PAGES_RECOGNISED.fetch_add(1, Ordering::Relaxed);
     let elapsed = started.elapsed();
     metrics::histogram!(crate::telemetry::OCR_PAGE_SECONDS).record(elapsed.as_secs_f64());
     elapsed
