@@ -221,7 +221,6 @@ impl LdapDirectory {
                     Instant::now()
                         + Duration::from_millis(self.settings.retry_initial_ms.min(5000)),
                 );
-                crate::telemetry::component_seen(crate::telemetry::Component::Directory, false);
                 Err(e)
             }
         }
