@@ -254,6 +254,22 @@ struct Measured {
     elapsed: std::time::Duration,
 }
 
+/// Runs `process --json` (as `cmd` is set up), checks that it succeeded, and returns one JSON
+/// value per output line.
+fn json_lines(cmd: &mut std::process::Command) -> Vec<serde_json::Value> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Runs `cmd` under a small python3 that reads `getrusage(RUSAGE_CHILDREN)` once it ended: the
 /// largest peak of the program and of the programs it waited for (pdftoppm, tesseract). Not
 /// wait4 from this test directly: a child spawned from this process starts as a copy of it,
@@ -362,21 +378,11 @@ fn every_broken_input_gets_an_outcome_and_the_run_goes_on() {
     // The run goes on: a good email after all the bad ones is still processed.
     put("z_good", with_attachment("z_good", good.clone()));
 
-    let out = inst
-        .command()
-        .args(["process", "--dry-run", "--json", dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines =
+        json_lines(
+            inst.command()
+                .args(["process", "--dry-run", "--json", dir.to_str().unwrap()]),
+        );
     let count = golden::count_emails(&dir);
     assert_eq!(lines.len(), count, "one outcome per input");
     for line in &lines {
@@ -410,22 +416,11 @@ fn a_panic_inside_one_email_quarantines_it_and_the_run_goes_on() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("a.eml"), with_attachment("boom", good_pdf())).unwrap();
     std::fs::write(dir.join("b.eml"), with_attachment("fine", good_pdf())).unwrap();
-    let out = inst
-        .command()
-        .env("TJID_DEBUG_PANIC_ON_SUBJECT", "boom")
-        .args(["process", "--json", dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let lines = json_lines(
+        inst.command()
+            .env("TJID_DEBUG_PANIC_ON_SUBJECT", "boom")
+            .args(["process", "--json", dir.to_str().unwrap()]),
     );
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert_eq!(lines[0]["decision"], "quarantined");
     assert!(lines[0]["error"].as_str().unwrap().contains("panic"));
     assert_eq!(lines[1]["cases"][0]["decision"], "queued");
@@ -450,23 +445,12 @@ async fn a_quarantined_email_keeps_its_sender_and_subject() {
         with_attachment("stora-bilagan", vec![b'%'; 60_000]),
     )
     .unwrap();
-    let out = inst
-        .command()
-        .env("TJID_DEBUG_PANIC_ON_SUBJECT", "boom")
-        .env("TJID__LIMITS__MAX_MESSAGE_BYTES", "20000")
-        .args(["process", "--json", dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let lines = json_lines(
+        inst.command()
+            .env("TJID_DEBUG_PANIC_ON_SUBJECT", "boom")
+            .env("TJID__LIMITS__MAX_MESSAGE_BYTES", "20000")
+            .args(["process", "--json", dir.to_str().unwrap()]),
     );
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert!(
         lines[0]["error"].as_str().unwrap().contains("panic"),
         "{}",

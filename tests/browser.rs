@@ -630,14 +630,11 @@ async fn start_browser_with(inst: &Installation, env: &[(&str, &str)]) -> Option
 
 /// How far the page is wider than the window (sideways scrolling), in CSS pixels.
 async fn overflow(c: &Client) -> f64 {
-    c.execute(
+    js_number(
+        c,
         "return document.documentElement.scrollWidth - window.innerWidth;",
-        vec![],
     )
     .await
-    .unwrap()
-    .as_f64()
-    .unwrap_or(1e9)
 }
 
 /// Issue 12 in a real browser, one daemon for all checks: a deep link leads through the login
