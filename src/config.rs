@@ -25,6 +25,12 @@ pub use crate::web::settings::{HttpSettings, WebSettings};
 /// The file used when `--config` is not given (relative to the current directory).
 pub const DEFAULT_CONFIG_FILE: &str = "config/default.toml";
 
+/// Keys an earlier version took, and why they went: named as such instead of "unknown".
+const REMOVED_KEYS: &[(&str, &str)] = &[(
+    "outbox.in_doubt_resend_after_secs",
+    "an SMTP reply is recorded as handed over just before its end of data, so none is in doubt and none is sent twice",
+)];
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Settings {
@@ -152,7 +158,10 @@ impl Settings {
         let settings: Result<Settings, _> =
             serde_ignored::deserialize(raw, |path| unknown.push(path.to_string()));
         for key in unknown {
-            problems.push(format!("{key}: unknown key"));
+            problems.push(match REMOVED_KEYS.iter().find(|(k, _)| *k == key) {
+                Some((_, why)) => format!("{key}: no longer used ({why}); remove it"),
+                None => format!("{key}: unknown key"),
+            });
         }
         let settings = match settings {
             Ok(s) => s,
@@ -333,6 +342,19 @@ mod tests {
         assert!(all.contains("log.formt: unknown key"), "{all}");
         assert!(all.contains("outbox.initial_backoff_secs"), "{all}");
         assert_eq!(err.problems.len(), 3, "{all}");
+    }
+
+    #[test]
+    fn a_removed_key_is_named_as_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = minimal(&dir, "[outbox]\nin_doubt_resend_after_secs = 900\n");
+        let err = Settings::load_with_env(Some(&file), []).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
+        assert!(
+            err.problems[0].starts_with("outbox.in_doubt_resend_after_secs: no longer used ("),
+            "{:?}",
+            err.problems
+        );
     }
 
     #[test]

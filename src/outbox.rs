@@ -2,12 +2,13 @@
 //! with exponential back-off, gives up after the configured time, and records every attempt.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::Utc;
 use futures::StreamExt;
 use serde::Deserialize;
 
-use crate::sink::ReplySink;
+use crate::sink::{Delivery, ReplySink};
 use crate::store::Store;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -24,10 +25,11 @@ pub struct DeliveryReport {
 /// Files are written on both cores and a pass's written replies are marked sent in one
 /// transaction: a crash in between leaves them pending, and writing one again renames it onto
 /// the same `<reply id>.eml`, so no reply is answered twice. An SMTP send cannot be taken
-/// back: each is marked `sending` (committed) before the first SMTP command and marked sent
-/// straight after the server accepted it. A sender that dies in between leaves the reply in
-/// doubt, and it goes out again only `in_doubt_resend_after_secs` after it was handed over.
-/// Up to `[smtp] pool_max_size` replies are handed over at once, one per pooled connection.
+/// back: each reply is recorded as handed over (committed) after its message is written and
+/// before SMTP's final `.` (see `sink::smtp`). A sender that dies before that commit leaves
+/// an open transaction the server discards, and the reply is sent again at once; after it the
+/// reply is never sent again. Up to `[smtp] pool_max_size` replies are handed over at once,
+/// one per connection.
 pub async fn deliver_due(
     store: &Store,
     sink: &ReplySink,
@@ -35,6 +37,19 @@ pub async fn deliver_due(
     rate: &RateLimitSettings,
 ) -> anyhow::Result<DeliveryReport> {
     let mut report = DeliveryReport::default();
+    if let ReplySink::Smtp(smtp) = sink {
+        // Replies handed over whose sender died before the server's answer was recorded.
+        let now = Utc::now().timestamp_millis();
+        let before = now - smtp.answer_deadline().as_millis() as i64;
+        for id in store.hold_replies_in_doubt(before, now).await? {
+            in_doubt(
+                &id,
+                "",
+                "its sender stopped before the server's answer was recorded",
+            );
+            report.held += 1;
+        }
+    }
     loop {
         let now = Utc::now().timestamp_millis();
         let due = store
@@ -42,7 +57,6 @@ pub async fn deliver_due(
                 now,
                 crate::store::OUTBOX_BATCH,
                 crate::store::OUTBOX_CLAIM_MS,
-                now - settings.in_doubt_resend_after_secs as i64 * 1000,
             )
             .await?;
         if due.is_empty() {
@@ -72,25 +86,46 @@ pub async fn deliver_due(
         }
         match sink {
             ReplySink::Smtp(smtp) => {
-                // As many at once as the pool keeps connections; each is marked sent as soon
-                // as the server accepted it, so a crash leaves at most those in flight in doubt.
+                // As many at once as the pool keeps connections; each is recorded as handed
+                // over just before its end of data, and its answer right after.
                 let results: Vec<_> = futures::stream::iter(to_send)
                     .map(|reply| async move {
+                        let handed_at = AtomicI64::new(0);
+                        let hand_over = || async {
+                            let now = Utc::now().timestamp_millis();
+                            handed_at.store(now, Ordering::Relaxed);
+                            Ok(store.reply_handed_over(&reply.id, now).await?)
+                        };
+                        let delivery = smtp.deliver(&reply, hand_over).await?;
                         let now = Utc::now().timestamp_millis();
-                        let result = send_once(store, smtp, &reply, now).await?;
-                        if let Ok(detail) = &result {
-                            store.reply_sent(&reply.id, now, detail).await?;
+                        match &delivery {
+                            Delivery::Accepted(detail) => {
+                                record_answer(store, &reply.id, detail).await?
+                            }
+                            Delivery::Unanswered(_) => {
+                                let at = handed_at.load(Ordering::Relaxed);
+                                store.reply_in_doubt(&reply.id, now, at).await?;
+                            }
+                            _ => {}
                         }
-                        anyhow::Ok((reply, now, result))
+                        anyhow::Ok((reply, now, delivery))
                     })
                     .buffer_unordered(smtp.connections())
                     .collect()
                     .await;
                 for r in results {
-                    match r? {
-                        (reply, _, Ok(_)) => delivered(&reply, &mut report),
-                        (reply, now, Err(e)) => {
+                    let (reply, now, delivery) = r?;
+                    match delivery {
+                        Delivery::Accepted(_) => delivered(&reply, &mut report),
+                        Delivery::Unanswered(detail) => {
+                            in_doubt(&reply.id, &reply.case_id, &detail)
+                        }
+                        Delivery::NotDelivered(e) => {
                             not_delivered(store, settings, &reply, e, now, &mut report).await?
+                        }
+                        Delivery::Declined => {
+                            tracing::warn!(reply = %reply.id, case = %reply.case_id,
+                            "another instance took this reply over; not sent here")
                         }
                     }
                 }
@@ -123,28 +158,35 @@ pub async fn deliver_due(
     }
 }
 
-/// Hands one reply to the SMTP server, marked `sending` first (see `deliver_due`).
-async fn send_once(
-    store: &Store,
-    smtp: &crate::sink::SmtpSink,
-    reply: &crate::store::OutboxRow,
-    now: i64,
-) -> anyhow::Result<Result<String, crate::sink::SinkError>> {
-    if let Some(at) = reply.sending_at {
-        tracing::warn!(reply = %reply.id, case = %reply.case_id, handed_over_ms_ago = now - at,
-            "reply in doubt: an earlier attempt handed it to the SMTP server and recorded no answer; sending it again");
-        metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "in_doubt").increment(1);
-    }
-    store.reply_sending(&reply.id, now).await?;
-    let result = smtp.deliver(reply).await;
-    #[cfg(debug_assertions)]
-    if result.is_ok() && std::env::var_os("TJID_TEST_DIE_AFTER_SMTP_ACCEPT").is_some() {
-        // Test hook (debug builds only): die between the server's acceptance and the commit,
-        // as a SIGKILL would (tests/smtp_edge.rs).
-        std::process::abort();
-    }
-    Ok(result)
+/// A reply whose delivery is in doubt is held for staff (`Store::reply_in_doubt`): logged
+/// and counted, never sent again by itself.
+fn in_doubt(reply: &str, case: &str, detail: &str) {
+    tracing::warn!(reply = %reply, case = %case, %detail,
+        "reply in doubt: the SMTP server may have it; held for staff, not sent again");
+    metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "in_doubt").increment(1);
 }
+
+/// Records the server's acceptance, trying again for a while when the store does not answer
+/// (the reply is delivered: leaving it unrecorded would later hold it as in doubt).
+async fn record_answer(store: &Store, id: &str, detail: &str) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match store
+            .reply_sent(id, Utc::now().timestamp_millis(), detail)
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() < RECORD_ANSWER_FOR => {
+                tracing::warn!(reply = %id, error = %e, "cannot record the SMTP server's acceptance yet; trying again");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// How long `record_answer` keeps trying.
+const RECORD_ANSWER_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn delivered(reply: &crate::store::OutboxRow, report: &mut DeliveryReport) {
     crate::telemetry::component_seen(crate::telemetry::Component::Sink, true);
@@ -272,10 +314,6 @@ pub struct OutboxSettings {
     pub max_backoff_secs: u64,
     /// After this long without success a reply is marked failed.
     pub give_up_after_hours: u64,
-    /// A reply whose sender died after handing it to the SMTP server and before recording
-    /// the answer is "in doubt": the server may have accepted it. It is sent again only this
-    /// long after it was handed over (a late reply rather than, at once, a second one).
-    pub in_doubt_resend_after_secs: u64,
 }
 
 impl Default for OutboxSettings {
@@ -284,7 +322,6 @@ impl Default for OutboxSettings {
             initial_backoff_secs: 5,
             max_backoff_secs: 3600,
             give_up_after_hours: 72,
-            in_doubt_resend_after_secs: 900,
         }
     }
 }
@@ -428,7 +465,6 @@ mod delivery_tests {
             initial_backoff_secs: 0,
             max_backoff_secs: 0,
             give_up_after_hours: 1,
-            ..OutboxSettings::default()
         };
         let report = deliver_due(&store, &sink, &settings, &Default::default())
             .await

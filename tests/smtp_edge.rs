@@ -1,12 +1,13 @@
-//! Exactly once at the SMTP edge (issue 13), with `tjid-intake run` child processes, Dovecot
-//! and aiosmtpd.
+//! Exactly once at the SMTP edge, with `tjid-intake run` child processes, Dovecot and
+//! aiosmtpd.
 //!
-//! The daemon marks a reply `sending` (committed) before it hands the reply to the SMTP
-//! server and records the server's answer after. The debug-build hook
-//! `TJID_TEST_DIE_AFTER_SMTP_ACCEPT` makes the daemon abort between the server's acceptance
-//! and that record, the window a SIGKILL can hit. After a restart the reply is in doubt: it is
-//! not sent again at once, but only `[outbox] in_doubt_resend_after_secs` after it was handed
-//! over, and then exactly once more (the README documents this remaining window).
+//! The daemon writes a reply's whole message, commits "handed over" and only then writes
+//! SMTP's final `.` (src/sink/smtp.rs). The debug-build hook `TJID_TEST_DIE_AT` aborts the
+//! daemon, as a SIGKILL would, on either side of that commit:
+//! - `before_hand_over`: the server holds an open transaction and discards it when the
+//!   connection dies; the restarted daemon sends the reply at once, and once.
+//! - `after_end_of_data`: the `.` is written, the answer not read; the server delivers the
+//!   reply and the restarted daemon never sends it again.
 //!
 //! Needs Dovecot and aiosmtpd: fails under `CI=true` when one is missing, skips loudly
 //! otherwise.
@@ -21,17 +22,15 @@ use support::{mails, wait_until, World, PROCESSED};
 use tjid_intake::store::Store;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tjid-intake");
-const IN_DOUBT_SECS: u64 = 20;
-
-fn start(world: &World, die_after_accept: bool) -> Child {
+fn start(world: &World, die_at: Option<&str>) -> Child {
     let mut cmd = Command::new(BIN);
     cmd.arg("--config").arg(world.config_path()).arg("run");
     cmd.env(
         "RUST_LOG",
         std::env::var("RUST_LOG").unwrap_or("warn".into()),
     );
-    if die_after_accept {
-        cmd.env("TJID_TEST_DIE_AFTER_SMTP_ACCEPT", "1");
+    if let Some(point) = die_at {
+        cmd.env("TJID_TEST_DIE_AT", point);
     }
     cmd.spawn().expect("start the daemon")
 }
@@ -47,82 +46,141 @@ async fn wait_for_exit(child: &mut Child, secs: u64) -> std::process::ExitStatus
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reply_accepted_just_before_a_crash_goes_out_again_only_after_the_in_doubt_delay() {
-    if !support::servers_available() {
-        return;
-    }
-    let world = World::start().await;
-    let settings = world.settings(
-        "",
-        &format!(
-            "[rate_limit]\nmax_per_window = 0\nmax_per_day = 0\n\
-             [outbox]\ninitial_backoff_secs = 1\nin_doubt_resend_after_secs = {IN_DOUBT_SECS}\n"
-        ),
-    );
+/// One email in the mailbox, a daemon that dies at `point` while it sends the reply, and a
+/// second daemon started after it; returns the email's Message-ID and the second daemon.
+async fn die_while_sending(world: &World, point: &str) -> (String, Child) {
     let mut client = world.dovecot.client().await;
     let (message_id, raw) = mails::notice(1, "Ja");
     world.dovecot.append(&mut client, "INBOX", &raw).await;
     let _ = client.logout().await;
-
-    // The first daemon reads the email, records the case, sends the reply and dies the
-    // moment the server has accepted it.
-    let mut first = start(&world, true);
+    let mut first = start(world, Some(point));
     let status = wait_for_exit(&mut first, 120).await;
-    let crashed = Instant::now();
     assert!(!status.success(), "the hook aborts the daemon: {status:?}");
-    assert_eq!(world.smtp.count(), 1, "the server accepted the reply");
-    {
-        let store = Store::open_sqlite(&settings.store.sqlite).await.unwrap();
-        let c = store.counts().await.unwrap();
-        assert_eq!(
-            (c.outbox_pending, c.outbox_sent),
-            (1, 0),
-            "the acceptance was never recorded"
-        );
-        let in_doubt = store.due_replies(i64::MAX, 10).await.unwrap();
-        assert!(in_doubt[0].sending_at.is_some(), "marked sending");
-    }
+    (message_id, start(world, None))
+}
 
-    // Restarted, it does not send the reply again at once ...
-    let mut second = start(&world, false);
+/// The outbox counts (pending, sent, held) in the daemons' database.
+async fn outbox(store: &Store) -> (i64, i64, i64) {
+    let c = store.counts().await.unwrap();
+    (c.outbox_pending, c.outbox_sent, c.outbox_held)
+}
+
+/// Waits until the second daemon acknowledged the email and the outbox settled (nothing
+/// pending or awaiting an answer), then long enough for a second send to show; returns the
+/// replies at the server, each checked to answer the email.
+async fn settled(world: &World, store: &Store, message_id: &str) -> usize {
     wait_until(60, "the email acknowledged", || async {
         world.dovecot.count(PROCESSED).await == 1
     })
     .await;
-    let quiet_until = crashed + Duration::from_secs(IN_DOUBT_SECS - 5);
-    while Instant::now() < quiet_until {
-        assert_eq!(
-            world.smtp.count(),
-            1,
-            "an in-doubt reply went out again at once"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    wait_until(60, "the outbox settled", || async {
+        let (pending, sent, held) = outbox(store).await;
+        pending == 0 && sent + held == 1
+    })
+    .await;
+    // The outbox polls every second or so: a second send would come within this.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let received = world.smtp.received();
+    for r in &received {
+        assert_eq!(r.header("In-Reply-To").as_deref(), Some(message_id));
     }
-    // ... but once the delay has passed, and then once.
-    wait_until(
-        IN_DOUBT_SECS + 60,
-        "the in-doubt reply sent again",
-        || async { world.smtp.count() >= 2 },
-    )
+    received.len()
+}
+
+fn stop(mut daemon: Child) {
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}
+
+const NO_LIMITS: &str = "[rate_limit]\nmax_per_window = 0\nmax_per_day = 0\n\
+                         [outbox]\ninitial_backoff_secs = 1\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_dying_before_the_hand_over_sends_the_reply_again_at_once_and_once() {
+    if !support::servers_available() {
+        return;
+    }
+    let world = World::start().await;
+    let settings = world.settings("", NO_LIMITS);
+    let started = Instant::now();
+    let (message_id, second) = die_while_sending(&world, "before_hand_over").await;
+    // The first daemon died with the transaction open, before its `.`: the server kept
+    // nothing.
+    assert_eq!(world.smtp.count(), 0, "no `.`, no message");
+    let store = Store::open_sqlite(&settings.store.sqlite).await.unwrap();
+    assert_eq!(
+        settled(&world, &store, &message_id).await,
+        1,
+        "exactly one reply"
+    );
+    assert_eq!(outbox(&store).await, (0, 1, 0));
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "sent again at once, not after a delay"
+    );
+    stop(second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_dying_after_its_end_of_data_leaves_the_reply_held_in_doubt_not_sent_again() {
+    if !support::servers_available() {
+        return;
+    }
+    let world = World::start().await;
+    let settings = world.settings("", NO_LIMITS);
+    let (message_id, second) = die_while_sending(&world, "after_end_of_data").await;
+    // The `.` left before the process died: the server delivers the reply though nobody
+    // reads its answer.
+    wait_until(10, "the server took the reply", || async {
+        world.smtp.count() == 1
+    })
+    .await;
+    let store = Store::open_sqlite(&settings.store.sqlite).await.unwrap();
+    assert_eq!(
+        settled(&world, &store, &message_id).await,
+        1,
+        "exactly one reply"
+    );
+    // The restarted daemon cannot know that: it holds the reply for staff.
+    assert_eq!(outbox(&store).await, (0, 0, 1));
+    let held = store.held_replies(10, 0).await.unwrap();
+    assert!(
+        held[0]
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .starts_with(tjid_intake::store::IN_DOUBT),
+        "{held:?}"
+    );
+    stop(second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_dying_between_the_hand_over_and_its_end_of_data_leaves_it_to_staff() {
+    if !support::servers_available() {
+        return;
+    }
+    let world = World::start().await;
+    let settings = world.settings("", NO_LIMITS);
+    let (message_id, second) = die_while_sending(&world, "after_hand_over").await;
+    let store = Store::open_sqlite(&settings.store.sqlite).await.unwrap();
+    // Recorded as handed over, but the `.` never left: nothing at the server, and the
+    // restarted daemon holds the reply in doubt rather than guess.
+    assert_eq!(settled(&world, &store, &message_id).await, 0);
+    assert_eq!(outbox(&store).await, (0, 0, 1));
+    // Staff find nothing in the relay's log and send it: it goes out once.
+    let held = store.held_replies(10, 0).await.unwrap();
+    let released = store
+        .release_held(&held[0].case_id, Some(&held[0].id), "anna", 1)
+        .await
+        .unwrap();
+    assert_eq!(released, 1);
+    wait_until(30, "the released reply sent", || async {
+        world.smtp.count() == 1
+    })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let received = world.smtp.received();
-    assert_eq!(received.len(), 2, "one resend, no more");
-    for r in &received {
-        assert_eq!(
-            r.header("In-Reply-To").as_deref(),
-            Some(message_id.as_str())
-        );
-    }
-    assert_eq!(
-        received[0].header("Message-ID"),
-        received[1].header("Message-ID"),
-        "the same reply (a receiving server can drop the copy by its Message-ID)"
-    );
-    let _ = second.kill();
-    let _ = second.wait();
-    let store = Store::open_sqlite(&settings.store.sqlite).await.unwrap();
-    let c = store.counts().await.unwrap();
-    assert_eq!((c.outbox_pending, c.outbox_sent), (0, 1));
+    assert_eq!(world.smtp.count(), 1);
+    assert_eq!(outbox(&store).await, (0, 1, 0));
+    stop(second);
 }

@@ -411,43 +411,96 @@ async fn contract_recording_and_staff_reads(b: Backend) {
     );
 }
 
-contract!(contract_outbox_reply_in_doubt_waits);
-/// A reply marked `sending` whose attempt never recorded an answer (the sender died) is taken
-/// again only once its mark is older than the in-doubt delay; any recorded answer clears it.
-async fn contract_outbox_reply_in_doubt_waits(b: Backend) {
-    let store = b.store().await;
-    b.record(&store, &["order_table_ok"]).await;
+contract!(contract_outbox_hand_over_fences_the_end_of_data);
+/// The commit an SMTP send makes just before its end of data: only under the sender's own
+/// claim, once; a handed-over reply is sent and not taken again; a refusal at the end of data
+/// makes it pending again.
+async fn contract_outbox_hand_over_fences_the_end_of_data(b: Backend) {
+    let first = b.store().await;
+    b.record(&first, &["order_table_ok"]).await;
     let now = chrono::Utc::now().timestamp_millis() + 1000;
-    let taken = store.take_due_replies(now, 10, 1_000, 0).await.unwrap();
+    let taken = first.take_due_replies(now, 10, 1_000).await.unwrap();
     assert_eq!(taken.len(), 1);
-    assert_eq!(taken[0].sending_at, None);
-    store.reply_sending(&taken[0].id, now).await.unwrap();
-    // The claim ran out, but the mark is younger than the delay (taken if marked before now - 10 s).
-    let later = now + 5_000;
-    assert!(store
-        .take_due_replies(later, 10, 1_000, later - 10_000)
+    let id = &taken[0].id;
+    // The claim ran out and a second sender took the reply: the first may not end its data.
+    let later = now + 2_000;
+    let second = b.store().await;
+    assert_eq!(
+        second
+            .take_due_replies(later, 10, 60_000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(!first.reply_handed_over(id, later).await.unwrap());
+    assert!(second.reply_handed_over(id, later).await.unwrap());
+    assert!(!second.reply_handed_over(id, later).await.unwrap(), "once");
+    let c = second.counts().await.unwrap();
+    assert_eq!(
+        (c.outbox_pending, c.outbox_sent),
+        (0, 1),
+        "sent from the hand-over on"
+    );
+    assert!(second
+        .take_due_replies(later + 120_000, 10, 1_000)
         .await
         .unwrap()
         .is_empty());
-    let later = now + 10_000;
-    let again = store
-        .take_due_replies(later, 10, 1_000, later - 10_000)
+    // A 4xx answer to the end of data: pending again, and taken again.
+    second
+        .reply_retry(id, later, "451 try later", later)
+        .await
+        .unwrap();
+    let again = second.take_due_replies(later, 10, 1_000).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(second.reply_handed_over(id, later + 1).await.unwrap());
+    // Its sender is gone and no answer was recorded: within the deadline nothing happens,
+    // past it the reply is held in doubt, not taken again by itself, and staff may release it.
+    assert!(second
+        .hold_replies_in_doubt(later, later + 5)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        second
+            .hold_replies_in_doubt(later + 1, later + 5)
+            .await
+            .unwrap(),
+        std::slice::from_ref(id)
+    );
+    let c = second.counts().await.unwrap();
+    assert_eq!((c.outbox_sent, c.outbox_held), (0, 1));
+    assert!(second
+        .take_due_replies(later + 10, 10, 1_000)
+        .await
+        .unwrap()
+        .is_empty());
+    let case_id = &taken[0].case_id;
+    let detail = second.case_detail(case_id).await.unwrap().unwrap();
+    assert!(detail.audit.iter().any(|a| a.action == "reply_held"
+        && a.comment
+            .as_deref()
+            .is_some_and(|c| c.starts_with(tjid_intake::store::IN_DOUBT))));
+    assert_eq!(
+        second
+            .release_held(case_id, Some(id), "anna", later + 6)
+            .await
+            .unwrap(),
+        1
+    );
+    let again = second
+        .take_due_replies(later + 10, 10, 1_000)
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
-    assert_eq!(
-        again[0].sending_at,
-        Some(now),
-        "the taker sees it is in doubt"
-    );
-    // A recorded answer (here a retry) clears the mark.
-    store
-        .reply_retry(&again[0].id, later, "421 busy", later)
+    assert!(second.reply_handed_over(id, later + 11).await.unwrap());
+    second
+        .reply_sent(id, later + 12, "accepted: 250 ok")
         .await
         .unwrap();
-    let retry = store.take_due_replies(later, 10, 1_000, 0).await.unwrap();
-    assert_eq!(retry.len(), 1);
-    assert_eq!(retry[0].sending_at, None);
+    let c = second.counts().await.unwrap();
+    assert_eq!((c.outbox_pending, c.outbox_sent, c.outbox_held), (0, 1, 0));
 }
 
 contract!(contract_outbox_take_and_settle);
@@ -465,22 +518,22 @@ async fn contract_outbox_take_and_settle(b: Backend) {
     let now = chrono::Utc::now().timestamp_millis() + 1000;
     let due = store.due_replies(now, 100).await.unwrap();
     assert_eq!(due.len(), 3);
-    let taken = store.take_due_replies(now, 2, 60_000, 0).await.unwrap();
+    let taken = store.take_due_replies(now, 2, 60_000).await.unwrap();
     let ids: Vec<&str> = taken.iter().map(|r| r.id.as_str()).collect();
     let oldest: Vec<&str> = due[..2].iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, oldest, "oldest first");
     // Claimed: a second taker (the same store, or another instance) gets only the rest.
-    let rest = store.take_due_replies(now, 10, 60_000, 0).await.unwrap();
+    let rest = store.take_due_replies(now, 10, 60_000).await.unwrap();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].id, due[2].id);
     assert!(store
-        .take_due_replies(now, 10, 60_000, 0)
+        .take_due_replies(now, 10, 60_000)
         .await
         .unwrap()
         .is_empty());
     // A claim runs out (its instance died): the reply is taken again.
     let later = store
-        .take_due_replies(now + 60_000, 10, 60_000, 0)
+        .take_due_replies(now + 60_000, 10, 60_000)
         .await
         .unwrap();
     assert_eq!(later.len(), 3);
@@ -498,12 +551,12 @@ async fn contract_outbox_take_and_settle(b: Backend) {
     );
     // Settled replies are free of their claim: the retried one is due at its next time.
     assert!(store
-        .take_due_replies(now + 4_000, 10, 60_000, 0)
+        .take_due_replies(now + 4_000, 10, 60_000)
         .await
         .unwrap()
         .is_empty());
     let retry = store
-        .take_due_replies(now + 5_000, 10, 60_000, 0)
+        .take_due_replies(now + 5_000, 10, 60_000)
         .await
         .unwrap();
     assert_eq!(retry.len(), 1);
@@ -551,7 +604,7 @@ async fn contract_outbox_take_and_settle(b: Backend) {
     assert!(store.held_replies(10, 0).await.unwrap().is_empty());
     assert_eq!(store.queue_counts().await.unwrap().held_replies, 0);
     let again = store
-        .take_due_replies(now + 6_000, 10, 60_000, 0)
+        .take_due_replies(now + 6_000, 10, 60_000)
         .await
         .unwrap();
     assert_eq!(again[0].released_by.as_deref(), Some("anna"));
@@ -937,12 +990,12 @@ async fn postgres_a_restarted_instance_takes_back_its_own_claims() {
     b.record(&first, &["order_table_ok", "dereg_table_ok"])
         .await;
     let now = chrono::Utc::now().timestamp_millis() + 1_000;
-    let taken = first.take_due_replies(now, 1, 600_000, 0).await.unwrap();
+    let taken = first.take_due_replies(now, 1, 600_000).await.unwrap();
     assert_eq!(taken.len(), 1);
     let other = b.store().await.named("b");
     assert_eq!(
         other
-            .take_due_replies(now, 10, 600_000, 0)
+            .take_due_replies(now, 10, 600_000)
             .await
             .unwrap()
             .len(),
@@ -951,13 +1004,26 @@ async fn postgres_a_restarted_instance_takes_back_its_own_claims() {
     // "a" killed and started again: its claim is dropped, "b"'s stays.
     let again = b.store().await.named("a");
     assert_eq!(again.drop_own_stale_claims().await.unwrap(), 1);
-    let back = again.take_due_replies(now, 10, 600_000, 0).await.unwrap();
+    let back = again.take_due_replies(now, 10, 600_000).await.unwrap();
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].id, taken[0].id);
     assert_eq!(
         other.drop_own_stale_claims().await.unwrap(),
         0,
         "b's own claim is current"
+    );
+    // "a" hands the reply over and is killed before the server's answer: its next run holds
+    // the reply in doubt at once; "b" would wait for the deadline.
+    assert!(again.reply_handed_over(&back[0].id, now).await.unwrap());
+    assert!(other
+        .hold_replies_in_doubt(now - 1, now)
+        .await
+        .unwrap()
+        .is_empty());
+    let third = b.store().await.named("a");
+    assert_eq!(
+        third.hold_replies_in_doubt(now - 1, now).await.unwrap(),
+        [back[0].id.clone()]
     );
 }
 
@@ -995,7 +1061,7 @@ async fn postgres_two_instances_never_take_the_same_reply() {
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let taken = store.take_due_replies(now, 7, 600_000, 0).await.unwrap();
+                let taken = store.take_due_replies(now, 7, 600_000).await.unwrap();
                 if taken.is_empty() {
                     return mine;
                 }

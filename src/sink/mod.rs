@@ -4,12 +4,11 @@
 pub mod file;
 mod settings;
 pub mod smtp;
+mod smtp_session;
 
 pub use file::FileSink;
 pub use settings::{SinkKind, SinkSettings, SmtpSettings};
-pub use smtp::SmtpSink;
-
-use crate::store::OutboxRow;
+pub use smtp::{Delivery, SmtpSink};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -23,14 +22,4 @@ pub struct SinkError {
 pub enum ReplySink {
     File(FileSink),
     Smtp(SmtpSink),
-}
-
-impl ReplySink {
-    /// Delivers one reply; returns a short note for the delivery record.
-    pub async fn deliver(&self, reply: &OutboxRow) -> Result<String, SinkError> {
-        match self {
-            ReplySink::File(s) => s.deliver(reply),
-            ReplySink::Smtp(s) => s.deliver(reply).await,
-        }
-    }
 }

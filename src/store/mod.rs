@@ -69,6 +69,9 @@ pub(crate) fn new_holder() -> String {
     format!("{host}:{}:{}", std::process::id(), &id[..8])
 }
 
+/// How the reason of a reply held in doubt begins (`Store::reply_in_doubt`).
+pub const IN_DOUBT: &str = "in doubt: ";
+
 /// One email as it is recorded.
 #[derive(Debug, Clone)]
 pub struct MailRecord {
@@ -116,9 +119,6 @@ pub struct OutboxRow {
     pub created_at: i64,
     /// Staff released it after the rate limit held it: it goes out past the limit.
     pub released_by: Option<String>,
-    /// Set when an attempt handed the reply to the SMTP server and never recorded the
-    /// answer (the sender died): the server may hold it already.
-    pub sending_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -418,7 +418,7 @@ impl Store {
     /// that those replies go out at once rather than when the claims run out
     /// (`OUTBOX_CLAIM_MS`). On SQLite one daemon sends from one file: every claim is its own.
     /// On PostgreSQL the claims of the same instance name (see `named`) from another run;
-    /// other instances' claims run out. A reply in doubt keeps its `sending_at` mark.
+    /// other instances' claims run out.
     pub async fn drop_own_stale_claims(&self) -> Result<u64, StoreError> {
         match self {
             Store::Sqlite(s) => s.drop_claims().await,
@@ -426,28 +426,32 @@ impl Store {
         }
     }
 
-    /// Takes up to `limit` due replies for this instance (claimed for `claim_ms`). A reply
-    /// marked `sending_at` by an attempt that never recorded its answer is in doubt: the SMTP
-    /// server may have accepted it. It is taken only when marked at or before
-    /// `in_doubt_before_ms`.
+    /// Takes up to `limit` due replies for this instance (claimed for `claim_ms`).
     pub async fn take_due_replies(
         &self,
         now_ms: i64,
         limit: i64,
         claim_ms: i64,
-        in_doubt_before_ms: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        dispatch!(self, s => s.take_due_replies(now_ms, limit, claim_ms, in_doubt_before_ms).await)
+        dispatch!(self, s => s.take_due_replies(now_ms, limit, claim_ms).await)
     }
 
-    /// Marks a reply as being handed to the SMTP server now: committed before the first SMTP
-    /// command, cleared when the answer is recorded (see `OutboxRow::sending_at`).
-    pub async fn reply_sending(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
-        const SQL: &str = "UPDATE outbox SET sending_at = $2 WHERE id = $1";
-        dispatch!(self, s => {
-            sqlx::query(SQL).bind(id).bind(now_ms).execute(&s.pool).await?;
+    /// Records that a reply is being handed to the SMTP server: called after the whole
+    /// message is written and before SMTP's final `.`. From here on the reply is `sent`
+    /// (`sending_at` marks that the server's answer is not recorded yet) and no instance takes
+    /// it again; `reply_sent` records the answer, `reply_retry`/`reply_failed` a refusal, and
+    /// `reply_in_doubt` a missing answer.
+    /// Only under this instance's claim: false when the reply is no longer pending and
+    /// claimed by this instance (another took it over after the claim ran out).
+    pub async fn reply_handed_over(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        // The claim's holder stays: it tells whose answer is awaited (`hold_replies_in_doubt`).
+        const SQL: &str = "UPDATE outbox SET status = 'sent', sent_at = $2, sending_at = $2,
+                 claimed_until = NULL
+             WHERE id = $1 AND status = 'pending' AND claimed_by = $3";
+        let done = dispatch!(self, s => {
+            sqlx::query(SQL).bind(id).bind(now_ms).bind(&s.holder).execute(&s.pool).await?.rows_affected()
         });
-        Ok(())
+        Ok(done == 1)
     }
 
     pub async fn reply_sent(&self, id: &str, now_ms: i64, detail: &str) -> Result<(), StoreError> {
@@ -508,7 +512,65 @@ impl Store {
 
     /// Marks a reply as held back by the rate limit: recorded, visible, not sent.
     pub async fn reply_held(&self, id: &str, now_ms: i64, why: &str) -> Result<(), StoreError> {
-        dispatch!(self, s => s.reply_held(id, now_ms, why).await)
+        dispatch!(self, s => s.hold_reply(id, now_ms, why, "pending").await)?;
+        Ok(())
+    }
+
+    /// Holds a reply whose delivery is in doubt: handed to the SMTP server (its final `.`
+    /// may have been written) with no answer recorded. It may have been delivered, so it is
+    /// never sent again by itself: staff check the relay's log and release it (sent again)
+    /// or leave it. False when it was not awaiting an answer (answered meanwhile).
+    pub async fn reply_in_doubt(
+        &self,
+        id: &str,
+        now_ms: i64,
+        handed_over_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let at = chrono::DateTime::from_timestamp_millis(handed_over_at_ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_default();
+        let why = format!("{IN_DOUBT}handed to the SMTP server at {at} without a recorded answer; it may have been delivered");
+        dispatch!(self, s => s.hold_reply(id, now_ms, &why, "sent").await)
+    }
+
+    /// Holds (`reply_in_doubt`) the replies handed over whose answer no live sender will
+    /// record: those of an earlier run of this instance (killed after the hand-over), and
+    /// anyone's handed over at or before `handed_over_before_ms`. Returns their ids.
+    pub async fn hold_replies_in_doubt(
+        &self,
+        handed_over_before_ms: i64,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        const SQL: &str = "SELECT id, sending_at FROM outbox
+             WHERE status = 'sent' AND sending_at IS NOT NULL
+               AND (sending_at <= $1
+                    OR (claimed_by IS NOT NULL AND claimed_by <> $3
+                        AND substr(claimed_by, 1, length(CAST($2 AS TEXT))) = $2))
+             ORDER BY sending_at, id";
+        // SQLite has one instance: every other holder is an earlier run of it. On PostgreSQL
+        // the holders of one instance share its name before the `/` (see `named`).
+        let (earlier_runs, me) = match self {
+            Store::Sqlite(s) => (String::new(), s.holder.clone()),
+            Store::Postgres(s) => match s.holder.split_once('/') {
+                Some((name, _)) => (format!("{name}/"), s.holder.clone()),
+                None => (s.holder.clone(), s.holder.clone()),
+            },
+        };
+        let rows: Vec<(String, i64)> = dispatch!(self, s => {
+            sqlx::query_as(SQL)
+                .bind(handed_over_before_ms)
+                .bind(&earlier_runs)
+                .bind(&me)
+                .fetch_all(&s.pool)
+                .await?
+        });
+        let mut held = Vec::new();
+        for (id, at) in rows {
+            if self.reply_in_doubt(&id, now_ms, at).await? {
+                held.push(id);
+            }
+        }
+        Ok(held)
     }
 
     /// How many replies to `recipient` (any case) were sent at or after `since_ms`.

@@ -240,7 +240,7 @@ impl SqliteStore {
     /// sorting the whole backlog: `outbox_pending` gives the rows already in order.
     pub async fn due_replies(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         Ok(sqlx::query_as::<_, OutboxRow>(
-            "SELECT id, case_id, sender, recipient, raw, attempts, created_at, released_by, sending_at FROM outbox
+            "SELECT id, case_id, sender, recipient, raw, attempts, created_at, released_by FROM outbox
              WHERE status = 'pending' AND +next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2",
         )
         .bind(now_ms)
@@ -281,22 +281,19 @@ impl SqliteStore {
         now_ms: i64,
         limit: i64,
         claim_ms: i64,
-        in_doubt_before_ms: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let mut rows = sqlx::query_as::<_, OutboxRow>(
             "UPDATE outbox SET claimed_by = $3, claimed_until = $4
              WHERE id IN (SELECT id FROM outbox
                  WHERE status = 'pending' AND +next_attempt_at <= $1
                    AND (claimed_until IS NULL OR claimed_until <= $1)
-                   AND (sending_at IS NULL OR sending_at <= $5)
                  ORDER BY created_at, id LIMIT $2)
-             RETURNING id, case_id, sender, recipient, raw, attempts, created_at, released_by, sending_at",
+             RETURNING id, case_id, sender, recipient, raw, attempts, created_at, released_by",
         )
         .bind(now_ms)
         .bind(limit)
         .bind(&self.holder)
         .bind(now_ms.saturating_add(claim_ms))
-        .bind(in_doubt_before_ms)
         .fetch_all(&self.pool)
         .await?;
         rows.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
@@ -355,13 +352,13 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         if give_up {
-            sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1")
+            sqlx::query("UPDATE outbox SET status = 'failed', sent_at = NULL, attempts = attempts + 1, last_error = $2, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1")
                 .bind(id)
                 .bind(detail)
                 .execute(&mut *tx)
                 .await?;
         } else {
-            sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1")
+            sqlx::query("UPDATE outbox SET status = 'pending', sent_at = NULL, attempts = attempts + 1, last_error = $2, next_attempt_at = $3, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1")
                 .bind(id)
                 .bind(detail)
                 .bind(next_ms.unwrap_or(now_ms))
@@ -436,30 +433,40 @@ impl SqliteStore {
         Ok(released.len())
     }
 
-    pub async fn reply_held(&self, id: &str, now_ms: i64, why: &str) -> Result<(), StoreError> {
+    /// Holds one reply for staff (see `Store::reply_held`, `Store::reply_in_doubt`): from
+    /// `pending`, or from `sent` while its answer is not recorded (`sending_at` set).
+    pub async fn hold_reply(
+        &self,
+        id: &str,
+        now_ms: i64,
+        why: &str,
+        from: &str,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let case_id: Option<String> = sqlx::query_scalar(
-            "UPDATE outbox SET status = 'held', last_error = $2, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1 AND status = 'pending' RETURNING case_id",
+            "UPDATE outbox SET status = 'held', last_error = $2, sent_at = NULL, claimed_by = NULL, claimed_until = NULL, sending_at = NULL
+             WHERE id = $1 AND status = $3 AND ($3 = 'pending' OR sending_at IS NOT NULL) RETURNING case_id",
         )
         .bind(id)
         .bind(why)
+        .bind(from)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some(case_id) = case_id {
+        if let Some(case_id) = &case_id {
             audit(
                 &mut tx,
-                &case_id,
+                case_id,
                 now_ms,
                 "system",
                 "reply_held",
-                Some("pending"),
+                Some(from),
                 Some("held"),
                 Some(why),
             )
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(case_id.is_some())
     }
 
     pub async fn replies_sent_to(&self, recipient: &str, since_ms: i64) -> Result<i64, StoreError> {

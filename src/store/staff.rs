@@ -128,14 +128,15 @@ pub struct QueueCounts {
     pub held_replies: i64,
 }
 
-/// A reply held back by the per-recipient rate limit, on the "Spärrade svar" list.
+/// A reply held back by the per-recipient rate limit or held in doubt, on the "Spärrade svar"
+/// list.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct HeldReply {
     pub id: String,
     pub case_id: String,
     pub recipient: String,
     pub subject: String,
-    /// Why it was held (the rate limit's reason).
+    /// Why it was held (the rate limit's reason, or `IN_DOUBT`…).
     pub last_error: Option<String>,
     pub created_at: i64,
     /// When it was held: the latest hold of the case's replies.

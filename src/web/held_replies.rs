@@ -1,5 +1,6 @@
-//! Spärrade svar: every reply the per-recipient rate limit held back, across cases, with the
-//! release of the case page (`case_page::release_replies`, one reply at a time here).
+//! Spärrade svar: every reply the per-recipient rate limit held back or held in doubt (its
+//! SMTP delivery unanswered, `Store::reply_in_doubt`), across cases, with the release of the
+//! case page (`case_page::release_replies`, one reply at a time here).
 
 use axum::extract::{Query, State};
 use axum::response::Response;

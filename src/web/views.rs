@@ -415,9 +415,16 @@ pub fn reply_status_sv(status: &str) -> &str {
     }
 }
 
-/// Why the rate limit held a reply, from the outbox worker's reason (`outbox::RateLimiter`):
-/// `rate limit: 3 replies to this recipient within 600 s (max 3)`.
+/// Why a reply is held, from the stored reason: the rate limit's (`outbox::RateLimiter`:
+/// `rate limit: 3 replies to this recipient within 600 s (max 3)`) or a delivery in doubt
+/// (`Store::reply_in_doubt`).
 pub fn hold_reason_sv(why: &str) -> String {
+    if why.starts_with(crate::store::IN_DOUBT) {
+        return "Osäker leverans: svaret lämnades till e-postservern men serverns kvittens kom aldrig. \
+                Det kan ha kommit fram. Se efter i e-postreläets logg innan ni släpper det, \
+                annars får mottagaren det två gånger."
+            .into();
+    }
     let Some(rest) = why.strip_prefix("rate limit: ") else {
         return "Spärrat av gränsen för antal svar till samma mottagare.".into();
     };
@@ -452,29 +459,20 @@ fn duration_sv(secs: u64) -> String {
     }
 }
 
-/// A failed or retried delivery, from the sink's English error (`sink::smtp`, `sink::file`,
-/// lettre's own text inside): a Swedish summary that keeps the server's code and words.
+/// A failed or retried delivery, from the sink's English error (`sink::smtp`, `sink::file`):
+/// a Swedish summary that keeps the server's code and words.
 pub fn delivery_error_sv(error: &str) -> String {
-    for (marker, kind) in [
-        ("permanent error (", "nekade svaret"),
-        ("transient error (", "svarade med ett tillfälligt fel"),
-    ] {
-        if let Some(at) = error.find(marker) {
-            let rest = &error[at + marker.len()..];
-            let code: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            // 530, 534, 535: our own login to the relay was refused, not the reply.
+    // `… the server answered RCPT TO with 550 5.1.1 Mailbox unavailable`
+    if let Some((_, rest)) = error.split_once("the server answered ") {
+        if let Some((_, answer)) = rest.split_once(" with ") {
+            let code: String = answer.chars().take_while(char::is_ascii_digit).collect();
             let kind = match code.as_str() {
-                "530" | "534" | "535" => "godtog inte tjänstens inloggning",
-                _ => kind,
+                // Our own login to the relay was refused, not the reply.
+                "530" | "534" | "535" | "538" => "godtog inte tjänstens inloggning",
+                c if c.starts_with('5') => "nekade svaret",
+                _ => "svarade med ett tillfälligt fel",
             };
-            let said = rest
-                .split_once("):")
-                .map(|(_, t)| t.trim())
-                .filter(|t| !t.is_empty());
-            return match said {
-                Some(t) => format!("E-postservern {kind}: {code} {t}"),
-                None => format!("E-postservern {kind}: {code}"),
-            };
+            return format!("E-postservern {kind}: {}", answer.trim());
         }
     }
     if error.starts_with("rate limit: ") {
@@ -491,16 +489,16 @@ pub fn delivery_error_sv(error: &str) -> String {
     {
         return "Svaret kunde inte sparas i svarskatalogen.".into();
     }
-    if error.contains("tls error") || error.contains("certificate") {
+    if error.contains("TLS") || error.contains("certificate") {
         return "Den krypterade förbindelsen med e-postservern kunde inte upprättas (TLS).".into();
     }
     if error.contains("authentication") {
         return "E-postservern godtog inte tjänstens inloggning.".into();
     }
-    if error.contains("Connection error")
-        || error.contains("network error")
+    if error.contains("connecting: ")
         || error.contains("cannot connect")
-        || error.contains("timed out")
+        || error.contains("no answer within")
+        || error.contains("closed the connection")
     {
         return "Servern kunde inte nås.".into();
     }
@@ -969,6 +967,10 @@ mod tests {
             hold_reason_sv("rate limit: 40 replies to this recipient within 24 h (max 40)"),
             "Spärrat: 40 svar till samma mottagare senaste dygnet (högst 40)."
         );
+        assert!(hold_reason_sv(
+            "in doubt: handed to the SMTP server at 2026-12-06 10:00:00 UTC without a recorded answer; it may have been delivered"
+        )
+        .starts_with("Osäker leverans: "));
         assert_eq!(
             hold_reason_sv("max 10 per 600 s"),
             "Spärrat av gränsen för antal svar till samma mottagare."
@@ -979,27 +981,27 @@ mod tests {
     fn delivery_errors_read_in_swedish_with_the_servers_code() {
         for (stored, shown) in [
             (
-                "cannot send the reply through smtp.vgregion.se:587: permanent error (550): 5.1.1 <x@y.se>: Recipient address rejected",
+                "cannot send the reply through smtp.vgregion.se:587: the server answered RCPT TO with 550 5.1.1 <x@y.se>: Recipient address rejected",
                 "E-postservern nekade svaret: 550 5.1.1 <x@y.se>: Recipient address rejected",
             ),
             (
-                "cannot send the reply through smtp.vgregion.se:587: permanent error (535): 5.7.8 Authentication credentials invalid",
+                "cannot send the reply through smtp.vgregion.se:587: the server answered AUTH with 535 5.7.8 Authentication credentials invalid",
                 "E-postservern godtog inte tjänstens inloggning: 535 5.7.8 Authentication credentials invalid",
             ),
             (
-                "cannot send the reply through smtp.vgregion.se:587: transient error (451): 4.3.0 Try again later",
+                "cannot send the reply through smtp.vgregion.se:587: the server answered the end of data with 451 4.3.0 Try again later",
                 "E-postservern svarade med ett tillfälligt fel: 451 4.3.0 Try again later",
             ),
             (
-                "cannot send the reply through smtp.vgregion.se:587: Connection error: Connection refused (os error 111)",
+                "cannot send the reply through smtp.vgregion.se:587: connecting: Connection refused (os error 111)",
                 "Servern kunde inte nås.",
             ),
             (
-                "cannot send the reply through smtp.vgregion.se:587: network error: timed out",
+                "cannot send the reply through smtp.vgregion.se:587: MAIL FROM: no answer within 30 s",
                 "Servern kunde inte nås.",
             ),
             (
-                "cannot send the reply through smtp.vgregion.se:587: tls error: invalid peer certificate",
+                "cannot send the reply through smtp.vgregion.se:587: the TLS handshake: invalid peer certificate: UnknownIssuer",
                 "Den krypterade förbindelsen med e-postservern kunde inte upprättas (TLS).",
             ),
             ("bad recipient address: invalid", "Mottagarens adress är ogiltig."),

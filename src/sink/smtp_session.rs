@@ -1,0 +1,642 @@
+//! One SMTP client connection (RFC 5321): greeting, EHLO, STARTTLS or implicit TLS (rustls),
+//! AUTH PLAIN or LOGIN (RFC 4954), and a mail transaction split at the end of data.
+//!
+//! The split is why this is not lettre's transport: `send_body` writes everything but the
+//! final `.`, so the caller can commit "handed over" to its store before `end_data` writes
+//! it. A server that never saw the `.` discards the transaction (RFC 5321 §4.1.1.4), so a
+//! sender that dies before it may send again; once the `.` is written the reply counts as
+//! handed over.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use base64::Engine as _;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::net::Security;
+
+/// Longest reply line taken (RFC 5321 §4.5.3.1.5 says 512 with the code); longer is an error.
+const MAX_LINE: u64 = 4096;
+/// Most lines of one multi-line reply.
+const MAX_LINES: usize = 200;
+
+/// The server's answer to one command: its code and its text lines joined by spaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub code: u16,
+    pub text: String,
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code, self.text)
+    }
+}
+
+/// Why an SMTP exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpFailure {
+    #[error("{during}: {source}")]
+    Io {
+        during: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{during}: no answer within {secs} s")]
+    Timeout { during: &'static str, secs: u64 },
+    #[error("the server answered {during} with {answer}")]
+    Refused {
+        during: &'static str,
+        answer: Answer,
+    },
+    /// A missing server feature or a protocol violation; `permanent` when it concerns this
+    /// reply alone (an address the server cannot take).
+    #[error("{message}")]
+    Other { message: String, permanent: bool },
+}
+
+impl SmtpFailure {
+    /// Only an explicit 5xx about the mail, or a reply the server cannot take at all, is
+    /// final; everything else (4xx, network, TLS, time-out) may work later. A refused AUTH
+    /// (RFC 4954: 530, 534, 535, 538) is about the relay account: it waits for ops.
+    pub fn temporary(&self) -> bool {
+        match self {
+            SmtpFailure::Refused { answer, .. } => {
+                !(500..600).contains(&answer.code) || matches!(answer.code, 530 | 534 | 535 | 538)
+            }
+            SmtpFailure::Other { permanent, .. } => !permanent,
+            _ => true,
+        }
+    }
+
+    /// The server's code, when it answered.
+    pub fn answer_code(&self) -> Option<u16> {
+        match self {
+            SmtpFailure::Refused { answer, .. } => Some(answer.code),
+            _ => None,
+        }
+    }
+
+    fn other(message: impl Into<String>) -> SmtpFailure {
+        SmtpFailure::Other {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+}
+
+/// Where and how to connect; built once from `[smtp]`.
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    /// For `tls` and `starttls`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// AUTH user and password, when configured.
+    pub credentials: Option<(String, String)>,
+    pub hello_name: String,
+    pub timeout: Duration,
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// What EHLO announced.
+#[derive(Debug, Default)]
+struct Extensions {
+    starttls: bool,
+    /// Upper-case SASL mechanisms.
+    auth: Vec<String>,
+    eight_bit_mime: bool,
+    smtputf8: bool,
+}
+
+impl Extensions {
+    fn from_answer(text_lines: &[String]) -> Extensions {
+        let mut ext = Extensions::default();
+        // The first line is the server's greeting to us.
+        for line in text_lines.iter().skip(1) {
+            let mut words = line.split_whitespace();
+            let Some(keyword) = words.next() else {
+                continue;
+            };
+            match keyword.to_ascii_uppercase().as_str() {
+                "STARTTLS" => ext.starttls = true,
+                "8BITMIME" => ext.eight_bit_mime = true,
+                "SMTPUTF8" => ext.smtputf8 = true,
+                "AUTH" => ext.auth.extend(words.map(|w| w.to_ascii_uppercase())),
+                _ => {}
+            }
+        }
+        ext
+    }
+}
+
+/// An open, greeted (and authenticated) connection, ready for a mail transaction.
+pub struct Session {
+    io: BufReader<Stream>,
+    ext: Extensions,
+    timeout: Duration,
+}
+
+impl Session {
+    /// Connects, reads the greeting, says EHLO, starts TLS as configured and authenticates.
+    pub async fn open(ep: &Endpoint) -> Result<Session, SmtpFailure> {
+        let tcp = within(ep.timeout, "connecting", async {
+            TcpStream::connect((ep.host.as_str(), ep.port)).await
+        })
+        .await?;
+        let _ = tcp.set_nodelay(true);
+        let stream = match ep.security {
+            Security::Tls => Stream::Tls(Box::new(handshake(ep, tcp).await?)),
+            _ => Stream::Plain(tcp),
+        };
+        let mut s = Session {
+            io: BufReader::new(stream),
+            ext: Extensions::default(),
+            timeout: ep.timeout,
+        };
+        s.expect("the greeting", 220).await?;
+        s.ehlo(&ep.hello_name).await?;
+        if ep.security == Security::Starttls {
+            if !s.ext.starttls {
+                return Err(SmtpFailure::other(format!(
+                    "STARTTLS is not supported by the SMTP server {}:{} (security = \"starttls\" never falls back to plain text)",
+                    ep.host, ep.port
+                )));
+            }
+            s.command("STARTTLS", "STARTTLS", 220).await?;
+            // Anything the server sent after its 220 would be read as if it came over TLS.
+            if !s.io.buffer().is_empty() {
+                return Err(SmtpFailure::other(
+                    "the SMTP server sent data after its answer to STARTTLS",
+                ));
+            }
+            let Stream::Plain(tcp) = s.io.into_inner() else {
+                unreachable!("STARTTLS on a TLS stream")
+            };
+            s.io = BufReader::new(Stream::Tls(Box::new(handshake(ep, tcp).await?)));
+            s.ehlo(&ep.hello_name).await?;
+        }
+        if let Some((user, password)) = &ep.credentials {
+            s.authenticate(user, password).await?;
+        }
+        Ok(s)
+    }
+
+    async fn ehlo(&mut self, name: &str) -> Result<(), SmtpFailure> {
+        self.write(format!("EHLO {name}\r\n").as_bytes(), "EHLO")
+            .await?;
+        let (answer, lines) = self.read_answer("EHLO").await?;
+        if answer.code != 250 {
+            return Err(SmtpFailure::Refused {
+                during: "EHLO",
+                answer,
+            });
+        }
+        self.ext = Extensions::from_answer(&lines);
+        Ok(())
+    }
+
+    async fn authenticate(&mut self, user: &str, password: &str) -> Result<(), SmtpFailure> {
+        let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+        if self.ext.auth.iter().any(|m| m == "PLAIN") {
+            let token = b64(format!("\0{user}\0{password}").as_bytes());
+            // The credentials are not part of any error text.
+            self.write(format!("AUTH PLAIN {token}\r\n").as_bytes(), "AUTH")
+                .await?;
+            let (answer, _) = self.read_answer("AUTH").await?;
+            return expect_code(answer, "AUTH", 235);
+        }
+        if self.ext.auth.iter().any(|m| m == "LOGIN") {
+            self.command("AUTH LOGIN", "AUTH", 334).await?;
+            self.write(format!("{}\r\n", b64(user.as_bytes())).as_bytes(), "AUTH")
+                .await?;
+            let (answer, _) = self.read_answer("AUTH").await?;
+            expect_code(answer, "AUTH", 334)?;
+            self.write(
+                format!("{}\r\n", b64(password.as_bytes())).as_bytes(),
+                "AUTH",
+            )
+            .await?;
+            let (answer, _) = self.read_answer("AUTH").await?;
+            return expect_code(answer, "AUTH", 235);
+        }
+        Err(SmtpFailure::other(format!(
+            "the SMTP server offers no AUTH mechanism this client has (PLAIN, LOGIN); it offers: {}",
+            if self.ext.auth.is_empty() {
+                "none".to_string()
+            } else {
+                self.ext.auth.join(" ")
+            }
+        )))
+    }
+
+    /// MAIL, RCPT, DATA and the message, dot-stuffed, without the final `.`: the server
+    /// holds the transaction open until `end_data`, and discards it if the connection ends.
+    pub async fn send_body(
+        &mut self,
+        from: &str,
+        to: &str,
+        message: &[u8],
+    ) -> Result<(), SmtpFailure> {
+        let utf8 = !from.is_ascii() || !to.is_ascii();
+        if utf8 && !self.ext.smtputf8 {
+            return Err(SmtpFailure::Other {
+                message: "the SMTP server does not take UTF-8 addresses (no SMTPUTF8)".into(),
+                permanent: true,
+            });
+        }
+        let mut mail = format!("MAIL FROM:<{from}>");
+        if !message.is_ascii() && self.ext.eight_bit_mime {
+            mail.push_str(" BODY=8BITMIME");
+        }
+        if utf8 {
+            mail.push_str(" SMTPUTF8");
+        }
+        self.command(&mail, "MAIL FROM", 250).await?;
+        self.command(&format!("RCPT TO:<{to}>"), "RCPT TO", 250)
+            .await?;
+        self.command("DATA", "DATA", 354).await?;
+        self.write(&dot_stuffed(message), "sending the message")
+            .await
+    }
+
+    /// Writes the final `.` and reads the server's answer. Once this is called the reply
+    /// may be delivered whatever happens next.
+    pub async fn end_data(&mut self) -> Result<Answer, SmtpFailure> {
+        self.write(b".\r\n", "the end of data").await?;
+        super::smtp::die_here_in_tests("after_end_of_data");
+        let (answer, _) = self.read_answer("the end of data").await?;
+        if answer.code / 100 == 2 {
+            Ok(answer)
+        } else {
+            Err(SmtpFailure::Refused {
+                during: "the end of data",
+                answer,
+            })
+        }
+    }
+
+    /// NOOP: whether the connection still works.
+    pub async fn noop(&mut self) -> Result<(), SmtpFailure> {
+        self.command("NOOP", "NOOP", 250).await
+    }
+
+    /// QUIT, best effort.
+    pub async fn quit(mut self) {
+        let _ = self.command("QUIT", "QUIT", 221).await;
+    }
+
+    async fn command(
+        &mut self,
+        line: &str,
+        during: &'static str,
+        code: u16,
+    ) -> Result<(), SmtpFailure> {
+        self.write(format!("{line}\r\n").as_bytes(), during).await?;
+        let (answer, _) = self.read_answer(during).await?;
+        expect_code(answer, during, code)
+    }
+
+    async fn expect(&mut self, during: &'static str, code: u16) -> Result<(), SmtpFailure> {
+        let (answer, _) = self.read_answer(during).await?;
+        expect_code(answer, during, code)
+    }
+
+    async fn write(&mut self, bytes: &[u8], during: &'static str) -> Result<(), SmtpFailure> {
+        let io = &mut self.io;
+        within(self.timeout, during, async move {
+            io.write_all(bytes).await?;
+            io.flush().await
+        })
+        .await
+    }
+
+    /// One reply, single- or multi-line (`250-…` continues, `250 …` ends); also its lines'
+    /// texts.
+    async fn read_answer(
+        &mut self,
+        during: &'static str,
+    ) -> Result<(Answer, Vec<String>), SmtpFailure> {
+        let io = &mut self.io;
+        let lines = within(self.timeout, during, async move {
+            let mut lines: Vec<(u16, String)> = Vec::new();
+            loop {
+                let mut buf = Vec::new();
+                let n = (&mut *io)
+                    .take(MAX_LINE)
+                    .read_until(b'\n', &mut buf)
+                    .await?;
+                if n == 0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection",
+                    ));
+                }
+                if !buf.ends_with(b"\n") {
+                    return Err(bad_reply("a reply line without its end (too long?)"));
+                }
+                let line = String::from_utf8_lossy(&buf);
+                let line = line.trim_end_matches(['\r', '\n']);
+                let code = line
+                    .get(..3)
+                    .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|c| c.parse::<u16>().ok())
+                    .filter(|c| (200..600).contains(c))
+                    .ok_or_else(|| bad_reply("a reply line that does not start with a code"))?;
+                let more = line.as_bytes().get(3) == Some(&b'-');
+                lines.push((code, line.get(4..).unwrap_or("").trim().to_string()));
+                if lines.iter().any(|(c, _)| *c != code) {
+                    return Err(bad_reply("a multi-line reply with two codes"));
+                }
+                if !more {
+                    return Ok(lines);
+                }
+                if lines.len() >= MAX_LINES {
+                    return Err(bad_reply("a reply of too many lines"));
+                }
+            }
+        })
+        .await?;
+        let code = lines[0].0;
+        let texts: Vec<String> = lines.into_iter().map(|(_, t)| t).collect();
+        let answer = Answer {
+            code,
+            text: texts.join(" "),
+        };
+        Ok((answer, texts))
+    }
+}
+
+fn bad_reply(what: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("the server sent {what}"),
+    )
+}
+
+fn expect_code(answer: Answer, during: &'static str, code: u16) -> Result<(), SmtpFailure> {
+    if answer.code == code {
+        Ok(())
+    } else {
+        Err(SmtpFailure::Refused { during, answer })
+    }
+}
+
+async fn handshake(
+    ep: &Endpoint,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, SmtpFailure> {
+    let config = ep
+        .tls
+        .clone()
+        .ok_or_else(|| SmtpFailure::other("TLS is configured without a TLS client set-up"))?;
+    let name = rustls::pki_types::ServerName::try_from(ep.host.clone()).map_err(|e| {
+        SmtpFailure::other(format!("{} is not a valid TLS server name: {e}", ep.host))
+    })?;
+    let connector = tokio_rustls::TlsConnector::from(config);
+    within(
+        ep.timeout,
+        "the TLS handshake",
+        connector.connect(name, tcp),
+    )
+    .await
+}
+
+/// Runs one network step under the time limit.
+async fn within<T>(
+    limit: Duration,
+    during: &'static str,
+    step: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, SmtpFailure> {
+    match tokio::time::timeout(limit, step).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(source)) => Err(SmtpFailure::Io { during, source }),
+        Err(_) => Err(SmtpFailure::Timeout {
+            during,
+            secs: limit.as_secs(),
+        }),
+    }
+}
+
+/// The message as DATA carries it: CRLF line ends (a bare LF becomes CRLF), a `.` doubled at
+/// the start of a line (RFC 5321 §4.5.2), and a final CRLF; not the closing `.`.
+pub fn dot_stuffed(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + message.len() / 64 + 2);
+    let mut line_start = true;
+    let mut previous = 0u8;
+    for &b in message {
+        if line_start && b == b'.' {
+            out.push(b'.');
+        }
+        if b == b'\n' && previous != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        line_start = b == b'\n';
+        previous = b;
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dots_at_line_starts_are_doubled_and_line_ends_made_crlf() {
+        assert_eq!(
+            dot_stuffed(b".a\r\nb\n.\n..c"),
+            b"..a\r\nb\r\n..\r\n...c\r\n"
+        );
+        assert_eq!(dot_stuffed(b"x.\r\n"), b"x.\r\n");
+        assert_eq!(dot_stuffed(b""), b"\r\n");
+    }
+
+    #[test]
+    fn ehlo_keywords_are_read_case_blind_past_the_greeting_line() {
+        let lines: Vec<String> = [
+            "mail.example.se Hello",
+            "8bitmime",
+            "AUTH LOGIN plain",
+            "STARTTLS",
+            "SIZE 1000",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let ext = Extensions::from_answer(&lines);
+        assert!(ext.starttls && ext.eight_bit_mime && !ext.smtputf8);
+        assert_eq!(ext.auth, ["LOGIN", "PLAIN"]);
+    }
+
+    #[test]
+    fn only_a_5xx_about_the_mail_is_final() {
+        let refused = |code| SmtpFailure::Refused {
+            during: "RCPT TO",
+            answer: Answer {
+                code,
+                text: "x".into(),
+            },
+        };
+        assert!(!refused(550).temporary());
+        assert!(refused(451).temporary());
+        assert!(refused(535).temporary(), "a refused AUTH waits for ops");
+        assert!(SmtpFailure::Timeout {
+            during: "DATA",
+            secs: 1
+        }
+        .temporary());
+    }
+
+    /// A scripted server on loopback: answers each line it reads with the next canned reply.
+    async fn scripted(replies: Vec<&'static str>) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let (r, mut w) = s.into_split();
+            let mut r = BufReader::new(r);
+            let mut seen = Vec::new();
+            let mut replies = replies.into_iter();
+            w.write_all(b"220 test ESMTP\r\n").await.unwrap();
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).await.unwrap() == 0 {
+                    return seen;
+                }
+                seen.push(line.trim_end().to_string());
+                if line.starts_with("DATA") {
+                    w.write_all(b"354 go on\r\n").await.unwrap();
+                    // Up to and with the final dot.
+                    loop {
+                        let mut l = String::new();
+                        if r.read_line(&mut l).await.unwrap() == 0 {
+                            seen.push("(closed inside DATA)".into());
+                            return seen;
+                        }
+                        if l == ".\r\n" {
+                            seen.push(".".into());
+                            break;
+                        }
+                    }
+                }
+                match replies.next() {
+                    Some(reply) => w.write_all(reply.as_bytes()).await.unwrap(),
+                    None => return seen,
+                }
+            }
+        });
+        (port, task)
+    }
+
+    fn endpoint(port: u16) -> Endpoint {
+        Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+            security: Security::Plain,
+            tls: None,
+            credentials: None,
+            hello_name: "client.test".into(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_transaction_left_before_its_end_of_data_never_reaches_the_dot() {
+        let (port, server) = scripted(vec![
+            "250-test\r\n250 8BITMIME\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+        ])
+        .await;
+        let mut s = Session::open(&endpoint(port)).await.unwrap();
+        s.send_body("a@b.se", "c@d.se", b"Subject: x\r\n\r\n.hej\r\n")
+            .await
+            .unwrap();
+        drop(s);
+        let seen = server.await.unwrap();
+        assert_eq!(
+            seen,
+            [
+                "EHLO client.test",
+                "MAIL FROM:<a@b.se>",
+                "RCPT TO:<c@d.se>",
+                "DATA",
+                "(closed inside DATA)"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn multi_line_answers_and_a_refusal_at_the_end_of_data() {
+        let (port, server) = scripted(vec![
+            "250-test greets you\r\n250-AUTH PLAIN\r\n250 SMTPUTF8\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "552-5.3.4 too big\r\n552 5.3.4 really\r\n",
+        ])
+        .await;
+        let mut s = Session::open(&endpoint(port)).await.unwrap();
+        s.send_body("a@b.se", "räk@d.se", b"x").await.unwrap();
+        let err = s.end_data().await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the server answered the end of data with 552 5.3.4 too big 5.3.4 really"
+        );
+        assert!(!err.temporary());
+        drop(s);
+        let seen = server.await.unwrap();
+        assert_eq!(seen[1], "MAIL FROM:<a@b.se> SMTPUTF8");
+        assert_eq!(seen.last().unwrap(), ".");
+    }
+}
