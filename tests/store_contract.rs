@@ -75,6 +75,36 @@ impl Backend {
         Store::open(&self.settings().store).await.unwrap()
     }
 
+    /// Runs statements on the store's database outside the store, one at a time.
+    async fn sql(&self, statements: &[&str]) {
+        let store = self.settings().store;
+        match &self.pg {
+            Some(pg) => {
+                let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
+                for q in statements {
+                    // The test's own statements.
+                    sqlx::query(sqlx::AssertSqlSafe(*q))
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                }
+                pool.close().await;
+            }
+            None => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&store.sqlite);
+                let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+                for q in statements {
+                    // The test's own statements.
+                    sqlx::query(sqlx::AssertSqlSafe(*q))
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                }
+                pool.close().await;
+            }
+        }
+    }
+
     fn command(&self) -> std::process::Command {
         let mut c = self.inst.command();
         c.envs(self.env());
@@ -501,6 +531,42 @@ async fn contract_outbox_hand_over_fences_the_end_of_data(b: Backend) {
         .unwrap();
     let c = second.counts().await.unwrap();
     assert_eq!((c.outbox_pending, c.outbox_sent, c.outbox_held), (0, 1, 0));
+}
+
+contract!(contract_an_upgrade_holds_the_replies_the_earlier_form_left_in_doubt);
+/// The previous version marked a reply `sending` (still pending) before SMTP and sent it again
+/// later when the mark stayed; the upgrade's migration holds such a reply for staff instead.
+async fn contract_an_upgrade_holds_the_replies_the_earlier_form_left_in_doubt(b: Backend) {
+    let store = b.store().await;
+    b.record(&store, &["order_table_ok", "dereg_table_ok"])
+        .await;
+    let taken = store
+        .take_due_replies(i64::MAX - 1, 1, 1_000)
+        .await
+        .unwrap();
+    drop(store);
+    // Back to what the previous version could leave behind, before the migration.
+    let mark = format!(
+        "UPDATE outbox SET sending_at = 5 WHERE id = '{}'",
+        taken[0].id
+    );
+    b.sql(&[
+        &mark,
+        "DROP INDEX outbox_awaiting_answer",
+        "DELETE FROM _sqlx_migrations WHERE version = 20270101000001",
+    ])
+    .await;
+    let store = b.store().await;
+    let c = store.counts().await.unwrap();
+    assert_eq!((c.outbox_pending, c.outbox_held), (1, 1));
+    let held = store.held_replies(10, 0).await.unwrap();
+    assert_eq!(held[0].id, taken[0].id);
+    assert!(held[0]
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.starts_with(tjid_intake::store::IN_DOUBT)));
+    let detail = store.case_detail(&held[0].case_id).await.unwrap().unwrap();
+    assert!(detail.audit.iter().any(|a| a.action == "reply_held"));
 }
 
 contract!(contract_outbox_take_and_settle);
