@@ -16,7 +16,7 @@ pub struct DeliveryReport {
     pub sent: usize,
     pub retried: usize,
     pub failed: usize,
-    /// Held back by the per-recipient rate limit.
+    /// Held back by the per-recipient rate limit, or held in doubt.
     pub held: usize,
 }
 
@@ -28,8 +28,9 @@ pub struct DeliveryReport {
 /// back: each reply is recorded as handed over (committed) after its message is written and
 /// before SMTP's final `.` (see `sink::smtp`). A sender that dies before that commit leaves
 /// an open transaction the server discards, and the reply is sent again at once; after it the
-/// reply is never sent again. Up to `[smtp] pool_max_size` replies are handed over at once,
-/// one per connection.
+/// reply is never sent again by itself: when the server's answer is not recorded it is held
+/// in doubt for staff (`Store::reply_in_doubt`). Up to `[smtp] pool_max_size` replies are
+/// handed over at once, one per connection.
 pub async fn deliver_due(
     store: &Store,
     sink: &ReplySink,
@@ -44,7 +45,6 @@ pub async fn deliver_due(
         for id in store.hold_replies_in_doubt(before, now).await? {
             in_doubt(
                 &id,
-                "",
                 "its sender stopped before the server's answer was recorded",
             );
             report.held += 1;
@@ -118,7 +118,8 @@ pub async fn deliver_due(
                     match delivery {
                         Delivery::Accepted(_) => delivered(&reply, &mut report),
                         Delivery::Unanswered(detail) => {
-                            in_doubt(&reply.id, &reply.case_id, &detail)
+                            in_doubt(&reply.id, &detail);
+                            report.held += 1;
                         }
                         Delivery::NotDelivered(e) => {
                             not_delivered(store, settings, &reply, e, now, &mut report).await?
@@ -160,8 +161,8 @@ pub async fn deliver_due(
 
 /// A reply whose delivery is in doubt is held for staff (`Store::reply_in_doubt`): logged
 /// and counted, never sent again by itself.
-fn in_doubt(reply: &str, case: &str, detail: &str) {
-    tracing::warn!(reply = %reply, case = %case, %detail,
+fn in_doubt(reply: &str, detail: &str) {
+    tracing::warn!(reply = %reply, %detail,
         "reply in doubt: the SMTP server may have it; held for staff, not sent again");
     metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "in_doubt").increment(1);
 }

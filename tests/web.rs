@@ -1022,6 +1022,52 @@ async fn a_reply_held_by_the_rate_limit_can_be_sent_after_all() {
     );
 }
 
+/// A reply held in doubt (its SMTP sender died between the hand-over and the server's
+/// answer) is explained as such on Spärrade svar and on its case page, not as the rate limit.
+#[tokio::test]
+async fn a_reply_held_in_doubt_is_explained_to_staff() {
+    let w = world("").await;
+    let app = w.app();
+    let id = w.case("order_missing_fields");
+    // As an SMTP sender that died after its hand-over leaves it.
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", w.inst.path("intake.db").display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE outbox SET status = 'sent', sending_at = 5, claimed_by = 'gone' WHERE case_id = $1",
+    )
+    .bind(id)
+    .execute(&db)
+    .await
+    .unwrap();
+    let held = w
+        .store
+        .hold_replies_in_doubt(10, w.clock.now_ms())
+        .await
+        .unwrap();
+    assert_eq!(held, [format!("{id}-1")]);
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let page = get(&app, "/sparrade-svar", Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains("Osäker leverans: svaret lämnades till e-postservern"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("in doubt"));
+    let page = get(&app, &format!("/arende/{id}"), Some(&cookie)).await;
+    assert!(
+        page.body.contains("1 svar har osäker leverans"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("hölls kvar av gränsen"));
+    assert!(
+        page.body.contains("Skickat → Spärrad"),
+        "in the audit trail"
+    );
+}
+
 /// Spärrade svar: every held reply with its case, recipient and the rate limit's reason in
 /// Swedish, its count in the navigation, and one reply released at a time (only within the
 /// case named in the path), back to the list with a message.

@@ -547,14 +547,13 @@ impl Store {
                     OR (claimed_by IS NOT NULL AND claimed_by <> $3
                         AND substr(claimed_by, 1, length(CAST($2 AS TEXT))) = $2))
              ORDER BY sending_at, id";
-        // SQLite has one instance: every other holder is an earlier run of it. On PostgreSQL
-        // the holders of one instance share its name before the `/` (see `named`).
-        let (earlier_runs, me) = match self {
-            Store::Sqlite(s) => (String::new(), s.holder.clone()),
-            Store::Postgres(s) => match s.holder.split_once('/') {
-                Some((name, _)) => (format!("{name}/"), s.holder.clone()),
-                None => (s.holder.clone(), s.holder.clone()),
-            },
+        // The daemon's holders are `name/…` (see `named`): another `name/…` is an earlier run
+        // of this instance. Unnamed (the command line) knows of no earlier run: the prefix is
+        // its own holder, which the query excludes.
+        let me = dispatch!(self, s => s.holder.clone());
+        let earlier_runs = match me.split_once('/') {
+            Some((name, _)) => format!("{name}/"),
+            None => me.clone(),
         };
         let rows: Vec<(String, i64)> = dispatch!(self, s => {
             sqlx::query_as(SQL)

@@ -475,7 +475,7 @@ pub fn delivery_error_sv(error: &str) -> String {
             return format!("E-postservern {kind}: {}", answer.trim());
         }
     }
-    if error.starts_with("rate limit: ") {
+    if error.starts_with("rate limit: ") || error.starts_with(crate::store::IN_DOUBT) {
         return hold_reason_sv(error);
     }
     if error.starts_with("bad recipient address") {
@@ -860,6 +860,11 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
         actions => actions,
         replies => replies,
         held_replies => d.replies.iter().filter(|r| r.status == "held").count(),
+        held_in_doubt => d
+            .replies
+            .iter()
+            .filter(|r| r.status == "held" && r.last_error.as_deref().is_some_and(|e| e.starts_with(crate::store::IN_DOUBT)))
+            .count(),
         verify => verify,
         correct => correct,
         audit => audit,
