@@ -409,7 +409,11 @@ async fn drain(world: &World, store: &Store, emails: usize, cases: usize) {
     let (held, released) = resolve_in_doubt(world, store).await;
     eprintln!("{held} replies held in doubt, {released} of them not at the server and released");
     wait_until(60, "every case answered at the sink", || async {
-        store.counts().await.is_ok_and(|c| c.outbox_pending == 0) && world.smtp.count() >= cases
+        store
+            .counts()
+            .await
+            .is_ok_and(|c| c.outbox_pending == 0 && c.outbox_held == 0)
+            && world.smtp.count() >= cases
     })
     .await;
     // Late doubles would show up now.
@@ -417,8 +421,8 @@ async fn drain(world: &World, store: &Store, emails: usize, cases: usize) {
 }
 
 /// Staff's part for the replies held in doubt (their daemon died between the hand-over and
-/// the server's recorded answer): a reply the SMTP server has, as its log would show, stays
-/// held; one it never got is released and goes out. Returns (held, released).
+/// the server's recorded answer): a reply the SMTP server has, as its log would show, is
+/// marked as delivered; one it never got is released and goes out. Returns (held, released).
 async fn resolve_in_doubt(world: &World, store: &Store) -> (usize, usize) {
     let at_server: BTreeSet<String> = world
         .smtp
@@ -440,14 +444,17 @@ async fn resolve_in_doubt(world: &World, store: &Store) -> (usize, usize) {
             .parse(reply.raw.as_bytes())
             .and_then(|m| m.message_id().map(|id| format!("<{id}>")))
             .expect("the reply's Message-ID");
-        if !at_server.contains(&message_id) {
-            let n = store
+        let n = if at_server.contains(&message_id) {
+            store
+                .held_delivered(&h.case_id, Some(&h.id), "staff", 1)
+                .await
+        } else {
+            released += 1;
+            store
                 .release_held(&h.case_id, Some(&h.id), "staff", 1)
                 .await
-                .unwrap();
-            assert_eq!(n, 1);
-            released += 1;
-        }
+        };
+        assert_eq!(n.unwrap(), 1);
     }
     (held.len(), released)
 }

@@ -252,7 +252,31 @@ async fn dovecot_restart_in_the_middle_of_200_emails_loses_and_duplicates_nothin
     tokio::time::sleep(Duration::from_millis(500)).await;
     world.dovecot.restart().await;
 
-    wait_until(120, "all 200 emails recorded", || async {
+    // This test has timed out now and then under load: say every 10 s where it stands, so
+    // that a failure shows which wait it was.
+    let progress = {
+        let store = daemon.store.clone();
+        let smtp = world.smtp.maildir.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let c = store.counts().await;
+                let replies = ["new", "cur"]
+                    .iter()
+                    .filter_map(|d| std::fs::read_dir(smtp.join(d)).ok())
+                    .map(|rd| rd.count())
+                    .sum::<usize>();
+                eprintln!(
+                    "after the restart, {} s: messages {:?}, outbox pending {:?}, {replies} replies at the server",
+                    started.elapsed().as_secs(),
+                    c.as_ref().map(|c| c.messages).ok(),
+                    c.as_ref().map(|c| c.outbox_pending).ok(),
+                );
+            }
+        })
+    };
+    wait_until(180, "all 200 emails recorded", || async {
         daemon.store.counts().await.unwrap().messages >= n as i64
     })
     .await;
@@ -264,6 +288,7 @@ async fn dovecot_restart_in_the_middle_of_200_emails_loses_and_duplicates_nothin
         world.dovecot.count("INBOX").await == 0
     })
     .await;
+    progress.abort();
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let counts = daemon.store.counts().await.unwrap();

@@ -108,6 +108,12 @@ fn process(inst: &Installation, input: &std::path::Path) -> HashMap<String, Stri
 }
 
 impl World {
+    /// The store's database, to put rows in states only the outbox worker writes.
+    async fn db(&self) -> sqlx::SqlitePool {
+        let url = format!("sqlite://{}", self.inst.path("intake.db").display());
+        sqlx::SqlitePool::connect(&url).await.unwrap()
+    }
+
     /// Processes more fixtures (`dir/name.eml` under `fixtures/`) into the same store.
     fn add(&mut self, fixtures: &[&str]) {
         let input = self.inst.path("more");
@@ -980,9 +986,7 @@ async fn a_reply_held_by_the_rate_limit_can_be_sent_after_all() {
     let app = w.app();
     let id = w.case("order_missing_fields");
     // The rate limit held the case's reply (set directly: the fixtures were sent without one).
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", w.inst.path("intake.db").display()))
-        .await
-        .unwrap();
+    let db = w.db().await;
     sqlx::query(
         "UPDATE outbox SET status = 'held', last_error = 'max 10 per 600 s' WHERE case_id = $1",
     )
@@ -1030,9 +1034,7 @@ async fn a_reply_held_in_doubt_is_explained_to_staff() {
     let app = w.app();
     let id = w.case("order_missing_fields");
     // As an SMTP sender that died after its hand-over leaves it.
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", w.inst.path("intake.db").display()))
-        .await
-        .unwrap();
+    let db = w.db().await;
     sqlx::query(
         "UPDATE outbox SET status = 'sent', sending_at = 5, claimed_by = 'gone' WHERE case_id = $1",
     )
@@ -1046,7 +1048,7 @@ async fn a_reply_held_in_doubt_is_explained_to_staff() {
         .await
         .unwrap();
     assert_eq!(held, [format!("{id}-1")]);
-    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let (cookie, csrf) = login(&app, "anna", PASSWORD).await.ok().unwrap();
     let page = get(&app, "/sparrade-svar", Some(&cookie)).await;
     assert!(
         page.body
@@ -1055,6 +1057,7 @@ async fn a_reply_held_in_doubt_is_explained_to_staff() {
         page.body
     );
     assert!(!page.body.contains("in doubt"));
+    assert!(page.body.contains(">Kom fram</button>"));
     let page = get(&app, &format!("/arende/{id}"), Some(&cookie)).await;
     assert!(
         page.body.contains("1 svar har osäker leverans"),
@@ -1063,9 +1066,45 @@ async fn a_reply_held_in_doubt_is_explained_to_staff() {
     );
     assert!(!page.body.contains("hölls kvar av gränsen"));
     assert!(
-        page.body.contains("Skickat → Spärrad"),
+        page.body.contains("Svar spärrat: osäker leverans"),
         "in the audit trail"
     );
+    assert!(page.body.contains("Skickat → Spärrad"));
+
+    // Staff found it in the relay's log: it arrived. Recorded as sent, never sent again.
+    let reply = format!("{id}-1");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("svar", reply.as_str()),
+        ("tillbaka", "sparrade-svar"),
+    ];
+    let path = format!("/arende/{id}/svar-levererat");
+    let r = post(&app, &path, Some(&cookie), &[("csrf", "wrong")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post(&app, &path, Some(&cookie), &form).await;
+    assert_eq!(r.location(), "/sparrade-svar?levererat=1");
+    let page = get(&app, r.location(), Some(&cookie)).await;
+    assert!(page
+        .body
+        .contains("Svaret är markerat som levererat och skickas inte igen."));
+    let detail = w.store.case_detail(id).await.unwrap().unwrap();
+    assert_eq!(detail.replies[0].status, "sent");
+    assert_eq!(detail.replies[0].last_error, None);
+    let page = get(&app, &format!("/arende/{id}"), Some(&cookie)).await;
+    assert!(page
+        .body
+        .contains("Spärrat svar kom fram (enligt reläets logg)"));
+    assert!(page.body.contains("Spärrad → Skickat"));
+    // A reply the rate limit held was never sent: it cannot be marked as arrived.
+    sqlx::query("UPDATE outbox SET status = 'held', last_error = 'rate limit: 3 replies to this recipient within 600 s (max 3)' WHERE case_id = $1")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+    let r = post(&app, &path, Some(&cookie), &form).await;
+    assert_eq!(r.location(), "/sparrade-svar?levererat=0");
+    let detail = w.store.case_detail(id).await.unwrap().unwrap();
+    assert_eq!(detail.replies[0].status, "held");
 }
 
 /// Spärrade svar: every held reply with its case, recipient and the rate limit's reason in
@@ -1077,9 +1116,7 @@ async fn held_replies_are_listed_and_released_one_at_a_time() {
     let app = w.app();
     let (a, b) = (w.case("order_missing_fields"), w.case("dereg_table_ok"));
     // `process` sent the replies; as if the outbox worker had held them instead.
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", w.inst.path("intake.db").display()))
-        .await
-        .unwrap();
+    let db = w.db().await;
     sqlx::query("UPDATE outbox SET status = 'pending', sent_at = NULL WHERE case_id IN ($1, $2)")
         .bind(a)
         .bind(b)

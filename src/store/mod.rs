@@ -72,6 +72,48 @@ pub(crate) fn new_holder() -> String {
 /// How the reason of a reply held in doubt begins (`Store::reply_in_doubt`).
 pub const IN_DOUBT: &str = "in doubt: ";
 
+/// What staff do with a held reply.
+#[derive(Debug, Clone, Copy)]
+pub enum SettleHeld {
+    /// Send it after all (`Store::release_held`).
+    Send,
+    /// It was delivered: record it as sent (`Store::held_delivered`; in doubt only).
+    Delivered,
+}
+
+impl SettleHeld {
+    /// The update, the same on both backends: $1 case, $2 actor, $3 now, $4 one reply or NULL.
+    fn sql(self) -> &'static str {
+        match self {
+            SettleHeld::Send => {
+                "UPDATE outbox SET status = 'pending', released_by = $2, next_attempt_at = $3
+                 WHERE case_id = $1 AND status = 'held' AND id = COALESCE($4, id) RETURNING id"
+            }
+            SettleHeld::Delivered => {
+                "UPDATE outbox SET status = 'sent', released_by = $2, sent_at = $3, last_error = NULL
+                 WHERE case_id = $1 AND status = 'held' AND id = COALESCE($4, id)
+                   AND last_error LIKE 'in doubt: %' RETURNING id"
+            }
+        }
+    }
+
+    /// The audit action.
+    fn action(self) -> &'static str {
+        match self {
+            SettleHeld::Send => "reply_released",
+            SettleHeld::Delivered => "reply_delivered",
+        }
+    }
+
+    /// The reply's status afterwards.
+    fn status(self) -> &'static str {
+        match self {
+            SettleHeld::Send => "pending",
+            SettleHeld::Delivered => "sent",
+        }
+    }
+}
+
 /// One email as it is recorded.
 #[derive(Debug, Clone)]
 pub struct MailRecord {
@@ -507,7 +549,20 @@ impl Store {
         actor: &str,
         now_ms: i64,
     ) -> Result<usize, StoreError> {
-        dispatch!(self, s => s.release_held(case_id, reply, actor, now_ms).await)
+        dispatch!(self, s => s.settle_held(case_id, reply, actor, now_ms, SettleHeld::Send).await)
+    }
+
+    /// Closes a case's replies held in doubt that did arrive (staff found them in the relay's
+    /// log): they become sent and are never sent again. `reply`: only that one. Replies held
+    /// by the rate limit are left alone (they were never sent). Returns how many.
+    pub async fn held_delivered(
+        &self,
+        case_id: &str,
+        reply: Option<&str>,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        dispatch!(self, s => s.settle_held(case_id, reply, actor, now_ms, SettleHeld::Delivered).await)
     }
 
     /// Marks a reply as held back by the rate limit: recorded, visible, not sent.

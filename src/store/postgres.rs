@@ -452,24 +452,23 @@ impl PgStore {
         Ok(())
     }
 
-    pub async fn release_held(
+    /// See `Store::release_held` and `Store::held_delivered`.
+    pub async fn settle_held(
         &self,
         case_id: &str,
         reply: Option<&str>,
         actor: &str,
         now_ms: i64,
+        settle: super::SettleHeld,
     ) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut released: Vec<String> = sqlx::query_scalar(
-            "UPDATE outbox SET status = 'pending', released_by = $2, next_attempt_at = $3
-             WHERE case_id = $1 AND status = 'held' AND id = COALESCE($4, id) RETURNING id",
-        )
-        .bind(case_id)
-        .bind(actor)
-        .bind(now_ms)
-        .bind(reply)
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut released: Vec<String> = sqlx::query_scalar(settle.sql())
+            .bind(case_id)
+            .bind(actor)
+            .bind(now_ms)
+            .bind(reply)
+            .fetch_all(&mut *tx)
+            .await?;
         released.sort();
         for id in &released {
             audit(
@@ -477,9 +476,9 @@ impl PgStore {
                 case_id,
                 now_ms,
                 actor,
-                "reply_released",
+                settle.action(),
                 Some("held"),
-                Some("pending"),
+                Some(settle.status()),
                 Some(id),
             )
             .await?;

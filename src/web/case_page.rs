@@ -50,6 +50,7 @@ pub(super) async fn case_page(
             Some(format!("Granskat: ärendet {decided}. {reply}"))
         })
         .or_else(|| q.get("slappt").and_then(|n| released_notice(n)))
+        .or_else(|| q.get("levererat").and_then(|n| delivered_notice(n)))
         .or_else(|| {
             q.get("rattat").map(|n| {
                 format!(
@@ -325,6 +326,49 @@ pub(super) fn released_notice(n: &str) -> Option<String> {
         n => Some(format!(
             "{n} spärrade svar skickas nu, förbi gränsen för antal svar."
         )),
+    }
+}
+
+/// What the page says after replies in doubt were marked as delivered (`?levererat=<n>`).
+pub(super) fn delivered_notice(n: &str) -> Option<String> {
+    match n.parse::<usize>().ok()? {
+        0 => Some(
+            "Inget svar med osäker leverans fanns kvar (någon annan kan ha hanterat det).".into(),
+        ),
+        1 => Some("Svaret är markerat som levererat och skickas inte igen.".into()),
+        n => Some(format!(
+            "{n} svar är markerade som levererade och skickas inte igen."
+        )),
+    }
+}
+
+/// Closes a case's replies held in doubt that did arrive (staff found them in the relay's
+/// log): recorded as sent, never sent again. One reply from the "Spärrade svar" list, or all
+/// of the case's from its page.
+pub(super) async fn delivered_replies(
+    State(state): State<WebState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<ReleaseForm>,
+) -> Response {
+    if !csrf_ok(&staff, &form.csrf) {
+        return csrf_refused();
+    }
+    let reply = form.svar.as_deref().filter(|s| !s.is_empty());
+    match state
+        .store()
+        .held_delivered(&id, reply, &staff.username, state.now())
+        .await
+    {
+        Ok(n) => {
+            tracing::info!(case = %id, user = %staff.username, replies = n, "replies in doubt marked as delivered");
+            let to = match form.tillbaka.as_deref() {
+                Some("sparrade-svar") => format!("/sparrade-svar?levererat={n}"),
+                _ => format!("/arende/{id}?levererat={n}#replies"),
+            };
+            Redirect::to(&to).into_response()
+        }
+        Err(e) => internal(e),
     }
 }
 

@@ -156,6 +156,10 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/arende/{id}/slapp-svar", post(case_page::release_replies))
         .route(
+            "/arende/{id}/svar-levererat",
+            post(case_page::delivered_replies),
+        )
+        .route(
             "/arende/{id}/falt/{file}",
             get(page_images::field_crop_image),
         )

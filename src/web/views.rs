@@ -391,6 +391,8 @@ pub struct HeldReplyItem {
     subject: String,
     held_at: String,
     reason: String,
+    /// Held in doubt (staff may also say it arrived), not by the rate limit.
+    in_doubt: bool,
 }
 
 pub fn held_reply_item(r: &HeldReply) -> HeldReplyItem {
@@ -401,7 +403,13 @@ pub fn held_reply_item(r: &HeldReply) -> HeldReplyItem {
         subject: r.subject.clone(),
         held_at: format_ms(r.held_at),
         reason: hold_reason_sv(r.last_error.as_deref().unwrap_or("")),
+        in_doubt: is_in_doubt(r.last_error.as_deref()),
     }
+}
+
+/// Whether a held reply's reason says its delivery is in doubt (`Store::reply_in_doubt`).
+pub fn is_in_doubt(reason: Option<&str>) -> bool {
+    reason.is_some_and(|r| r.starts_with(crate::store::IN_DOUBT))
 }
 
 /// A reply's delivery status in the outbox.
@@ -531,7 +539,7 @@ fn system_comment_sv(action: &str, comment: &str) -> String {
             "Inget meddelande till kortinnehavaren: ingen adress i KIV.".into()
         }
         ("reply_held", why) => hold_reason_sv(why),
-        ("reply_released", id) => format!("Svar {id}"),
+        ("reply_released" | "reply_delivered", id) => format!("Svar {id}"),
         ("bounce", text) => bounce_sv(text),
         (_, other) => other.to_string(),
     }
@@ -762,8 +770,12 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                 "no_reply" => "Inget svar (ingen adress)".to_string(),
                 "no_notice" => "Inget meddelande".to_string(),
                 "purged" => "Personuppgifter gallrade".to_string(),
+                "reply_held" if is_in_doubt(a.comment.as_deref()) => {
+                    "Svar spärrat: osäker leverans".to_string()
+                }
                 "reply_held" => "Svar spärrat av gränsen för antal svar".to_string(),
                 "reply_released" => "Spärrat svar skickas ändå".to_string(),
+                "reply_delivered" => "Spärrat svar kom fram (enligt reläets logg)".to_string(),
                 "bounce" => "Leveransrapport om ett svar".to_string(),
                 "held" => "Väntar på granskning (osäker tolkning)".to_string(),
                 "field_corrected" => "Rättat fält".to_string(),
@@ -798,7 +810,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                     state_label_sv("held").to_string()
                 }
                 // before/after of these are the reply's outbox status, not the case's state.
-                "reply_held" | "reply_released" => match (&a.before, &a.after) {
+                "reply_held" | "reply_released" | "reply_delivered" => match (&a.before, &a.after) {
                     (Some(b), Some(x)) => {
                         format!("{} → {}", reply_status_sv(b), reply_status_sv(x))
                     }
@@ -863,7 +875,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
         held_in_doubt => d
             .replies
             .iter()
-            .filter(|r| r.status == "held" && r.last_error.as_deref().is_some_and(|e| e.starts_with(crate::store::IN_DOUBT)))
+            .filter(|r| r.status == "held" && is_in_doubt(r.last_error.as_deref()))
             .count(),
         verify => verify,
         correct => correct,
