@@ -28,7 +28,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "config/default.toml";
 /// Keys an earlier version took, and why they went: named as such instead of "unknown".
 const REMOVED_KEYS: &[(&str, &str)] = &[(
     "outbox.in_doubt_resend_after_secs",
-    "an SMTP reply is recorded as handed over just before its end of data, so none is in doubt and none is sent twice",
+    "an SMTP reply is recorded as handed over just before its end of data and never sent again by itself; one whose answer is missing is held for staff",
 )];
 
 #[derive(Debug, Clone, Default, Deserialize)]

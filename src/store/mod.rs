@@ -574,7 +574,8 @@ impl Store {
     /// Holds a reply whose delivery is in doubt: handed to the SMTP server (its final `.`
     /// may have been written) with no answer recorded. It may have been delivered, so it is
     /// never sent again by itself: staff check the relay's log and release it (sent again)
-    /// or leave it. False when it was not awaiting an answer (answered meanwhile).
+    /// or close it (`held_delivered`). False when it was not awaiting an answer (answered
+    /// meanwhile).
     pub async fn reply_in_doubt(
         &self,
         id: &str,
