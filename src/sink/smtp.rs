@@ -13,7 +13,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::smtp_session::{Endpoint, Session, SmtpFailure};
+use super::smtp_session::{Endpoint, Session, SmtpFailure, DATA_TERMINATION};
 use super::SinkError;
 use super::SmtpSettings;
 use crate::net::Security;
@@ -127,10 +127,12 @@ impl SmtpSink {
     }
 
     /// How long a live sender may take from the hand-over to recording the server's answer
-    /// (writing the `.` and reading the answer, each within the time-out): a reply awaiting
-    /// its answer longer than this has lost its sender.
+    /// (writing the `.` within the time-out, waiting for the answer at least
+    /// `DATA_TERMINATION`), with a margin: a reply awaiting its answer longer than this has
+    /// lost its sender.
     pub fn answer_deadline(&self) -> Duration {
-        self.endpoint_settings.timeout * 2 + Duration::from_secs(30)
+        let t = self.endpoint_settings.timeout;
+        t + t.max(DATA_TERMINATION) + Duration::from_secs(30)
     }
 
     /// How many replies may be handed over at once.

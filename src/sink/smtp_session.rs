@@ -22,6 +22,10 @@ use crate::net::Security;
 const MAX_LINE: u64 = 4096;
 /// Most lines of one multi-line reply.
 const MAX_LINES: usize = 200;
+/// How long to wait for the answer to the end of data at least: RFC 5321 §4.5.3.2.6 asks a
+/// client for 10 minutes (the server may be filtering the message). Giving up earlier would
+/// leave the reply in doubt for nothing.
+pub const DATA_TERMINATION: Duration = Duration::from_secs(600);
 
 /// The server's answer to one command: its code and its text lines joined by spaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,12 +311,17 @@ impl Session {
             .await
     }
 
-    /// Writes the final `.` and reads the server's answer. Once this is called the reply
-    /// may be delivered whatever happens next.
+    /// Writes the final `.` and reads the server's answer (waiting at least
+    /// `DATA_TERMINATION`). Once this is called the reply may be delivered whatever happens
+    /// next.
     pub async fn end_data(&mut self) -> Result<Answer, SmtpFailure> {
         self.write(b".\r\n", "the end of data").await?;
         super::smtp::die_here_in_tests("after_end_of_data");
-        let (answer, _) = self.read_answer("the end of data").await?;
+        let usual = self.timeout;
+        self.timeout = usual.max(DATA_TERMINATION);
+        let answer = self.read_answer("the end of data").await;
+        self.timeout = usual;
+        let (answer, _) = answer?;
         if answer.code / 100 == 2 {
             Ok(answer)
         } else {
@@ -571,7 +580,17 @@ mod tests {
                     }
                 }
                 match replies.next() {
-                    Some(reply) => w.write_all(reply.as_bytes()).await.unwrap(),
+                    // `slow:` answers after 1.5 s.
+                    Some(reply) => {
+                        let reply = match reply.strip_prefix("slow:") {
+                            Some(r) => {
+                                tokio::time::sleep(Duration::from_millis(1500)).await;
+                                r
+                            }
+                            None => reply,
+                        };
+                        w.write_all(reply.as_bytes()).await.unwrap()
+                    }
                     None => return seen,
                 }
             }
@@ -615,6 +634,38 @@ mod tests {
                 "(closed inside DATA)"
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn the_answer_to_the_end_of_data_is_awaited_past_the_usual_time_out() {
+        let (port, server) = scripted(vec![
+            "250 test\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "slow:250 2.0.0 queued after filtering\r\n",
+            "slow:250 ok\r\n",
+        ])
+        .await;
+        let mut ep = endpoint(port);
+        ep.timeout = Duration::from_secs(1);
+        let mut s = Session::open(&ep).await.unwrap();
+        s.send_body("a@b.se", "c@d.se", b"x").await.unwrap();
+        let answer = s.end_data().await.unwrap();
+        assert_eq!(answer.code, 250);
+        // Any other command keeps the usual time-out.
+        let err = s.noop().await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SmtpFailure::Timeout {
+                    during: "NOOP",
+                    secs: 1
+                }
+            ),
+            "{err}"
+        );
+        drop(s);
+        server.abort();
     }
 
     #[tokio::test]
