@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use instance::Instance;
 use support::{mails, wait_until, World, IGNORED, PROCESSED, QUARANTINED};
 use tjid_intake::config::{Settings, StoreKind};
-use tjid_intake::store::{CaseFilter, Store};
+use tjid_intake::store::{CaseFilter, SettleHeld, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tjid-intake");
 const LEASE_SECS: u64 = 2;
@@ -446,7 +446,7 @@ async fn resolve_in_doubt(world: &World, store: &Store) -> (usize, usize) {
             .expect("the reply's Message-ID");
         let n = if at_server.contains(&message_id) {
             store
-                .held_delivered(&h.case_id, Some(&h.id), "staff", 1)
+                .settle_held(&h.case_id, Some(&h.id), "staff", 1, SettleHeld::Delivered)
                 .await
         } else {
             released += 1;

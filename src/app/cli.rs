@@ -15,7 +15,7 @@ use crate::config::{Settings, SinkKind};
 use crate::intake::{DryRun, Intake, Order, Recorder};
 use crate::pipeline::reply::ReplySettings;
 use crate::sink::{FileSink, ReplySink, SmtpSink};
-use crate::store::{CaseFilter, Store};
+use crate::store::{CaseFilter, SettleHeld, Store};
 
 #[derive(Parser)]
 #[command(
@@ -136,8 +136,16 @@ enum CasesCommand {
         #[arg(long)]
         by: Option<String>,
     },
-    /// Send a case's replies that the rate limit held back, past the limit.
+    /// Send a case's held replies after all (past the rate limit; or, held in doubt, when
+    /// the relay's log shows they never arrived).
     Release {
+        case: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// A case's replies held in doubt did arrive (the relay's log shows them): record them
+    /// as sent; they are never sent again.
+    Delivered {
         case: String,
         #[arg(long)]
         by: Option<String>,
@@ -510,7 +518,7 @@ async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<Exit
                 .release_held(&case, None, &actor_or_cli(by), now)
                 .await?;
             if n == 0 {
-                eprintln!("error: {case} has no reply held back by the rate limit");
+                eprintln!("error: {case} has no held reply");
                 return Ok(ExitCode::from(1));
             }
             println!(
@@ -520,6 +528,20 @@ async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<Exit
             let sink = open_sink(&settings)?;
             crate::outbox::deliver_due(&store, &sink, &settings.outbox, &settings.rate_limit)
                 .await?;
+        }
+        CasesCommand::Delivered { case, by } => {
+            let now = chrono::Utc::now().timestamp_millis();
+            let n = store
+                .settle_held(&case, None, &actor_or_cli(by), now, SettleHeld::Delivered)
+                .await?;
+            if n == 0 {
+                eprintln!("error: {case} has no reply held in doubt");
+                return Ok(ExitCode::from(1));
+            }
+            println!(
+                "{case}: {n} repl{} held in doubt recorded as delivered",
+                if n == 1 { "y" } else { "ies" }
+            );
         }
         CasesCommand::Mark {
             case,

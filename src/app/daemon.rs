@@ -165,13 +165,14 @@ pub async fn run_until(
     if let Some(purger) = purger {
         purger.abort();
     }
-    // One last round delivers what is due; a reply still pending waits for the next start.
+    // One last round delivers what is due; a reply still pending waits for the next start,
+    // and one handed over whose answer has not come is held in doubt by the next start.
     if tokio::time::timeout(Duration::from_secs(30), worker)
         .await
         .is_err()
     {
         tracing::warn!(
-            "the outbox worker did not finish in time; pending replies go out at the next start"
+            "the outbox worker did not finish in time; pending replies go out at the next start, a reply still awaiting the SMTP server's answer will be held in doubt for staff"
         );
     }
     result

@@ -77,7 +77,7 @@ pub const IN_DOUBT: &str = "in doubt: ";
 pub enum SettleHeld {
     /// Send it after all (`Store::release_held`).
     Send,
-    /// It was delivered: record it as sent (`Store::held_delivered`; in doubt only).
+    /// It was delivered: record it as sent (in doubt only).
     Delivered,
 }
 
@@ -549,20 +549,23 @@ impl Store {
         actor: &str,
         now_ms: i64,
     ) -> Result<usize, StoreError> {
-        dispatch!(self, s => s.settle_held(case_id, reply, actor, now_ms, SettleHeld::Send).await)
+        self.settle_held(case_id, reply, actor, now_ms, SettleHeld::Send)
+            .await
     }
 
-    /// Closes a case's replies held in doubt that did arrive (staff found them in the relay's
-    /// log): they become sent and are never sent again. `reply`: only that one. Replies held
-    /// by the rate limit are left alone (they were never sent). Returns how many.
-    pub async fn held_delivered(
+    /// What staff do with a case's held replies (`reply`: only that one): send them after
+    /// all (`release_held`), or close those held in doubt that did arrive (staff found them
+    /// in the relay's log): they become sent and are never sent again; replies held by the
+    /// rate limit are left alone then (they were never sent). Returns how many.
+    pub async fn settle_held(
         &self,
         case_id: &str,
         reply: Option<&str>,
         actor: &str,
         now_ms: i64,
+        how: SettleHeld,
     ) -> Result<usize, StoreError> {
-        dispatch!(self, s => s.settle_held(case_id, reply, actor, now_ms, SettleHeld::Delivered).await)
+        dispatch!(self, s => s.settle_held(case_id, reply, actor, now_ms, how).await)
     }
 
     /// Marks a reply as held back by the rate limit: recorded, visible, not sent.
@@ -574,7 +577,7 @@ impl Store {
     /// Holds a reply whose delivery is in doubt: handed to the SMTP server (its final `.`
     /// may have been written) with no answer recorded. It may have been delivered, so it is
     /// never sent again by itself: staff check the relay's log and release it (sent again)
-    /// or close it (`held_delivered`). False when it was not awaiting an answer (answered
+    /// or close it (`settle_held`). False when it was not awaiting an answer (answered
     /// meanwhile).
     pub async fn reply_in_doubt(
         &self,

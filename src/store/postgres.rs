@@ -452,7 +452,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// See `Store::release_held` and `Store::held_delivered`.
+    /// See `Store::settle_held`.
     pub async fn settle_held(
         &self,
         case_id: &str,

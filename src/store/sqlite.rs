@@ -398,7 +398,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// See `Store::release_held` and `Store::held_delivered`.
+    /// See `Store::settle_held`.
     pub async fn settle_held(
         &self,
         case_id: &str,

@@ -1,5 +1,5 @@
 //! The case page and its actions: the lifecycle's transitions, verification and corrections,
-//! releasing held replies.
+//! releasing held replies or closing those held in doubt.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -13,6 +13,7 @@ use super::session::{csrf_ok, Staff};
 use super::{email_view, form_image, views, WebState};
 use crate::casework::lifecycle::{Action, LifecycleError, Request};
 use crate::pipeline::reply::ReplySettings;
+use crate::store::SettleHeld;
 
 #[derive(Deserialize)]
 pub(super) struct ActionForm {
@@ -351,25 +352,7 @@ pub(super) async fn delivered_replies(
     Path(id): Path<String>,
     Form(form): Form<ReleaseForm>,
 ) -> Response {
-    if !csrf_ok(&staff, &form.csrf) {
-        return csrf_refused();
-    }
-    let reply = form.svar.as_deref().filter(|s| !s.is_empty());
-    match state
-        .store()
-        .held_delivered(&id, reply, &staff.username, state.now())
-        .await
-    {
-        Ok(n) => {
-            tracing::info!(case = %id, user = %staff.username, replies = n, "replies in doubt marked as delivered");
-            let to = match form.tillbaka.as_deref() {
-                Some("sparrade-svar") => format!("/sparrade-svar?levererat={n}"),
-                _ => format!("/arende/{id}?levererat={n}#replies"),
-            };
-            Redirect::to(&to).into_response()
-        }
-        Err(e) => internal(e),
-    }
+    settle_replies(state, staff, id, form, SettleHeld::Delivered).await
 }
 
 /// Sends a case's replies held by the rate limit after all (from the case page, or one reply
@@ -380,20 +363,36 @@ pub(super) async fn release_replies(
     Path(id): Path<String>,
     Form(form): Form<ReleaseForm>,
 ) -> Response {
+    settle_replies(state, staff, id, form, SettleHeld::Send).await
+}
+
+/// Either way out for held replies; back to the list or the case with how many, which the
+/// page names (`released_notice`, `delivered_notice`).
+async fn settle_replies(
+    state: WebState,
+    staff: Staff,
+    id: String,
+    form: ReleaseForm,
+    how: SettleHeld,
+) -> Response {
     if !csrf_ok(&staff, &form.csrf) {
         return csrf_refused();
     }
     let reply = form.svar.as_deref().filter(|s| !s.is_empty());
     match state
         .store()
-        .release_held(&id, reply, &staff.username, state.now())
+        .settle_held(&id, reply, &staff.username, state.now(), how)
         .await
     {
         Ok(n) => {
-            tracing::info!(case = %id, user = %staff.username, replies = n, "held replies released");
+            tracing::info!(case = %id, user = %staff.username, replies = n, settled = ?how, "held replies settled");
+            let key = match how {
+                SettleHeld::Send => "slappt",
+                SettleHeld::Delivered => "levererat",
+            };
             let to = match form.tillbaka.as_deref() {
-                Some("sparrade-svar") => format!("/sparrade-svar?slappt={n}"),
-                _ => format!("/arende/{id}?slappt={n}#replies"),
+                Some("sparrade-svar") => format!("/sparrade-svar?{key}={n}"),
+                _ => format!("/arende/{id}?{key}={n}#replies"),
             };
             Redirect::to(&to).into_response()
         }
