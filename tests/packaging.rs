@@ -99,6 +99,8 @@ fn the_deb_builds_and_its_unit_passes_systemd_analyze_verify() {
     let (control, _) = run(Command::new("dpkg-deb").arg("--field").arg(&deb));
     assert!(control.contains("Package: tjid-intake"), "{control}");
     assert!(control.contains("poppler-utils"), "{control}");
+    // IMAP and SMTP over TLS check the server against the system's CA bundle.
+    assert!(control.contains("ca-certificates"), "{control}");
     let ctrl = dir.path().join("control");
     run(Command::new("dpkg-deb")
         .arg("--control")
