@@ -546,6 +546,77 @@ macro_rules! staff_queries {
             .await?)
         }
 
+        /// See `Store::settle_held`.
+        pub async fn settle_held(
+            &self,
+            case_id: &str,
+            reply: Option<&str>,
+            actor: &str,
+            now_ms: i64,
+            settle: super::SettleHeld,
+        ) -> Result<usize, StoreError> {
+            let mut tx = self.pool.begin().await?;
+            let mut released: Vec<String> = sqlx::query_scalar(settle.sql())
+                .bind(case_id)
+                .bind(actor)
+                .bind(now_ms)
+                .bind(reply)
+                .fetch_all(&mut *tx)
+                .await?;
+            released.sort();
+            for id in &released {
+                audit(
+                    &mut tx,
+                    case_id,
+                    now_ms,
+                    actor,
+                    settle.action(),
+                    Some("held"),
+                    Some(settle.status()),
+                    Some(id),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(released.len())
+        }
+
+        /// Holds one reply for staff (see `Store::reply_held`, `Store::reply_in_doubt`): from
+        /// `pending`, or from `sent` while its answer is not recorded (`sending_at` set).
+        pub async fn hold_reply(
+            &self,
+            id: &str,
+            now_ms: i64,
+            why: &str,
+            from: &str,
+        ) -> Result<bool, StoreError> {
+            let mut tx = self.pool.begin().await?;
+            let case_id: Option<String> = sqlx::query_scalar(
+                "UPDATE outbox SET status = 'held', last_error = $2, sent_at = NULL, claimed_by = NULL, claimed_until = NULL, sending_at = NULL
+                 WHERE id = $1 AND status = $3 AND ($3 = 'pending' OR sending_at IS NOT NULL) RETURNING case_id",
+            )
+            .bind(id)
+            .bind(why)
+            .bind(from)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(case_id) = &case_id {
+                audit(
+                    &mut tx,
+                    case_id,
+                    now_ms,
+                    "system",
+                    "reply_held",
+                    Some(from),
+                    Some("held"),
+                    Some(why),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(case_id.is_some())
+        }
+
         pub async fn unprocessed_mail(
             &self,
             limit: i64,
