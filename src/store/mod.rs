@@ -633,11 +633,29 @@ impl Store {
 
     /// How many replies to `recipient` (any case) were sent at or after `since_ms`.
     pub async fn replies_sent_to(&self, recipient: &str, since_ms: i64) -> Result<i64, StoreError> {
-        dispatch!(self, s => s.replies_sent_to(recipient, since_ms).await)
+        const SQL: &str = "SELECT COUNT(*) FROM outbox
+             WHERE lower(recipient) = lower($1) AND status = 'sent' AND sent_at >= $2";
+        Ok(dispatch!(self, s => {
+            sqlx::query_scalar(SQL).bind(recipient).bind(since_ms).fetch_one(&s.pool).await?
+        }))
     }
 
     pub async fn imap_position(&self, mailbox: &str) -> Result<Option<ImapPosition>, StoreError> {
-        dispatch!(self, s => s.imap_position(mailbox).await)
+        const SQL: &str = "SELECT uid_validity, last_uid FROM imap_state WHERE mailbox = $1";
+        let row: Option<(i64, i64)> = dispatch!(self, s => {
+            sqlx::query_as(SQL).bind(mailbox).fetch_optional(&s.pool).await?
+        });
+        let Some((validity, last)) = row else {
+            return Ok(None);
+        };
+        let conv = |v: i64| {
+            u32::try_from(v)
+                .map_err(|_| StoreError::Corrupt(format!("imap_state: {v} is not a UID")))
+        };
+        Ok(Some(ImapPosition {
+            uid_validity: conv(validity)?,
+            last_uid: conv(last)?,
+        }))
     }
 
     pub async fn set_imap_position(
@@ -646,7 +664,19 @@ impl Store {
         pos: ImapPosition,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.set_imap_position(mailbox, pos, now_ms).await)
+        const SQL: &str = "INSERT INTO imap_state (mailbox, uid_validity, last_uid, updated_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (mailbox) DO UPDATE SET uid_validity = $2, last_uid = $3, updated_at = $4";
+        dispatch!(self, s => {
+            sqlx::query(SQL)
+                .bind(mailbox)
+                .bind(i64::from(pos.uid_validity))
+                .bind(i64::from(pos.last_uid))
+                .bind(now_ms)
+                .execute(&s.pool)
+                .await?;
+        });
+        Ok(())
     }
 
     pub async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {

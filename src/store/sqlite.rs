@@ -10,8 +10,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    AuditRow, BounceRow, CaseDetail, CaseRow, Counts, ImapPosition, MailRecord, OutboxRow,
-    Recorded, RenderReply, ReplyRow, StoreError, WaitingMail, WaitingRow,
+    AuditRow, BounceRow, CaseDetail, CaseRow, Counts, MailRecord, OutboxRow, Recorded, RenderReply,
+    ReplyRow, StoreError, WaitingMail, WaitingRow,
 };
 use crate::case::{CheckedCase, IgnoreReason};
 
@@ -392,53 +392,6 @@ impl SqliteStore {
                AND message_id IN (SELECT value FROM json_each($1))",
         )
         .bind(ids)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn replies_sent_to(&self, recipient: &str, since_ms: i64) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE lower(recipient) = lower($1) AND status = 'sent' AND sent_at >= $2",
-        )
-        .bind(recipient)
-        .bind(since_ms)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    pub async fn imap_position(&self, mailbox: &str) -> Result<Option<ImapPosition>, StoreError> {
-        let row = sqlx::query("SELECT uid_validity, last_uid FROM imap_state WHERE mailbox = $1")
-            .bind(mailbox)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let validity: i64 = row.try_get("uid_validity")?;
-        let last: i64 = row.try_get("last_uid")?;
-        let conv = |v: i64| {
-            u32::try_from(v)
-                .map_err(|_| StoreError::Corrupt(format!("imap_state: {v} is not a UID")))
-        };
-        Ok(Some(ImapPosition {
-            uid_validity: conv(validity)?,
-            last_uid: conv(last)?,
-        }))
-    }
-
-    pub async fn set_imap_position(
-        &self,
-        mailbox: &str,
-        pos: ImapPosition,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO imap_state (mailbox, uid_validity, last_uid, updated_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (mailbox) DO UPDATE SET uid_validity = $2, last_uid = $3, updated_at = $4",
-        )
-        .bind(mailbox)
-        .bind(i64::from(pos.uid_validity))
-        .bind(i64::from(pos.last_uid))
         .bind(now_ms)
         .execute(&self.pool)
         .await?;
