@@ -12,6 +12,7 @@ pub mod staff;
 mod staff_queries;
 
 use serde::Serialize;
+use sqlx::Row;
 
 use crate::case::{CheckedCase, IgnoreReason};
 
@@ -63,6 +64,11 @@ pub const OUTBOX_CLAIM_MS: i64 = 2 * 60 * 1000;
 pub const OUTBOX_BATCH: i64 = 50;
 
 /// A name for one store instance, written in the outbox claims it makes.
+/// A fresh row id.
+pub(super) fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
 pub(crate) fn new_holder() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_default();
     let id = uuid::Uuid::new_v4().simple().to_string();
@@ -404,12 +410,25 @@ impl Store {
 
     /// Whether an email from this source reference is already recorded (a replay).
     pub async fn source_recorded(&self, source_ref: &str) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.source_recorded(source_ref).await)
+        dispatch!(self, s => {
+            let row = sqlx::query("SELECT 1 FROM messages WHERE source_ref = $1")
+                .bind(source_ref)
+                .fetch_optional(&s.pool)
+                .await?;
+            Ok(row.is_some())
+        })
     }
 
     /// The recorded outcome (processed | ignored | quarantined) of a source reference, if any.
     pub async fn source_outcome(&self, source_ref: &str) -> Result<Option<String>, StoreError> {
-        dispatch!(self, s => s.source_outcome(source_ref).await)
+        dispatch!(self, s => {
+            Ok(
+                sqlx::query_scalar("SELECT outcome FROM messages WHERE source_ref = $1")
+                    .bind(source_ref)
+                    .fetch_optional(&s.pool)
+                    .await?,
+            )
+        })
     }
 
     /// Records one email with its cases and replies in one transaction. A Message-ID that was
@@ -510,6 +529,43 @@ impl Store {
         dispatch!(self, s => s.replies_sent(sent, now_ms).await)
     }
 
+    /// A failed attempt recorded: retried later (`next_ms`) or, `give_up`, failed.
+    async fn reply_not_sent(
+        &self,
+        id: &str,
+        now_ms: i64,
+        detail: &str,
+        next_ms: Option<i64>,
+        give_up: bool,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => {
+            let mut tx = s.pool.begin().await?;
+            sqlx::query("INSERT INTO delivery_attempts (id, outbox_id, at, ok, detail) VALUES ($1, $2, $3, 0, $4)")
+                .bind(new_id())
+                .bind(id)
+                .bind(now_ms)
+                .bind(detail)
+                .execute(&mut *tx)
+                .await?;
+            if give_up {
+                sqlx::query("UPDATE outbox SET status = 'failed', sent_at = NULL, attempts = attempts + 1, last_error = $2, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1")
+                    .bind(id)
+                    .bind(detail)
+                    .execute(&mut *tx)
+                    .await?;
+            } else {
+                sqlx::query("UPDATE outbox SET status = 'pending', sent_at = NULL, attempts = attempts + 1, last_error = $2, next_attempt_at = $3, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1")
+                    .bind(id)
+                    .bind(detail)
+                    .bind(next_ms.unwrap_or(now_ms))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     pub async fn reply_retry(
         &self,
         id: &str,
@@ -517,11 +573,12 @@ impl Store {
         error: &str,
         next_ms: i64,
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.reply_not_sent(id, now_ms, error, Some(next_ms), false).await)
+        self.reply_not_sent(id, now_ms, error, Some(next_ms), false)
+            .await
     }
 
     pub async fn reply_failed(&self, id: &str, now_ms: i64, error: &str) -> Result<(), StoreError> {
-        dispatch!(self, s => s.reply_not_sent(id, now_ms, error, None, true).await)
+        self.reply_not_sent(id, now_ms, error, None, true).await
     }
 
     /// Message-IDs of IMAP mail whose personal data is erased here but which may still be on
@@ -705,7 +762,27 @@ impl Store {
     }
 
     pub async fn counts(&self) -> Result<Counts, StoreError> {
-        dispatch!(self, s => s.counts().await)
+        dispatch!(self, s => {
+            let row = sqlx::query(
+                "SELECT (SELECT COUNT(*) FROM messages) AS messages, (SELECT COUNT(*) FROM cases) AS cases,
+                    (SELECT COUNT(*) FROM outbox WHERE status = 'pending') AS pending,
+                    (SELECT COUNT(*) FROM outbox WHERE status = 'sent') AS sent,
+                    (SELECT COUNT(*) FROM outbox WHERE status = 'failed') AS failed,
+                    (SELECT COUNT(*) FROM outbox WHERE status = 'held') AS held,
+                    (SELECT COUNT(*) FROM kiv_waiting) AS waiting",
+            )
+            .fetch_one(&s.pool)
+            .await?;
+            Ok(Counts {
+                messages: row.try_get("messages")?,
+                cases: row.try_get("cases")?,
+                outbox_pending: row.try_get("pending")?,
+                outbox_sent: row.try_get("sent")?,
+                outbox_failed: row.try_get("failed")?,
+                outbox_held: row.try_get("held")?,
+                kiv_waiting: row.try_get("waiting")?,
+            })
+        })
     }
 
     /// Notes that an email waits for KIV; the next try is `initial_ms` × 2^(tries so far),
@@ -722,12 +799,25 @@ impl Store {
 
     /// Forgets a waiting email that will not be tried again here (`process` gives up at once).
     pub async fn clear_waiting(&self, source_ref: &str) -> Result<(), StoreError> {
-        dispatch!(self, s => s.clear_waiting(source_ref).await)
+        dispatch!(self, s => {
+            sqlx::query("DELETE FROM kiv_waiting WHERE source_ref = $1")
+                .bind(source_ref)
+                .execute(&s.pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Emails waiting for KIV, oldest first.
     pub async fn list_waiting(&self) -> Result<Vec<WaitingRow>, StoreError> {
-        dispatch!(self, s => s.list_waiting().await)
+        dispatch!(self, s => {
+            Ok(sqlx::query_as::<_, WaitingRow>(
+                "SELECT source_ref, message_id, sender, subject, first_seen_at, last_attempt_at, next_attempt_at, attempts, last_error
+                 FROM kiv_waiting ORDER BY first_seen_at, source_ref",
+            )
+            .fetch_all(&s.pool)
+            .await?)
+        })
     }
 
     /// Source references of waiting emails whose next try is later than `now_ms`: a source

@@ -10,8 +10,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    AuditRow, BounceRow, CaseDetail, CaseRow, Counts, MailRecord, OutboxRow, Recorded, RenderReply,
-    ReplyRow, StoreError, WaitingMail, WaitingRow,
+    new_id, AuditRow, BounceRow, CaseDetail, CaseRow, MailRecord, OutboxRow, Recorded, RenderReply,
+    ReplyRow, StoreError, WaitingMail,
 };
 use crate::case::{CheckedCase, IgnoreReason};
 
@@ -20,10 +20,6 @@ pub struct SqliteStore {
     pub(super) pool: SqlitePool,
     /// Names this store instance in the outbox claims (`claimed_by`).
     pub(super) holder: String,
-}
-
-fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
 }
 
 impl SqliteStore {
@@ -58,23 +54,6 @@ impl SqliteStore {
             pool,
             holder: super::new_holder(),
         })
-    }
-
-    pub async fn source_recorded(&self, source_ref: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM messages WHERE source_ref = $1")
-            .bind(source_ref)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
-    }
-
-    pub async fn source_outcome(&self, source_ref: &str) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT outcome FROM messages WHERE source_ref = $1")
-                .bind(source_ref)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
     }
 
     /// Records one email in one transaction, in four round trips to SQLite's worker thread
@@ -203,23 +182,6 @@ impl SqliteStore {
         Ok(before + 1)
     }
 
-    pub async fn clear_waiting(&self, source_ref: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM kiv_waiting WHERE source_ref = $1")
-            .bind(source_ref)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn list_waiting(&self) -> Result<Vec<WaitingRow>, StoreError> {
-        Ok(sqlx::query_as::<_, WaitingRow>(
-            "SELECT source_ref, message_id, sender, subject, first_seen_at, last_attempt_at, next_attempt_at, attempts, last_error
-             FROM kiv_waiting ORDER BY first_seen_at, source_ref",
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
     pub async fn waiting_not_due(
         &self,
         now_ms: i64,
@@ -334,41 +296,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Records a failed attempt: to be retried at `next_ms`, or (`give_up`) failed for good.
-    pub async fn reply_not_sent(
-        &self,
-        id: &str,
-        now_ms: i64,
-        detail: &str,
-        next_ms: Option<i64>,
-        give_up: bool,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO delivery_attempts (id, outbox_id, at, ok, detail) VALUES ($1, $2, $3, 0, $4)")
-            .bind(new_id())
-            .bind(id)
-            .bind(now_ms)
-            .bind(detail)
-            .execute(&mut *tx)
-            .await?;
-        if give_up {
-            sqlx::query("UPDATE outbox SET status = 'failed', sent_at = NULL, attempts = attempts + 1, last_error = $2, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1")
-                .bind(id)
-                .bind(detail)
-                .execute(&mut *tx)
-                .await?;
-        } else {
-            sqlx::query("UPDATE outbox SET status = 'pending', sent_at = NULL, attempts = attempts + 1, last_error = $2, next_attempt_at = $3, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1")
-                .bind(id)
-                .bind(detail)
-                .bind(next_ms.unwrap_or(now_ms))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     pub async fn expired_on_server(&self) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT message_id FROM messages
@@ -473,28 +400,6 @@ impl SqliteStore {
         script.execute(&mut tx).await?;
         tx.commit().await?;
         Ok(reply_id)
-    }
-
-    pub async fn counts(&self) -> Result<Counts, StoreError> {
-        let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM messages) AS messages, (SELECT COUNT(*) FROM cases) AS cases,
-                    (SELECT COUNT(*) FROM outbox WHERE status = 'pending') AS pending,
-                    (SELECT COUNT(*) FROM outbox WHERE status = 'sent') AS sent,
-                    (SELECT COUNT(*) FROM outbox WHERE status = 'failed') AS failed,
-                    (SELECT COUNT(*) FROM outbox WHERE status = 'held') AS held,
-                    (SELECT COUNT(*) FROM kiv_waiting) AS waiting",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Counts {
-            messages: row.try_get("messages")?,
-            cases: row.try_get("cases")?,
-            outbox_pending: row.try_get("pending")?,
-            outbox_sent: row.try_get("sent")?,
-            outbox_failed: row.try_get("failed")?,
-            outbox_held: row.try_get("held")?,
-            kiv_waiting: row.try_get("waiting")?,
-        })
     }
 }
 
