@@ -63,13 +63,20 @@ pub enum SmtpFailure {
 }
 
 impl SmtpFailure {
-    /// Only an explicit 5xx about the mail, or a reply the server cannot take at all, is
-    /// final; everything else (4xx, network, TLS, time-out) may work later. A refused AUTH
-    /// (RFC 4954: 530, 534, 535, 538) is about the relay account: it waits for ops.
+    /// Only an explicit 5xx to the mail's own commands (MAIL, RCPT, DATA, the end of data),
+    /// or a reply the server cannot take at all, is final; everything else (4xx, network,
+    /// TLS, time-out) may work later. A 5xx to the greeting, EHLO, STARTTLS or AUTH is about
+    /// the relay or our account there (RFC 4954: 530, 534, 535, 538), not this reply: it
+    /// waits for ops.
     pub fn temporary(&self) -> bool {
         match self {
-            SmtpFailure::Refused { answer, .. } => {
-                !(500..600).contains(&answer.code) || matches!(answer.code, 530 | 534 | 535 | 538)
+            SmtpFailure::Refused { answer, during } => {
+                let about_the_mail = matches!(
+                    *during,
+                    "MAIL FROM" | "RCPT TO" | "DATA" | "the end of data"
+                );
+                !(about_the_mail && (500..600).contains(&answer.code))
+                    || matches!(answer.code, 530 | 534 | 535 | 538)
             }
             SmtpFailure::Other { permanent, .. } => !permanent,
             _ => true,
@@ -540,6 +547,17 @@ mod tests {
         assert!(!refused(550).temporary());
         assert!(refused(451).temporary());
         assert!(refused(535).temporary(), "a refused AUTH waits for ops");
+        let greeting = SmtpFailure::Refused {
+            during: "the greeting",
+            answer: Answer {
+                code: 554,
+                text: "no service".into(),
+            },
+        };
+        assert!(
+            greeting.temporary(),
+            "the relay's refusal is not the reply's"
+        );
         assert!(SmtpFailure::Timeout {
             during: "DATA",
             secs: 1
