@@ -30,7 +30,8 @@ pub struct DeliveryReport {
 /// an open transaction the server discards, and the reply is sent again at once; after it the
 /// reply is never sent again by itself: when the server's answer is not recorded it is held
 /// in doubt for staff (`Store::reply_in_doubt`). Up to `[smtp] pool_max_size` replies are
-/// handed over at once, one per connection.
+/// handed over at once, one per connection. One pass at a time per store: a pass begins by
+/// dropping the store's own claims (`Store::drop_my_claims`).
 pub async fn deliver_due(
     store: &Store,
     sink: &ReplySink,
@@ -38,6 +39,8 @@ pub async fn deliver_due(
     rate: &RateLimitSettings,
 ) -> anyhow::Result<DeliveryReport> {
     let mut report = DeliveryReport::default();
+    // Nothing of this instance is in flight now: what it still claims, an earlier pass left.
+    store.drop_my_claims().await?;
     if let ReplySink::Smtp(smtp) = sink {
         // Replies handed over whose sender died before the server's answer was recorded.
         let now = Utc::now().timestamp_millis();

@@ -44,6 +44,10 @@ pub const OCR_PAGE_SECONDS: &str = "tjid_ocr_page_seconds";
 pub const OUTBOX_PENDING: &str = "tjid_outbox_pending";
 /// Replies that failed for good.
 pub const OUTBOX_FAILED: &str = "tjid_outbox_failed";
+/// Replies held for staff: by the rate limit or in doubt (Spärrade svar).
+pub const OUTBOX_HELD: &str = "tjid_outbox_held";
+/// Replies handed to the SMTP server whose answer is not recorded yet.
+pub const OUTBOX_AWAITING: &str = "tjid_outbox_awaiting_answer";
 /// Delivery attempts by `result`: sent, retry, failed.
 pub const REPLY_DELIVERIES: &str = "tjid_reply_deliveries_total";
 /// 1 while the IMAP session is connected and selected, 0 while it is not. Absent for Maildir.
@@ -204,6 +208,14 @@ fn describe_metrics() {
     );
     describe_gauge!(OUTBOX_PENDING, "Replies waiting in the outbox.");
     describe_gauge!(OUTBOX_FAILED, "Replies that failed for good.");
+    describe_gauge!(
+        OUTBOX_HELD,
+        "Replies held for staff: by the per-recipient rate limit, or in doubt."
+    );
+    describe_gauge!(
+        OUTBOX_AWAITING,
+        "Replies handed to the SMTP server whose answer is not recorded yet."
+    );
     describe_counter!(REPLY_DELIVERIES, "Reply delivery attempts by result.");
     describe_gauge!(IMAP_CONNECTED, "1 while the IMAP session is up.");
     describe_gauge!(

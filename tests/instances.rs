@@ -392,8 +392,8 @@ async fn append_backlog(world: &World, emails: usize) -> (BTreeSet<String>, BTre
     (all_ids, expected_cases)
 }
 
-/// Waits until INBOX is empty, every email has its message row and every reply is sent or
-/// held; plays staff for the replies held in doubt (`resolve_in_doubt`); then waits until
+/// Waits until INBOX is empty, every email has its message row and every reply is sent (its
+/// answer recorded) or held; plays staff for the replies held in doubt (`resolve_in_doubt`); then waits until
 /// every case has a reply at the sink. A killed instance restarted under its name takes back
 /// its claims, and holds the replies it handed over without an answer, at once.
 async fn drain(world: &World, store: &Store, emails: usize, cases: usize) {
@@ -401,6 +401,7 @@ async fn drain(world: &World, store: &Store, emails: usize, cases: usize) {
         world.dovecot.count("INBOX").await == 0
             && store.counts().await.is_ok_and(|c| {
                 c.outbox_pending == 0
+                    && c.outbox_awaiting == 0
                     && c.messages as usize == emails
                     && (c.outbox_sent + c.outbox_held) as usize == cases
             })
@@ -565,6 +566,8 @@ async fn readyz_names_a_failing_sink_and_its_recovery() {
     .await;
     let (_, body) = a.get("/metrics").await.unwrap();
     assert!(body.contains("# HELP tjid_sink_up"), "{body}");
+    assert!(body.contains("\ntjid_outbox_held 0\n"), "{body}");
+    assert!(body.contains("\ntjid_outbox_awaiting_answer 0\n"), "{body}");
     assert!(body.lines().any(|l| l == "tjid_sink_up 0"), "{body}");
 
     world.smtp.spawn().await;

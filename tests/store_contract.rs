@@ -569,6 +569,35 @@ async fn contract_an_upgrade_holds_the_replies_the_earlier_form_left_in_doubt(b:
     assert!(detail.audit.iter().any(|a| a.action == "reply_held"));
 }
 
+contract!(contract_outbox_a_pass_drops_its_own_stale_claims);
+/// A reply claimed by a pass whose store call then failed is taken again by the next pass of
+/// the same store at once; another store's claim stays until it runs out.
+async fn contract_outbox_a_pass_drops_its_own_stale_claims(b: Backend) {
+    let mine = b.store().await;
+    b.record(&mine, &["order_table_ok", "dereg_table_ok"]).await;
+    let now = chrono::Utc::now().timestamp_millis() + 1000;
+    let other = b.store().await;
+    assert_eq!(
+        other.take_due_replies(now, 1, 600_000).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        mine.take_due_replies(now, 10, 600_000).await.unwrap().len(),
+        1
+    );
+    assert!(mine
+        .take_due_replies(now, 10, 600_000)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(mine.drop_my_claims().await.unwrap(), 1);
+    assert_eq!(
+        mine.take_due_replies(now, 10, 600_000).await.unwrap().len(),
+        1,
+        "mine again"
+    );
+}
+
 contract!(contract_outbox_take_and_settle);
 async fn contract_outbox_take_and_settle(b: Backend) {
     let store = b.store().await;

@@ -165,6 +165,8 @@ async fn metrics_text(State(state): State<OpsState>) -> impl IntoResponse {
     if let Ok(c) = state.store.counts().await {
         metrics::gauge!(t::OUTBOX_PENDING).set(c.outbox_pending as f64);
         metrics::gauge!(t::OUTBOX_FAILED).set(c.outbox_failed as f64);
+        metrics::gauge!(t::OUTBOX_HELD).set(c.outbox_held as f64);
+        metrics::gauge!(t::OUTBOX_AWAITING).set(c.outbox_awaiting as f64);
         metrics::gauge!(t::LDAP_WAITING).set(c.kiv_waiting as f64);
     }
     state.metrics.run_upkeep();

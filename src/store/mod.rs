@@ -331,8 +331,11 @@ pub struct Counts {
     pub outbox_pending: i64,
     pub outbox_sent: i64,
     pub outbox_failed: i64,
-    /// Replies held back by the per-recipient rate limit.
+    /// Replies held for staff: by the per-recipient rate limit, or in doubt.
     pub outbox_held: i64,
+    /// Replies handed to the SMTP server whose answer is not recorded yet (counted in
+    /// `outbox_sent` too): a few in flight; more that stay mean a lost sender.
+    pub outbox_awaiting: i64,
     /// Emails waiting for KIV (LDAP) to come back.
     pub kiv_waiting: i64,
 }
@@ -485,6 +488,18 @@ impl Store {
             Store::Sqlite(s) => s.drop_claims().await,
             Store::Postgres(s) => s.drop_claims_of_earlier_runs().await,
         }
+    }
+
+    /// Drops this store's own claims on pending replies. The outbox calls it as a pass
+    /// begins, when nothing of this instance is in flight: a claim left by an earlier pass
+    /// (its store call failed, say while the database was down) would otherwise keep its
+    /// reply waiting until the claim runs out.
+    pub async fn drop_my_claims(&self) -> Result<u64, StoreError> {
+        const SQL: &str = "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL
+             WHERE status = 'pending' AND claimed_by = $1";
+        Ok(dispatch!(self, s => {
+            sqlx::query(SQL).bind(&s.holder).execute(&s.pool).await?.rows_affected()
+        }))
     }
 
     /// Takes up to `limit` due replies for this instance (claimed for `claim_ms`).
@@ -769,6 +784,7 @@ impl Store {
                     (SELECT COUNT(*) FROM outbox WHERE status = 'sent') AS sent,
                     (SELECT COUNT(*) FROM outbox WHERE status = 'failed') AS failed,
                     (SELECT COUNT(*) FROM outbox WHERE status = 'held') AS held,
+                    (SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND sending_at IS NOT NULL) AS awaiting,
                     (SELECT COUNT(*) FROM kiv_waiting) AS waiting",
             )
             .fetch_one(&s.pool)
@@ -780,6 +796,7 @@ impl Store {
                 outbox_sent: row.try_get("sent")?,
                 outbox_failed: row.try_get("failed")?,
                 outbox_held: row.try_get("held")?,
+                outbox_awaiting: row.try_get("awaiting")?,
                 kiv_waiting: row.try_get("waiting")?,
             })
         })
