@@ -50,8 +50,7 @@ pub(super) async fn case_page(
             };
             Some(format!("Granskat: ärendet {decided}. {reply}"))
         })
-        .or_else(|| q.get("slappt").and_then(|n| released_notice(n)))
-        .or_else(|| q.get("levererat").and_then(|n| delivered_notice(n)))
+        .or_else(|| settled_notice(&q))
         .or_else(|| {
             q.get("rattat").map(|n| {
                 format!(
@@ -317,30 +316,43 @@ pub(super) struct ReleaseForm {
     tillbaka: Option<String>,
 }
 
-/// What the page says after held replies were released (`?slappt=<n>`).
-pub(super) fn released_notice(n: &str) -> Option<String> {
-    match n.parse::<usize>().ok()? {
-        0 => Some(
-            "Inget spärrat svar fanns kvar att skicka (någon annan kan ha skickat det).".into(),
+/// The query key that brings how many held replies were settled back to the page, and
+/// what the page then says for none, one and several of them.
+fn settle_texts(how: SettleHeld) -> (&'static str, [&'static str; 3]) {
+    match how {
+        SettleHeld::Send => (
+            "slappt",
+            [
+                "Inget spärrat svar fanns kvar att skicka (någon annan kan ha skickat det).",
+                "Det spärrade svaret skickas nu, förbi gränsen för antal svar.",
+                "{n} spärrade svar skickas nu, förbi gränsen för antal svar.",
+            ],
         ),
-        1 => Some("Det spärrade svaret skickas nu, förbi gränsen för antal svar.".into()),
-        n => Some(format!(
-            "{n} spärrade svar skickas nu, förbi gränsen för antal svar."
-        )),
+        SettleHeld::Delivered => (
+            "levererat",
+            [
+                "Inget svar med osäker leverans fanns kvar (någon annan kan ha hanterat det).",
+                "Svaret är markerat som levererat och skickas inte igen.",
+                "{n} svar är markerade som levererade och skickas inte igen.",
+            ],
+        ),
     }
 }
 
-/// What the page says after replies in doubt were marked as delivered (`?levererat=<n>`).
-pub(super) fn delivered_notice(n: &str) -> Option<String> {
-    match n.parse::<usize>().ok()? {
-        0 => Some(
-            "Inget svar med osäker leverans fanns kvar (någon annan kan ha hanterat det).".into(),
-        ),
-        1 => Some("Svaret är markerat som levererat och skickas inte igen.".into()),
-        n => Some(format!(
-            "{n} svar är markerade som levererade och skickas inte igen."
-        )),
-    }
+/// What the page says after held replies were released (`?slappt=<n>`) or replies in doubt
+/// marked as delivered (`?levererat=<n>`).
+pub(super) fn settled_notice(q: &std::collections::HashMap<String, String>) -> Option<String> {
+    [SettleHeld::Send, SettleHeld::Delivered]
+        .into_iter()
+        .find_map(|how| {
+            let (key, [none, one, several]) = settle_texts(how);
+            let n = q.get(key)?.parse::<usize>().ok()?;
+            Some(match n {
+                0 => none.to_string(),
+                1 => one.to_string(),
+                n => several.replace("{n}", &n.to_string()),
+            })
+        })
 }
 
 /// Closes a case's replies held in doubt that did arrive (staff found them in the relay's
@@ -367,7 +379,7 @@ pub(super) async fn release_replies(
 }
 
 /// Either way out for held replies; back to the list or the case with how many, which the
-/// page names (`released_notice`, `delivered_notice`).
+/// page names (`settled_notice`).
 async fn settle_replies(
     state: WebState,
     staff: Staff,
@@ -386,10 +398,7 @@ async fn settle_replies(
     {
         Ok(n) => {
             tracing::info!(case = %id, user = %staff.username, replies = n, settled = ?how, "held replies settled");
-            let key = match how {
-                SettleHeld::Send => "slappt",
-                SettleHeld::Delivered => "levererat",
-            };
+            let (key, _) = settle_texts(how);
             let to = match form.tillbaka.as_deref() {
                 Some("sparrade-svar") => format!("/sparrade-svar?{key}={n}"),
                 _ => format!("/arende/{id}?{key}={n}#replies"),

@@ -6,7 +6,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use minijinja::context;
 
-use super::case_page::{delivered_notice, released_notice};
+use super::case_page::settled_notice;
 use super::render::{base, internal, render};
 use super::session::Staff;
 use super::{views, WebState};
@@ -37,10 +37,7 @@ pub(super) async fn held_replies(
             title => "Spärrade svar",
             replies => items,
             paging => paging,
-            notice => q
-                .get("slappt")
-                .and_then(|n| released_notice(n))
-                .or_else(|| q.get("levererat").and_then(|n| delivered_notice(n))),
+            notice => settled_notice(&q),
             ..base
         },
     )
