@@ -513,35 +513,17 @@ async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<Exit
             by,
         } => return verify(settings, &store, case, set, confirm, by).await,
         CasesCommand::Release { case, by } => {
-            let now = chrono::Utc::now().timestamp_millis();
-            let n = store
-                .release_held(&case, None, &actor_or_cli(by), now)
-                .await?;
-            if n == 0 {
-                eprintln!("error: {case} has no held reply");
+            if !settle_held(&store, &case, by, SettleHeld::Send).await? {
                 return Ok(ExitCode::from(1));
             }
-            println!(
-                "{case}: {n} held repl{} released",
-                if n == 1 { "y" } else { "ies" }
-            );
             let sink = open_sink(&settings)?;
             crate::outbox::deliver_due(&store, &sink, &settings.outbox, &settings.rate_limit)
                 .await?;
         }
         CasesCommand::Delivered { case, by } => {
-            let now = chrono::Utc::now().timestamp_millis();
-            let n = store
-                .settle_held(&case, None, &actor_or_cli(by), now, SettleHeld::Delivered)
-                .await?;
-            if n == 0 {
-                eprintln!("error: {case} has no reply held in doubt");
+            if !settle_held(&store, &case, by, SettleHeld::Delivered).await? {
                 return Ok(ExitCode::from(1));
             }
-            println!(
-                "{case}: {n} repl{} held in doubt recorded as delivered",
-                if n == 1 { "y" } else { "ies" }
-            );
         }
         CasesCommand::Mark {
             case,
@@ -567,6 +549,34 @@ fn actor_or_cli(by: Option<String>) -> String {
             std::env::var("USER").unwrap_or_else(|_| "unknown".into())
         )
     })
+}
+
+/// `cases release` and `cases delivered`: settles a case's held replies and says how many;
+/// false (after an error line) when the case had none to settle.
+async fn settle_held(
+    store: &Store,
+    case: &str,
+    by: Option<String>,
+    how: SettleHeld,
+) -> anyhow::Result<bool> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let n = store
+        .settle_held(case, None, &actor_or_cli(by), now, how)
+        .await?;
+    let replies = if n == 1 { "reply" } else { "replies" };
+    let (none, done) = match how {
+        SettleHeld::Send => ("no held reply", format!("held {replies} released")),
+        SettleHeld::Delivered => (
+            "no reply held in doubt",
+            format!("{replies} held in doubt recorded as delivered"),
+        ),
+    };
+    if n == 0 {
+        eprintln!("error: {case} has {none}");
+        return Ok(false);
+    }
+    println!("{case}: {n} {done}");
+    Ok(true)
 }
 
 async fn verify(
