@@ -12,7 +12,6 @@ pub mod staff;
 mod staff_queries;
 
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::case::{CheckedCase, IgnoreReason};
 
@@ -324,7 +323,7 @@ pub struct CaseFilter {
 /// store's SQL names the same three (`staff_queries.rs`; the store contract checks it).
 pub const CLOSED_STATES: [&str; 3] = ["handed_out", "deregistered", "rejection_confirmed"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Counts {
     pub messages: i64,
     pub cases: i64,
@@ -778,27 +777,17 @@ impl Store {
 
     pub async fn counts(&self) -> Result<Counts, StoreError> {
         dispatch!(self, s => {
-            let row = sqlx::query(
+            Ok(sqlx::query_as::<_, Counts>(
                 "SELECT (SELECT COUNT(*) FROM messages) AS messages, (SELECT COUNT(*) FROM cases) AS cases,
-                    (SELECT COUNT(*) FROM outbox WHERE status = 'pending') AS pending,
-                    (SELECT COUNT(*) FROM outbox WHERE status = 'sent') AS sent,
-                    (SELECT COUNT(*) FROM outbox WHERE status = 'failed') AS failed,
-                    (SELECT COUNT(*) FROM outbox WHERE status = 'held') AS held,
-                    (SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND sending_at IS NOT NULL) AS awaiting,
-                    (SELECT COUNT(*) FROM kiv_waiting) AS waiting",
+                    (SELECT COUNT(*) FROM outbox WHERE status = 'pending') AS outbox_pending,
+                    (SELECT COUNT(*) FROM outbox WHERE status = 'sent') AS outbox_sent,
+                    (SELECT COUNT(*) FROM outbox WHERE status = 'failed') AS outbox_failed,
+                    (SELECT COUNT(*) FROM outbox WHERE status = 'held') AS outbox_held,
+                    (SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND sending_at IS NOT NULL) AS outbox_awaiting,
+                    (SELECT COUNT(*) FROM kiv_waiting) AS kiv_waiting",
             )
             .fetch_one(&s.pool)
-            .await?;
-            Ok(Counts {
-                messages: row.try_get("messages")?,
-                cases: row.try_get("cases")?,
-                outbox_pending: row.try_get("pending")?,
-                outbox_sent: row.try_get("sent")?,
-                outbox_failed: row.try_get("failed")?,
-                outbox_held: row.try_get("held")?,
-                outbox_awaiting: row.try_get("awaiting")?,
-                kiv_waiting: row.try_get("waiting")?,
-            })
+            .await?)
         })
     }
 

@@ -115,7 +115,7 @@ pub struct MessageCase {
 }
 
 /// The numbers in the navigation.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, sqlx::FromRow)]
 pub struct QueueCounts {
     pub rejected: i64,
     /// Held for verification (SPEC §4.4): the "Att granska" list.
@@ -124,7 +124,7 @@ pub struct QueueCounts {
     pub to_deregister: i64,
     pub in_progress: i64,
     pub quarantined: i64,
-    /// Replies held back by the per-recipient rate limit: the "Spärrade svar" list.
+    /// Replies held for staff (the rate limit, or in doubt): the "Spärrade svar" list.
     pub held_replies: i64,
 }
 

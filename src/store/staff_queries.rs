@@ -504,7 +504,7 @@ macro_rules! staff_queries {
         }
 
         pub async fn queue_counts(&self) -> Result<QueueCounts, StoreError> {
-            let row = sqlx::query(
+            Ok(sqlx::query_as::<_, QueueCounts>(
                 "SELECT (SELECT COUNT(*) FROM cases WHERE state = 'rejected') AS rejected,
                         (SELECT COUNT(*) FROM cases WHERE state = 'held') AS held,
                         (SELECT COUNT(*) FROM cases WHERE state = 'queued' AND kind = 'order') AS to_order,
@@ -514,16 +514,7 @@ macro_rules! staff_queries {
                         (SELECT COUNT(*) FROM outbox WHERE status = 'held') AS held_replies",
             )
             .fetch_one(&self.pool)
-            .await?;
-            Ok(QueueCounts {
-                rejected: row.try_get("rejected")?,
-                held: row.try_get("held")?,
-                to_order: row.try_get("to_order")?,
-                to_deregister: row.try_get("to_deregister")?,
-                in_progress: row.try_get("in_progress")?,
-                quarantined: row.try_get("quarantined")?,
-                held_replies: row.try_get("held_replies")?,
-            })
+            .await?)
         }
 
         pub async fn held_replies(
