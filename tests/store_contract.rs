@@ -1503,3 +1503,107 @@ async fn postgres_one_lease_holder_under_contention() {
         assert_eq!(winners, 1, "round {round}");
     }
 }
+
+contract!(contract_an_overturn_withdraws_the_unsent_rejection);
+/// Issue 21: a rejection reply that has not been handed over when staff overturn its case is
+/// withdrawn (audited), never sent and never offered on Spärrade svar: while pending, while
+/// claimed by a sender that has not reached the hand-over, held by the rate limit, held in
+/// doubt, or failed. The overturn notice itself goes out.
+async fn contract_an_overturn_withdraws_the_unsent_rejection(b: Backend) {
+    let store = b.store().await;
+    b.record(
+        &store,
+        &[
+            "order_person_not_in_kiv",
+            "order_person_not_at_unit",
+            "order_unit_not_in_kiv",
+            "order_provider_not_connected",
+            "order_sender_not_manager",
+        ],
+    )
+    .await;
+    let now = chrono::Utc::now().timestamp_millis() + 1000;
+    let due = store.due_replies(now, 100).await.unwrap();
+    assert_eq!(due.len(), 5);
+    let ids: Vec<String> = due.iter().map(|r| r.id.clone()).collect();
+    let case_of = |i: usize| due[i].case_id.clone();
+    // 0 stays pending. 1 is claimed (its sender has not reached the hand-over).
+    let claimed = store.take_due_replies(now, 5, 60_000).await.unwrap();
+    assert_eq!(claimed.len(), 5);
+    // 2 is held by the rate limit.
+    store.reply_held(&ids[2], now, "limit").await.unwrap();
+    // 3 was handed over and its answer never came: held in doubt.
+    assert!(store.reply_handed_over(&ids[3], now).await.unwrap());
+    assert_eq!(
+        store.hold_replies_in_doubt(now, now + 5).await.unwrap(),
+        std::slice::from_ref(&ids[3])
+    );
+    // 4 failed.
+    store.reply_failed(&ids[4], now, "550 no").await.unwrap();
+    // 0's claim runs out: it is pending again, unclaimed.
+    store
+        .reply_retry(&ids[0], now, "421 busy", now)
+        .await
+        .unwrap();
+    assert_eq!(store.queue_counts().await.unwrap().held_replies, 2);
+
+    for i in 0..5 {
+        let applied = apply(
+            &store,
+            &REPLY,
+            now + 10,
+            Request {
+                case_id: case_of(i),
+                action: Action::Overturn,
+                actor: "anna".into(),
+                comment: Some("Registrerad i KIV i dag.".into()),
+                card_number: None,
+                checksum_confirmed: false,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(applied.notices.len(), 1, "the overturn notice");
+        let detail = store.case_detail(&case_of(i)).await.unwrap().unwrap();
+        let rejection = detail.replies.iter().find(|r| r.id == ids[i]).unwrap();
+        assert_eq!(rejection.status, "withdrawn", "case {i} on {}", b.name());
+        assert!(
+            detail
+                .audit
+                .iter()
+                .any(|a| a.action == "reply_withdrawn" && a.comment.as_deref() == Some(&ids[i])),
+            "audited"
+        );
+    }
+    // Nothing to release on Spärrade svar, and releasing by hand does nothing.
+    assert!(store.held_replies(10, 0).await.unwrap().is_empty());
+    assert_eq!(store.queue_counts().await.unwrap().held_replies, 0);
+    for i in [2, 3] {
+        assert_eq!(
+            store
+                .release_held(&case_of(i), Some(&ids[i]), "anna", now + 20)
+                .await
+                .unwrap(),
+            0
+        );
+    }
+    // The sender that had claimed 1 may not end its data, and its late answer changes nothing.
+    assert!(!store.reply_handed_over(&ids[1], now + 30).await.unwrap());
+    store
+        .reply_retry(&ids[1], now + 30, "451 later", now + 30)
+        .await
+        .unwrap();
+    store.reply_failed(&ids[1], now + 30, "550 late").await.unwrap();
+    // Only the five overturn notices are due, none of the rejections.
+    let taken = store
+        .take_due_replies(now + 120_000, 20, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 5);
+    assert!(taken.iter().all(|r| !ids.contains(&r.id)), "{taken:?}");
+    for i in 0..5 {
+        let detail = store.case_detail(&case_of(i)).await.unwrap().unwrap();
+        let rejection = detail.replies.iter().find(|r| r.id == ids[i]).unwrap();
+        assert_eq!(rejection.status, "withdrawn");
+    }
+}

@@ -396,6 +396,8 @@ pub async fn apply(
         comment,
         at: now_ms,
         notices,
+        // An overturned rejection's reply must never go out after the overturn (issue 21).
+        withdraw_unsent: request.action == Action::Overturn,
         notes,
         card,
         replaces_card,

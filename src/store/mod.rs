@@ -562,13 +562,13 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             if give_up {
-                sqlx::query("UPDATE outbox SET status = 'failed', sent_at = NULL, attempts = attempts + 1, last_error = $2, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1")
+                sqlx::query("UPDATE outbox SET status = 'failed', sent_at = NULL, attempts = attempts + 1, last_error = $2, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1 AND status IN ('pending', 'sent')")
                     .bind(id)
                     .bind(detail)
                     .execute(&mut *tx)
                     .await?;
             } else {
-                sqlx::query("UPDATE outbox SET status = 'pending', sent_at = NULL, attempts = attempts + 1, last_error = $2, next_attempt_at = $3, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1")
+                sqlx::query("UPDATE outbox SET status = 'pending', sent_at = NULL, attempts = attempts + 1, last_error = $2, next_attempt_at = $3, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1 AND status IN ('pending', 'sent')")
                     .bind(id)
                     .bind(detail)
                     .bind(next_ms.unwrap_or(now_ms))

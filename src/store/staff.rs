@@ -73,6 +73,10 @@ pub struct Transition {
     pub comment: Option<String>,
     pub at: i64,
     pub notices: Vec<RenderedReply>,
+    /// The case's earlier replies that are not yet handed over (pending, held by the rate
+    /// limit or in doubt, failed) are withdrawn: the new decision contradicts them (an
+    /// overturned rejection must never reach the provider after its overturn notice).
+    pub withdraw_unsent: bool,
     /// Audit notes for notices that could not be sent (no address known).
     pub notes: Vec<String>,
     /// Recorded when an order's card is handed out, or its number corrected.

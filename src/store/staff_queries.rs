@@ -370,6 +370,42 @@ macro_rules! staff_queries {
                 t.comment.as_deref(),
             )
             .await?;
+            if t.withdraw_unsent {
+                // A reply between its claim and the hand-over fence (`reply_handed_over`,
+                // guarded by status 'pending') is stopped by the fence; one already handed
+                // over ('sent') cannot be called back.
+                let withdrawn: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT id, status FROM outbox
+                     WHERE case_id = $1 AND status IN ('pending', 'held', 'failed') ORDER BY id",
+                )
+                .bind(&t.case_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (id, status) in &withdrawn {
+                    sqlx::query(
+                        "UPDATE outbox SET status = 'withdrawn', claimed_by = NULL, claimed_until = NULL,
+                                sending_at = NULL
+                         WHERE id = $1 AND status = $2",
+                    )
+                    .bind(id)
+                    .bind(status)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for (id, status) in &withdrawn {
+                    audit(
+                        &mut tx,
+                        &t.case_id,
+                        t.at,
+                        "system",
+                        "reply_withdrawn",
+                        Some(status),
+                        Some("withdrawn"),
+                        Some(id),
+                    )
+                    .await?;
+                }
+            }
             let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE case_id = $1")
                 .bind(&t.case_id)
                 .fetch_one(&mut *tx)

@@ -419,6 +419,7 @@ pub fn reply_status_sv(status: &str) -> &str {
         "sent" => "Skickat",
         "failed" => "Misslyckades",
         "held" => "Spärrad",
+        "withdrawn" => "Återkallat",
         other => other,
     }
 }
@@ -539,7 +540,7 @@ fn system_comment_sv(action: &str, comment: &str) -> String {
             "Inget meddelande till kortinnehavaren: ingen adress i KIV.".into()
         }
         ("reply_held", why) => hold_reason_sv(why),
-        ("reply_released" | "reply_delivered", id) => format!("Svar {id}"),
+        ("reply_released" | "reply_delivered" | "reply_withdrawn", id) => format!("Svar {id}"),
         ("bounce", text) => bounce_sv(text),
         (_, other) => other.to_string(),
     }
@@ -660,9 +661,9 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
             .map(|a| {
                 let note = match a {
                     Action::Overturn => {
-                        "Ärendet blir att handlägga och avsändaren får ett meddelande."
+                        "Ärendet blir att handlägga och avsändaren får ett meddelande. Ett avvisningssvar som ännu inte har skickats återkallas."
                     }
-                    Action::Confirm => "Avsändaren har redan fått besked om avvisningen.",
+                    Action::Confirm => "Avsändaren har fått eller får besked om avvisningen.",
                     Action::OrderedAtTelia => "Verksamhetschefen får ett meddelande.",
                     Action::CardReady => "Verksamhetschefen får ett meddelande.",
                     Action::HandedOut => "Kortnumret sparas som känt kort för personen.",
@@ -776,6 +777,9 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                 "reply_held" => "Svar spärrat av gränsen för antal svar".to_string(),
                 "reply_released" => "Spärrat svar skickas ändå".to_string(),
                 "reply_delivered" => "Spärrat svar kom fram (enligt reläets logg)".to_string(),
+                "reply_withdrawn" => {
+                    "Svar återkallat: ärendets nya beslut motsäger det".to_string()
+                }
                 "bounce" => "Leveransrapport om ett svar".to_string(),
                 "held" => "Väntar på granskning (osäker tolkning)".to_string(),
                 "field_corrected" => "Rättat fält".to_string(),
@@ -810,7 +814,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                     state_label_sv("held").to_string()
                 }
                 // before/after of these are the reply's outbox status, not the case's state.
-                "reply_held" | "reply_released" | "reply_delivered" => match (&a.before, &a.after) {
+                "reply_held" | "reply_released" | "reply_delivered" | "reply_withdrawn" => match (&a.before, &a.after) {
                     (Some(b), Some(x)) => {
                         format!("{} → {}", reply_status_sv(b), reply_status_sv(x))
                     }
