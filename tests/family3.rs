@@ -193,7 +193,7 @@ fn check_expected_shape(stem: &str, exp: &Value, problems: &mut Vec<String>) {
         }
         let reasons = pair_set(&c["reasons"]);
         let decision = c["decision"].as_str().unwrap_or("");
-        if (decision == "rejected") != !reasons.is_empty()
+        if (decision == "rejected") == reasons.is_empty()
             || !["queued", "rejected"].contains(&decision)
         {
             bad(format!(

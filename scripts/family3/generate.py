@@ -137,12 +137,20 @@ DEREG_FIELDS = ["namn", "personnummer", "kortnummer", "vardenhet_namn", "vardenh
 
 
 def order_form(person, email_date, *, days_before=2, bt=("Nytt",), utl=("Utlamningsstalle",),
-               pnr="full", date_fmt="iso", mobile=0, blank=(), override=None, reasons=(), warnings=()):
+               pnr="full", date_fmt="iso", mobile=0, blank=(), override=None, reasons=(), warnings=(),
+               title=None):
     """The drawn values and the expected case of an order for `person`.
 
     `override`: field -> (drawn text, expected value) for values that break a rule; `reasons`:
-    the reasons such values give (choices, blanks and the signature are added by `expect`)."""
-    p = PEOPLE[person]
+    the reasons such values give (choices, blanks and the signature are added by `expect`).
+    `title`: the Befattning written instead of KIV's title. A manager ordering their own card
+    writes `Verksamhetschef`, a value that is also a label: kept where it follows `Befattning:`
+    on the same line (layout A, where SPEC §2.1 makes it the value), replaced in the box and
+    table layouts, where SPEC does not say whether such a text below a label is a value or the
+    next label."""
+    p = dict(PEOPLE[person])
+    if title:
+        p["title"] = title
     u = UNITS[p["unit"]]
     d = email_date - dt.timedelta(days=days_before)
     mob_w, mob_e = MOBILES[mobile % len(MOBILES)]
@@ -263,7 +271,7 @@ def cases():
                  dict(type="scan", dpi=150, fmt="jpeg", quality=50, skew=-2.5, noise=9),
                  layout="B", family="dejavu-serif", mark="ballot-check"))
     out.append(C("o06_B-mono_drawnx_scan200-jpeg75-blur-noise", 19,
-                 [order_form("karin", D(19), utl=("Utkorning",), pnr="nodash", date_fmt="short", mobile=0)],
+                 [order_form("karin", D(19), utl=("Utkorning",), pnr="nodash", date_fmt="short", mobile=0, title="Specialistsjuksköterska")],
                  dict(type="scan", dpi=200, fmt="jpeg", quality=75, blur=0.9, noise=6),
                  layout="B", family="dejavu-mono", mark="drawn-x"))
     out.append(C("o07_C-sans_bracket_scan200-jpeg70-skew+3", 20,
@@ -271,7 +279,7 @@ def cases():
                  dict(type="scan", dpi=200, fmt="jpeg", quality=70, skew=3.0),
                  layout="C", family="dejavu-sans", mark="bracket"))
     out.append(C("o08_C-serif_tick_scan300-jpeg40-skew-3", 20,
-                 [order_form("lars", D(20), bt=("Fornyelse",), date_fmt="text", mobile=2)],
+                 [order_form("lars", D(20), bt=("Fornyelse",), date_fmt="text", mobile=2, title="Distriktsläkare")],
                  dict(type="scan", dpi=300, fmt="jpeg", quality=40, skew=-3.0),
                  layout="C", family="liberation-serif", mark="tick"))
     out.append(C("o09_C-mono_ballotx_scan150-png", 23,
@@ -367,11 +375,11 @@ def cases():
                  dict(type="scan", dpi=200, fmt="jpeg", quality=80),
                  layout="A", family="dejavu-serif", mark="tick"))
     out.append(C("r05_B-sans_filled_scan150-jpeg70_both-bestallningstyp", 21,
-                 [order_form("karin", D(21), bt=("Nytt", "Fornyelse"), mobile=4)],
+                 [order_form("karin", D(21), bt=("Nytt", "Fornyelse"), mobile=4, title="Specialistsjuksköterska")],
                  dict(type="scan", dpi=150, fmt="jpeg", quality=70),
                  layout="B", family="dejavu-sans", mark="filled"))
     out.append(C("r06_C-sans_bracket_scan200-png_no-bestallningstyp", 22,
-                 [order_form("lars", D(22), bt=(), mobile=0)],
+                 [order_form("lars", D(22), bt=(), mobile=0, title="Distriktsläkare")],
                  dict(type="scan", dpi=200, fmt="png"),
                  layout="C", family="liberation-sans", mark="bracket"))
     out.append(C("r07_A-mono_drawnx_scan200-jpeg60_missing-mobil", 23,
@@ -416,7 +424,7 @@ def cases():
                  [order_form("mohammed", D(24), mobile=4)],
                  dict(type="text"), layout="B", family="liberation-sans", mark="ballot-x", signature="typed"))
     out.append(C("t06_C-sans_bracket_textpdf_both-utlamning", 26,
-                 [order_form("lars", D(26), utl=("Utlamningsstalle", "Utkorning"), pnr="short", mobile=0)],
+                 [order_form("lars", D(26), utl=("Utlamningsstalle", "Utkorning"), pnr="short", mobile=0, title="Distriktsläkare")],
                  dict(type="text"), layout="C", family="dejavu-sans", mark="bracket"))
     out.append(C("t07_A-mono-alt_tickglyph_textpdf_unsigned-missing-datum", 27,
                  [order_form("karin", D(27), blank=("datum",), mobile=1)],
