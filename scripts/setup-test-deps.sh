@@ -33,6 +33,15 @@ NEEDED=(
   "systemd:systemd-analyze"
   # tests/bad_input.rs reads the peak memory of the program under test through python3.
   "python3:python3"
+  # The family3 generator (scripts/family3/generate.py), run by tests/family3.rs to check that
+  # the committed fixtures are its deterministic output: Debian's /usr/bin/python3 with Pillow,
+  # numpy, reportlab and img2pdf, and the fonts it draws with.
+  "python3-pil:/usr/lib/python3/dist-packages/PIL/__init__.py"
+  "python3-numpy:/usr/lib/python3/dist-packages/numpy/__init__.py"
+  "python3-reportlab:/usr/lib/python3/dist-packages/reportlab/__init__.py"
+  "img2pdf:/usr/lib/python3/dist-packages/img2pdf.py"
+  "fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+  "fonts-liberation2:/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf"
 )
 
 ensure_packages "${NEEDED[@]}"
