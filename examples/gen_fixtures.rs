@@ -151,6 +151,10 @@ fn fixtures() -> Vec<(&'static str, MailSpec)> {
         ("forwarded_message", forwarded),
         ("rfc2231_and_rfc2047_names", names),
         // Reasons on orders.
+        // SPEC §2.2: an empty signature box (the drawn signature left out).
+        ("order_unsigned", form_mail("order_unsigned", O, SameLine, &[("underskrift", None)])),
+        ("order_acroform_unsigned", form_mail("order_acroform_unsigned", O, Fillable, &[("underskrift", None)])),
+        ("order_table_unsigned", form_mail("order_table_unsigned", O, Table, &[("underskrift", None)])),
         ("order_missing_fields", form_mail("order_missing_fields", O, SameLine, &[
             ("mobil", None), ("befattning", Some("")), ("datum", Some("")), ("bestallningstyp", Some("")), ("utlamningsstalle", None)])),
         ("order_invalid_fields", form_mail("order_invalid_fields", O, SameLine, &[

@@ -252,6 +252,20 @@ fn main() {
             png(&levels(&order300, 16)),
         )],
     );
+    // SPEC §2.2: the same order with its signature box left empty.
+    let mut unsigned = example_values(FormKind::Order);
+    unsigned.remove(tjid_intake::forms::spec::SIGNATURE_KEY);
+    let unsigned_pdf = render(&[FilledForm {
+        kind: FormKind::Order,
+        layout: Layout::Table,
+        values: &unsigned,
+    }])
+    .expect("form renders");
+    write_mail(
+        "scan_order_unsigned",
+        "Beställning (skannad)",
+        vec![jpg(jpeg(&print(&unsigned_pdf, 1, 200), 70))],
+    );
     write_mail(
         "scan_order_200dpi_gray",
         "Beställning (skannad)",
@@ -393,7 +407,8 @@ fn write_golden() {
         .collect();
     names.sort();
     for eml in names {
-        let out = Command::new("target/debug/tjid-intake")
+        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+        let out = Command::new(format!("{target}/debug/tjid-intake"))
             .env("OMP_THREAD_LIMIT", "1")
             .args([
                 "--config",

@@ -44,6 +44,7 @@ codes!(
         SenderNotManager => "sender_not_manager",
         UnauthenticatedSender => "unauthenticated_sender",
         CutCardNotConfirmed => "cut_card_not_confirmed",
+        SignatureMissing => "signature_missing",
         SignedFormRequired => "signed_form_required",
         UnreadableAttachment => "unreadable_attachment",
         NoFormFound => "no_form_found",
@@ -59,6 +60,7 @@ codes!(
         NameMismatch => "name_mismatch",
         CardNumberChecksum => "card_number_checksum",
         LowOcrConfidence => "low_ocr_confidence",
+        SignatureNotChecked => "signature_not_checked",
     }
 );
 

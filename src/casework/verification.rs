@@ -7,10 +7,11 @@
 use chrono::DateTime;
 use serde_json::Value;
 
-use crate::case::{CaseContext, CheckedCase, Decision, Finding, WarningCode};
+use crate::case::{CaseContext, CheckedCase, Decision, Finding, ReasonCode, WarningCode};
 use crate::directory::DirectoryError;
 use crate::forms::layout::RawForm;
-use crate::forms::spec::FormKind;
+use crate::forms::signature::{SignatureReading, SignatureState};
+use crate::forms::spec::{FormKind, SIGNATURE_KEY};
 use crate::forms::FieldBox;
 use crate::intake::Intake;
 use crate::pipeline::parse::parse_mail;
@@ -62,6 +63,8 @@ pub enum VerifyError {
         form: &'static str,
         keys: String,
     },
+    #[error("Underskriften anges som ”ja” (underskriven) eller ”nej” (saknas), inte ”{0}”.")]
+    SignatureValue(String),
     #[error("Ingenting att göra: inga ändrade fält och ingen bekräftelse.")]
     Nothing,
     #[error("Ärendet ändrades samtidigt av någon annan. Läs in det igen.")]
@@ -123,6 +126,9 @@ fn parse_corrections(
     corrections
         .iter()
         .map(|(key, value)| {
+            if kind == FormKind::Order && key.trim() == SIGNATURE_KEY {
+                return signature_correction(value).map(|v| (SIGNATURE_KEY, Some(v.to_string())));
+            }
             let spec = kind
                 .field(key.trim())
                 .ok_or_else(|| VerifyError::UnknownField {
@@ -132,6 +138,7 @@ fn parse_corrections(
                         .fields()
                         .iter()
                         .map(|f| f.key)
+                        .chain((kind == FormKind::Order).then_some(SIGNATURE_KEY))
                         .collect::<Vec<_>>()
                         .join(", "),
                 })?;
@@ -139,6 +146,44 @@ fn parse_corrections(
             Ok((spec.key, (!value.is_empty()).then(|| value.to_string())))
         })
         .collect()
+}
+
+/// How staff say what the signature box holds: signed (`ja`, `underskriven`) or empty (`nej`,
+/// `saknas`). Stored and audited as `underskriven` / `saknas`.
+const SIGNED_SV: &str = "underskriven";
+const UNSIGNED_SV: &str = "saknas";
+
+fn signature_correction(value: &str) -> Result<&'static str, VerifyError> {
+    match value.trim().to_lowercase().as_str() {
+        "ja" | "underskriven" | "signed" => Ok(SIGNED_SV),
+        "nej" | "saknas" | "" => Ok(UNSIGNED_SV),
+        other => Err(VerifyError::SignatureValue(other.to_string())),
+    }
+}
+
+/// What the intake decided about the signature, from the case's stored findings.
+fn stored_signature(case: &CaseRow) -> SignatureState {
+    let has = |json: &str, code: &str| {
+        serde_json::from_str::<Vec<Value>>(json)
+            .unwrap_or_default()
+            .iter()
+            .any(|f| f["code"].as_str() == Some(code))
+    };
+    if has(&case.reasons, ReasonCode::SignatureMissing.as_str()) {
+        SignatureState::Missing
+    } else if has(&case.warnings, WarningCode::SignatureNotChecked.as_str()) {
+        SignatureState::NotChecked
+    } else {
+        SignatureState::Signed
+    }
+}
+
+fn signature_sv(state: SignatureState) -> Option<String> {
+    match state {
+        SignatureState::Signed => Some(SIGNED_SV.into()),
+        SignatureState::Missing => Some(UNSIGNED_SV.into()),
+        SignatureState::NotChecked => None,
+    }
 }
 
 /// Checks a case again with the corrected values and records the outcome (see the module).
@@ -181,7 +226,20 @@ pub async fn verify(
         }
     }
     let mut changed: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    let mut signature = stored_signature(&case);
     for (key, value) in &corrections {
+        if *key == SIGNATURE_KEY {
+            let now = if value.as_deref() == Some(SIGNED_SV) {
+                SignatureState::Signed
+            } else {
+                SignatureState::Missing
+            };
+            if now != signature {
+                changed.push((key.to_string(), signature_sv(signature), signature_sv(now)));
+                signature = now;
+            }
+            continue;
+        }
         let old = before(key);
         if old.as_deref().map(str::trim) == value.as_deref() {
             continue;
@@ -192,6 +250,12 @@ pub async fn verify(
         };
         changed.retain(|(k, _, _)| k != key);
         changed.push((key.to_string(), old, value.clone()));
+    }
+    if kind == FormKind::Order {
+        form.signature = Some(SignatureReading {
+            state: signature,
+            place: None,
+        });
     }
     if changed.is_empty() && !request.confirm {
         return Err(VerifyError::Nothing);

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use crate::forms::ink::{read_marks, InkImage, Rect};
 use crate::forms::labels::{fold, near_option, title_kind, LabelSet, LabelTarget};
 use crate::forms::spec::{FieldSpec, FieldType, FormKind, NO, YES};
+use crate::forms::signature::{read_signature, SignatureReading};
+use crate::forms::spec::SIGNATURE_KEY;
 use crate::forms::FieldBox;
 
 /// A word with its box in points, origin top-left.
@@ -30,6 +32,8 @@ pub struct PageWords {
     pub words: Vec<Word>,
     /// The page's image, where it is at hand, for check marks drawn rather than written.
     pub ink: Option<InkImage>,
+    /// A text PDF page's painted shapes (empty for a scan), for the signature box.
+    pub graphics: Vec<crate::pdf::Graphic>,
 }
 
 /// Field values read from one form, before validation. Text as read; choices as the
@@ -51,6 +55,8 @@ pub struct RawForm {
     /// A choice had no mark in its text and its page image was not at hand: the caller renders
     /// the page and reads the form again (marks drawn as graphics on a text PDF).
     pub needs_ink: bool,
+    /// An order's signature box (SPEC §2.2); `None` for a deregistration or a notice in a body.
+    pub signature: Option<SignatureReading>,
 }
 
 impl PageWords {
@@ -71,6 +77,7 @@ impl RawForm {
             ocr_pages: Vec::new(),
             boxes: Vec::new(),
             needs_ink: false,
+            signature: None,
         }
     }
 
@@ -318,6 +325,8 @@ fn label_runs_on(label: &[Word], rest: &[Word], field: &FieldSpec) -> bool {
 /// belong to no form.
 pub fn read_forms(pages: &[PageWords]) -> Vec<RawForm> {
     let mut forms: Vec<RawForm> = Vec::new();
+    // Per form, the parts of pages it covers: (page, top, bottom) in points.
+    let mut spans: Vec<Vec<(usize, f32, f32)>> = Vec::new();
     for page in pages {
         let lines = lines_of(&page.words);
         let mut from = 0;
@@ -332,6 +341,11 @@ pub fn read_forms(pages: &[PageWords]) -> Vec<RawForm> {
                     if !form.pages.contains(&page.number) {
                         form.pages.push(page.number);
                     }
+                    if let Some(span) = spans.last_mut() {
+                        // To the next title, or the page's end.
+                        let bottom = lines.get(i).map_or(f32::MAX, |l| l.y0);
+                        span.push((page.number, lines[from].y0, bottom));
+                    }
                     read_fields(&lines[from..i], page, form);
                 }
             }
@@ -339,9 +353,34 @@ pub fn read_forms(pages: &[PageWords]) -> Vec<RawForm> {
                 let mut form = RawForm::new(kind);
                 form.pages.push(page.number);
                 forms.push(form);
+                spans.push(Vec::new());
             }
             from = i + 1;
         }
+    }
+    for (form, span) in forms.iter_mut().zip(&spans) {
+        if form.kind != FormKind::Order {
+            continue;
+        }
+        let own: Vec<&PageWords> = pages
+            .iter()
+            .filter(|p| form.pages.contains(&p.number))
+            .collect();
+        let reading = read_signature(&own, span);
+        if let Some((number, r)) = reading.place {
+            if let Some(page) = own.iter().find(|p| p.number == number) {
+                let (w, h) = (page.width.max(1.0), page.height.max(1.0));
+                form.boxes.push(FieldBox {
+                    field: SIGNATURE_KEY.to_string(),
+                    page: number,
+                    left: ((r[0] - 4.0) / w).clamp(0.0, 1.0),
+                    top: ((r[1] - 14.0) / h).clamp(0.0, 1.0),
+                    right: ((r[2] + 4.0) / w).clamp(0.0, 1.0),
+                    bottom: ((r[3] + 4.0) / h).clamp(0.0, 1.0),
+                });
+            }
+        }
+        form.signature = Some(reading);
     }
     forms
 }
@@ -815,6 +854,7 @@ pub(crate) mod tests {
             height: 842.0,
             words,
             ink: None,
+            graphics: Vec::new(),
         }
     }
 

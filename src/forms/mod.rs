@@ -5,6 +5,7 @@ pub mod ink;
 pub mod labels;
 pub mod layout;
 pub mod pdf_writer;
+pub mod signature;
 pub mod spec;
 
 /// Where one field was read: a page of the form's attachment and a rectangle on it, in

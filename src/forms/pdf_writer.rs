@@ -279,8 +279,10 @@ fn fillable(pdf: &mut Pdf, kind: FormKind, values: &BTreeMap<String, String>) ->
     fields.push(id.into());
     annots.push(id.into());
 
-    // The signature box, with an (unsigned) signature field over it.
+    // The signature box, with an (unsigned) signature field over it; signed by hand (a drawn
+    // stroke) when the values ask for it.
     draw_signature_box(&mut c);
+    sign_box(&mut c, values);
     let (x, sy, w, h) = SIGNATURE_BOX;
     let mut dict = widget(page, rect_array(x, sy, w, h));
     dict.set("FT", "Sig");

@@ -192,5 +192,7 @@ pub const DEREGISTRATION_FIELDS: &[FieldSpec] = &[
 /// The AcroForm field that names the form id (`TJID-101` / `TJID-102`) where present.
 pub const FORM_ID_FIELD: &str = "blankett";
 
-/// The signature box printed on both forms; its content is not read in this version.
+/// The signature box printed on both forms; an order's is read (SPEC §2.2, `forms::signature`).
 pub const SIGNATURE_LABEL: &str = "Underskrift";
+/// The field name a signature reason, its crop and its verification use.
+pub const SIGNATURE_KEY: &str = "underskrift";

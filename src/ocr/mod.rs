@@ -13,6 +13,7 @@ mod config;
 pub mod marks;
 pub mod prep;
 pub mod raster;
+pub mod sheet;
 pub mod tesseract;
 
 use std::sync::atomic::Ordering;
@@ -278,6 +279,15 @@ fn read_page(number: usize, page: &PageImage, settings: &OcrSettings) -> Result<
     } else {
         &page.image
     };
+    // A phone photo: the sheet warped flat first; its resolution is then that of an A4 sheet.
+    let sheet = sheet::flatten_sheet(gray);
+    let gray = match &sheet {
+        Some(s) => {
+            dpi = estimate_dpi(s);
+            s
+        }
+        None => gray,
+    };
     let flat = prep::flatten_light(gray);
     let mut bin = prep::binarise(&flat);
     // Specks below an i-dot or a full stop (about 9 px at 200 dpi, 16 px at 300 dpi): up to
@@ -293,6 +303,7 @@ fn read_page(number: usize, page: &PageImage, settings: &OcrSettings) -> Result<
                 height: size.1,
                 words: Vec::new(),
                 ink: None,
+                graphics: Vec::new(),
             },
             blank: true,
             elapsed,
@@ -329,6 +340,7 @@ fn read_page(number: usize, page: &PageImage, settings: &OcrSettings) -> Result<
             height,
             words,
             ink: Some(ink_image(&straight, dpi)),
+            graphics: Vec::new(),
         },
         blank: false,
         elapsed,
@@ -490,6 +502,7 @@ fn looks_upright(words: &[TsvWord], dpi: f32) -> bool {
         height: 0.0,
         words: to_points(words.to_vec(), dpi),
         ink: None,
+        graphics: Vec::new(),
     };
     if !read_forms(&[page]).is_empty() {
         return true;

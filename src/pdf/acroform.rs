@@ -15,6 +15,9 @@ const MAX_KIDS: usize = 10_000;
 const FF_RADIO: i64 = 1 << 15;
 const FF_PUSHBUTTON: i64 = 1 << 16;
 
+/// The value given to a signature field that holds a signature.
+pub const SIGNED: &str = "signed";
+
 #[derive(Clone, Copy)]
 struct Inherited<'a> {
     ft: Option<&'a [u8]>,
@@ -251,7 +254,12 @@ impl<'a> Walker<'a> {
                 }
                 .filter(|s| !s.trim().is_empty())
             }
-            FieldKind::Signature => None,
+            // A filled signature field's value is a signature dictionary (SPEC §2.2): its
+            // contents are not checked here, only that the field was signed.
+            FieldKind::Signature => match inh.v.map(|o| deref(doc, o)) {
+                Some(Object::Dictionary(d)) if !d.is_empty() => Some(SIGNED.to_string()),
+                _ => None,
+            },
         };
 
         let page = self.page_of(widgets);

@@ -8,7 +8,7 @@ use lopdf::{DecompressError, Dictionary, Document, Error as LoError, Object, Obj
 
 use super::fonts::{deref, num, Font};
 use super::lexer::{Lexer, Operand};
-use super::{Page, PdfLimits, Word};
+use super::{Graphic, Page, PdfLimits, Word, MAX_GRAPHICS};
 
 type Matrix = [f32; 6];
 const IDENTITY: Matrix = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0];
@@ -183,6 +183,17 @@ struct Interp<'a, 'c> {
     images: HashSet<ObjectId>,
     inline_images: usize,
     active_forms: Vec<ObjectId>,
+    /// The path being built: its box and whether every segment so far is axis-aligned.
+    path: Option<PathBox>,
+    /// The current point of the path, in user space (for the next segment's direction).
+    point: (f32, f32),
+    graphics: Vec<Graphic>,
+}
+
+#[derive(Clone, Copy)]
+struct PathBox {
+    bbox: [f32; 4],
+    straight: bool,
 }
 
 /// Page geometry: the visible box and the rotation (degrees, multiple of 90).
@@ -276,6 +287,7 @@ pub(super) fn read_page(
                 height: 792.0,
                 words: Vec::new(),
                 image_count: 0,
+                graphics: Vec::new(),
             },
             false,
         );
@@ -299,6 +311,9 @@ pub(super) fn read_page(
         images: HashSet::new(),
         inline_images: 0,
         active_forms: Vec::new(),
+        path: None,
+        point: (0.0, 0.0),
+        graphics: Vec::new(),
     };
     // Image XObjects listed on the page count even when not drawn directly.
     if let Some(xobjects) = resources
@@ -347,6 +362,7 @@ pub(super) fn read_page(
         it.run(&data, resources, 0);
     }
     it.words.flush();
+    it.annotations(page);
     let image_count = it.images.len() + it.inline_images;
     (
         Page {
@@ -355,6 +371,7 @@ pub(super) fn read_page(
             height,
             words: std::mem::take(&mut it.words.words),
             image_count,
+            graphics: std::mem::take(&mut it.graphics),
         },
         ok,
     )
@@ -463,8 +480,142 @@ impl<'a> Interp<'a, '_> {
                     self.do_xobject(resources, n, depth);
                 }
             }
-            b"BI" => self.inline_images += 1,
+            b"BI" => {
+                self.inline_images += 1;
+                self.place_image();
+            }
+            b"m" if operands.len() >= 2 => {
+                let p = (self.f(operands, 0), self.f(operands, 1));
+                self.point = p;
+                self.extend_path(&[p], true);
+            }
+            b"l" if operands.len() >= 2 => {
+                let p = (self.f(operands, 0), self.f(operands, 1));
+                let axis = (p.0 - self.point.0).abs() < 0.01 || (p.1 - self.point.1).abs() < 0.01;
+                self.point = p;
+                self.extend_path(&[p], axis && self.ctm_keeps_axes());
+            }
+            b"c" | b"v" | b"y" if operands.len() >= 4 => {
+                let n = operands.len().min(6) / 2;
+                let pts: Vec<(f32, f32)> = (0..n)
+                    .map(|i| (self.f(operands, 2 * i), self.f(operands, 2 * i + 1)))
+                    .collect();
+                if let Some(last) = pts.last() {
+                    self.point = *last;
+                }
+                self.extend_path(&pts, false);
+            }
+            b"re" if operands.len() >= 4 => {
+                let (x, y, w, h) = (
+                    self.f(operands, 0),
+                    self.f(operands, 1),
+                    self.f(operands, 2),
+                    self.f(operands, 3),
+                );
+                self.point = (x, y);
+                let keeps = self.ctm_keeps_axes();
+                self.extend_path(&[(x, y), (x + w, y), (x + w, y + h), (x, y + h)], keeps);
+            }
+            b"S" | b"s" | b"f" | b"F" | b"f*" | b"B" | b"B*" | b"b" | b"b*" => {
+                if let Some(path) = self.path.take() {
+                    self.push_graphic(Graphic {
+                        bbox: path.bbox,
+                        straight: path.straight,
+                        image: false,
+                    });
+                }
+            }
+            b"n" => self.path = None,
             _ => {}
+        }
+    }
+
+    /// Ink and stamp annotations (a signature drawn or stamped in a viewer) as shapes.
+    fn annotations(&mut self, page: &Dictionary) {
+        let doc = self.doc;
+        let Ok(Object::Array(annots)) = page.get(b"Annots").map(|o| deref(doc, o)) else {
+            return;
+        };
+        for a in annots.iter().take(1_000) {
+            let Ok(dict) = deref(doc, a).as_dict() else {
+                continue;
+            };
+            let drawn = matches!(dict.get(b"Subtype"), Ok(Object::Name(n)) if n.as_slice() == b"Ink" || n.as_slice() == b"Stamp");
+            let Some(r) = dict.get(b"Rect").ok().and_then(|o| rect(doc, o)) else {
+                continue;
+            };
+            if !drawn {
+                continue;
+            }
+            let (a, b) = (apply(&self.display, r[0], r[1]), apply(&self.display, r[2], r[3]));
+            self.push_graphic(Graphic {
+                bbox: [a.0.min(b.0), a.1.min(b.1), a.0.max(b.0), a.1.max(b.1)],
+                straight: false,
+                image: false,
+            });
+        }
+    }
+
+    /// Whether the CTM maps horizontal and vertical lines to horizontal and vertical lines.
+    fn ctm_keeps_axes(&self) -> bool {
+        let m = mul(&self.gs.ctm, &self.display);
+        (m[1].abs() < 1e-3 && m[2].abs() < 1e-3) || (m[0].abs() < 1e-3 && m[3].abs() < 1e-3)
+    }
+
+    /// Adds user-space points to the current path's box (in display space).
+    fn extend_path(&mut self, pts: &[(f32, f32)], straight: bool) {
+        let m = mul(&self.gs.ctm, &self.display);
+        for &(x, y) in pts {
+            let (px, py) = apply(&m, x, y);
+            if !(px.is_finite() && py.is_finite()) {
+                continue;
+            }
+            let path = self.path.get_or_insert(PathBox {
+                bbox: [px, py, px, py],
+                straight: true,
+            });
+            path.bbox = [
+                path.bbox[0].min(px),
+                path.bbox[1].min(py),
+                path.bbox[2].max(px),
+                path.bbox[3].max(py),
+            ];
+        }
+        if let Some(path) = &mut self.path {
+            path.straight &= straight;
+        }
+    }
+
+    /// An image drawn now fills the unit square of the CTM.
+    fn place_image(&mut self) {
+        let m = mul(&self.gs.ctm, &self.display);
+        let pts = [
+            apply(&m, 0.0, 0.0),
+            apply(&m, 1.0, 0.0),
+            apply(&m, 0.0, 1.0),
+            apply(&m, 1.0, 1.0),
+        ];
+        if pts.iter().any(|p| !(p.0.is_finite() && p.1.is_finite())) {
+            return;
+        }
+        let xs = pts.iter().map(|p| p.0);
+        let ys = pts.iter().map(|p| p.1);
+        let bbox = [
+            xs.clone().fold(f32::MAX, f32::min),
+            ys.clone().fold(f32::MAX, f32::min),
+            xs.fold(f32::MIN, f32::max),
+            ys.fold(f32::MIN, f32::max),
+        ];
+        self.push_graphic(Graphic {
+            bbox,
+            straight: false,
+            image: true,
+        });
+    }
+
+    fn push_graphic(&mut self, g: Graphic) {
+        if self.graphics.len() < MAX_GRAPHICS {
+            self.graphics.push(g);
         }
     }
 
@@ -608,12 +759,15 @@ impl<'a> Interp<'a, '_> {
             _ => None,
         };
         match stream.dict.get(b"Subtype") {
-            Ok(Object::Name(n)) if n.as_slice() == b"Image" => match id {
-                Some(id) => {
-                    self.images.insert(id);
+            Ok(Object::Name(n)) if n.as_slice() == b"Image" => {
+                match id {
+                    Some(id) => {
+                        self.images.insert(id);
+                    }
+                    None => self.inline_images += 1,
                 }
-                None => self.inline_images += 1,
-            },
+                self.place_image();
+            }
             Ok(Object::Name(n)) if n.as_slice() == b"Form" => {
                 if depth >= self.max_depth {
                     return;

@@ -76,6 +76,21 @@ pub struct Page {
     pub height: f32,
     pub words: Vec<Word>,
     pub image_count: usize,
+    /// What the page paints besides text (paths and placed images), in the words' space, for
+    /// deciding whether a signature box is signed (SPEC §2.2). At most `MAX_GRAPHICS`.
+    pub graphics: Vec<Graphic>,
+}
+
+/// The most painted shapes kept per page.
+pub const MAX_GRAPHICS: usize = 5_000;
+
+/// One painted path or placed image: its box in points (origin top left), and whether it is
+/// only straight horizontal and vertical segments (a frame, a rule, a table's lines).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Graphic {
+    pub bbox: [f32; 4],
+    pub straight: bool,
+    pub image: bool,
 }
 
 /// A word and its box, in points, origin at the top-left of the displayed page.

@@ -11,7 +11,8 @@ use crate::domain::{
     Personnummer, ProviderId,
 };
 use crate::forms::layout::RawForm;
-use crate::forms::spec::{FieldSpec, FieldType, FormKind, Requirement, NO, YES};
+use crate::forms::signature::SignatureState;
+use crate::forms::spec::{FieldSpec, FieldType, FormKind, Requirement, NO, SIGNATURE_KEY, YES};
 use crate::providers::ProviderRegister;
 
 /// What checks need to know about the email and the world.
@@ -104,21 +105,20 @@ pub fn check_form(form: &RawForm, attachment: Option<&str>, ctx: &CheckContext<'
         };
         fields.push((spec.key, value));
     }
+    if form.kind == FormKind::Order {
+        match form.signature.as_ref().map(|s| s.state) {
+            Some(SignatureState::Signed) => {}
+            Some(SignatureState::Missing) => {
+                reasons.push(Finding::new(R::SignatureMissing, Some(SIGNATURE_KEY)))
+            }
+            Some(SignatureState::NotChecked) | None => {
+                warnings.push(Finding::new(W::SignatureNotChecked, None))
+            }
+        }
+    }
     for key in form.low_confidence.iter().chain(&ocr_doubtful) {
         warnings.push(Finding::new(W::LowOcrConfidence, Some(*key)));
     }
-    // On a scan, a field whose label was not found at all may be one whose label OCR mangled.
-    let unread: Vec<&'static str> = if form.from_ocr() {
-        form.kind
-            .fields()
-            .iter()
-            .map(|f| f.key)
-            .filter(|k| !form.values.contains_key(k))
-            .collect()
-    } else {
-        Vec::new()
-    };
-
     let fields = Fields(fields);
     let mut context = CaseContext {
         attachment: attachment.map(str::to_string),
@@ -147,30 +147,47 @@ pub fn check_form(form: &RawForm, attachment: Option<&str>, ctx: &CheckContext<'
     if !ctx.sender_authenticated {
         reasons.push(Finding::new(R::UnauthenticatedSender, None));
     }
-    let uncertain = |key: &str| {
-        form.low_confidence.contains(&key) || ocr_doubtful.contains(&key) || unread.contains(&key)
-    };
-    let verify = held_for(&reasons, uncertain);
+    let uncertain = |key: &str| form.low_confidence.contains(&key) || ocr_doubtful.contains(&key);
+    let verify = held_for(&reasons, form.from_ocr(), form.kind, uncertain);
     let mut case = CheckedCase::new(form.kind.into(), reasons, warnings, fields, context);
     case.verify = verify;
     case
 }
 
-/// SPEC §4.4: the uncertain fields a rejection rests on. A reason rests on its own field and on
-/// the fields its check read: the unit's HSA-id for the employment and sender checks, the
-/// choice of pick-up for the pick-up place. A queued case (no reasons) is never held.
-fn held_for(reasons: &[Finding<R>], uncertain: impl Fn(&str) -> bool) -> Vec<Option<&'static str>> {
+/// SPEC §4.4 (amended): every rejection of a form read by OCR is held, whatever the confidence.
+/// The list names the fields its reasons rest on (`None` for a reason on no field) and then
+/// every field read with low confidence. A reason rests on its own field and on the fields its
+/// check read: the unit's HSA-id for the employment and sender checks, the choice of pick-up
+/// for the pick-up place. A queued case (no reasons) and a digital form are never held.
+fn held_for(
+    reasons: &[Finding<R>],
+    from_ocr: bool,
+    kind: FormKind,
+    uncertain: impl Fn(&str) -> bool,
+) -> Vec<Option<&'static str>> {
     let mut verify: Vec<Option<&'static str>> = Vec::new();
+    if !from_ocr || reasons.is_empty() {
+        return verify;
+    }
+    let mut add = |entry: Option<&'static str>| {
+        if !verify.contains(&entry) {
+            verify.push(entry);
+        }
+    };
     for reason in reasons {
         let also: &[&'static str] = match (reason.code, reason.field) {
             (R::PersonNotAtUnit, _) | (R::SenderNotManager, _) => &["vardenhet_hsaid"],
             (R::MissingField, Some("utlamningsstalle")) => &["utlamning"],
             _ => &[],
         };
-        for key in reason.field.iter().chain(also) {
-            if uncertain(key) && !verify.contains(&Some(*key)) {
-                verify.push(Some(*key));
-            }
+        match reason.field {
+            None if also.is_empty() => add(None),
+            field => field.iter().chain(also).for_each(|key| add(Some(*key))),
+        }
+    }
+    for spec in kind.fields() {
+        if uncertain(spec.key) {
+            add(Some(spec.key));
         }
     }
     verify
@@ -437,11 +454,29 @@ fn repair_ocr(form: &RawForm, ctx: &CheckContext<'_>) -> OcrReading {
         .flatten()
         .filter_map(|p| p.mail.as_deref())
         .collect();
-    for key in ["epost", "vc_epost"] {
-        let Some(raw) = values.get(key) else { continue };
-        if passes_rule(key, raw, ctx) {
+    for (key, own) in [("epost", person), ("vc_epost", manager)] {
+        let Some(raw) = values.get(key).cloned() else {
+            continue;
+        };
+        if passes_rule(key, &raw, ctx) {
+            // A well-formed address a character or two from the KIV address of the person it
+            // belongs to (`marialindgren@` for `maria.lindgren@`, `alrashida@` for
+            // `alrashid@`) is that address misread: repaired, and still shown as uncertain.
+            let Some(mail) = own.and_then(|p| p.mail.as_deref()).map(str::trim) else {
+                continue;
+            };
+            let near = !raw.trim().eq_ignore_ascii_case(mail)
+                && (mangled_address_of(&raw, mail)
+                    || strsim::levenshtein(&raw.trim().to_lowercase(), &mail.to_lowercase()) <= 2);
+            if near {
+                values.insert(key, mail.to_string());
+                if !doubtful.contains(&key) {
+                    doubtful.push(key);
+                }
+            }
             continue;
         }
+        let raw = raw.as_str();
         let mut matching: Vec<&str> = known_mail
             .iter()
             .copied()

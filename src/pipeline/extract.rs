@@ -3,6 +3,7 @@
 
 use crate::forms::labels::{fold, title_kind, LabelSet, LabelTarget};
 use crate::forms::layout::{read_forms, PageWords, RawForm, Word};
+use crate::forms::signature::{read_signature, SignatureReading, SignatureState};
 use crate::forms::spec::{FieldType, FormKind, FORM_ID_FIELD, NO, YES};
 use crate::ocr::{self, OcrPage, OcrSettings};
 use crate::pdf::{read_pdf, AcroField, FieldKind, PdfDocument, PdfLimits};
@@ -195,24 +196,7 @@ fn read_pdf_document(doc: &PdfDocument, bytes: &[u8], limits: &ExtractLimits) ->
             scanned.push(p.number);
             continue;
         }
-        text_pages.push(PageWords {
-            number: p.number,
-            width: p.width,
-            height: p.height,
-            ink: None,
-            words: p
-                .words
-                .iter()
-                .map(|w| Word {
-                    text: w.text.clone(),
-                    x0: w.x0,
-                    y0: w.y0,
-                    x1: w.x1,
-                    y1: w.y1,
-                    confidence: 100.0,
-                })
-                .collect(),
-        });
+        text_pages.push(text_page(p));
     }
     if scanned.is_empty() {
         let forms = read_forms_with_ink(&mut text_pages, bytes, limits);
@@ -239,6 +223,29 @@ fn read_pdf_document(doc: &PdfDocument, bytes: &[u8], limits: &ExtractLimits) ->
         Ok(pages) => read_ocr_pages(text_pages, pages),
         Err(ocr::OcrError::Unavailable) => AttachmentRead::OcrUnavailable,
         Err(e) => unreadable_unless_forms(&text_pages, e.to_string()),
+    }
+}
+
+/// A PDF page's text layer and painted shapes, as the layout reader takes them.
+fn text_page(p: &crate::pdf::Page) -> PageWords {
+    PageWords {
+        number: p.number,
+        width: p.width,
+        height: p.height,
+        ink: None,
+        graphics: p.graphics.clone(),
+        words: p
+            .words
+            .iter()
+            .map(|w| Word {
+                text: w.text.clone(),
+                x0: w.x0,
+                y0: w.y0,
+                x1: w.x1,
+                y1: w.y1,
+                confidence: 100.0,
+            })
+            .collect(),
     }
 }
 
@@ -347,7 +354,25 @@ fn acroform(doc: &PdfDocument) -> Option<RawForm> {
     pages.sort_unstable();
     pages.dedup();
     form.pages = if pages.is_empty() { vec![1] } else { pages };
+    if form.kind == FormKind::Order {
+        form.signature = Some(acroform_signature(doc));
+    }
     Some(form)
+}
+
+/// A fillable order is signed by a filled signature field, or by what is drawn or stamped in
+/// its signature box (SPEC §2.2).
+fn acroform_signature(doc: &PdfDocument) -> SignatureReading {
+    let signed_field = doc
+        .fields
+        .iter()
+        .any(|f| f.kind == FieldKind::Signature && f.value.is_some());
+    let pages: Vec<PageWords> = doc.pages.iter().map(text_page).collect();
+    let mut reading = read_signature(&pages.iter().collect::<Vec<_>>(), &[]);
+    if signed_field {
+        reading.state = SignatureState::Signed;
+    }
+    reading
 }
 
 fn yes_no_field(f: &AcroField) -> String {

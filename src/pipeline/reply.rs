@@ -241,6 +241,7 @@ mod tests {
                 ReasonCode::UnitNotInKiv => Some("vardenhet_hsaid"),
                 ReasonCode::ProviderNotConnected => Some("vardgivare_orgnr"),
                 ReasonCode::CutCardNotConfirmed => Some("klippt_kort"),
+                ReasonCode::SignatureMissing => Some("underskrift"),
                 _ => None,
             };
             let text = render_text(

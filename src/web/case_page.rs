@@ -208,7 +208,9 @@ pub(super) async fn run_verification(
                 E::Purged | E::NotAllowed(_) | E::AlreadyAnswered | E::Conflict(_) | E::NoForm => {
                     StatusCode::CONFLICT
                 }
-                E::UnknownField { .. } | E::Nothing => StatusCode::UNPROCESSABLE_ENTITY,
+                E::UnknownField { .. } | E::SignatureValue(_) | E::Nothing => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
                 E::Directory(_) => {
                     tracing::warn!(error = %e, case = %id, "verification: KIV cannot be reached");
                     StatusCode::SERVICE_UNAVAILABLE

@@ -34,7 +34,10 @@ fn label<'a>(kind: &str, field: &'a str) -> &'a str {
     FormKind::parse(kind)
         .and_then(|k| k.field(field))
         .map(|f| f.label)
-        .unwrap_or(field)
+        .unwrap_or(match field {
+            crate::forms::spec::SIGNATURE_KEY => crate::forms::spec::SIGNATURE_LABEL,
+            other => other,
+        })
 }
 
 /// A reason as staff read it: what is wrong and with which field.
@@ -60,6 +63,7 @@ fn reason_label(code: ReasonCode) -> &'static str {
         ReasonCode::SenderNotManager => "Avsändaren är inte verksamhetschef",
         ReasonCode::UnauthenticatedSender => "Avsändaren kunde inte verifieras (DMARC)",
         ReasonCode::CutCardNotConfirmed => "Klippt kort är inte bekräftat",
+        ReasonCode::SignatureMissing => "Blanketten är inte underskriven",
         ReasonCode::SignedFormRequired => "Underskriven blankett krävs",
         ReasonCode::UnreadableAttachment => "Bilagan kunde inte läsas",
         ReasonCode::NoFormFound => "Ingen blankett hittades",
@@ -76,6 +80,9 @@ pub fn warning_sv(kind: &str, code: &str, field: Option<&str>) -> String {
         Some(WarningCode::NameMismatch) => "Namnet skiljer sig från KIV",
         Some(WarningCode::CardNumberChecksum) => "Kortnumrets kontrollsiffra stämmer inte",
         Some(WarningCode::LowOcrConfidence) => "Osäker tolkning av skanningen (OCR)",
+        Some(WarningCode::SignatureNotChecked) => {
+            "Ingen underskriftsruta hittades – underskriften är inte kontrollerad"
+        }
         None => code,
     };
     match field {
@@ -690,6 +697,20 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
     let boxes: Vec<crate::forms::FieldBox> =
         serde_json::from_str(&c.field_boxes).unwrap_or_default();
     let editable = |key: &str| -> Option<Value> {
+        if key == crate::forms::spec::SIGNATURE_KEY && c.kind == "order" {
+            // The signature box: staff say whether it is signed (SPEC §2.2).
+            let missing = reasons.iter().any(|(code, _)| code == "signature_missing");
+            return Some(context! {
+                key => key,
+                label => crate::forms::spec::SIGNATURE_LABEL,
+                value => if missing { "nej" } else { "ja" },
+                options => vec![
+                    context! { export => "ja", label => "Underskriven" },
+                    context! { export => "nej", label => "Inte underskriven" },
+                ],
+                crop => boxes.iter().any(|b| b.field == key),
+            });
+        }
         let spec = FormKind::parse(&c.kind)?.field(key)?;
         let options: Option<Vec<Value>> = match spec.field_type {
             crate::forms::spec::FieldType::Choice(options) => Some(

@@ -45,6 +45,7 @@ pub enum Layout {
 /// (printed/answered no) or nothing: an absent key leaves the line out (SameLine, Legacy), an
 /// empty box (Table) or an untouched checkbox without `/V` (Fillable). The key `blankett`
 /// overrides the value of the hidden form-id field of a Fillable form (default: the form id).
+/// The key `underskrift` (orders only) draws a signature in the signature box.
 pub struct FilledForm<'a> {
     pub kind: FormKind,
     pub layout: Layout,
@@ -74,7 +75,11 @@ pub fn render(forms: &[FilledForm<'_>]) -> Result<Vec<u8>, WriteError> {
         if let Some(key) = form
             .values
             .keys()
-            .find(|k| k.as_str() != FORM_ID_FIELD && form.kind.field(k).is_none())
+            .find(|k| {
+                k.as_str() != FORM_ID_FIELD
+                    && !(k.as_str() == SIGNATURE_KEY && form.kind == FormKind::Order)
+                    && form.kind.field(k).is_none()
+            })
         {
             return Err(WriteError::UnknownField {
                 form_id: form.kind.form_id(),
@@ -133,6 +138,9 @@ pub fn render_text_page(lines: &[&str]) -> Vec<u8> {
     pdf.finish(None)
 }
 
+/// The value of the signature key in [`example_values`]: any value signs the form.
+pub const SIGNED_EXAMPLE: &str = "ja";
+
 /// A fully valid filled example of `kind`, one value per field in the order of the spec table.
 pub fn example_values(kind: FormKind) -> BTreeMap<String, String> {
     let values: &[&str] = match kind {
@@ -167,11 +175,18 @@ pub fn example_values(kind: FormKind) -> BTreeMap<String, String> {
         ],
     };
     debug_assert_eq!(values.len(), kind.fields().len());
-    kind.fields()
+    let mut filled: BTreeMap<String, String> = kind
+        .fields()
         .iter()
         .zip(values)
         .map(|(f, v)| (f.key.to_string(), v.to_string()))
-        .collect()
+        .collect();
+    // An order is signed (SPEC §2.2): a drawn signature in its box. Remove the key for an
+    // unsigned one.
+    if kind == FormKind::Order {
+        filled.insert(SIGNATURE_KEY.to_string(), SIGNED_EXAMPLE.to_string());
+    }
+    filled
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,6 +251,7 @@ fn same_line(pdf: &mut Pdf, kind: FormKind, values: &BTreeMap<String, String>, t
         c.text_right(Font::Regular, 9.0, MARGIN_RIGHT, 40.0, &page_of(2, pages));
     }
     draw_signature_box(&mut c);
+    sign_box(&mut c, values);
     pdf.push_page(c);
 }
 
@@ -292,6 +308,9 @@ fn table(pdf: &mut Pdf, kind: FormKind, values: &BTreeMap<String, String>) {
                     top - 10.0,
                     SIGNATURE_LABEL,
                 );
+                if values.contains_key(SIGNATURE_KEY) {
+                    draw_signature(&mut c, x, top - height, col_w, height - 14.0);
+                }
                 continue;
             };
             c.text(Font::Regular, CELL_LABEL_SIZE, x + 4.0, top - 10.0, f.label);
@@ -453,6 +472,7 @@ fn legacy(pdf: &mut Pdf, kind: FormKind, values: &BTreeMap<String, String>) {
         y -= 24.0;
     }
     draw_signature_box(&mut c);
+    sign_box(&mut c, values);
     pdf.push_page(c);
 }
 

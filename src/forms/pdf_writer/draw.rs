@@ -52,6 +52,35 @@ pub fn draw_signature_box(c: &mut Canvas) {
     c.rect(x, y, w, h, 1.0);
 }
 
+/// Signs the signature box with a drawn, hand-like stroke when `values` holds the signature
+/// key (the test kit's filled forms and the `forms write` examples; a real provider signs by hand
+/// or digitally).
+pub fn sign_box(c: &mut Canvas, values: &BTreeMap<String, String>) {
+    if values.contains_key(crate::forms::spec::SIGNATURE_KEY) {
+        let (x, y, w, h) = SIGNATURE_BOX;
+        draw_signature(c, x, y, w, h);
+    }
+}
+
+/// A hand-like signature: connected curves and a slanted flourish inside (`x`, `y`, `w`, `h`).
+pub fn draw_signature(c: &mut Canvas, x: f32, y: f32, w: f32, h: f32) {
+    let p = |fx: f32, fy: f32| format!("{} {}", num(x + w * fx), num(y + h * fy));
+    c.raw(&format!(
+        "q 0.08 0.1 0.4 RG 1.3 w 1 J 1 j {} m {} {} {} c {} {} {} c {} {} {} c {} l S Q\n",
+        p(0.10, 0.35),
+        p(0.18, 0.85),
+        p(0.26, 0.10),
+        p(0.34, 0.55),
+        p(0.42, 0.95),
+        p(0.50, 0.15),
+        p(0.58, 0.50),
+        p(0.66, 0.80),
+        p(0.74, 0.20),
+        p(0.82, 0.45),
+        p(0.90, 0.62),
+    ));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Field values.
 
