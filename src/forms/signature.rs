@@ -86,17 +86,25 @@ pub fn read_signature(pages: &[&PageWords], spans: &[(usize, f32, f32)]) -> Sign
         (None, false) => vector_rules(&page.graphics),
         (None, true) => Vec::new(),
     };
-    let Some(region) = locate_box(label, &rules, page) else {
-        return SignatureReading::not_checked();
-    };
-    let state = match &page.ink {
-        Some(ink) => raster_signed(ink, &region, &page.words),
-        None => vector_signed(&page.graphics, &region, page),
-    };
-    SignatureReading {
-        state,
-        place: Some((page.number, region)),
+    let regions = locate_boxes(label, &rules, page);
+    // Signed when any of the places holds a signature; missing when none does.
+    let mut reading = SignatureReading::not_checked();
+    for region in regions {
+        let state = match &page.ink {
+            Some(ink) => raster_signed(ink, &region, &page.words),
+            None => vector_signed(&page.graphics, &region, page),
+        };
+        if reading.place.is_none() || state == SignatureState::Signed {
+            reading = SignatureReading {
+                state,
+                place: Some((page.number, region)),
+            };
+        }
+        if state == SignatureState::Signed {
+            break;
+        }
     }
+    reading
 }
 
 /// `Underskrift`, `Underskrift:`, `underskrift` as OCR may damage it (one or two letters).
@@ -186,8 +194,10 @@ fn raster_rules(ink: &super::ink::InkImage, label: &Word) -> Vec<Rule> {
     rules
 }
 
-/// The signing area for a label, from the rules around it.
-fn locate_box(label: &Word, rules: &[Rule], page: &PageWords) -> Option<Rect> {
+/// The areas where the signature for a label may be, from the rules around it: the box or
+/// cell under the label, the rest of the label's row right of it (a two-column table), a line
+/// right of the label, a line above it.
+fn locate_boxes(label: &Word, rules: &[Rule], page: &PageWords) -> Vec<Rect> {
     let lh = (label.y1 - label.y0).max(4.0);
     let spans_label = |r: &Rule| r.x0 <= label.x0 + lh && r.x1 >= label.x1 - lh * 0.5;
     let mut below: Vec<Rule> = rules
@@ -202,14 +212,7 @@ fn locate_box(label: &Word, rules: &[Rule], page: &PageWords) -> Option<Rect> {
         .filter(|r| r.y < label.y0 + lh * 0.25 && r.y > label.y0 - lh * 1.5 && spans_label(r))
         .max_by(|a, b| a.y.total_cmp(&b.y));
     let pad = 1.5;
-    let between = |top: &Rule, bottom: &Rule, y_top: f32| -> Rect {
-        [
-            top.x0.max(bottom.x0) + pad,
-            y_top + pad,
-            top.x1.min(bottom.x1) - pad,
-            bottom.y - pad,
-        ]
-    };
+    let mut out = Vec::new();
     if let Some(first) = below.first() {
         if first.y - label.y1 < lh * 1.2 {
             // A box starting right under its label: down to the box's next rule.
@@ -217,11 +220,45 @@ fn locate_box(label: &Word, rules: &[Rule], page: &PageWords) -> Option<Rect> {
                 .iter()
                 .find(|r| r.y - first.y >= 15.0 && r.x0 < first.x1 && first.x0 < r.x1)
             {
-                return Some(between(first, second, first.y));
+                out.push([
+                    first.x0.max(second.x0) + pad,
+                    first.y + pad,
+                    first.x1.min(second.x1) - pad,
+                    second.y - pad,
+                ]);
             }
         } else if first.y - label.y1 >= 15.0 {
             // The label heads a cell (or a box drawn around it): the cell below the label.
-            return Some(between(first, first, label.y1));
+            out.push([first.x0 + pad, label.y1 + pad, first.x1 - pad, first.y - pad]);
+        }
+    }
+    // The label's row right of it, between the rules above and below the label that reach
+    // past it (the value cell of a two-column table).
+    let reaching = |r: &Rule| r.x1 > label.x1 + 20.0 && r.x0 < label.x1 + REACH_RIGHT;
+    let row_top = rules
+        .iter()
+        .filter(|r| reaching(r) && r.y <= label.y0 + lh * 0.25 && r.y >= label.y0 - lh * 2.5)
+        .max_by(|a, b| a.y.total_cmp(&b.y));
+    let row_bottom = rules
+        .iter()
+        .filter(|r| reaching(r) && r.y >= label.y1 - lh * 0.25 && r.y <= label.y1 + 90.0)
+        .min_by(|a, b| a.y.total_cmp(&b.y));
+    if let (Some(top), Some(bottom)) = (row_top, row_bottom) {
+        // The row's rules may be several cells' edges: it reaches as far as they go.
+        let reach = |at: &Rule| {
+            rules
+                .iter()
+                .filter(|r| reaching(r) && (r.y - at.y).abs() < 1.5)
+                .map(|r| r.x1)
+                .fold(at.x1, f32::max)
+        };
+        if bottom.y - top.y >= lh * 1.5 {
+            out.push([
+                label.x1 + pad,
+                top.y + pad,
+                reach(top).min(reach(bottom)).min(page.width) - pad,
+                bottom.y - pad,
+            ]);
         }
     }
     // A line right of the label: the signature goes on it.
@@ -235,7 +272,7 @@ fn locate_box(label: &Word, rules: &[Rule], page: &PageWords) -> Option<Rect> {
         })
         .min_by(|a, b| a.x0.total_cmp(&b.x0));
     if let Some(r) = right {
-        return Some([
+        out.push([
             r.x0 + pad,
             (r.y - LINE_AREA).max(0.0),
             r.x1.min(page.width),
@@ -244,11 +281,12 @@ fn locate_box(label: &Word, rules: &[Rule], page: &PageWords) -> Option<Rect> {
     }
     // A line above the label (the label printed under the line to sign on).
     if let Some(r) = above {
-        if below.first().is_none_or(|b| b.y - label.y1 > lh * 1.2) {
-            return Some([r.x0 + pad, (r.y - LINE_AREA).max(0.0), r.x1 - pad, r.y]);
+        if out.is_empty() {
+            out.push([r.x0 + pad, (r.y - LINE_AREA).max(0.0), r.x1 - pad, r.y]);
         }
     }
-    None
+    out.retain(|r| r[2] - r[0] > 10.0 && r[3] - r[1] > 6.0);
+    out
 }
 
 /// Whether a rectangle's centre is inside the region.
@@ -489,6 +527,19 @@ mod tests {
         assert_eq!(read_signature(&[&p], &[]).state, SignatureState::Missing);
         let p = page(vec![label], vec![line, curve(130.0, 680.0, 250.0, 707.0)], None);
         assert_eq!(read_signature(&[&p], &[]).state, SignatureState::Signed);
+    }
+
+    #[test]
+    fn a_two_column_table_row() {
+        // | Underskrift | (signature) |
+        let label = word("Underskrift", 45.0, 700.0, 100.0, 710.0);
+        let cells = vec![rect(40.0, 685.0, 220.0, 725.0), rect(220.0, 685.0, 555.0, 725.0)];
+        let mut signed = cells.clone();
+        signed.push(curve(240.0, 695.0, 360.0, 718.0));
+        let p = page(vec![label.clone()], signed, None);
+        assert_eq!(read_signature(&[&p], &[]).state, SignatureState::Signed);
+        let p = page(vec![label], cells, None);
+        assert_eq!(read_signature(&[&p], &[]).state, SignatureState::Missing);
     }
 
     /// A page image at 2 px/pt with a frame below the label, optionally a scribble in it.

@@ -98,6 +98,11 @@ pub fn flatten_sheet(img: &GrayImage) -> Option<GrayImage> {
     if width < 200.0 || height < 200.0 {
         return None;
     }
+    // A sheet seen nearly square on (a photo taken from above, a scan with a dark border) is
+    // left to the deskew, which reads it as well without the resampling.
+    if !foreshortened(&quad) {
+        return None;
+    }
     let from = quad.map(|(x, y)| ((x + 0.5) / f, (y + 0.5) / f));
     let (ow, oh) = (width as u32, height as u32);
     let to = [
@@ -116,6 +121,23 @@ pub fn flatten_sheet(img: &GrayImage) -> Option<GrayImage> {
         &mut out,
     );
     Some(out)
+}
+
+/// Whether the quadrilateral is visibly a rectangle seen at an angle: a corner off a right
+/// angle by more than 3°, or opposite sides differing by more than 5 %.
+fn foreshortened(q: &[(f32, f32); 4]) -> bool {
+    let len = |a: (f32, f32), b: (f32, f32)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+    let sides: Vec<f32> = (0..4).map(|i| len(q[i], q[(i + 1) % 4])).collect();
+    let ratio = |a: f32, b: f32| a.min(b) / a.max(b).max(1e-3);
+    if ratio(sides[0], sides[2]) < 0.95 || ratio(sides[1], sides[3]) < 0.95 {
+        return true;
+    }
+    (0..4).any(|i| {
+        let (a, b, c) = (q[(i + 3) % 4], q[i], q[(i + 1) % 4]);
+        let (u, v) = ((a.0 - b.0, a.1 - b.1), (c.0 - b.0, c.1 - b.1));
+        let cos = (u.0 * v.0 + u.1 * v.1) / (len(a, b) * len(c, b)).max(1e-3);
+        cos.abs() > (87.0f32).to_radians().cos()
+    })
 }
 
 /// Whether (x, y) is inside the convex quadrilateral (either winding).
