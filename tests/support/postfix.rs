@@ -139,7 +139,10 @@ impl Postfix {
                 let mut line = String::new();
                 let _ = std::io::BufReader::new(&s).read_line(&mut line);
                 if line.starts_with("220 ") && line.contains("Postfix") {
+                    // QUIT and its answer: the probe leaves no "lost connection" line.
+                    let mut reader = std::io::BufReader::new(&s);
                     let _ = std::io::Write::write_all(&mut &s, b"QUIT\r\n");
+                    let _ = reader.read_line(&mut line);
                     return;
                 }
             }
