@@ -495,7 +495,7 @@ mod tests {
             .references()
             .as_text_list()
             .unwrap()
-            .into_iter()
+            .iter()
             .map(|r| r.to_string())
             .collect();
         assert_eq!(
