@@ -10,7 +10,7 @@ mod postfix;
 
 use std::path::{Path, PathBuf};
 
-use ldap::{cli, kiv_emails, write_config, Slapd, BASE_DN, BIND_DN};
+use ldap::{cli, http_get, kiv_emails, wait_for, write_config, Daemon, Slapd, BASE_DN, BIND_DN};
 use postfix::{Postfix, STRICT};
 
 fn now_ms() -> i64 {
@@ -395,4 +395,93 @@ fn a_failed_reply_can_be_resent_once_and_is_audited() {
     assert!(err.contains("has no failed reply"), "{err}");
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(relay.received().len(), 1);
+}
+
+#[test]
+fn without_its_canary_kiv_absence_waits_and_is_decided_as_soon_as_it_is_back() {
+    let Some(slapd) = Slapd::start_with_fixture() else {
+        return;
+    };
+    let canary = format!("ou=Canary,{BASE_DN}");
+    let add_canary = || {
+        slapd.add_ldif(&format!(
+            "dn: {canary}\nobjectClass: organizationalUnit\nou: Canary\n"
+        ))
+    };
+    add_canary();
+    let dir = tempfile::tempdir().unwrap();
+    let http = ldap::free_port();
+    let config = write_config(
+        dir.path(),
+        Some(&slapd.url()),
+        Some(http),
+        &format!("canary_dn = \"{canary}\"\n"),
+    );
+    // Waiting emails would be tried again only after 30 s without the probe.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("retry_initial_ms = 200", "retry_initial_ms = 30000")
+        .replace("retry_max_ms = 1000", "retry_max_ms = 60000");
+    std::fs::write(&config, text).unwrap();
+    let daemon = Daemon::start(&config);
+    wait_for(30, "the daemon to be ready", || {
+        std::net::TcpStream::connect(("127.0.0.1", http)).is_ok()
+    });
+
+    // The canary is gone (an ACL change, an emptied subtree): an order whose person is not
+    // in KIV is not rejected, it waits, and /readyz says why.
+    slapd.delete(&canary);
+    let maildir = dir.path().join("maildir");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let (_, raw) = kiv_emails()
+        .into_iter()
+        .find(|(n, _)| n.starts_with("02-order-not-in-kiv"))
+        .unwrap();
+    std::fs::write(maildir.join("tmp/1.order"), &raw).unwrap();
+    std::fs::rename(maildir.join("tmp/1.order"), maildir.join("new/1.order")).unwrap();
+    let waiting = || {
+        let (_, out, _) = cli(&config, &["cases", "waiting", "--json"]);
+        serde_json::from_str::<Vec<serde_json::Value>>(&out)
+            .map(|rows| rows.len())
+            .unwrap_or(0)
+    };
+    wait_for(20, "the email to wait for KIV", || waiting() == 1);
+    let replies = dir.path().join("replies");
+    let count = || {
+        std::fs::read_dir(&replies)
+            .map(|d| d.flatten().filter(|e| e.path().is_file()).count())
+            .unwrap_or(0)
+    };
+    assert_eq!(count(), 0, "{}", daemon.log_text());
+    let (_, ready) = http_get(http, "/readyz");
+    assert!(
+        ready.contains("degraded") && ready.contains("does not show its canary"),
+        "{ready}"
+    );
+
+    // Back: decided within a few seconds (the probe), not at the next back-off slot.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    add_canary();
+    let back = std::time::Instant::now();
+    wait_for(15, "the reply after KIV is back", || count() == 1);
+    assert!(back.elapsed() < std::time::Duration::from_secs(12));
+    assert_eq!(waiting(), 0);
+    let reply = std::fs::read_dir(&replies)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_file())
+        .unwrap()
+        .path();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&std::fs::read(reply).unwrap())
+        .unwrap()
+        .body_text(0)
+        .unwrap()
+        .into_owned();
+    assert!(
+        parsed.contains("Registrera först personen i KIV"),
+        "{parsed}"
+    );
 }

@@ -225,6 +225,21 @@ impl Slapd {
         );
     }
 
+    /// Deletes one (leaf) entry as the root DN.
+    pub fn delete(&self, dn: &str) {
+        let out = Command::new(find_binary("ldapdelete").expect("ldapdelete"))
+            .args(["-x", "-H", &self.url(), "-D"])
+            .arg(format!("cn=admin,{BASE_DN}"))
+            .args(["-w", "admin-secret", dn])
+            .output()
+            .expect("run ldapdelete");
+        assert!(
+            out.status.success(),
+            "ldapdelete failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The fixture as KIV holds it: the tree's root, the service account, and the snapshot's
     /// entries. Units and providers get the HSA auxiliary classes that real KIV entries carry
     /// (the snapshot leaves them out; the schema needs them for the HSA attributes).
