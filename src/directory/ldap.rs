@@ -608,20 +608,26 @@ pub fn filter_for(query: &KivQuery) -> Option<String> {
 
 /// The second try for a unit name that equality did not find (the form writes
 /// "Vårdcentralen Ekmansgatan" as "VårdcentralenEkmansgatan", or KIV has an extra space):
-/// one initial substring, the first `UNIT_NAME_PREFIX_CHARS` characters of the name's first
-/// word, which an index serves, bounded by `UNIT_NAME_SIZE_LIMIT`; the few answers are then
-/// matched here by the snapshot's rule (ignoring case and spacing). `None` when the first
-/// word is too short to narrow the search.
+/// an initial substring, the first `UNIT_NAME_PREFIX_CHARS` characters of the name's first
+/// word, and, when there are more words, the longest of them anywhere in `ou`; indexes
+/// serve both and their intersection is small. Bounded by `UNIT_NAME_SIZE_LIMIT`; the few
+/// answers are matched here by the snapshot's rule (ignoring case and spacing). `None` when
+/// the first word is too short to narrow the search.
 pub fn unit_name_fallback(name: &str) -> Option<String> {
-    let word = name.split_whitespace().next()?;
-    if word.chars().count() < 3 || name.chars().count() > MAX_UNIT_NAME_CHARS {
+    let mut words = name.split_whitespace();
+    let first = words.next()?;
+    if first.chars().count() < 3 || name.chars().count() > MAX_UNIT_NAME_CHARS {
         return None;
     }
-    let prefix: String = word.chars().take(UNIT_NAME_PREFIX_CHARS).collect();
-    Some(format!(
-        "(&(objectClass=organizationalUnit)(ou={}*))",
-        ldap3::ldap_escape(prefix.as_str())
-    ))
+    let prefix: String = first.chars().take(UNIT_NAME_PREFIX_CHARS).collect();
+    let mut parts = format!("(ou={}*)", ldap3::ldap_escape(prefix.as_str()));
+    if let Some(word) = words
+        .max_by_key(|w| w.chars().count())
+        .filter(|w| w.chars().count() >= 4)
+    {
+        parts.push_str(&format!("(ou=*{}*)", ldap3::ldap_escape(word)));
+    }
+    Some(format!("(&(objectClass=organizationalUnit){parts})"))
 }
 
 fn describe(query: &KivQuery) -> &'static str {
@@ -684,6 +690,10 @@ mod tests {
         assert_eq!(
             unit_name_fallback("vårdcentralenekmansgatan").unwrap(),
             "(&(objectClass=organizationalUnit)(ou=vårdce*))"
+        );
+        assert_eq!(
+            unit_name_fallback("vårdcentralen ekmans gatan 2").unwrap(),
+            "(&(objectClass=organizationalUnit)(ou=vårdce*)(ou=*ekmans*))"
         );
         assert_eq!(
             unit_name_fallback("vc(a)* x").unwrap(),
