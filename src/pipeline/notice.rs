@@ -245,6 +245,16 @@ mod tests {
             assert!(body.contains("19121212-XXXX"), "{kind:?}: {body}");
             assert!(body.contains("Med vänlig hälsning"), "{kind:?}: {body}");
             assert!(!body.contains("{{"), "{kind:?}: {body}");
+            assert_eq!(
+                parsed.header_raw("MIME-Version").map(str::trim),
+                Some("1.0")
+            );
+            assert!(
+                n.message_id.starts_with("<tjid-2026-000042.")
+                    && n.message_id.ends_with("@vgregion.se>"),
+                "{}",
+                n.message_id
+            );
         }
         let ordered = render_notice_text(NoticeKind::OrderedAtTelia, &facts(), &SETTINGS).unwrap();
         assert!(ordered.contains("lagd hos Telia"), "{ordered}");
