@@ -207,11 +207,16 @@ impl SmtpSink {
             Err((e, session)) => {
                 let mut error = self.sink_error(&e);
                 if let Some(mut session) = session {
-                    if !error.temporary && self.refuses_us_too(&mut session, &from, &e).await {
+                    let ours = match error.temporary {
+                        true => None,
+                        false => self.refuses_us_too(&mut session, &from, &e).await,
+                    };
+                    if let Some(ours) = ours {
+                        // The answer to our own address: it names no recipient of ours.
                         error = SinkError {
                             temporary: true,
                             message: format!(
-                                "the SMTP relay {} refuses every mail from us, not this reply ({e}); EHLO said {:?}",
+                                "the SMTP relay {} refuses every mail from us, not this reply ({ours}); EHLO said {:?}",
                                 self.endpoint, self.endpoint_settings.hello_name
                             ),
                         };
@@ -288,22 +293,29 @@ impl SmtpSink {
         }
     }
 
-    /// Whether the 5xx `e` that refused a reply is given to our own address too: the same
-    /// code at the same step for a different recipient means the relay refuses us (our EHLO
-    /// name, our sender), which is no fault of the reply.
-    async fn refuses_us_too(&self, session: &mut Session, from: &str, e: &SmtpFailure) -> bool {
+    /// The same 5xx as `e` (which refused a reply) given to our own address on the same
+    /// connection, at the same step, if it is: then the relay refuses us (our EHLO name, our
+    /// sender), which is no fault of the reply.
+    async fn refuses_us_too(
+        &self,
+        session: &mut Session,
+        from: &str,
+        e: &SmtpFailure,
+    ) -> Option<SmtpFailure> {
         let SmtpFailure::Refused { during, answer } = e else {
-            return false;
+            return None;
         };
         if !matches!(*during, "MAIL FROM" | "RCPT TO") || session.reset().await.is_err() {
-            return false;
+            return None;
         }
         match session.envelope_only(from, &self.own_address).await {
-            Err(SmtpFailure::Refused {
-                during: d,
-                answer: a,
-            }) => d == *during && a.code == answer.code,
-            _ => false,
+            Err(probe @ SmtpFailure::Refused { .. })
+                if matches!(&probe, SmtpFailure::Refused { during: d, answer: a }
+                    if d == during && a.code == answer.code) =>
+            {
+                Some(probe)
+            }
+            _ => None,
         }
     }
 
