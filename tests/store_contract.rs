@@ -749,7 +749,7 @@ async fn contract_a_failed_reply_is_resent_once(b: Backend) {
         .resend_failed(&failed.case_id, Some(&failed.id), "anna", now + 1)
         .await
         .unwrap();
-    assert_eq!(ids, [failed.id.clone()], "{}", b.name());
+    assert_eq!(ids, [failed.id.as_str()], "{}", b.name());
     // Once: it is pending now, not failed.
     assert!(store
         .resend_failed(&failed.case_id, None, "anna", now + 2)
