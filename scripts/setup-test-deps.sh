@@ -17,6 +17,9 @@ NEEDED=(
   "dovecot-imapd:/usr/sbin/dovecot"
   "python3-aiosmtpd:/usr/lib/python3/dist-packages/aiosmtpd/__init__.py"
   "openssl:openssl"
+  # A strict SMTP relay (tests/neighbours.rs, tests/support/postfix.rs): a throwaway instance
+  # per test; apt does not start the system's one here.
+  "postfix:/usr/sbin/postfix"
   "slapd:slapd"
   "ldap-utils:ldapadd"
   "chromium:chromium"

@@ -104,14 +104,15 @@ fn parse_case_id(value: &str) -> Option<String> {
     ok.then(|| v.to_string())
 }
 
-/// `<tjid-2026-000123-1.0123456789ab@tjid-intake>` → `TJID-2026-000123-1`.
+/// `<tjid-2026-000123-1.0123456789ab@vgregion.se>` → `TJID-2026-000123-1`. The domain is the
+/// office's (older replies carry `@tjid-intake`); the local part alone is ours.
 fn parse_reply_message_id(value: &str) -> Option<String> {
     let start = value.find("<tjid-")?;
     let rest = &value[start + 1..];
     let end = rest.find('>')?;
     let id = &rest[..end];
     let (local, host) = id.split_once('@')?;
-    if host != "tjid-intake" {
+    if host.is_empty() {
         return None;
     }
     let reply = local.split('.').next()?.to_ascii_uppercase();
@@ -148,6 +149,8 @@ mod tests {
             .unwrap();
         assert_eq!(l.case_id, "TJID-2026-000007");
         assert_eq!(l.reply_id.as_deref(), Some("TJID-2026-000007-2"));
+        let l = link(b"In-Reply-To: <tjid-2026-000008-1.ab@vgregion.se>\r\n").unwrap();
+        assert_eq!(l.reply_id.as_deref(), Some("TJID-2026-000008-1"));
         assert_eq!(link(b"X-TjanstID-Case: TJID-2026-1; drop table\r\n"), None);
         assert_eq!(link(b"Message-ID: <tjid-x@elsewhere>\r\n"), None);
         assert_eq!(link(b""), None);

@@ -294,6 +294,7 @@ impl Settings {
         if s.timeout_secs == 0 || s.pool_max_size == 0 {
             p.push("smtp.timeout_secs / pool_max_size: must be at least 1".into());
         }
+        p.extend(s.hello_name_problem());
         p
     }
 }
@@ -315,7 +316,11 @@ mod tests {
 
     fn minimal(dir: &tempfile::TempDir, extra: &str) -> PathBuf {
         let ldif = write(dir, "kiv.ldif", "");
-        let csv = write(dir, "p.csv", "organisationsnummer,vardgivare,ansluten\n");
+        let csv = write(
+            dir,
+            "p.csv",
+            "organisationsnummer,vardgivare,ansluten\n5560160680,Exempel AB,2020-01-01\n",
+        );
         let text = format!(
             "[kiv]\nldif = {:?}\n[providers]\ncsv = {:?}\n[intake]\nown_address = \"tjansteid-intake@vgregion.se\"\nrequire_authenticated_sender = false\nauthserv_id = \"mx.vgregion.se\"\n{extra}",
             ldif, csv

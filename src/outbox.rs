@@ -162,6 +162,21 @@ pub async fn deliver_due(
     }
 }
 
+/// One `deliver_due` for a command that exits after it: the kept SMTP connections are then
+/// closed with QUIT.
+pub async fn deliver_once(
+    store: &Store,
+    sink: &ReplySink,
+    settings: &OutboxSettings,
+    rate: &RateLimitSettings,
+) -> anyhow::Result<DeliveryReport> {
+    let report = deliver_due(store, sink, settings, rate).await;
+    if let ReplySink::Smtp(smtp) = sink {
+        smtp.close().await;
+    }
+    report
+}
+
 /// A reply whose delivery is in doubt is held for staff (`Store::reply_in_doubt`): logged
 /// and counted, never sent again by itself.
 fn in_doubt(reply: &str, detail: &str) {

@@ -45,6 +45,8 @@ impl ProviderSettings {
                 "providers.csv: no such file: {}",
                 self.csv.display()
             ));
+        } else if let Err(e) = ProviderRegister::load(&self.csv) {
+            p.push(format!("providers.csv: {e}"));
         }
         p
     }
@@ -65,6 +67,8 @@ pub enum RegisterError {
     },
     #[error("the provider register is empty (expected the header `organisationsnummer,vardgivare,ansluten`)")]
     Empty,
+    #[error("no provider is connected: the register has a header and no rows (an empty register would reject every order provider_not_connected)")]
+    NoProviders,
     #[error("line {line}: the header must be `organisationsnummer,vardgivare,ansluten`")]
     BadHeader { line: u64 },
     #[error("line {line}: expected 3 columns, found {found}")]
@@ -171,10 +175,17 @@ impl ProviderRegister {
             path: path.to_path_buf(),
             error,
         })?;
-        Self::from_csv(&text).map_err(|error| RegisterError::InFile {
+        let in_file = |error| RegisterError::InFile {
             path: path.to_path_buf(),
             error: Box::new(error),
-        })
+        };
+        let register = Self::from_csv(&text).map_err(in_file)?;
+        // A register file with no provider is a configuration error, never a reason to
+        // reject every order.
+        if register.is_empty() {
+            return Err(in_file(RegisterError::NoProviders));
+        }
+        Ok(register)
     }
 
     /// The date the provider was connected. `key` is digits only: a 10-digit
@@ -411,6 +422,27 @@ mod tests {
         }
         let reg = ProviderRegister::from_csv("organisationsnummer,vardgivare,ansluten\n").unwrap();
         assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn a_register_file_without_providers_is_a_configuration_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.csv");
+        std::fs::write(&path, "organisationsnummer,vardgivare,ansluten\n").unwrap();
+        let err = ProviderRegister::load(&path).unwrap_err().to_string();
+        assert!(err.contains("no provider is connected"), "{err}");
+        let problems = ProviderSettings { csv: path.clone() }.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("providers.csv: provider register"),
+            "{problems:?}"
+        );
+        std::fs::write(
+            &path,
+            "organisationsnummer,vardgivare,ansluten\n5560160680,x,2020-01-01\n",
+        )
+        .unwrap();
+        assert!(ProviderSettings { csv: path }.problems().is_empty());
     }
 
     #[test]

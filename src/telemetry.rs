@@ -103,7 +103,10 @@ pub fn component_seen(component: Component, ok: bool) {
     let state = &mut states[component as usize];
     *state = match (*state, ok) {
         (ComponentState::Ok { since_ms }, true) => ComponentState::Ok { since_ms },
-        (_, true) => ComponentState::Ok { since_ms: now },
+        (_, true) => {
+            PROBLEMS.lock().unwrap_or_else(|e| e.into_inner())[component as usize] = None;
+            ComponentState::Ok { since_ms: now }
+        }
         (ComponentState::Failing { since_ms, failures }, false) => ComponentState::Failing {
             since_ms,
             failures: failures + 1,
@@ -118,6 +121,25 @@ pub fn component_seen(component: Component, ok: bool) {
         Component::Sink => SINK_UP,
     };
     metrics::gauge!(gauge).set(if ok { 1.0 } else { 0.0 });
+}
+
+static PROBLEMS: std::sync::Mutex<[Option<String>; 2]> = std::sync::Mutex::new([None, None]);
+
+/// Why `component` fails, for `/readyz` (no personal data: a server's words about the
+/// connection, a DN, a code). Kept until the component is next seen answering.
+pub fn component_problem(component: Component, why: &str) {
+    let mut problems = PROBLEMS.lock().unwrap_or_else(|e| e.into_inner());
+    problems[component as usize] = Some(why.chars().take(300).collect());
+}
+
+/// The last problem noted for `component` while it fails.
+pub fn component_problem_now(component: Component) -> Option<String> {
+    match component_state(component) {
+        ComponentState::Failing { .. } => {
+            PROBLEMS.lock().unwrap_or_else(|e| e.into_inner())[component as usize].clone()
+        }
+        _ => None,
+    }
 }
 
 /// How `component` was last seen.

@@ -425,7 +425,8 @@ async fn smtp_over_implicit_tls_with_auth_and_a_wrong_ca_or_password_refused() {
     let sink = |ca: &Path, password: &str| {
         let mut settings = world.settings("", NO_RATE_LIMIT);
         smtp_over(&mut settings, Security::Tls, ca, password);
-        tjid_intake::sink::SmtpSink::open(&settings.smtp).expect("smtp sink")
+        tjid_intake::sink::SmtpSink::open(&settings.smtp, &settings.intake.own_address)
+            .expect("smtp sink")
     };
     let err = sink(&wrong_ca.cert, RELAY_PASSWORD)
         .test_connection()
@@ -559,7 +560,7 @@ async fn no_silent_fall_back_to_plain_text() {
     }
     let mut settings = world.settings("", NO_RATE_LIMIT);
     smtp_over(&mut settings, Security::Starttls, &ca.cert, RELAY_PASSWORD);
-    let err = tjid_intake::sink::SmtpSink::open(&settings.smtp)
+    let err = tjid_intake::sink::SmtpSink::open(&settings.smtp, &settings.intake.own_address)
         .unwrap()
         .test_connection()
         .await

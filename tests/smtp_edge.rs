@@ -170,6 +170,9 @@ async fn a_sender_dying_after_its_end_of_data_leaves_the_reply_held_in_doubt_not
             .starts_with(tjid_intake::store::IN_DOUBT),
         "{held:?}"
     );
+    // It was handed over once: that counts as an attempt.
+    let detail = store.case_detail(&held[0].case_id).await.unwrap().unwrap();
+    assert_eq!(detail.replies[0].attempts, 1, "{:?}", detail.replies);
     // Staff find it in the relay's log and close it: sent, and never sent again.
     let (ok, out) = cli(
         &world,

@@ -729,6 +729,54 @@ async fn contract_outbox_take_and_settle(b: Backend) {
     assert_eq!(b.inst.count("outbox"), 1);
 }
 
+contract!(contract_a_failed_reply_is_resent_once);
+async fn contract_a_failed_reply_is_resent_once(b: Backend) {
+    let store = b.store().await;
+    b.record(&store, &["order_table_ok", "dereg_table_ok"])
+        .await;
+    let now = chrono::Utc::now().timestamp_millis() + 1000;
+    let due = store.due_replies(now, 100).await.unwrap();
+    assert_eq!(due.len(), 2);
+    let (failed, other) = (&due[0], &due[1]);
+    store.reply_failed(&failed.id, now, "550 no").await.unwrap();
+    // Nothing to resend on a case whose reply did not fail.
+    assert!(store
+        .resend_failed(&other.case_id, None, "anna", now + 1)
+        .await
+        .unwrap()
+        .is_empty());
+    let ids = store
+        .resend_failed(&failed.case_id, Some(&failed.id), "anna", now + 1)
+        .await
+        .unwrap();
+    assert_eq!(ids, [failed.id.as_str()], "{}", b.name());
+    // Once: it is pending now, not failed.
+    assert!(store
+        .resend_failed(&failed.case_id, None, "anna", now + 2)
+        .await
+        .unwrap()
+        .is_empty());
+    let taken = store.take_due_replies(now + 3, 10, 60_000).await.unwrap();
+    let again = taken.iter().find(|r| r.id == failed.id).expect("due again");
+    assert_eq!(again.released_by.as_deref(), Some("anna"));
+    let detail = store.case_detail(&failed.case_id).await.unwrap().unwrap();
+    assert_eq!(detail.replies[0].status, "pending");
+    let resent: Vec<_> = detail
+        .audit
+        .iter()
+        .filter(|a| a.action == "reply_resent")
+        .collect();
+    assert_eq!(resent.len(), 1);
+    assert_eq!(
+        (
+            resent[0].actor.as_str(),
+            resent[0].before.as_deref(),
+            resent[0].after.as_deref()
+        ),
+        ("anna", Some("failed"), Some("pending"))
+    );
+}
+
 contract!(contract_lifecycle_users_retention);
 async fn contract_lifecycle_users_retention(b: Backend) {
     let out = b.process(&[

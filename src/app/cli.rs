@@ -143,6 +143,15 @@ enum CasesCommand {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Send a case's failed replies again (after the cause is fixed: a wrong address, a relay
+    /// that refused us). Each failed reply is sent once more; audited.
+    Resend {
+        case: String,
+        /// Only this reply (e.g. TJID-2026-000123-1).
+        reply: Option<String>,
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// A case's replies held in doubt did arrive (the relay's log shows them): record them
     /// as sent; they are never sent again.
     Delivered {
@@ -293,7 +302,10 @@ fn open_sink(settings: &Settings) -> anyhow::Result<ReplySink> {
             })?;
             Ok(ReplySink::File(sink))
         }
-        SinkKind::Smtp => Ok(ReplySink::Smtp(SmtpSink::open(&settings.smtp)?)),
+        SinkKind::Smtp => Ok(ReplySink::Smtp(SmtpSink::open(
+            &settings.smtp,
+            &settings.intake.own_address,
+        )?)),
     }
 }
 
@@ -301,6 +313,9 @@ async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     let store = open_store(&settings).await?;
     let sink = open_sink(&settings)?;
     let intake = Arc::new(Intake::load(settings.intake_parts())?);
+    if let crate::directory::Directory::Ldap(ldap) = intake.directory() {
+        ldap.check_at_start_up().await?;
+    }
     crate::app::daemon::run(settings, intake, store, sink).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -382,7 +397,7 @@ async fn process(
         }
     }
     if let (Recorder::Store(store), Some(sink)) = (&recorder, sink) {
-        let report = crate::outbox::deliver_due(store, &sink, &outbox, &rate).await?;
+        let report = crate::outbox::deliver_once(store, &sink, &outbox, &rate).await?;
         if report.retried + report.failed + report.held > 0 {
             eprintln!(
                 "replies: {} sent, {} to retry, {} failed, {} held by the rate limit",
@@ -517,8 +532,32 @@ async fn cases(settings: Settings, command: CasesCommand) -> anyhow::Result<Exit
                 return Ok(ExitCode::from(1));
             }
             let sink = open_sink(&settings)?;
-            crate::outbox::deliver_due(&store, &sink, &settings.outbox, &settings.rate_limit)
+            crate::outbox::deliver_once(&store, &sink, &settings.outbox, &settings.rate_limit)
                 .await?;
+        }
+        CasesCommand::Resend { case, reply, by } => {
+            let now = chrono::Utc::now().timestamp_millis();
+            let ids = store
+                .resend_failed(&case, reply.as_deref(), &actor_or_cli(by), now)
+                .await?;
+            if ids.is_empty() {
+                eprintln!(
+                    "error: {case} has no failed reply{}",
+                    reply.map(|r| format!(" {r}")).unwrap_or_default()
+                );
+                return Ok(ExitCode::from(1));
+            }
+            println!("{case}: sending again: {}", ids.join(", "));
+            let sink = open_sink(&settings)?;
+            let report =
+                crate::outbox::deliver_once(&store, &sink, &settings.outbox, &settings.rate_limit)
+                    .await?;
+            if report.retried + report.failed + report.held > 0 {
+                eprintln!(
+                    "replies: {} sent, {} to retry, {} failed, {} held",
+                    report.sent, report.retried, report.failed, report.held
+                );
+            }
         }
         CasesCommand::Delivered { case, by } => {
             if !settle_held(&store, &case, by, SettleHeld::Delivered).await? {
@@ -631,7 +670,7 @@ async fn verify(
                 println!("  - {r}");
             }
             if done.reply.is_some() {
-                crate::outbox::deliver_due(store, &sink, &outbox, &rate).await?;
+                crate::outbox::deliver_once(store, &sink, &outbox, &rate).await?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -682,7 +721,7 @@ async fn transition(
             // Notices leave now when the reply folder is at hand; else the daemon sends them.
             if !applied.notices.is_empty() {
                 let sink = open_sink(settings)?;
-                crate::outbox::deliver_due(store, &sink, &settings.outbox, &settings.rate_limit)
+                crate::outbox::deliver_once(store, &sink, &settings.outbox, &settings.rate_limit)
                     .await?;
             }
             Ok(ExitCode::SUCCESS)

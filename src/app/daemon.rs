@@ -84,6 +84,7 @@ pub async fn run_until(
         );
     }
     let purger = start_purge(&settings, &store);
+    let kiv_prober = start_kiv_prober(&intake, &store);
     let wake_outbox = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -106,6 +107,10 @@ pub async fn run_until(
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     r = stop.changed() => if r.is_err() { break },
                 }
+            }
+            // The kept SMTP connections end with QUIT, not a dropped socket.
+            if let ReplySink::Smtp(smtp) = &sink {
+                smtp.close().await;
             }
         })
     };
@@ -161,6 +166,9 @@ pub async fn run_until(
     let _ = stop_tx.send(true);
     if let Some(watchdog) = watchdog {
         watchdog.abort();
+    }
+    if let Some(prober) = kiv_prober {
+        prober.abort();
     }
     if let Some(purger) = purger {
         purger.abort();
@@ -353,6 +361,51 @@ async fn feed(
             source.wait(&mut stop).await;
         }
     }
+}
+
+/// How often KIV is probed while emails wait for it.
+const KIV_PROBE_EVERY: Duration = Duration::from_secs(2);
+
+/// With KIV over LDAP: while emails wait for KIV, probe it every `KIV_PROBE_EVERY`; when it
+/// answers (its canary is found), every waiting email is due at once rather than at its next
+/// back-off slot (up to `ldap.retry_max_ms`).
+fn start_kiv_prober(intake: &Arc<Intake>, store: &Store) -> Option<tokio::task::JoinHandle<()>> {
+    if !matches!(intake.directory(), crate::directory::Directory::Ldap(_)) {
+        return None;
+    }
+    let intake = Arc::clone(intake);
+    let store = store.clone();
+    Some(tokio::spawn(async move {
+        let crate::directory::Directory::Ldap(ldap) = intake.directory() else {
+            return;
+        };
+        loop {
+            tokio::time::sleep(KIV_PROBE_EVERY).await;
+            let now = chrono::Utc::now().timestamp_millis();
+            let waiting = match store.waiting_not_due(now).await {
+                Ok(w) => w.len(),
+                Err(_) => continue,
+            };
+            if waiting == 0 || ldap.probe().await.is_err() {
+                continue;
+            }
+            match store
+                .waiting_due_now(chrono::Utc::now().timestamp_millis())
+                .await
+            {
+                Ok(n) if n > 0 => {
+                    tracing::info!(
+                        emails = n,
+                        "KIV answers again; the emails waiting for it are tried now"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot bring the emails waiting for KIV forward")
+                }
+            }
+        }
+    }))
 }
 
 /// The staff pages on `[web] listen` (same listener for health and metrics when merged).

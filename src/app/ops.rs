@@ -44,7 +44,10 @@ fn component_line(body: &mut String, name: &str, what: &str, component: t::Compo
             true,
         ),
     };
-    body.push_str(&format!("{name}: {what}, {text}\n"));
+    let why = t::component_problem_now(component)
+        .map(|why| format!(": {why}"))
+        .unwrap_or_default();
+    body.push_str(&format!("{name}: {what}, {text}{why}\n"));
     failing
 }
 

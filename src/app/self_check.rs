@@ -114,7 +114,8 @@ async fn check_imap(settings: &Settings) -> Result<String, String> {
 
 /// Opens a connection (EHLO, STARTTLS or TLS, authentication) and sends NOOP.
 async fn check_smtp(settings: &Settings) -> Result<String, String> {
-    let sink = crate::sink::SmtpSink::open(&settings.smtp).map_err(|e| format!("{e:#}"))?;
+    let sink = crate::sink::SmtpSink::open(&settings.smtp, &settings.intake.own_address)
+        .map_err(|e| format!("{e:#}"))?;
     sink.test_connection().await?;
     Ok(format!(
         "{}:{} answers",

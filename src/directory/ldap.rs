@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, SearchOptions};
 
 pub use super::ldap_settings::LdapSettings;
 use super::ldif::LdifEntry;
@@ -35,6 +35,11 @@ const ATTRIBUTES: [&str; 14] = [
 
 /// A unit name longer than this is not looked up (no `ou` in KIV is that long).
 const MAX_UNIT_NAME_CHARS: usize = 256;
+/// Most entries a unit-name search asks for: the few answers are matched here.
+const UNIT_NAME_SIZE_LIMIT: i32 = 200;
+/// How much of a unit name's first word the second try searches by.
+const UNIT_NAME_PREFIX_CHARS: usize = 6;
+const UNIT_BY_NAME: &str = "unit by name";
 /// The cache is emptied of stale answers when it grows past this.
 const CACHE_PRUNE_AT: usize = 10_000;
 
@@ -75,6 +80,14 @@ pub enum LdapError {
     },
     #[error("LDAP server {url} could not be reached moments ago; not trying again yet")]
     RecentlyDown { url: String },
+    #[error("KIV over LDAP: under the base DN {base_dn}, bound as {bind_dn}, there is no {missing} (wrong base DN, an empty directory, or an ACL that hides entries from the service account)")]
+    NotKiv {
+        base_dn: String,
+        bind_dn: String,
+        missing: String,
+    },
+    #[error("KIV over LDAP answers but does not show its canary ({entry}): the directory may be empty or hidden by an ACL, so nothing is decided on an entry being absent; the email waits")]
+    CanaryMissing { entry: String },
 }
 
 /// A live view of KIV over LDAP. Cheap to share: one connection multiplexes all searches.
@@ -89,6 +102,8 @@ pub struct LdapDirectory {
     /// After a failed connect, look-ups fail at once until then, so that a batch of emails
     /// does not wait for one connect time-out each.
     down_until: Mutex<Option<Instant>>,
+    /// When the canary (`ensure_canary`) was last found.
+    canary_seen: Mutex<Option<Instant>>,
 }
 
 impl LdapDirectory {
@@ -117,6 +132,7 @@ impl LdapDirectory {
             generation: std::sync::atomic::AtomicU64::new(0),
             cache: Mutex::new(HashMap::new()),
             down_until: Mutex::new(None),
+            canary_seen: Mutex::new(None),
         })
     }
 
@@ -144,7 +160,22 @@ impl LdapDirectory {
             return Ok(Vec::new());
         };
         let what = describe(query);
-        let result = self.search_with_reconnect(&filter, what).await;
+        let mut result = self.search_with_reconnect(&filter, what).await;
+        if let (KivQuery::UnitName(name), Ok(found)) = (query, &result) {
+            let key = super::unit_name_key(name);
+            let matched = |entries: &[LdifEntry]| {
+                entries.iter().any(|e| {
+                    e.attrs
+                        .iter()
+                        .any(|(a, v)| a == "ou" && super::unit_name_key(v) == key)
+                })
+            };
+            if !matched(found) {
+                if let Some(fallback) = unit_name_fallback(name) {
+                    result = self.search_with_reconnect(&fallback, what).await;
+                }
+            }
+        }
         let outcome = if result.is_ok() { "ok" } else { "error" };
         metrics::counter!(crate::telemetry::LDAP_LOOKUPS, "result" => outcome).increment(1);
         crate::telemetry::component_seen(crate::telemetry::Component::Directory, result.is_ok());
@@ -293,8 +324,11 @@ impl LdapDirectory {
         filter: &str,
         what: &'static str,
     ) -> Result<Vec<LdifEntry>, LdapError> {
+        let ldap = ldap.with_timeout(self.timeout());
+        if what == UNIT_BY_NAME {
+            ldap.with_search_options(SearchOptions::new().sizelimit(UNIT_NAME_SIZE_LIMIT));
+        }
         let result = ldap
-            .with_timeout(self.timeout())
             .search(
                 &self.settings.base_dn,
                 Scope::Subtree,
@@ -326,9 +360,40 @@ impl LdapDirectory {
         Ok(raw.into_iter().filter_map(to_entry).collect())
     }
 
-    /// For `check`: a fresh connection, the bind, and a read of the base DN.
+    /// For `check` and start-up: a fresh connection, the bind, a read of the base DN, and
+    /// proof that the directory holds KIV: one care provider, one unit and one person with
+    /// the attributes of SPEC §3.1 under the base DN (a base DN with no KIV data, or an ACL
+    /// that hides it from the service account, would make every order "not in KIV").
     pub async fn check_connection(&self) -> Result<String, LdapError> {
         let mut ldap = self.connect().await?;
+        let result = self.check_base_and_kiv(&mut ldap).await;
+        let _ = ldap.unbind().await;
+        result
+    }
+
+    /// At start-up: a directory that answers but does not hold KIV is a configuration error
+    /// (the daemon does not start); one that cannot be reached is not (mail waits for it).
+    pub async fn check_at_start_up(&self) -> Result<(), LdapError> {
+        match self.check_connection().await {
+            Ok(what) => {
+                tracing::info!(url = %self.settings.url, "{what}");
+                Ok(())
+            }
+            // No KIV data, no base DN (32), a malformed one (34), no access to it (50).
+            Err(e @ LdapError::NotKiv { .. }) => Err(e),
+            Err(
+                e @ LdapError::Refused {
+                    rc: 32 | 34 | 50, ..
+                },
+            ) => Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "KIV over LDAP cannot be reached at start-up; mail waits for it");
+                Ok(())
+            }
+        }
+    }
+
+    async fn check_base_and_kiv(&self, ldap: &mut Ldap) -> Result<String, LdapError> {
         let what = "the base DN";
         let result = ldap
             .with_timeout(self.timeout())
@@ -343,25 +408,143 @@ impl LdapDirectory {
                 what,
                 source: Box::new(source),
             })?;
-        let _ = ldap.unbind().await;
         match result.1.rc {
-            0 if !result.0.is_empty() => Ok(format!(
-                "bound as {}; base DN {} readable",
-                self.settings.bind_dn, self.settings.base_dn
-            )),
-            0 | 32 => Err(LdapError::Refused {
+            0 if !result.0.is_empty() => {}
+            0 | 32 => {
+                return Err(LdapError::Refused {
+                    what,
+                    rc: 32,
+                    text: format!("no entry {}", self.settings.base_dn),
+                })
+            }
+            rc => {
+                return Err(LdapError::Refused {
+                    what,
+                    rc,
+                    text: result.1.text,
+                })
+            }
+        }
+        let mut entries = Vec::new();
+        for filter in [PROVIDER_FILTER, UNIT_FILTER, PERSON_FILTER] {
+            entries.extend(
+                self.search_one(
+                    ldap,
+                    &self.settings.base_dn,
+                    Scope::Subtree,
+                    filter,
+                    "KIV content",
+                )
+                .await?,
+            );
+        }
+        let missing = super::KivSnapshot::from_entries(&entries).missing_kinds();
+        if !missing.is_empty() {
+            return Err(LdapError::NotKiv {
+                base_dn: self.settings.base_dn.clone(),
+                bind_dn: self.settings.bind_dn.clone(),
+                missing: missing.join(", "),
+            });
+        }
+        Ok(format!(
+            "bound as {}; base DN {} holds KIV (a care provider, a unit and a person found)",
+            self.settings.bind_dn, self.settings.base_dn
+        ))
+    }
+
+    /// At most one entry for `filter` (size limit 1), with the attributes the checks read.
+    async fn search_one(
+        &self,
+        ldap: &mut Ldap,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        what: &'static str,
+    ) -> Result<Vec<LdifEntry>, LdapError> {
+        let ldap = ldap.with_timeout(self.timeout());
+        ldap.with_search_options(SearchOptions::new().sizelimit(1));
+        let ldap3::SearchResult(raw, status) = ldap
+            .search(base, scope, filter, &ATTRIBUTES[..])
+            .await
+            .map_err(|source| LdapError::Search {
                 what,
-                rc: 32,
-                text: format!("no entry {}", self.settings.base_dn),
-            }),
+                source: Box::new(source),
+            })?;
+        match status.rc {
+            // 4: sizeLimitExceeded, there are more: one is all that was asked.
+            0 | 4 => Ok(raw.into_iter().filter_map(to_entry).collect()),
+            // noSuchObject: a canary DN that is not there (or hidden).
+            32 => Ok(Vec::new()),
             rc => Err(LdapError::Refused {
                 what,
                 rc,
-                text: result.1.text,
+                text: status.text,
             }),
         }
     }
+
+    /// Whether KIV showed a known entry within the last `CANARY_FRESH`: by default any care
+    /// provider under the base DN, or the entry `[ldap] canary_dn`. A decision that rests on
+    /// something absent from KIV is made only then; else the email waits as when KIV is down
+    /// (an emptied base DN or an ACL that hides entries must not turn into "not in KIV").
+    pub async fn ensure_canary(&self) -> Result<(), LdapError> {
+        if lock(&self.canary_seen).is_some_and(|at| at.elapsed() < CANARY_FRESH) {
+            return Ok(());
+        }
+        self.probe().await
+    }
+
+    /// Looks for the canary now (`ensure_canary`), whatever was seen before: whether KIV is
+    /// back, for the emails that wait for it.
+    pub async fn probe(&self) -> Result<(), LdapError> {
+        let what = "the canary entry";
+        let (base, scope, filter) = match self.settings.canary_dn.as_deref().map(str::trim) {
+            Some(dn) if !dn.is_empty() => (dn.to_string(), Scope::Base, "(objectClass=*)"),
+            _ => (
+                self.settings.base_dn.clone(),
+                Scope::Subtree,
+                PROVIDER_FILTER,
+            ),
+        };
+        let found = async {
+            let (generation, mut ldap, _) = self.handle().await?;
+            let result = self.search_one(&mut ldap, &base, scope, filter, what).await;
+            if result.is_err() {
+                self.forget(generation).await;
+            }
+            result
+        }
+        .await;
+        let result = match found {
+            Ok(entries) if !entries.is_empty() => {
+                *lock(&self.canary_seen) = Some(Instant::now());
+                Ok(())
+            }
+            Ok(_) => Err(LdapError::CanaryMissing {
+                entry: match scope {
+                    Scope::Base => base,
+                    _ => format!("any care provider under {base}"),
+                },
+            }),
+            Err(e) => Err(e),
+        };
+        crate::telemetry::component_seen(crate::telemetry::Component::Directory, result.is_ok());
+        if let Err(e) = &result {
+            crate::telemetry::component_problem(
+                crate::telemetry::Component::Directory,
+                &e.to_string(),
+            );
+        }
+        result
+    }
 }
+
+/// Searches that find one entry of each kind of KIV entry (SPEC §3.1).
+const PROVIDER_FILTER: &str = "(&(objectClass=organization)(hsaIdentity=*)(o=*))";
+const UNIT_FILTER: &str = "(&(objectClass=organizationalUnit)(hsaIdentity=*)(ou=*)(hsaResponsibleHealthCareProvider=*)(hsaHealthCareUnitManager=*))";
+const PERSON_FILTER: &str = "(&(|(objectClass=inetOrgPerson)(objectClass=hsaPersonExtension))(hsaIdentity=*)(personalIdentityNumber=*)(givenName=*)(sn=*)(vgrOrgRel=*))";
+/// How long a canary answer lets decisions that rest on absence from KIV be made.
+const CANARY_FRESH: Duration = Duration::from_secs(60);
 
 /// Installs ring as the process's rustls provider (the only one compiled in). Idempotent.
 pub fn install_crypto_provider() {
@@ -393,7 +576,9 @@ fn client_config(path: &std::path::Path) -> Result<rustls::ClientConfig, LdapErr
     Ok(config)
 }
 
-/// The search filter for a query; `None` when it cannot match anything.
+/// The search filter for a query; `None` when it cannot match anything. A unit name is
+/// searched by equality on `ou` (its matching rule ignores case and collapses inner spaces),
+/// which an index serves; `unit_name_fallback` is the second try.
 pub fn filter_for(query: &KivQuery) -> Option<String> {
     match query {
         KivQuery::Pnr(p) => {
@@ -408,33 +593,48 @@ pub fn filter_for(query: &KivQuery) -> Option<String> {
             ))
         }
         KivQuery::Hsa(id) => Some(format!("(hsaIdentity={})", ldap3::ldap_escape(id.as_str()))),
-        KivQuery::UnitName(key) => {
-            let chars: Vec<String> = key
-                .chars()
-                .map(|c| ldap3::ldap_escape(c.to_string()).into_owned())
-                .collect();
-            if chars.is_empty() || chars.len() > MAX_UNIT_NAME_CHARS {
+        KivQuery::UnitName(name) => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > MAX_UNIT_NAME_CHARS {
                 return None;
             }
-            // The key has no whitespace; KIV's `ou` may have any. A wildcard between every
-            // character finds every `ou` that could have this key (case is ignored by the
-            // server's matching rule); the exact comparison is then made here, by the
-            // snapshot's own rule.
-            let pattern = if chars.len() == 1 {
-                format!("*{}*", chars[0])
-            } else {
-                chars.join("*")
-            };
-            Some(format!("(&(objectClass=organizationalUnit)(ou={pattern}))"))
+            Some(format!(
+                "(&(objectClass=organizationalUnit)(ou={}))",
+                ldap3::ldap_escape(name)
+            ))
         }
     }
+}
+
+/// The second try for a unit name that equality did not find (the form writes
+/// "Vårdcentralen Ekmansgatan" as "VårdcentralenEkmansgatan", or KIV has an extra space):
+/// an initial substring, the first `UNIT_NAME_PREFIX_CHARS` characters of the name's first
+/// word, and, when there are more words, the longest of them anywhere in `ou`; indexes
+/// serve both and their intersection is small. Bounded by `UNIT_NAME_SIZE_LIMIT`; the few
+/// answers are matched here by the snapshot's rule (ignoring case and spacing). `None` when
+/// the first word is too short to narrow the search.
+pub fn unit_name_fallback(name: &str) -> Option<String> {
+    let mut words = name.split_whitespace();
+    let first = words.next()?;
+    if first.chars().count() < 3 || name.chars().count() > MAX_UNIT_NAME_CHARS {
+        return None;
+    }
+    let prefix: String = first.chars().take(UNIT_NAME_PREFIX_CHARS).collect();
+    let mut parts = format!("(ou={}*)", ldap3::ldap_escape(prefix.as_str()));
+    if let Some(word) = words
+        .max_by_key(|w| w.chars().count())
+        .filter(|w| w.chars().count() >= 4)
+    {
+        parts.push_str(&format!("(ou=*{}*)", ldap3::ldap_escape(word)));
+    }
+    Some(format!("(&(objectClass=organizationalUnit){parts})"))
 }
 
 fn describe(query: &KivQuery) -> &'static str {
     match query {
         KivQuery::Pnr(_) => "person by personnummer",
         KivQuery::Hsa(_) => "entry by HSA-id",
-        KivQuery::UnitName(_) => "unit by name",
+        KivQuery::UnitName(_) => UNIT_BY_NAME,
     }
 }
 
@@ -479,13 +679,27 @@ mod tests {
             "(hsaIdentity=SE1-A\\2a\\29)"
         );
         assert_eq!(
-            filter_for(&KivQuery::UnitName("vc(a)".into())).unwrap(),
-            "(&(objectClass=organizationalUnit)(ou=v*c*\\28*a*\\29))"
+            filter_for(&KivQuery::UnitName("vc (a*)".into())).unwrap(),
+            "(&(objectClass=organizationalUnit)(ou=vc \\28a\\2a\\29))"
         );
         assert_eq!(
             filter_for(&KivQuery::UnitName("å".into())).unwrap(),
-            "(&(objectClass=organizationalUnit)(ou=*å*))"
+            "(&(objectClass=organizationalUnit)(ou=å))"
         );
+        // One initial substring: indexable, never a wildcard between characters.
+        assert_eq!(
+            unit_name_fallback("vårdcentralenekmansgatan").unwrap(),
+            "(&(objectClass=organizationalUnit)(ou=vårdce*))"
+        );
+        assert_eq!(
+            unit_name_fallback("vårdcentralen ekmans gatan 2").unwrap(),
+            "(&(objectClass=organizationalUnit)(ou=vårdce*)(ou=*ekmans*))"
+        );
+        assert_eq!(
+            unit_name_fallback("vc(a)* x").unwrap(),
+            "(&(objectClass=organizationalUnit)(ou=vc\\28a\\29\\2a*))"
+        );
+        assert_eq!(unit_name_fallback("vc ab"), None);
         assert_eq!(filter_for(&KivQuery::UnitName(String::new())), None);
     }
 }

@@ -26,6 +26,10 @@ pub struct LdapSettings {
     pub timeout_ms: u64,
     /// How long an answer from KIV is reused; 0 turns the cache off.
     pub cache_ttl_secs: u64,
+    /// The entry that proves KIV is visible before a decision rests on something absent from
+    /// it (`person_not_in_kiv`, …); checked at most once a minute. Default: any care provider
+    /// under `base_dn`.
+    pub canary_dn: Option<String>,
     /// First delay before an email that waits for KIV is tried again; doubles up to the max.
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
@@ -47,6 +51,7 @@ impl std::fmt::Debug for LdapSettings {
             .field("base_dn", &self.base_dn)
             .field("timeout_ms", &self.timeout_ms)
             .field("cache_ttl_secs", &self.cache_ttl_secs)
+            .field("canary_dn", &self.canary_dn)
             .field("retry_initial_ms", &self.retry_initial_ms)
             .field("retry_max_ms", &self.retry_max_ms)
             .finish()
@@ -65,6 +70,7 @@ impl Default for LdapSettings {
             base_dn: "c=SE".into(),
             timeout_ms: 5000,
             cache_ttl_secs: 60,
+            canary_dn: None,
             retry_initial_ms: 2000,
             retry_max_ms: 60_000,
         }

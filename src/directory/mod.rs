@@ -18,6 +18,14 @@ pub use snapshot::{KivSnapshot, Person, Unit};
 use ldif::LdifEntry;
 use snapshot::{hsa_key, normalize_pnr, unit_name_key};
 
+/// A unit name as `KivQuery::UnitName` holds it: lower-cased, whitespace collapsed.
+fn unit_name_query(name: &str) -> String {
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
 /// What the check stage asks of KIV. Identifiers are compared without regard to case.
 pub trait KivLookup {
     /// `pnr12`: 12 digits, no hyphen.
@@ -50,7 +58,8 @@ pub enum KivQuery {
     Pnr(String),
     /// Any entry by `hsaIdentity` (upper-cased): a unit, or a person such as a manager.
     Hsa(String),
-    /// Unit entries whose `ou` has this key (lower-cased, whitespace removed).
+    /// Unit entries whose `ou` matches this name (lower-cased, whitespace collapsed to one
+    /// space) by the snapshot's rule (ignoring case and spacing).
     UnitName(String),
 }
 
@@ -93,8 +102,10 @@ impl Directory {
             let recorder = RecordingLookup {
                 view: &view,
                 asked: RefCell::new(Vec::new()),
+                absent: std::cell::Cell::new(false),
             };
             let result = check(&recorder);
+            let absent = recorder.absent.get();
             let missing: Vec<KivQuery> = recorder
                 .asked
                 .into_inner()
@@ -104,6 +115,12 @@ impl Directory {
                 .into_iter()
                 .collect();
             if missing.is_empty() {
+                // An answer that rests on an entry being absent (`person_not_in_kiv`, …) is
+                // given only while KIV shows its canary: an emptied or hidden directory
+                // makes the email wait instead.
+                if absent {
+                    ldap.ensure_canary().await?;
+                }
                 return Ok(result);
             }
             let answers = futures::future::join_all(missing.iter().map(|q| ldap.fetch(q))).await;
@@ -136,6 +153,8 @@ impl Directory {
 struct RecordingLookup<'v> {
     view: &'v KivSnapshot,
     asked: RefCell<Vec<KivQuery>>,
+    /// Whether some answer was "no such entry".
+    absent: std::cell::Cell<bool>,
 }
 
 impl RecordingLookup<'_> {
@@ -144,11 +163,21 @@ impl RecordingLookup<'_> {
             self.asked.borrow_mut().push(q);
         }
     }
+
+    fn seen<T>(&self, answer: Option<T>) -> Option<T> {
+        if answer.is_none() {
+            self.absent.set(true);
+        }
+        answer
+    }
 }
 
 impl KivLookup for RecordingLookup<'_> {
     fn person_by_pnr(&self, pnr12: &str) -> Option<&Person> {
         self.note(normalize_pnr(pnr12).map(KivQuery::Pnr));
+        // A person found may be "not at the unit": that rests on a `vgrOrgRel` value being
+        // absent (an ACL could hide the attribute), so it needs the canary too.
+        self.absent.set(true);
         self.view.person_by_pnr(pnr12)
     }
     fn person_by_hsa_id(&self, id: &str) -> Option<&Person> {
@@ -157,7 +186,7 @@ impl KivLookup for RecordingLookup<'_> {
                 .filter(|k| !k.is_empty())
                 .map(KivQuery::Hsa),
         );
-        self.view.person_by_hsa_id(id)
+        self.seen(self.view.person_by_hsa_id(id))
     }
     fn unit_by_hsa_id(&self, id: &str) -> Option<&Unit> {
         self.note(
@@ -165,14 +194,14 @@ impl KivLookup for RecordingLookup<'_> {
                 .filter(|k| !k.is_empty())
                 .map(KivQuery::Hsa),
         );
-        self.view.unit_by_hsa_id(id)
+        self.seen(self.view.unit_by_hsa_id(id))
     }
     fn unit_by_name(&self, name: &str) -> Option<&Unit> {
         self.note(
-            Some(unit_name_key(name))
+            Some(unit_name_query(name))
                 .filter(|k| !k.is_empty())
                 .map(KivQuery::UnitName),
         );
-        self.view.unit_by_name(name)
+        self.seen(self.view.unit_by_name(name))
     }
 }

@@ -93,7 +93,17 @@ pub enum KivLoadError {
     },
     #[error("KIV snapshot {}: {error}", path.display())]
     Ldif { path: PathBuf, error: LdifError },
+    /// A snapshot with no care provider, unit or person would reject every order as not in
+    /// KIV: a configuration error.
+    #[error("KIV snapshot {} holds no {missing} (SPEC §3.1): is it the right file?", path.display())]
+    NotKiv { path: PathBuf, missing: String },
 }
+
+/// The kinds of KIV entry, as `check` and the load error name them.
+pub const KIND_PROVIDER: &str =
+    "care provider (objectClass organization with o, hsaIdentity, orgNo)";
+pub const KIND_UNIT: &str = "care unit (objectClass organizationalUnit with ou, hsaIdentity, hsaResponsibleHealthCareProvider, hsaHealthCareUnitManager)";
+pub const KIND_PERSON: &str = "person (objectClass inetOrgPerson/hsaPersonExtension with hsaIdentity, personalIdentityNumber, givenName, sn, mail, vgrOrgRel)";
 
 /// An in-memory KIV snapshot with indexes by personnummer, HSA-id and unit
 /// name.
@@ -142,7 +152,29 @@ impl KivSnapshot {
             error,
         };
         let text = ldif::ldif_text_from_bytes(&bytes).map_err(ldif_error)?;
-        Self::from_ldif(text).map_err(ldif_error)
+        let snapshot = Self::from_ldif(text).map_err(ldif_error)?;
+        let missing = snapshot.missing_kinds();
+        if !missing.is_empty() {
+            return Err(KivLoadError::NotKiv {
+                path: path.to_path_buf(),
+                missing: missing.join(", "),
+            });
+        }
+        Ok(snapshot)
+    }
+
+    /// The kinds of KIV entry (SPEC §3.1) of which this holds none, named for ops.
+    pub fn missing_kinds(&self) -> Vec<&'static str> {
+        let st = self.stats();
+        [
+            (st.providers, KIND_PROVIDER),
+            (st.units, KIND_UNIT),
+            (st.persons, KIND_PERSON),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n == 0)
+        .map(|(_, kind)| kind)
+        .collect()
     }
 
     /// Builds a snapshot from parsed LDIF entries.
@@ -615,6 +647,18 @@ dn: cn=Dup\nobjectClass: inetOrgPerson\nhsaIdentity: se1-d\npersonalIdentityNumb
         let good = dir.join("kiv.ldif");
         std::fs::write(&good, sample()).unwrap();
         assert_eq!(KivSnapshot::load(&good).unwrap().stats().persons, 2);
+
+        let only_people = dir.join("people.ldif");
+        let people: String = sample()
+            .split("\n\n")
+            .filter(|e| e.contains("inetOrgPerson"))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        std::fs::write(&only_people, people).unwrap();
+        let err = KivSnapshot::load(&only_people).unwrap_err().to_string();
+        assert!(err.contains("holds no care provider"), "{err}");
+        assert!(err.contains("care unit"), "{err}");
+        assert!(!err.contains("person ("), "{err}");
 
         let missing = dir.join("missing.ldif");
         let err = KivSnapshot::load(&missing).unwrap_err();

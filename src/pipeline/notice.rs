@@ -122,7 +122,10 @@ fn subject(kind: NoticeKind, facts: &NoticeFacts) -> String {
             if facts.original_subject.trim().is_empty() {
                 format!("Ärendet är godkänt ({id})")
             } else {
-                format!("Re: {}", facts.original_subject)
+                format!(
+                    "Re: {}",
+                    crate::pipeline::reply::bounded_subject(&facts.original_subject)
+                )
             }
         }
         NoticeKind::OrderedAtTelia => {
@@ -156,10 +159,13 @@ pub fn build_notice(
             .parse()
             .map_err(|e| ReplyError::Build(format!("own address: {e}")))?,
     );
-    let message_id = format!(
-        "<{}.{}@tjid-intake>",
-        facts.case_id.to_lowercase(),
-        uuid::Uuid::new_v4().simple()
+    let message_id = crate::pipeline::reply::message_id_under(
+        &format!(
+            "<{}.{}>",
+            facts.case_id.to_lowercase(),
+            uuid::Uuid::new_v4().simple()
+        ),
+        settings.own_address,
     );
     let subject = subject(kind, facts);
     let text = render_notice_text(kind, facts, settings)?;
@@ -172,11 +178,18 @@ pub fn build_notice(
         .header(CaseHeader(facts.case_id.clone()));
     // Only the notice to the original sender continues the thread they started.
     if kind == NoticeKind::Overturned {
-        if let Some(id) = &facts.original_message_id {
-            builder = builder.in_reply_to(id.clone()).references(id.clone());
+        if let Some(id) = facts
+            .original_message_id
+            .as_deref()
+            .filter(|id| crate::pipeline::reply::usable_message_id(id))
+        {
+            builder = builder
+                .in_reply_to(id.to_string())
+                .references(id.to_string());
         }
     }
     let message = builder
+        .header(lettre::message::header::MIME_VERSION_1_0)
         .header(ContentType::TEXT_PLAIN)
         .body(text)
         .map_err(|e| ReplyError::Build(e.to_string()))?;
@@ -232,6 +245,16 @@ mod tests {
             assert!(body.contains("19121212-XXXX"), "{kind:?}: {body}");
             assert!(body.contains("Med vänlig hälsning"), "{kind:?}: {body}");
             assert!(!body.contains("{{"), "{kind:?}: {body}");
+            assert_eq!(
+                parsed.header_raw("MIME-Version").map(str::trim),
+                Some("1.0")
+            );
+            assert!(
+                n.message_id.starts_with("<tjid-2026-000042.")
+                    && n.message_id.ends_with("@vgregion.se>"),
+                "{}",
+                n.message_id
+            );
         }
         let ordered = render_notice_text(NoticeKind::OrderedAtTelia, &facts(), &SETTINGS).unwrap();
         assert!(ordered.contains("lagd hos Telia"), "{ordered}");

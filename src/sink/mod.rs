@@ -7,7 +7,7 @@ pub mod smtp;
 mod smtp_session;
 
 pub use file::FileSink;
-pub use settings::{SinkKind, SinkSettings, SmtpSettings};
+pub use settings::{valid_hello_name, SinkKind, SinkSettings, SmtpSettings};
 pub use smtp::{Delivery, SmtpSink};
 
 #[derive(Debug, thiserror::Error)]

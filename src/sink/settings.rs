@@ -43,7 +43,9 @@ pub struct SmtpSettings {
     pub username: Option<String>,
     pub password: Option<String>,
     pub password_file: Option<PathBuf>,
-    /// Name given in EHLO (default: this host's name).
+    /// Name given in EHLO: a fully qualified domain name or an address literal (`[192.0.2.1]`).
+    /// Default: this host's name when it is fully qualified, else the domain of
+    /// `intake.own_address` (relays with `reject_non_fqdn_helo_hostname` refuse a short name).
     pub hello_name: Option<String>,
     /// Bound on connecting and on each SMTP command.
     pub timeout_secs: u64,
@@ -69,11 +71,75 @@ impl Default for SmtpSettings {
 }
 
 impl SmtpSettings {
+    /// Why `hello_name` cannot be used in EHLO, when it cannot.
+    pub fn hello_name_problem(&self) -> Option<String> {
+        let name = self.hello_name.as_deref()?;
+        (!valid_hello_name(name)).then(|| {
+            format!(
+                "smtp.hello_name: {name:?} is neither a fully qualified domain name (mail.example.se) nor an address literal ([192.0.2.1])"
+            )
+        })
+    }
+
     pub fn port(&self) -> u16 {
         self.port.unwrap_or(match self.security {
             Security::Tls => 465,
             Security::Starttls => 587,
             Security::Plain => 25,
         })
+    }
+}
+
+/// A name fit for EHLO (RFC 5321 §4.1.1.1): a domain of at least two labels (letters, digits,
+/// inner hyphens, at most 63 characters each), or an address literal `[IPv4]` / `[IPv6:…]`.
+pub fn valid_hello_name(name: &str) -> bool {
+    if let Some(inner) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        return match inner.strip_prefix("IPv6:") {
+            Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+            None => inner.parse::<std::net::Ipv4Addr>().is_ok(),
+        };
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let labels: Vec<&str> = name.split('.').collect();
+    name.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        // The top-level label is not all digits (that would be an IPv4 address, unbracketed).
+        && !labels.last().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_hello_name;
+
+    #[test]
+    fn hello_names_are_fully_qualified_or_address_literals() {
+        for ok in [
+            "mail.vgregion.se",
+            "a-b.example.",
+            "[127.0.0.1]",
+            "[IPv6:::1]",
+        ] {
+            assert!(valid_hello_name(ok), "{ok}");
+        }
+        for bad in [
+            "vm",
+            "localhost",
+            "",
+            "-a.se",
+            "a..se",
+            "127.0.0.1",
+            "[300.1.1.1]",
+            "a b.se",
+            "ä.se",
+        ] {
+            assert!(!valid_hello_name(bad), "{bad}");
+        }
     }
 }

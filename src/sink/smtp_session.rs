@@ -339,7 +339,35 @@ impl Session {
         }
     }
 
+    /// MAIL FROM and RCPT TO only, no DATA: whether the relay would take a mail from `from` to
+    /// `to` (`check`, and telling a refusal of us from a refusal of one reply). Ends with RSET
+    /// whatever the answers, so the session stays usable when the server still talks.
+    pub async fn envelope_only(&mut self, from: &str, to: &str) -> Result<(), SmtpFailure> {
+        let result = async {
+            self.command(&format!("MAIL FROM:<{from}>"), "MAIL FROM", 250)
+                .await?;
+            self.command(&format!("RCPT TO:<{to}>"), "RCPT TO", 250)
+                .await
+        }
+        .await;
+        match result {
+            Ok(()) => self.reset().await,
+            Err(e) => {
+                if matches!(e, SmtpFailure::Refused { .. }) {
+                    let _ = self.reset().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// RSET: ends a refused transaction and keeps the connection (RFC 5321 §4.1.1.5).
+    pub async fn reset(&mut self) -> Result<(), SmtpFailure> {
+        self.command("RSET", "RSET", 250).await
+    }
+
     /// NOOP: whether the connection still works.
+    #[cfg(test)]
     pub async fn noop(&mut self) -> Result<(), SmtpFailure> {
         self.command("NOOP", "NOOP", 250).await
     }
@@ -457,12 +485,31 @@ async fn handshake(
         SmtpFailure::other(format!("{} is not a valid TLS server name: {e}", ep.host))
     })?;
     let connector = tokio_rustls::TlsConnector::from(config);
-    within(
+    let result = within(
         ep.timeout,
         "the TLS handshake",
         connector.connect(name, tcp),
     )
-    .await
+    .await;
+    match result {
+        // Implicit TLS to a server that greets in plain text: its "220 …" is not a TLS record.
+        Err(SmtpFailure::Io { source, .. })
+            if ep.security == Security::Tls && not_tls_on_connect(&source) =>
+        {
+            Err(SmtpFailure::other(format!(
+                "the server {}:{} does not speak TLS on connect: use security = \"starttls\" (or the relay's TLS port, usually 465)",
+                ep.host, ep.port
+            )))
+        }
+        other => other,
+    }
+}
+
+/// Whether a handshake failed because the server's first bytes were no TLS record.
+fn not_tls_on_connect(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|tls| matches!(tls, rustls::Error::InvalidMessage(_)))
 }
 
 /// Runs one network step under the time limit.
@@ -626,6 +673,55 @@ mod tests {
             hello_name: "client.test".into(),
             timeout: Duration::from_secs(5),
         }
+    }
+
+    #[tokio::test]
+    async fn implicit_tls_to_a_plain_text_greeting_says_to_use_starttls() {
+        let (port, server) = scripted(vec![]).await;
+        let mut ep = endpoint(port);
+        ep.security = Security::Tls;
+        ep.host = "localhost".into();
+        ep.tls = Some(crate::net::tls::client_config(None).unwrap());
+        let err = Session::open(&ep).await.err().unwrap().to_string();
+        assert!(
+            err.contains("does not speak TLS on connect: use security = \"starttls\""),
+            "{err}"
+        );
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_refused_envelope_is_reset_and_the_connection_kept() {
+        let (port, server) = scripted(vec![
+            "250 test\r\n",
+            "250 ok\r\n",
+            "451 4.3.0 try later\r\n",
+            "250 reset\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "250 reset\r\n",
+            "221 bye\r\n",
+        ])
+        .await;
+        let mut s = Session::open(&endpoint(port)).await.unwrap();
+        let err = s.envelope_only("a@b.se", "c@d.se").await.unwrap_err();
+        assert!(err.temporary(), "{err}");
+        s.envelope_only("a@b.se", "c@d.se").await.unwrap();
+        s.quit().await;
+        let seen = server.await.unwrap();
+        assert_eq!(
+            seen,
+            [
+                "EHLO client.test",
+                "MAIL FROM:<a@b.se>",
+                "RCPT TO:<c@d.se>",
+                "RSET",
+                "MAIL FROM:<a@b.se>",
+                "RCPT TO:<c@d.se>",
+                "RSET",
+                "QUIT"
+            ]
+        );
     }
 
     #[tokio::test]

@@ -639,6 +639,55 @@ impl Store {
         dispatch!(self, s => s.settle_held(case_id, reply, actor, now_ms, how).await)
     }
 
+    /// Sends a case's failed replies again (`reply`: only that one of them), after staff fixed
+    /// the cause: each becomes pending once (a second call finds it no longer failed), is
+    /// audited (`reply_resent`, who, failed → pending) and goes out past the rate limit.
+    /// Returns the ids.
+    pub async fn resend_failed(
+        &self,
+        case_id: &str,
+        reply: Option<&str>,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        const SQL: &str =
+            "UPDATE outbox SET status = 'pending', released_by = $2, next_attempt_at = $3,
+                 claimed_by = NULL, claimed_until = NULL, sending_at = NULL, sent_at = NULL
+             WHERE case_id = $1 AND status = 'failed' AND id = COALESCE($4, id) RETURNING id";
+        macro_rules! resend {
+            ($s:ident, $audit:path) => {{
+                let mut tx = $s.pool.begin().await?;
+                let mut ids: Vec<String> = sqlx::query_scalar(SQL)
+                    .bind(case_id)
+                    .bind(actor)
+                    .bind(now_ms)
+                    .bind(reply)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                ids.sort();
+                for id in &ids {
+                    $audit(
+                        &mut tx,
+                        case_id,
+                        now_ms,
+                        actor,
+                        "reply_resent",
+                        Some("failed"),
+                        Some("pending"),
+                        Some(id),
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                ids
+            }};
+        }
+        Ok(match self {
+            Store::Sqlite(s) => resend!(s, sqlite::audit),
+            Store::Postgres(s) => resend!(s, postgres::audit),
+        })
+    }
+
     /// Marks a reply as held back by the rate limit: recorded, visible, not sent.
     pub async fn reply_held(&self, id: &str, now_ms: i64, why: &str) -> Result<(), StoreError> {
         dispatch!(self, s => s.hold_reply(id, now_ms, why, "pending").await)?;
@@ -660,7 +709,26 @@ impl Store {
             .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
             .unwrap_or_default();
         let why = format!("{IN_DOUBT}handed to the SMTP server at {at} without a recorded answer; it may have been delivered");
-        dispatch!(self, s => s.hold_reply(id, now_ms, &why, "sent").await)
+        let held = dispatch!(self, s => s.hold_reply(id, now_ms, &why, "sent").await)?;
+        if held {
+            // It was handed over once: that is an attempt, with no answer.
+            dispatch!(self, s => {
+                let mut tx = s.pool.begin().await?;
+                sqlx::query("INSERT INTO delivery_attempts (id, outbox_id, at, ok, detail) VALUES ($1, $2, $3, 0, $4)")
+                    .bind(new_id())
+                    .bind(id)
+                    .bind(handed_over_at_ms)
+                    .bind(&why)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE outbox SET attempts = attempts + 1 WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            });
+        }
+        Ok(held)
     }
 
     /// Holds (`reply_in_doubt`) the replies handed over whose answer no live sender will
@@ -814,6 +882,18 @@ impl Store {
         })
     }
 
+    /// KIV answers again: every waiting email is due now (not at its next back-off slot).
+    /// Returns how many were brought forward.
+    pub async fn waiting_due_now(&self, now_ms: i64) -> Result<u64, StoreError> {
+        dispatch!(self, s => {
+            Ok(sqlx::query("UPDATE kiv_waiting SET next_attempt_at = $1 WHERE next_attempt_at > $1")
+                .bind(now_ms)
+                .execute(&s.pool)
+                .await?
+                .rows_affected())
+        })
+    }
+
     /// Emails waiting for KIV, oldest first.
     pub async fn list_waiting(&self) -> Result<Vec<WaitingRow>, StoreError> {
         dispatch!(self, s => {
@@ -837,7 +917,8 @@ impl Store {
 }
 
 /// The Message-ID of reply `reply_id` (`<case>-1`) to the email stored as `message_row`: stable,
-/// so that a resend after a crash is the same message.
+/// so that a resend after a crash is the same message. Its domain is a placeholder: the reply
+/// is built under the domain of the office's own address (`pipeline::reply::message_id_under`).
 pub fn reply_message_id(reply_id: &str, message_row: &str) -> String {
     format!(
         "<{}.{}@tjid-intake>",

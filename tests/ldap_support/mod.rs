@@ -56,6 +56,12 @@ impl Slapd {
     /// Starts slapd with the KIV fixture loaded, or returns `None` (with a loud message) when
     /// slapd is not installed. Under CI (env CI set) a missing slapd fails the test instead.
     pub fn start_with_fixture() -> Option<Slapd> {
+        Self::start_with_fixture_and_acl("")
+    }
+
+    /// As `start_with_fixture`, with `acl` (slapd.conf `access` lines) for the database: what
+    /// the service account may see. The root DN loads the fixture whatever the ACL says.
+    pub fn start_with_fixture_and_acl(acl: &str) -> Option<Slapd> {
         let (Some(slapd), Some(_)) = (find_binary("slapd"), find_binary("ldapadd")) else {
             if std::env::var_os("CI").is_some() {
                 panic!("slapd/ldapadd not found: CI must install the Debian packages slapd and ldap-utils");
@@ -82,7 +88,9 @@ impl Slapd {
              rootpw admin-secret\n\
              directory {d}/db\n\
              index objectClass eq\n\
-             index hsaIdentity,personalIdentityNumber eq\n",
+             index hsaIdentity,personalIdentityNumber eq\n\
+             index ou eq,sub\n\
+             {acl}\n",
             schema = schema.display(),
             d = dir.path().display()
         );
@@ -190,6 +198,46 @@ impl Slapd {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+    }
+
+    /// Adds entries (LDIF) as the root DN.
+    pub fn add_ldif(&self, ldif: &str) {
+        let mut child = Command::new(find_binary("ldapadd").unwrap())
+            .args(["-x", "-H", &self.url(), "-D"])
+            .arg(format!("cn=admin,{BASE_DN}"))
+            .args(["-w", "admin-secret"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ldapadd");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(ldif.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "ldapadd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Deletes one (leaf) entry as the root DN.
+    pub fn delete(&self, dn: &str) {
+        let out = Command::new(find_binary("ldapdelete").expect("ldapdelete"))
+            .args(["-x", "-H", &self.url(), "-D"])
+            .arg(format!("cn=admin,{BASE_DN}"))
+            .args(["-w", "admin-secret", dn])
+            .output()
+            .expect("run ldapdelete");
+        assert!(
+            out.status.success(),
+            "ldapdelete failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The fixture as KIV holds it: the tree's root, the service account, and the snapshot's

@@ -861,7 +861,9 @@ impl Daemon {
         let store = Store::open_sqlite(&settings.store.sqlite)
             .await
             .expect("store");
-        let sink = ReplySink::Smtp(SmtpSink::open(&settings.smtp).expect("smtp sink"));
+        let sink = ReplySink::Smtp(
+            SmtpSink::open(&settings.smtp, &settings.intake.own_address).expect("smtp sink"),
+        );
         Self::start_with(settings, store, sink).await
     }
 
