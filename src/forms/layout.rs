@@ -457,6 +457,7 @@ fn read_fields(lines: &[Line], page: &PageWords, form: &mut RawForm) {
                         value = v;
                         unclear |= !certain;
                     }
+                    InkMarks::Unsure => unclear = true,
                 }
             }
             if value.is_empty() && form.values.contains_key(field.key) {
@@ -568,6 +569,9 @@ enum InkMarks {
     NotNeeded,
     /// The page image is needed and not at hand.
     NoImage,
+    /// A scan whose text has a mark but whose ink does not say clearly which option is
+    /// marked: the text's reading stands, uncertain.
+    Unsure,
     Read {
         value: String,
         certain: bool,
@@ -582,7 +586,12 @@ fn marks_from_ink(field: &FieldSpec, label: &[Word], words: &[Word], page: &Page
         FieldType::YesNo => vec![("ja".to_string(), YES), ("nej".to_string(), NO)],
         FieldType::Text => return InkMarks::NotNeeded,
     };
-    if words.iter().any(|w| is_mark(&w.text)) {
+    // On a scan, what OCR made of a mark (`X`, `[X]]a`, `1Nej`, a tick read as `v`) is not
+    // trusted on its own: the ink before each option decides, and the text only where the ink
+    // is unclear. A text layer's marks are what the writer wrote.
+    let scanned = page.ink.is_some() && !page.is_text_layer();
+    let text_has_mark = words.iter().any(|w| is_mark(&w.text));
+    if text_has_mark && !scanned {
         return InkMarks::NotNeeded;
     }
     let (spans, damaged) = option_spans(&options, words);
@@ -624,6 +633,9 @@ fn marks_from_ink(field: &FieldSpec, label: &[Word], words: &[Word], page: &Page
         .map(|w| [w.x0, w.y0, w.x1, w.y1])
         .collect();
     let reading = read_marks(ink, &rects, &text);
+    if text_has_mark && !(reading.certain && !damaged && !reading.marked.is_empty()) {
+        return InkMarks::Unsure;
+    }
     let marked: Vec<&str> = reading.marked.iter().map(|&i| spans[i].0).collect();
     let value = match field.field_type {
         FieldType::YesNo => match marked.as_slice() {
@@ -652,7 +664,47 @@ fn option_spans(
     for (export, at) in find_options(options, words, true) {
         used[at.clone()].iter_mut().for_each(|u| *u = true);
         if !out.iter().any(|(e, _)| *e == export) {
-            out.push((export, bounds(&words[at])));
+            // One word that holds more than the option (`[1Nej`): the option is its end, and
+            // what OCR glued before it is where the mark is.
+            let key_len = options
+                .iter()
+                .find(|(_, e)| *e == export)
+                .map_or(0, |(k, _)| k.chars().count());
+            let rect = match &words[at.clone()] {
+                [w] if key_len > 0 && w.text.chars().count() > key_len => tail_of(w, key_len),
+                several => bounds(several),
+            };
+            out.push((export, rect));
+        }
+    }
+    // Ja/Nej with one of the two lost to OCR (`[X]]a [1Nej`): the other is the word beside it,
+    // Ja before Nej; its box is the word's last letters.
+    if let ([(found, at)], [(first_key, first), (second_key, second)]) =
+        (out.as_slice(), options)
+    {
+        let (found, at) = (*found, *at);
+        let mid = (at[1] + at[3]) / 2.0;
+        let same_line = |w: &&Word| w.y0 <= mid && w.y1 >= mid;
+        let tail = |w: &Word, key: &str| tail_of(w, key.chars().count());
+        let beside = if found == *second {
+            words
+                .iter()
+                .filter(same_line)
+                .filter(|w| w.x1 <= at[0] + 1.0)
+                .max_by(|a, b| a.x1.total_cmp(&b.x1))
+                .map(|w| (*first, tail(w, first_key)))
+        } else {
+            words
+                .iter()
+                .filter(same_line)
+                .filter(|w| w.x0 >= at[2] - 1.0)
+                .min_by(|a, b| a.x0.total_cmp(&b.x0))
+                .map(|w| (*second, tail(w, second_key)))
+        };
+        if let Some(other) = beside {
+            out.push(other);
+            out.sort_by(|a, b| a.1[0].total_cmp(&b.1[0]));
+            return (out, false);
         }
     }
     let missing: Vec<&(String, &'static str)> = options
@@ -693,6 +745,13 @@ fn option_spans(
         }
         None => (out, false),
     }
+}
+
+/// The box of a word's last `n` characters, sharing the width out evenly over its characters.
+fn tail_of(w: &Word, n: usize) -> Rect {
+    let count = w.text.chars().count().max(1);
+    let per = (w.x1 - w.x0) / count as f32;
+    [w.x1 - per * n.min(count) as f32, w.y0, w.x1, w.y1]
 }
 
 /// The part of a word's box that holds its letters and digits, sharing the width out evenly
