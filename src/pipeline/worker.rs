@@ -54,6 +54,10 @@ pub struct WorkerSettings {
 /// fit with room to spare; the attacks of issue 20 asked for 2–4 GB.
 pub const DEFAULT_MEMORY_MB: u64 = 1024;
 
+/// How long after the email's deadline a worker still reading is killed: it kills what it runs
+/// at the deadline and answers within this.
+const DEADLINE_GRACE: Duration = Duration::from_secs(2);
+
 /// Largest answer read from a worker.
 const MAX_ANSWER_BYTES: u32 = 64 << 20;
 
@@ -552,7 +556,9 @@ impl Pool {
                     return Err(Failure::Died(exit_cause(&mut worker.child)));
                 }
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            // The worker stops at the deadline itself (it kills the programs it runs and
+            // answers); killing it is for one that does not.
+            if deadline.is_some_and(|d| Instant::now() >= d + DEADLINE_GRACE) {
                 return Err(Failure::Deadline);
             }
             if let (Some(before), Some(now)) = (cpu_before, cpu_time(pid)) {
@@ -568,16 +574,41 @@ fn in_process(att: &Attachment, limits: &ExtractLimits) -> AttachmentRead {
     crate::pipeline::extract::read_attachment_here(att, limits)
 }
 
-/// Kills the worker and the programs it started (its process group), and reaps it.
+/// Kills the worker and the programs it started, and reaps it. The programs run in process
+/// groups of their own (`ocr::child`): each child's group is killed too.
 fn kill(child: &mut Child) {
     if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill() with the negated id of the group made for this worker.
+        let groups = child_groups(pid);
+        // SAFETY: kill() with the negated id of the group made for this worker, then of the
+        // groups its children lead (made by ocr::child for each program).
         unsafe {
             libc::kill(-pid, libc::SIGKILL);
+            for group in groups {
+                libc::kill(-group, libc::SIGKILL);
+            }
         }
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The process groups led by the children of `parent` (from /proc).
+fn child_groups(parent: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::pid_t>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let mut fields = rest.split(' ');
+            // state, ppid, pgrp
+            let ppid: libc::pid_t = fields.nth(1)?.parse().ok()?;
+            let pgrp: libc::pid_t = fields.next()?.parse().ok()?;
+            (ppid == parent && pgrp == pid && pgrp > 1).then_some(pgrp)
+        })
+        .collect()
 }
 
 /// How a worker that gave no answer ended.
