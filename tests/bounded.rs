@@ -3,6 +3,8 @@
 //! of the daemon's own memory and 35 s; an email the daemon dies on is quarantined after at
 //! most two attempts, and the mail after it is answered (no crash loop).
 
+#[path = "support/pg.rs"]
+mod pg;
 mod support;
 
 use std::io::Write;
@@ -467,4 +469,38 @@ fn under_a_memory_limit_the_daemon_survives_the_cmap_bomb() {
     let rows = outcomes(&inst);
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(peak < MAX_PEAK_MIB, "the daemon's peak: {peak} MiB");
+}
+
+/// The attempts of poison protection, on both backends: counted per source and content,
+/// started afresh for other content, forgotten once settled.
+async fn attempts_contract(store: tjid_intake::store::Store) {
+    assert_eq!(store.unfinished_attempts("maildir:a", "h1").await.unwrap(), 0);
+    assert_eq!(store.begin_attempt("maildir:a", "h1", 1).await.unwrap(), 0);
+    assert_eq!(store.unfinished_attempts("maildir:a", "h1").await.unwrap(), 1);
+    assert_eq!(store.begin_attempt("maildir:a", "h1", 2).await.unwrap(), 1);
+    assert_eq!(store.unfinished_attempts("maildir:a", "h1").await.unwrap(), 2);
+    // The same reference with other content (an IMAP UID after UIDVALIDITY changed).
+    assert_eq!(store.unfinished_attempts("maildir:a", "h2").await.unwrap(), 0);
+    assert_eq!(store.begin_attempt("maildir:a", "h2", 3).await.unwrap(), 0);
+    assert_eq!(store.begin_attempt("maildir:b", "h1", 3).await.unwrap(), 0);
+    store.end_attempt("maildir:a").await.unwrap();
+    assert_eq!(store.unfinished_attempts("maildir:a", "h2").await.unwrap(), 0);
+    assert_eq!(store.unfinished_attempts("maildir:b", "h1").await.unwrap(), 1);
+}
+
+#[test]
+fn attempts_are_kept_the_same_way_on_sqlite_and_postgresql() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = tjid_intake::store::Store::open_sqlite(&dir.path().join("s.db"))
+            .await
+            .unwrap();
+        attempts_contract(sqlite).await;
+        if let Some(db) = pg::PgDatabase::create().await {
+            let pg = tjid_intake::store::Store::open_postgres(&db.url).await.unwrap();
+            attempts_contract(pg).await;
+            drop(db);
+        }
+    });
 }
