@@ -88,7 +88,9 @@ async fn run(
             .map(|d| d.join("tjid-intake"))
             .filter(|p| p.exists())
             .ok_or_else(|| {
-                anyhow::anyhow!("build the binary first (cargo build --release), or pass --in-process")
+                anyhow::anyhow!(
+                    "build the binary first (cargo build --release), or pass --in-process"
+                )
             })?;
         let workers = match settings.ocr.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),

@@ -218,7 +218,10 @@ fn hostile() -> Vec<(&'static str, Vec<u8>)> {
     let pdf = "application/pdf";
     vec![
         ("cmap_bomb", with_file("cmap_bomb", pdf, cmap_bomb())),
-        ("unused_array", with_file("unused_array", pdf, unused_array())),
+        (
+            "unused_array",
+            with_file("unused_array", pdf, unused_array()),
+        ),
         ("huge_widths", with_file("huge_widths", pdf, huge_widths())),
         ("tj_operands", with_file("tj_operands", pdf, tj_operands())),
         (
@@ -226,7 +229,10 @@ fn hostile() -> Vec<(&'static str, Vec<u8>)> {
             with_file("png_iccp", "image/png", png_iccp_bomb()),
         ),
         ("jbig2_liar", with_file("jbig2_liar", pdf, jbig2_liar())),
-        ("fifty_big_pages", with_file("fifty_big_pages", pdf, fifty_big_pages())),
+        (
+            "fifty_big_pages",
+            with_file("fifty_big_pages", pdf, fifty_big_pages()),
+        ),
     ]
 }
 
@@ -300,7 +306,10 @@ fn each_hostile_input_gets_one_outcome_through_process() {
             lines[0]
         );
         assert!(peak < MAX_PEAK_MIB, "{name}: peak {peak} MiB\n{stderr}");
-        assert!(elapsed < Duration::from_secs(MAX_SECS), "{name}: {elapsed:?}");
+        assert!(
+            elapsed < Duration::from_secs(MAX_SECS),
+            "{name}: {elapsed:?}"
+        );
     }
 }
 
@@ -436,7 +445,10 @@ fn an_email_the_daemon_dies_on_is_quarantined_without_a_crash_loop() {
         .expect("the poison email is recorded");
     assert_eq!(poison.1, "quarantined", "{rows:?}");
     let error = poison.2.as_deref().unwrap_or("");
-    assert!(error.starts_with("processing stopped before it finished"), "{error}");
+    assert!(
+        error.starts_with("processing stopped before it finished"),
+        "{error}"
+    );
     let valid = rows.iter().find(|r| r.0.contains("valid")).unwrap();
     assert_eq!(valid.1, "processed");
 }
@@ -451,7 +463,10 @@ fn under_a_memory_limit_the_daemon_survives_the_cmap_bomb() {
         .is_err()
     {
         eprintln!("\n!!!!!!!! SKIPPED: prlimit (util-linux) is not installed !!!!!!!!\n");
-        assert!(std::env::var_os("CI").is_none(), "prlimit is required in CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "prlimit is required in CI"
+        );
         return;
     }
     let inst = Installation::new("");
@@ -474,18 +489,36 @@ fn under_a_memory_limit_the_daemon_survives_the_cmap_bomb() {
 /// The attempts of poison protection, on both backends: counted per source and content,
 /// started afresh for other content, forgotten once settled.
 async fn attempts_contract(store: tjid_intake::store::Store) {
-    assert_eq!(store.unfinished_attempts("maildir:a", "h1").await.unwrap(), 0);
+    assert_eq!(
+        store.unfinished_attempts("maildir:a", "h1").await.unwrap(),
+        0
+    );
     assert_eq!(store.begin_attempt("maildir:a", "h1", 1).await.unwrap(), 0);
-    assert_eq!(store.unfinished_attempts("maildir:a", "h1").await.unwrap(), 1);
+    assert_eq!(
+        store.unfinished_attempts("maildir:a", "h1").await.unwrap(),
+        1
+    );
     assert_eq!(store.begin_attempt("maildir:a", "h1", 2).await.unwrap(), 1);
-    assert_eq!(store.unfinished_attempts("maildir:a", "h1").await.unwrap(), 2);
+    assert_eq!(
+        store.unfinished_attempts("maildir:a", "h1").await.unwrap(),
+        2
+    );
     // The same reference with other content (an IMAP UID after UIDVALIDITY changed).
-    assert_eq!(store.unfinished_attempts("maildir:a", "h2").await.unwrap(), 0);
+    assert_eq!(
+        store.unfinished_attempts("maildir:a", "h2").await.unwrap(),
+        0
+    );
     assert_eq!(store.begin_attempt("maildir:a", "h2", 3).await.unwrap(), 0);
     assert_eq!(store.begin_attempt("maildir:b", "h1", 3).await.unwrap(), 0);
     store.end_attempt("maildir:a").await.unwrap();
-    assert_eq!(store.unfinished_attempts("maildir:a", "h2").await.unwrap(), 0);
-    assert_eq!(store.unfinished_attempts("maildir:b", "h1").await.unwrap(), 1);
+    assert_eq!(
+        store.unfinished_attempts("maildir:a", "h2").await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.unfinished_attempts("maildir:b", "h1").await.unwrap(),
+        1
+    );
 }
 
 #[test]
@@ -498,7 +531,9 @@ fn attempts_are_kept_the_same_way_on_sqlite_and_postgresql() {
             .unwrap();
         attempts_contract(sqlite).await;
         if let Some(db) = pg::PgDatabase::create().await {
-            let pg = tjid_intake::store::Store::open_postgres(&db.url).await.unwrap();
+            let pg = tjid_intake::store::Store::open_postgres(&db.url)
+                .await
+                .unwrap();
             attempts_contract(pg).await;
             drop(db);
         }

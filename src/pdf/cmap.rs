@@ -183,7 +183,9 @@ pub(super) fn parse_cmap(data: &[u8]) -> CMap {
             b"beginbfchar" => {
                 while let Some(src) = string(lx.next_token()) {
                     let text = match lx.next_token() {
-                        Some(Token::Operand(Operand::Str(d))) if d.len() > MAX_DESTINATION_BYTES => {
+                        Some(Token::Operand(Operand::Str(d)))
+                            if d.len() > MAX_DESTINATION_BYTES =>
+                        {
                             continue
                         }
                         Some(Token::Operand(Operand::Str(d))) => utf16_text(&d),
@@ -207,7 +209,9 @@ pub(super) fn parse_cmap(data: &[u8]) -> CMap {
                     };
                     let (lo, hi) = (code_value(&lo), code_value(&hi));
                     let target = match lx.next_token() {
-                        Some(Token::Operand(Operand::Str(d))) if d.len() > MAX_DESTINATION_BYTES => {
+                        Some(Token::Operand(Operand::Str(d)))
+                            if d.len() > MAX_DESTINATION_BYTES =>
+                        {
                             continue
                         }
                         Some(Token::Operand(Operand::Str(d))) => {
@@ -240,7 +244,9 @@ pub(super) fn parse_cmap(data: &[u8]) -> CMap {
                         RangeTarget::Offset(units) => units.len() * 2,
                         RangeTarget::List(list) => list.iter().map(String::len).sum(),
                     };
-                    if hi < lo || entries >= MAX_ENTRIES || text_bytes + target_bytes > MAX_TEXT_BYTES
+                    if hi < lo
+                        || entries >= MAX_ENTRIES
+                        || text_bytes + target_bytes > MAX_TEXT_BYTES
                     {
                         continue;
                     }

@@ -657,8 +657,8 @@ mod tests {
         form.values.insert(key, "Anna".into());
         form.low_confidence.push(key);
         form.pages = vec![1, 2];
-        let json = serde_json::to_vec(&Answer::of(AttachmentRead::Forms(vec![form.clone()])))
-            .unwrap();
+        let json =
+            serde_json::to_vec(&Answer::of(AttachmentRead::Forms(vec![form.clone()]))).unwrap();
         let back = serde_json::from_slice::<Answer>(&json)
             .unwrap()
             .read()
