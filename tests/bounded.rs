@@ -539,3 +539,60 @@ fn attempts_are_kept_the_same_way_on_sqlite_and_postgresql() {
         }
     });
 }
+
+/// A worker that dies or uses up its processor time is killed and replaced: its attachment is
+/// unreadable (answered as such), and the next email is read by a fresh worker.
+#[test]
+fn a_worker_that_dies_or_spins_is_replaced_and_its_attachment_is_unreadable() {
+    let inst = Installation::new("[limits]\nworker_cpu_secs = 1\n[ocr]\nworkers = 1\n");
+    let dir = inst.path("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = |subject: &str, file: &str| {
+        let spec = MailSpec::new(
+            "Örjan Lindqvist <orjan.lindqvist@vgregion.se>",
+            subject,
+            &format!("<{subject}@bounded.tjid>"),
+            "Wed, 18 Nov 2026 10:00:00 +0100",
+        );
+        build(&spec.attach_pdf(file, cmap_bomb()))
+    };
+    std::fs::write(dir.join("a.eml"), spec("a", "dies.pdf")).unwrap();
+    std::fs::write(dir.join("b.eml"), spec("b", "spins.pdf")).unwrap();
+    std::fs::write(dir.join("c.eml"), sample_mail(0)).unwrap();
+    for (hook, slow) in [("abort:dies.pdf", false), ("spin:spins.pdf", true)] {
+        let started = Instant::now();
+        let out = inst
+            .command()
+            .env("TJID_DEBUG_WORKER_HOOK", hook)
+            .env("RUST_LOG", "warn")
+            .args(["process", "--dry-run", "--json", dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        let victim = if slow { &lines[1] } else { &lines[0] };
+        assert_eq!(
+            victim["cases"][0]["reasons"][0]["code"], "unreadable_attachment",
+            "{hook}: {victim}"
+        );
+        let cause = if slow {
+            "processor time"
+        } else {
+            "its reader stopped"
+        };
+        assert!(stderr.contains(cause), "{hook}: {stderr}");
+        assert_eq!(lines[2]["decision"], "processed", "{hook}: {}", lines[2]);
+        let reasons = lines[2]["cases"][0]["reasons"].as_array().unwrap();
+        assert!(
+            reasons.iter().all(|r| r["code"] != "unreadable_attachment"),
+            "{hook}: {}",
+            lines[2]
+        );
+        assert!(started.elapsed() < Duration::from_secs(MAX_SECS));
+    }
+}

@@ -314,6 +314,20 @@ fn read_here(request: Request, data: Vec<u8>) -> AttachmentRead {
     let deadline = request
         .time_left_ms
         .map(|ms| Instant::now() + Duration::from_millis(ms));
+    // Test hooks, debug builds only: `abort:NAME` makes the worker die on the attachment
+    // NAME (as an allocation failure at its memory limit does), `spin:NAME` makes it spin on
+    // the processor until it is stopped.
+    if cfg!(debug_assertions) {
+        if let Ok(hook) = std::env::var("TJID_DEBUG_WORKER_HOOK") {
+            match hook.split_once(':') {
+                Some(("abort", name)) if att.name.as_deref() == Some(name) => std::process::abort(),
+                Some(("spin", name)) if att.name.as_deref() == Some(name) => loop {
+                    std::hint::black_box(0u64);
+                },
+                _ => {}
+            }
+        }
+    }
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::ocr::child::with_deadline(deadline, || {
             crate::pipeline::extract::read_attachment(&att, &limits)
@@ -361,16 +375,6 @@ enum Failure {
 impl Pool {
     fn read(&self, att: &Attachment, limits: &ExtractLimits) -> AttachmentRead {
         let deadline = crate::ocr::child::deadline();
-        let request = Request {
-            name: att.name.clone(),
-            content_type: att.content_type.clone(),
-            depth: att.depth,
-            limits: WireLimits::of(limits),
-            time_left_ms: deadline
-                .map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64),
-            child_memory_mb: crate::ocr::child::memory_limit_mb(),
-            ocr_workers: crate::ocr::workers(),
-        };
         let mut worker = match self.checkout() {
             Ok(w) => w,
             Err(e) => {
@@ -385,6 +389,16 @@ impl Pool {
                 "the email's time limit ran out while it was read".into(),
             );
         }
+        let request = Request {
+            name: att.name.clone(),
+            content_type: att.content_type.clone(),
+            depth: att.depth,
+            limits: WireLimits::of(limits),
+            time_left_ms: deadline
+                .map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64),
+            child_memory_mb: crate::ocr::child::memory_limit_mb(),
+            ocr_workers: crate::ocr::workers(),
+        };
         let started = Instant::now();
         let result = self.call(&mut worker, &request, &att.data, deadline);
         metrics::histogram!(crate::telemetry::WORKER_SECONDS)
