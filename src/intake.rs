@@ -484,7 +484,13 @@ impl Intake {
             let analysis = Arc::clone(&this).analyse_input(input, attempts.clone());
             async move {
                 match order {
-                    Order::AsGiven => Timely::Done(analysis.await),
+                    // On a task of its own too: its store calls (the attempt) must go on while
+                    // the caller records another email over the store's one connection.
+                    Order::AsGiven => Timely::Done(
+                        tokio::spawn(analysis)
+                            .await
+                            .expect("the analysis task panicked"),
+                    ),
                     Order::Arrival => {
                         let mut task = tokio::spawn(analysis);
                         match tokio::time::timeout(ORDER_PATIENCE, &mut task).await {
