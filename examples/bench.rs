@@ -39,6 +39,10 @@ struct Args {
     /// Every third email also carries a signature logo (a 160×48 PNG), as Outlook adds.
     #[arg(long)]
     logos: bool,
+    /// Read attachments in this process instead of in worker processes (`run` and `process`
+    /// use workers: `tjid-intake worker`, built beside this example).
+    #[arg(long)]
+    in_process: bool,
 }
 
 fn main() -> ExitCode {
@@ -51,7 +55,13 @@ fn main() -> ExitCode {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
-            .block_on(run(settings, args.emails, args.dir, args.logos))
+            .block_on(run(
+                settings,
+                args.emails,
+                args.dir,
+                args.logos,
+                args.in_process,
+            ))
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,7 +77,34 @@ async fn run(
     emails: usize,
     dir: Option<PathBuf>,
     logos: bool,
+    in_process: bool,
 ) -> anyhow::Result<()> {
+    if !in_process {
+        // target/<profile>/examples/bench → target/<profile>/tjid-intake
+        let exe = std::env::current_exe()?;
+        let program = exe
+            .parent()
+            .and_then(|d| d.parent())
+            .map(|d| d.join("tjid-intake"))
+            .filter(|p| p.exists())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "build the binary first (cargo build --release), or pass --in-process"
+                )
+            })?;
+        let workers = match settings.ocr.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        tjid_intake::pipeline::worker::enable(tjid_intake::pipeline::worker::WorkerSettings {
+            program,
+            workers,
+            memory_mb: settings.limits.worker_memory_mb,
+            cpu_per_attachment: std::time::Duration::from_secs(settings.limits.worker_cpu_secs),
+            recycle_after: settings.limits.worker_recycle_after,
+            log: settings.log.clone(),
+        });
+    }
     let temp;
     let dir = match dir {
         Some(d) => d,
@@ -178,6 +215,14 @@ async fn run(
     };
     let counts = store.counts().await?;
     println!("emails:              {emails}");
+    println!(
+        "attachments read:    {}",
+        if in_process {
+            "in this process"
+        } else {
+            "in worker processes"
+        }
+    );
     if logos {
         println!("signature logos:     on every third email");
     }

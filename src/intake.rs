@@ -57,6 +57,10 @@ pub struct Intake {
     providers: ProviderRegister,
     limits: ExtractLimits,
     originals: crate::originals::Originals,
+    /// Held shared while an email is read, exclusively while a suspect is (an email that was
+    /// being read when the process died): a suspect that kills the process again is then
+    /// the only one blamed for it (see `analyse_input`).
+    isolation: tokio::sync::RwLock<()>,
 }
 
 /// The pipeline's verdict on one email, before it is recorded.
@@ -234,6 +238,7 @@ impl Intake {
             directory,
             providers,
             limits,
+            isolation: tokio::sync::RwLock::new(()),
         })
     }
 
@@ -323,6 +328,13 @@ impl Intake {
                     && std::env::var("TJID_DEBUG_PANIC_ON_SUBJECT").is_ok_and(|s| s == mail.subject)
                 {
                     panic!("test panic requested by TJID_DEBUG_PANIC_ON_SUBJECT");
+                }
+                // Test hook, debug builds only: the process dies while reading this email (as an
+                // allocation failure under a memory limit aborts it).
+                if cfg!(debug_assertions)
+                    && std::env::var("TJID_DEBUG_ABORT_ON_SUBJECT").is_ok_and(|s| s == mail.subject)
+                {
+                    std::process::abort();
                 }
                 if let Some(reason) = ignore_reason(&mail, &self.parts.intake.own_address) {
                     return Ok((mail, Some(reason), None));
@@ -464,11 +476,21 @@ impl Intake {
             .unwrap_or(2)
             * 2;
         let this = Arc::clone(self);
+        let attempts = match recorder {
+            Recorder::Store(store) => Some(store.clone()),
+            Recorder::DryRun(_) => None,
+        };
         let analysed = inputs.map(move |input| {
-            let analysis = Arc::clone(&this).analyse_input(input);
+            let analysis = Arc::clone(&this).analyse_input(input, attempts.clone());
             async move {
                 match order {
-                    Order::AsGiven => Timely::Done(analysis.await),
+                    // On a task of its own too: its store calls (the attempt) must go on while
+                    // the caller records another email over the store's one connection.
+                    Order::AsGiven => Timely::Done(
+                        tokio::spawn(analysis)
+                            .await
+                            .expect("the analysis task panicked"),
+                    ),
                     Order::Arrival => {
                         let mut task = tokio::spawn(analysis);
                         match tokio::time::timeout(ORDER_PATIENCE, &mut task).await {
@@ -513,6 +535,7 @@ impl Intake {
                         }
                     }
                     let outcome = self.record(&input, &analysis, recorder).await?;
+                    end_attempt(&input, recorder).await;
                     log_outcome(&input, &analysis, &outcome);
                     count_outcome(&outcome, started);
                     on_settled(&input, Settled::Recorded(&outcome))?;
@@ -524,6 +547,7 @@ impl Intake {
                         error: error.to_string(),
                     };
                     self.note_waiting(&input, &waiting, recorder).await?;
+                    end_attempt(&input, recorder).await;
                     on_settled(&input, Settled::Waiting(waiting))?;
                 }
             }
@@ -534,12 +558,60 @@ impl Intake {
 
     /// Reads one email on a blocking thread under the time limit (a panic or a time-out
     /// quarantines it), then checks it against KIV.
+    ///
+    /// With a store (`attempts`), the attempt is noted first and forgotten once the email is
+    /// settled. An email with attempts that never finished (the process died meanwhile) is a
+    /// suspect: it is read alone, with no other email in flight, so that dying again is its
+    /// own doing; after `[limits] max_unfinished_attempts` (default 2) it is quarantined
+    /// without being read.
     async fn analyse_input(
         self: Arc<Self>,
         input: Input,
+        attempts: Option<Store>,
     ) -> (Input, Result<Analysis, DirectoryError>, Instant) {
         let timeout = Duration::from_secs(self.parts.limits.processing_timeout_secs);
         let started = Instant::now();
+        let hash = hex::encode(Sha256::digest(&input.raw));
+        let unfinished = match &attempts {
+            Some(store) => match store.unfinished_attempts(&input.source_ref, &hash).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read earlier attempts of the email");
+                    0
+                }
+            },
+            None => 0,
+        };
+        let most = self.parts.limits.max_unfinished_attempts;
+        if most > 0 && unfinished >= most {
+            tracing::error!(
+                source = %log_token(&input.source_ref),
+                attempts = unfinished,
+                "the service died while reading this email before; it is quarantined unread"
+            );
+            let prepared = quarantine(&input.raw, poison_error(unfinished));
+            let result = self
+                .complete(prepared, Utc::now().date_naive(), started)
+                .await;
+            return (input, result, started);
+        }
+        // A suspect waits for the emails in flight and holds the next ones back.
+        let isolated = if unfinished > 0 {
+            tracing::warn!(
+                source = %log_token(&input.source_ref),
+                attempts = unfinished,
+                "the service died while this email was in flight; it is read again on its own"
+            );
+            Isolation::Alone(self.isolation.write().await)
+        } else {
+            Isolation::Shared(self.isolation.read().await)
+        };
+        if let Some(store) = &attempts {
+            let now = Utc::now().timestamp_millis();
+            if let Err(e) = store.begin_attempt(&input.source_ref, &hash, now).await {
+                tracing::warn!(error = %e, "cannot note the attempt on the email");
+            }
+        }
         let raw = Arc::new(input.raw);
         let task_raw = Arc::clone(&raw);
         let task_this = Arc::clone(&self);
@@ -563,6 +635,7 @@ impl Intake {
             Ok(Err(_)) => quarantine(&raw, "processing the email failed unexpectedly".into()),
             Err(_) => timed_out(),
         };
+        drop(isolated);
         let result = self
             .complete(prepared, Utc::now().date_naive(), started)
             .await;
@@ -693,6 +766,29 @@ impl Intake {
             },
             replay,
         })
+    }
+}
+
+/// How a reader holds `Intake::isolation` (only ever dropped).
+enum Isolation<'a> {
+    Shared(#[allow(dead_code)] tokio::sync::RwLockReadGuard<'a, ()>),
+    Alone(#[allow(dead_code)] tokio::sync::RwLockWriteGuard<'a, ()>),
+}
+
+/// The quarantine reason of an email that the service died on (`web::views` shows it in
+/// Swedish; it matches on the start).
+pub fn poison_error(attempts: i64) -> String {
+    format!(
+        "processing stopped before it finished, {attempts} times (the service died while reading this email); it is not read again"
+    )
+}
+
+/// Forgets the attempt on a settled email (see `Intake::analyse_input`).
+async fn end_attempt(input: &Input, recorder: &Recorder) {
+    if let Recorder::Store(store) = recorder {
+        if let Err(e) = store.end_attempt(&input.source_ref).await {
+            tracing::warn!(error = %e, "cannot clear the attempt on a settled email");
+        }
     }
 }
 

@@ -66,6 +66,13 @@ pub const LDAP_LOOKUPS: &str = "tjid_ldap_lookups_total";
 /// metric counts the fields).
 pub const CASES_LOW_OCR: &str = "tjid_cases_low_ocr_confidence_total";
 
+/// Time an attachment spent in its worker process (round trip included).
+pub const WORKER_SECONDS: &str = "tjid_worker_seconds";
+/// Worker processes started (the first ones and their replacements).
+pub const WORKER_STARTED: &str = "tjid_workers_started_total";
+/// Worker processes killed or lost while reading an attachment (a limit, a crash).
+pub const WORKER_KILLED: &str = "tjid_workers_killed_total";
+
 /// 1 when the last reply handed to the sink (SMTP server or reply folder) went through or was
 /// refused by the server for that reply alone, 0 when the sink could not be reached.
 pub const SINK_UP: &str = "tjid_sink_up";
@@ -220,6 +227,16 @@ fn describe_metrics() {
         "Emails by outcome (processed, ignored, quarantined, replay)."
     );
     describe_counter!(EMAILS_IGNORED, "Ignored emails by reason.");
+    describe_histogram!(
+        WORKER_SECONDS,
+        Unit::Seconds,
+        "Time an attachment spent in its worker process."
+    );
+    describe_counter!(WORKER_STARTED, "Worker processes started.");
+    describe_counter!(
+        WORKER_KILLED,
+        "Worker processes killed or lost while reading an attachment."
+    );
     describe_counter!(CASES, "Cases by kind and decision.");
     describe_counter!(CASE_REASONS, "Rejection reasons by code.");
     describe_counter!(CASE_WARNINGS, "Warnings by code.");

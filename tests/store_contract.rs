@@ -1438,7 +1438,7 @@ async fn migrate_store_copies_sqlite_into_postgres() {
 
 /// Tables that hold nothing to move: instance coordination, rebuilt at start, and failed
 /// logins (a lockout lasts minutes; a migration forgives them).
-const EXTRA_TABLES: &[&str] = &["leases", "login_attempts"];
+const EXTRA_TABLES: &[&str] = &["leases", "login_attempts", "processing_attempts"];
 
 mod erased {
     /// Serialises any `Serialize` value to a JSON value (object-safe for the closure above).

@@ -70,6 +70,9 @@ enum Command {
     CheckConfig,
     /// Try every configured connection (database, KIV, mail source, reply sink): one line each.
     Check,
+    /// Read attachments for the daemon (started by it; the protocol is on stdin and stdout).
+    #[command(hide = true)]
+    Worker,
     /// Copy a SQLite store into an empty PostgreSQL database, in one transaction.
     MigrateStore {
         /// The SQLite store: sqlite:PATH.
@@ -222,6 +225,9 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Worker = &cli.command {
+        return Ok(crate::pipeline::worker::serve());
+    }
     if let Command::Forms {
         command: FormsCommand::Write { dir },
     } = &cli.command
@@ -254,7 +260,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Purge => purge(settings).await,
             Command::Backup { file } => backup(settings, &file).await,
             Command::Check => check(settings).await,
-            Command::Forms { .. } | Command::CheckConfig | Command::MigrateStore { .. } => {
+            Command::Forms { .. }
+            | Command::CheckConfig
+            | Command::MigrateStore { .. }
+            | Command::Worker => {
                 unreachable!("handled above")
             }
         }
@@ -309,7 +318,26 @@ fn open_sink(settings: &Settings) -> anyhow::Result<ReplySink> {
     }
 }
 
+/// Untrusted attachments are read in worker processes of this binary (`run` and `process`).
+fn enable_workers(settings: &Settings) -> anyhow::Result<()> {
+    let program = std::env::current_exe().context("cannot find this program to start workers")?;
+    let workers = match settings.ocr.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    crate::pipeline::worker::enable(crate::pipeline::worker::WorkerSettings {
+        program,
+        workers,
+        memory_mb: settings.limits.worker_memory_mb,
+        cpu_per_attachment: std::time::Duration::from_secs(settings.limits.worker_cpu_secs),
+        recycle_after: settings.limits.worker_recycle_after,
+        log: settings.log.clone(),
+    });
+    Ok(())
+}
+
 async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
+    enable_workers(&settings)?;
     let store = open_store(&settings).await?;
     let sink = open_sink(&settings)?;
     let intake = Arc::new(Intake::load(settings.intake_parts())?);
@@ -326,6 +354,7 @@ async fn process(
     json: bool,
     paths: &[PathBuf],
 ) -> anyhow::Result<ExitCode> {
+    enable_workers(&settings)?;
     let inputs = crate::source::read_files(paths)?;
     let (recorder, sink) = if dry_run {
         (Recorder::DryRun(Mutex::new(DryRun::default())), None)

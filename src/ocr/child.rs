@@ -116,6 +116,11 @@ pub fn set_memory_limit_mb(mb: u64) {
     MEMORY_LIMIT_MB.store(mb, Ordering::Relaxed);
 }
 
+/// The address-space limit of the programs started from now on, in MiB (0: none).
+pub fn memory_limit_mb() -> u64 {
+    MEMORY_LIMIT_MB.load(Ordering::Relaxed)
+}
+
 /// Runs `cmd` with `input` on stdin; at most `stdout_cap` bytes of stdout are kept. The program
 /// gets the configured address-space limit (`RLIMIT_AS`): it fails to allocate beyond it. It is
 /// killed after `timeout`, at this thread's deadline, or when this thread's budget runs out,

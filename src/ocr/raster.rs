@@ -31,7 +31,7 @@ use image::{ColorType, GrayImage, ImageDecoder, ImageFormat, Luma};
 use lopdf::{Document, Object, ObjectId};
 
 /// Bounds on decoding.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RasterLimits {
     /// Pages of one attachment that are read; later pages are left out.
     pub max_pages: usize,
@@ -133,7 +133,8 @@ fn decode_grey(
     limits: &RasterLimits,
 ) -> Result<GrayImage, RasterError> {
     let err = |e: image::ImageError| RasterError::Decode(e.to_string());
-    let mut reader = image::ImageReader::new(Cursor::new(data));
+    let data = png_without_ancillary(data);
+    let mut reader = image::ImageReader::new(Cursor::new(&data[..]));
     match format {
         Some(f) => reader.set_format(f),
         None => {
@@ -212,11 +213,15 @@ pub fn image_dimensions(data: &[u8]) -> Option<(u32, u32)> {
             .dimensions()
             .ok();
     }
-    image::ImageReader::new(Cursor::new(data))
+    let data = png_without_ancillary(data);
+    let mut reader = image::ImageReader::new(Cursor::new(&data[..]))
         .with_guessed_format()
-        .ok()?
-        .into_dimensions()
-        .ok()
+        .ok()?;
+    // Only the header is wanted: a decoder that asks for more than this is refused.
+    let mut l = image::Limits::default();
+    l.max_alloc = Some(16 << 20);
+    reader.limits(l);
+    reader.into_dimensions().ok()
 }
 
 fn check_pixels(w: u32, h: u32, limits: &RasterLimits) -> Result<(), RasterError> {
@@ -495,6 +500,12 @@ fn check_declared_images(
                     if px > limits.max_pixels {
                         return Err(RasterError::TooLarge(px));
                     }
+                    // The decoder believes the image's own header, not the dictionary.
+                    if let Some(px) = own_header_pixels(doc, s)? {
+                        if px > limits.max_pixels {
+                            return Err(RasterError::TooLarge(px));
+                        }
+                    }
                 }
                 &s.dict
             }
@@ -510,6 +521,143 @@ fn check_declared_images(
         todo.extend(follow(dict));
     }
     Ok(())
+}
+
+/// The pixels an image XObject's own data declares, where its filter has a header that says so
+/// (JBIG2: the page-information and region segments; DCT: the JPEG frame header). A JBIG2 image
+/// behind another filter is refused: its header cannot be checked without decoding.
+fn own_header_pixels(doc: &Document, s: &lopdf::Stream) -> Result<Option<u64>, RasterError> {
+    let filters: Vec<&[u8]> = match s.dict.get(b"Filter").map(|o| doc.dereference(o)) {
+        Ok(Ok((_, Object::Name(n)))) => vec![n.as_slice()],
+        Ok(Ok((_, Object::Array(a)))) => a.iter().filter_map(|o| o.as_name().ok()).collect(),
+        _ => Vec::new(),
+    };
+    match filters.as_slice() {
+        [b"JBIG2Decode"] => {
+            let mut px = jbig2_pixels(&s.content);
+            if let Ok(globals) = s
+                .dict
+                .get(b"DecodeParms")
+                .and_then(|o| doc.dereference(o))
+                .and_then(|(_, o)| o.as_dict())
+                .and_then(|d| d.get(b"JBIG2Globals"))
+                .and_then(|o| doc.dereference(o))
+                .and_then(|(_, o)| o.as_stream())
+            {
+                px = px.max(jbig2_pixels(&globals.content));
+            }
+            Ok(Some(px))
+        }
+        [b"DCTDecode"] => Ok(jpeg_pixels(&s.content)),
+        f if f.contains(&&b"JBIG2Decode"[..]) => Err(RasterError::Decode(
+            "a JBIG2 image behind another filter is not read".into(),
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// The largest size in pixels that a JBIG2 stream's page-information segment (type 48) or any
+/// region segment declares, walking the segment headers of an embedded stream (no file header,
+/// as PDF stores it). An unknown page height (striped pages) counts as one row per stripe.
+pub(crate) fn jbig2_pixels(data: &[u8]) -> u64 {
+    const REGIONS: [u8; 12] = [4, 6, 7, 20, 22, 23, 36, 38, 39, 40, 42, 43];
+    let be32 = |at: usize| -> Option<u32> {
+        data.get(at..at + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let mut largest = 0u64;
+    let mut i = 0usize;
+    for _ in 0..100_000 {
+        let Some(number) = be32(i) else { break };
+        let Some(&flags) = data.get(i + 4) else { break };
+        let kind = flags & 0x3F;
+        let long_page = flags & 0x40 != 0;
+        let Some(&refs) = data.get(i + 5) else { break };
+        let mut at = i + 6;
+        let count = match refs >> 5 {
+            7 => {
+                let Some(n) = be32(i + 5) else { break };
+                let n = (n & 0x1FFF_FFFF) as usize;
+                at = i + 9 + (n + 1).div_ceil(8);
+                n
+            }
+            n => n as usize,
+        };
+        let ref_size = match number {
+            0..=256 => 1,
+            257..=65_536 => 2,
+            _ => 4,
+        };
+        at += count * ref_size + if long_page { 4 } else { 1 };
+        let Some(len) = be32(at) else { break };
+        let start = at + 4;
+        if kind == 48 || REGIONS.contains(&kind) {
+            if let (Some(w), Some(h)) = (be32(start), be32(start + 4)) {
+                let h = if h == u32::MAX { 1 } else { h };
+                largest = largest.max(w as u64 * h as u64);
+            }
+        }
+        if len == u32::MAX {
+            // An immediate generic region of unknown length: the rest cannot be walked.
+            break;
+        }
+        i = start.saturating_add(len as usize);
+    }
+    largest
+}
+
+/// The size in pixels a JPEG's frame header (SOFn) declares, `None` when none is found.
+pub(crate) fn jpeg_pixels(data: &[u8]) -> Option<u64> {
+    let mut i = 2usize;
+    if !data.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    while i + 4 <= data.len() {
+        if data[i] != 0xFF {
+            return None;
+        }
+        let marker = data[i + 1];
+        if marker == 0xFF {
+            i += 1;
+            continue;
+        }
+        let len = u16::from_be_bytes([data[i + 2], data[i + 3]]) as usize;
+        if matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+            let h = u16::from_be_bytes([*data.get(i + 5)?, *data.get(i + 6)?]) as u64;
+            let w = u16::from_be_bytes([*data.get(i + 7)?, *data.get(i + 8)?]) as u64;
+            return Some(w * h);
+        }
+        if marker == 0xDA {
+            return None;
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+/// A PNG with only the chunks that decoding it to grey needs (IHDR, PLTE, tRNS, IDAT, IEND):
+/// ancillary chunks such as an iCCP colour profile or a zTXt text that inflates to gigabytes
+/// are dropped before a decoder sees them. Other data is returned as it is.
+pub(crate) fn png_without_ancillary(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if !data.starts_with(SIGNATURE) {
+        return std::borrow::Cow::Borrowed(data);
+    }
+    let mut out = SIGNATURE.to_vec();
+    let mut i = SIGNATURE.len();
+    while i + 8 <= data.len() {
+        let len = u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]) as usize;
+        let end = (i + 12).saturating_add(len).min(data.len());
+        let kind = &data[i + 4..i + 8];
+        if matches!(kind, b"IHDR" | b"PLTE" | b"tRNS" | b"IDAT" | b"IEND") {
+            out.extend_from_slice(&data[i..end]);
+        }
+        if kind == b"IEND" {
+            break;
+        }
+        i = end;
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The page's only image, decoded, with its resolution from the page size; `None` when the page
@@ -810,6 +958,74 @@ fn parse_pgm(mut data: Vec<u8>) -> Option<GrayImage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An embedded JBIG2 stream: one page-information segment of `w` × `h`, then end of page.
+    pub(crate) fn jbig2_page(w: u32, h: u32) -> Vec<u8> {
+        let mut d = Vec::new();
+        // Segment 0, type 48, no referred segments, page 1, 19 bytes of data.
+        d.extend_from_slice(&[0, 0, 0, 0, 48, 0, 1, 0, 0, 0, 19]);
+        d.extend_from_slice(&w.to_be_bytes());
+        d.extend_from_slice(&h.to_be_bytes());
+        d.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        // Segment 1, type 49 (end of page), 0 bytes.
+        d.extend_from_slice(&[0, 0, 0, 1, 49, 0, 1, 0, 0, 0, 0]);
+        d
+    }
+
+    #[test]
+    fn a_jbig2_page_segment_and_a_jpeg_frame_declare_their_size() {
+        assert_eq!(jbig2_pixels(&jbig2_page(2480, 3508)), 2480 * 3508);
+        assert_eq!(jbig2_pixels(&jbig2_page(60_000, 60_000)), 3_600_000_000);
+        assert_eq!(jbig2_pixels(b"garbage"), 0);
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0];
+        jpeg.extend_from_slice(&[0xFF, 0xC0, 0, 11, 8, 0xEA, 0x60, 0xEA, 0x60, 1, 1]);
+        assert_eq!(jpeg_pixels(&jpeg), Some(60_000 * 60_000));
+        assert_eq!(jpeg_pixels(b"not a jpeg"), None);
+    }
+
+    #[test]
+    fn a_png_profile_that_inflates_to_gigabytes_is_not_read() {
+        use std::io::Write;
+        let img = GrayImage::from_pixel(700, 700, Luma([200]));
+        let mut png = Vec::new();
+        img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+            .unwrap();
+        // An iCCP chunk of 1 GiB of zeros, deflated, put after IHDR.
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..1024 {
+            z.write_all(&zeros).unwrap();
+        }
+        let mut body = b"iCCPbomb\0\0".to_vec();
+        body.extend_from_slice(&z.finish().unwrap());
+        let mut chunk = ((body.len() - 4) as u32).to_be_bytes().to_vec();
+        chunk.extend_from_slice(&body);
+        chunk.extend_from_slice(&crc32(&body).to_be_bytes());
+        let at = 8 + 25;
+        let mut bomb = png[..at].to_vec();
+        bomb.extend_from_slice(&chunk);
+        bomb.extend_from_slice(&png[at..]);
+        let stripped = png_without_ancillary(&bomb);
+        assert_eq!(&stripped[..], &png[..]);
+        assert_eq!(image_dimensions(&bomb), Some((700, 700)));
+        let page = decode_image_page(&bomb, 0, &RasterLimits::default()).unwrap();
+        assert_eq!(page.image.dimensions(), (700, 700));
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
 
     #[test]
     fn pgm_is_parsed() {

@@ -11,6 +11,11 @@ use super::lexer::{Lexer, Operand, Token};
 const EXPAND_RANGE_MAX: u32 = 256;
 /// Upper bound on the entries kept from one CMap (defence against huge CMaps).
 const MAX_ENTRIES: usize = 100_000;
+/// Longest destination string, in bytes (UTF-16BE): a ligature maps to a few characters; one
+/// code mapped to 30 000 characters is an attack and is not kept.
+const MAX_DESTINATION_BYTES: usize = 64;
+/// Text kept from one CMap's destinations in all, in bytes.
+const MAX_TEXT_BYTES: usize = 4 << 20;
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct CodespaceRange {
@@ -152,6 +157,7 @@ pub(super) fn parse_cmap(data: &[u8]) -> CMap {
     let mut cmap = CMap::default();
     let mut lx = Lexer::new(data);
     let mut entries = 0usize;
+    let mut text_bytes = 0usize;
     while let Some(token) = lx.next_token() {
         let Token::Operator(w) = token else { continue };
         match w {
@@ -177,6 +183,11 @@ pub(super) fn parse_cmap(data: &[u8]) -> CMap {
             b"beginbfchar" => {
                 while let Some(src) = string(lx.next_token()) {
                     let text = match lx.next_token() {
+                        Some(Token::Operand(Operand::Str(d)))
+                            if d.len() > MAX_DESTINATION_BYTES =>
+                        {
+                            continue
+                        }
                         Some(Token::Operand(Operand::Str(d))) => utf16_text(&d),
                         Some(Token::Operand(Operand::Name(n))) => std::str::from_utf8(&n)
                             .ok()
@@ -184,8 +195,9 @@ pub(super) fn parse_cmap(data: &[u8]) -> CMap {
                             .unwrap_or_default(),
                         _ => break,
                     };
-                    if entries < MAX_ENTRIES {
+                    if entries < MAX_ENTRIES && text_bytes + text.len() <= MAX_TEXT_BYTES {
                         entries += 1;
+                        text_bytes += text.len();
                         cmap.singles.insert(code_value(&src), text);
                     }
                 }
@@ -197,6 +209,11 @@ pub(super) fn parse_cmap(data: &[u8]) -> CMap {
                     };
                     let (lo, hi) = (code_value(&lo), code_value(&hi));
                     let target = match lx.next_token() {
+                        Some(Token::Operand(Operand::Str(d)))
+                            if d.len() > MAX_DESTINATION_BYTES =>
+                        {
+                            continue
+                        }
                         Some(Token::Operand(Operand::Str(d))) => {
                             let units: Vec<u16> = d
                                 .chunks(2)
@@ -214,16 +231,26 @@ pub(super) fn parse_cmap(data: &[u8]) -> CMap {
                             items
                                 .iter()
                                 .map_while(|item| match item {
-                                    Operand::Str(d) => Some(utf16_text(d)),
+                                    Operand::Str(d) if d.len() <= MAX_DESTINATION_BYTES => {
+                                        Some(utf16_text(d))
+                                    }
                                     _ => None,
                                 })
                                 .collect(),
                         ),
                         _ => break,
                     };
-                    if hi < lo || entries >= MAX_ENTRIES {
+                    let target_bytes = match &target {
+                        RangeTarget::Offset(units) => units.len() * 2,
+                        RangeTarget::List(list) => list.iter().map(String::len).sum(),
+                    };
+                    if hi < lo
+                        || entries >= MAX_ENTRIES
+                        || text_bytes + target_bytes > MAX_TEXT_BYTES
+                    {
                         continue;
                     }
+                    text_bytes += target_bytes;
                     if hi - lo < EXPAND_RANGE_MAX {
                         for code in lo..=hi {
                             let off = code - lo;
@@ -235,6 +262,7 @@ pub(super) fn parse_cmap(data: &[u8]) -> CMap {
                                 },
                             };
                             entries += 1;
+                            text_bytes += text.len();
                             cmap.singles.insert(code, text);
                         }
                     } else {
@@ -267,6 +295,28 @@ mod tests {
         assert_eq!(cm.lookup(0x1001).as_deref(), Some("\u{4E01}"));
         assert_eq!(cm.lookup(0x5000), None);
         assert_eq!(cm.code_len(&[0, 3, 0, 4], 1), 2);
+    }
+
+    #[test]
+    fn long_destinations_and_too_much_text_are_not_kept() {
+        // One code to 30 000 characters: not kept, the short one next to it is.
+        let long = "0041".repeat(30_000);
+        let data = format!("2 beginbfchar <0001> <{long}> <0002> <0042> endbfchar");
+        let cm = parse_cmap(data.as_bytes());
+        assert_eq!(cm.lookup(1), None);
+        assert_eq!(cm.lookup(2).as_deref(), Some("B"));
+        // Many codes at the longest destination: kept up to MAX_TEXT_BYTES of text.
+        let dest = "4E00".repeat(MAX_DESTINATION_BYTES / 2);
+        let mut data = String::from("beginbfchar\n");
+        for code in 0..100_000u32 {
+            data.push_str(&format!("<{code:06X}> <{dest}>\n"));
+        }
+        data.push_str("endbfchar");
+        let cm = parse_cmap(data.as_bytes());
+        let kept = cm.singles.values().map(String::len).sum::<usize>();
+        assert!(kept <= MAX_TEXT_BYTES, "{kept}");
+        assert!(cm.lookup(0).is_some());
+        assert_eq!(cm.lookup(99_999), None);
     }
 
     #[test]

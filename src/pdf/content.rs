@@ -383,11 +383,15 @@ impl<'a> Interp<'a, '_> {
         let mut ran = 0;
         let mut lexer = Lexer::new(data);
         let mut operands = Vec::new();
-        while let Some(op) = lexer.next_op(&mut operands) {
-            if self.ops_left == 0 {
+        loop {
+            // Operands count as well as operators (a `TJ` of 30 million numbers is 30 million
+            // operations); a Form XObject run meanwhile takes from the same budget.
+            lexer.set_budget(self.ops_left);
+            let before = lexer.used();
+            let Some(op) = lexer.next_op(&mut operands) else {
                 break;
-            }
-            self.ops_left -= 1;
+            };
+            self.ops_left = self.ops_left.saturating_sub(lexer.used() - before);
             ran += 1;
             self.op(op, &operands, resources, depth);
         }

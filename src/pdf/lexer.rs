@@ -6,6 +6,9 @@ use std::borrow::Cow;
 
 const MAX_OPERANDS: usize = 64;
 const MAX_ARRAY_DEPTH: usize = 16;
+/// Items kept of one array operand; later ones are read (and counted) but dropped. A `TJ` of a
+/// real line holds a few hundred.
+pub(super) const MAX_ARRAY_ITEMS: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Operand<'a> {
@@ -27,6 +30,12 @@ pub(super) enum Token<'a> {
 pub(super) struct Lexer<'a> {
     s: &'a [u8],
     i: usize,
+    /// Tokens (operators, operands and the items of array operands) that may still be read;
+    /// once none is left the stream ends there. Every token costs, so 30 million operands of
+    /// one `TJ` cost as much as 30 million operators.
+    budget: usize,
+    /// Tokens read so far.
+    used: usize,
 }
 
 #[inline]
@@ -54,7 +63,33 @@ fn hex_val(b: u8) -> Option<u8> {
 
 impl<'a> Lexer<'a> {
     pub fn new(s: &'a [u8]) -> Self {
-        Lexer { s, i: 0 }
+        Lexer {
+            s,
+            i: 0,
+            budget: usize::MAX,
+            used: 0,
+        }
+    }
+
+    /// Sets how many tokens may still be read from here on.
+    pub fn set_budget(&mut self, budget: usize) {
+        self.budget = budget;
+    }
+
+    /// Tokens read so far (array items included).
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    /// Takes one token from the budget; false (and the stream ends) when none is left.
+    fn spend(&mut self) -> bool {
+        if self.budget == 0 {
+            self.i = self.s.len();
+            return false;
+        }
+        self.budget -= 1;
+        self.used += 1;
+        true
     }
 
     /// The next operator and its operands (`operands` is cleared first).
@@ -88,6 +123,9 @@ impl<'a> Lexer<'a> {
                 return None;
             }
             let c = self.s[self.i];
+            if !matches!(c, b']' | b')' | b'>' | b'{' | b'}') && !self.spend() {
+                return None;
+            }
             match c {
                 b'[' | b'(' | b'<' | b'/' | b'+' | b'-' | b'.' | b'0'..=b'9' => {
                     return Some(Token::Operand(self.operand(0)));
@@ -159,7 +197,13 @@ impl<'a> Lexer<'a> {
                         b'[' | b'(' | b'<' | b'/' | b'+' | b'-' | b'.' | b'0'..=b'9'
                             if depth < MAX_ARRAY_DEPTH =>
                         {
-                            items.push(self.operand(depth + 1));
+                            if !self.spend() {
+                                break;
+                            }
+                            let item = self.operand(depth + 1);
+                            if items.len() < MAX_ARRAY_ITEMS {
+                                items.push(item);
+                            }
                         }
                         _ => {
                             // A keyword inside an array (true/false/null or garbage).
@@ -450,6 +494,26 @@ mod tests {
         let r = ops(b"q BI /W 2 /H 1 /F /AHx ID \x00EI\xff EI Q /P <</MCID 0>> BDC (t) Tj EMC");
         let names: Vec<&str> = r.iter().map(|o| o.0.as_str()).collect();
         assert_eq!(names, ["q", "BI", "Q", "BDC", "Tj", "EMC"]);
+    }
+
+    #[test]
+    fn every_operand_costs_and_long_arrays_are_cut() {
+        let mut data = b"[".to_vec();
+        for _ in 0..10_000 {
+            data.extend_from_slice(b"1 ");
+        }
+        data.extend_from_slice(b"] TJ (a) Tj");
+        let mut lx = Lexer::new(&data);
+        lx.set_budget(100);
+        let mut v = Vec::new();
+        // The array's items use up the budget: the stream ends before TJ.
+        assert_eq!(lx.next_op(&mut v), None);
+        assert_eq!(lx.used(), 100);
+        let mut lx = Lexer::new(&data);
+        assert_eq!(lx.next_op(&mut v), Some(&b"TJ"[..]));
+        let Operand::Array(a) = &v[0] else { panic!() };
+        assert_eq!(a.len(), MAX_ARRAY_ITEMS);
+        assert_eq!(lx.used(), 10_002);
     }
 
     #[test]

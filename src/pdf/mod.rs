@@ -21,16 +21,22 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use lopdf::{DecompressError, Document, Error as LoError, LoadOptions, Object, ObjectId};
 
 /// Resource bounds applied while reading one PDF.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PdfLimits {
     /// Largest accepted file, in bytes.
     pub max_bytes: usize,
     /// Most pages read; a document with more is rejected.
     pub max_pages: usize,
-    /// Bound on the decompressed size of one stream (and of one page's content).
+    /// Bound on the decompressed size of one stream (and of one page's content, Form XObjects
+    /// included).
     pub max_decompressed_bytes: usize,
-    /// Content-stream operations interpreted per page (Form XObjects included).
+    /// Content-stream tokens interpreted per page (Form XObjects included): operators and
+    /// operands alike, each item of an array operand counted.
     pub max_ops_per_page: usize,
+    /// Entries of one array or dictionary in the file (nested ones included), checked on the
+    /// raw bytes before lopdf parses anything: lopdf parses every object at load, and a 20 MB
+    /// array of numbers takes it some 3 GB (about 100 bytes a number in memory).
+    pub max_object_entries: usize,
     /// Nesting depth of Form XObjects.
     pub max_xobject_depth: usize,
     /// Objects kept while loading (page-tree nodes are objects too); a document with more is
@@ -47,8 +53,13 @@ impl Default for PdfLimits {
         PdfLimits {
             max_bytes: 20 * 1024 * 1024,
             max_pages: 50,
-            max_decompressed_bytes: 64 * 1024 * 1024,
-            max_ops_per_page: 200_000,
+            // A page of dense text is a few hundred KB of content; 16 MiB held per page at most.
+            max_decompressed_bytes: 16 * 1024 * 1024,
+            // A dense page with every glyph placed on its own is some 20 000 tokens. 1 000 000
+            // operands held at once (one array) are about 32 MB.
+            max_ops_per_page: 1_000_000,
+            // A CID font's /W array for a CJK font has a few tens of thousands of entries.
+            max_object_entries: 100_000,
             max_xobject_depth: 8,
             // A filled-in form has a few hundred objects, a 50-page report a few thousand.
             // 200 000 small objects took 343 MB; 20 000 stay under 40 MB.
@@ -139,6 +150,8 @@ pub enum PdfError {
     TooManyPages(usize),
     #[error("the PDF has more than {0} objects")]
     TooManyObjects(usize),
+    #[error("an array or dictionary of the PDF has more than {0} entries")]
+    TooLargeObject(usize),
     #[error("reading the PDF failed unexpectedly")]
     Panicked,
 }
@@ -234,6 +247,9 @@ pub fn load(bytes: &[u8], limits: &PdfLimits) -> Result<Document, PdfError> {
     if count_object_headers(bytes) > limits.max_objects {
         return Err(PdfError::TooManyObjects(limits.max_objects));
     }
+    if largest_composite(bytes, limits.max_object_entries) > limits.max_object_entries {
+        return Err(PdfError::TooLargeObject(limits.max_object_entries));
+    }
     let load_with = |force_reconstruct: bool| {
         KEPT.with(|k| k.set((0, limits.max_objects)));
         let options = LoadOptions {
@@ -294,6 +310,104 @@ fn count_object_headers(bytes: &[u8]) -> usize {
         }
     }
     count
+}
+
+/// The most entries (tokens, nested ones included) of one top-level array or dictionary in the
+/// file outside streams, counted until it passes `stop_after`. Streams (`stream` … `endstream`),
+/// strings and comments are skipped; it reads the bytes once and allocates nothing.
+fn largest_composite(bytes: &[u8], stop_after: usize) -> usize {
+    let (mut i, n) = (0usize, bytes.len());
+    let mut depth = 0usize;
+    let mut count = 0usize;
+    let mut largest = 0usize;
+    let delim = |b: u8| b"()<>[]{}/%".contains(&b) || b.is_ascii_whitespace() || b == 0;
+    while i < n {
+        let b = bytes[i];
+        match b {
+            b'%' => {
+                while i < n && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'(' => {
+                count += usize::from(depth > 0);
+                let mut nest = 0usize;
+                while i < n {
+                    match bytes[i] {
+                        b'\\' => i += 1,
+                        b'(' => nest += 1,
+                        b')' => {
+                            nest -= 1;
+                            if nest == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
+            b'[' => {
+                count += usize::from(depth > 0);
+                depth += 1;
+            }
+            b'<' if bytes.get(i + 1) == Some(&b'<') => {
+                count += usize::from(depth > 0);
+                depth += 1;
+                i += 1;
+            }
+            b'<' => {
+                count += usize::from(depth > 0);
+                while i < n && bytes[i] != b'>' {
+                    i += 1;
+                }
+            }
+            b'/' => {
+                // A name (`/stream` is not the keyword).
+                count += usize::from(depth > 0);
+                i += 1;
+                while i < n && !delim(bytes[i]) {
+                    i += 1;
+                }
+                continue;
+            }
+            b']' => depth = depth.saturating_sub(1),
+            b'>' if bytes.get(i + 1) == Some(&b'>') => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            _ if delim(b) => {}
+            _ => {
+                let start = i;
+                while i < n && !delim(bytes[i]) {
+                    i += 1;
+                }
+                if &bytes[start..i] == b"stream" {
+                    // The data up to `endstream` is not PDF syntax.
+                    match find(&bytes[i..], b"endstream") {
+                        Some(at) => i += at + b"endstream".len(),
+                        None => i = n,
+                    }
+                    depth = 0;
+                    count = 0;
+                } else if depth > 0 {
+                    count += 1;
+                }
+                continue;
+            }
+        }
+        if depth == 0 {
+            largest = largest.max(count);
+            count = 0;
+        } else if count > stop_after {
+            return count;
+        }
+        i += 1;
+    }
+    largest.max(count)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

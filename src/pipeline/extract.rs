@@ -69,7 +69,22 @@ pub struct ExtractLimits {
 /// Reads one attachment. The external programs it runs (pdftoppm, tesseract) get one page time
 /// limit (`[ocr] page_timeout_secs`) together, so no attachment costs more than that in them
 /// whatever it holds; the time spent waiting for a free OCR worker does not count.
+///
+/// With workers enabled (`run`, `process`), a PDF or image is read in a worker process
+/// (`pipeline::worker`), under its memory and processor-time limits.
 pub fn read_attachment(att: &Attachment, limits: &ExtractLimits) -> AttachmentRead {
+    if attachment_type(att) != AttachmentType::Other
+        && att.data.len() <= limits.max_attachment_bytes
+    {
+        if let Some(read) = super::worker::read_elsewhere(att, limits) {
+            return read;
+        }
+    }
+    read_attachment_here(att, limits)
+}
+
+/// Reads one attachment in this process (see [`read_attachment`]).
+pub(crate) fn read_attachment_here(att: &Attachment, limits: &ExtractLimits) -> AttachmentRead {
     let budget = ocr::child::Budget::new(limits.ocr.page_timeout);
     ocr::child::with_budget(Some(budget), || read_attachment_now(att, limits))
 }

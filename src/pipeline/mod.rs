@@ -8,5 +8,6 @@ pub mod notice;
 pub mod parse;
 pub mod reply;
 mod settings;
+pub mod worker;
 
 pub use settings::{IntakeSettings, LimitSettings};

@@ -40,6 +40,15 @@ pub struct LimitSettings {
     pub max_attachments: usize,
     /// Wall-clock limit for reading one email's forms.
     pub processing_timeout_secs: u64,
+    /// Address space of a worker process, in MiB (0: no limit).
+    pub worker_memory_mb: u64,
+    /// Processor time one attachment may take in its worker process.
+    pub worker_cpu_secs: u64,
+    /// A worker process is replaced after this many attachments.
+    pub worker_recycle_after: usize,
+    /// An email that the process died reading this many times is quarantined without being
+    /// read again (0: never).
+    pub max_unfinished_attempts: i64,
 }
 
 impl Default for LimitSettings {
@@ -50,6 +59,10 @@ impl Default for LimitSettings {
             max_pdf_pages: 50,
             max_attachments: 20,
             processing_timeout_secs: 300,
+            worker_memory_mb: crate::pipeline::worker::DEFAULT_MEMORY_MB,
+            worker_cpu_secs: 60,
+            worker_recycle_after: 100,
+            max_unfinished_attempts: crate::store::MAX_UNFINISHED_ATTEMPTS,
         }
     }
 }
@@ -77,6 +90,15 @@ impl LimitSettings {
         let mut p = Vec::new();
         if self.max_pdf_pages == 0 || self.max_attachments == 0 {
             p.push("limits: max_pdf_pages and max_attachments must be at least 1".into());
+        }
+        if self.worker_cpu_secs == 0 || self.worker_recycle_after == 0 {
+            p.push("limits: worker_cpu_secs and worker_recycle_after must be at least 1".into());
+        }
+        if self.worker_memory_mb != 0 && self.worker_memory_mb < 256 {
+            p.push("limits.worker_memory_mb: at least 256 (or 0: no limit)".into());
+        }
+        if self.max_unfinished_attempts < 0 {
+            p.push("limits.max_unfinished_attempts: 0 (off) or more".into());
         }
         if self.processing_timeout_secs == 0 {
             p.push("limits.processing_timeout_secs: must be at least 1".into());

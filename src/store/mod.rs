@@ -1,6 +1,7 @@
 //! The store boundary: messages, cases, the outbox and the audit trail. One transaction per
 //! email covers its message row, its cases and their replies-to-send.
 
+mod attempts;
 pub mod lease;
 pub mod migrate;
 pub mod postgres;
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 use crate::case::{CheckedCase, IgnoreReason};
 
+pub use attempts::MAX_UNFINISHED_ATTEMPTS;
 pub use postgres::PgStore;
 pub use settings::{StoreKind, StoreSettings};
 pub use sqlite::SqliteStore;

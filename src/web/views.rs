@@ -326,6 +326,9 @@ pub fn quarantine_reason_sv(error: &str) -> String {
             None => "Behandlingen tog för lång tid och avbröts.".into(),
         };
     }
+    if error.starts_with("processing stopped before it finished") {
+        return "Tjänsten avbröts upprepade gånger medan meddelandet lästes (till exempel av minnesgränsen) och läser det inte igen av sig själv. Behandla igen först när orsaken är åtgärdad.".into();
+    }
     if error.starts_with("processing the email failed unexpectedly") {
         return "Behandlingen avbröts av ett oväntat fel i tjänsten.".into();
     }
@@ -977,6 +980,7 @@ mod tests {
             ("the message is larger than 26214400 bytes", "För stort: meddelandet är större än gränsen på 25,0 MB (limits.max_message_bytes)."),
             ("the message is 30000000 bytes, larger than 26214400 bytes; not downloaded", "För stort: meddelandet är större än gränsen på 25,0 MB (limits.max_message_bytes)."),
             ("processing took longer than 120 s", "Behandlingen tog längre tid än 120 s och avbröts."),
+            (&crate::intake::poison_error(2), "Tjänsten avbröts upprepade gånger medan meddelandet lästes (till exempel av minnesgränsen) och läser det inte igen av sig själv. Behandla igen först när orsaken är åtgärdad."),
             ("processing the email failed unexpectedly (a panic)", "Behandlingen avbröts av ett oväntat fel i tjänsten."),
             ("processing the email failed unexpectedly", "Behandlingen avbröts av ett oväntat fel i tjänsten."),
             ("a scan needs text recognition and tesseract (Swedish) is not installed here; process the email again once it is", "En skannad blankett kräver textigenkänning (Tesseract med svenska), som inte är installerad. Behandla igen när den är det."),
