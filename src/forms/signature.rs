@@ -18,7 +18,7 @@ use crate::imaging::INK;
 use crate::pdf::Graphic;
 
 /// What the signature box holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SignatureState {
     Signed,
     Missing,
@@ -27,7 +27,7 @@ pub enum SignatureState {
 }
 
 /// A decision and, where a box was found, where it is (page number, points, origin top left).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SignatureReading {
     pub state: SignatureState,
     pub place: Option<(usize, Rect)>,

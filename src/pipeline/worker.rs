@@ -158,6 +158,7 @@ struct WireForm {
     ocr_pages: Vec<usize>,
     boxes: Vec<FieldBox>,
     needs_ink: bool,
+    signature: Option<crate::forms::signature::SignatureReading>,
 }
 
 impl Answer {
@@ -178,6 +179,7 @@ impl Answer {
                         ocr_pages: f.ocr_pages,
                         boxes: f.boxes,
                         needs_ink: f.needs_ink,
+                        signature: f.signature,
                     })
                     .collect(),
             ),
@@ -231,6 +233,7 @@ impl WireForm {
             ocr_pages: self.ocr_pages,
             boxes: self.boxes,
             needs_ink: self.needs_ink,
+            signature: self.signature,
         })
     }
 }
@@ -686,6 +689,7 @@ mod tests {
             ocr_pages: vec![],
             boxes: vec![],
             needs_ink: false,
+            signature: None,
         }]);
         assert!(bad.read().is_err());
     }
