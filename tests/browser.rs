@@ -209,7 +209,12 @@ fn fill_store(inst: &Installation) -> HashMap<String, String> {
             cases.insert(name, c["case_id"].as_str().unwrap().to_string());
         }
     }
-    // The user, through the CLI as an administrator would add one.
+    add_user(inst);
+    cases
+}
+
+/// The user anna, through the CLI as an administrator would add one.
+fn add_user(inst: &Installation) {
     let mut add = inst
         .command()
         .args(["users", "add", "anna", "--name", "Anna Handläggare"])
@@ -225,7 +230,6 @@ fn fill_store(inst: &Installation) -> HashMap<String, String> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    cases
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1366,5 +1370,213 @@ async fn quarantine_and_held_replies_in_chromium() {
     assert!(audit.contains("Spärrat svar skickas ändå"), "{audit}");
     assert!(audit.contains("Spärrad → Väntar"), "{audit}");
     assert!(audit.contains("anna"), "{audit}");
+    let _ = b.c.clone().close().await;
+}
+
+/// The ids of the cases a list links to, in the list's order.
+async fn listed_cases(c: &Client) -> Vec<String> {
+    let hrefs = c
+        .execute(
+            "return [...new Set([...document.querySelectorAll(\"table.cases a[href^='/arende/']\")] \
+             .map(a => a.getAttribute('href')))]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    hrefs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h.as_str()?.strip_prefix("/arende/").map(str::to_string))
+        .collect()
+}
+
+/// Waits until the outbox worker has delivered the reply `{case}-1`; its body text.
+async fn delivered_reply(inst: &Installation, case: &str) -> String {
+    let path = inst.path("outbox").join(format!("{case}-1.eml"));
+    let start = Instant::now();
+    while !path.is_file() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the reply of {case} was not delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let raw = std::fs::read(&path).unwrap();
+    assert!(
+        String::from_utf8_lossy(&raw).contains(&format!("X-TjanstID-Case: {case}")),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    mail_parser::MessageParser::default()
+        .parse(&raw)
+        .unwrap()
+        .body_text(0)
+        .unwrap()
+        .into_owned()
+}
+
+/// Issue 19 in a real browser: an unsigned scanned order (its Underskrift box empty) arrives
+/// twice in the daemon's Maildir; both are held in Att granska, each with the crop of the
+/// empty box. On a laptop one is confirmed as read: rejected, and the reply says the form is
+/// not signed. On a phone the other is set to Underskriven (staff see a signature the reading
+/// missed): queued, listed in Att beställa, and the receipt goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsigned_scan_is_verified_by_its_signature_box_in_chromium() {
+    let inst = Installation::new("");
+    add_user(&inst);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let raw = std::fs::read_to_string(root.join("fixtures/scans/scan_order_unsigned.eml")).unwrap();
+    for i in 0..2 {
+        let copy = raw.replace(
+            "<scan_order_unsigned@scans.tjid>",
+            &format!("<scan_order_unsigned-{i}@scans.tjid>"),
+        );
+        assert_ne!(copy, raw);
+        inst.deliver(&format!("176510000{i}.unsigned.host"), copy.as_bytes());
+    }
+    let Some(b) = start_browser(&inst).await else {
+        return;
+    };
+    let (c, base) = (&b.c, b.base.as_str());
+    let list = format!("{base}/att-granska");
+    c.goto(&list).await.unwrap();
+    fill(c, "#username", "anna").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "#login").await;
+    let start = Instant::now();
+    while !c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/att-granska")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "login did not lead to /att-granska"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Both emails read (the OCR takes its time): two cases held, no reply yet.
+    let start = Instant::now();
+    let ids = loop {
+        c.goto(&list).await.unwrap();
+        let ids = listed_cases(c).await;
+        if ids.len() == 2 {
+            break ids;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "the two scans were not held: {ids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let (rejected, signed) = (&ids[0], &ids[1]);
+    assert_eq!(text_of(c, "#count-held").await, "2");
+    let text = text_of(c, "main").await;
+    assert!(text.contains("Blanketten är inte underskriven"), "{text}");
+    assert_eq!(inst.count("outbox"), 0, "a held case is not answered");
+    shot(c, "70-att-granska-underskrift").await;
+
+    // The first: the crop of the empty box, the select saying what was read; confirmed as read.
+    click(c, &format!("table.cases a[href='/arende/{rejected}']")).await;
+    let widths = images_loaded(c, "#verify-underskrift").await;
+    assert!(widths.len() == 1 && widths[0] > 0.0, "{widths:?}");
+    let src = c
+        .find(Locator::Css("#verify-underskrift img.crop"))
+        .await
+        .unwrap()
+        .attr("src")
+        .await
+        .unwrap();
+    assert_eq!(
+        src.as_deref(),
+        Some(format!("/arende/{rejected}/falt/underskrift.png").as_str())
+    );
+    assert_eq!(text_of(c, "#verify-underskrift label").await, "Underskrift");
+    assert_eq!(value_of(c, "#f-underskrift").await, "nej");
+    let text = body_text(c).await;
+    assert!(text.contains("Blanketten är inte underskriven"), "{text}");
+    assert_eq!(text_of(c, "#state").await, "Att granska");
+    shot(c, "71-granska-underskrift").await;
+    click(c, "#do-verify").await;
+    wait_for_state(c, "Avvisat").await;
+    let text = body_text(c).await;
+    assert!(text.contains("Granskat: ärendet avvisades."), "{text}");
+    let audit = text_of(c, "#audit").await;
+    assert!(audit.contains("Granskat och bekräftat"), "{audit}");
+    assert!(!audit.contains("Rättat fält"), "nothing corrected: {audit}");
+    let reply = delivered_reply(&inst, rejected).await;
+    assert!(
+        reply.contains("Blanketten är inte underskriven: rutan ”Underskrift” är tom."),
+        "{reply}"
+    );
+    assert!(reply.contains("nytt e-postmeddelande"), "{reply}");
+    assert!(!reply.contains("19121212-1212"), "{reply}");
+    shot(c, "72-granskat-avvisat").await;
+
+    // The second on a laptop, then on a phone: the crop fits the screen; set to Underskriven.
+    c.goto(&format!("{base}/arende/{signed}")).await.unwrap();
+    let widths = images_loaded(c, "#verify-underskrift").await;
+    assert!(widths.len() == 1 && widths[0] > 0.0, "{widths:?}");
+    shot(c, "73-granska-underskrift-2").await;
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&list).await.unwrap();
+    assert_eq!(listed_cases(c).await, vec![signed.clone()]);
+    fits_a_phone(c, "Att granska").await;
+    shot(c, "74-mobil-att-granska-underskrift").await;
+    c.goto(&format!("{base}/arende/{signed}")).await.unwrap();
+    let widths = images_loaded(c, "#verify-underskrift").await;
+    assert!(widths.len() == 1 && widths[0] > 0.0, "{widths:?}");
+    let shown = js_number(
+        c,
+        "return document.querySelector('#verify-underskrift img.crop').getBoundingClientRect().right",
+    )
+    .await;
+    assert!(shown <= 390.0, "the crop ends at {shown}px");
+    fits_a_phone(c, "the case page").await;
+    c.find(Locator::Css("#f-underskrift"))
+        .await
+        .unwrap()
+        .select_by_label("Underskriven")
+        .await
+        .unwrap();
+    assert_eq!(value_of(c, "#f-underskrift").await, "ja");
+    scroll_to(c, "#verify-underskrift").await;
+    shot(c, "75-mobil-granska-underskriven").await;
+    click(c, "#do-verify").await;
+    wait_for_state(c, "Att handlägga").await;
+    let text = body_text(c).await;
+    assert!(
+        text.contains("Granskat: ärendet godkändes och är nu att handlägga."),
+        "{text}"
+    );
+    let audit = text_of(c, "#audit").await;
+    assert!(
+        audit.contains("Underskrift: saknas → underskriven"),
+        "{audit}"
+    );
+    assert!(audit.contains("anna"), "{audit}");
+    let receipt = delivered_reply(&inst, signed).await;
+    assert!(receipt.contains("Telia"), "{receipt}");
+    assert!(receipt.contains(signed.as_str()), "{receipt}");
+    assert!(!receipt.contains("underskriven"), "{receipt}");
+    fits_a_phone(c, "the verified case").await;
+    shot(c, "76-mobil-granskat-godkant").await;
+    scroll_to(c, "#audit").await;
+    shot(c, "77-mobil-granskat-handelser").await;
+
+    // Back on the laptop: nothing left to verify, the order waits in Att beställa.
+    c.set_window_size(1366, 768).await.unwrap();
+    c.goto(&format!("{base}/att-bestalla")).await.unwrap();
+    let ordered = listed_cases(c).await;
+    assert!(ordered.contains(signed), "{ordered:?}");
+    assert!(!ordered.contains(rejected), "{ordered:?}");
+    assert_eq!(text_of(c, "#count-held").await, "0");
+    shot(c, "78-att-bestalla-underskriven").await;
+    c.goto(&list).await.unwrap();
+    assert!(body_text(c).await.contains("Inga ärenden att granska."));
     let _ = b.c.clone().close().await;
 }

@@ -293,3 +293,112 @@ async fn cases_verify_corrects_and_confirms_a_held_case() {
     assert!(stderr.contains("Att handlägga"), "{stderr}");
     assert_eq!(inst.count("outbox"), 1);
 }
+
+/// SPEC §2.2 and §4.4 from the command line: an unsigned scanned order is held on
+/// `underskrift` with no reply; `cases verify --set underskrift=kanske` is refused in Swedish
+/// and changes nothing; `underskrift=ja` with `--confirm` (staff see the signature on the
+/// page) queues it, the receipt goes out, and the audit shows who corrected what.
+#[test]
+fn cases_verify_sets_the_signature_of_a_held_unsigned_scan() {
+    let inst = Installation::new("");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixture = root.join("fixtures/scans/scan_order_unsigned.eml");
+    let (ok, stdout, stderr) = run(&inst, &["process", "--json", fixture.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let case = &v["cases"][0];
+    assert_eq!(case["decision"], "rejected", "{stdout}");
+    assert_eq!(case["reasons"][0]["code"], "signature_missing", "{stdout}");
+    assert_eq!(case["reasons"][0]["field"], "underskrift", "{stdout}");
+    let id = case["case_id"].as_str().unwrap().to_string();
+    let id = id.as_str();
+    let (ok, show, _) = run(&inst, &["cases", "show", id]);
+    assert!(ok);
+    assert!(show.contains("state held"), "{show}");
+    assert!(
+        show.contains("Held for verification: underskrift"),
+        "{show}"
+    );
+    assert_eq!(inst.count("outbox"), 0, "a held case is not answered");
+
+    // Neither yes nor no: refused, in Swedish, and nothing changes.
+    let (ok, stdout, stderr) = run(
+        &inst,
+        &[
+            "cases",
+            "verify",
+            id,
+            "--set",
+            "underskrift=kanske",
+            "--confirm",
+        ],
+    );
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains(
+            "Underskriften anges som ”ja” (underskriven) eller ”nej” (saknas), inte ”kanske”."
+        ),
+        "{stderr}"
+    );
+    let (_, show, _) = run(&inst, &["cases", "show", id]);
+    assert!(show.contains("state held"), "{show}");
+    assert!(!show.contains("field_corrected"), "{show}");
+    assert_eq!(inst.count("outbox"), 0);
+
+    // Signed after all: checked again, queued, and the receipt goes out.
+    let (ok, stdout, stderr) = run(
+        &inst,
+        &[
+            "cases",
+            "verify",
+            id,
+            "--set",
+            "underskrift=ja",
+            "--confirm",
+            "--by",
+            "anna",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("held -> queued")
+            && stdout.contains("decision queued")
+            && stdout.contains("corrected [underskrift]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("reply queued: {id}-1")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("signature_missing"), "{stdout}");
+    assert_eq!(inst.count("outbox"), 1, "the receipt went out");
+    let receipt = std::fs::read(inst.path("outbox").join(format!("{id}-1.eml"))).unwrap();
+    let text = mail_parser::MessageParser::default()
+        .parse(&receipt)
+        .unwrap()
+        .body_text(0)
+        .unwrap()
+        .into_owned();
+    assert!(text.contains("Telia") && text.contains(id), "{text}");
+    assert!(!text.contains("underskriven"), "{text}");
+
+    let (ok, show, _) = run(&inst, &["cases", "show", id]);
+    assert!(ok);
+    assert!(show.contains("state queued"), "{show}");
+    assert!(show.contains("Reasons: none"), "{show}");
+    let fix = show
+        .lines()
+        .find(|l| l.contains("field_corrected"))
+        .unwrap_or_else(|| panic!("no correction in the audit:\n{show}"));
+    assert!(
+        fix.contains("anna")
+            && fix.contains("saknas -> underskriven")
+            && fix.contains("underskrift"),
+        "{fix}"
+    );
+    assert!(
+        show.lines()
+            .any(|l| l.contains("verified") && l.contains("held -> queued")),
+        "{show}"
+    );
+}
