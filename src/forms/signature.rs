@@ -90,6 +90,13 @@ pub fn read_signature(pages: &[&PageWords], spans: &[(usize, f32, f32)]) -> Sign
     // Signed when any of the places holds a signature; missing when none does.
     let mut reading = SignatureReading::not_checked();
     for region in regions {
+        // A table row's rules span every cell: the box starts at the vertical rule left of the
+        // label (else the cell before it, e.g. a handwritten Datum, would count as the signature).
+        let verticals = match &page.ink {
+            Some(ink) => raster_verticals(ink, &region),
+            None => vector_verticals(&page.graphics, &region),
+        };
+        let region = narrow_to_cell(region, label, &verticals);
         let state = match &page.ink {
             Some(ink) => raster_signed(ink, &region, &page.words),
             None => vector_signed(&page.graphics, &region, page),
@@ -287,6 +294,72 @@ fn locate_boxes(label: &Word, rules: &[Rule], page: &PageWords) -> Vec<Rect> {
     }
     out.retain(|r| r[2] - r[0] > 10.0 && r[3] - r[1] > 6.0);
     out
+}
+
+/// The region cut at the nearest vertical rule left of the label (x in points): the signature
+/// is written in the label's cell or right of the label, never in a cell left of it. (Not cut on
+/// the right: a label may sit in a column of its own, the signing area in the cell right of it.)
+fn narrow_to_cell(region: Rect, label: &Word, verticals: &[f32]) -> Rect {
+    let pad = 1.5;
+    let left = verticals
+        .iter()
+        .copied()
+        .filter(|x| *x > region[0] + pad && *x < label.x0)
+        .fold(region[0], f32::max);
+    if left > region[0] {
+        [left + pad, region[1], region[2], region[3]]
+    } else {
+        region
+    }
+}
+
+/// Thin straight painted lines that cross the region from top to bottom. (A cell painted as its
+/// own rectangle already gives rules of its own width; a wider shape may be a slanted stroke of
+/// the signature.)
+fn vector_verticals(graphics: &[Graphic], region: &Rect) -> Vec<f32> {
+    let height = region[3] - region[1];
+    graphics
+        .iter()
+        .filter(|g| g.straight && !g.image)
+        .map(|g| g.bbox)
+        .filter(|[x0, y0, x1, y1]| {
+            x1 - x0 <= 3.0 && *y0 <= region[1] + height * 0.1 && *y1 >= region[3] - height * 0.1
+        })
+        .map(|[x0, _, x1, _]| (x0 + x1) / 2.0)
+        .collect()
+}
+
+/// Columns of ink that cross the region from top to bottom (a scan's cell borders), in points.
+fn raster_verticals(ink: &super::ink::InkImage, region: &Rect) -> Vec<f32> {
+    let img = &ink.image;
+    let s = ink.px_per_pt;
+    let to_px = |v: f32, max: u32| ((v * s).max(0.0) as u32).min(max);
+    let (x0, y0) = (
+        to_px(region[0], img.width()),
+        to_px(region[1], img.height()),
+    );
+    let (x1, y1) = (
+        to_px(region[2], img.width()),
+        to_px(region[3], img.height()),
+    );
+    if y1 <= y0 + 4 || x1 <= x0 + 4 {
+        return Vec::new();
+    }
+    let rows = y1 - y0;
+    let mut xs = Vec::new();
+    for x in x0..x1 {
+        // A row counts when the line is there within two pixels (a slightly skewed scan).
+        let dark = (y0..y1)
+            .filter(|&y| {
+                (x.saturating_sub(2)..=(x + 2).min(img.width() - 1))
+                    .any(|xx| img.get_pixel(xx, y).0[0] < INK)
+            })
+            .count() as u32;
+        if dark * 10 >= rows * 9 {
+            xs.push(x as f32 / s);
+        }
+    }
+    xs
 }
 
 /// Whether a rectangle's centre is inside the region.
@@ -593,6 +666,75 @@ mod tests {
                 px_per_pt: s,
             }),
         )
+    }
+
+    /// A scanned table row at 2 px/pt: Datum left, Underskrift right of a vertical rule, with a
+    /// scribble (handwriting the OCR did not read with confidence) in one of the two cells.
+    fn scanned_row(scribble_x: f32) -> PageWords {
+        let s = 2.0;
+        let mut img = GrayImage::from_pixel((595.0 * s) as u32, (842.0 * s) as u32, Luma([255]));
+        let (x0, y0, x1, y1, mid) = (56.0 * s, 600.0 * s, 540.0 * s, 662.0 * s, 300.0 * s);
+        for x in x0 as u32..=x1 as u32 {
+            for t in 0..2 {
+                img.put_pixel(x, y0 as u32 + t, Luma([0]));
+                img.put_pixel(x, y1 as u32 - t, Luma([0]));
+            }
+        }
+        for y in y0 as u32..=y1 as u32 {
+            for x in [x0, mid, x1 - 1.0] {
+                for t in 0..2 {
+                    img.put_pixel(x as u32 + t, y, Luma([0]));
+                }
+            }
+        }
+        for i in 0..200u32 {
+            let t = i as f32 / 200.0;
+            let x = (scribble_x + t * 120.0) * s;
+            let y = (640.0 + (t * 18.0).sin() * 10.0) * s;
+            for d in 0..3 {
+                img.put_pixel(x as u32, y as u32 + d, Luma([0]));
+            }
+        }
+        page(
+            vec![
+                word("Datum", 62.0, 604.0, 90.0, 612.0),
+                word("Underskrift", 306.0, 604.0, 356.0, 612.0),
+            ],
+            Vec::new(),
+            Some(InkImage {
+                image: Arc::new(img),
+                px_per_pt: s,
+            }),
+        )
+    }
+
+    #[test]
+    fn ink_in_the_neighbouring_cell_does_not_sign() {
+        let r = read_signature(&[&scanned_row(100.0)], &[]);
+        assert_eq!(r.state, SignatureState::Missing);
+        let (_, place) = r.place.unwrap();
+        assert!(place[0] > 300.0, "{place:?}");
+        assert_eq!(
+            read_signature(&[&scanned_row(360.0)], &[]).state,
+            SignatureState::Signed
+        );
+        // The same row drawn in a text PDF: a curve in the Datum cell does not sign either.
+        let label = word("Underskrift", 306.0, 604.0, 356.0, 612.0);
+        let lines = vec![
+            rect(56.0, 599.5, 540.0, 600.5),
+            rect(56.0, 661.5, 540.0, 662.5),
+            rect(55.5, 600.0, 56.5, 662.0),
+            rect(299.5, 600.0, 300.5, 662.0),
+            rect(539.5, 600.0, 540.5, 662.0),
+        ];
+        let mut left = lines.clone();
+        left.push(curve(100.0, 625.0, 220.0, 655.0));
+        let p = page(vec![label.clone()], left, None);
+        assert_eq!(read_signature(&[&p], &[]).state, SignatureState::Missing);
+        let mut right = lines;
+        right.push(curve(330.0, 625.0, 450.0, 655.0));
+        let p = page(vec![label], right, None);
+        assert_eq!(read_signature(&[&p], &[]).state, SignatureState::Signed);
     }
 
     #[test]
