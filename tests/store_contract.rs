@@ -1641,7 +1641,10 @@ async fn contract_an_overturn_withdraws_the_unsent_rejection(b: Backend) {
         .reply_retry(&ids[1], now + 30, "451 later", now + 30)
         .await
         .unwrap();
-    store.reply_failed(&ids[1], now + 30, "550 late").await.unwrap();
+    store
+        .reply_failed(&ids[1], now + 30, "550 late")
+        .await
+        .unwrap();
     // Only the five overturn notices are due, none of the rejections.
     let taken = store
         .take_due_replies(now + 120_000, 20, 60_000)

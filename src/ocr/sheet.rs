@@ -31,7 +31,11 @@ pub fn flatten_sheet(img: &GrayImage) -> Option<GrayImage> {
     let level = otsu_level(&small);
     // Paper against desk: the two must differ clearly, or there is no desk in view.
     let mask = GrayImage::from_fn(sw, sh, |x, y| {
-        Luma([if small.get_pixel(x, y).0[0] > level { 255 } else { 0 }])
+        Luma([if small.get_pixel(x, y).0[0] > level {
+            255
+        } else {
+            0
+        }])
     });
     let labels = connected_components(&mask, Connectivity::Four, Luma([0u8]));
     let mut sizes: Vec<u32> = Vec::new();
@@ -180,7 +184,12 @@ mod tests {
     /// A white sheet with a black bar of "text", seen at an angle on a grey desk.
     fn photo() -> GrayImage {
         let (w, h) = (900u32, 1200u32);
-        let quad = [(150.0f32, 100.0f32), (780.0, 160.0), (820.0, 1100.0), (90.0, 1050.0)];
+        let quad = [
+            (150.0f32, 100.0f32),
+            (780.0, 160.0),
+            (820.0, 1100.0),
+            (90.0, 1050.0),
+        ];
         GrayImage::from_fn(w, h, |x, y| {
             let (x, y) = (x as f32, y as f32);
             let inside = (0..4).all(|i| {
@@ -201,7 +210,10 @@ mod tests {
     fn a_sheet_on_a_desk_is_warped_flat() {
         let flat = flatten_sheet(&photo()).expect("a photo of a sheet");
         let (w, h) = flat.dimensions();
-        assert!((600..=760).contains(&w) && (900..=1000).contains(&h), "{w}x{h}");
+        assert!(
+            (600..=760).contains(&w) && (900..=1000).contains(&h),
+            "{w}x{h}"
+        );
         // The corners are paper now, not desk.
         for (x, y) in [(5, 5), (w - 6, 5), (5, h - 6), (w - 6, h - 6)] {
             assert!(flat.get_pixel(x, y).0[0] > 150, "corner {x},{y}");
@@ -211,7 +223,11 @@ mod tests {
     #[test]
     fn a_scan_is_left_alone() {
         let scan = GrayImage::from_fn(850, 1100, |x, y| {
-            Luma([if (500..520).contains(&y) && (100..700).contains(&x) { 0 } else { 250 }])
+            Luma([if (500..520).contains(&y) && (100..700).contains(&x) {
+                0
+            } else {
+                250
+            }])
         });
         assert!(flatten_sheet(&scan).is_none());
         assert!(flatten_sheet(&GrayImage::from_pixel(100, 100, Luma([255]))).is_none());

@@ -551,7 +551,10 @@ impl<'a> Interp<'a, '_> {
             if !drawn {
                 continue;
             }
-            let (a, b) = (apply(&self.display, r[0], r[1]), apply(&self.display, r[2], r[3]));
+            let (a, b) = (
+                apply(&self.display, r[0], r[1]),
+                apply(&self.display, r[2], r[3]),
+            );
             self.push_graphic(Graphic {
                 bbox: [a.0.min(b.0), a.1.min(b.1), a.0.max(b.0), a.1.max(b.1)],
                 straight: false,

@@ -72,15 +72,11 @@ pub fn render(forms: &[FilledForm<'_>]) -> Result<Vec<u8>, WriteError> {
         return Err(WriteError::FillableNotAlone { count: forms.len() });
     }
     for form in forms {
-        if let Some(key) = form
-            .values
-            .keys()
-            .find(|k| {
-                k.as_str() != FORM_ID_FIELD
-                    && !(k.as_str() == SIGNATURE_KEY && form.kind == FormKind::Order)
-                    && form.kind.field(k).is_none()
-            })
-        {
+        if let Some(key) = form.values.keys().find(|k| {
+            k.as_str() != FORM_ID_FIELD
+                && !(k.as_str() == SIGNATURE_KEY && form.kind == FormKind::Order)
+                && form.kind.field(k).is_none()
+        }) {
             return Err(WriteError::UnknownField {
                 form_id: form.kind.form_id(),
                 key: key.clone(),
