@@ -34,7 +34,10 @@ fn main() {
         }
         let pages: Vec<_> = out.into_iter().map(|p| p.words).collect();
         for f in read_forms(&pages) {
-            println!("{:?} low={:?}", f.values, f.low_confidence);
+            println!(
+                "{:?} low={:?} signature={:?}",
+                f.values, f.low_confidence, f.signature
+            );
         }
     }
 }

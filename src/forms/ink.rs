@@ -47,16 +47,26 @@ const INK: u8 = 150;
 /// field, from which it counts as marked; below `CLEAR` and above `FAINT` it is unclear.
 const CLEAR: f32 = 0.16;
 const FAINT: f32 = 0.06;
+/// Extra ink above `FAINT`, as a share of the least inked option's, from which it is a mark.
+const RELATIVE: f32 = 0.2;
 
 /// Decides the marks of one field's options. `options` are the options' text boxes;
 /// `text` are all word boxes of the page (their ink is not a mark).
 pub fn read_marks(ink: &InkImage, options: &[Rect], text: &[Rect]) -> MarkReading {
+    let options: Vec<Rect> = options.iter().map(|o| clear_of_box(ink, o)).collect();
+    let options = &options[..];
+    // One text height for all of the field's options, so that their zones are alike: a word's
+    // box is taller with a descender (`Förnyelse`) or an accent, and the boxes before the
+    // options are not.
+    let mut heights: Vec<f32> = options.iter().map(|o| (o[3] - o[1]).max(4.0)).collect();
+    heights.sort_by(f32::total_cmp);
+    let h = heights.get(heights.len() / 2).copied().unwrap_or(4.0);
     let mut scores: Vec<(f32, bool)> = options
         .iter()
         .enumerate()
         .map(|(i, o)| {
             (
-                ink_before(ink, o, text),
+                ink_before(ink, o, h, text),
                 ringed(ink, o) || enclosed(ink, options, i),
             )
         })
@@ -69,9 +79,15 @@ pub fn read_marks(ink: &InkImage, options: &[Rect], text: &[Rect]) -> MarkReadin
         scores.iter_mut().for_each(|s| s.1 = false);
         certain = false;
     }
+    // A small mark in a box (a thin ✗ in a printed ☐) adds less ink than CLEAR, but still a
+    // fifth or more over the empty boxes beside it: it counts when it is the only option with
+    // more ink than FAINT and no option is clearly marked.
+    let over = |v: f32| scores.iter().filter(|s| s.0 - least >= v).count();
+    let weak_alone = certain && over(FAINT) == 1 && over(CLEAR) == 0 && !scores.iter().any(|s| s.1);
     for (i, (before, ring)) in scores.iter().enumerate() {
         let extra = before - least;
-        if *ring || extra >= CLEAR {
+        let weak = weak_alone && extra >= FAINT && extra >= RELATIVE * least;
+        if *ring || extra >= CLEAR || weak {
             marked.push(i);
         } else if extra >= FAINT {
             certain = false;
@@ -110,15 +126,41 @@ fn dark(img: &GrayImage, x: i64, y: i64) -> bool {
         && img.get_pixel(x as u32, y as u32).0[0] < INK
 }
 
+/// The option's text box without a drawn check box that OCR took into the word (`☒ Ja` read
+/// as one word `Ja`): the box is then before the option, where its mark is looked for.
+fn clear_of_box(ink: &InkImage, option: &Rect) -> Rect {
+    let h = (option[3] - option[1]).max(4.0);
+    let px = |v: f32| to_px(ink, v).max(0) as u32;
+    let found = crate::imaging::find_box(
+        &ink.image,
+        px(option[0] - 0.5 * h),
+        px(option[0] + 1.5 * h).min(px(option[2])),
+        px(option[1] - 0.4 * h),
+        px(option[3] + 0.4 * h),
+        px(h * 0.75).max(6),
+    );
+    match found {
+        Some(b) if (b.x1 as f32) / ink.px_per_pt > option[0] + 0.1 * h => {
+            let x0 = (b.x1 + 1) as f32 / ink.px_per_pt;
+            if x0 + h * 0.5 < option[2] {
+                [x0, option[1], option[2], option[3]]
+            } else {
+                *option
+            }
+        }
+        _ => *option,
+    }
+}
+
 /// Ink in the zone before an option's text (where its box, brackets or mark are), outside any
 /// word's box, in squared text heights.
-fn ink_before(ink: &InkImage, option: &Rect, text: &[Rect]) -> f32 {
-    let h = (option[3] - option[1]).max(4.0);
+fn ink_before(ink: &InkImage, option: &Rect, h: f32, text: &[Rect]) -> f32 {
+    let centre = (option[1] + option[3]) / 2.0;
     let zone = [
         option[0] - 2.3 * h,
-        option[1] - 0.3 * h,
+        centre - 0.8 * h,
         option[0] - 0.08 * h,
-        option[3] + 0.3 * h,
+        centre + 0.8 * h,
     ];
     // Words in the zone that hold letters (the end of the option before) are not marks.
     let words: Vec<&Rect> = text
@@ -127,10 +169,39 @@ fn ink_before(ink: &InkImage, option: &Rect, text: &[Rect]) -> f32 {
         .filter(|w| (w[2] - w[0]) > h * 1.2)
         .collect();
     let img = &ink.image;
+    let (zx0, zy0, zx1, zy1) = (
+        to_px(ink, zone[0]),
+        to_px(ink, zone[1]),
+        to_px(ink, zone[2]),
+        to_px(ink, zone[3]),
+    );
+    // A table's rules that cross the zone (a cell's border beside or under the options) run on
+    // beyond it; a box's sides and a mark do not. Their ink is not counted.
+    let reach = to_px(ink, 0.5 * h);
+    let share = |n: usize, of: i64| n as f32 >= 0.9 * of.max(1) as f32;
+    let rule_columns: Vec<i64> = (zx0..=zx1)
+        .filter(|&x| {
+            share(
+                (zy0 - reach..=zy1 + reach)
+                    .filter(|&y| dark(img, x, y))
+                    .count(),
+                zy1 - zy0 + 2 * reach + 1,
+            )
+        })
+        .collect();
+    let rule_rows: Vec<i64> = (zy0..=zy1)
+        .filter(|&y| {
+            share(
+                (zx0 - 2 * reach..=zx1).filter(|&x| dark(img, x, y)).count(),
+                zx1 - zx0 + 2 * reach + 1,
+            )
+        })
+        .collect();
+    let near = |v: i64, set: &[i64]| set.iter().any(|s| (s - v).abs() <= 1);
     let mut count = 0u32;
-    for y in to_px(ink, zone[1])..=to_px(ink, zone[3]) {
-        for x in to_px(ink, zone[0])..=to_px(ink, zone[2]) {
-            if !dark(img, x, y) {
+    for y in zy0..=zy1 {
+        for x in zx0..=zx1 {
+            if !dark(img, x, y) || near(x, &rule_columns) || near(y, &rule_rows) {
                 continue;
             }
             let (px, py) = (x as f32 / ink.px_per_pt, y as f32 / ink.px_per_pt);

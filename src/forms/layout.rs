@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use crate::forms::ink::{read_marks, InkImage, Rect};
 use crate::forms::labels::{fold, near_option, title_kind, LabelSet, LabelTarget};
-use crate::forms::spec::{FieldSpec, FieldType, FormKind, NO, YES};
 use crate::forms::signature::{read_signature, SignatureReading};
 use crate::forms::spec::SIGNATURE_KEY;
+use crate::forms::spec::{FieldSpec, FieldType, FormKind, NO, YES};
 use crate::forms::FieldBox;
 
 /// A word with its box in points, origin top-left.
@@ -265,6 +265,23 @@ fn is_choice(field: &FieldSpec) -> bool {
     matches!(field.field_type, FieldType::Choice(_) | FieldType::YesNo)
 }
 
+/// Whether the segment after a label on its line is the label's value. A segment that is no
+/// label is; one that reads as a label (`Befattning:  Verksamhetschef`, a title that is also
+/// a label of the form) is the value when the label before it ends in a colon and it does not:
+/// a form that writes its labels with colons writes them all so.
+fn is_value_after(set: &LabelSet, label: &[Word], next: &[Word]) -> bool {
+    if is_other_label(next) {
+        return false;
+    }
+    let colon = |w: Option<&Word>| w.is_some_and(|w| w.text.ends_with(':'));
+    match label_at(set, next) {
+        None => true,
+        Some(hit) => {
+            colon(label.last()) && hit.lead_mark.is_none() && !colon(next.get(hit.words - 1))
+        }
+    }
+}
+
 /// A segment that begins with a word ending in a colon (`Underskrift:`, `Ort:`) is a label,
 /// known or not, and never a value.
 fn is_other_label(seg: &[Word]) -> bool {
@@ -394,7 +411,12 @@ fn read_fields(lines: &[Line], page: &PageWords, form: &mut RawForm) {
         if is_heading(&lines[li].words) {
             continue;
         }
+        // Segments of this line taken as a value: not read as labels after.
+        let mut taken = vec![false; line_segs.len()];
         for (si, seg) in line_segs.iter().enumerate() {
+            if taken[si] {
+                continue;
+            }
             let Some(hit) = label_at(set, seg) else {
                 continue;
             };
@@ -414,7 +436,8 @@ fn read_fields(lines: &[Line], page: &PageWords, form: &mut RawForm) {
             // The value may sit in the next segment of the same line (after a tab).
             if value_words.is_empty() {
                 if let Some(next) = line_segs.get(si + 1) {
-                    if label_at(set, next).is_none() && !is_other_label(next) {
+                    if is_value_after(set, label_words, next) {
+                        taken[si + 1] = true;
                         value_words = next.clone();
                         // A choice's options may spread over several segments.
                         if is_choice(field) {
@@ -678,15 +701,17 @@ fn option_spans(
         }
     }
     // Ja/Nej with one of the two lost to OCR (`[X]]a [1Nej`): the other is the word beside it,
-    // Ja before Nej; its box is the word's last letters.
-    if let ([(found, at)], [(first_key, first), (second_key, second)]) =
-        (out.as_slice(), options)
-    {
+    // Ja before Nej; its box is the word's last letters. Only short options vanish into the
+    // box glyph that way; a longer one damaged by a ring is found by its likeness below.
+    let short = |key: &str| key.chars().count() <= 3;
+    if let ([(found, at)], [(first_key, first), (second_key, second)]) = (out.as_slice(), options) {
         let (found, at) = (*found, *at);
         let mid = (at[1] + at[3]) / 2.0;
         let same_line = |w: &&Word| w.y0 <= mid && w.y1 >= mid;
         let tail = |w: &Word, key: &str| tail_of(w, key.chars().count());
-        let beside = if found == *second {
+        let beside = if !(short(first_key) && short(second_key)) {
+            None
+        } else if found == *second {
             words
                 .iter()
                 .filter(same_line)
@@ -787,6 +812,11 @@ fn find_options(
     let mut out = Vec::new();
     let mut i = 0;
     while i < words.len() {
+        // A box or mark before an option is not part of it (`☐` folds to nothing).
+        if is_box_token(&words[i].text) {
+            i += 1;
+            continue;
+        }
         let at = |n: usize, near: bool| {
             let text: String = folded.get(i..i + n)?.concat();
             options
@@ -915,6 +945,25 @@ pub(crate) mod tests {
             ink: None,
             graphics: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_value_that_is_also_a_label_after_a_colon_label() {
+        let p = page(
+            1,
+            &[
+                "Beställning av eTjänstekort",
+                "Befattning:|Verksamhetschef",
+                "Mobiltelefon:|070-123 45 67",
+                "Verksamhetschef:|Karin Berg",
+                "Telefon:|Datum:",
+            ],
+        );
+        let v = &read_forms(&[p])[0].values;
+        assert_eq!(v["befattning"], "Verksamhetschef");
+        assert_eq!(v["mobil"], "070-123 45 67");
+        assert_eq!(v["vc_namn"], "Karin Berg");
+        assert_eq!(v["vc_telefon"], "");
     }
 
     #[test]

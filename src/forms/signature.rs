@@ -162,10 +162,13 @@ fn raster_rules(ink: &super::ink::InkImage, label: &Word) -> Vec<Rule> {
     let mut rules: Vec<Rule> = Vec::new();
     for y in y_from..y_to {
         let (mut run, mut start) = (0u32, 0u32);
-        // A gap of a pixel or two (a scan's broken line) does not end a run.
+        // A gap of a pixel or two (a scan's broken line) does not end a run, nor does a step of
+        // a row up or down (a line left slanted by a skew the deskew did not take out).
         let mut gap = 0u32;
         for x in 0..=w {
-            let dark = x < w && img.get_pixel(x, y).0[0] < INK;
+            let dark = x < w
+                && (y.saturating_sub(1)..=(y + 1).min(h - 1))
+                    .any(|yy| img.get_pixel(x, yy).0[0] < INK);
             if dark {
                 if run == 0 {
                     start = x;
@@ -236,7 +239,12 @@ fn locate_boxes(label: &Word, rules: &[Rule], page: &PageWords) -> Vec<Rect> {
             }
         } else if first.y - label.y1 >= 15.0 {
             // The label heads a cell (or a box drawn around it): the cell below the label.
-            out.push([first.x0 + pad, label.y1 + pad, first.x1 - pad, first.y - pad]);
+            out.push([
+                first.x0 + pad,
+                label.y1 + pad,
+                first.x1 - pad,
+                first.y - pad,
+            ]);
         }
     }
     // The label's row right of it, between the rules above and below the label that reach
@@ -399,8 +407,14 @@ fn raster_signed(ink: &super::ink::InkImage, region: &Rect, words: &[Word]) -> S
     let img = &ink.image;
     let s = ink.px_per_pt;
     let to_px = |v: f32, max: u32| ((v * s).max(0.0) as u32).min(max);
-    let (x0, y0) = (to_px(region[0], img.width()), to_px(region[1], img.height()));
-    let (x1, y1) = (to_px(region[2], img.width()), to_px(region[3], img.height()));
+    let (x0, y0) = (
+        to_px(region[0], img.width()),
+        to_px(region[1], img.height()),
+    );
+    let (x1, y1) = (
+        to_px(region[2], img.width()),
+        to_px(region[3], img.height()),
+    );
     if x1 <= x0 + 4 || y1 <= y0 + 4 {
         return SignatureState::NotChecked;
     }
@@ -439,27 +453,33 @@ fn raster_signed(ink: &super::ink::InkImage, region: &Rect, words: &[Word]) -> S
     }
 }
 
-/// Clears runs of at least `min` set cells along rows (`horizontal`) or columns.
+/// Clears runs of at least `min` set cells along rows (`horizontal`) or columns. A run may
+/// step one row (column) aside: a frame's line left slanted by a skew is still the frame.
 fn clear_runs(mask: &mut [bool], w: usize, h: usize, min: usize, horizontal: bool) {
     let (outer, inner) = if horizontal { (h, w) } else { (w, h) };
     let idx = |o: usize, i: usize| if horizontal { o * w + i } else { i * w + o };
+    let near = |mask: &[bool], o: usize, i: usize| {
+        (o.saturating_sub(1)..=(o + 1).min(outer - 1)).any(|oo| mask[idx(oo, i)])
+    };
+    let mut clear = Vec::new();
     for o in 0..outer {
         let mut i = 0;
         while i < inner {
-            if !mask[idx(o, i)] {
+            if !near(mask, o, i) {
                 i += 1;
                 continue;
             }
             let start = i;
-            while i < inner && mask[idx(o, i)] {
+            while i < inner && near(mask, o, i) {
                 i += 1;
             }
             if i - start >= min {
-                for j in start..i {
-                    mask[idx(o, j)] = false;
-                }
+                clear.extend((start..i).map(|j| idx(o, j)));
             }
         }
+    }
+    for k in clear {
+        mask[k] = false;
     }
 }
 
@@ -549,7 +569,13 @@ mod tests {
 
     #[test]
     fn labels_survive_ocr_damage() {
-        for t in ["Underskrift", "Underskrift:", "UNDERSKRIFT", "Undersknft", "Underskrifi"] {
+        for t in [
+            "Underskrift",
+            "Underskrift:",
+            "UNDERSKRIFT",
+            "Undersknft",
+            "Underskrifi",
+        ] {
             assert!(is_signature_label(t), "{t}");
         }
         for t in ["Under", "Utlämningsställe", "Verksamhetschef", "skrift"] {
@@ -570,18 +596,34 @@ mod tests {
             vec![frame, curve(80.0, 725.0, 200.0, 760.0)],
             None,
         );
-        assert_eq!(read_signature(&[&signed], &[]).state, SignatureState::Signed);
+        assert_eq!(
+            read_signature(&[&signed], &[]).state,
+            SignatureState::Signed
+        );
         // A scribble outside the box, or no box at all.
         let outside = page(
             vec![label.clone()],
             vec![frame, curve(350.0, 725.0, 450.0, 760.0)],
             None,
         );
-        assert_eq!(read_signature(&[&outside], &[]).state, SignatureState::Missing);
+        assert_eq!(
+            read_signature(&[&outside], &[]).state,
+            SignatureState::Missing
+        );
         let nobox = page(vec![label], Vec::new(), None);
-        assert_eq!(read_signature(&[&nobox], &[]).state, SignatureState::NotChecked);
-        let nolabel = page(vec![word("Datum", 56.0, 700.0, 90.0, 709.0)], vec![frame], None);
-        assert_eq!(read_signature(&[&nolabel], &[]).state, SignatureState::NotChecked);
+        assert_eq!(
+            read_signature(&[&nobox], &[]).state,
+            SignatureState::NotChecked
+        );
+        let nolabel = page(
+            vec![word("Datum", 56.0, 700.0, 90.0, 709.0)],
+            vec![frame],
+            None,
+        );
+        assert_eq!(
+            read_signature(&[&nolabel], &[]).state,
+            SignatureState::NotChecked
+        );
     }
 
     #[test]
@@ -589,7 +631,11 @@ mod tests {
         // The label heads a table cell.
         let label = word("Underskrift", 60.0, 604.0, 110.0, 612.0);
         let cell = rect(56.0, 600.0, 300.0, 662.0);
-        let p = page(vec![label.clone()], vec![cell, curve(70.0, 620.0, 180.0, 650.0)], None);
+        let p = page(
+            vec![label.clone()],
+            vec![cell, curve(70.0, 620.0, 180.0, 650.0)],
+            None,
+        );
         assert_eq!(read_signature(&[&p], &[]).state, SignatureState::Signed);
         let p = page(vec![label], vec![cell], None);
         assert_eq!(read_signature(&[&p], &[]).state, SignatureState::Missing);
@@ -598,7 +644,11 @@ mod tests {
         let line = rect(118.0, 708.5, 320.0, 709.5);
         let p = page(vec![label.clone()], vec![line], None);
         assert_eq!(read_signature(&[&p], &[]).state, SignatureState::Missing);
-        let p = page(vec![label], vec![line, curve(130.0, 680.0, 250.0, 707.0)], None);
+        let p = page(
+            vec![label],
+            vec![line, curve(130.0, 680.0, 250.0, 707.0)],
+            None,
+        );
         assert_eq!(read_signature(&[&p], &[]).state, SignatureState::Signed);
     }
 
@@ -606,7 +656,10 @@ mod tests {
     fn a_two_column_table_row() {
         // | Underskrift | (signature) |
         let label = word("Underskrift", 45.0, 700.0, 100.0, 710.0);
-        let cells = vec![rect(40.0, 685.0, 220.0, 725.0), rect(220.0, 685.0, 555.0, 725.0)];
+        let cells = vec![
+            rect(40.0, 685.0, 220.0, 725.0),
+            rect(220.0, 685.0, 555.0, 725.0),
+        ];
         let mut signed = cells.clone();
         signed.push(curve(240.0, 695.0, 360.0, 718.0));
         let p = page(vec![label.clone()], signed, None);
@@ -739,9 +792,21 @@ mod tests {
 
     #[test]
     fn a_scanned_box() {
-        assert_eq!(read_signature(&[&scan(true, false)], &[]).state, SignatureState::Signed);
-        assert_eq!(read_signature(&[&scan(false, false)], &[]).state, SignatureState::Missing);
-        assert_eq!(read_signature(&[&scan(false, true)], &[]).state, SignatureState::Missing);
-        assert_eq!(read_signature(&[&scan(true, true)], &[]).state, SignatureState::Signed);
+        assert_eq!(
+            read_signature(&[&scan(true, false)], &[]).state,
+            SignatureState::Signed
+        );
+        assert_eq!(
+            read_signature(&[&scan(false, false)], &[]).state,
+            SignatureState::Missing
+        );
+        assert_eq!(
+            read_signature(&[&scan(false, true)], &[]).state,
+            SignatureState::Missing
+        );
+        assert_eq!(
+            read_signature(&[&scan(true, true)], &[]).state,
+            SignatureState::Signed
+        );
     }
 }

@@ -118,10 +118,82 @@ pub fn decode_image_page(
     if is_tiff(data) {
         return decode_tiff_page(data, index, limits);
     }
-    Ok(PageImage {
-        image: decode_grey(data, None, limits)?,
-        dpi: None,
+    let image = decode_grey(data, None, limits)?;
+    // Only the ratio of the declared densities is used: their values are often a program's
+    // default (72 or 96 dpi) rather than the scanner's, so the scale is still taken from the
+    // page's size.
+    Ok(match declared_density(data) {
+        Some((x, y)) => PageImage {
+            dpi: None,
+            ..square_pixels(image, x, y, limits)
+        },
+        None => PageImage { image, dpi: None },
     })
+}
+
+/// The pixel density an image declares (PNG `pHYs` in pixels per metre, JPEG JFIF in dots per
+/// inch or per cm), as (horizontal, vertical) in dots per inch; `None` when it declares none.
+fn declared_density(data: &[u8]) -> Option<(f32, f32)> {
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
+    let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let density = |x: f32, y: f32, per_inch: f32| {
+        (x > 0.0 && y > 0.0).then_some((x * per_inch, y * per_inch))
+    };
+    if data.starts_with(PNG) {
+        // Chunks before the image data only (pHYs must come before IDAT).
+        let mut i = PNG.len();
+        while i + 8 <= data.len() {
+            let len = be32(&data[i..]) as usize;
+            let kind = &data[i + 4..i + 8];
+            if kind == b"IDAT" || kind == b"IEND" {
+                return None;
+            }
+            let body = data.get(i + 8..(i + 8).saturating_add(len))?;
+            if kind == b"pHYs" && body.len() == 9 && body[8] == 1 {
+                return density(be32(body) as f32, be32(&body[4..]) as f32, 0.0254);
+            }
+            i = (i + 12).saturating_add(len);
+        }
+        return None;
+    }
+    // JPEG: the JFIF APP0 segment comes first, right after SOI.
+    let app0 = data.strip_prefix(b"\xFF\xD8\xFF\xE0")?;
+    let body = app0.get(2..16)?;
+    if &body[..5] != b"JFIF\0" {
+        return None;
+    }
+    let (x, y) = (
+        u16::from_be_bytes([body[8], body[9]]) as f32,
+        u16::from_be_bytes([body[10], body[11]]) as f32,
+    );
+    match body[7] {
+        1 => density(x, y, 1.0),
+        2 => density(x, y, 2.54),
+        _ => None,
+    }
+}
+
+/// A page whose pixels are not square (a fax in normal mode, 204 × 98 dpi) stretched so that
+/// they are, at its horizontal density (within `max_pixels`): text read at half height is
+/// not read. Square or nearly square pixels are left as they are.
+fn square_pixels(image: GrayImage, x_dpi: f32, y_dpi: f32, limits: &RasterLimits) -> PageImage {
+    let ratio = x_dpi / y_dpi;
+    if !(1.1..=4.0).contains(&ratio) {
+        return PageImage {
+            image,
+            dpi: (ratio > 0.9 && ratio < 1.1).then_some(x_dpi),
+        };
+    }
+    let (w, h) = image.dimensions();
+    let new_h = (h as f32 * ratio).round() as u32;
+    if w as u64 * new_h as u64 > limits.max_pixels {
+        return PageImage { image, dpi: None };
+    }
+    let image = image::imageops::resize(&image, w, new_h, image::imageops::FilterType::Triangle);
+    PageImage {
+        image,
+        dpi: Some(x_dpi),
+    }
 }
 
 /// Decodes a PNG or JPEG into grey. The size its header declares is checked against
@@ -271,12 +343,14 @@ fn decode_tiff_page(
                 .and_then(|v| v.into_u16().ok()),
             Some(0)
         );
-        let dpi = dec
-            .find_tag(Tag::XResolution)
-            .ok()
-            .flatten()
-            .and_then(|v| v.into_f32().ok())
-            .filter(|d| *d >= 50.0);
+        let mut resolution = |tag| {
+            dec.find_tag(tag)
+                .ok()
+                .flatten()
+                .and_then(|v| v.into_f32().ok())
+                .filter(|d| *d >= 50.0)
+        };
+        let (dpi, y_dpi) = (resolution(Tag::XResolution), resolution(Tag::YResolution));
         let buf = match dec.read_image().map_err(err)? {
             DecodingResult::U8(b) => b,
             DecodingResult::U16(b) => b.iter().map(|v| (v >> 8) as u8).collect(),
@@ -321,7 +395,10 @@ fn decode_tiff_page(
             }
         }
         paper_white(&mut img);
-        Ok(PageImage { image: img, dpi })
+        Ok(match (dpi, y_dpi) {
+            (Some(x), Some(y)) => square_pixels(img, x, y, limits),
+            _ => PageImage { image: img, dpi },
+        })
     }
 }
 
@@ -981,6 +1058,36 @@ mod tests {
         jpeg.extend_from_slice(&[0xFF, 0xC0, 0, 11, 8, 0xEA, 0x60, 0xEA, 0x60, 1, 1]);
         assert_eq!(jpeg_pixels(&jpeg), Some(60_000 * 60_000));
         assert_eq!(jpeg_pixels(b"not a jpeg"), None);
+    }
+
+    #[test]
+    fn a_fax_in_normal_mode_is_stretched_to_square_pixels() {
+        // 200 × 100 pixels at 204 × 98 dpi: a page twice as tall as its pixels say.
+        let img = GrayImage::from_fn(200, 100, |_, y| Luma([if y % 10 == 0 { 0 } else { 255 }]));
+        let mut png = Vec::new();
+        img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+            .unwrap();
+        let mut chunk = 9u32.to_be_bytes().to_vec();
+        chunk.extend_from_slice(b"pHYs");
+        chunk.extend_from_slice(&8031u32.to_be_bytes()); // 204 dpi in pixels per metre
+        chunk.extend_from_slice(&3858u32.to_be_bytes()); // 98 dpi
+        chunk.extend_from_slice(&[1, 0, 0, 0, 0]); // unit: metre; CRC (not checked)
+        let ihdr_end = 8 + 8 + 13 + 4;
+        png.splice(ihdr_end..ihdr_end, chunk);
+        assert_eq!(
+            declared_density(&png).map(|(x, y)| (x.round(), y.round())),
+            Some((204.0, 98.0))
+        );
+        let page = decode_image_page(&png, 0, &RasterLimits::default()).unwrap();
+        assert_eq!(page.image.dimensions(), (200, 208));
+        // The scale comes from the page's size, not from what a PNG declares.
+        assert_eq!(page.dpi, None);
+        // Square pixels stay as they are.
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 16];
+        jpeg.extend_from_slice(b"JFIF\0\x01\x01\x01\0\xC8\0\xC8\0\0");
+        assert_eq!(declared_density(&jpeg), Some((200.0, 200.0)));
+        let page = square_pixels(img, 200.0, 200.0, &RasterLimits::default());
+        assert_eq!((page.image.height(), page.dpi), (100, Some(200.0)));
     }
 
     #[test]

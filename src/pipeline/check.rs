@@ -446,9 +446,32 @@ fn repair_ocr(form: &RawForm, ctx: &CheckContext<'_>) -> OcrReading {
             }
         }
     }
-    let manager = valid(&values, "vardenhet_hsaid")
-        .and_then(|h| ctx.kiv.unit_by_hsa_id(&h))
-        .and_then(|u| manager_of(ctx, u));
+    let unit = valid(&values, "vardenhet_hsaid").and_then(|h| ctx.kiv.unit_by_hsa_id(&h));
+    let manager = unit.and_then(|u| manager_of(ctx, u));
+    // Names as KIV spells them (issue 19, item 4): a name read one or two letters off the
+    // KIV name of the unit, the person or the verksamhetschef that other, valid fields found
+    // (`vårdcentralen` for `Vårdcentralen`, `ÖRman` for `Öhman`) is that name misread:
+    // repaired, and still shown as uncertain.
+    let kiv_names = [
+        ("vardenhet_namn", unit.map(|u| u.name.clone())),
+        ("fornamn", person.map(|p| p.given_name.clone())),
+        ("efternamn", person.map(|p| p.surname.clone())),
+        (
+            "vc_namn",
+            manager.map(|m| format!("{} {}", m.given_name.trim(), m.surname.trim())),
+        ),
+    ];
+    for (key, known) in kiv_names {
+        let (Some(raw), Some(known)) = (values.get(key), known) else {
+            continue;
+        };
+        if let Some(name) = kiv_spelling(raw, known.trim()) {
+            values.insert(key, name);
+            if !doubtful.contains(&key) {
+                doubtful.push(key);
+            }
+        }
+    }
     let known_mail: Vec<&str> = [person, manager]
         .iter()
         .flatten()
@@ -488,6 +511,21 @@ fn repair_ocr(form: &RawForm, ctx: &CheckContext<'_>) -> OcrReading {
         }
     }
     OcrReading { values, doubtful }
+}
+
+/// KIV's spelling of a name read as `read`, when the two differ by OCR damage only: the same
+/// letters but for their case, or one or two letters off in a name of five or more. A name
+/// that differs more (another first name, a name changed at marriage) stays as read, and the
+/// check warns that it differs from KIV.
+fn kiv_spelling(read: &str, known: &str) -> Option<String> {
+    let read = collapse_ws(read);
+    if known.is_empty() || read == known {
+        return None;
+    }
+    let (r, k) = (read.to_lowercase(), known.to_lowercase());
+    let letters = k.chars().filter(|c| c.is_alphabetic()).count();
+    let near = r == k || (letters >= 5 && strsim::levenshtein(&r, &k) <= 2.min(letters / 5));
+    near.then(|| known.to_string())
 }
 
 /// The ten digits after `SE` in an HSA-id: its issuer's organisation number (SPEC §2.4).
@@ -742,6 +780,29 @@ fn full_name_matches(form: &str, person: &Person) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_misread_by_ocr_take_kivs_spelling_and_others_stay() {
+        let k = |read: &str, known: &str| kiv_spelling(read, known);
+        assert_eq!(
+            k(
+                "vårdcentralen  Mölndals Torg",
+                "Vårdcentralen Mölndals Torg"
+            )
+            .as_deref(),
+            Some("Vårdcentralen Mölndals Torg")
+        );
+        assert_eq!(
+            k("Ingrid ÖRman", "Ingrid Öhman").as_deref(),
+            Some("Ingrid Öhman")
+        );
+        assert_eq!(k("ANNA", "Anna").as_deref(), Some("Anna"));
+        // Another name, or a short one a letter off, is no misreading.
+        assert_eq!(k("Anna", "Anna-Karin"), None);
+        assert_eq!(k("Jon", "John"), None);
+        assert_eq!(k("Andersen", "Andersson"), None);
+        assert_eq!(k("Öhman", "Öhman"), None);
+    }
 
     #[test]
     fn ocr_confusions_give_a_candidate() {
