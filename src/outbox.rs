@@ -71,10 +71,10 @@ pub async fn deliver_due(
         let mut to_send = Vec::new();
         for reply in due {
             let now = Utc::now().timestamp_millis();
-            let limited = match &reply.released_by {
-                // Staff released it: they know the recipient.
-                Some(_) => None,
-                None => limiter.over(store, rate, &reply.recipient, now).await?,
+            // Staff released it or caused it: they know the recipient.
+            let limited = match reply.rate_limited() {
+                false => None,
+                true => limiter.over(store, rate, &reply.recipient, now).await?,
             };
             if let Some(why) = limited {
                 store.reply_held(&reply.id, now, &why).await?;
@@ -84,7 +84,9 @@ pub async fn deliver_due(
             }
             // Counted against the limit before it is handed over (one that fails is counted
             // too: the limit errs on the side of fewer replies).
-            limiter.sent(&reply.recipient);
+            if reply.rate_limited() {
+                limiter.sent(&reply.recipient);
+            }
             to_send.push(reply);
         }
         match sink {
@@ -345,7 +347,9 @@ impl Default for OutboxSettings {
     }
 }
 
-/// Per-recipient limit on replies: breaks loops with robots that do not mark themselves.
+/// Per-recipient limit on the automatic replies to incoming mail: breaks loops with robots
+/// that do not mark themselves. A unit that sends 20 forms within an hour gets 20 receipts;
+/// what staff trigger is never counted or held.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct RateLimitSettings {
@@ -359,9 +363,9 @@ pub struct RateLimitSettings {
 impl Default for RateLimitSettings {
     fn default() -> Self {
         RateLimitSettings {
-            max_per_window: 10,
+            max_per_window: 30,
             window_secs: 600,
-            max_per_day: 40,
+            max_per_day: 100,
         }
     }
 }

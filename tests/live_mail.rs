@@ -452,9 +452,9 @@ async fn a_robot_answering_every_reply_is_capped_by_the_rate_limit() {
     }
     support::init_logging();
     let world = World::start().await;
-    // The default limit: 10 replies per 10 minutes.
+    // The default limit: 30 automatic replies per 10 minutes.
     let settings = world.settings("", "");
-    assert_eq!(settings.rate_limit.max_per_window, 10);
+    assert_eq!(settings.rate_limit.max_per_window, 30);
     let daemon = Daemon::start(settings).await;
     let robot = "Ärendeboten <robot@leverantor.example>";
 
@@ -494,9 +494,9 @@ async fn a_robot_answering_every_reply_is_capped_by_the_rate_limit() {
     }
     let _ = client.logout().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(world.smtp.count(), 10, "the robot got exactly the limit");
+    assert_eq!(world.smtp.count(), 30, "the robot got exactly the limit");
     let counts = daemon.store.counts().await.unwrap();
-    assert_eq!(counts.outbox_sent, 10);
+    assert_eq!(counts.outbox_sent, 30);
     assert!(counts.outbox_held >= 1);
     assert_eq!(
         counts.outbox_pending, 0,

@@ -1658,3 +1658,77 @@ async fn contract_an_overturn_withdraws_the_unsent_rejection(b: Backend) {
         assert_eq!(rejection.status, "withdrawn");
     }
 }
+
+contract!(contract_the_rate_limit_holds_only_automatic_replies);
+/// Loop protection is for robots (issue 21): the rate limit counts and holds the replies the
+/// service sends by itself; a notice staff trigger goes out past it and is not counted.
+async fn contract_the_rate_limit_holds_only_automatic_replies(b: Backend) {
+    let store = b.store().await;
+    b.record(
+        &store,
+        &[
+            "order_person_not_in_kiv",
+            "order_unit_not_in_kiv",
+            "order_provider_not_connected",
+        ],
+    )
+    .await;
+    // One recipient for all three (the fixtures come from different units).
+    b.sql(&["UPDATE outbox SET recipient = 'Chef@Enhet.example'"])
+        .await;
+    let mut settings = b.settings();
+    settings.rate_limit.max_per_window = 1;
+    let sink = tjid_intake::sink::ReplySink::File(
+        tjid_intake::sink::FileSink::open(&b.inst.path("outbox")).unwrap(),
+    );
+    let deliver =
+        || tjid_intake::outbox::deliver_due(&store, &sink, &settings.outbox, &settings.rate_limit);
+    let report = deliver().await.unwrap();
+    assert_eq!((report.sent, report.held), (1, 2), "{}", b.name());
+    let held = store.held_replies(10, 0).await.unwrap();
+    assert_eq!(held.len(), 2);
+
+    // Staff overturn the last case: its held rejection is withdrawn, the notice is theirs.
+    let overturned = held[1].case_id.clone();
+    let applied = apply(
+        &store,
+        &REPLY,
+        chrono::Utc::now().timestamp_millis(),
+        Request {
+            case_id: overturned.clone(),
+            action: Action::Overturn,
+            actor: "anna".into(),
+            comment: Some("Registrerad i KIV i dag.".into()),
+            card_number: None,
+            checksum_confirmed: false,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(applied.notices.len(), 1);
+    b.sql(&["UPDATE outbox SET recipient = 'Chef@Enhet.example'"])
+        .await;
+    let due = store
+        .due_replies(chrono::Utc::now().timestamp_millis() + 1000, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert!(!due[0].rate_limited(), "a staff notice is not rate-limited");
+    let report = deliver().await.unwrap();
+    assert_eq!(
+        (report.sent, report.held),
+        (1, 0),
+        "the notice went out past the limit"
+    );
+    // Only the automatic reply counts against the limit.
+    assert_eq!(
+        store
+            .replies_sent_to("chef@enhet.example", 0)
+            .await
+            .unwrap(),
+        1
+    );
+    // "Skicka alla till mottagaren": the one rejection the limit still holds.
+    let for_recipient = store.held_by_limit_to("CHEF@enhet.example").await.unwrap();
+    assert_eq!(for_recipient, [held[0].id.clone()]);
+}

@@ -168,6 +168,25 @@ pub struct OutboxRow {
     pub created_at: i64,
     /// Staff released it after the rate limit held it: it goes out past the limit.
     pub released_by: Option<String>,
+    /// 1 for a reply the service sent by itself to incoming mail (the rate limit's business),
+    /// 0 for one a member of staff triggered (see `ReplyTrigger`).
+    pub automatic: i64,
+}
+
+impl OutboxRow {
+    /// Loop protection applies to it: an automatic reply nobody released.
+    pub fn rate_limited(&self) -> bool {
+        self.automatic != 0 && self.released_by.is_none()
+    }
+}
+
+/// Who caused a reply: the service answering incoming mail by itself, or a member of staff
+/// (a notice, a verification, an overturn). Only automatic replies can feed a loop with
+/// another robot, so only they are counted and held by the rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyTrigger {
+    Automatic,
+    Staff,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -775,7 +794,8 @@ impl Store {
     /// How many replies to `recipient` (any case) were sent at or after `since_ms`.
     pub async fn replies_sent_to(&self, recipient: &str, since_ms: i64) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT COUNT(*) FROM outbox
-             WHERE lower(recipient) = lower($1) AND status = 'sent' AND sent_at >= $2";
+             WHERE lower(recipient) = lower($1) AND status = 'sent' AND sent_at >= $2
+               AND automatic = 1";
         Ok(dispatch!(self, s => {
             sqlx::query_scalar(SQL).bind(recipient).bind(since_ms).fetch_one(&s.pool).await?
         }))

@@ -261,7 +261,7 @@ impl PgStore {
 
     pub async fn due_replies(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         Ok(sqlx::query_as::<_, OutboxRow>(
-            "SELECT id, case_id, sender, recipient, raw, attempts, created_at, released_by FROM outbox
+            "SELECT id, case_id, sender, recipient, raw, attempts, created_at, released_by, automatic FROM outbox
              WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2",
         )
         .bind(now_ms)
@@ -306,7 +306,7 @@ impl PgStore {
                    ORDER BY created_at, id LIMIT $2
                    FOR UPDATE SKIP LOCKED) due
              WHERE o.id = due.id
-             RETURNING o.id, o.case_id, o.sender, o.recipient, o.raw, o.attempts, o.created_at, o.released_by",
+             RETURNING o.id, o.case_id, o.sender, o.recipient, o.raw, o.attempts, o.created_at, o.released_by, o.automatic",
         )
         .bind(now_ms)
         .bind(limit)
@@ -476,7 +476,14 @@ pub(super) async fn insert_reply(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let mut script = Script::default();
-    super::sqlite::push_reply(&mut script, reply_id, case_id, reply, now_ms)?;
+    super::sqlite::push_reply(
+        &mut script,
+        reply_id,
+        case_id,
+        reply,
+        now_ms,
+        super::ReplyTrigger::Staff,
+    )?;
     execute_script(tx, script).await
 }
 

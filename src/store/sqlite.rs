@@ -202,7 +202,7 @@ impl SqliteStore {
     /// sorting the whole backlog: `outbox_pending` gives the rows already in order.
     pub async fn due_replies(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         Ok(sqlx::query_as::<_, OutboxRow>(
-            "SELECT id, case_id, sender, recipient, raw, attempts, created_at, released_by FROM outbox
+            "SELECT id, case_id, sender, recipient, raw, attempts, created_at, released_by, automatic FROM outbox
              WHERE status = 'pending' AND +next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2",
         )
         .bind(now_ms)
@@ -250,7 +250,7 @@ impl SqliteStore {
                  WHERE status = 'pending' AND +next_attempt_at <= $1
                    AND (claimed_until IS NULL OR claimed_until <= $1)
                  ORDER BY created_at, id LIMIT $2)
-             RETURNING id, case_id, sender, recipient, raw, attempts, created_at, released_by",
+             RETURNING id, case_id, sender, recipient, raw, attempts, created_at, released_by, automatic",
         )
         .bind(now_ms)
         .bind(limit)
@@ -432,7 +432,14 @@ pub(super) fn verification_script(v: &super::Verification) -> Result<Script, Sto
         push_audit(&mut script, line);
     }
     if let Some((id, reply)) = &v.reply {
-        push_reply(&mut script, id, &v.case_id, reply, v.at)?;
+        push_reply(
+            &mut script,
+            id,
+            &v.case_id,
+            reply,
+            v.at,
+            super::ReplyTrigger::Staff,
+        )?;
     }
     if let Some(why) = &v.no_reply {
         let line = (
@@ -564,7 +571,14 @@ pub(super) fn push_cases(
         let reply_id = format!("{case_id}-1");
         let message_id = super::reply_message_id(&reply_id, message_row);
         match render(case, &case_id, &message_id) {
-            Some(reply) => push_reply(script, &reply_id, &case_id, &reply, now_ms)?,
+            Some(reply) => push_reply(
+                script,
+                &reply_id,
+                &case_id,
+                &reply,
+                now_ms,
+                super::ReplyTrigger::Automatic,
+            )?,
             None => {
                 let why = Some("no address to reply to");
                 let line = (
@@ -645,12 +659,13 @@ pub(super) fn push_reply(
     case_id: &str,
     reply: &super::RenderedReply,
     now_ms: i64,
+    trigger: super::ReplyTrigger,
 ) -> Result<(), StoreError> {
     let raw = String::from_utf8(reply.raw.clone())
         .map_err(|_| StoreError::Corrupt("reply is not 7-bit text".into()))?;
     script.push(
-        "INSERT INTO outbox (id, case_id, message_id, sender, recipient, subject, raw, status, attempts, created_at, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8)",
+        "INSERT INTO outbox (id, case_id, message_id, sender, recipient, subject, raw, status, attempts, created_at, next_attempt_at, automatic)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $9)",
         [
             Arg::text(reply_id),
             Arg::text(case_id),
@@ -660,6 +675,7 @@ pub(super) fn push_reply(
             Arg::text(&reply.subject),
             Arg::Text(Some(raw)),
             Arg::Int(now_ms),
+            Arg::Int(i64::from(trigger == super::ReplyTrigger::Automatic)),
         ],
     );
     Ok(())
@@ -673,7 +689,14 @@ pub(super) async fn insert_reply(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let mut script = Script::default();
-    push_reply(&mut script, reply_id, case_id, reply, now_ms)?;
+    push_reply(
+        &mut script,
+        reply_id,
+        case_id,
+        reply,
+        now_ms,
+        super::ReplyTrigger::Staff,
+    )?;
     script.execute(tx).await
 }
 
