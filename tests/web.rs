@@ -547,6 +547,18 @@ async fn the_rejection_queue_lists_filters_and_counts() {
 
     let r = get(&app, "/att-bestalla", Some(&cookie)).await;
     assert!(r.body.contains(w.case("order_table_ok")));
+    // First in, first out, with the order's type and its warnings as columns.
+    let queued = r.body.split("<h2").nth(1).unwrap_or_default();
+    let ids: Vec<&str> = queued
+        .split("href=\"/arende/")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert!(!ids.is_empty(), "{}", r.body);
+    assert!(ids.windows(2).all(|p| p[0] < p[1]), "oldest first: {ids:?}");
+    assert!(r.body.contains("<th>Beställning</th>"));
+    assert!(r.body.contains("<th>Varningar</th>"));
+    assert!(r.body.contains(">Nytt kort<"), "{}", r.body);
     let r = get(&app, "/att-avregistrera", Some(&cookie)).await;
     assert!(r.body.contains(w.case("dereg_table_ok")));
 }
@@ -655,6 +667,9 @@ async fn overturning_needs_a_comment_and_notifies_the_sender() {
     assert!(page.body.contains("Personen registrerad i KIV i dag"));
     assert!(page.body.contains("Avvisat → Att handlägga"));
     assert!(page.body.contains("Klart: ”Häv avvisningen”"));
+    // The decision at reception is history; the current one stands beside it.
+    assert!(page.body.contains("Beslut vid mottagandet: avvisat"));
+    assert!(page.body.contains("Beslut nu: godkänt"));
     // The old reasons no longer stand: not listed as reasons, only under the reception's.
     assert!(!page.body.contains("<h3>Skäl till avvisning</h3>"));
     assert!(page
@@ -1654,4 +1669,120 @@ async fn search_finds_cases_by_name_subject_sender_and_unit() {
         let r = get(&app, &format!("/sok?q={q}"), Some(&cookie)).await;
         assert!(r.body.contains("Inga ärenden hittades."), "{q}");
     }
+}
+
+/// Spärrade svar in bulk (issue 21): the ticked rows at once, or every reply the rate limit
+/// holds for one recipient; a reply held in doubt is never released by either.
+#[tokio::test]
+async fn held_replies_are_released_in_bulk() {
+    let w = world("").await;
+    let app = w.app();
+    let cases = [
+        w.case("order_missing_fields"),
+        w.case("dereg_table_ok"),
+        w.case("order_person_not_in_kiv"),
+        w.case("order_table_ok"),
+    ];
+    let db = w.db().await;
+    for (i, id) in cases.iter().enumerate() {
+        // Two recipients: chef@a.example (0, 1, 3) and chef@b.example (2).
+        let to = if i == 2 {
+            "chef@b.example"
+        } else {
+            "chef@a.example"
+        };
+        sqlx::query(
+            "UPDATE outbox SET status = 'pending', sent_at = NULL, recipient = $2 WHERE case_id = $1",
+        )
+        .bind(id)
+        .bind(to)
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    let why = "rate limit: 3 replies to this recipient within 600 s (max 3)";
+    for id in &cases[..3] {
+        w.store
+            .reply_held(&format!("{id}-1"), w.clock.now_ms(), why)
+            .await
+            .unwrap();
+    }
+    // The fourth is held in doubt: bulk release leaves it alone.
+    let doubt = format!("{}-1", cases[3]);
+    sqlx::query(
+        "UPDATE outbox SET status = 'held', last_error = 'in doubt: handed to the SMTP server without a recorded answer' WHERE id = $1",
+    )
+    .bind(&doubt)
+    .execute(&db)
+    .await
+    .unwrap();
+    let (cookie, csrf) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let page = get(&app, "/sparrade-svar", Some(&cookie)).await;
+    assert!(page.body.contains("Skicka markerade"), "{}", page.body);
+    assert!(page.body.contains("Skicka alla till mottagaren"));
+    // One checkbox per rate-limited reply, none for the one in doubt.
+    assert_eq!(
+        page.body.matches("type=\"checkbox\" name=\"svar\"").count(),
+        3
+    );
+    assert!(!page
+        .body
+        .contains(&format!("value=\"{doubt}\" form=\"bulk\"")));
+
+    let r = post(
+        &app,
+        "/sparrade-svar/slapp",
+        Some(&cookie),
+        &[("csrf", "wrong")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // Everything the limit holds for chef@a.example (0 and 1, not the one in doubt).
+    let r = post(
+        &app,
+        "/sparrade-svar/slapp",
+        Some(&cookie),
+        &[("csrf", &csrf), ("mottagare", "CHEF@a.example")],
+    )
+    .await;
+    assert_eq!(r.location(), "/sparrade-svar?slappt=2");
+    let status = |i: usize| {
+        let store = w.store.clone();
+        let id = cases[i].to_string();
+        async move {
+            store.case_detail(&id).await.unwrap().unwrap().replies[0]
+                .status
+                .clone()
+        }
+    };
+    assert_eq!(status(0).await, "pending");
+    assert_eq!(status(1).await, "pending");
+    assert_eq!(status(2).await, "held");
+    assert_eq!(status(3).await, "held");
+
+    // The ticked row (two fields named svar).
+    let two = format!("{}-1", cases[2]);
+    let r = post(
+        &app,
+        "/sparrade-svar/slapp",
+        Some(&cookie),
+        &[
+            ("csrf", &csrf),
+            ("svar", &two),
+            ("svar", &format!("{}-1", cases[0])),
+        ],
+    )
+    .await;
+    assert_eq!(r.location(), "/sparrade-svar?slappt=1");
+    assert_eq!(status(2).await, "pending");
+    let page = get(&app, r.location(), Some(&cookie)).await;
+    assert!(page.body.contains("Det spärrade svaret skickas nu"));
+    assert!(page.body.contains("id=\"count-held-replies\">1<"));
+    // The audit names who released each one.
+    let detail = w.store.case_detail(cases[2]).await.unwrap().unwrap();
+    assert!(detail
+        .audit
+        .iter()
+        .any(|a| a.action == "reply_released" && a.actor == "anna"));
 }

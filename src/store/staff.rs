@@ -311,6 +311,12 @@ impl Store {
         dispatch_store!(self, s => s.held_replies(limit, offset).await)
     }
 
+    /// The replies the rate limit holds for `recipient` (any case, not those held in doubt),
+    /// oldest first: what "Skicka alla till mottagaren" on Spärrade svar releases.
+    pub async fn held_by_limit_to(&self, recipient: &str) -> Result<Vec<String>, StoreError> {
+        dispatch_store!(self, s => s.held_by_limit_to(recipient).await)
+    }
+
     /// Ignored and quarantined emails, newest first: `limit` after skipping `offset`.
     pub async fn unprocessed_mail(
         &self,

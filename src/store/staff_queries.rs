@@ -573,6 +573,19 @@ macro_rules! staff_queries {
             .await?)
         }
 
+        /// See `Store::held_by_limit_to`.
+        pub async fn held_by_limit_to(&self, recipient: &str) -> Result<Vec<String>, StoreError> {
+            Ok(sqlx::query_scalar(
+                "SELECT id FROM outbox
+                 WHERE status = 'held' AND lower(recipient) = lower($1)
+                   AND (last_error IS NULL OR last_error NOT LIKE 'in doubt: %')
+                 ORDER BY created_at, id",
+            )
+            .bind(recipient)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
         /// See `Store::settle_held`.
         pub async fn settle_held(
             &self,

@@ -1,15 +1,18 @@
 //! Spärrade svar: every reply the per-recipient rate limit held back or held in doubt (its
 //! SMTP delivery unanswered, `Store::reply_in_doubt`), across cases, with the release of the
-//! case page (`case_page::release_replies`, one reply at a time here).
+//! case page (`case_page::release_replies`, one reply at a time), or in bulk: the ticked rows,
+//! or every reply the rate limit holds for one recipient (`release_bulk`).
 
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
 use minijinja::context;
 
 use super::case_page::settled_notice;
-use super::render::{base, internal, render};
-use super::session::Staff;
+use super::render::{base, csrf_refused, internal, render};
+use super::session::{csrf_ok, Staff};
 use super::{views, WebState};
+use crate::store::SettleHeld;
 
 pub(super) async fn held_replies(
     State(state): State<WebState>,
@@ -41,4 +44,61 @@ pub(super) async fn held_replies(
             ..base
         },
     )
+}
+
+/// Releases held replies in bulk: the ticked rows (`svar`, repeated) and, with `mottagare`,
+/// every reply the rate limit holds for that recipient (never those held in doubt: each of
+/// them needs a look at the relay's log first). Each goes through `settle_held` on its own
+/// case, audited as a release by this member of staff; back to the list with the count.
+pub(super) async fn release_bulk(
+    State(state): State<WebState>,
+    staff: Staff,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let value = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    if !csrf_ok(&staff, value("csrf").unwrap_or("")) {
+        return csrf_refused();
+    }
+    let mut chosen: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| k == "svar")
+        .map(|(_, v)| v.trim().to_string())
+        .collect();
+    if let Some(recipient) = value("mottagare") {
+        match state.store().held_by_limit_to(recipient).await {
+            Ok(ids) => chosen.extend(ids),
+            Err(e) => return internal(e),
+        }
+    }
+    chosen.sort();
+    chosen.dedup();
+    let mut released = 0;
+    for reply in &chosen {
+        // A reply's id is `<case id>-<n>`.
+        let Some((case_id, _)) = reply.rsplit_once('-') else {
+            continue;
+        };
+        match state
+            .store()
+            .settle_held(
+                case_id,
+                Some(reply),
+                &staff.username,
+                state.now(),
+                SettleHeld::Send,
+            )
+            .await
+        {
+            Ok(n) => released += n,
+            Err(e) => return internal(e),
+        }
+    }
+    tracing::info!(user = %staff.username, replies = released, "held replies released in bulk");
+    Redirect::to(&format!("/sparrade-svar?slappt={released}")).into_response()
 }

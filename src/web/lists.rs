@@ -307,9 +307,11 @@ pub(super) async fn to_order(
             "Inga kort väntar på att hämtas.",
         ),
     ] {
+        // First in, first out.
         let filter = CaseFilter {
             state: Some(st.into()),
             kind: Some("order".into()),
+            oldest_first: true,
             ..CaseFilter::default()
         };
         let pager = Pager {

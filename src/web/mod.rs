@@ -167,6 +167,7 @@ pub fn router(state: WebState) -> Router {
         .route("/arende/{id}/ratta", post(case_page::correct_case))
         .route("/sok", get(lists::search))
         .route("/sparrade-svar", get(held_replies::held_replies))
+        .route("/sparrade-svar/slapp", post(held_replies::release_bulk))
         .route("/ignorerat", get(ignored::unprocessed))
         .route("/ignorerat/{id}/igen", post(ignored::reprocess))
         .route("/blanketter", get(public::forms_page))

@@ -155,6 +155,8 @@ pub struct CaseItem {
     person: Option<String>,
     unit: Option<String>,
     pickup: Option<String>,
+    /// An order's type (Nytt kort, Förnyelse, …) as the form gives it.
+    order_type: Option<String>,
     reasons: Vec<String>,
     warnings: Vec<String>,
     /// When the case last changed: for a closed case, when it was closed.
@@ -196,6 +198,15 @@ pub fn case_item(c: &CaseSummary) -> CaseItem {
         person,
         unit: text(&fields, "vardenhet_namn"),
         pickup,
+        order_type: text(&fields, "bestallningstyp").map(|t| {
+            match t.as_str() {
+                "Nytt" => "Nytt kort",
+                "Ersattning" => "Ersättningskort",
+                "Fornyelse" => "Förnyelse",
+                other => other,
+            }
+            .to_string()
+        }),
         reasons: findings(&c.reasons)
             .iter()
             .filter(|_| reasons_stand(&c.decision, &c.state))
@@ -246,7 +257,9 @@ impl Table {
         }
     }
 
-    /// With where the card is to be handed out.
+    /// The order lists: with the order's type, where the card is to be handed out and the
+    /// warnings (low OCR confidence, a name that differs from KIV, a card checksum), so that
+    /// a case need not be opened to see whether it is clean.
     pub fn pickup(self) -> Table {
         Table {
             pickup: true,
@@ -595,6 +608,31 @@ struct Link {
     id: String,
 }
 
+/// The decision made when the email was read: history, which a later review does not change.
+/// The `created` audit row keeps it (the case's `decision` follows a verification).
+fn decision_at_reception_sv(d: &CaseDetail) -> &'static str {
+    let at_reception = d
+        .audit
+        .iter()
+        .find(|a| a.action == "created")
+        .and_then(|a| a.after.as_deref())
+        .unwrap_or(&d.case.decision);
+    if at_reception == "queued" {
+        "godkänt"
+    } else {
+        "avvisat"
+    }
+}
+
+/// The case's decision now, from its state: a review, an overturn or a confirmation moved it.
+fn current_decision_sv(state: &str) -> &'static str {
+    match state {
+        "held" => "väntar på granskning",
+        "rejected" | "rejection_confirmed" => "avvisat",
+        _ => "godkänt",
+    }
+}
+
 /// The case page's own part of the context.
 pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreError> {
     let c = &d.case;
@@ -873,7 +911,8 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
         kind => kind_sv(&c.kind),
         state => state_label_sv(&c.state),
         state_code => c.state,
-        decision => if c.decision == "queued" { "godkänt" } else { "avvisat" },
+        decision => decision_at_reception_sv(d),
+        current_decision => current_decision_sv(&c.state),
         received => format_ms(c.created_at),
         purged => c.purged_at.map(format_ms),
         sender => c.sender,
