@@ -159,6 +159,9 @@ pub struct CaseContext {
     pub manager_mail: Option<String>,
     /// The holder's KIV address (deregistration notices).
     pub holder_mail: Option<String>,
+    /// The person's name as KIV spells it (`givenName sn`), when KIV knows the person: shown
+    /// beside a name that differs, and searched.
+    pub kiv_name: Option<String>,
     /// Where each field's value (or, when it was empty, its label) was read on a scanned page,
     /// so that staff verifying an uncertain reading see the crop (SPEC §4.4). Empty for
     /// digital forms.

@@ -403,6 +403,28 @@ async fn contract_recording_and_staff_reads(b: Backend) {
     }
     assert!(store.search("%%%", 50, 0).await.unwrap().is_empty());
     assert!(store.search("a_b", 50, 0).await.unwrap().is_empty());
+    // Issue 21: a case number's tail, a name without its diacritics, KIV's spelling, the
+    // organisation number; all words must match.
+    let tail = ids[0].rsplit('-').next().unwrap().trim_start_matches('0');
+    let folded: String = tjid_intake::store::terms::words(first_name).join(" ");
+    let orgnr = fields["vardgivare_orgnr"].as_str().unwrap();
+    let kiv = first.case.kiv_name.clone().expect("KIV knew the person");
+    for q in [
+        tail.to_string(),
+        format!("000{tail}"),
+        folded.to_uppercase(),
+        kiv.clone(),
+        orgnr.to_string(),
+        orgnr.replace('-', ""),
+    ] {
+        let found = store.search(&q, 50, 0).await.unwrap();
+        assert!(found.iter().any(|c| c.id == ids[0]), "{q} on {}", b.name());
+    }
+    assert!(store
+        .search(&format!("{first_name} zzzyx"), 50, 0)
+        .await
+        .unwrap()
+        .is_empty());
     // The cases of one email, for its view on a case page.
     let siblings = store.message_cases(&first.case.message_row).await.unwrap();
     assert_eq!(siblings.len(), 1);
@@ -974,6 +996,19 @@ async fn contract_lifecycle_users_retention(b: Backend) {
     }
 
     // Retention: the rejected case and the ignored mail go after their time.
+    let before: serde_json::Value = serde_json::from_str(
+        &store
+            .case_detail(&ids[1])
+            .await
+            .unwrap()
+            .unwrap()
+            .case
+            .fields,
+    )
+    .unwrap();
+    let surname = before["efternamn"].as_str().unwrap().to_string();
+    let found = |hits: Vec<tjid_intake::store::CaseSummary>| hits.iter().any(|c| c.id == ids[1]);
+    assert!(found(store.search(&surname, 50, 0).await.unwrap()));
     let settings = b.settings();
     let day = tjid_intake::clock::DAY_MS;
     let r =
@@ -986,6 +1021,9 @@ async fn contract_lifecycle_users_retention(b: Backend) {
     assert_eq!(shell.case.fields, "{}");
     assert!(shell.case.purged_at.is_some());
     assert_eq!(shell.audit.last().unwrap().action, "purged");
+    // The search index forgets the person with the rest; the shell is found by its number.
+    assert!(!found(store.search(&surname, 50, 0).await.unwrap()));
+    assert!(found(store.search(&ids[1], 50, 0).await.unwrap()));
     let again =
         tjid_intake::casework::retention::purge(&store, &settings.retention, None, t0 + 801 * day)
             .await

@@ -1652,15 +1652,22 @@ async fn search_finds_cases_by_name_subject_sender_and_unit() {
     let app = w.app();
     let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
     let order = w.case("order_table_ok");
+    let tail = order.rsplit('-').next().unwrap().trim_start_matches('0');
     for q in [
         "Anna-Karin+%C3%85str%C3%B6m",
         "anna-karin",
         "Ekmansgatan",
         "orjan.lindqvist",
+        // Issue 21: without diacritics, any case, a case number's tail.
+        "astrom+ANNA",
+        tail,
     ] {
         let r = get(&app, &format!("/sok?q={q}"), Some(&cookie)).await;
         assert!(r.body.contains(order), "{q}");
     }
+    // The search sits in the header of every page.
+    let r = get(&app, "/avvisade", Some(&cookie)).await;
+    assert!(r.body.contains("class=\"quick-search\""));
     let r = get(&app, "/sok?q=Fr%C3%A5ga+om+kort", Some(&cookie)).await;
     assert!(r.body.contains(w.case("no_form_question")));
     assert!(!r.body.contains(order));
@@ -1785,4 +1792,24 @@ async fn held_replies_are_released_in_bulk() {
         .audit
         .iter()
         .any(|a| a.action == "reply_released" && a.actor == "anna"));
+}
+
+/// A name that differs from KIV shows KIV's spelling beside the warning (issue 21), and KIV's
+/// spelling finds the case.
+#[tokio::test]
+async fn a_name_mismatch_shows_kivs_spelling() {
+    let mut w = world("").await;
+    w.add(&["mail/order_name_mismatch.eml"]);
+    let app = w.app();
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let case = w.case("order_name_mismatch");
+    let page = get(&app, &format!("/arende/{case}"), Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains("Namnet skiljer sig från KIV (Förnamn): i KIV ”Anna-Karin Åström”"),
+        "{}",
+        page.body
+    );
+    let r = get(&app, "/sok?q=Anna-Karin+Astrom", Some(&cookie)).await;
+    assert!(r.body.contains(case), "KIV's spelling finds it");
 }

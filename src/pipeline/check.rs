@@ -651,6 +651,7 @@ fn check_order_directory(
         match found {
             None => reasons.push(Finding::new(R::PersonNotInKiv, Some("personnummer"))),
             Some(person) => {
+                context.kiv_name = Some(kiv_name(person));
                 if let Some(first) = fields.get("fornamn") {
                     if !first_name_matches(first, &person.given_name) {
                         warnings.push(Finding::new(W::NameMismatch, Some("fornamn")));
@@ -717,6 +718,7 @@ fn check_deregistration_directory(
         Some(None) => warnings.push(Finding::new(W::KivEmploymentMissing, None)),
         Some(Some(person)) => {
             context.holder_mail = person.mail.clone();
+            context.kiv_name = Some(kiv_name(person));
             if let Some(Some(unit)) = unit {
                 if !person.is_at_unit(&unit.hsa_id) {
                     warnings.push(Finding::new(W::KivEmploymentMissing, None));
@@ -754,6 +756,11 @@ fn sender_is_manager(ctx: &CheckContext<'_>, unit: &Unit) -> bool {
         (Some(sender), Some(mail)) => sender.trim().eq_ignore_ascii_case(mail.trim()),
         _ => false,
     }
+}
+
+/// The person's name as KIV spells it.
+fn kiv_name(person: &Person) -> String {
+    format!("{} {}", person.given_name.trim(), person.surname.trim())
 }
 
 fn fold_name(s: &str) -> String {

@@ -13,6 +13,7 @@ pub const TABLES: &[&str] = &[
     "messages",
     "case_numbers",
     "cases",
+    "case_terms",
     "outbox",
     "delivery_attempts",
     "audit",

@@ -11,6 +11,7 @@ pub mod sqlite;
 mod sqlite_staff;
 pub mod staff;
 mod staff_queries;
+pub mod terms;
 
 use serde::Serialize;
 
@@ -239,6 +240,8 @@ pub struct CaseRow {
     /// The id of the email's row (a reply's Message-ID is made from it).
     #[serde(skip)]
     pub message_row: String,
+    /// The person's name as KIV spells it, when KIV knew the person at reception.
+    pub kiv_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -397,11 +400,69 @@ pub(crate) use dispatch as dispatch_store;
 
 impl Store {
     pub async fn open_sqlite(path: &std::path::Path) -> Result<Store, StoreError> {
-        Ok(Store::Sqlite(SqliteStore::open(path).await?))
+        let store = Store::Sqlite(SqliteStore::open(path).await?);
+        store.index_search_terms().await?;
+        Ok(store)
     }
 
     pub async fn open_postgres(url: &str) -> Result<Store, StoreError> {
-        Ok(Store::Postgres(PgStore::open(url).await?))
+        let store = Store::Postgres(PgStore::open(url).await?);
+        store.index_search_terms().await?;
+        Ok(store)
+    }
+
+    /// Puts the cases recorded before the search index existed into it (`terms`), 500 to a
+    /// transaction: once, at the first start after the upgrade. Later cases are indexed as
+    /// they are recorded. Another instance doing the same at once only adds the same rows.
+    pub async fn index_search_terms(&self) -> Result<u64, StoreError> {
+        const SQL: &str = "SELECT c.id, c.fields, m.subject, m.sender, c.kiv_name
+             FROM cases c JOIN messages m ON m.id = c.message
+             WHERE c.terms_indexed = 0 AND c.purged_at IS NULL ORDER BY c.id LIMIT 500";
+        type Row = (String, String, String, Option<String>, Option<String>);
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut done = 0;
+        loop {
+            let rows: Vec<Row> =
+                dispatch!(self, s => sqlx::query_as(SQL).fetch_all(&s.pool).await?);
+            if rows.is_empty() {
+                break;
+            }
+            let mut script = sqlite::Script::default();
+            for (id, fields, subject, sender, kiv_name) in &rows {
+                let fields: serde_json::Value = serde_json::from_str(fields).unwrap_or_default();
+                let text = terms::CaseText {
+                    case_id: id,
+                    fields: &fields,
+                    subject,
+                    sender: sender.as_deref(),
+                    kiv_name: kiv_name.as_deref(),
+                };
+                sqlite::push_terms(&mut script, &text, now);
+                sqlite::push_indexed(&mut script, id);
+            }
+            match self {
+                Store::Sqlite(s) => {
+                    let mut tx = s.pool.begin_with("BEGIN IMMEDIATE").await?;
+                    script.execute(&mut tx).await?;
+                    tx.commit().await?;
+                }
+                Store::Postgres(s) => {
+                    let mut tx = s.pool.begin().await?;
+                    postgres::execute_script(&mut tx, script).await?;
+                    tx.commit().await?;
+                }
+            }
+            done += rows.len() as u64;
+        }
+        if done > 0 {
+            tracing::info!(cases = done, "cases put into the search index");
+        }
+        // Purged shells hold nothing to search.
+        const SHELLS: &str = "UPDATE cases SET terms_indexed = 1 WHERE terms_indexed = 0";
+        dispatch!(self, s => {
+            sqlx::query(SHELLS).execute(&s.pool).await?.rows_affected()
+        });
+        Ok(done)
     }
 
     /// Opens the store `[store]` names (`kind`: the SQLite file, or PostgreSQL at `url`) and

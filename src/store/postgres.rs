@@ -187,7 +187,7 @@ impl PgStore {
                     .await?;
                     push_cases(
                         &mut script,
-                        &message_row,
+                        (&message_row, mail),
                         cases,
                         year,
                         last - n,
@@ -386,7 +386,7 @@ impl PgStore {
                     m.source_ref, m.message_id, m.sender, m.subject, m.headers,
                     c.manager_mail, c.holder_mail, c.card_number, c.updated_at, c.purged_at, m.email_date,
                     c.attachment_index, m.content_hash, m.purged_at AS message_purged_at,
-                    c.verify, c.field_boxes, c.message AS message_row
+                    c.verify, c.field_boxes, c.message AS message_row, c.kiv_name
              FROM cases c JOIN messages m ON m.id = c.message WHERE c.id = $1",
         )
         .bind(id)

@@ -119,8 +119,15 @@ impl SqliteStore {
             (Some(reason), _) => Recorded::Ignored(reason),
             (None, Some(_)) => Recorded::Quarantined,
             (None, None) => {
-                let case_ids =
-                    push_cases(&mut script, &message_row, cases, year, last, render, now_ms)?;
+                let case_ids = push_cases(
+                    &mut script,
+                    (&message_row, mail),
+                    cases,
+                    year,
+                    last,
+                    render,
+                    now_ms,
+                )?;
                 last += cases.len() as i64;
                 if !cases.is_empty() {
                     script.push(
@@ -331,7 +338,7 @@ impl SqliteStore {
                     m.source_ref, m.message_id, m.sender, m.subject, m.headers,
                     c.manager_mail, c.holder_mail, c.card_number, c.updated_at, c.purged_at, m.email_date,
                     c.attachment_index, m.content_hash, m.purged_at AS message_purged_at,
-                    c.verify, c.field_boxes, c.message AS message_row
+                    c.verify, c.field_boxes, c.message AS message_row, c.kiv_name
              FROM cases c JOIN messages m ON m.id = c.message WHERE c.id = $1",
         )
         .bind(id)
@@ -407,6 +414,18 @@ impl SqliteStore {
 /// corrections and the confirmation, and the reply. Shared by both backends.
 pub(super) fn verification_script(v: &super::Verification) -> Result<Script, StoreError> {
     let mut script = Script::default();
+    // The corrected values are searched too (the words read before stay: staff may search
+    // for what the form said).
+    let fields: serde_json::Value =
+        serde_json::from_str(&v.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let text = super::terms::CaseText {
+        case_id: &v.case_id,
+        fields: &fields,
+        subject: "",
+        sender: None,
+        kiv_name: None,
+    };
+    push_terms(&mut script, &text, v.at);
     for (field, before, after) in &v.corrections {
         let line = (
             v.case_id.as_str(),
@@ -529,7 +548,7 @@ pub(super) fn year_of(now_ms: i64) -> i64 {
 /// are the same on SQLite and PostgreSQL.
 pub(super) fn push_cases(
     script: &mut Script,
-    message_row: &str,
+    (message_row, mail): (&str, &MailRecord),
     cases: &[CheckedCase],
     year: i64,
     mut last: i64,
@@ -541,6 +560,16 @@ pub(super) fn push_cases(
         last += 1;
         let case_id = crate::case_id(year, last);
         push_case(script, message_row, position, case, &case_id, now_ms)?;
+        let fields =
+            serde_json::to_value(&case.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let text = super::terms::CaseText {
+            case_id: &case_id,
+            fields: &fields,
+            subject: &mail.subject,
+            sender: mail.sender.as_deref(),
+            kiv_name: case.context.kiv_name.as_deref(),
+        };
+        push_terms(script, &text, now_ms);
         let created = Some(case.decision.as_str());
         let line = (
             case_id.as_str(),
@@ -611,8 +640,8 @@ fn push_case(
             .map_err(|e| StoreError::Corrupt(e.to_string()))
     };
     script.push(
-        "INSERT INTO cases (id, message, position, kind, decision, state, fields, reasons, warnings, attachment, pages, manager_mail, holder_mail, created_at, updated_at, attachment_index, verify, field_boxes)
-         VALUES ($1, $2, $3, $4, $5, $15, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $16, $17)",
+        "INSERT INTO cases (id, message, position, kind, decision, state, fields, reasons, warnings, attachment, pages, manager_mail, holder_mail, created_at, updated_at, attachment_index, verify, field_boxes, kiv_name, terms_indexed)
+         VALUES ($1, $2, $3, $4, $5, $15, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $16, $17, $18, 1)",
         [
             Arg::text(case_id),
             Arg::text(message_row),
@@ -636,9 +665,40 @@ fn push_case(
             }),
             json(serde_json::to_string(&case.verify))?,
             json(serde_json::to_string(&case.context.field_boxes))?,
+            Arg::opt(&case.context.kiv_name),
         ],
     );
     Ok(())
+}
+
+/// Adds a case's search terms (`terms::case_terms`) in one statement; those it has are kept.
+pub(super) fn push_terms(script: &mut Script, text: &super::terms::CaseText<'_>, now_ms: i64) {
+    let today = chrono::DateTime::from_timestamp_millis(now_ms)
+        .unwrap_or_default()
+        .date_naive();
+    let terms = super::terms::case_terms(text, today);
+    if terms.is_empty() {
+        return;
+    }
+    let mut sql = String::from("INSERT INTO case_terms (term, case_id) VALUES ");
+    let mut args = vec![Arg::text(text.case_id)];
+    for (i, term) in terms.into_iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, $1)", i + 2));
+        args.push(Arg::Text(Some(term)));
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING");
+    script.statements.push((sql, args));
+}
+
+/// Records that a case recorded before the search index existed is now in it.
+pub(super) fn push_indexed(script: &mut Script, case_id: &str) {
+    script.push(
+        "UPDATE cases SET terms_indexed = 1 WHERE id = $1",
+        [Arg::text(case_id)],
+    );
 }
 
 /// `epost, (utan fält)`: the fields a held case waits on, for its audit row.

@@ -470,63 +470,40 @@ macro_rules! staff_queries {
             limit: i64,
             offset: i64,
         ) -> Result<Vec<CaseSummary>, StoreError> {
-            let q = query.trim();
-            if q.is_empty() {
+            // Every word of the query is a range of the search index (`terms`): the cases
+            // that have all of them, through one INTERSECT of primary-key range scans. A
+            // handed-out card's number is its own indexed column.
+            let ranges = super::terms::query_ranges(query, chrono::Utc::now().date_naive());
+            if ranges.is_empty() {
                 return Ok(Vec::new());
             }
-            let upper = q.to_uppercase();
-            // The same normalisation as the forms (SPEC §2.4), so that any accepted way of writing
-            // a personnummer or card number finds the case.
-            let today = chrono::Utc::now().date_naive();
-            let personnummer = crate::domain::Personnummer::parse(q, today)
-                .map(|p| p.normalized())
-                .unwrap_or_else(|_| q.to_string());
-            let digits: String = q.chars().filter(|c| !c.is_whitespace()).collect();
-            // Free text (a name, words of the subject, the sender's address, the unit): a
-            // substring, both sides lowered by the database (SQLite lowers ASCII only), with LIKE's wildcards taken literally. Short words
-            // would match nearly everything.
-            let text = (q.chars().count() >= 3).then(|| {
-                let escaped: String = q
-                    .chars()
-                    .flat_map(|c| match c {
-                        '%' | '_' | '\\' => vec!['\\', c],
-                        c => vec![c],
-                    })
-                    .collect();
-                format!("%{escaped}%")
-            });
-            Ok(sqlx::query_as::<_, CaseSummary>(
-                concat!(
-                    case_summary_columns!(),
-                    " FROM cases c JOIN messages m ON m.id = c.message
-                     WHERE c.id = $1 OR ",
-                    $field!("c.fields", "personnummer"),
-                    " = $2 OR upper(",
-                    $field!("c.fields", "vardenhet_hsaid"),
-                    ") = $1 OR c.card_number = $3 OR ",
-                    $field!("c.fields", "kortnummer"),
-                    " = $3 OR ($5 IS NOT NULL AND (lower(m.subject) LIKE lower($5) ESCAPE '\\'
-                        OR lower(COALESCE(m.sender, '')) LIKE lower($5) ESCAPE '\\'
-                        OR lower(COALESCE(",
-                    $field!("c.fields", "fornamn"),
-                    ", '') || ' ' || COALESCE(",
-                    $field!("c.fields", "efternamn"),
-                    ", '')) LIKE lower($5) ESCAPE '\\' OR lower(COALESCE(",
-                    $field!("c.fields", "namn"),
-                    ", '')) LIKE lower($5) ESCAPE '\\' OR lower(COALESCE(",
-                    $field!("c.fields", "vardenhet_namn"),
-                    ", '')) LIKE lower($5) ESCAPE '\\'))
-                     ORDER BY c.created_at DESC, c.id DESC LIMIT $4 OFFSET $6"
-                ),
-            )
-            .bind(&upper)
-            .bind(&personnummer)
-            .bind(&digits)
-            .bind(limit)
-            .bind(text)
-            .bind(offset.max(0))
-            .fetch_all(&self.pool)
-            .await?)
+            let card: String = query.chars().filter(|c| !c.is_whitespace()).collect();
+            let mut sql = String::from(concat!(
+                case_summary_columns!(),
+                " FROM cases c JOIN messages m ON m.id = c.message WHERE c.id IN ("
+            ));
+            for i in 0..ranges.len() {
+                if i > 0 {
+                    sql.push_str(" INTERSECT ");
+                }
+                sql.push_str(&format!(
+                    "SELECT case_id FROM case_terms WHERE term >= ${} AND term < ${}",
+                    2 * i + 4,
+                    2 * i + 5
+                ));
+            }
+            sql.push_str(
+                " UNION SELECT id FROM cases WHERE card_number = $1)
+                 ORDER BY c.created_at DESC, c.id DESC LIMIT $2 OFFSET $3",
+            );
+            let mut q = sqlx::query_as::<_, CaseSummary>(sqlx::AssertSqlSafe(sql))
+                .bind(card)
+                .bind(limit)
+                .bind(offset.max(0));
+            for (from, to) in ranges {
+                q = q.bind(from).bind(to);
+            }
+            Ok(q.fetch_all(&self.pool).await?)
         }
 
         pub async fn message_cases(&self, message_row: &str) -> Result<Vec<MessageCase>, StoreError> {
@@ -764,6 +741,27 @@ macro_rules! staff_queries {
                 .bind(case_id)
                 .execute(&mut *tx)
                 .await?;
+                // The search terms are the person's names and numbers; the shell is still
+                // found by its case number.
+                sqlx::query("DELETE FROM case_terms WHERE case_id = $1")
+                    .bind(case_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let shell = super::terms::CaseText {
+                    case_id,
+                    fields: &serde_json::Value::Null,
+                    subject: "",
+                    sender: None,
+                    kiv_name: None,
+                };
+                let today = chrono::Utc::now().date_naive();
+                for term in super::terms::case_terms(&shell, today) {
+                    sqlx::query("INSERT INTO case_terms (term, case_id) VALUES ($1, $2)")
+                        .bind(term)
+                        .bind(case_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 // Staff comments may describe the person.
                 sqlx::query("UPDATE audit SET comment = NULL WHERE case_id = $1")
                     .bind(case_id)

@@ -934,7 +934,14 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
         fields => field_views,
         reasons => reasons.iter().map(|(code, f)| reason_sv(&c.kind, code, f.as_deref())).collect::<Vec<_>>(),
         reasons_stand => reasons_stand(&c.decision, &c.state),
-        warnings => warnings.iter().map(|(code, f)| warning_sv(&c.kind, code, f.as_deref())).collect::<Vec<_>>(),
+        warnings => warnings.iter().map(|(code, f)| {
+            let text = warning_sv(&c.kind, code, f.as_deref());
+            match (code.as_str(), &c.kiv_name) {
+                // Both spellings, so that staff need not look KIV up.
+                ("name_mismatch", Some(kiv)) => format!("{text}: i KIV ”{kiv}”"),
+                _ => text,
+            }
+        }).collect::<Vec<_>>(),
         links => links,
         actions => actions,
         replies => replies,
