@@ -1633,7 +1633,7 @@ async fn contract_an_overturn_withdraws_the_unsent_rejection(b: Backend) {
         .unwrap();
     assert_eq!(store.queue_counts().await.unwrap().held_replies, 2);
 
-    for i in 0..5 {
+    for (i, id) in ids.iter().enumerate() {
         let applied = apply(
             &store,
             &REPLY,
@@ -1651,13 +1651,13 @@ async fn contract_an_overturn_withdraws_the_unsent_rejection(b: Backend) {
         .unwrap();
         assert_eq!(applied.notices.len(), 1, "the overturn notice");
         let detail = store.case_detail(&case_of(i)).await.unwrap().unwrap();
-        let rejection = detail.replies.iter().find(|r| r.id == ids[i]).unwrap();
+        let rejection = detail.replies.iter().find(|r| r.id == *id).unwrap();
         assert_eq!(rejection.status, "withdrawn", "case {i} on {}", b.name());
         assert!(
             detail
                 .audit
                 .iter()
-                .any(|a| a.action == "reply_withdrawn" && a.comment.as_deref() == Some(&ids[i])),
+                .any(|a| a.action == "reply_withdrawn" && a.comment.as_deref() == Some(id)),
             "audited"
         );
     }
@@ -1690,9 +1690,9 @@ async fn contract_an_overturn_withdraws_the_unsent_rejection(b: Backend) {
         .unwrap();
     assert_eq!(taken.len(), 5);
     assert!(taken.iter().all(|r| !ids.contains(&r.id)), "{taken:?}");
-    for i in 0..5 {
+    for (i, id) in ids.iter().enumerate() {
         let detail = store.case_detail(&case_of(i)).await.unwrap().unwrap();
-        let rejection = detail.replies.iter().find(|r| r.id == ids[i]).unwrap();
+        let rejection = detail.replies.iter().find(|r| r.id == *id).unwrap();
         assert_eq!(rejection.status, "withdrawn");
     }
 }
