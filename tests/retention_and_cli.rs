@@ -132,7 +132,8 @@ async fn retention_erases_personal_data_per_outcome_and_keeps_a_shell() {
     assert!(shell.case.purged_at.is_some());
     assert_eq!(shell.case.fields, "{}");
     assert_eq!(shell.case.kind, "order");
-    assert_eq!(shell.case.state, "rejected");
+    // Closed by its retention (issue 25): it leaves Avvisade.
+    assert_eq!(shell.case.state, "rejection_confirmed");
     assert_eq!(shell.case.subject, "");
     assert_eq!(shell.case.headers, "");
     assert_eq!(shell.case.sender, None);
@@ -141,6 +142,13 @@ async fn retention_erases_personal_data_per_outcome_and_keeps_a_shell() {
         .iter()
         .all(|r| r.raw.is_empty() && r.recipient.is_empty()));
     assert_eq!(shell.audit.last().unwrap().action, "purged");
+    assert_eq!(
+        (
+            shell.audit.last().unwrap().before.as_deref(),
+            shell.audit.last().unwrap().after.as_deref()
+        ),
+        (Some("rejected"), Some("rejection_confirmed"))
+    );
     // A purged case can no longer be changed.
     let err = apply(
         &store,

@@ -1021,6 +1021,8 @@ async fn contract_lifecycle_users_retention(b: Backend) {
     assert_eq!(shell.case.fields, "{}");
     assert!(shell.case.purged_at.is_some());
     assert_eq!(shell.audit.last().unwrap().action, "purged");
+    // Confirmed by staff before: it stays so.
+    assert_eq!(shell.case.state, "rejection_confirmed");
     // The search index forgets the person with the rest; the shell is found by its number.
     assert!(!found(store.search(&surname, 50, 0).await.unwrap()));
     assert!(found(store.search(&ids[1], 50, 0).await.unwrap()));

@@ -773,8 +773,23 @@ macro_rules! staff_queries {
                     .bind(case_id)
                     .execute(&mut *tx)
                     .await?;
+                // A rejection nobody confirmed is closed by its retention: it leaves Avvisade
+                // for Avslutade, and the audit row says so.
+                let closed = sqlx::query(
+                    "UPDATE cases SET state = 'rejection_confirmed' WHERE id = $1 AND state = 'rejected'",
+                )
+                .bind(case_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                let (before, after) = if closed {
+                    (Some("rejected"), Some("rejection_confirmed"))
+                } else {
+                    (None, None)
+                };
                 audit(
-                    &mut tx, case_id, now_ms, "system", "purged", None, None, None,
+                    &mut tx, case_id, now_ms, "system", "purged", before, after, None,
                 )
                 .await?;
                 if *rejected {
