@@ -911,7 +911,7 @@ async fn long_lists_closed_cases_and_a_corrected_card_in_chromium() {
         .unwrap();
     assert!(body_text(c)
         .await
-        .contains("Inga avslutade ärenden med de valen."));
+        .contains("Inga avslutade ärenden matchar filtren."));
 
     // A wrong card number recorded: corrected, with the Luhn warning first.
     c.goto(&format!("{base}/arende/{order}")).await.unwrap();

@@ -1489,7 +1489,7 @@ async fn a_rejected_case_can_have_a_field_corrected_without_a_reply() {
         "{}",
         page.body
     );
-    assert!(page.body.contains("1 fält rättade"), "{}", page.body);
+    assert!(page.body.contains("1 fält rättat."), "{}", page.body);
 }
 
 #[tokio::test]
@@ -1812,4 +1812,157 @@ async fn a_name_mismatch_shows_kivs_spelling() {
     );
     let r = get(&app, "/sok?q=Anna-Karin+Astrom", Some(&cookie)).await;
     assert!(r.body.contains(case), "KIV's spelling finds it");
+}
+
+/// Avvisade: tick rows, one comment, "Bekräfta markerade" (issue 21); a case that is no longer
+/// a rejection is counted as refused, not confirmed.
+#[tokio::test]
+async fn rejections_are_confirmed_in_a_batch() {
+    let w = world("").await;
+    let app = w.app();
+    let (cookie, csrf) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let (a, b) = (
+        w.case("order_missing_fields"),
+        w.case("order_person_not_in_kiv"),
+    );
+    let queued = w.case("order_table_ok");
+    let page = get(&app, "/avvisade", Some(&cookie)).await;
+    assert!(page.body.contains("Bekräfta markerade"), "{}", page.body);
+    assert!(page
+        .body
+        .contains(&format!("name=\"arende\" value=\"{a}\" form=\"batch\"")));
+    let r = post(
+        &app,
+        "/avvisade/bekrafta",
+        Some(&cookie),
+        &[("csrf", "wrong"), ("arende", a)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(state_of(&w.store, a).await, "rejected");
+
+    let r = post(
+        &app,
+        "/avvisade/bekrafta",
+        Some(&cookie),
+        &[
+            ("csrf", &csrf),
+            ("arende", a),
+            ("arende", b),
+            ("arende", queued),
+            ("kommentar", "Inget att göra"),
+        ],
+    )
+    .await;
+    assert_eq!(r.location(), "/avvisade?bekraftade=2&ej=1");
+    for id in [a, b] {
+        assert_eq!(state_of(&w.store, id).await, "rejection_confirmed");
+        let d = w.store.case_detail(id).await.unwrap().unwrap();
+        let last = d.audit.last().unwrap();
+        assert_eq!(
+            (
+                last.actor.as_str(),
+                last.action.as_str(),
+                last.comment.as_deref()
+            ),
+            ("anna", "confirm", Some("Inget att göra"))
+        );
+    }
+    assert_eq!(state_of(&w.store, queued).await, "queued");
+    let page = get(&app, r.location(), Some(&cookie)).await;
+    assert!(page.body.contains(
+        "2 avvisningar bekräftade. 1 ärende kunde inte bekräftas: det har ändrats sedan listan visades."
+    ));
+    assert!(!page.body.contains(&format!("value=\"{a}\"")));
+}
+
+/// A failed reply is sent again from the case page, once, audited (issue 24).
+#[tokio::test]
+async fn a_failed_reply_is_sent_again_from_the_case_page() {
+    let w = world("").await;
+    let app = w.app();
+    let id = w.case("order_missing_fields");
+    let db = w.db().await;
+    sqlx::query("UPDATE outbox SET status = 'failed', last_error = '550 5.1.1 no such user' WHERE case_id = $1")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+    let (cookie, csrf) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let page = get(&app, &format!("/arende/{id}"), Some(&cookie)).await;
+    assert!(page.body.contains("Skicka igen"), "{}", page.body);
+    let path = format!("/arende/{id}/skicka-igen");
+    let reply = format!("{id}-1");
+    let r = post(
+        &app,
+        &path,
+        Some(&cookie),
+        &[("csrf", "wrong"), ("svar", &reply)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        &path,
+        Some(&cookie),
+        &[("csrf", &csrf), ("svar", &reply)],
+    )
+    .await;
+    assert_eq!(r.location(), format!("/arende/{id}?skickas_igen=1#replies"));
+    let d = w.store.case_detail(id).await.unwrap().unwrap();
+    assert_eq!(d.replies[0].status, "pending");
+    assert!(d.audit.iter().any(|a| a.actor == "anna"), "audited");
+    let page = get(&app, &format!("/arende/{id}?skickas_igen=1"), Some(&cookie)).await;
+    assert!(page.body.contains("Svaret skickas igen med nästa utskick."));
+    assert!(
+        page.body.contains("Misslyckat svar skickas igen"),
+        "in the audit trail"
+    );
+    assert!(
+        !page.body.contains("Skicka igen<"),
+        "once: it is no longer failed"
+    );
+    // Again: nothing failed is left.
+    let r = post(
+        &app,
+        &path,
+        Some(&cookie),
+        &[("csrf", &csrf), ("svar", &reply)],
+    )
+    .await;
+    assert_eq!(r.location(), format!("/arende/{id}?skickas_igen=0#replies"));
+}
+
+/// After an action the case page offers the next case of the list it came from (issue 21).
+#[tokio::test]
+async fn after_an_action_the_next_case_of_the_list_is_offered() {
+    let w = world("").await;
+    let app = w.app();
+    let (cookie, csrf) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let rejected: Vec<&str> = ["order_missing_fields", "order_person_not_in_kiv"]
+        .iter()
+        .map(|f| w.case(f))
+        .collect();
+    let first = rejected[0];
+    let r = post(
+        &app,
+        &format!("/arende/{first}"),
+        Some(&cookie),
+        &[("csrf", &csrf), ("action", "confirm")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = get(&app, r.location(), Some(&cookie)).await;
+    assert!(page.body.contains("id=\"next-case\""), "{}", page.body);
+    assert!(page.body.contains("Nästa ärende i Avvisade:"));
+    // The next one is still a rejection.
+    let next = page
+        .body
+        .split("id=\"next-case\" href=\"/arende/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    assert_ne!(next, first);
+    assert_eq!(state_of(&w.store, &next).await, "rejected");
 }

@@ -13,7 +13,7 @@ use super::session::{csrf_ok, Staff};
 use super::{email_view, form_image, views, WebState};
 use crate::casework::lifecycle::{Action, LifecycleError, Request};
 use crate::pipeline::reply::ReplySettings;
-use crate::store::SettleHeld;
+use crate::store::{CaseFilter, SettleHeld};
 
 #[derive(Deserialize)]
 pub(super) struct ActionForm {
@@ -52,13 +52,96 @@ pub(super) async fn case_page(
         })
         .or_else(|| settled_notice(&q))
         .or_else(|| {
+            q.get("skickas_igen").map(|n| match n.as_str() {
+                "0" => "Inget misslyckat svar fanns kvar att skicka igen.".to_string(),
+                _ => "Svaret skickas igen med nästa utskick.".to_string(),
+            })
+        })
+        .or_else(|| {
             q.get("rattat").map(|n| {
-                format!(
-                    "{n} fält rättade. Inget nytt svar skickades; häv avvisningen om den var fel."
-                )
+                let fields = if n == "1" {
+                    "1 fält rättat"
+                } else {
+                    "fält rättade"
+                };
+                let fields = if n == "1" {
+                    fields.to_string()
+                } else {
+                    format!("{n} {fields}")
+                };
+                format!("{fields}. Inget nytt svar skickades; häv avvisningen om den var fel.")
             })
         });
-    show_case(&state, &staff, &id, StatusCode::OK, notice, None, None).await
+    let next = match next_case(&state, &id, &q).await {
+        Ok(n) => n,
+        Err(e) => return internal(e),
+    };
+    let typed = next.map(|next| context! { next => next });
+    show_case(&state, &staff, &id, StatusCode::OK, notice, None, typed).await
+}
+
+/// After an action (`?klart=`) or a verification (`?granskat=`): the list the case came from
+/// and the case to take next from it, in the list's own order, so that staff go on without
+/// going back to the list (issue 21).
+async fn next_case(
+    state: &WebState,
+    id: &str,
+    q: &std::collections::HashMap<String, String>,
+) -> Result<Option<Value>, crate::store::StoreError> {
+    let list = |name: &'static str, path: &'static str, st: &str, kind: Option<&str>, fifo| {
+        let filter = CaseFilter {
+            state: Some(st.to_string()),
+            kind: kind.map(str::to_string),
+            oldest_first: fifo,
+            limit: 2,
+            ..CaseFilter::default()
+        };
+        Some((name, path, filter))
+    };
+    let from = match (q.get("klart").map(String::as_str), q.get("granskat")) {
+        (Some("confirm" | "overturn"), _) => list("Avvisade", "/avvisade", "rejected", None, false),
+        (Some("ordered_at_telia"), _) => list(
+            "Att beställa",
+            "/att-bestalla",
+            "queued",
+            Some("order"),
+            true,
+        ),
+        (Some("card_ready"), _) => list(
+            "Att beställa",
+            "/att-bestalla",
+            "ordered_at_telia",
+            Some("order"),
+            true,
+        ),
+        (Some("handed_out"), _) => list(
+            "Att beställa",
+            "/att-bestalla",
+            "card_ready",
+            Some("order"),
+            true,
+        ),
+        (Some("deregistered"), _) => list(
+            "Att avregistrera",
+            "/att-avregistrera",
+            "queued",
+            Some("deregistration"),
+            false,
+        ),
+        (_, Some(_)) => list("Att granska", "/att-granska", "held", None, true),
+        _ => None,
+    };
+    let Some((name, path, filter)) = from else {
+        return Ok(None);
+    };
+    let next = state
+        .store()
+        .list_cases(&filter)
+        .await?
+        .into_iter()
+        .find(|c| c.id != id)
+        .map(|c| c.id);
+    Ok(Some(context! { list => name, path => path, id => next }))
 }
 
 pub(super) async fn show_case(
@@ -234,6 +317,82 @@ pub(super) async fn run_verification(
     }
 }
 
+/// How the service signs its notices.
+fn reply_settings(state: &WebState) -> ReplySettings<'_> {
+    let intake = &state.inner.intake;
+    ReplySettings {
+        own_address: &intake.own_address,
+        display_name: &intake.display_name,
+        office_address: &intake.office_address,
+    }
+}
+
+/// "Bekräfta markerade" on Avvisade (issue 21): the ticked rejections confirmed one by one,
+/// each its own transition audited as this member of staff's, with one optional comment; back
+/// to the list with how many were confirmed and how many could not be (another member of
+/// staff moved them meanwhile, or they were no longer rejections).
+pub(super) async fn confirm_selected(
+    State(state): State<WebState>,
+    staff: Staff,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let value = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    if !csrf_ok(&staff, value("csrf").unwrap_or("")) {
+        return csrf_refused();
+    }
+    let comment = value("kommentar").map(str::to_string);
+    let reply = reply_settings(&state);
+    let (mut done, mut refused) = (0usize, 0usize);
+    for (_, id) in fields.iter().filter(|(k, _)| k == "arende") {
+        let request = Request {
+            case_id: id.trim().to_string(),
+            action: Action::Confirm,
+            actor: staff.username.clone(),
+            comment: comment.clone(),
+            card_number: None,
+            checksum_confirmed: false,
+        };
+        match crate::casework::lifecycle::apply(state.store(), &reply, state.now(), request).await {
+            Ok(_) => done += 1,
+            Err(e @ (LifecycleError::Notice(_) | LifecycleError::Store(_))) => {
+                tracing::error!(error = %e, case = %id, "batch confirmation failed");
+                return internal(e);
+            }
+            Err(e) => {
+                tracing::info!(case = %id, error = %e, "batch confirmation refused one case");
+                refused += 1;
+            }
+        }
+    }
+    tracing::info!(user = %staff.username, confirmed = done, refused, "rejections confirmed in a batch");
+    Redirect::to(&format!("/avvisade?bekraftade={done}&ej={refused}")).into_response()
+}
+
+/// What Avvisade says after a batch confirmation (`?bekraftade=<n>&ej=<m>`).
+pub(super) fn batch_notice(q: &std::collections::HashMap<String, String>) -> Option<String> {
+    let done: usize = q.get("bekraftade")?.parse().ok()?;
+    let refused: usize = q.get("ej").and_then(|n| n.parse().ok()).unwrap_or(0);
+    let mut text = match done {
+        0 => "Ingen avvisning bekräftades.".to_string(),
+        1 => "1 avvisning bekräftad.".to_string(),
+        n => format!("{n} avvisningar bekräftade."),
+    };
+    match refused {
+        0 => {}
+        1 => text.push_str(" 1 ärende kunde inte bekräftas: det har ändrats sedan listan visades."),
+        n => text.push_str(&format!(
+            " {n} ärenden kunde inte bekräftas: de har ändrats sedan listan visades."
+        )),
+    }
+    Some(text)
+}
+
 pub(super) async fn case_action(
     State(state): State<WebState>,
     staff: Staff,
@@ -250,12 +409,7 @@ pub(super) async fn case_action(
             "Åtgärden finns inte.",
         );
     };
-    let intake = &state.inner.intake;
-    let reply = ReplySettings {
-        own_address: &intake.own_address,
-        display_name: &intake.display_name,
-        office_address: &intake.office_address,
-    };
+    let reply = reply_settings(&state);
     // What was typed comes back with an error, so that nothing has to be typed again.
     let typed = context! {
         action => action.as_str(),
@@ -378,6 +532,32 @@ pub(super) async fn release_replies(
     Form(form): Form<ReleaseForm>,
 ) -> Response {
     settle_replies(state, staff, id, form, SettleHeld::Send).await
+}
+
+/// Sends a failed reply again after staff fixed its cause (issue 24): it becomes pending once
+/// (`Store::resend_failed`, audited); back to the case with what happened.
+pub(super) async fn resend_reply(
+    State(state): State<WebState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<ReleaseForm>,
+) -> Response {
+    if !csrf_ok(&staff, &form.csrf) {
+        return csrf_refused();
+    }
+    let reply = form.svar.as_deref().filter(|s| !s.is_empty());
+    match state
+        .store()
+        .resend_failed(&id, reply, &staff.username, state.now())
+        .await
+    {
+        Ok(ids) => {
+            tracing::info!(case = %id, user = %staff.username, replies = ids.len(), "failed replies sent again");
+            Redirect::to(&format!("/arende/{id}?skickas_igen={}#replies", ids.len()))
+                .into_response()
+        }
+        Err(e) => internal(e),
+    }
 }
 
 /// Either way out for held replies; back to the list or the case with how many, which the

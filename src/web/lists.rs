@@ -261,12 +261,15 @@ pub(super) async fn rejected(
         q: &q,
         name: "page",
     };
-    let table = views::Table::new("Inga avvisade ärenden att granska.").reasons();
+    let table = views::Table::new("Inga avvisade ärenden att granska.")
+        .reasons()
+        .pick();
     let section = match section(&state, pager, filter, table).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     let active = selects.iter().any(|s| s.selected.is_some());
+    let base = context! { notice => super::case_page::batch_notice(&q), ..base };
     list_page(
         base,
         "Avvisade",
@@ -469,7 +472,7 @@ pub(super) async fn closed(
         q: &q,
         name: "page",
     };
-    let table = views::Table::new("Inga avslutade ärenden med de valen.").closed();
+    let table = views::Table::new("Inga avslutade ärenden matchar filtren.").closed();
     let section = match section(&state, pager, filter, table).await {
         Ok(s) => s,
         Err(r) => return r,

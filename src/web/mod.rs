@@ -155,6 +155,7 @@ pub fn router(state: WebState) -> Router {
             get(page_images::form_page_image),
         )
         .route("/arende/{id}/slapp-svar", post(case_page::release_replies))
+        .route("/arende/{id}/skicka-igen", post(case_page::resend_reply))
         .route(
             "/arende/{id}/svar-levererat",
             post(case_page::delivered_replies),
@@ -166,6 +167,7 @@ pub fn router(state: WebState) -> Router {
         .route("/arende/{id}/granska", post(case_page::verify_case))
         .route("/arende/{id}/ratta", post(case_page::correct_case))
         .route("/sok", get(lists::search))
+        .route("/avvisade/bekrafta", post(case_page::confirm_selected))
         .route("/sparrade-svar", get(held_replies::held_replies))
         .route("/sparrade-svar/slapp", post(held_replies::release_bulk))
         .route("/ignorerat", get(ignored::unprocessed))

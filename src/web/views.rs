@@ -25,9 +25,21 @@ fn correction_sv(kind: &str, field: &str, before: Option<&str>, after: Option<&s
     format!(
         "{}: {} → {}",
         label(kind, field),
-        before.unwrap_or("(tomt)"),
-        after.unwrap_or("(tomt)")
+        before.map(choice_sv).unwrap_or("(tomt)"),
+        after.map(choice_sv).unwrap_or("(tomt)")
     )
+}
+
+/// A choice's export value (SPEC §2.2) as the form writes the option; any other value as it is.
+pub fn choice_sv(value: &str) -> &str {
+    match value {
+        "Nytt" => "Nytt kort",
+        "Ersattning" => "Ersättningskort",
+        "Fornyelse" => "Förnyelse",
+        "Utlamningsstalle" => "Utlämningsställe",
+        "Utkorning" => "Utkörning",
+        other => other,
+    }
 }
 
 fn label<'a>(kind: &str, field: &'a str) -> &'a str {
@@ -198,15 +210,7 @@ pub fn case_item(c: &CaseSummary) -> CaseItem {
         person,
         unit: text(&fields, "vardenhet_namn"),
         pickup,
-        order_type: text(&fields, "bestallningstyp").map(|t| {
-            match t.as_str() {
-                "Nytt" => "Nytt kort",
-                "Ersattning" => "Ersättningskort",
-                "Fornyelse" => "Förnyelse",
-                other => other,
-            }
-            .to_string()
-        }),
+        order_type: text(&fields, "bestallningstyp").map(|t| choice_sv(&t).to_string()),
         reasons: findings(&c.reasons)
             .iter()
             .filter(|_| reasons_stand(&c.decision, &c.state))
@@ -226,6 +230,8 @@ pub fn case_item(c: &CaseSummary) -> CaseItem {
 pub struct Table {
     heading: Option<&'static str>,
     reasons: bool,
+    /// A first column to tick rows for the page's batch action.
+    pick: bool,
     pickup: bool,
     closed: bool,
     empty: &'static str,
@@ -236,6 +242,7 @@ impl Table {
         Table {
             heading: None,
             reasons: false,
+            pick: false,
             pickup: false,
             closed: false,
             empty,
@@ -265,6 +272,11 @@ impl Table {
             pickup: true,
             ..self
         }
+    }
+
+    /// With a box to tick each row for the batch form (`id="batch"`) below the table.
+    pub fn pick(self) -> Table {
+        Table { pick: true, ..self }
     }
 
     /// With when each case was closed.
@@ -325,12 +337,10 @@ pub fn quarantine_reason_sv(error: &str) -> String {
             .and_then(|(_, rest)| number(rest));
         return match limit {
             Some(n) => format!(
-                "För stort: meddelandet är större än gränsen på {} (limits.max_message_bytes).",
+                "För stort: meddelandet är större än de {} som tjänsten tar emot.",
                 super::email_view::size_sv(n as usize)
             ),
-            None => {
-                "För stort: meddelandet är större än gränsen (limits.max_message_bytes).".into()
-            }
+            None => "För stort: meddelandet är större än vad tjänsten tar emot.".into(),
         };
     }
     if error.starts_with("processing took longer than") {
@@ -838,6 +848,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                 }
                 "reply_held" => "Svar spärrat av gränsen för antal svar".to_string(),
                 "reply_released" => "Spärrat svar skickas ändå".to_string(),
+                "reply_resent" => "Misslyckat svar skickas igen".to_string(),
                 "reply_delivered" => "Spärrat svar kom fram (enligt reläets logg)".to_string(),
                 "reply_withdrawn" => {
                     "Svar återkallat: ärendets nya beslut motsäger det".to_string()
