@@ -1034,8 +1034,8 @@ mod tests {
     #[test]
     fn quarantine_reasons_read_in_swedish() {
         for (stored, shown) in [
-            ("the message is larger than 26214400 bytes", "För stort: meddelandet är större än gränsen på 25,0 MB (limits.max_message_bytes)."),
-            ("the message is 30000000 bytes, larger than 26214400 bytes; not downloaded", "För stort: meddelandet är större än gränsen på 25,0 MB (limits.max_message_bytes)."),
+            ("the message is larger than 26214400 bytes", "För stort: meddelandet är större än de 25,0 MB som tjänsten tar emot."),
+            ("the message is 30000000 bytes, larger than 26214400 bytes; not downloaded", "För stort: meddelandet är större än de 25,0 MB som tjänsten tar emot."),
             ("processing took longer than 120 s", "Behandlingen tog längre tid än 120 s och avbröts."),
             (&crate::intake::poison_error(2), "Tjänsten avbröts upprepade gånger medan meddelandet lästes (till exempel av minnesgränsen) och läser det inte igen av sig själv. Behandla igen först när orsaken är åtgärdad."),
             ("processing the email failed unexpectedly (a panic)", "Behandlingen avbröts av ett oväntat fel i tjänsten."),
