@@ -146,7 +146,13 @@ pub fn query_ranges(query: &str, today: chrono::NaiveDate) -> Vec<(String, Strin
     if let Ok(p) = crate::domain::Personnummer::parse(q, today) {
         return vec![exact(p.digits12())];
     }
-    if let Some(d) = digits_only(q).filter(|d| d.len() >= 10) {
+    // A whole case number (`TJID-2026-000034`) is its digits, one term: not the word `tjid`,
+    // which every case has.
+    let number = match q.get(..4) {
+        Some(p) if p.eq_ignore_ascii_case("tjid") => &q[4..],
+        _ => q,
+    };
+    if let Some(d) = digits_only(number).filter(|d| d.len() >= 10) {
         return vec![prefix(d)];
     }
     let mut seen = BTreeSet::new();
@@ -209,7 +215,7 @@ mod tests {
             "kortnummer": "9752 2701 0000 1234 5678",
         });
         let text = CaseText {
-            case_id: "2026-000034",
+            case_id: "TJID-2026-000034",
             fields: &fields,
             subject: "Beställning",
             sender: Some("chef@vgregion.se"),
@@ -220,6 +226,8 @@ mod tests {
             "34",
             "000034",
             "2026-000034",
+            "TJID-2026-000034",
+            "tjid-2026-000034",
             "Hakansson",
             "håkansson",
             "HÅKANSSON örjan",
