@@ -396,25 +396,33 @@ async fn append_backlog(world: &World, emails: usize) -> (BTreeSet<String>, BTre
 /// answer recorded) or held; plays staff for the replies held in doubt (`resolve_in_doubt`); then waits until
 /// every case has a reply at the sink. A killed instance restarted under its name takes back
 /// its claims, and holds the replies it handed over without an answer, at once.
+///
+/// An email that was in flight at two kills is quarantined by the poison protection (issue 20:
+/// its attempts never finished), not answered: it is in the quarantine folder for staff, and
+/// counts as settled here.
 async fn drain(world: &World, store: &Store, emails: usize, cases: usize) {
     wait_until(200, "the backlog and the outbox settled", || async {
-        world.dovecot.count("INBOX").await == 0
-            && store.counts().await.is_ok_and(|c| {
-                c.outbox_pending == 0
-                    && c.outbox_awaiting == 0
-                    && c.messages as usize == emails
-                    && (c.outbox_sent + c.outbox_held) as usize == cases
-            })
+        if world.dovecot.count("INBOX").await != 0 {
+            return false;
+        }
+        let quarantined = world.dovecot.message_ids(QUARANTINED).await.len();
+        store.counts().await.is_ok_and(|c| {
+            c.outbox_pending == 0
+                && c.outbox_awaiting == 0
+                && c.messages as usize == emails
+                && (c.outbox_sent + c.outbox_held) as usize + quarantined >= cases
+        })
     })
     .await;
     let (held, released) = resolve_in_doubt(world, store).await;
     eprintln!("{held} replies held in doubt, {released} of them not at the server and released");
+    let quarantined = world.dovecot.message_ids(QUARANTINED).await.len();
     wait_until(60, "every case answered at the sink", || async {
         store
             .counts()
             .await
             .is_ok_and(|c| c.outbox_pending == 0 && c.outbox_held == 0)
-            && world.smtp.count() >= cases
+            && world.smtp.count() + quarantined >= cases
     })
     .await;
     // Late doubles would show up now.
@@ -492,6 +500,23 @@ async fn assert_each_once(
         doubled.is_empty(),
         "emails in more than one place: {doubled:?}"
     );
+
+    // Emails in flight at two kills are quarantined (poison protection), never answered.
+    let quarantined: BTreeSet<String> = world
+        .dovecot
+        .message_ids(QUARANTINED)
+        .await
+        .into_iter()
+        .collect();
+    if !quarantined.is_empty() {
+        eprintln!(
+            "{} email(s) quarantined after two interrupted attempts",
+            quarantined.len()
+        );
+    }
+    assert!(quarantined.len() <= 10, "{quarantined:?}");
+    let expected_cases: &BTreeSet<String> =
+        &expected_cases.difference(&quarantined).cloned().collect();
 
     // One case per notice, numbered 1..N without gaps or doubles.
     let cases = store

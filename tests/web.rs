@@ -1966,3 +1966,35 @@ async fn after_an_action_the_next_case_of_the_list_is_offered() {
     assert_ne!(next, first);
     assert_eq!(state_of(&w.store, &next).await, "rejected");
 }
+
+/// A page past the list's end says so and links the last page; a period that ends before it
+/// begins is named and not used (issue 21).
+#[tokio::test]
+async fn a_page_past_the_end_and_a_backwards_period_are_explained() {
+    let w = world("").await;
+    let app = w.app();
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let r = get(&app, "/avvisade?page=9", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body.contains("Sidan finns inte: listan har"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("0–400"), "{}", r.body);
+    let nav = r.body.split("class=\"paging\"").nth(1).unwrap_or_default();
+    assert!(
+        // (minijinja writes the link's `/` as `&#x2f;`)
+        nav.contains("avvisade\" rel=\"prev\"") && !nav.contains("page="),
+        "the last page, here the first: {nav}"
+    );
+    let r = get(
+        &app,
+        "/avslutade?from=2026-12-10&to=2026-12-01",
+        Some(&cookie),
+    )
+    .await;
+    assert!(r
+        .body
+        .contains("Avslutat från ligger efter till och med; perioden används inte."));
+}

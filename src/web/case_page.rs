@@ -9,7 +9,7 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 
 use super::render::{base, csrf_refused, error_page, internal, not_found, render};
-use super::session::{csrf_ok, Staff};
+use super::session::{csrf_ok, BatchForm, Staff};
 use super::{email_view, form_image, views, WebState};
 use crate::casework::lifecycle::{Action, LifecycleError, Request};
 use crate::pipeline::reply::ReplySettings;
@@ -336,22 +336,16 @@ pub(super) async fn confirm_selected(
     staff: Staff,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let value = |key: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    };
-    if !csrf_ok(&staff, value("csrf").unwrap_or("")) {
+    let form = BatchForm(fields);
+    if !form.csrf_ok(&staff) {
         return csrf_refused();
     }
-    let comment = value("kommentar").map(str::to_string);
+    let comment = form.one("kommentar").map(str::to_string);
     let reply = reply_settings(&state);
     let (mut done, mut refused) = (0usize, 0usize);
-    for (_, id) in fields.iter().filter(|(k, _)| k == "arende") {
+    for id in form.all("arende") {
         let request = Request {
-            case_id: id.trim().to_string(),
+            case_id: id.clone(),
             action: Action::Confirm,
             actor: staff.username.clone(),
             comment: comment.clone(),

@@ -10,7 +10,7 @@ use minijinja::context;
 
 use super::case_page::settled_notice;
 use super::render::{base, csrf_refused, internal, render};
-use super::session::{csrf_ok, Staff};
+use super::session::{BatchForm, Staff};
 use super::{views, WebState};
 use crate::store::SettleHeld;
 
@@ -55,22 +55,12 @@ pub(super) async fn release_bulk(
     staff: Staff,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let value = |key: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    };
-    if !csrf_ok(&staff, value("csrf").unwrap_or("")) {
+    let form = BatchForm(fields);
+    if !form.csrf_ok(&staff) {
         return csrf_refused();
     }
-    let mut chosen: Vec<String> = fields
-        .iter()
-        .filter(|(k, _)| k == "svar")
-        .map(|(_, v)| v.trim().to_string())
-        .collect();
-    if let Some(recipient) = value("mottagare") {
+    let mut chosen = form.all("svar");
+    if let Some(recipient) = form.one("mottagare") {
         match state.store().held_by_limit_to(recipient).await {
             Ok(ids) => chosen.extend(ids),
             Err(e) => return internal(e),

@@ -63,6 +63,8 @@ pub(super) struct Paging {
     counted: bool,
     previous: Option<String>,
     next: Option<String>,
+    /// A page past the list's end was asked for (its "previous" link is the last page).
+    beyond: bool,
 }
 
 /// One page of a list: the page asked for by `?<name>=N` of `path`.
@@ -100,13 +102,20 @@ impl Pager<'_> {
             Some(total) => last < total,
             None => more,
         };
+        let beyond = shown == 0 && page > 1;
+        // Past the end, "previous" is the list's last page (the first when it is empty).
+        let previous = match total {
+            Some(total) if beyond => Some(((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1)),
+            _ => (page > 1).then_some(page - 1),
+        };
         Paging {
             first: if shown == 0 { 0 } else { first },
-            last,
+            last: if shown == 0 { 0 } else { last },
             total: total.unwrap_or(last),
             counted: total.is_some(),
-            previous: (page > 1).then(|| link(self.path, self.q, self.name, page - 1)),
+            previous: previous.map(|p| link(self.path, self.q, self.name, p)),
             next: next.then(|| link(self.path, self.q, self.name, page + 1)),
+            beyond,
         }
     }
 }
@@ -459,6 +468,14 @@ pub(super) async fn closed(
         }
         dates.push(context! { name => name, label => label, value => value });
     }
+    let mut error = unknown_message(&unknown);
+    if let [Some(from), Some(to)] = period {
+        if from >= to {
+            // Nothing can lie in it: said, and the period is not used.
+            error = Some("Avslutat från ligger efter till och med; perioden används inte.".into());
+            period = [None, None];
+        }
+    }
     let filter = CaseFilter {
         closed: true,
         kind: selects[0].selected.clone(),
@@ -483,7 +500,7 @@ pub(super) async fn closed(
         "Avslutade",
         Some("Utlämnade kort, genomförda avregistreringar och bekräftade avvisningar, senast avslutade först."),
         Some(context! { action => "/avslutade", selects => selects, dates => dates, active => active }),
-        unknown_message(&unknown),
+        error,
         vec![section],
     )
 }

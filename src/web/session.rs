@@ -104,6 +104,34 @@ pub(super) fn csrf_ok(staff: &Staff, token: &str) -> bool {
     !token.is_empty() && constant_time_eq(&staff.csrf, token)
 }
 
+/// A posted form whose fields may repeat (`svar=…&svar=…`: the ticked rows of a batch action).
+pub(super) struct BatchForm(pub(super) Vec<(String, String)>);
+
+impl BatchForm {
+    /// The first value of `key`, trimmed, when it is not empty.
+    pub(super) fn one(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Every value of `key`, trimmed.
+    pub(super) fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.trim().to_string())
+            .collect()
+    }
+
+    /// Whether its token is this member of staff's.
+    pub(super) fn csrf_ok(&self, staff: &Staff) -> bool {
+        csrf_ok(staff, self.one("csrf").unwrap_or(""))
+    }
+}
+
 #[derive(Deserialize)]
 pub(super) struct CsrfForm {
     #[serde(default)]
