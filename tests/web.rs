@@ -1998,3 +1998,21 @@ async fn a_page_past_the_end_and_a_backwards_period_are_explained() {
         .body
         .contains("Avslutat från ligger efter till och med; perioden används inte."));
 }
+
+/// A deregistration's correction text speaks of the deregistration, not of an order (issue 21).
+#[tokio::test]
+async fn a_deregistrations_correction_text_names_the_deregistration() {
+    let mut w = world("").await;
+    w.add(&["mail/dereg_cut_card_missing.eml"]);
+    let app = w.app();
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let id = w.case("dereg_cut_card_missing");
+    let page = get(&app, &format!("/arende/{id}"), Some(&cookie)).await;
+    assert!(page.body.contains("Rätta fält"), "{}", page.body);
+    assert!(
+        page.body.contains("så att avregistreringen"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("så att beställningen"));
+}
