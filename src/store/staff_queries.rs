@@ -555,10 +555,11 @@ macro_rules! staff_queries {
             Ok(sqlx::query_scalar(
                 "SELECT id FROM outbox
                  WHERE status = 'held' AND lower(recipient) = lower($1)
-                   AND (last_error IS NULL OR last_error NOT LIKE 'in doubt: %')
+                   AND (last_error IS NULL OR last_error NOT LIKE $2)
                  ORDER BY created_at, id",
             )
             .bind(recipient)
+            .bind(format!("{}%", super::IN_DOUBT))
             .fetch_all(&self.pool)
             .await?)
         }
