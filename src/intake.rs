@@ -367,6 +367,31 @@ impl Intake {
         Prepared { analysis, forms }
     }
 
+    /// [`Intake::prepare`] on a blocking thread, under the email's time limit. The deadline
+    /// also stops the work: external programs are killed and no further page is read once it
+    /// passes (src/ocr/child.rs), so a time-out frees the worker.
+    async fn prepare_in_time(self: Arc<Self>, raw: &Arc<Vec<u8>>, timeout: Duration) -> Prepared {
+        let task_raw = Arc::clone(raw);
+        let deadline = Instant::now() + timeout;
+        let task = tokio::task::spawn_blocking(move || {
+            crate::ocr::child::with_deadline(Some(deadline), || self.prepare(&task_raw))
+        });
+        let timed_out = || {
+            quarantine(
+                raw,
+                format!("processing took longer than {} s", timeout.as_secs()),
+            )
+        };
+        match tokio::time::timeout(timeout, task).await {
+            // Work that the deadline cut short (a program killed, pages not read) may have
+            // finished just before the timer fired: it is a time-out all the same.
+            Ok(Ok(_)) if Instant::now() >= deadline => timed_out(),
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => quarantine(raw, "processing the email failed unexpectedly".into()),
+            Err(_) => timed_out(),
+        }
+    }
+
     /// The checks against KIV and the register: cheap, but over LDAP they wait for answers.
     async fn complete(
         &self,
@@ -596,7 +621,7 @@ impl Intake {
             return (input, result, started);
         }
         // A suspect waits for the emails in flight and holds the next ones back.
-        let isolated = if unfinished > 0 {
+        let mut isolated = if unfinished > 0 {
             tracing::warn!(
                 source = %log_token(&input.source_ref),
                 attempts = unfinished,
@@ -613,28 +638,21 @@ impl Intake {
             }
         }
         let raw = Arc::new(input.raw);
-        let task_raw = Arc::clone(&raw);
-        let task_this = Arc::clone(&self);
-        // The deadline also stops the work: external programs are killed and no further page
-        // is read once it passes (src/ocr/child.rs), so a time-out frees the worker.
-        let deadline = Instant::now() + timeout;
-        let task = tokio::task::spawn_blocking(move || {
-            crate::ocr::child::with_deadline(Some(deadline), || task_this.prepare(&task_raw))
-        });
-        let timed_out = || {
-            quarantine(
-                &raw,
-                format!("processing took longer than {} s", timeout.as_secs()),
-            )
-        };
-        let prepared = match tokio::time::timeout(timeout, task).await {
-            // Work that the deadline cut short (a program killed, pages not read) may have
-            // finished just before the timer fired: it is a time-out all the same.
-            Ok(Ok(_)) if Instant::now() >= deadline => timed_out(),
-            Ok(Ok(p)) => p,
-            Ok(Err(_)) => quarantine(&raw, "processing the email failed unexpectedly".into()),
-            Err(_) => timed_out(),
-        };
+        let mut prepared = Arc::clone(&self).prepare_in_time(&raw, timeout).await;
+        // Processor time is counted, not the wall clock, but several emails read at once still
+        // slow each other a little: a reading stopped for time is repeated alone before the
+        // attachment is called unreadable, so the decision does not depend on load (issue 20).
+        if matches!(isolated, Isolation::Shared(_))
+            && prepared.forms.as_ref().is_some_and(|f| f.out_of_time)
+        {
+            tracing::warn!(
+                source = %log_token(&input.source_ref),
+                "an attachment ran out of time while other mail was read; it is read again alone"
+            );
+            drop(isolated);
+            isolated = Isolation::Alone(self.isolation.write().await);
+            prepared = Arc::clone(&self).prepare_in_time(&raw, timeout).await;
+        }
         drop(isolated);
         let result = self
             .complete(prepared, Utc::now().date_naive(), started)

@@ -20,9 +20,26 @@ pub struct Finished {
 #[derive(Debug)]
 pub enum ChildError {
     Start(std::io::Error),
+    /// It used up its processor time (or its piece of the budget), or the deadline passed.
     Timeout,
+    /// It waited far longer than it worked: the machine is busy or the program is stuck. Not
+    /// the input's fault, so not a reason to call it unreadable.
+    Starved,
     Wait(std::io::Error),
 }
+
+impl ChildError {
+    /// Whether the program was stopped for time rather than failing on its own.
+    pub fn out_of_time(&self) -> bool {
+        matches!(self, ChildError::Timeout | ChildError::Starved)
+    }
+}
+
+/// A program may run this many times its processor-time limit on the wall clock (plus
+/// [`WALL_SLACK`]) before it is taken for starved or stuck: with both cores busy elsewhere a
+/// page takes about twice its processor time.
+const WALL_FACTOR: u32 = 4;
+const WALL_SLACK: Duration = Duration::from_secs(2);
 
 /// The address space each external program gets by default, in MiB: a page at 400 dpi and
 /// Tesseract's models need well under 300 MiB; a PDF image declaring 60000×60000 pixels makes
@@ -38,10 +55,12 @@ thread_local! {
     static BUDGET: RefCell<Option<Budget>> = const { RefCell::new(None) };
 }
 
-/// Time that the external programs run for one piece of work (an attachment) may take
-/// together, shared by the threads that work on it. Each program is killed when what is left
-/// runs out, and once nothing is left [`stopped`] is true, so no further page is started. The
-/// wait for a free OCR worker does not count: only the programs' own run time does.
+/// Processor time that the external programs run for one piece of work (an attachment) may
+/// take together, shared by the threads that work on it. Each program is killed when what is
+/// left runs out, and once nothing is left [`stopped`] is true, so no further page is started.
+/// Only the programs' own processor time counts, not the wait for a free OCR worker nor for a
+/// core: a page costs the same on an idle machine and a busy one, so the decision does not
+/// depend on load (issue 20).
 #[derive(Clone, Debug)]
 pub struct Budget(Arc<Mutex<Duration>>);
 
@@ -123,8 +142,10 @@ pub fn memory_limit_mb() -> u64 {
 
 /// Runs `cmd` with `input` on stdin; at most `stdout_cap` bytes of stdout are kept. The program
 /// gets the configured address-space limit (`RLIMIT_AS`): it fails to allocate beyond it. It is
-/// killed after `timeout`, at this thread's deadline, or when this thread's budget runs out,
-/// whichever comes first; its run time is taken from the budget.
+/// killed when its processor time passes `timeout` or what is left of this thread's budget
+/// ([`ChildError::Timeout`]), at this thread's deadline (the same), or when it has run
+/// [`WALL_FACTOR`] times that long on the wall clock ([`ChildError::Starved`]); its processor
+/// time is taken from the budget.
 pub fn run(
     mut cmd: Command,
     input: Vec<u8>,
@@ -194,13 +215,24 @@ pub fn run(
     );
     let started = Instant::now();
     let budget = budget();
-    let timeout = budget.as_ref().map_or(timeout, |b| timeout.min(b.left()));
+    let limit = budget.as_ref().map_or(timeout, |b| timeout.min(b.left()));
+    let wall_limit = limit * WALL_FACTOR + WALL_SLACK;
+    let pid = child.id();
+    let mut used = Duration::ZERO;
     let status = loop {
+        // Read before asking whether it ended: an ended program's figures are its last.
+        if let Some(t) = cpu_time(pid) {
+            used = used.max(t);
+        }
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
-            Ok(None) if started.elapsed() > timeout || past_deadline() => {
+            Ok(None) if used > limit || past_deadline() => {
                 kill_group(&mut child);
                 break Err(ChildError::Timeout);
+            }
+            Ok(None) if started.elapsed() > wall_limit => {
+                kill_group(&mut child);
+                break Err(ChildError::Starved);
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => {
@@ -210,7 +242,7 @@ pub fn run(
         }
     };
     if let Some(b) = &budget {
-        b.spend(started.elapsed());
+        b.spend(used);
     }
     let _ = writer.join();
     let stdout = out.join().unwrap_or_default();
@@ -220,6 +252,21 @@ pub fn run(
         stdout,
         stderr,
     })
+}
+
+/// The processor time (user and system, all threads) that process `pid` has used, from
+/// `/proc/PID/stat`; `None` once it is reaped or where there is no /proc.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = u64::try_from(hz).ok().filter(|h| *h > 0)?;
+    Some(Duration::from_millis(ticks * 1000 / hz))
 }
 
 /// Kills the program and every process in its group, and reaps it.
@@ -259,14 +306,24 @@ mod tests {
         assert_eq!(deadline(), None, "the deadline ends with the work");
     }
 
+    /// A program that spends `secs` of processor time, then ends.
+    fn busy(secs: f32) -> Command {
+        let mut cmd = Command::new("python3");
+        cmd.arg("-c").arg(format!(
+            "import time\nt = time.process_time()\nwhile time.process_time() - t < {secs}: pass"
+        ));
+        cmd
+    }
+
     #[test]
     fn what_the_program_started_is_killed_with_it() {
         let started = Instant::now();
         let mut cmd = Command::new("sh");
-        // The shell waits for a sleep that holds its output open.
+        // The shell waits for a sleep that holds its output open; neither works, so they are
+        // stopped by the wall clock, as stuck.
         cmd.arg("-c").arg("sleep 30; echo done");
         let result = run(cmd, Vec::new(), 1024, Duration::from_millis(300));
-        assert!(matches!(result, Err(ChildError::Timeout)));
+        assert!(matches!(result, Err(ChildError::Starved)));
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "{:?}",
@@ -275,25 +332,49 @@ mod tests {
     }
 
     #[test]
+    fn a_program_is_held_to_its_processor_time_not_to_the_wall_clock() {
+        // Waiting costs nothing: 0.8 s asleep fits a limit of 0.3 s of processor time.
+        let mut cmd = Command::new("sleep");
+        cmd.arg("0.8");
+        let budget = Budget::new(Duration::from_secs(10));
+        let slept = with_budget(Some(budget.clone()), || {
+            run(cmd, Vec::new(), 1024, Duration::from_millis(300))
+        });
+        assert!(slept.is_ok_and(|f| f.status.success()));
+        assert!(
+            budget.left() > Duration::from_millis(9900),
+            "{:?}",
+            budget.left()
+        );
+        // Working does: 5 s of work is stopped at 0.3 s.
+        let started = Instant::now();
+        let worked = run(busy(5.0), Vec::new(), 1024, Duration::from_millis(300));
+        assert!(matches!(worked, Err(ChildError::Timeout)));
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
     fn programs_share_a_budget_and_stop_when_it_is_spent() {
         let started = Instant::now();
-        let budget = Budget::new(Duration::from_millis(600));
+        let budget = Budget::new(Duration::from_millis(700));
         let results: Vec<_> = with_budget(Some(budget.clone()), || {
             (0..5)
                 .map(|_| {
-                    let mut cmd = Command::new("sleep");
-                    cmd.arg("0.4");
-                    let r = run(cmd, Vec::new(), 1024, Duration::from_secs(60));
+                    let r = run(busy(0.4), Vec::new(), 1024, Duration::from_secs(60));
                     (r.is_ok(), stopped())
                 })
                 .collect()
         });
-        // 0.4 s, then killed at 0.2 s, then nothing is left.
+        // 0.4 s of work, then killed when the rest is spent, then nothing is left.
         assert_eq!(results[0], (true, false));
         assert_eq!(results[1], (false, true));
         assert!(budget.left().is_zero());
         assert!(
-            started.elapsed() < Duration::from_secs(2),
+            started.elapsed() < Duration::from_secs(4),
             "{:?}",
             started.elapsed()
         );
@@ -312,5 +393,15 @@ mod tests {
         assert!(!over.status.success(), "400 MiB under a 200 MiB limit");
         assert!(under.status.success());
         assert!(free.status.success());
+    }
+
+    #[test]
+    fn the_processor_time_of_a_process_is_read() {
+        let own = cpu_time(std::process::id()).unwrap();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(300) {
+            std::hint::black_box(0u64.wrapping_add(1));
+        }
+        assert!(cpu_time(std::process::id()).unwrap() > own);
     }
 }

@@ -66,6 +66,20 @@ pub enum OcrError {
     Tesseract(#[from] tesseract::TesseractError),
 }
 
+impl OcrError {
+    /// Whether the reading was stopped for time rather than failing on what it read.
+    pub fn out_of_time(&self) -> bool {
+        matches!(
+            self,
+            OcrError::Stopped
+                | OcrError::Tesseract(
+                    tesseract::TesseractError::Timeout(_) | tesseract::TesseractError::Starved
+                )
+                | OcrError::Raster(raster::RasterError::OutOfTime(_))
+        )
+    }
+}
+
 /// Whether tesseract with the model `lang` can be run (checked once per model and process).
 pub fn available(lang: &str) -> bool {
     static AVAILABLE: OnceLock<Mutex<std::collections::HashMap<String, bool>>> = OnceLock::new();

@@ -70,6 +70,9 @@ pub enum RasterError {
     TooLarge(u64),
     #[error("the page could not be rendered: {0}")]
     Render(String),
+    /// pdftoppm was stopped for time (see `child::ChildError::out_of_time`).
+    #[error("the page could not be rendered: {0}")]
+    OutOfTime(&'static str),
     #[error(transparent)]
     Pdf(#[from] PdfError),
 }
@@ -993,7 +996,10 @@ fn run_pdftoppm(
         Err(ChildError::Start(e)) => Err(RasterError::Render(format!(
             "pdftoppm could not be started: {e}"
         ))),
-        Err(ChildError::Timeout) => Err(RasterError::Render("pdftoppm took too long".into())),
+        Err(ChildError::Timeout) => Err(RasterError::OutOfTime("pdftoppm took too long")),
+        Err(ChildError::Starved) => Err(RasterError::OutOfTime(
+            "pdftoppm waited for a processor far longer than it worked",
+        )),
         Err(ChildError::Wait(e)) => Err(RasterError::Render(e.to_string())),
     }
 }

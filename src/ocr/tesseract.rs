@@ -19,8 +19,10 @@ use image::GrayImage;
 pub enum TesseractError {
     #[error("tesseract could not be started: {0}")]
     Start(std::io::Error),
-    #[error("tesseract took longer than {0:?} and was stopped")]
+    #[error("tesseract took more than {0:?} of processor time and was stopped")]
     Timeout(Duration),
+    #[error("tesseract waited for a processor far longer than it worked and was stopped")]
+    Starved,
     #[error("tesseract failed: {0}")]
     Failed(String),
 }
@@ -146,6 +148,7 @@ fn run(args: &[String], img: &GrayImage, timeout: Duration) -> Result<String, Te
         Ok(done) => done,
         Err(ChildError::Start(e)) => return Err(TesseractError::Start(e)),
         Err(ChildError::Timeout) => return Err(TesseractError::Timeout(timeout)),
+        Err(ChildError::Starved) => return Err(TesseractError::Starved),
         Err(ChildError::Wait(e)) => return Err(TesseractError::Failed(e.to_string())),
     };
     if !done.status.success() {

@@ -82,6 +82,9 @@ pub struct ExtractedForms {
     pub no_form: ReasonCode,
     /// A scan could not be read because Tesseract is missing here: the email is not decided.
     pub ocr_unavailable: bool,
+    /// An attachment's reading was stopped for time ([`AttachmentRead::OutOfTime`]); it counts
+    /// as unreadable unless the email is read again alone (`intake`).
+    pub out_of_time: bool,
 }
 
 /// The attachment a form was read from.
@@ -97,6 +100,7 @@ pub fn extract_forms(mail: &ParsedMail, limits: &ExtractLimits) -> ExtractedForm
     let mut forms = Vec::new();
     let mut unreadable = false;
     let mut ocr_unavailable = false;
+    let mut out_of_time = false;
     if mail.attachments.len() > limits.max_attachments {
         tracing::warn!(
             attachments = mail.attachments.len(),
@@ -126,6 +130,11 @@ pub fn extract_forms(mail: &ParsedMail, limits: &ExtractLimits) -> ExtractedForm
                 tracing::info!(attachment_type = %att.content_type, reason = %why, "attachment unreadable");
                 unreadable = true;
             }
+            AttachmentRead::OutOfTime(why) => {
+                tracing::info!(attachment_type = %att.content_type, reason = %why, "attachment stopped for time");
+                unreadable = true;
+                out_of_time = true;
+            }
             AttachmentRead::NoForm => {}
             AttachmentRead::OcrUnavailable => ocr_unavailable = true,
         }
@@ -135,6 +144,7 @@ pub fn extract_forms(mail: &ParsedMail, limits: &ExtractLimits) -> ExtractedForm
             forms,
             no_form: ReasonCode::NoFormFound,
             ocr_unavailable,
+            out_of_time,
         };
     }
     let body = read_body(&mail.body_text);
@@ -152,6 +162,7 @@ pub fn extract_forms(mail: &ParsedMail, limits: &ExtractLimits) -> ExtractedForm
         forms,
         no_form,
         ocr_unavailable,
+        out_of_time,
     }
 }
 

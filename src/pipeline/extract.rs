@@ -20,6 +20,10 @@ pub enum AttachmentRead {
     /// A scan, and Tesseract is not installed here: our fault, not the sender's, so the email
     /// must not be answered as unreadable.
     OcrUnavailable,
+    /// Its reading was stopped for time (its processor time spent, or the programs starved of
+    /// a core); the text says why. Unreadable, unless it fails the same way when read again
+    /// with nothing else in flight (`intake`): a busy machine must not decide (issue 20).
+    OutOfTime(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,8 +141,7 @@ fn read_image(data: &[u8], settings: &OcrSettings) -> AttachmentRead {
     let numbers: Vec<usize> = (1..=count).collect();
     let decode = |i| ocr::raster::decode_image_page(data, i, &settings.raster);
     match ocr::recognise_lazily(&numbers, settings, decode) {
-        Err(ocr::OcrError::Unavailable) => AttachmentRead::OcrUnavailable,
-        Err(e) => AttachmentRead::Unreadable(e.to_string()),
+        Err(e) => ocr_failure(e),
         Ok(pages) => read_ocr_pages(Vec::new(), pages),
     }
 }
@@ -231,13 +234,12 @@ fn read_pdf_document(doc: &PdfDocument, bytes: &[u8], limits: &ExtractLimits) ->
     }
     let pdf = match ocr::raster::PdfPages::load(bytes, &limits.pdf) {
         Ok(pdf) => pdf,
-        Err(e) => return unreadable_unless_forms(&text_pages, e.to_string()),
+        Err(e) => return forms_or(&text_pages, AttachmentRead::Unreadable(e.to_string())),
     };
     let page = |i: usize| pdf.page(scanned[i], &settings.raster);
     match ocr::recognise_lazily(&scanned, settings, page) {
         Ok(pages) => read_ocr_pages(text_pages, pages),
-        Err(ocr::OcrError::Unavailable) => AttachmentRead::OcrUnavailable,
-        Err(e) => unreadable_unless_forms(&text_pages, e.to_string()),
+        Err(e) => forms_or(&text_pages, ocr_failure(e)),
     }
 }
 
@@ -315,10 +317,20 @@ fn read_forms_with_ink(
 }
 
 /// When the scanned pages cannot be read, the text pages' forms still count.
-fn unreadable_unless_forms(text_pages: &[PageWords], why: String) -> AttachmentRead {
+/// What a failed recognition makes of the attachment.
+fn ocr_failure(e: ocr::OcrError) -> AttachmentRead {
+    match e {
+        ocr::OcrError::Unavailable => AttachmentRead::OcrUnavailable,
+        e if e.out_of_time() => AttachmentRead::OutOfTime(e.to_string()),
+        e => AttachmentRead::Unreadable(e.to_string()),
+    }
+}
+
+/// The forms of the text pages, or `failed` when they hold none.
+fn forms_or(text_pages: &[PageWords], failed: AttachmentRead) -> AttachmentRead {
     let forms = read_forms(text_pages);
     if forms.is_empty() {
-        AttachmentRead::Unreadable(why)
+        failed
     } else {
         AttachmentRead::Forms(forms)
     }

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::forms::layout::RawForm;
 use crate::forms::spec::FormKind;
 use crate::forms::FieldBox;
+use crate::ocr::child::cpu_time;
 use crate::ocr::{OcrSettings, RasterLimits};
 use crate::pdf::PdfLimits;
 use crate::pipeline::extract::{AttachmentRead, ExtractLimits};
@@ -146,6 +147,7 @@ enum Answer {
     NoForm,
     Unreadable(String),
     OcrUnavailable,
+    OutOfTime(String),
 }
 
 /// A [`RawForm`] on the wire: field keys as text, mapped back to the form's own keys.
@@ -186,6 +188,7 @@ impl Answer {
             AttachmentRead::NoForm => Answer::NoForm,
             AttachmentRead::Unreadable(why) => Answer::Unreadable(why),
             AttachmentRead::OcrUnavailable => Answer::OcrUnavailable,
+            AttachmentRead::OutOfTime(why) => Answer::OutOfTime(why),
         }
     }
 
@@ -200,6 +203,7 @@ impl Answer {
             Answer::NoForm => AttachmentRead::NoForm,
             Answer::Unreadable(why) => AttachmentRead::Unreadable(why),
             Answer::OcrUnavailable => AttachmentRead::OcrUnavailable,
+            Answer::OutOfTime(why) => AttachmentRead::OutOfTime(why),
         })
     }
 }
@@ -417,10 +421,14 @@ impl Pool {
                 metrics::counter!(crate::telemetry::WORKER_KILLED).increment(1);
                 let why = match failure {
                     Failure::Deadline => "the email's time limit ran out while it was read".into(),
-                    Failure::Cpu(t) => format!(
-                        "reading it took more than {} s of processor time",
-                        t.as_secs()
-                    ),
+                    Failure::Cpu(t) => {
+                        let why = format!(
+                            "reading it took more than {} s of processor time",
+                            t.as_secs()
+                        );
+                        tracing::warn!(reason = %why, attachment_type = %att.content_type, "worker stopped for time");
+                        return AttachmentRead::OutOfTime(why);
+                    }
                     Failure::Died(how) => format!(
                         "its reader stopped ({how}), most likely at its memory limit of {} MB",
                         self.settings.memory_mb
@@ -649,20 +657,6 @@ fn exit_cause(child: &mut Child) -> String {
     }
 }
 
-/// Processor time (user and system) that process `pid` has used, from /proc.
-fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = u64::try_from(hz).ok().filter(|h| *h > 0)?;
-    Some(Duration::from_millis(ticks * 1000 / hz))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -702,15 +696,5 @@ mod tests {
         assert_eq!(read_part(&mut r, 100).unwrap().unwrap(), b"{}");
         assert_eq!(read_part(&mut r, 3).map_err(|_| ()), Err(()));
         assert!(read_part(&mut &b""[..], 100).unwrap().is_none());
-    }
-
-    #[test]
-    fn the_processor_time_of_a_process_is_read() {
-        let own = cpu_time(std::process::id()).unwrap();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_millis(300) {
-            std::hint::black_box(0u64.wrapping_add(1));
-        }
-        assert!(cpu_time(std::process::id()).unwrap() > own);
     }
 }
