@@ -53,8 +53,37 @@ const RELATIVE: f32 = 0.2;
 /// Decides the marks of one field's options. `options` are the options' text boxes;
 /// `text` are all word boxes of the page (their ink is not a mark).
 pub fn read_marks(ink: &InkImage, options: &[Rect], text: &[Rect]) -> MarkReading {
-    let options: Vec<Rect> = options.iter().map(|o| clear_of_box(ink, o)).collect();
-    let options = &options[..];
+    let cleared: Vec<Rect> = options
+        .iter()
+        .map(|o| {
+            // Where the word that holds the option starts (before it when OCR glued the box
+            // to it: `Mja`).
+            let word_start = text
+                .iter()
+                .filter(|t| t[0] <= o[0] + 0.5 && t[2] >= o[2] - 0.5 && t[1] < o[3] && t[3] > o[1])
+                .map(|t| t[0])
+                .fold(o[0], f32::min);
+            clear_of_box(ink, o, word_start)
+        })
+        .collect();
+    // A word that OCR read across a box and its option (`☒ Ja` as `Ja`, `■ Ja` as `Mja`) is
+    // text only from the option on: the box and its mark before it are not letters.
+    let text: Vec<Rect> = text
+        .iter()
+        .map(|t| {
+            let mut t = *t;
+            for c in &cleared {
+                let h = c[3] - c[1];
+                let own_word = t[0] < c[0] && t[2] > c[0] && t[2] <= c[2] + 0.5 * h;
+                if own_word && t[1] < c[3] && t[3] > c[1] {
+                    t[0] = c[0];
+                }
+            }
+            t
+        })
+        .collect();
+    let text = &text[..];
+    let options = &cleared[..];
     // One text height for all of the field's options, so that their zones are alike: a word's
     // box is taller with a descender (`Förnyelse`) or an accent, and the boxes before the
     // options are not.
@@ -83,7 +112,9 @@ pub fn read_marks(ink: &InkImage, options: &[Rect], text: &[Rect]) -> MarkReadin
     // fifth or more over the empty boxes beside it: it counts when it is the only option with
     // more ink than FAINT and no option is clearly marked.
     let over = |v: f32| scores.iter().filter(|s| s.0 - least >= v).count();
-    let weak_alone = certain && over(FAINT) == 1 && over(CLEAR) == 0 && !scores.iter().any(|s| s.1);
+    // (Options that share a table's cell are no less clear for it.)
+    let weak_alone =
+        options.len() >= 2 && over(FAINT) == 1 && over(CLEAR) == 0 && !scores.iter().any(|s| s.1);
     for (i, (before, ring)) in scores.iter().enumerate() {
         let extra = before - least;
         let weak = weak_alone && extra >= FAINT && extra >= RELATIVE * least;
@@ -128,7 +159,7 @@ fn dark(img: &GrayImage, x: i64, y: i64) -> bool {
 
 /// The option's text box without a drawn check box that OCR took into the word (`☒ Ja` read
 /// as one word `Ja`): the box is then before the option, where its mark is looked for.
-fn clear_of_box(ink: &InkImage, option: &Rect) -> Rect {
+fn clear_of_box(ink: &InkImage, option: &Rect, word_start: f32) -> Rect {
     let h = (option[3] - option[1]).max(4.0);
     let px = |v: f32| to_px(ink, v).max(0) as u32;
     let found = crate::imaging::find_box(
@@ -140,8 +171,18 @@ fn clear_of_box(ink: &InkImage, option: &Rect) -> Rect {
         px(h * 0.75).max(6),
     );
     match found {
-        Some(b) if (b.x1 as f32) / ink.px_per_pt > option[0] + 0.1 * h => {
-            let x0 = (b.x1 + 1) as f32 / ink.px_per_pt;
+        // A box inside the word, from its start: one that begins before the word is the
+        // option's own box beside it, which a letter's stem (`F`) has made look wider.
+        // Only short options (`Ja`, `Nej`) vanish into a box that way: in a longer word, the
+        // stems and bowls of its letters (`Fö`) can look like one.
+        Some(b)
+            if (b.x1 as f32) / ink.px_per_pt > option[0] + 0.1 * h
+                && (b.x0 as f32) / ink.px_per_pt >= word_start - 0.1 * h
+                && option[2] - option[0] < 3.0 * h =>
+        {
+            // Past the gap that `ink_before` leaves before the text, so that the box's right
+            // side is in its zone.
+            let x0 = (b.x1 + 1) as f32 / ink.px_per_pt + 0.08 * h;
             if x0 + h * 0.5 < option[2] {
                 [x0, option[1], option[2], option[3]]
             } else {
@@ -467,5 +508,22 @@ mod tests {
             rect(img, 0, 76, 599, 76, true);
         });
         assert!(read_marks(&ruled, &OPTIONS, &OPTIONS).marked.is_empty());
+    }
+
+    #[test]
+    fn a_box_that_ocr_read_into_its_short_options_word_is_still_measured() {
+        // `☒ Ja` read as one word from the box on; `☐ Nej` with its box outside its word.
+        let crossed = page(|img| {
+            boxes(img);
+            line(img, (97.0, 81.0), (110.0, 94.0));
+            line(img, (97.0, 94.0), (110.0, 81.0));
+        });
+        let ja_word = [47.0, 40.0, 66.0, 50.0];
+        let nej = [200.0, 40.0, 218.0, 50.0];
+        let r = read_marks(&crossed, &[ja_word, nej], &[ja_word, nej]);
+        assert_eq!(r.marked, vec![0]);
+        // Both boxes empty: nothing is marked.
+        let r = read_marks(&page(boxes), &[ja_word, nej], &[ja_word, nej]);
+        assert!(r.marked.is_empty(), "{r:?}");
     }
 }

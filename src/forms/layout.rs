@@ -657,7 +657,26 @@ fn marks_from_ink(field: &FieldSpec, label: &[Word], words: &[Word], page: &Page
         .collect();
     let reading = read_marks(ink, &rects, &text);
     if text_has_mark && !(reading.certain && !damaged && !reading.marked.is_empty()) {
-        return InkMarks::Unsure;
+        // An unclear reading of the ink stands only where the text's marks say the same:
+        // each mark goes to the first option after it on its line.
+        let mut by_text: Vec<usize> = words
+            .iter()
+            .filter(|w| is_mark(&w.text))
+            .filter_map(|m| {
+                let (cx, cy) = ((m.x0 + m.x1) / 2.0, (m.y0 + m.y1) / 2.0);
+                rects
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r[0] >= cx && r[1] <= cy && r[3] >= cy)
+                    .min_by(|a, b| a.1[0].total_cmp(&b.1[0]))
+                    .map(|(i, _)| i)
+            })
+            .collect();
+        by_text.sort_unstable();
+        by_text.dedup();
+        if reading.marked.is_empty() || by_text != reading.marked {
+            return InkMarks::Unsure;
+        }
     }
     let marked: Vec<&str> = reading.marked.iter().map(|&i| spans[i].0).collect();
     let value = match field.field_type {
@@ -694,7 +713,9 @@ fn option_spans(
                 .find(|(_, e)| *e == export)
                 .map_or(0, |(k, _)| k.chars().count());
             let rect = match &words[at.clone()] {
-                [w] if key_len > 0 && w.text.chars().count() > key_len => tail_of(w, key_len),
+                [w] if key_len > 0 && fold(&w.text).chars().count() > key_len => {
+                    tail_of(w, folded_tail(&w.text, key_len))
+                }
                 several => bounds(several),
             };
             out.push((export, rect));
@@ -708,21 +729,30 @@ fn option_spans(
         let (found, at) = (*found, *at);
         let mid = (at[1] + at[3]) / 2.0;
         let same_line = |w: &&Word| w.y0 <= mid && w.y1 >= mid;
-        let tail = |w: &Word, key: &str| tail_of(w, key.chars().count());
+        let tail = |w: &Word, key: &str| tail_of(w, folded_tail(&w.text, key.chars().count()));
+        // The word must still end in a letter of the option (`Mja`, `]a`): the other option's
+        // empty box, read as `CO` or `O`, lies between them and is not it.
+        let may_hold = |w: &&Word, key: &str| {
+            let letters: Vec<char> = fold(&w.text)
+                .chars()
+                .filter(|c| c.is_alphabetic())
+                .collect();
+            letters.last().is_some_and(|c| key.contains(*c))
+        };
         let beside = if !(short(first_key) && short(second_key)) {
             None
         } else if found == *second {
             words
                 .iter()
                 .filter(same_line)
-                .filter(|w| w.x1 <= at[0] + 1.0)
+                .filter(|w| w.x1 <= at[0] + 1.0 && may_hold(w, first_key))
                 .max_by(|a, b| a.x1.total_cmp(&b.x1))
                 .map(|w| (*first, tail(w, first_key)))
         } else {
             words
                 .iter()
                 .filter(same_line)
-                .filter(|w| w.x0 >= at[2] - 1.0)
+                .filter(|w| w.x0 >= at[2] - 1.0 && may_hold(w, second_key))
                 .min_by(|a, b| a.x0.total_cmp(&b.x0))
                 .map(|w| (*second, tail(w, second_key)))
         };
@@ -770,6 +800,18 @@ fn option_spans(
         }
         None => (out, false),
     }
+}
+
+/// How many of `text`'s last characters fold to `folded_len` characters: the option's part of
+/// a word that OCR glued a box to (`[1Förnyelse`: `Förnyelse`, which folds to 8).
+fn folded_tail(text: &str, folded_len: usize) -> usize {
+    let chars: Vec<char> = text.chars().collect();
+    (1..=chars.len())
+        .find(|&n| {
+            let tail: String = chars[chars.len() - n..].iter().collect();
+            fold(&tail).chars().count() >= folded_len
+        })
+        .unwrap_or(chars.len())
 }
 
 /// The box of a word's last `n` characters, sharing the width out evenly over its characters.
@@ -1106,5 +1148,38 @@ pub(crate) mod tests {
         let (spans, damaged) = option_spans(&opts, &page(1, &["[]Qxyz> Utkörning"]).words);
         assert!(!damaged);
         assert_eq!(spans.len(), 1);
+    }
+
+    #[test]
+    fn the_lost_ja_is_the_word_ending_in_its_letters_not_the_box_of_nej() {
+        let opts = vec![("ja".to_string(), YES), ("nej".to_string(), NO)];
+        // `☑ Ja   ☐ Nej` read as `Mja CO Nej`: Ja is the end of `Mja`, and `CO` (the box of
+        // Nej) is no option.
+        let p = page(1, &["Mja CO Nej"]);
+        let (spans, _) = option_spans(&opts, &p.words);
+        assert_eq!(spans.iter().map(|s| s.0).collect::<Vec<_>>(), [YES, NO]);
+        assert_eq!(spans[0].1[2], p.words[0].x1);
+        assert_eq!(spans[0].1[0], p.words[0].x0 + 6.0);
+        // With no word that can hold it, Ja is not made up.
+        let (spans, _) = option_spans(&opts, &page(1, &["CO Nej"]).words);
+        assert_eq!(spans.iter().map(|s| s.0).collect::<Vec<_>>(), [NO]);
+    }
+
+    #[test]
+    fn a_glued_option_is_the_words_end_counted_in_folded_letters() {
+        // `rn` folds to `m` (OCR's confusion), so `Förnyelse` is 8 folded letters: the whole
+        // word, not its last 8 characters.
+        assert_eq!(folded_tail("Förnyelse", 8), 9);
+        assert_eq!(folded_tail("[1Förnyelse", 8), 9);
+        assert_eq!(folded_tail("[1Nej", 3), 3);
+        assert_eq!(folded_tail("Mja", 2), 2);
+        let field = FormKind::Order
+            .fields()
+            .iter()
+            .find(|f| f.key == "bestallningstyp");
+        let opts = LabelSet::option_keys(field.unwrap());
+        let p = page(1, &["Nytt kort", "Förnyelse"]);
+        let (spans, _) = option_spans(&opts, &p.words[2..]);
+        assert_eq!(spans[0].1[0], p.words[2].x0, "{:?}", spans);
     }
 }
