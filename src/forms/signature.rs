@@ -159,7 +159,7 @@ fn raster_rules(ink: &super::ink::InkImage, label: &Word) -> Vec<Rule> {
     let y_from = px(label.y0 - REACH_DOWN, h);
     let y_to = px(label.y1 + REACH_DOWN, h);
     let min_run = (MIN_RULE * s) as u32;
-    let mut rules: Vec<Rule> = Vec::new();
+    let mut pieces: Vec<Rule> = Vec::new();
     for y in y_from..y_to {
         let (mut run, mut start) = (0u32, 0u32);
         // A gap of a pixel or two (a scan's broken line) does not end a run, nor does a step of
@@ -179,21 +179,11 @@ fn raster_rules(ink: &super::ink::InkImage, label: &Word) -> Vec<Rule> {
                 gap += 1;
                 if gap > 2 || x == w {
                     if run >= min_run {
-                        let rule = Rule {
+                        pieces.push(Rule {
                             y: y as f32 / s,
                             x0: start as f32 / s,
                             x1: (start + run) as f32 / s,
-                        };
-                        match rules.last_mut() {
-                            Some(last)
-                                if (rule.y - last.y) <= 1.5 / s.min(1.0) + 1.0
-                                    && rule.x0 < last.x1
-                                    && last.x0 < rule.x1 =>
-                            {
-                                last.y = rule.y;
-                            }
-                            _ => rules.push(rule),
-                        }
+                        });
                     }
                     run = 0;
                     gap = 0;
@@ -201,6 +191,46 @@ fn raster_rules(ink: &super::ink::InkImage, label: &Word) -> Vec<Rule> {
             }
         }
     }
+    // A line a few pixels thick is one rule (at its lowest row).
+    let mut rules: Vec<Rule> = Vec::new();
+    for rule in chain_slanted(pieces, s) {
+        match rules.last_mut() {
+            Some(last)
+                if (rule.y - last.y) <= 1.5 / s.min(1.0) + 1.0
+                    && rule.x0 < last.x1
+                    && last.x0 < rule.x1 =>
+            {
+                last.y = rule.y;
+            }
+            _ => rules.push(rule),
+        }
+    }
+    rules
+}
+
+/// Joins the pieces of a slanted line into one rule: a photo's perspective, not quite taken
+/// out, leaves a box's edge a point or two higher at one end, and each row holds only a piece
+/// of it (a piece starts where the one before it ends, a pixel or two up or down). The rule
+/// keeps the y of its left end, and reaches as far as its last piece.
+fn chain_slanted(mut pieces: Vec<Rule>, px_per_pt: f32) -> Vec<Rule> {
+    pieces.sort_by(|a, b| a.x0.total_cmp(&b.x0));
+    let near = 3.0 / px_per_pt;
+    // Each rule with the y of its right end.
+    let mut chained: Vec<(Rule, f32)> = Vec::new();
+    for p in pieces {
+        let joins = chained
+            .iter_mut()
+            .find(|(c, end_y)| p.x0 <= c.x1 + near && p.x1 > c.x1 && (p.y - *end_y).abs() <= near);
+        match joins {
+            Some((c, end_y)) => {
+                c.x1 = p.x1;
+                *end_y = p.y;
+            }
+            None => chained.push((p, p.y)),
+        }
+    }
+    let mut rules: Vec<Rule> = chained.into_iter().map(|(r, _)| r).collect();
+    rules.sort_by(|a, b| a.y.total_cmp(&b.y));
     rules
 }
 
@@ -276,13 +306,15 @@ fn locate_boxes(label: &Word, rules: &[Rule], page: &PageWords) -> Vec<Rect> {
             ]);
         }
     }
-    // A line right of the label: the signature goes on it.
+    // A line right of the label: the signature goes on it. It runs at the label's baseline,
+    // not at its top (there it is the top of a box the label heads, left slanted by a photo's
+    // perspective: the cell above it is not a signing area).
     let right = rules
         .iter()
         .filter(|r| {
             r.x0 >= label.x1 - lh
                 && r.x0 <= label.x1 + REACH_RIGHT * 0.5
-                && r.y >= label.y0
+                && r.y >= (label.y0 + label.y1) / 2.0
                 && r.y <= label.y1 + lh
         })
         .min_by(|a, b| a.x0.total_cmp(&b.x0));
@@ -425,8 +457,11 @@ fn raster_signed(ink: &super::ink::InkImage, region: &Rect, words: &[Word]) -> S
             mask[y * w + x] = img.get_pixel(x0 + x as u32, y0 + y as u32).0[0] < INK;
         }
     }
-    // The frame: long horizontal and vertical runs.
-    let long_h = (w / 3).max((20.0 * s) as usize);
+    // The frame: long horizontal and vertical runs. A rule is at most MIN_RULE long in any
+    // one row: a frame's edge that a photo left slanted comes in pieces of that length.
+    let long_h = (w / 3)
+        .min((MIN_RULE * s) as usize)
+        .max((20.0 * s) as usize);
     let long_v = (h * 2 / 3).max(4);
     clear_runs(&mut mask, w, h, long_h, true);
     clear_runs(&mut mask, w, h, long_v, false);
@@ -808,5 +843,65 @@ mod tests {
             read_signature(&[&scan(true, true)], &[]).state,
             SignatureState::Signed
         );
+    }
+
+    /// A photographed box whose edges a perspective left slanted (5 pt lower at the right
+    /// end), its label inside at the top left, and ink of the cell above it (a telephone
+    /// number OCR did not read) right of the label: `scribble_x` puts a signature in the box.
+    fn slanted_box(scribble_x: Option<f32>) -> PageWords {
+        let s = 2.0;
+        let mut img = GrayImage::from_pixel((595.0 * s) as u32, (842.0 * s) as u32, Luma([255]));
+        let (x0, x1) = (56.0, 540.0);
+        for x in (x0 * s) as u32..=(x1 * s) as u32 {
+            let drop = (x as f32 / s - x0) / (x1 - x0) * 5.0;
+            for edge in [600.0, 662.0] {
+                for t in 0..2 {
+                    img.put_pixel(x, ((edge + drop) * s) as u32 + t, Luma([0]));
+                }
+            }
+        }
+        for y in (600.0 * s) as u32..=(667.0 * s) as u32 {
+            for x in [x0, x1] {
+                img.put_pixel((x * s) as u32, y, Luma([0]));
+            }
+        }
+        // Digits in the cell above, right of the label.
+        for x in (230.0 * s) as u32..(290.0 * s) as u32 {
+            if (x / 6) % 2 == 0 {
+                for y in (585.0 * s) as u32..(596.0 * s) as u32 {
+                    img.put_pixel(x, y, Luma([0]));
+                }
+            }
+        }
+        if let Some(sx) = scribble_x {
+            for i in 0..200u32 {
+                let t = i as f32 / 200.0;
+                let (x, y) = ((sx + t * 120.0) * s, (640.0 + (t * 18.0).sin() * 10.0) * s);
+                for d in 0..3 {
+                    img.put_pixel(x as u32, y as u32 + d, Luma([0]));
+                }
+            }
+        }
+        page(
+            vec![word("Underskrift", 60.0, 602.0, 110.0, 610.0)],
+            Vec::new(),
+            Some(InkImage {
+                image: Arc::new(img),
+                px_per_pt: s,
+            }),
+        )
+    }
+
+    #[test]
+    fn a_slanted_box_is_one_box_and_the_cell_above_it_is_not_signed() {
+        let r = read_signature(&[&slanted_box(None)], &[]);
+        assert_eq!(r.state, SignatureState::Missing, "{r:?}");
+        let (_, place) = r.place.unwrap();
+        assert!(
+            place[1] > 600.0 && place[2] > 500.0,
+            "the whole box: {place:?}"
+        );
+        let r = read_signature(&[&slanted_box(Some(380.0))], &[]);
+        assert_eq!(r.state, SignatureState::Signed, "{r:?}");
     }
 }
