@@ -1,6 +1,7 @@
 //! OCR benchmark over a scanned-form corpus: the project's own filled forms (TJID-101 and
 //! TJID-102, Fillable and Table layouts) printed at 300 dpi in grey, straight and skewed.
-//! Reports seconds per page (median, p95) with one worker, pages per second with the worker pool
+//! Reports seconds per page (median, p95) with one worker, the processor time of a plain
+//! `tesseract stdin stdout -l swe` on each same page beside it, pages per second with the worker pool
 //! (default one per core), and the two ways of getting a PDF page's image.
 //!
 //!     cargo run --release --example bench_ocr [-- PAGES]
@@ -76,16 +77,27 @@ fn main() {
         })
         .collect();
 
-    // One page at a time, one worker: seconds per page.
+    // One page at a time, one worker: seconds per page; side by side with each page, a plain
+    // `tesseract stdin stdout -l swe` on the same grey 300-dpi page (issue 19's yardstick).
     ocr::set_workers(1);
     let mut times = Vec::new();
     let mut cpu = Vec::new();
+    let mut plain = Vec::new();
     for (i, page) in corpus.iter().enumerate() {
         let (t, c) = (Instant::now(), cpu_seconds());
         ocr::recognise_page(i + 1, page, &settings).expect("page recognised");
         times.push(t.elapsed().as_secs_f64());
         cpu.push(cpu_seconds() - c);
+        let c = cpu_seconds();
+        plain_tesseract(&page.image);
+        plain.push(cpu_seconds() - c);
     }
+    let ratios: Vec<f64> = {
+        let mut r: Vec<f64> = cpu.iter().zip(&plain).map(|(a, b)| a / b).collect();
+        r.sort_by(f64::total_cmp);
+        r
+    };
+    plain.sort_by(f64::total_cmp);
     times.sort_by(f64::total_cmp);
     cpu.sort_by(f64::total_cmp);
     println!(
@@ -95,6 +107,14 @@ fn main() {
         percentile(&times, 0.95),
         percentile(&cpu, 0.5),
         percentile(&cpu, 0.95)
+    );
+
+    println!(
+        "plain tesseract -l swe on the same pages: CPU median {:.2} s, p95 {:.2} s; this reader / plain, per page: median {:.2}, p95 {:.2}",
+        percentile(&plain, 0.5),
+        percentile(&plain, 0.95),
+        percentile(&ratios, 0.5),
+        percentile(&ratios, 0.95)
     );
 
     // The pool: one worker per core.
@@ -131,4 +151,28 @@ fn main() {
     }
     let rendered = t.elapsed().as_secs_f64() / 5.0;
     println!("page image of a scanned PDF (300 dpi JPEG): embedded {embedded:.3} s, pdftoppm -r 300 {rendered:.3} s");
+}
+
+/// Runs `tesseract stdin stdout -l swe` (its defaults: page segmentation 3, its own
+/// thresholding) on `img` as a PGM, one thread, and waits for it: its processor time shows in
+/// [`cpu_seconds`] as a waited-for child's.
+fn plain_tesseract(img: &image::GrayImage) {
+    use std::io::Write;
+    let mut pgm = format!("P5\n{} {}\n255\n", img.width(), img.height()).into_bytes();
+    pgm.extend_from_slice(img.as_raw());
+    let mut child = std::process::Command::new("tesseract")
+        .args(["stdin", "stdout", "-l", "swe"])
+        .env("OMP_THREAD_LIMIT", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tesseract runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&pgm)
+        .expect("page written");
+    child.wait().expect("tesseract ends");
 }

@@ -9,9 +9,15 @@ use tracing_subscriber::EnvFilter;
 use serde::Deserialize;
 
 pub fn init(settings: &LogSettings) {
+    // PostgreSQL's notices (`relation "_sqlx_migrations" already exists, skipping` at every
+    // start) are the server talking to itself: shown only when asked for by RUST_LOG.
+    let quiet = |f: EnvFilter| match "sqlx::postgres::notice=warn".parse() {
+        Ok(directive) => f.add_directive(directive),
+        Err(_) => f,
+    };
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .or_else(|_| EnvFilter::try_new(&settings.level).map(quiet))
+        .unwrap_or_else(|_| quiet(EnvFilter::new("info")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -77,15 +83,65 @@ pub const WORKER_KILLED: &str = "tjid_workers_killed_total";
 /// refused by the server for that reply alone, 0 when the sink could not be reached.
 pub const SINK_UP: &str = "tjid_sink_up";
 
-/// An outside service the daemon depends on besides the store and the source, whose state
-/// `/readyz` and the metrics show as last seen: there is no separate probe, the daemon's own
-/// look-ups and deliveries are the checks.
+/// 1 while the store answers the daemon's watch (every few seconds), 0 while it does not.
+pub const STORE_UP: &str = "tjid_store_up";
+
+/// An outside service the daemon depends on, whose state `/readyz` and the metrics show as
+/// last seen. KIV and the sink have no separate probe: the daemon's own look-ups and
+/// deliveries are the checks; the store is watched (`app::daemon`). Each going down and
+/// coming back is one WARN line, with how long it was gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Component {
     /// KIV over LDAP.
     Directory,
     /// Where replies go: the SMTP server or the reply folder.
     Sink,
+    /// The database (SQLite or PostgreSQL).
+    Store,
+}
+
+impl Component {
+    fn name(self) -> &'static str {
+        match self {
+            Component::Directory => "KIV (LDAP)",
+            Component::Sink => "the reply sink",
+            Component::Store => "the store",
+        }
+    }
+}
+
+/// A change of a component's state worth a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transition {
+    Down,
+    /// Back after this many milliseconds.
+    Back(i64),
+}
+
+/// What seeing `ok` at `now` after `before` changes, and the new state.
+fn next_state(before: ComponentState, ok: bool, now: i64) -> (ComponentState, Option<Transition>) {
+    match (before, ok) {
+        (ComponentState::Ok { since_ms }, true) => (ComponentState::Ok { since_ms }, None),
+        (ComponentState::Failing { since_ms, .. }, true) => (
+            ComponentState::Ok { since_ms: now },
+            Some(Transition::Back(now - since_ms)),
+        ),
+        (ComponentState::Unknown, true) => (ComponentState::Ok { since_ms: now }, None),
+        (ComponentState::Failing { since_ms, failures }, false) => (
+            ComponentState::Failing {
+                since_ms,
+                failures: failures + 1,
+            },
+            None,
+        ),
+        (_, false) => (
+            ComponentState::Failing {
+                since_ms: now,
+                failures: 1,
+            },
+            Some(Transition::Down),
+        ),
+    }
 }
 
 /// How a [`Component`] was last seen.
@@ -100,37 +156,45 @@ pub enum ComponentState {
     Failing { since_ms: i64, failures: u64 },
 }
 
-static COMPONENTS: std::sync::Mutex<[ComponentState; 2]> =
-    std::sync::Mutex::new([ComponentState::Unknown, ComponentState::Unknown]);
+static COMPONENTS: std::sync::Mutex<[ComponentState; 3]> = std::sync::Mutex::new([
+    ComponentState::Unknown,
+    ComponentState::Unknown,
+    ComponentState::Unknown,
+]);
 
 /// Records how `component` answered just now.
 pub fn component_seen(component: Component, ok: bool) {
     let now = chrono::Utc::now().timestamp_millis();
     let mut states = COMPONENTS.lock().unwrap_or_else(|e| e.into_inner());
     let state = &mut states[component as usize];
-    *state = match (*state, ok) {
-        (ComponentState::Ok { since_ms }, true) => ComponentState::Ok { since_ms },
-        (_, true) => {
-            PROBLEMS.lock().unwrap_or_else(|e| e.into_inner())[component as usize] = None;
-            ComponentState::Ok { since_ms: now }
+    let (next, transition) = next_state(*state, ok, now);
+    *state = next;
+    drop(states);
+    match transition {
+        Some(Transition::Down) => {
+            tracing::warn!(component = component.name(), "{} is down", component.name())
         }
-        (ComponentState::Failing { since_ms, failures }, false) => ComponentState::Failing {
-            since_ms,
-            failures: failures + 1,
-        },
-        (_, false) => ComponentState::Failing {
-            since_ms: now,
-            failures: 1,
-        },
-    };
+        Some(Transition::Back(ms)) => tracing::warn!(
+            component = component.name(),
+            down_secs = ms / 1000,
+            "{} is back after {:.1} s",
+            component.name(),
+            ms as f64 / 1000.0
+        ),
+        None => {}
+    }
+    if ok {
+        PROBLEMS.lock().unwrap_or_else(|e| e.into_inner())[component as usize] = None;
+    }
     let gauge = match component {
         Component::Directory => LDAP_UP,
         Component::Sink => SINK_UP,
+        Component::Store => STORE_UP,
     };
     metrics::gauge!(gauge).set(if ok { 1.0 } else { 0.0 });
 }
 
-static PROBLEMS: std::sync::Mutex<[Option<String>; 2]> = std::sync::Mutex::new([None, None]);
+static PROBLEMS: std::sync::Mutex<[Option<String>; 3]> = std::sync::Mutex::new([None, None, None]);
 
 /// Why `component` fails, for `/readyz` (no personal data: a server's words about the
 /// connection, a DN, a code). Kept until the component is next seen answering.
@@ -270,6 +334,10 @@ fn describe_metrics() {
         SINK_UP,
         "1 when the last reply handed to the sink went through (or the server refused that reply alone), 0 when the sink could not be reached."
     );
+    describe_gauge!(
+        STORE_UP,
+        "1 while the store answers the daemon's watch, 0 while it does not."
+    );
     describe_counter!(LDAP_LOOKUPS, "LDAP look-ups by result (ok, error, cached).");
     describe_histogram!(
         OCR_PAGE_SECONDS,
@@ -309,6 +377,33 @@ impl Default for LogSettings {
 
 #[cfg(test)]
 mod tests {
+    use super::{next_state, ComponentState, Transition};
+
+    #[test]
+    fn going_down_and_coming_back_are_noted_once_each_with_the_time_gone() {
+        let (s, t) = next_state(ComponentState::Unknown, true, 1_000);
+        assert_eq!((s, t), (ComponentState::Ok { since_ms: 1_000 }, None));
+        let (s, t) = next_state(s, false, 5_000);
+        assert_eq!(t, Some(Transition::Down));
+        let (s, t) = next_state(s, false, 7_000);
+        assert_eq!(t, None, "a second failure is no news");
+        assert_eq!(
+            s,
+            ComponentState::Failing {
+                since_ms: 5_000,
+                failures: 2
+            }
+        );
+        let (s, t) = next_state(s, true, 25_000);
+        assert_eq!(t, Some(Transition::Back(20_000)));
+        assert_eq!(next_state(s, true, 26_000).1, None);
+        // Failing from the start (a store down at start-up) is news too.
+        assert_eq!(
+            next_state(ComponentState::Unknown, false, 0).1,
+            Some(Transition::Down)
+        );
+    }
+
     #[test]
     fn every_series_is_there_from_the_start_and_every_metric_has_help() {
         let handle = super::install_metrics().unwrap();

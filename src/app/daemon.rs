@@ -85,6 +85,7 @@ pub async fn run_until(
     }
     let purger = start_purge(&settings, &store);
     let kiv_prober = start_kiv_prober(&intake, &store);
+    let store_watch = start_store_watch(&store);
     let wake_outbox = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -170,6 +171,7 @@ pub async fn run_until(
     if let Some(prober) = kiv_prober {
         prober.abort();
     }
+    store_watch.abort();
     if let Some(purger) = purger {
         purger.abort();
     }
@@ -406,6 +408,35 @@ fn start_kiv_prober(intake: &Arc<Intake>, store: &Store) -> Option<tokio::task::
             }
         }
     }))
+}
+
+/// How often the store is asked whether it answers, and how long it may take.
+const STORE_WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// Watches the store with a trivial query every `STORE_WATCH_EVERY`, so that an outage is a
+/// WARN line within seconds, and its end another with how long it lasted (telemetry's
+/// component states; `tjid_store_up`), whatever else the daemon is doing meanwhile.
+fn start_store_watch(store: &Store) -> tokio::task::JoinHandle<()> {
+    let store = store.clone();
+    tokio::spawn(async move {
+        loop {
+            let answer = tokio::time::timeout(STORE_WATCH_EVERY, store.server_version()).await;
+            let problem = match answer {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(format!(
+                    "no answer within {} s",
+                    STORE_WATCH_EVERY.as_secs()
+                )),
+            };
+            let component = crate::telemetry::Component::Store;
+            crate::telemetry::component_seen(component, problem.is_none());
+            if let Some(why) = problem {
+                crate::telemetry::component_problem(component, &why);
+            }
+            tokio::time::sleep(STORE_WATCH_EVERY).await;
+        }
+    })
 }
 
 /// The staff pages on `[web] listen` (same listener for health and metrics when merged).

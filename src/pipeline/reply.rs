@@ -412,6 +412,11 @@ mod tests {
         );
         assert!(parsed.body_text(0).unwrap().contains("TJID-2026-000007"));
         assert!(!String::from_utf8_lossy(&reply.raw).contains("1212-1212"));
+        // The Swedish text travels 7-bit (lettre encodes the body), so any relay takes it
+        // without 8BITMIME, and no line is over SMTP's limit.
+        assert!(reply.raw.is_ascii());
+        assert!(parsed.body_text(0).unwrap().contains("ärende"));
+        assert_lines_within_rfc5322(std::str::from_utf8(&reply.raw).unwrap());
     }
 
     fn reply_to(raw: &[u8]) -> (RenderedReply, String) {

@@ -198,6 +198,14 @@ pub struct Session {
 impl Session {
     /// Connects, reads the greeting, says EHLO, starts TLS as configured and authenticates.
     pub async fn open(ep: &Endpoint) -> Result<Session, SmtpFailure> {
+        // The configuration check asks for a fully qualified name; here, because it is written
+        // into a command, whatever it is must at least be a name or an address literal.
+        if !is_domain_or_literal(&ep.hello_name) {
+            return Err(SmtpFailure::other(format!(
+                "smtp.hello_name {:?} is no domain name nor address literal; it is not sent in EHLO",
+                ep.hello_name
+            )));
+        }
         let tcp = within(ep.timeout, "connecting", async {
             TcpStream::connect((ep.host.as_str(), ep.port)).await
         })
@@ -235,6 +243,15 @@ impl Session {
             s.ehlo(&ep.hello_name).await?;
         }
         if let Some((user, password)) = &ep.credentials {
+            // The password never crosses the network in clear, whatever the configuration
+            // says; only a relay on this machine may take it so.
+            let protected = matches!(s.io.get_ref(), Stream::Tls(_));
+            if !protected && !is_loopback(&ep.host) {
+                return Err(SmtpFailure::other(format!(
+                    "AUTH is not sent over a connection without TLS to {}:{} (set security = \"starttls\" or \"tls\")",
+                    ep.host, ep.port
+                )));
+            }
             s.authenticate(user, password).await?;
         }
         Ok(s)
@@ -303,6 +320,7 @@ impl Session {
                 permanent: true,
             });
         }
+        check_sendable(message, self.ext.eight_bit_mime)?;
         let mut mail = format!("MAIL FROM:<{from}>");
         if !message.is_ascii() && self.ext.eight_bit_mime {
             mail.push_str(" BODY=8BITMIME");
@@ -528,22 +546,90 @@ async fn within<T>(
     }
 }
 
-/// The message as DATA carries it: CRLF line ends (a bare LF becomes CRLF), a `.` doubled at
-/// the start of a line (RFC 5321 §4.5.2), and a final CRLF; not the closing `.`.
+/// The longest line SMTP carries, without its CRLF (RFC 5321 §4.5.3.1.6).
+pub const MAX_DATA_LINE: usize = 998;
+
+/// A domain (letters, digits, `-` and `.`) or an address literal (`[192.0.2.1]`,
+/// `[IPv6:2001:db8::1]`): nothing that could end or extend the EHLO command.
+fn is_domain_or_literal(name: &str) -> bool {
+    if let Some(inner) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        let address_like = !inner.is_empty()
+            && inner
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        return address_like || super::valid_hello_name(name);
+    }
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// Whether a host name or address is this machine.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuses, before any command, a message that a relay would cut or garble: a line longer
+/// than [`MAX_DATA_LINE`], or 8-bit content to a server that did not offer 8BITMIME. The replies
+/// this service builds never hold either (lettre encodes their bodies as quoted-printable or
+/// base64, and their headers are bounded); a failure here is a bug, made visible as a
+/// permanent failure on the reply rather than a message changed in transit.
+fn check_sendable(message: &[u8], eight_bit_mime: bool) -> Result<(), SmtpFailure> {
+    let longest = message
+        .split(|&b| b == b'\n' || b == b'\r')
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0);
+    let problem = if longest > MAX_DATA_LINE {
+        Some(format!(
+            "a line of the message is {longest} characters long; SMTP allows {MAX_DATA_LINE}"
+        ))
+    } else if !message.is_ascii() && !eight_bit_mime {
+        Some("the message holds 8-bit data and the SMTP server does not offer 8BITMIME".into())
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => Err(SmtpFailure::Other {
+            message: format!("{message}; it was not sent"),
+            permanent: true,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The message as DATA carries it: every line end CRLF (a bare LF and a bare CR become CRLF,
+/// RFC 5321 §2.3.8), a `.` doubled at the start of a line (§4.5.2), and a final CRLF; not the
+/// closing `.`.
 pub fn dot_stuffed(message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len() + message.len() / 64 + 2);
     let mut line_start = true;
-    let mut previous = 0u8;
-    for &b in message {
+    let mut i = 0;
+    while i < message.len() {
+        let b = message[i];
+        if b == b'\r' || b == b'\n' {
+            // CRLF, a bare LF or a bare CR: one line end.
+            out.extend_from_slice(b"\r\n");
+            i += if b == b'\r' && message.get(i + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
+            line_start = true;
+            continue;
+        }
         if line_start && b == b'.' {
             out.push(b'.');
         }
-        if b == b'\n' && previous != b'\r' {
-            out.push(b'\r');
-        }
         out.push(b);
-        line_start = b == b'\n';
-        previous = b;
+        line_start = false;
+        i += 1;
     }
     if !out.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
@@ -563,6 +649,58 @@ mod tests {
         );
         assert_eq!(dot_stuffed(b"x.\r\n"), b"x.\r\n");
         assert_eq!(dot_stuffed(b""), b"\r\n");
+        // A bare CR ends a line too (RFC 5321 §2.3.8): never passed on alone.
+        assert_eq!(dot_stuffed(b"a\rb\r\r\n.c\r"), b"a\r\nb\r\n\r\n..c\r\n");
+    }
+
+    #[test]
+    fn an_over_long_line_or_8_bit_without_8bitmime_is_refused_before_any_command() {
+        let line = |n: usize| {
+            let mut m = b"Subject: x\r\n\r\n".to_vec();
+            m.extend(std::iter::repeat_n(b'a', n));
+            m.extend_from_slice(b"\r\n");
+            m
+        };
+        assert!(check_sendable(&line(998), false).is_ok());
+        let too_long = check_sendable(&line(999), true).unwrap_err();
+        assert!(!too_long.temporary(), "{too_long}");
+        assert!(too_long.to_string().contains("999"), "{too_long}");
+        let eight_bit = "Subject: x\r\n\r\nHälsningar\r\n".as_bytes();
+        assert!(check_sendable(eight_bit, true).is_ok());
+        assert!(check_sendable(eight_bit, false).is_err());
+    }
+
+    #[test]
+    fn an_ehlo_name_cannot_carry_another_command() {
+        for ok in [
+            "mail.vgregion.se",
+            "vm",
+            "[192.0.2.1]",
+            "[IPv6:2001:db8::1]",
+        ] {
+            assert!(is_domain_or_literal(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "x\r\nRSET",
+            "mail.vgregion.se\n",
+            "[]",
+            "[a b]",
+            "ä.se",
+        ] {
+            assert!(!is_domain_or_literal(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_this_machine_is_loopback() {
+        for host in ["localhost", "127.0.0.1", "::1", "[::1]", "127.0.0.2"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["smtp.vgregion.se", "10.0.0.1", "localhost.example"] {
+            assert!(!is_loopback(host), "{host}");
+        }
     }
 
     #[test]
