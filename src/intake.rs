@@ -61,6 +61,10 @@ pub struct Intake {
     /// being read when the process died): a suspect that kills the process again is then
     /// the only one blamed for it (see `analyse_input`).
     isolation: tokio::sync::RwLock<()>,
+    /// Emails being read now, and readings started so far: whether a reading overlapped
+    /// another's (see `analyse_input`).
+    reading: std::sync::atomic::AtomicUsize,
+    readings_started: std::sync::atomic::AtomicUsize,
 }
 
 /// The pipeline's verdict on one email, before it is recorded.
@@ -239,6 +243,8 @@ impl Intake {
             providers,
             limits,
             isolation: tokio::sync::RwLock::new(()),
+            reading: std::sync::atomic::AtomicUsize::new(0),
+            readings_started: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -638,11 +644,18 @@ impl Intake {
             }
         }
         let raw = Arc::new(input.raw);
+        use std::sync::atomic::Ordering::SeqCst;
+        let number = self.readings_started.fetch_add(1, SeqCst) + 1;
+        let others = self.reading.fetch_add(1, SeqCst);
         let mut prepared = Arc::clone(&self).prepare_in_time(&raw, timeout).await;
+        self.reading.fetch_sub(1, SeqCst);
+        let overlapped = others > 0 || self.readings_started.load(SeqCst) != number;
         // Processor time is counted, not the wall clock, but several emails read at once still
-        // slow each other a little: a reading stopped for time is repeated alone before the
-        // attachment is called unreadable, so the decision does not depend on load (issue 20).
-        if matches!(isolated, Isolation::Shared(_))
+        // slow each other a little: a reading stopped for time while another was read is
+        // repeated alone before the attachment is called unreadable, so the decision does not
+        // depend on load (issue 20).
+        if overlapped
+            && matches!(isolated, Isolation::Shared(_))
             && prepared.forms.as_ref().is_some_and(|f| f.out_of_time)
         {
             tracing::warn!(

@@ -642,15 +642,17 @@ fn hostile_inputs_stay_within_memory_and_one_page_time_limit() {
 /// A directory holding a fake `pdftoppm` that writes its process id to `pids` and then, after
 /// `sleep` seconds (in a program of its own, as a helper would run), a blank 100 × 100 page: a
 /// page that takes that long to render.
-fn slow_pdftoppm(dir: &std::path::Path, sleep: u32) -> std::path::PathBuf {
+fn slow_pdftoppm(dir: &std::path::Path, secs: u32) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let bin = dir.join("slow-bin");
     std::fs::create_dir_all(&bin).unwrap();
     let script = bin.join("pdftoppm");
+    // It works (processor time, which the limits count), not sleeps; `exec` keeps the pid
+    // that the limits watch and `pids` records.
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\necho $$ >> {pids:?}\nsleep {sleep}\nprintf 'P5\\n100 100\\n255\\n'\nhead -c 10000 /dev/zero | tr '\\000' '\\377'\n",
+            "#!/bin/sh\necho $$ >> {pids:?}\nexec python3 -c \"import sys, time\nt = time.process_time()\nwhile time.process_time() - t < {secs}: pass\nsys.stdout.buffer.write(b'P5\\n100 100\\n255\\n' + bytes([255]) * 10000)\"\n",
             pids = dir.join("pids"),
         ),
     )
