@@ -528,6 +528,21 @@ async fn a_held_case_is_verified_with_a_corrected_field_in_chromium() {
         "sideways scrolling on a phone: {overflow}px"
     );
     shot(&c, "24-mobil-granska-falt").await;
+
+    // "Avvisa" on the other (issue 21): what was typed is not saved; the rejection as read
+    // stands and goes out.
+    fill(&c, &format!("#f-{}", pdf.field), &pdf.right).await;
+    click(&c, "#do-reject").await;
+    let start = Instant::now();
+    while !body_text(&c).await.contains("Granskat: ärendet") {
+        assert!(start.elapsed() < Duration::from_secs(15), "no verification");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    shot(&c, "25-mobil-granskat-avvisat").await;
+    let d = store.case_detail(&pdf.case_id).await.unwrap().unwrap();
+    assert_eq!(d.case.state, "rejected");
+    assert_eq!(d.replies.len(), 1, "the rejection is sent");
+    assert!(!d.audit.iter().any(|a| a.action == "field_corrected"));
     let _ = c.close().await;
 }
 
@@ -1044,6 +1059,86 @@ async fn a_login_lockout_survives_a_restart_in_chromium() {
     c.goto(&format!("{base}/logga-in")).await.unwrap();
     assert!(overflow(&c).await <= 0.0);
     shot(&c, "51-mobil-inloggning").await;
+}
+
+/// Presses and releases `key` on whatever has the focus.
+async fn press(c: &Client, key: fantoccini::key::Key) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let value: char = key.into();
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value })
+        .then(KeyAction::Up { value });
+    c.perform_actions(keys).await.unwrap();
+}
+
+/// A text the page's script returns.
+async fn js_text(c: &Client, script: &str) -> String {
+    let v = c.execute(script, vec![]).await.unwrap();
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// Issue 21, keyboard: on a laptop and on a phone the first Tab reaches "Hoppa till
+/// innehållet", which shows when focused; following it puts the focus on the page's content;
+/// a focused dark button shows a ring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keyboard_skips_to_the_content_and_shows_where_it_is_in_chromium() {
+    use fantoccini::key::Key;
+    let inst = Installation::new("");
+    let _ = fill_store(&inst);
+    let Some(b) = start_browser(&inst).await else {
+        return;
+    };
+    let (c, base) = (&b.c, b.base.as_str());
+    c.goto(&format!("{base}/logga-in")).await.unwrap();
+    fill(c, "#username", "anna").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "#login").await;
+    for (w, h, name) in [
+        (1366, 768, "60-tangentbord-hoppa-till-innehallet"),
+        (390, 844, "61-mobil-tangentbord-hoppa-till-innehallet"),
+    ] {
+        c.set_window_size(w, h).await.unwrap();
+        c.goto(&format!("{base}/avvisade")).await.unwrap();
+        if w == 1366 {
+            // Avvisade's table fits its column on a laptop: the subject is not cut off.
+            let over = js_number(
+                c,
+                "const t = document.querySelector('table.cases'); return t.getBoundingClientRect().right - document.querySelector('main').getBoundingClientRect().right;",
+            )
+            .await;
+            assert!(
+                over <= 0.0,
+                "Avvisade's table is {over} px too wide at 1366 px"
+            );
+        }
+        press(c, Key::Tab).await;
+        let first = js_text(c, "return document.activeElement.textContent").await;
+        assert_eq!(first, "Hoppa till innehållet", "{w} px");
+        let left = js_number(
+            c,
+            "return document.activeElement.getBoundingClientRect().left",
+        )
+        .await;
+        assert!((0.0..100.0).contains(&left), "shown when focused: {left}");
+        shot(c, name).await;
+        press(c, Key::Enter).await;
+        let start = Instant::now();
+        while js_text(c, "return document.activeElement.id").await != "main" {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "the content has the focus"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Tab on from the content: the first control in it, with a visible ring.
+        press(c, Key::Tab).await;
+        let ring = js_text(
+            c,
+            "const s = getComputedStyle(document.activeElement); return s.outlineStyle + ' ' + s.outlineWidth;",
+        )
+        .await;
+        assert_eq!(ring, "solid 3px", "{w} px");
+    }
 }
 
 /// A number the page's script returns.

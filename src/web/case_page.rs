@@ -267,10 +267,16 @@ pub(super) async fn run_verification(
         Ok(e) => e,
         Err(e) => return internal(format!("{e:#}")),
     };
+    // "Avvisa" on a held case: the reading stands as it was read, and so does the rejection.
+    let reject_as_read = confirm && form.iter().any(|(k, v)| k == "utfall" && v == "avvisa");
     let request = crate::casework::verification::VerifyRequest {
         case_id: id.clone(),
         actor: staff.username.clone(),
-        corrections: corrections_of(&form),
+        corrections: if reject_as_read {
+            Vec::new()
+        } else {
+            corrections_of(&form)
+        },
         confirm,
     };
     use crate::casework::verification::VerifyError as E;
