@@ -251,20 +251,25 @@ async fn run_flow(c: &Client, base: &str, inst: &Installation, cases: &HashMap<S
     shot(c, "01-blanketter").await;
 
     // A staff page sends us to the login.
-    c.goto(&format!("{base}/avvisade")).await.unwrap();
+    c.goto(&format!("{base}/")).await.unwrap();
     assert!(c.current_url().await.unwrap().path().ends_with("/logga-in"));
     shot(c, "02-logga-in").await;
     fill(c, "#username", "anna").await;
     fill(c, "#password", PASSWORD).await;
     click(c, "#login").await;
     let start = Instant::now();
-    while !c.current_url().await.unwrap().path().ends_with("/avvisade") {
+    while !c.current_url().await.unwrap().path().ends_with("/oversikt") {
         assert!(
             start.elapsed() < Duration::from_secs(10),
-            "login did not lead to /avvisade"
+            "login did not lead to /oversikt"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Översikt first (issue 21): what waits where, then on to Avvisade.
+    let text = body_text(c).await;
+    assert!(text.contains("Väntar på handläggare"), "{text}");
+    shot(c, "02b-oversikt").await;
+    click(c, "#waiting a[href='/avvisade']").await;
     let text = body_text(c).await;
     assert!(text.contains("Avvisade"), "{text}");
     let rejected = &cases["order_person_not_in_kiv"];
@@ -1126,6 +1131,9 @@ async fn the_keyboard_skips_to_the_content_and_shows_where_it_is_in_chromium() {
             click(c, ".menu-button").await;
             assert_eq!(js_text(c, nav).await, "flex");
             shot(c, "63-mobil-meny-oppen").await;
+            c.goto(&format!("{base}/oversikt")).await.unwrap();
+            assert!(overflow(c).await <= 0.0, "Översikt fits a phone");
+            shot(c, "64-mobil-oversikt").await;
             c.goto(&format!("{base}/avvisade")).await.unwrap();
         }
         press(c, Key::Tab).await;

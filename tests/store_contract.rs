@@ -442,6 +442,19 @@ async fn contract_recording_and_staff_reads(b: Backend) {
         .is_none());
     let qc = store.queue_counts().await.unwrap();
     assert_eq!(qc.rejected as usize, rejected.len());
+    // The overview's figures (issue 21): the same cases, counted by kind and decision, and the
+    // time of the oldest in each list.
+    let received = store.received_since(0).await.unwrap();
+    let rejected_received: i64 = received
+        .iter()
+        .filter(|r| r.decision == "rejected")
+        .map(|r| r.n)
+        .sum();
+    assert!(rejected_received as usize >= rejected.len(), "{received:?}");
+    assert!(store.received_since(i64::MAX).await.unwrap().is_empty());
+    let oldest = store.oldest_waiting().await.unwrap();
+    assert_eq!(oldest.rejected.is_some(), qc.rejected > 0);
+    assert_eq!(oldest.held_replies.is_some(), qc.held_replies > 0);
     let mail = store.unprocessed_mail(10, 0).await.unwrap();
     assert!(mail
         .iter()

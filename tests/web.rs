@@ -480,6 +480,36 @@ async fn actions_without_the_csrf_token_are_refused() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
+/// Issue 21: staff land on Översikt, which counts today's new cases by kind and decision and
+/// says what waits in each list and since when.
+#[tokio::test]
+async fn the_overview_counts_today_and_what_waits() {
+    let w = world("").await;
+    let app = w.app();
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let r = get(&app, "/", Some(&cookie)).await;
+    assert_eq!(r.location(), "/oversikt");
+    let r = get(&app, "/oversikt", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let waiting = r.body.split("id=\"waiting\"").nth(1).unwrap();
+    // The four rejected cases wait in Avvisade, with the time of the oldest.
+    assert!(
+        waiting.contains("Avvisade</a></td><td data-label=\"Antal\">4</td>"),
+        "{waiting}"
+    );
+    assert!(waiting.contains(
+        "Att granska</a></td><td data-label=\"Antal\">0</td><td data-label=\"Äldsta sedan\">–</td>"
+    ));
+    let today = r.body.split("id=\"today\"").nth(1).unwrap();
+    assert!(today.contains("Beställning"), "{today}");
+    assert!(
+        today.contains("avvisade") && today.contains("godkända"),
+        "{today}"
+    );
+    assert!(r.body.contains("Tjänstens delar"));
+    assert!(r.body.contains("aria-current=\"page\">Översikt"));
+}
+
 #[tokio::test]
 async fn the_rejection_queue_lists_filters_and_counts() {
     let w = world("").await;
@@ -1520,7 +1550,7 @@ async fn a_login_returns_to_the_page_asked_for_and_only_to_a_local_one() {
         "/logga-in",
     ] {
         let r = login_from(&app, "anna", PASSWORD, None, &format!("?till={evil}")).await;
-        assert_eq!(r.location(), "/avvisade", "{evil}");
+        assert_eq!(r.location(), "/oversikt", "{evil}");
     }
     // A wrong password keeps the page asked for.
     let page = get(&app, "/logga-in?till=/sok%3Fq%3Dx", None).await;

@@ -118,6 +118,26 @@ pub struct MessageCase {
     pub pages: String,
 }
 
+/// When the oldest item waiting in each list arrived (ms; `None`: the list is empty), for
+/// the overview.
+#[derive(Debug, Clone, Copy, Default, Serialize, sqlx::FromRow)]
+pub struct OldestWaiting {
+    pub rejected: Option<i64>,
+    pub held: Option<i64>,
+    pub to_order: Option<i64>,
+    pub to_deregister: Option<i64>,
+    pub held_replies: Option<i64>,
+    pub quarantined: Option<i64>,
+}
+
+/// Cases of one kind and decision at reception, counted.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct KindDecisionCount {
+    pub kind: String,
+    pub decision: String,
+    pub n: i64,
+}
+
 /// The numbers in the navigation.
 #[derive(Debug, Clone, Copy, Default, Serialize, sqlx::FromRow)]
 pub struct QueueCounts {
@@ -300,6 +320,19 @@ impl Store {
 
     pub async fn queue_counts(&self) -> Result<QueueCounts, StoreError> {
         dispatch_store!(self, s => s.queue_counts().await)
+    }
+
+    /// The cases received from `since_ms` on, by kind and decision at reception.
+    pub async fn received_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<KindDecisionCount>, StoreError> {
+        dispatch_store!(self, s => s.received_since(since_ms).await)
+    }
+
+    /// When the oldest item of each list arrived.
+    pub async fn oldest_waiting(&self) -> Result<OldestWaiting, StoreError> {
+        dispatch_store!(self, s => s.oldest_waiting().await)
     }
 
     /// Replies held back by the rate limit, longest held first.

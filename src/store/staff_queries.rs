@@ -516,6 +516,29 @@ macro_rules! staff_queries {
             .await?)
         }
 
+        pub async fn received_since(&self, since_ms: i64) -> Result<Vec<KindDecisionCount>, StoreError> {
+            Ok(sqlx::query_as::<_, KindDecisionCount>(
+                "SELECT kind, decision, COUNT(*) AS n FROM cases WHERE created_at >= $1
+                 GROUP BY kind, decision ORDER BY kind, decision",
+            )
+            .bind(since_ms)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        pub async fn oldest_waiting(&self) -> Result<OldestWaiting, StoreError> {
+            Ok(sqlx::query_as::<_, OldestWaiting>(
+                "SELECT (SELECT MIN(created_at) FROM cases WHERE state = 'rejected') AS rejected,
+                        (SELECT MIN(created_at) FROM cases WHERE state = 'held') AS held,
+                        (SELECT MIN(created_at) FROM cases WHERE state = 'queued' AND kind = 'order') AS to_order,
+                        (SELECT MIN(created_at) FROM cases WHERE state = 'queued' AND kind = 'deregistration') AS to_deregister,
+                        (SELECT MIN(created_at) FROM outbox WHERE status = 'held') AS held_replies,
+                        (SELECT MIN(received_at) FROM messages WHERE outcome = 'quarantined' AND reprocessed_at IS NULL) AS quarantined",
+            )
+            .fetch_one(&self.pool)
+            .await?)
+        }
+
         pub async fn queue_counts(&self) -> Result<QueueCounts, StoreError> {
             Ok(sqlx::query_as::<_, QueueCounts>(
                 "SELECT (SELECT COUNT(*) FROM cases WHERE state = 'rejected') AS rejected,

@@ -65,7 +65,7 @@ pub(super) async fn login_page(
 }
 
 /// Where a login goes when no page was asked for.
-const HOME: &str = "/avvisade";
+const HOME: &str = "/oversikt";
 
 /// `next` when it is a path on this site (`/arende/…?x=y`), else `None`: a login never sends
 /// anyone elsewhere (`//evil.example`, `/\\evil.example`, `https://…`), nor back to the login.

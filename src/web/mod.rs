@@ -15,6 +15,7 @@ mod held_replies;
 mod ignored;
 mod lists;
 mod login;
+mod overview;
 mod page_images;
 mod public;
 mod render;
@@ -141,6 +142,7 @@ pub fn router(state: WebState) -> Router {
         .route("/", get(login::home))
         .route("/logga-in", get(login::login_page).post(login::login))
         .route("/logga-ut", post(login::logout))
+        .route("/oversikt", get(overview::overview))
         .route("/avvisade", get(lists::rejected))
         .route("/att-bestalla", get(lists::to_order))
         .route("/att-avregistrera", get(lists::to_deregister))
