@@ -65,12 +65,20 @@ fn twenty_page_scan() -> Vec<u8> {
     tjid_testkit::mime::build(&spec)
 }
 
+/// Whether Tesseract with Swedish is missing: a failure in CI, a loud skip elsewhere.
+fn ocr_missing() -> bool {
+    if tjid_intake::ocr::available("swe") {
+        return false;
+    }
+    let msg = "tesseract with the Swedish model is not installed";
+    assert!(std::env::var_os("CI").is_none(), "{msg}: required in CI");
+    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+    true
+}
+
 #[test]
 fn a_long_scan_does_not_hold_up_the_mail_after_it() {
-    if !tjid_intake::ocr::available("swe") {
-        let msg = "tesseract with the Swedish model is not installed";
-        assert!(std::env::var_os("CI").is_none(), "{msg}: required in CI");
-        eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+    if ocr_missing() {
         return;
     }
     let inst = Installation::new("");
@@ -126,10 +134,7 @@ fn a_long_scan_does_not_hold_up_the_mail_after_it() {
 /// `unreadable_attachment`.
 #[test]
 fn a_long_scan_gets_the_same_decision_idle_and_under_load() {
-    if !tjid_intake::ocr::available("swe") {
-        let msg = "tesseract with the Swedish model is not installed";
-        assert!(std::env::var_os("CI").is_none(), "{msg}: required in CI");
-        eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+    if ocr_missing() {
         return;
     }
     let inst = Installation::new("[ocr]\npage_timeout_secs = 24\n");
