@@ -246,7 +246,7 @@ impl Session {
             // The password never crosses the network in clear, whatever the configuration
             // says; only a relay on this machine may take it so.
             let protected = matches!(s.io.get_ref(), Stream::Tls(_));
-            if !protected && !is_loopback(&ep.host) {
+            if !protected && !crate::net::is_loopback(&ep.host) {
                 return Err(SmtpFailure::other(format!(
                     "AUTH is not sent over a connection without TLS to {}:{} (set security = \"starttls\" or \"tls\")",
                     ep.host, ep.port
@@ -566,15 +566,6 @@ fn is_domain_or_literal(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
-/// Whether a host name or address is this machine.
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// Refuses, before any command, a message that a relay would cut or garble: a line longer
 /// than [`MAX_DATA_LINE`], or 8-bit content to a server that did not offer 8BITMIME. The replies
 /// this service builds never hold either (lettre encodes their bodies as quoted-printable or
@@ -695,6 +686,7 @@ mod tests {
 
     #[test]
     fn only_this_machine_is_loopback() {
+        use crate::net::is_loopback;
         for host in ["localhost", "127.0.0.1", "::1", "[::1]", "127.0.0.2"] {
             assert!(is_loopback(host), "{host}");
         }

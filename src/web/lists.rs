@@ -418,12 +418,15 @@ pub(super) async fn to_verify(
 /// A day given as `YYYY-MM-DD`, as the start of that day in local time (ms); `end` gives the
 /// start of the day after (a period's end day is included).
 fn day_start_ms(day: &str, end: bool) -> Option<i64> {
-    use chrono::TimeZone;
     let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
-    let date = if end { date.succ_opt()? } else { date };
-    let midnight = date.and_hms_opt(0, 0, 0)?;
+    local_midnight_ms(if end { date.succ_opt()? } else { date })
+}
+
+/// The start of `date` in local time (ms).
+pub(super) fn local_midnight_ms(date: chrono::NaiveDate) -> Option<i64> {
+    use chrono::TimeZone;
     chrono::Local
-        .from_local_datetime(&midnight)
+        .from_local_datetime(&date.and_hms_opt(0, 0, 0)?)
         .earliest()
         .map(|t| t.timestamp_millis())
 }

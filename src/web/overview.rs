@@ -5,7 +5,6 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use chrono::TimeZone;
 use minijinja::context;
 use serde::Serialize;
 
@@ -34,15 +33,11 @@ struct Part {
 
 /// Midnight, local time, of the day `now_ms` falls on.
 fn start_of_day(now_ms: i64) -> i64 {
-    let Some(now) = chrono::DateTime::from_timestamp_millis(now_ms) else {
-        return now_ms;
-    };
-    let local = now.with_timezone(&chrono::Local);
-    local
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .and_then(|m| chrono::Local.from_local_datetime(&m).earliest())
-        .map_or(now_ms, |m| m.timestamp_millis())
+    chrono::DateTime::from_timestamp_millis(now_ms)
+        .and_then(|now| {
+            super::lists::local_midnight_ms(now.with_timezone(&chrono::Local).date_naive())
+        })
+        .unwrap_or(now_ms)
 }
 
 fn part(name: &'static str, component: Component) -> Part {
