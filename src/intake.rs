@@ -54,7 +54,8 @@ pub struct IntakeParts {
 pub struct Intake {
     pub parts: IntakeParts,
     directory: Directory,
-    providers: ProviderRegister,
+    /// The register the checks read: the CSV at first, the store's once `set_providers` ran.
+    providers: std::sync::RwLock<Arc<ProviderRegister>>,
     limits: ExtractLimits,
     originals: crate::originals::Originals,
     /// Held shared while an email is read, exclusively while a suspect is (an email that was
@@ -240,7 +241,7 @@ impl Intake {
             originals: settings.originals.clone(),
             parts: settings,
             directory,
-            providers,
+            providers: std::sync::RwLock::new(Arc::new(providers)),
             limits,
             isolation: tokio::sync::RwLock::new(()),
             reading: std::sync::atomic::AtomicUsize::new(0),
@@ -250,6 +251,16 @@ impl Intake {
 
     pub fn directory(&self) -> &Directory {
         &self.directory
+    }
+
+    /// The register of connected providers the checks read now.
+    pub fn providers(&self) -> Arc<ProviderRegister> {
+        Arc::clone(&self.providers.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Replaces the register the checks read (the store's, read again after a change).
+    pub fn set_providers(&self, register: ProviderRegister) {
+        *self.providers.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(register);
     }
 
     /// Checks one form again against KIV and the register the intake uses (staff verifying a
@@ -276,11 +287,12 @@ impl Intake {
         sender_authenticated: bool,
         check: impl Fn(&CheckContext<'_>) -> T,
     ) -> Result<T, DirectoryError> {
+        let providers = self.providers();
         self.directory
             .run_check(|kiv: &dyn KivLookup| {
                 check(&CheckContext {
                     kiv,
-                    providers: &self.providers,
+                    providers: &providers,
                     email_date,
                     sender,
                     sender_authenticated,

@@ -18,6 +18,8 @@ pub struct DeliveryReport {
     pub failed: usize,
     /// Held back by the per-recipient rate limit, or held in doubt.
     pub held: usize,
+    /// A reply failed because the sink itself did (unreachable, refusing every mail).
+    pub sink_down: bool,
 }
 
 /// Delivers every reply that is due now.
@@ -164,6 +166,28 @@ pub async fn deliver_due(
     }
 }
 
+/// How often a sink that is down is asked whether it answers again.
+pub const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// After a pass that found the sink down: whether it answers now. When it does, the replies
+/// waiting for a retry are made due at once (`Store::retry_waiting_now`) instead of after
+/// their back-off, and the sink is reported up.
+pub async fn sink_back(store: &Store, sink: &ReplySink) -> anyhow::Result<bool> {
+    if let Err(why) = sink.probe().await {
+        tracing::debug!(error = %why, "the reply sink is still down");
+        return Ok(false);
+    }
+    crate::telemetry::component_seen(crate::telemetry::Component::Sink, true);
+    let due = store
+        .retry_waiting_now(Utc::now().timestamp_millis())
+        .await?;
+    tracing::info!(
+        replies = due,
+        "the reply sink answers again; replies waiting for a retry go now"
+    );
+    Ok(true)
+}
+
 /// One `deliver_due` for a command that exits after it: the kept SMTP connections are then
 /// closed with QUIT.
 pub async fn deliver_once(
@@ -229,6 +253,7 @@ async fn not_delivered(
     // A temporary failure is the sink's (unreachable, refusing for now); a permanent one is
     // the server refusing this reply alone, which it could only do by answering.
     crate::telemetry::component_seen(crate::telemetry::Component::Sink, !e.temporary);
+    report.sink_down |= e.sink_down;
     let age_ms = now - reply.created_at;
     let give_up_ms = settings.give_up_after_hours as i64 * 3_600_000;
     if e.temporary && age_ms < give_up_ms {
@@ -482,11 +507,12 @@ mod delivery_tests {
         let case_ids = [record_one(&store, 1).await];
         let out = dir.path().join("out");
         let sink = ReplySink::File(FileSink::open(&out).unwrap());
-        // The folder disappears: a temporary failure.
+        // The folder disappears: a temporary failure of the sink itself.
         std::fs::remove_dir_all(&out).unwrap();
+        // A back-off far longer than the test: the reply goes again because the sink answers.
         let settings = OutboxSettings {
-            initial_backoff_secs: 0,
-            max_backoff_secs: 0,
+            initial_backoff_secs: 3600,
+            max_backoff_secs: 3600,
             give_up_after_hours: 1,
         };
         let report = deliver_due(&store, &sink, &settings, &Default::default())
@@ -498,14 +524,21 @@ mod delivery_tests {
                 sent: 0,
                 retried: 1,
                 failed: 0,
-                held: 0
+                held: 0,
+                sink_down: true,
             }
         );
-        std::fs::create_dir_all(out.join(".staging")).unwrap();
+        assert!(!sink_back(&store, &sink).await.unwrap(), "still down");
         let report = deliver_due(&store, &sink, &settings, &Default::default())
             .await
             .unwrap();
-        assert_eq!(report.sent, 1);
+        assert_eq!(report, DeliveryReport::default(), "waits for its back-off");
+        std::fs::create_dir_all(out.join(".staging")).unwrap();
+        assert!(sink_back(&store, &sink).await.unwrap(), "the sink answers");
+        let report = deliver_due(&store, &sink, &settings, &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(report.sent, 1, "at once, not after the back-off");
         let detail = store.case_detail(&case_ids[0]).await.unwrap().unwrap();
         assert_eq!(detail.replies[0].status, "sent");
         assert_eq!(detail.replies[0].attempts, 2);

@@ -81,9 +81,23 @@ pub enum RegisterError {
     Csv { line: u64 },
 }
 
+/// One period of connection: from a date, until a date (exclusive) or for as long as the
+/// register says nothing else. A disconnection ends the open period; it is never deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Period {
+    pub from: NaiveDate,
+    pub until: Option<NaiveDate>,
+}
+
+impl Period {
+    pub fn covers(&self, on: NaiveDate) -> bool {
+        self.from <= on && self.until.is_none_or(|until| on < until)
+    }
+}
+
 #[derive(Clone)]
 struct Connection {
-    since: NaiveDate,
+    periods: Vec<Period>,
     name: Option<String>,
 }
 
@@ -103,70 +117,112 @@ impl fmt::Debug for ProviderRegister {
 
 const HEADER: [&str; 3] = ["organisationsnummer", "vardgivare", "ansluten"];
 
+/// One row of the register file, with its line number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvRow {
+    pub line: u64,
+    /// Digits only (see the module's text).
+    pub key: String,
+    pub name: String,
+    pub since: NaiveDate,
+}
+
+/// The rows of a register file (SPEC §3.2), in file order; the first error names its line.
+pub fn parse_csv(text: &str) -> Result<Vec<CsvRow>, RegisterError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    let mut seen_header = false;
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                return Err(RegisterError::Csv { line });
+            }
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        // A line of spaces (or `,,`) is a blank line.
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        if !seen_header {
+            let ok = record.len() == HEADER.len()
+                && record
+                    .iter()
+                    .zip(HEADER)
+                    .all(|(f, h)| f.trim().eq_ignore_ascii_case(h));
+            if !ok {
+                return Err(RegisterError::BadHeader { line });
+            }
+            seen_header = true;
+            continue;
+        }
+        if record.len() != HEADER.len() {
+            return Err(RegisterError::ColumnCount {
+                line,
+                found: record.len(),
+            });
+        }
+        let key = normalize_key(record.get(0).unwrap_or_default())
+            .ok_or(RegisterError::BadKey { line })?;
+        let name = collapse_whitespace(record.get(1).unwrap_or_default());
+        let since =
+            parse_date(record.get(2).unwrap_or_default()).ok_or(RegisterError::BadDate { line })?;
+        rows.push(CsvRow {
+            line,
+            key,
+            name,
+            since,
+        });
+    }
+    if !seen_header {
+        return Err(RegisterError::Empty);
+    }
+    Ok(rows)
+}
+
 impl ProviderRegister {
     /// Parses the register from CSV text.
     pub fn from_csv(text: &str) -> Result<Self, RegisterError> {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(text.as_bytes());
         let mut register = ProviderRegister::default();
-        let mut seen_header = false;
-        let mut record = csv::StringRecord::new();
-        loop {
-            match reader.read_record(&mut record) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    let line = e.position().map(|p| p.line()).unwrap_or(0);
-                    return Err(RegisterError::Csv { line });
-                }
-            }
-            let line = record.position().map(|p| p.line()).unwrap_or(0);
-            // A line of spaces (or `,,`) is a blank line.
-            if record.iter().all(|f| f.trim().is_empty()) {
-                continue;
-            }
-            if !seen_header {
-                let ok = record.len() == HEADER.len()
-                    && record
-                        .iter()
-                        .zip(HEADER)
-                        .all(|(f, h)| f.trim().eq_ignore_ascii_case(h));
-                if !ok {
-                    return Err(RegisterError::BadHeader { line });
-                }
-                seen_header = true;
-                continue;
-            }
-            if record.len() != HEADER.len() {
-                return Err(RegisterError::ColumnCount {
-                    line,
-                    found: record.len(),
-                });
-            }
-            let key = normalize_key(record.get(0).unwrap_or_default())
-                .ok_or(RegisterError::BadKey { line })?;
-            let name = collapse_whitespace(record.get(1).unwrap_or_default());
-            let since = parse_date(record.get(2).unwrap_or_default())
-                .ok_or(RegisterError::BadDate { line })?;
-            let name = (!name.is_empty()).then_some(name);
+        for row in parse_csv(text)? {
+            let name = (!row.name.is_empty()).then_some(row.name);
             register
                 .by_key
-                .entry(key)
+                .entry(row.key)
                 .and_modify(|c| {
-                    c.since = c.since.min(since);
+                    c.periods[0].from = c.periods[0].from.min(row.since);
                     if c.name.is_none() {
                         c.name.clone_from(&name);
                     }
                 })
-                .or_insert(Connection { since, name });
-        }
-        if !seen_header {
-            return Err(RegisterError::Empty);
+                .or_insert(Connection {
+                    periods: vec![Period {
+                        from: row.since,
+                        until: None,
+                    }],
+                    name,
+                });
         }
         Ok(register)
+    }
+
+    /// The register as the store keeps it: each provider's key, name and periods.
+    pub fn from_entries(entries: impl IntoIterator<Item = (String, String, Vec<Period>)>) -> Self {
+        let by_key = entries
+            .into_iter()
+            .map(|(key, name, periods)| {
+                let name = (!name.is_empty()).then_some(name);
+                (key, Connection { periods, name })
+            })
+            .collect();
+        ProviderRegister { by_key }
     }
 
     /// Reads the register from a CSV file.
@@ -188,17 +244,18 @@ impl ProviderRegister {
         Ok(register)
     }
 
-    /// The date the provider was connected. `key` is digits only: a 10-digit
+    /// The date the provider was first connected. `key` is digits only: a 10-digit
     /// organisation number or a 12-digit personnummer (a hyphen and a `16`
     /// prefix are tolerated too).
     pub fn connected_since(&self, key: &str) -> Option<NaiveDate> {
-        self.get(key).map(|c| c.since)
+        self.get(key)?.periods.iter().map(|p| p.from).min()
     }
 
-    /// Whether the provider is connected on the date `on`: it is in the
-    /// register and `ansluten` is not after `on`.
+    /// Whether the provider is connected on the date `on`: one of its periods covers it
+    /// (for a CSV register: it is listed and `ansluten` is not after `on`).
     pub fn is_connected(&self, key: &str, on: NaiveDate) -> bool {
-        self.connected_since(key).is_some_and(|since| since <= on)
+        self.get(key)
+            .is_some_and(|c| c.periods.iter().any(|p| p.covers(on)))
     }
 
     /// The provider's name as written in the register (whitespace collapsed);
@@ -216,9 +273,14 @@ impl ProviderRegister {
         self.by_key.is_empty()
     }
 
-    /// Providers connected on the date `on`, and those connected only from a later date.
+    /// Providers connected on the date `on`, and the others (connected only from a later
+    /// date, or no longer).
     pub fn connected_on(&self, on: NaiveDate) -> (usize, usize) {
-        let now = self.by_key.values().filter(|c| c.since <= on).count();
+        let now = self
+            .by_key
+            .values()
+            .filter(|c| c.periods.iter().any(|p| p.covers(on)))
+            .count();
         (now, self.by_key.len() - now)
     }
 
@@ -229,7 +291,7 @@ impl ProviderRegister {
 
 /// Digits only: hyphens removed, `16` prefix of a 12-digit number removed.
 /// `None` unless the result is 10 or 12 digits.
-fn normalize_key(raw: &str) -> Option<String> {
+pub fn normalize_key(raw: &str) -> Option<String> {
     let digits: String = raw.trim().chars().filter(|&c| c != '-').collect();
     if !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;

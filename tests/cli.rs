@@ -402,3 +402,134 @@ fn cases_verify_sets_the_signature_of_a_held_unsigned_scan() {
         "{show}"
     );
 }
+
+/// `providers …` (issue 22): the register is seeded from the CSV on first use, an import is
+/// checked row by row (a bad row is named by its line and nothing is imported), a dry run
+/// changes nothing, a second import changes nothing, and a disconnection decides the next
+/// email dated after it.
+#[test]
+fn providers_import_add_disconnect_and_the_next_decision() {
+    let inst = Installation::new("");
+    let (ok, list, err) = run(&inst, &["providers", "list"]);
+    assert!(ok, "{err}");
+    assert!(
+        list.contains("232100-0131\tVästra Götalandsregionen\tansluten"),
+        "{list}"
+    );
+    let seeded = list.lines().count();
+    assert!(seeded >= 4, "{list}");
+
+    let csv = inst.path("register.csv");
+    std::fs::write(
+        &csv,
+        "organisationsnummer,vardgivare,ansluten\n\
+         559123-4561,Tandvården i Mölndal AB,2026-01-01\n\
+         556016-0681,Felaktig kontrollsiffra AB,2026-01-01\n",
+    )
+    .unwrap();
+    let (ok, _, err) = run(&inst, &["providers", "import", csv.to_str().unwrap()]);
+    assert!(!ok, "a bad row refuses the file");
+    assert!(
+        err.contains("line 3") && err.contains("nothing was imported"),
+        "{err}"
+    );
+    assert!(!err.contains("556016"), "no value in the error: {err}");
+    let (_, list, _) = run(&inst, &["providers", "list"]);
+    assert_eq!(list.lines().count(), seeded, "nothing half-imported");
+
+    std::fs::write(
+        &csv,
+        "organisationsnummer,vardgivare,ansluten\n559123-4561,Tandvården i Mölndal AB,2026-01-01\n",
+    )
+    .unwrap();
+    let (ok, out, err) = run(
+        &inst,
+        &["providers", "import", "--dry-run", csv.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("would add: 5591234561") && out.contains("dry run"),
+        "{out}"
+    );
+    let (_, list, _) = run(&inst, &["providers", "list"]);
+    assert_eq!(list.lines().count(), seeded, "a dry run changes nothing");
+    let (ok, out, _) = run(&inst, &["providers", "import", csv.to_str().unwrap()]);
+    assert!(
+        ok && out.contains("1 added, 0 renamed, 0 unchanged"),
+        "{out}"
+    );
+    let (ok, out, _) = run(&inst, &["providers", "import", csv.to_str().unwrap()]);
+    assert!(
+        ok && out.contains("0 added, 0 renamed, 1 unchanged"),
+        "{out}"
+    );
+
+    let (ok, _, err) = run(
+        &inst,
+        &[
+            "providers",
+            "add",
+            "556016-0681",
+            "--name",
+            "X",
+            "--connected",
+            "2026-01-01",
+            "--comment",
+            "test",
+        ],
+    );
+    assert!(!ok && err.contains("not valid"), "{err}");
+    let (ok, _, err) = run(
+        &inst,
+        &[
+            "providers",
+            "add",
+            "556000-1116",
+            "--name",
+            "Nya Vården AB",
+            "--connected",
+            "2026-12-01",
+            "--kansli",
+            "Kansliet",
+            "--comment",
+            "ansökan vidarebefordrad",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (_, export, _) = run(&inst, &["providers", "export"]);
+    assert!(
+        export.starts_with("organisationsnummer,vardgivare,ansluten\n"),
+        "{export}"
+    );
+    assert!(
+        export.contains("556000-1116,Nya Vården AB,2026-12-01"),
+        "{export}"
+    );
+
+    // The sample order's provider disconnected before the email's date (2026-11-18).
+    let (ok, _, err) = run(
+        &inst,
+        &[
+            "providers",
+            "disconnect",
+            "232100-0131",
+            "--from",
+            "2026-11-01",
+            "--comment",
+            "avtalet upphör",
+        ],
+    );
+    assert!(ok, "{err}");
+    let mail = inst.path("a.eml");
+    std::fs::write(&mail, sample_mail(0)).unwrap();
+    let (ok, out, err) = run(&inst, &["process", "--json", mail.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("provider_not_connected"), "{out}");
+    // A dry run reads the CSV register, as before (SPEC §3.2).
+    let (ok, out, err) = run(
+        &inst,
+        &["process", "--dry-run", "--json", mail.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    assert!(!out.contains("provider_not_connected"), "{out}");
+}

@@ -370,6 +370,65 @@ async fn a_postgresql_restart_in_the_middle_of_a_backlog_loses_nothing() {
     assert_each_once(&world, &store, &all_ids, &expected_cases).await;
 }
 
+/// PostgreSQL down when the daemon starts (issue 23): `/healthz` answers from the start,
+/// `/readyz` is 503 "store: not reachable", the daemon keeps trying and goes on once the
+/// server is up; with `[store] startup_wait_secs` it gives up after that long instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_started_before_postgresql_serves_healthz_and_waits_for_it() {
+    if !support::servers_available() {
+        return;
+    }
+    let Some(pg) = pg_server::PgServer::start() else {
+        return;
+    };
+    let (world, _settings, store, _lease) = setup_on(&pg.url()).await;
+    pg.crash();
+    let mut a = Instance::new(BIN, "a", &world, &pg.url());
+    a.start();
+    wait_until(30, "A answers /healthz without its store", || async {
+        a.get("/healthz").await.is_some_and(|(code, _)| code == 200)
+    })
+    .await;
+    let (code, body) = a.get("/readyz").await.unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("store: not reachable"), "{body}");
+    assert!(!body.contains("password"), "{body}");
+
+    // Given a limit, an instance gives up after it (for a supervisor to restart it).
+    let mut b = Instance::new(BIN, "b", &world, &pg.url());
+    b.env
+        .push(("TJID__STORE__STARTUP_WAIT_SECS".into(), "2".into()));
+    b.start();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = b.child.as_mut().unwrap().try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "B did not give up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!status.success(), "giving up is a failure: {status:?}");
+    b.child = None;
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        a.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "A waits without a limit"
+    );
+    pg.start_again();
+    wait_until(60, "A is ready once PostgreSQL is up", || async {
+        a.get("/readyz").await.is_some_and(|(code, _)| code == 200)
+    })
+    .await;
+    let (all_ids, expected_cases) = append_backlog(&world, 3).await;
+    drain(&world, &store, all_ids.len(), expected_cases.len()).await;
+    a.terminate();
+    assert_each_once(&world, &store, &all_ids, &expected_cases).await;
+}
+
 /// Appends `emails` emails to INBOX: every tenth an auto-reply (ignored, no case), the rest
 /// notices (queued or rejected). Returns every Message-ID and those that make a case.
 async fn append_backlog(world: &World, emails: usize) -> (BTreeSet<String>, BTreeSet<String>) {

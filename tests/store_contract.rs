@@ -1785,3 +1785,198 @@ async fn contract_the_rate_limit_holds_only_automatic_replies(b: Backend) {
     let for_recipient = store.held_by_limit_to("CHEF@enhet.example").await.unwrap();
     assert_eq!(for_recipient, [held[0].id.clone()]);
 }
+
+contract!(contract_the_provider_register);
+/// The register of connected providers kept in the store (issue 22): add, change, disconnect
+/// and connect again, each with its event; the connected-on-date rule across a disconnection;
+/// an import that adds, renames, never deletes, is idempotent, and writes nothing when dry.
+async fn contract_the_provider_register(b: Backend) {
+    use chrono::NaiveDate;
+    use tjid_intake::store::providers::{ProviderDetails, RegisterActor, RegisterChange};
+    let store = b.store().await;
+    let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let who = |comment| RegisterActor {
+        actor: "anna",
+        comment,
+        now_ms: 1_000,
+    };
+    let details = ProviderDetails {
+        name: "Hälsan Väst AB",
+        kansli: "Kansliet Väst",
+        note: "",
+    };
+    assert_eq!(store.providers_count().await.unwrap(), 0);
+    assert_eq!(
+        store
+            .provider_add(
+                "5560160680",
+                details,
+                d("2026-01-01"),
+                who("ansökan vidarebefordrad")
+            )
+            .await
+            .unwrap(),
+        RegisterChange::Done
+    );
+    assert_eq!(
+        store
+            .provider_add("5560160680", details, d("2026-01-01"), who("igen"))
+            .await
+            .unwrap(),
+        RegisterChange::Exists,
+        "added once"
+    );
+    // Disconnected from a date: connected for emails dated before it only.
+    assert_eq!(
+        store
+            .provider_disconnect("5560160680", d("2025-12-31"), who("för tidigt"))
+            .await
+            .unwrap(),
+        RegisterChange::DateOutOfOrder
+    );
+    assert_eq!(
+        store
+            .provider_disconnect("5560160680", d("2026-06-01"), who("avtalet upphör"))
+            .await
+            .unwrap(),
+        RegisterChange::Done
+    );
+    assert_eq!(
+        store
+            .provider_disconnect("5560160680", d("2026-07-01"), who("igen"))
+            .await
+            .unwrap(),
+        RegisterChange::NotConnected
+    );
+    let register = store.provider_register().await.unwrap();
+    assert!(!register.is_connected("5560160680", d("2025-12-31")));
+    assert!(register.is_connected("5560160680", d("2026-01-01")));
+    assert!(register.is_connected("5560160680", d("2026-05-31")));
+    assert!(!register.is_connected("5560160680", d("2026-06-01")));
+    // Connected again later: the gap stays a gap.
+    assert_eq!(
+        store
+            .provider_reconnect("5560160680", d("2026-05-01"), who("före slutet"))
+            .await
+            .unwrap(),
+        RegisterChange::DateOutOfOrder
+    );
+    assert_eq!(
+        store
+            .provider_reconnect("5560160680", d("2026-09-01"), who("nytt avtal"))
+            .await
+            .unwrap(),
+        RegisterChange::Done
+    );
+    let register = store.provider_register().await.unwrap();
+    assert!(register.is_connected("5560160680", d("2026-05-31")));
+    assert!(!register.is_connected("5560160680", d("2026-08-31")));
+    assert!(register.is_connected("5560160680", d("2026-09-01")));
+    assert!(register.is_connected("5560160680", d("2030-01-01")));
+    let changed = ProviderDetails {
+        name: "Hälsan Väst Aktiebolag",
+        ..details
+    };
+    assert_eq!(
+        store
+            .provider_change("5560160680", changed, None, who("nytt namn"))
+            .await
+            .unwrap(),
+        RegisterChange::Done
+    );
+    assert_eq!(
+        store
+            .provider_change("9999999999", changed, None, who("x"))
+            .await
+            .unwrap(),
+        RegisterChange::Unknown
+    );
+    // The open period's start can move, not into the earlier period.
+    assert_eq!(
+        store
+            .provider_change(
+                "5560160680",
+                changed,
+                Some(d("2026-05-15")),
+                who("fel datum")
+            )
+            .await
+            .unwrap(),
+        RegisterChange::DateOutOfOrder
+    );
+    assert_eq!(
+        store
+            .provider_change(
+                "5560160680",
+                changed,
+                Some(d("2026-08-15")),
+                who("ansökan äldre")
+            )
+            .await
+            .unwrap(),
+        RegisterChange::Done
+    );
+    assert!(store
+        .provider_register()
+        .await
+        .unwrap()
+        .is_connected("5560160680", d("2026-08-15")));
+    let (entry, events) = store.provider_entry("5560160680").await.unwrap().unwrap();
+    assert_eq!(entry.name, "Hälsan Väst Aktiebolag");
+    assert_eq!(entry.number(), "556016-0680");
+    assert_eq!(entry.periods.len(), 2);
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    let mut sorted = actions.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        ["added", "changed", "changed", "disconnected", "reconnected"],
+        "one event per change, refusals none: {actions:?}"
+    );
+    assert!(events
+        .iter()
+        .all(|e| e.actor == "anna" && !e.comment.is_empty()));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.detail.contains("Hälsan Väst AB → Hälsan Väst Aktiebolag")),
+        "{events:?}"
+    );
+
+    // Import: adds the new, renames the known, keeps the rest; again: nothing.
+    let rows = tjid_intake::providers::parse_csv(
+        "organisationsnummer,vardgivare,ansluten\n\
+         556016-0680,Hälsan Väst AB,2020-01-01\n\
+         232100-0131,Västra Götalandsregionen,2020-01-01\n",
+    )
+    .unwrap();
+    let dry = store
+        .provider_import(&rows, who("import"), true)
+        .await
+        .unwrap();
+    assert_eq!((dry.added.len(), dry.renamed.len()), (1, 1));
+    assert_eq!(
+        store.providers_count().await.unwrap(),
+        1,
+        "a dry run writes nothing"
+    );
+    let done = store
+        .provider_import(&rows, who("import"), false)
+        .await
+        .unwrap();
+    assert_eq!((done.added.len(), done.renamed.len()), (1, 1));
+    let again = store
+        .provider_import(&rows, who("import"), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.added.len(), again.renamed.len(), again.unchanged),
+        (0, 0, 2),
+        "idempotent"
+    );
+    let register = store.provider_register().await.unwrap();
+    assert!(register.is_connected("2321000131", d("2020-01-01")));
+    // The import does not touch a known provider's periods.
+    assert!(!register.is_connected("5560160680", d("2026-08-01")));
+    assert!(!register.is_connected("5560160680", d("2025-01-01")));
+}

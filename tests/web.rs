@@ -300,6 +300,8 @@ async fn every_staff_page_and_action_requires_login() {
         format!("/arende/{case}"),
         "/sok?q=19121212-1212".into(),
         "/ignorerat".into(),
+        "/vardgivare".into(),
+        "/vardgivare/2321000131".into(),
     ] {
         let r = get(&app, &path, None).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
@@ -312,6 +314,9 @@ async fn every_staff_page_and_action_requires_login() {
         format!("/arende/{case}"),
         "/logga-ut".into(),
         "/ignorerat/x/igen".into(),
+        "/vardgivare".into(),
+        "/vardgivare/2321000131/koppla-fran".into(),
+        "/vardgivare/2321000131/kontrollera-igen".into(),
     ] {
         let r = post(
             &app,
@@ -2045,4 +2050,185 @@ async fn a_deregistrations_correction_text_names_the_deregistration() {
         page.body
     );
     assert!(!page.body.contains("så att beställningen"));
+}
+
+/// Anslutna vårdgivare (issue 22): an invalid number is refused with a Swedish message and
+/// nothing saved; a provider is added with a comment and its history shows it; once its
+/// connection date covers an earlier rejected order, that order is offered for a new check,
+/// which overturns it with one notice, once.
+#[tokio::test]
+async fn the_provider_register_page_adds_changes_and_rechecks_rejected_orders() {
+    let mut w = world("").await;
+    w.add(&["mail/order_provider_not_connected.eml"]);
+    let case = w.case("order_provider_not_connected").to_string();
+    let app = w.app();
+    let (cookie, csrf) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+
+    let r = get(&app, "/vardgivare", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body.contains("Västra Götalandsregionen"),
+        "seeded from the CSV"
+    );
+    let r = get(&app, "/vardgivare?s=halsan", Some(&cookie)).await;
+    assert!(r.body.contains("Hälsan Väst AB"), "search folds diacritics");
+    assert!(!r.body.contains("Västra Götalandsregionen"));
+
+    let before = w.store.providers_count().await.unwrap();
+    let add = |number: &'static str, comment: &'static str| {
+        let csrf = csrf.clone();
+        let cookie = cookie.clone();
+        let app = app.clone();
+        async move {
+            post(
+                &app,
+                "/vardgivare",
+                Some(&cookie),
+                &[
+                    ("csrf", &csrf),
+                    ("nummer", number),
+                    ("namn", "Nya <b>Vården</b> AB"),
+                    ("ansluten", "2026-12-01"),
+                    ("kansli", "Kansliet Väst"),
+                    ("kommentar", comment),
+                ],
+            )
+            .await
+        }
+    };
+    let r = add("556016-0681", "ansökan").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("Organisationsnumret är inte giltigt"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("556016-0681"), "what was typed is kept");
+    let r = add("556000-1116", "  ").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("Skriv en kommentar"));
+    assert_eq!(
+        w.store.providers_count().await.unwrap(),
+        before,
+        "nothing saved"
+    );
+    let r = add("556000-1116", "Ansökan vidarebefordrad av kansliet").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/vardgivare/5560001116?klart=tillagd");
+    let page = get(&app, r.location(), Some(&cookie)).await;
+    assert!(
+        page.body.contains("Nya &lt;b&gt;Vården&lt;&#x2f;b&gt; AB"),
+        "escaped"
+    );
+    assert!(page.body.contains("Ansökan vidarebefordrad av kansliet"));
+    assert!(page.body.contains("Ansluten (tillagd)"));
+
+    // Friskvård Syd is registered from 2027-01-01: its order of 2026-11-18 was rejected.
+    let r = get(&app, "/vardgivare/5566771233", Some(&cookie)).await;
+    assert!(!r.body.contains(&case), "not offered while not connected");
+    let r = post(
+        &app,
+        "/vardgivare/5566771233/andra",
+        Some(&cookie),
+        &[
+            ("csrf", &csrf),
+            ("namn", "Friskvård Syd, AB"),
+            ("ansluten", "2026-11-01"),
+            ("kommentar", "Kansliets besked kom redan i november"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = get(&app, "/vardgivare/5566771233", Some(&cookie)).await;
+    assert!(
+        page.body.contains("ansluten från: 2027-01-01 → 2026-11-01"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(&case),
+        "the rejected order is offered: {}",
+        page.body
+    );
+    assert_eq!(
+        state_of(&w.store, &case).await,
+        "rejected",
+        "nothing without a person asking"
+    );
+
+    let r = post(
+        &app,
+        "/vardgivare/5566771233/kontrollera-igen",
+        Some(&cookie),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.location().contains("havda=1&kvar=0"), "{}", r.location());
+    assert_eq!(state_of(&w.store, &case).await, "queued");
+    let d = w.store.case_detail(&case).await.unwrap().unwrap();
+    assert_eq!(d.replies.len(), 2, "the rejection and one overturn notice");
+    assert!(
+        d.audit
+            .iter()
+            .any(|a| a.action == "overturn" && a.actor == "anna"),
+        "{:?}",
+        d.audit
+    );
+    let page = get(&app, r.location(), Some(&cookie)).await;
+    assert!(page.body.contains("1 ärende hävdes"), "{}", page.body);
+    // Again: nothing left to check, no second notice.
+    let r = post(
+        &app,
+        "/vardgivare/5566771233/kontrollera-igen",
+        Some(&cookie),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert!(r.location().contains("havda=0&kvar=0"), "{}", r.location());
+    let d = w.store.case_detail(&case).await.unwrap().unwrap();
+    assert_eq!(d.replies.len(), 2);
+
+    // Disconnecting needs a date after the start and a comment; it is kept as history.
+    let r = post(
+        &app,
+        "/vardgivare/5560001116/koppla-fran",
+        Some(&cookie),
+        &[
+            ("csrf", &csrf),
+            ("datum", "2026-11-30"),
+            ("kommentar", "fel"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("Datumet ligger före anslutningens början"));
+    let r = post(
+        &app,
+        "/vardgivare/5560001116/koppla-fran",
+        Some(&cookie),
+        &[
+            ("csrf", &csrf),
+            ("datum", "2027-03-01"),
+            ("kommentar", "Avtalet upphör"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = get(&app, "/vardgivare/5560001116", Some(&cookie)).await;
+    assert!(
+        page.body.contains("2026-12-01 – 2027-02-28"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Frånkopplad") && page.body.contains("Avtalet upphör"));
+    // Without the token nothing changes.
+    let r = post(
+        &app,
+        "/vardgivare/5560001116/anslut-igen",
+        Some(&cookie),
+        &[("csrf", "fel"), ("datum", "2027-04-01"), ("kommentar", "x")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
 }

@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// The register of connected care providers (the staff page "Anslutna vårdgivare").
+    Providers {
+        #[command(subcommand)]
+        command: crate::app::providers_cli::ProvidersCommand,
+    },
     /// Erase personal data whose retention ran out ([retention]); keeps a minimal case shell.
     Purge,
     /// Copy the SQLite store into FILE while the daemon runs (a consistent online copy). To
@@ -257,6 +262,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } => process(settings, dry_run, json, &paths).await,
             Command::Cases { command } => cases(settings, command).await,
             Command::Users { command } => users(settings, command).await,
+            Command::Providers { command } => {
+                let store = open_store(&settings).await?;
+                // The register changed here is the one the daemon reads: seeded first.
+                crate::casework::register::seed(&store, &settings.providers.csv).await?;
+                crate::app::providers_cli::run(&store, command, actor_or_cli).await
+            }
             Command::Purge => purge(settings).await,
             Command::Backup { file } => backup(settings, &file).await,
             Command::Check => check(settings).await,
@@ -283,6 +294,79 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
                 crate::store::postgres::redact_url(&settings.store.url)
             ),
         })
+}
+
+/// `run`'s store. PostgreSQL is tried, and tried again with back-off (1 s doubling to 30 s)
+/// while it cannot be reached, with `/healthz` answering and `/readyz` saying why (503) from
+/// the start, for at most `[store] startup_wait_secs` (0: as long as it takes; a limit is for
+/// those who prefer a supervisor to restart it). `None`: stopped (SIGTERM) while waiting. A
+/// SQLite file that cannot be opened is a configuration error and stops the daemon at once.
+async fn open_store_waiting(settings: &Settings) -> anyhow::Result<Option<Store>> {
+    use std::time::{Duration, Instant};
+    if settings.store.kind != crate::config::StoreKind::Postgres {
+        return open_store(settings).await.map(Some);
+    }
+    let limit = (settings.store.startup_wait_secs > 0)
+        .then(|| Duration::from_secs(settings.store.startup_wait_secs));
+    let started = Instant::now();
+    let endpoint = match settings.http.listen.trim() {
+        "" => None,
+        listen => {
+            Some(crate::app::ops::WaitingEndpoint::start(listen, "not connected yet".into()).await?)
+        }
+    };
+    let stop = crate::app::daemon::shutdown_signal();
+    tokio::pin!(stop);
+    let mut attempt = 0u32;
+    let outcome = loop {
+        // One attempt (sqlx keeps connecting for up to 30 s), cut short by the limit.
+        let try_for = limit.map_or(Duration::from_secs(3600), |l| {
+            l.saturating_sub(started.elapsed())
+        });
+        let result = tokio::select! {
+            r = tokio::time::timeout(try_for, open_store(settings)) => r,
+            _ = &mut stop => break Ok(None),
+        };
+        let error = match result {
+            Ok(Ok(store)) => {
+                if attempt > 0 {
+                    tracing::warn!(
+                        waited_secs = started.elapsed().as_secs(),
+                        "the store is reachable; starting"
+                    );
+                }
+                break Ok(Some(store));
+            }
+            Ok(Err(e)) => e,
+            Err(_) => anyhow::anyhow!("no connection to the store within {} s", try_for.as_secs()),
+        };
+        if let Some(endpoint) = &endpoint {
+            endpoint.set_why(format!("{error:#}"));
+        }
+        let waited = started.elapsed();
+        if limit.is_some_and(|l| waited >= l) {
+            break Err(error.context(format!(
+                "gave up waiting for the store after {} s (store.startup_wait_secs)",
+                waited.as_secs()
+            )));
+        }
+        let delay = Duration::from_millis(crate::clock::backoff_ms(1_000, 30_000, attempt.into()));
+        let delay = limit.map_or(delay, |l| delay.min(l.saturating_sub(waited)));
+        tracing::warn!(error = %format!("{error:#}"), retry_in_ms = delay.as_millis() as u64,
+            "the store is not reachable at start-up; /healthz answers, /readyz says 503 until it is");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = &mut stop => break Ok(None),
+        }
+        attempt = attempt.saturating_add(1);
+    };
+    if let Some(endpoint) = endpoint {
+        endpoint.stop().await;
+    }
+    if let Ok(None) = outcome {
+        tracing::info!("stopped while waiting for the store");
+    }
+    outcome
 }
 
 /// `migrate-store --from sqlite:PATH --to postgres://…`.
@@ -338,7 +422,9 @@ fn enable_workers(settings: &Settings) -> anyhow::Result<()> {
 
 async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     enable_workers(&settings)?;
-    let store = open_store(&settings).await?;
+    let Some(store) = open_store_waiting(&settings).await? else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let sink = open_sink(&settings)?;
     let intake = Arc::new(Intake::load(settings.intake_parts())?);
     if let crate::directory::Directory::Ldap(ldap) = intake.directory() {
@@ -367,6 +453,10 @@ async fn process(
     let outbox = settings.outbox.clone();
     let rate = settings.rate_limit.clone();
     let intake = Arc::new(Intake::load(settings.intake_parts())?);
+    // A dry run reads the CSV register (SPEC §3.2); a recording run the store's.
+    if let Recorder::Store(store) = &recorder {
+        crate::casework::register::seed_and_load(store, &intake, &settings.providers.csv).await?;
+    }
     let stdout = std::io::stdout();
     let mut quarantined = 0usize;
     let waiting = intake

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use crate::case::EmailOutcome;
 use crate::config::{Settings, SourceKind};
 use crate::intake::{self, Intake, Recorder};
-use crate::outbox::deliver_due;
+use crate::outbox::{deliver_due, sink_back};
 use crate::sink::ReplySink;
 use crate::source::{
     is_stopped, wait_stop, Ack, ConnectionStatus, ImapSource, Input, LeaseStatus, MailboxLease,
@@ -83,6 +83,10 @@ pub async fn run_until(
             "replies taken before a stop are sent again"
         );
     }
+    // The register of connected providers is the store's (seeded from the CSV when empty),
+    // read again every few seconds: a change on the staff pages decides the next email.
+    crate::casework::register::seed_and_load(&store, &intake, &settings.providers.csv).await?;
+    let register_refresh = crate::casework::register::start_refresh(&intake, &store);
     let purger = start_purge(&settings, &store);
     let kiv_prober = start_kiv_prober(&intake, &store);
     let store_watch = start_store_watch(&store);
@@ -96,9 +100,30 @@ pub async fn run_until(
         let rate = settings.rate_limit.clone();
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
+            // While the sink is down it is asked every few seconds whether it answers again;
+            // then the replies waiting for a retry go at once, not after their back-off.
+            let mut sink_down = false;
+            let mut probed = std::time::Instant::now();
             loop {
-                if let Err(e) = deliver_due(&store, &sink, &outbox, &rate).await {
-                    tracing::error!(error = %format!("{e:#}"), "outbox worker error");
+                if sink_down && probed.elapsed() >= crate::outbox::PROBE_EVERY {
+                    probed = std::time::Instant::now();
+                    match sink_back(&store, &sink).await {
+                        Ok(back) => sink_down = !back,
+                        Err(e) => {
+                            tracing::error!(error = %format!("{e:#}"), "outbox worker error")
+                        }
+                    }
+                }
+                match deliver_due(&store, &sink, &outbox, &rate).await {
+                    Ok(report) => {
+                        sink_down = report.sink_down || (sink_down && report.sent == 0);
+                        if report.sink_down {
+                            probed = std::time::Instant::now();
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "outbox worker error");
+                    }
                 }
                 if *stop.borrow() {
                     break;
@@ -172,6 +197,7 @@ pub async fn run_until(
         prober.abort();
     }
     store_watch.abort();
+    register_refresh.abort();
     if let Some(purger) = purger {
         purger.abort();
     }
@@ -471,7 +497,8 @@ fn start_purge(
     }))
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -5,5 +5,6 @@
 pub mod cli;
 pub mod daemon;
 pub mod ops;
+pub mod providers_cli;
 pub mod self_check;
 pub mod systemd;

@@ -97,6 +97,58 @@ pub async fn start(
     Ok((addr, task))
 }
 
+/// The endpoint while `run` waits for its store at start-up (PostgreSQL not reachable):
+/// `/healthz` answers (the process lives and keeps trying), `/readyz` is 503 with why, and
+/// everything else is 503 until the store opens. Dropped (`WaitingEndpoint::stop`) before the
+/// full endpoint binds the same address.
+pub struct WaitingEndpoint {
+    why: std::sync::Arc<std::sync::Mutex<String>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WaitingEndpoint {
+    pub async fn start(listen: &str, why: String) -> anyhow::Result<WaitingEndpoint> {
+        let why = std::sync::Arc::new(std::sync::Mutex::new(why));
+        let listener = tokio::net::TcpListener::bind(listen.trim())
+            .await
+            .with_context(|| format!("cannot listen on {listen} (http.listen)"))?;
+        let shown = std::sync::Arc::clone(&why);
+        let readyz = move || async move {
+            let why = shown.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready\nstore: not reachable: {why}\n"),
+            )
+        };
+        let app = Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .fallback(|| async {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "starting: waiting for the store\n",
+                )
+            });
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the ops endpoint stopped");
+            }
+        });
+        Ok(WaitingEndpoint { why, task })
+    }
+
+    /// What `/readyz` says now (no personal data, no password: the store's error).
+    pub fn set_why(&self, why: String) {
+        *self.why.lock().unwrap_or_else(|p| p.into_inner()) = why;
+    }
+
+    /// Stops serving and frees the address.
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
 /// Liveness (for systemd or a supervisor): the process runs and serves. A store that does not
 /// answer is not a reason to restart it (it waits and goes on); that is `/readyz`.
 async fn healthz() -> impl IntoResponse {

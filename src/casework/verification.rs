@@ -263,17 +263,13 @@ pub async fn verify(
 
     // Checked again as the intake checks: the same KIV, register and settings, the email's date
     // and sender, and its authentication as recorded in its headers.
-    let mail = parse_mail(format!("{}\r\n\r\n", case.headers).as_bytes()).ok();
+    let (mail, email_date) = email_of(&case);
     let authenticated = mail.as_ref().is_some_and(|m| intake.sender_passes(m));
-    // The email's date as the intake took it (its `Date`), else the day the case was made.
-    let created = DateTime::from_timestamp_millis(case.created_at)
-        .map(|d| d.date_naive())
-        .unwrap_or_else(|| chrono::Utc::now().date_naive());
     let checked = intake
         .recheck(
             &form,
             case.attachment.as_deref(),
-            mail.as_ref().map_or(created, |m| m.email_date(created)),
+            email_date,
             case.sender.as_deref(),
             authenticated,
         )
@@ -359,6 +355,22 @@ pub async fn verify(
         corrected: changed.into_iter().map(|c| c.0).collect(),
         reply,
     })
+}
+
+/// The case's email as recorded (its headers), and its date as the intake took it (its
+/// `Date`), else the day the case was made.
+pub(crate) fn email_of(
+    case: &CaseRow,
+) -> (
+    Option<crate::pipeline::parse::ParsedMail>,
+    chrono::NaiveDate,
+) {
+    let mail = parse_mail(format!("{}\r\n\r\n", case.headers).as_bytes()).ok();
+    let created = DateTime::from_timestamp_millis(case.created_at)
+        .map(|d| d.date_naive())
+        .unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let date = mail.as_ref().map_or(created, |m| m.email_date(created));
+    (mail, date)
 }
 
 /// What the new check cannot know, taken from the case as it was read: the attachment, its

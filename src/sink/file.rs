@@ -34,6 +34,14 @@ impl FileSink {
         })
     }
 
+    /// Whether a file can be written in the staging folder now.
+    pub fn probe(&self) -> Result<(), String> {
+        let path = self.staging.join(".probe");
+        std::fs::write(&path, b"probe")
+            .and_then(|()| std::fs::remove_file(&path))
+            .map_err(|e| format!("cannot write in {}: {e}", self.staging.display()))
+    }
+
     pub fn path_of(&self, reply_id: &str) -> PathBuf {
         self.dir.join(format!("{reply_id}.eml"))
     }
@@ -41,10 +49,13 @@ impl FileSink {
     pub fn deliver(&self, reply: &OutboxRow) -> Result<String, SinkError> {
         let permanent = |message: String| SinkError {
             temporary: false,
+            sink_down: false,
             message,
         };
+        // A file that cannot be written is the folder's fault (full, read-only), not the reply's.
         let temporary = |message: String| SinkError {
             temporary: true,
+            sink_down: true,
             message,
         };
         let from = reply

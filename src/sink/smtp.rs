@@ -215,6 +215,7 @@ impl SmtpSink {
                         // The answer to our own address: it names no recipient of ours.
                         error = SinkError {
                             temporary: true,
+                            sink_down: true,
                             message: format!(
                                 "the SMTP relay {} refuses every mail from us, not this reply ({ours}); EHLO said {:?}",
                                 self.endpoint, self.endpoint_settings.hello_name
@@ -346,6 +347,7 @@ impl SmtpSink {
     fn sink_error(&self, e: &SmtpFailure) -> SinkError {
         SinkError {
             temporary: e.temporary(),
+            sink_down: e.temporary() && !e.about_the_mail(),
             message: self.explain(
                 format!("cannot send the reply through {}: {e}", self.endpoint),
                 e,
@@ -362,6 +364,7 @@ fn addresses(reply: &OutboxRow) -> Result<(String, String), SinkError> {
             .map(|a| a.to_string())
             .map_err(|e| SinkError {
                 temporary: false,
+                sink_down: false,
                 message: format!("bad {what} address: {e}"),
             })
     };

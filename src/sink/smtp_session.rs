@@ -63,6 +63,13 @@ pub enum SmtpFailure {
 }
 
 impl SmtpFailure {
+    /// The server answered one of the mail's own commands (MAIL, RCPT, DATA, the end of
+    /// data): about this mail, not about the relay or the connection.
+    pub fn about_the_mail(&self) -> bool {
+        matches!(self, SmtpFailure::Refused { during, .. }
+            if matches!(*during, "MAIL FROM" | "RCPT TO" | "DATA" | "the end of data"))
+    }
+
     /// Only an explicit 5xx to the mail's own commands (MAIL, RCPT, DATA, the end of data),
     /// or a reply the server cannot take at all, is final; everything else (4xx, network,
     /// TLS, time-out) may work later. A 5xx to the greeting, EHLO, STARTTLS or AUTH is about
@@ -70,12 +77,8 @@ impl SmtpFailure {
     /// waits for ops.
     pub fn temporary(&self) -> bool {
         match self {
-            SmtpFailure::Refused { answer, during } => {
-                let about_the_mail = matches!(
-                    *during,
-                    "MAIL FROM" | "RCPT TO" | "DATA" | "the end of data"
-                );
-                !(about_the_mail && (500..600).contains(&answer.code))
+            SmtpFailure::Refused { answer, .. } => {
+                !(self.about_the_mail() && (500..600).contains(&answer.code))
                     || matches!(answer.code, 530 | 534 | 535 | 538)
             }
             SmtpFailure::Other { permanent, .. } => !permanent,

@@ -23,6 +23,9 @@ pub const TABLES: &[&str] = &[
     "known_cards",
     "imap_state",
     "bounces",
+    "providers",
+    "provider_periods",
+    "provider_events",
 ];
 
 /// Rows per INSERT (each column travels as one array).

@@ -6,6 +6,7 @@ pub mod lease;
 pub mod migrate;
 pub mod postgres;
 mod postgres_staff;
+pub mod providers;
 mod settings;
 pub mod sqlite;
 mod sqlite_staff;
@@ -671,6 +672,16 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.reply_not_sent(id, now_ms, error, Some(next_ms), false)
             .await
+    }
+
+    /// Makes the replies waiting for a retry due now (the sink answers again after an
+    /// outage): they need not wait out their back-off. Returns how many.
+    pub async fn retry_waiting_now(&self, now_ms: i64) -> Result<u64, StoreError> {
+        const SQL: &str = "UPDATE outbox SET next_attempt_at = $1
+             WHERE status = 'pending' AND attempts > 0 AND next_attempt_at > $1";
+        Ok(
+            dispatch!(self, s => sqlx::query(SQL).bind(now_ms).execute(&s.pool).await?.rows_affected()),
+        )
     }
 
     pub async fn reply_failed(&self, id: &str, now_ms: i64, error: &str) -> Result<(), StoreError> {

@@ -25,6 +25,9 @@ pub struct StoreSettings {
     /// Copies of mail read over IMAP (the case page shows the form from them); retention
     /// removes them with the message. Empty: no copies are kept.
     pub originals_dir: PathBuf,
+    /// PostgreSQL not reachable at start-up: how long `run` keeps trying (with `/healthz`
+    /// answering) before it exits. 0: as long as it takes.
+    pub startup_wait_secs: u64,
 }
 
 // By hand: the URL may carry a password.
@@ -35,6 +38,7 @@ impl std::fmt::Debug for StoreSettings {
             .field("sqlite", &self.sqlite)
             .field("url", &postgres::redact_url(&self.url))
             .field("originals_dir", &self.originals_dir)
+            .field("startup_wait_secs", &self.startup_wait_secs)
             .finish()
     }
 }
@@ -46,6 +50,7 @@ impl Default for StoreSettings {
             sqlite: "var/intake.db".into(),
             url: String::new(),
             originals_dir: "var/originals".into(),
+            startup_wait_secs: 0,
         }
     }
 }

@@ -324,7 +324,7 @@ pub(super) async fn run_verification(
 }
 
 /// How the service signs its notices.
-fn reply_settings(state: &WebState) -> ReplySettings<'_> {
+pub(super) fn reply_settings(state: &WebState) -> ReplySettings<'_> {
     let intake = &state.inner.intake;
     ReplySettings {
         own_address: &intake.own_address,

@@ -92,6 +92,18 @@ impl Pager<'_> {
         (rows, paging)
     }
 
+    /// This page of a list held whole in memory (counted).
+    pub(super) fn counted<T>(&self, all: Vec<T>) -> (Vec<T>, Paging) {
+        let total = all.len() as i64;
+        let rows: Vec<T> = all
+            .into_iter()
+            .skip(self.offset().max(0) as usize)
+            .take(PAGE_SIZE as usize)
+            .collect();
+        let paging = self.paging(rows.len(), Some(total), false);
+        (rows, paging)
+    }
+
     /// `shown` rows were shown out of `total` (`None`: not counted; then one more row than
     /// shown was asked for to know whether a next page exists).
     fn paging(&self, shown: usize, total: Option<i64>, more: bool) -> Paging {

@@ -17,6 +17,7 @@ mod lists;
 mod login;
 mod overview;
 mod page_images;
+mod providers;
 mod public;
 mod render;
 mod session;
@@ -173,6 +174,18 @@ pub fn router(state: WebState) -> Router {
         .route("/sparrade-svar", get(held_replies::held_replies))
         .route("/sparrade-svar/slapp", post(held_replies::release_bulk))
         .route("/ignorerat", get(ignored::unprocessed))
+        .route(
+            "/vardgivare",
+            get(providers::providers).post(providers::add),
+        )
+        .route("/vardgivare/{key}", get(providers::provider))
+        .route("/vardgivare/{key}/andra", post(providers::change))
+        .route("/vardgivare/{key}/koppla-fran", post(providers::disconnect))
+        .route("/vardgivare/{key}/anslut-igen", post(providers::reconnect))
+        .route(
+            "/vardgivare/{key}/kontrollera-igen",
+            post(providers::recheck),
+        )
         .route("/ignorerat/{id}/igen", post(ignored::reprocess))
         .route("/blanketter", get(public::forms_page))
         .route("/blanketter/{file}", get(public::form_pdf))

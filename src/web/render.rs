@@ -56,6 +56,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/web/held_replies.html.j2"),
         ),
         (
+            "providers.html.j2",
+            include_str!("../../templates/web/providers.html.j2"),
+        ),
+        (
+            "provider.html.j2",
+            include_str!("../../templates/web/provider.html.j2"),
+        ),
+        (
             "forms.html.j2",
             include_str!("../../templates/web/forms.html.j2"),
         ),

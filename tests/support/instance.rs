@@ -15,6 +15,8 @@ pub struct Instance {
     pub port: u16,
     config: PathBuf,
     url: String,
+    /// More environment (configuration as `TJID__…`) for the next `start`.
+    pub env: Vec<(String, String)>,
     pub child: Option<Child>,
 }
 
@@ -26,6 +28,7 @@ impl Instance {
             port: free_port(),
             config: world.config_path(),
             url: url.into(),
+            env: Vec::new(),
             child: None,
         }
     }
@@ -43,6 +46,7 @@ impl Instance {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or("warn".into()),
             )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .spawn()
             .expect("start the daemon");
         self.child = Some(child);

@@ -1,0 +1,196 @@
+//! The register of connected providers as the intake reads it (issue 22): kept in the store
+//! by staff, seeded once from `[providers] csv` when the store's register is empty, and read
+//! again by a running daemon so that a change made on the staff pages (or by
+//! `tjid-intake providers`, or by another instance) decides the next email.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::intake::Intake;
+use crate::store::providers::{ImportReport, RegisterActor};
+use crate::store::Store;
+
+/// How often a running daemon reads the register again.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
+
+/// Who seeds the register at first start.
+pub const SYSTEM: &str = "system";
+
+/// Reads a register file (SPEC §3.2); the first bad row is named by its line. `strict` (an
+/// import by staff): every number must also be a valid organisation number or personnummer
+/// (SPEC §2.4). The seed at first start reads the file as the CSV register always did.
+pub fn read_csv(path: &Path, strict: bool) -> anyhow::Result<Vec<crate::providers::CsvRow>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let rows = crate::providers::parse_csv(&text)
+        .with_context(|| format!("provider register {}", path.display()))?;
+    for row in rows.iter().filter(|_| strict) {
+        if crate::domain::ProviderId::parse(&row.key, row.since).is_err() {
+            anyhow::bail!(
+                "provider register {}: line {}: organisationsnummer is not a valid organisation number or personnummer (check digit, SPEC §2.4); nothing was imported",
+                path.display(),
+                row.line
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// Seeds an empty store register from the CSV (once: every later start finds it filled).
+/// Returns what was seeded, if anything.
+pub async fn seed(store: &Store, csv: &Path) -> anyhow::Result<Option<ImportReport>> {
+    if store.providers_count().await? > 0 {
+        return Ok(None);
+    }
+    let rows = read_csv(csv, false)?;
+    let who = RegisterActor {
+        actor: SYSTEM,
+        comment: "Första start: registret lästes in från providers.csv",
+        now_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let report = store.provider_import(&rows, who, false).await?;
+    tracing::info!(
+        providers = report.added.len(),
+        "the store's provider register was empty: seeded from providers.csv"
+    );
+    Ok(Some(report))
+}
+
+/// `seed`, then the intake reads the store's register.
+pub async fn seed_and_load(store: &Store, intake: &Intake, csv: &Path) -> anyhow::Result<()> {
+    seed(store, csv).await?;
+    let register = store.provider_register().await?;
+    tracing::info!(
+        providers = register.len(),
+        "register of connected providers read from the store"
+    );
+    intake.set_providers(register);
+    Ok(())
+}
+
+/// Reads the store's register into the intake every `REFRESH_EVERY`; a failed read keeps the
+/// register the intake has (the store's own outage is logged elsewhere).
+pub fn start_refresh(intake: &Arc<Intake>, store: &Store) -> tokio::task::JoinHandle<()> {
+    let intake = Arc::clone(intake);
+    let store = store.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(REFRESH_EVERY).await;
+            if let Ok(register) = store.provider_register().await {
+                intake.set_providers(register);
+            }
+        }
+    })
+}
+
+/// How far back a newly connected provider's rejected orders are offered for a new check.
+pub const RECHECK_DAYS: i64 = 30;
+
+/// The provider's orders rejected `provider_not_connected` in the last `RECHECK_DAYS` days
+/// that are still rejected (not yet confirmed or overturned).
+pub async fn rejected_not_connected(
+    store: &Store,
+    key: &str,
+    now_ms: i64,
+) -> Result<Vec<crate::store::CaseSummary>, crate::store::StoreError> {
+    let cases = store
+        .list_cases(&crate::store::CaseFilter {
+            state: Some("rejected".into()),
+            reason: Some(
+                crate::case::ReasonCode::ProviderNotConnected
+                    .as_str()
+                    .into(),
+            ),
+            changed_from: Some(now_ms - RECHECK_DAYS * 86_400_000),
+            ..crate::store::CaseFilter::default()
+        })
+        .await?;
+    Ok(cases
+        .into_iter()
+        .filter(|c| provider_key_of(&c.fields).as_deref() == Some(key))
+        .collect())
+}
+
+/// The register key of a case's `vardgivare_orgnr` (stored normalised).
+fn provider_key_of(fields: &str) -> Option<String> {
+    let fields: serde_json::Value = serde_json::from_str(fields).ok()?;
+    let raw = fields.get("vardgivare_orgnr")?.as_str()?;
+    crate::providers::normalize_key(raw)
+}
+
+/// What a new check of a provider's rejected orders did.
+#[derive(Debug, Default)]
+pub struct Rechecked {
+    /// Overturned: now queued, the sender notified.
+    pub overturned: Vec<String>,
+    /// Still rejected for other reasons (case, those reasons' codes).
+    pub other_reasons: Vec<(String, Vec<String>)>,
+    /// The provider was not connected on the email's date either.
+    pub not_connected_then: Vec<String>,
+}
+
+/// Checks the provider's orders rejected `provider_not_connected` (`rejected_not_connected`)
+/// again with the register as it stands: an order whose email is dated in a connected period
+/// and that had no other reason is overturned as staff overturn a case (audited, the sender
+/// gets the overturn notice); the others are left as they are and named. Nothing is checked
+/// again unless a member of staff asks (this is their action).
+pub async fn recheck_not_connected(
+    store: &Store,
+    register: &crate::providers::ProviderRegister,
+    reply: &crate::pipeline::reply::ReplySettings<'_>,
+    key: &str,
+    actor: &str,
+    now_ms: i64,
+) -> anyhow::Result<Rechecked> {
+    use crate::casework::lifecycle::{apply, Action, Request};
+    let mut done = Rechecked::default();
+    for summary in rejected_not_connected(store, key, now_ms).await? {
+        let Some(detail) = store.case_detail(&summary.id).await? else {
+            continue;
+        };
+        let (_, email_date) = super::verification::email_of(&detail.case);
+        if !register.is_connected(key, email_date) {
+            done.not_connected_then.push(summary.id);
+            continue;
+        }
+        let others: Vec<String> = serde_json::from_str::<Vec<serde_json::Value>>(&summary.reasons)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| r["code"].as_str())
+            .filter(|c| *c != crate::case::ReasonCode::ProviderNotConnected.as_str())
+            .map(str::to_string)
+            .collect();
+        if !others.is_empty() {
+            done.other_reasons.push((summary.id, others));
+            continue;
+        }
+        let request = Request {
+            case_id: summary.id.clone(),
+            action: Action::Overturn,
+            actor: actor.to_string(),
+            comment: Some(format!(
+                "Kontrollerat igen: vårdgivaren är ansluten i registret för e-postens datum {email_date}."
+            )),
+            card_number: None,
+            checksum_confirmed: false,
+        };
+        match apply(store, reply, now_ms, request).await {
+            Ok(_) => done.overturned.push(summary.id),
+            // Changed meanwhile (confirmed, overturned by someone else): left as it is.
+            Err(e) => {
+                tracing::warn!(case = %summary.id, error = %e, "a rejected order could not be overturned after its provider was connected")
+            }
+        }
+    }
+    tracing::info!(
+        overturned = done.overturned.len(),
+        other_reasons = done.other_reasons.len(),
+        not_connected_then = done.not_connected_then.len(),
+        user = %actor,
+        "a provider's rejected orders were checked again"
+    );
+    Ok(done)
+}
