@@ -18,7 +18,7 @@ use crate::case::{CheckedCase, Decision, EmailOutcome, IgnoreReason, WarningCode
 use crate::directory::ldap::LdapSettings;
 use crate::directory::{
     Directory, DirectoryError, DirectoryKind, DirectorySettings, KivLookup, KivSettings,
-    KivSnapshot, LdapDirectory,
+    LdapDirectory,
 };
 use crate::pdf::PdfLimits;
 use crate::pipeline::check::CheckContext;
@@ -191,9 +191,9 @@ impl Intake {
     pub fn load(settings: IntakeParts) -> anyhow::Result<Intake> {
         let directory = match settings.directory.kind {
             DirectoryKind::Ldif => {
-                let kiv = KivSnapshot::load(&settings.kiv.ldif)
+                let kiv = crate::directory::SnapshotFile::load(&settings.kiv.ldif)
                     .context("cannot load the KIV snapshot (kiv.ldif)")?;
-                let stats = kiv.stats();
+                let stats = kiv.current().stats();
                 tracing::info!(
                     persons = stats.persons,
                     units = stats.units,

@@ -263,3 +263,63 @@ fn unsafe_terminate(child: &std::process::Child) {
         .arg(child.id().to_string())
         .status();
 }
+
+/// The KIV snapshot follows its file under a running daemon (issue 22): a file cut short is
+/// not used (the next decision is as before), a good new file decides the next email.
+#[test]
+fn a_replaced_kiv_snapshot_decides_the_next_email_and_a_cut_one_does_not() {
+    let inst = Installation::new("");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixture = std::fs::read_to_string(root.join("fixtures/kiv.ldif")).unwrap();
+    let ldif = inst.path("kiv.ldif");
+    std::fs::write(&ldif, &fixture).unwrap();
+    let config = std::fs::read_to_string(&inst.config).unwrap().replace(
+        &format!("{:?}", root.join("fixtures/kiv.ldif")),
+        &format!("{ldif:?}"),
+    );
+    std::fs::write(&inst.config, config).unwrap();
+    let mut child = inst.command().arg("run").spawn().unwrap();
+    wait_until_idle(&inst);
+    let decide = |i: usize| -> String {
+        let replies = inst.count("outbox");
+        inst.deliver(&format!("{i}.kiv.test"), &sample_mail(i));
+        let started = Instant::now();
+        while inst.count("outbox") == replies && started.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let newest = std::fs::read_dir(inst.path("outbox"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_file())
+            .max_by_key(|e| e.metadata().unwrap().modified().unwrap())
+            .expect("a reply");
+        let raw = std::fs::read(newest.path()).unwrap();
+        let mail = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        mail.body_text(0).unwrap().into_owned()
+    };
+    // The sample order's person (19121212-1212) is in KIV: queued.
+    let first = decide(0);
+    assert!(!first.contains("finns inte i KIV"), "{first}");
+    // The person's entry and all after it cut off, mid-line: not used.
+    let at = fixture
+        .find("personalIdentityNumber: 191212121212")
+        .unwrap();
+    std::fs::write(&ldif, &fixture[..at - 20]).unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    let second = decide(5);
+    assert!(
+        !second.contains("finns inte i KIV"),
+        "a cut file is not used: {second}"
+    );
+    // A good file without the person: the next order is rejected person_not_in_kiv.
+    let without: Vec<&str> = fixture
+        .split("\n\n")
+        .filter(|e| !e.contains("personalIdentityNumber: 191212121212"))
+        .collect();
+    std::fs::write(&ldif, without.join("\n\n")).unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    let third = decide(10);
+    unsafe_terminate(&child);
+    child.wait().unwrap();
+    assert!(third.contains("finns inte i KIV"), "{third}");
+}

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use support::*;
 use tjid_intake::config::{LdapSettings, Settings};
-use tjid_intake::directory::{Directory, KivLookup, KivSnapshot, LdapDirectory};
+use tjid_intake::directory::{Directory, KivLookup, LdapDirectory, SnapshotFile};
 use tjid_intake::intake::Intake;
 
 fn ldap_settings(url: &str) -> LdapSettings {
@@ -84,7 +84,7 @@ async fn ldap_lookups_answer_like_the_snapshot_and_cache() {
         return;
     };
     let snapshot =
-        Directory::Snapshot(KivSnapshot::load(&repo().join("fixtures/kiv.ldif")).unwrap());
+        Directory::Snapshot(SnapshotFile::load(&repo().join("fixtures/kiv.ldif")).unwrap());
     let ldap = Directory::Ldap(LdapDirectory::new(&ldap_settings(&slapd.url())).unwrap());
 
     let expected = snapshot.run_check(ask_everything).await.unwrap();

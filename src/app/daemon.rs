@@ -55,7 +55,10 @@ pub async fn run_until(
     let ready = crate::app::ops::Readiness {
         imap: (settings.source.kind == SourceKind::Imap).then(|| imap_status.clone()),
         lease: lease.clone(),
-        ldap: settings.directory.kind == crate::directory::DirectoryKind::Ldap,
+        directory: match settings.directory.kind {
+            crate::directory::DirectoryKind::Ldap => "ldap",
+            crate::directory::DirectoryKind::Ldif => "snapshot",
+        },
         sink: Some(match &sink {
             ReplySink::Smtp(_) => "smtp",
             ReplySink::File(_) => "file",
@@ -87,6 +90,7 @@ pub async fn run_until(
     // read again every few seconds: a change on the staff pages decides the next email.
     crate::casework::register::seed_and_load(&store, &intake, &settings.providers.csv).await?;
     let register_refresh = crate::casework::register::start_refresh(&intake, &store);
+    let snapshot_watch = start_snapshot_watch(&intake);
     let purger = start_purge(&settings, &store);
     let kiv_prober = start_kiv_prober(&intake, &store);
     let store_watch = start_store_watch(&store);
@@ -198,6 +202,9 @@ pub async fn run_until(
     }
     store_watch.abort();
     register_refresh.abort();
+    if let Some(watch) = snapshot_watch {
+        watch.abort();
+    }
     if let Some(purger) = purger {
         purger.abort();
     }
@@ -397,6 +404,29 @@ const KIV_PROBE_EVERY: Duration = Duration::from_secs(2);
 /// With KIV over LDAP: while emails wait for KIV, probe it every `KIV_PROBE_EVERY`; when it
 /// answers (its canary is found), every waiting email is due at once rather than at its next
 /// back-off slot (up to `ldap.retry_max_ms`).
+/// How often the KIV snapshot file is looked at for a change.
+const SNAPSHOT_POLL: Duration = Duration::from_secs(2);
+
+/// The embedded default's KIV snapshot follows its file (`SnapshotFile::poll`).
+fn start_snapshot_watch(intake: &Arc<Intake>) -> Option<tokio::task::JoinHandle<()>> {
+    if !matches!(intake.directory(), crate::directory::Directory::Snapshot(_)) {
+        return None;
+    }
+    let intake = Arc::clone(intake);
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(SNAPSHOT_POLL).await;
+            let intake = Arc::clone(&intake);
+            let _ = tokio::task::spawn_blocking(move || {
+                if let crate::directory::Directory::Snapshot(file) = intake.directory() {
+                    file.poll();
+                }
+            })
+            .await;
+        }
+    }))
+}
+
 fn start_kiv_prober(intake: &Arc<Intake>, store: &Store) -> Option<tokio::task::JoinHandle<()>> {
     if !matches!(intake.directory(), crate::directory::Directory::Ldap(_)) {
         return None;

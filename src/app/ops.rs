@@ -16,13 +16,14 @@ use crate::store::Store;
 use crate::telemetry as t;
 
 /// What `/readyz` shows beside the store: the IMAP session and lease (IMAP source only), KIV
-/// over LDAP (LDAP only: a snapshot cannot go down), and the reply sink.
+/// (over LDAP; or the snapshot file, whose changed version may fail to read), and the reply
+/// sink.
 #[derive(Clone, Default)]
 pub struct Readiness {
     pub imap: Option<ConnectionStatus>,
     pub lease: Option<LeaseStatus>,
-    /// KIV is read over LDAP.
-    pub ldap: bool,
+    /// How KIV is read: "ldap" or "snapshot" ("" where nothing is said of it).
+    pub directory: &'static str,
     /// What the sink is ("smtp" or "file"); `None` where nothing is sent.
     pub sink: Option<&'static str>,
 }
@@ -195,7 +196,14 @@ async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
         let held = if lease.held() { "held" } else { "not held" };
         body.push_str(&format!("lease: {held} by instance {}\n", lease.instance));
     }
-    if state.ready.ldap && component_line(&mut body, "directory", "ldap", t::Component::Directory) {
+    if !state.ready.directory.is_empty()
+        && component_line(
+            &mut body,
+            "directory",
+            state.ready.directory,
+            t::Component::Directory,
+        )
+    {
         degraded.push("directory");
     }
     if let Some(sink) = state.ready.sink {

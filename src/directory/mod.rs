@@ -7,6 +7,7 @@ mod ldap_settings;
 pub mod ldif;
 mod settings;
 pub mod snapshot;
+pub mod snapshot_file;
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -14,6 +15,7 @@ use std::collections::HashSet;
 pub use ldap::{LdapDirectory, LdapError};
 pub use settings::{DirectoryKind, DirectorySettings, KivSettings};
 pub use snapshot::{KivSnapshot, Person, Unit};
+pub use snapshot_file::SnapshotFile;
 
 use ldif::LdifEntry;
 use snapshot::{hsa_key, normalize_pnr, unit_name_key};
@@ -64,8 +66,10 @@ pub enum KivQuery {
 }
 
 /// The closed set of directory backends.
+// One per process: the size of the larger variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Directory {
-    Snapshot(KivSnapshot),
+    Snapshot(SnapshotFile),
     Ldap(LdapDirectory),
 }
 
@@ -91,7 +95,7 @@ impl Directory {
         check: impl Fn(&dyn KivLookup) -> T,
     ) -> Result<T, DirectoryError> {
         let ldap = match self {
-            Directory::Snapshot(snapshot) => return Ok(check(snapshot)),
+            Directory::Snapshot(file) => return Ok(check(&*file.current())),
             Directory::Ldap(ldap) => ldap,
         };
         let mut fetched: HashSet<KivQuery> = HashSet::new();
@@ -140,7 +144,7 @@ impl Directory {
     pub fn describe(&self) -> String {
         match self {
             Directory::Snapshot(s) => {
-                let st = s.stats();
+                let st = s.current().stats();
                 format!("LDIF snapshot ({} persons, {} units)", st.persons, st.units)
             }
             Directory::Ldap(l) => format!("LDAP {}", l.url()),
