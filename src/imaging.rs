@@ -30,6 +30,17 @@ pub(crate) fn box_left_of(bin: &GrayImage, left: u32, top: u32, h: u32) -> Optio
     find_box(bin, x_from, x_to, y_from, y_to, h)
 }
 
+/// Like [`box_left_of`], where a rule above or under the box (a cell's border, an underline)
+/// may lie within the window: the box's top and bottom are then the two dark rows whose
+/// distance is closest to its width.
+pub(crate) fn square_box_left_of(bin: &GrayImage, left: u32, top: u32, h: u32) -> Option<BoxHit> {
+    let x_from = left.saturating_sub(h * 3);
+    let x_to = left.saturating_sub(1);
+    let y_from = top.saturating_sub(h * 3 / 4);
+    let y_to = (top + h + h * 3 / 4).min(bin.height().saturating_sub(1));
+    find_box_in(bin, [x_from, x_to, y_from, y_to], h, true)
+}
+
 /// The share of ink inside a square box right before a text at `left`, `top` of height `h`
 /// (pixels), if there is one: for a lone check box drawn before its label on a text PDF.
 pub fn ink_in_box_before(bin: &GrayImage, left: u32, top: u32, h: u32) -> Option<f32> {
@@ -45,6 +56,13 @@ pub(crate) fn find_box(
     y_to: u32,
     h: u32,
 ) -> Option<BoxHit> {
+    find_box_in(bin, [x_from, x_to, y_from, y_to], h, false)
+}
+
+/// `find_box`; `square`: the top and bottom are the dark rows closest to a square (see
+/// `square_box_left_of`), else the first and the last.
+fn find_box_in(bin: &GrayImage, window: [u32; 4], h: u32, square: bool) -> Option<BoxHit> {
+    let [x_from, x_to, y_from, y_to] = window;
     if x_to <= x_from || y_to <= y_from {
         return None;
     }
@@ -94,9 +112,20 @@ pub(crate) fn find_box(
                     (l.0..=r.1).filter(|&x| dark(bin, x, y)).count() as u32 * 10 >= span * 7
                 })
                 .collect();
-            let (Some(&top), Some(&bottom)) = (rows.first(), rows.last()) else {
+            let pair = match square {
+                true => rows
+                    .iter()
+                    .flat_map(|&a| rows.iter().filter(move |&&b| b > a).map(move |&b| (a, b)))
+                    .min_by_key(|&(a, b)| (b - a).abs_diff(width)),
+                false => rows.first().copied().zip(rows.last().copied()),
+            };
+            let Some((top, bottom)) = pair else {
                 continue;
             };
+            let rows: Vec<u32> = rows
+                .into_iter()
+                .filter(|&y| y >= top && y <= bottom)
+                .collect();
             let height = bottom - top;
             if height < min_side || height > max_side || height * 2 < width || width * 2 < height {
                 continue;

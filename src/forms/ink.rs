@@ -90,6 +90,11 @@ pub fn read_marks(ink: &InkImage, options: &[Rect], text: &[Rect]) -> MarkReadin
     let mut heights: Vec<f32> = options.iter().map(|o| (o[3] - o[1]).max(4.0)).collect();
     heights.sort_by(f32::total_cmp);
     let h = heights.get(heights.len() / 2).copied().unwrap_or(4.0);
+    // Printed boxes before every option: the ink inside them decides when it is clear (an
+    // empty box is white inside, whatever the scan does to its frame and the rules around it).
+    if let Some(reading) = read_boxes(ink, options, h) {
+        return reading;
+    }
     let mut scores: Vec<(f32, bool)> = options
         .iter()
         .enumerate()
@@ -130,6 +135,53 @@ pub fn read_marks(ink: &InkImage, options: &[Rect], text: &[Rect]) -> MarkReadin
         certain = false;
     }
     MarkReading { marked, certain }
+}
+
+/// Ink in the middle of a box (its central half each way, clear of a frame however thick or
+/// blurred): at most this when empty, at least `BOX_MARKED` when a mark crosses it (an `X`, a
+/// tick's stroke, a fill); between the two the box is unclear and the zone around it decides.
+const BOX_EMPTY: f32 = 0.03;
+const BOX_MARKED: f32 = 0.08;
+
+/// The marks read from the middle of a drawn box before each option, when every option has
+/// one, every box is clearly empty or clearly marked, and one at least is marked (a ring
+/// around an option's text leaves its box empty: the zone reading sees it).
+fn read_boxes(ink: &InkImage, options: &[Rect], h: f32) -> Option<MarkReading> {
+    if options.len() < 2 {
+        return None;
+    }
+    let px = |v: f32| to_px(ink, v).max(0) as u32;
+    let inks: Vec<f32> = options
+        .iter()
+        .map(|o| {
+            crate::imaging::square_box_left_of(&ink.image, px(o[0]), px(o[1]), px(0.75 * h).max(6))
+                .map(|b| middle_ink(ink, b.x0, b.y0, b.x1, b.y1))
+        })
+        .collect::<Option<_>>()?;
+    if inks.iter().any(|&v| v > BOX_EMPTY && v < BOX_MARKED) {
+        return None;
+    }
+    let marked: Vec<usize> = (0..inks.len()).filter(|&i| inks[i] >= BOX_MARKED).collect();
+    (!marked.is_empty()).then_some(MarkReading {
+        marked,
+        certain: true,
+    })
+}
+
+/// The share of dark pixels in the central half (each way) of the box with outer corners
+/// `x0, y0` and `x1, y1`: clear of its frame, however thick or blurred.
+fn middle_ink(ink: &InkImage, x0: u32, y0: u32, x1: u32, y1: u32) -> f32 {
+    let (w, h) = (x1.saturating_sub(x0), y1.saturating_sub(y0));
+    let (mx0, mx1) = (x0 + w / 4, x1.saturating_sub(w / 4));
+    let (my0, my1) = (y0 + h / 4, y1.saturating_sub(h / 4));
+    if mx1 <= mx0 || my1 <= my0 {
+        return 0.0;
+    }
+    let dark = (my0..=my1)
+        .flat_map(|y| (mx0..=mx1).map(move |x| (x, y)))
+        .filter(|&(x, y)| dark(&ink.image, x as i64, y as i64))
+        .count();
+    dark as f32 / ((mx1 - mx0 + 1) * (my1 - my0 + 1)) as f32
 }
 
 /// A lone box before a label (`☒ Klippt kort mottaget`, drawn): `Some(marked)` when a box is
@@ -420,6 +472,35 @@ mod tests {
             r,
             MarkReading {
                 marked: vec![],
+                certain: true
+            }
+        );
+    }
+
+    /// Boxes with heavy frames and the rules of their cell close above and under them, one
+    /// with a thin tick in its middle (a ☑ glyph): the middle of the boxes decides, the
+    /// frames and rules do not count.
+    #[test]
+    fn a_thin_tick_in_one_of_heavy_boxes_between_rules_is_read_from_the_boxes_middle() {
+        let ticked = page(|img| {
+            for x0 in [94, 374] {
+                for d in 0..3 {
+                    rect(img, x0 + d, 78 + d, x0 + 20 - d, 98 - d, false);
+                }
+            }
+            // The cell's rules, 4 px above and under the boxes, across the page.
+            for x in 0..600 {
+                img.put_pixel(x, 73, Luma([0]));
+                img.put_pixel(x, 103, Luma([0]));
+            }
+            line(img, (380.0, 89.0), (383.0, 93.0));
+            line(img, (383.0, 93.0), (389.0, 83.0));
+        });
+        let r = read_marks(&ticked, &OPTIONS, &OPTIONS);
+        assert_eq!(
+            r,
+            MarkReading {
+                marked: vec![1],
                 certain: true
             }
         );

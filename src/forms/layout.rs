@@ -199,11 +199,30 @@ const EMPTY_BOXES: &[&str] = &["[]", "[ ]", "☐", "□", "❑", "( )", "()", "�
 
 fn is_mark(t: &str) -> bool {
     let t = t.trim().to_lowercase();
-    MARKS.contains(&t.as_str())
+    MARKS.contains(&t.as_str()) || bracketed(&t) == Some("x")
 }
 
 fn is_empty_box(t: &str) -> bool {
     EMPTY_BOXES.contains(&t.trim())
+}
+
+/// What a bracket pair holds as OCR reads it (`[XI`, `[X`, `X]`): `x`, a closing
+/// bracket read as `I`, `l`, `1`, `|` or `!` taken off. `None` unless there is a bracket (a
+/// lone `X` is a word) and it holds an `X` (a `[I` may be the edge of a ring drawn round an
+/// option, not an empty box).
+fn bracketed(t: &str) -> Option<&str> {
+    let opening = t.starts_with(['[', '(']);
+    let closing = t.ends_with([']', ')']);
+    if !(opening || closing) || t.chars().count() > 4 {
+        return None;
+    }
+    let inner = t
+        .trim_start_matches(['[', '(', '|'])
+        .trim_end_matches([']', ')', '|', 'i', 'I', 'l', '1', '!', 'j']);
+    match inner {
+        "x" | "X" | "×" => Some("x"),
+        _ => None,
+    }
 }
 
 /// A label found at the start of a segment: the field (or a stop label), how many words it
@@ -859,19 +878,23 @@ fn find_options(
             i += 1;
             continue;
         }
-        let at = |n: usize, near: bool| {
-            let text: String = folded.get(i..i + n)?.concat();
+        let at = |from: usize, n: usize, near: bool| {
+            let text: String = folded.get(from..from + n)?.concat();
             options
                 .iter()
                 .find(|(k, _)| *k == text || (near && near_option(&text, k)))
                 .map(|(_, export)| (n, *export))
         };
         // An exact reading first, then the shortest near one: a near match must not swallow
-        // the junk OCR makes of the next option's ring or box (`Utlämningsställe [I`).
-        let found = (1..=3)
-            .rev()
-            .find_map(|n| at(n, false))
-            .or_else(|| (1..=3).filter(|_| near).find_map(|n| at(n, true)));
+        // the junk OCR makes of the next option's ring or box (`Utlämningsställe [I`), nor
+        // the box before an option that is read exactly from the next word on (`[XI
+        // Utlämningsställe`).
+        let exact_next = (1..=3).any(|n| at(i + 1, n, false).is_some());
+        let found = (1..=3).rev().find_map(|n| at(i, n, false)).or_else(|| {
+            (1..=3)
+                .filter(|_| near && !exact_next)
+                .find_map(|n| at(i, n, true))
+        });
         match found {
             Some((n, export)) => {
                 out.push((export, i..i + n));
@@ -1181,5 +1204,28 @@ pub(crate) mod tests {
         let p = page(1, &["Nytt kort", "Förnyelse"]);
         let (spans, _) = option_spans(&opts, &p.words[2..]);
         assert_eq!(spans[0].1[0], p.words[2].x0, "{:?}", spans);
+    }
+
+    #[test]
+    fn a_bracketed_x_read_with_its_bracket_mangled_is_a_mark() {
+        for t in ["[X]", "[XI", "[x", "X]", "[Xl", "(X)"] {
+            assert!(is_mark(t), "{t}");
+        }
+        // A lone letter, a ring's edge and a heading's number are not.
+        for t in ["XI", "[I", "1)", "[Ja", "Nej"] {
+            assert!(!is_mark(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn a_mangled_box_before_an_option_is_not_taken_into_the_option() {
+        let field = FormKind::Order
+            .fields()
+            .iter()
+            .find(|f| f.key == "utlamning");
+        let opts = LabelSet::option_keys(field.unwrap());
+        let p = page(1, &["[XI Utlämningsställe Utkörning"]);
+        let (spans, _) = option_spans(&opts, &p.words);
+        assert_eq!(spans[0].1[0], p.words[1].x0, "{:?}", spans);
     }
 }
