@@ -61,6 +61,7 @@ codes!(
         CardNumberChecksum => "card_number_checksum",
         LowOcrConfidence => "low_ocr_confidence",
         SignatureNotChecked => "signature_not_checked",
+        OpenOrderExists => "open_order_exists",
     }
 );
 

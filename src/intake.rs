@@ -746,6 +746,12 @@ impl Intake {
                 }
             }
         };
+        // A second open order for one person at one unit is flagged (SPEC §4.3); a dry run
+        // has no orders to look at.
+        let cases = match recorder {
+            Recorder::Store(store) => flag_open_orders(store, &analysis.cases).await?,
+            Recorder::DryRun(_) => std::borrow::Cow::Borrowed(analysis.cases.as_slice()),
+        };
         let recorded = match recorder {
             Recorder::Store(store) => {
                 let record = MailRecord {
@@ -764,9 +770,7 @@ impl Intake {
                         _ => None,
                     },
                 };
-                store
-                    .record(&record, &analysis.cases, &render, now_ms)
-                    .await?
+                store.record(&record, &cases, &render, now_ms).await?
             }
             Recorder::DryRun(state) => {
                 let mut state = state
@@ -785,7 +789,7 @@ impl Intake {
         };
         let cases = case_ids
             .into_iter()
-            .zip(&analysis.cases)
+            .zip(cases.iter())
             .map(|(case_id, c)| CaseOutcome {
                 case_id,
                 kind: c.kind,
@@ -810,6 +814,35 @@ impl Intake {
             replay,
         })
     }
+}
+
+/// `cases` with `open_order_exists` on each order whose person already has an open order at
+/// the same unit (cloned only when one is flagged).
+async fn flag_open_orders<'a>(
+    store: &crate::store::Store,
+    cases: &'a [CheckedCase],
+) -> anyhow::Result<std::borrow::Cow<'a, [CheckedCase]>> {
+    let mut out = std::borrow::Cow::Borrowed(cases);
+    for (i, case) in cases.iter().enumerate() {
+        if case.kind != crate::case::CaseKind::Order {
+            continue;
+        }
+        let (Some(pnr), Some(unit)) = (
+            case.fields.get("personnummer"),
+            case.fields.get("vardenhet_hsaid"),
+        ) else {
+            continue;
+        };
+        let pnr12: String = pnr.chars().filter(char::is_ascii_digit).collect();
+        if pnr12.len() != 12 || store.open_orders(&pnr12, unit).await?.is_empty() {
+            continue;
+        }
+        out.to_mut()[i].warnings.push(crate::case::Finding::new(
+            WarningCode::OpenOrderExists,
+            Some("personnummer"),
+        ));
+    }
+    Ok(out)
 }
 
 /// How a reader holds `Intake::isolation` (only ever dropped).

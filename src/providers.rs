@@ -190,8 +190,14 @@ pub fn parse_csv(text: &str) -> Result<Vec<CsvRow>, RegisterError> {
 impl ProviderRegister {
     /// Parses the register from CSV text.
     pub fn from_csv(text: &str) -> Result<Self, RegisterError> {
+        Ok(Self::from_csv_rows(&parse_csv(text)?))
+    }
+
+    /// The register of parsed CSV rows (a number on several rows: its earliest date, its
+    /// first name).
+    pub fn from_csv_rows(rows: &[CsvRow]) -> Self {
         let mut register = ProviderRegister::default();
-        for row in parse_csv(text)? {
+        for row in rows.iter().cloned() {
             let name = (!row.name.is_empty()).then_some(row.name);
             register
                 .by_key
@@ -210,7 +216,18 @@ impl ProviderRegister {
                     name,
                 });
         }
-        Ok(register)
+        register
+    }
+
+    /// Whether both hold the same providers, names and periods.
+    pub fn same_as(&self, other: &ProviderRegister) -> bool {
+        self.by_key.len() == other.by_key.len()
+            && self.by_key.iter().all(|(k, c)| {
+                other
+                    .by_key
+                    .get(k)
+                    .is_some_and(|o| o.name == c.name && o.periods == c.periods)
+            })
     }
 
     /// The register as the store keeps it: each provider's key, name and periods.

@@ -103,7 +103,7 @@ pub enum Component {
 impl Component {
     fn name(self) -> &'static str {
         match self {
-            Component::Directory => "KIV (LDAP)",
+            Component::Directory => "KIV",
             Component::Sink => "the reply sink",
             Component::Store => "the store",
         }

@@ -533,3 +533,125 @@ fn providers_import_add_disconnect_and_the_next_decision() {
     assert!(ok, "{err}");
     assert!(!out.contains("provider_not_connected"), "{out}");
 }
+
+/// `open_order_exists` (issue 22, SPEC §4.3): a second order for the same person at the same
+/// unit while the first is open is flagged (and the case page links the first); once the
+/// first card is handed out, a replacement order is not.
+#[test]
+fn a_second_open_order_for_one_person_is_flagged_and_a_replacement_after_hand_out_is_not() {
+    let inst = Installation::new("");
+    let warned = |i: usize| -> (String, bool) {
+        let mail = inst.path(&format!("{i}.eml"));
+        std::fs::write(&mail, sample_mail(i)).unwrap();
+        let (ok, out, err) = run(&inst, &["process", "--json", mail.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let case = &v["cases"][0];
+        assert_eq!(case["decision"], "queued", "{out}");
+        let flagged = case["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "open_order_exists" && w["field"] == "personnummer");
+        (case["case_id"].as_str().unwrap().to_string(), flagged)
+    };
+    let (first, flagged) = warned(0);
+    assert!(!flagged, "the first order");
+    let (second, flagged) = warned(5);
+    assert!(flagged, "a second open order for the same person and unit");
+    let (ok, show, _) = run(&inst, &["cases", "show", &second]);
+    assert!(ok && show.contains("open_order_exists"), "{show}");
+
+    // The first card handed out (the second order confirmed away): a replacement is fine.
+    for step in [
+        vec!["cases", "mark", &first, "ordered_at_telia"],
+        vec!["cases", "mark", &first, "card_ready"],
+        vec![
+            "cases",
+            "mark",
+            &first,
+            "handed_out",
+            "--card-number",
+            "9752 2679 0010 0000 120",
+        ],
+    ] {
+        let (ok, out, err) = run(&inst, &step);
+        assert!(ok, "{step:?}: {out}{err}");
+    }
+    let (ok, _, err) = run(&inst, &["cases", "mark", &second, "ordered_at_telia"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&inst, &["cases", "mark", &second, "card_ready"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(
+        &inst,
+        &[
+            "cases",
+            "mark",
+            &second,
+            "handed_out",
+            "--card-number",
+            "9752 2679 0010 0000 138",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (_, flagged) = warned(10);
+    assert!(
+        !flagged,
+        "no open order left: a replacement order is not flagged"
+    );
+}
+
+/// Until a member of staff changes the store's register it is a copy of `[providers] csv` and
+/// follows the file, so a configuration of SPEC §6's keys alone behaves as before; after a
+/// change by staff the store's register stands (issue 22, SPEC §3.2).
+#[test]
+fn the_register_follows_the_csv_until_staff_change_it() {
+    let inst = Installation::new("");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mail = inst.path("a.eml");
+    let decide = |i: usize| -> String {
+        std::fs::write(&mail, sample_mail(i)).unwrap();
+        let (ok, out, err) = run(&inst, &["process", "--json", mail.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        out
+    };
+    assert!(!decide(0).contains("provider_not_connected"));
+    // The CSV without the sample order's provider (232100-0131).
+    let csv = inst.path("providers.csv");
+    std::fs::write(
+        &csv,
+        "organisationsnummer,vardgivare,ansluten\n5560160680,Hälsan Väst AB,2024-03-01\n",
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(&inst.config).unwrap().replace(
+        &format!("{:?}", root.join("fixtures/providers.csv")),
+        &format!("{csv:?}"),
+    );
+    std::fs::write(&inst.config, config).unwrap();
+    assert!(
+        decide(5).contains("provider_not_connected"),
+        "the copy follows the changed CSV"
+    );
+    // A member of staff connects it: from now on the store's register is the register.
+    let (ok, _, err) = run(
+        &inst,
+        &[
+            "providers",
+            "add",
+            "232100-0131",
+            "--name",
+            "Västra Götalandsregionen",
+            "--connected",
+            "2019-01-01",
+            "--comment",
+            "Ansluten via kansliet",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(!decide(10).contains("provider_not_connected"));
+    let (_, list, _) = run(&inst, &["providers", "list"]);
+    assert!(
+        list.contains("556016-0680") && list.contains("232100-0131"),
+        "{list}"
+    );
+}

@@ -1155,6 +1155,12 @@ async fn golden_decisions_identical_on_both_backends() {
         let mut actual: serde_json::Value = serde_json::from_str(s).unwrap();
         for case in actual["cases"].as_array_mut().unwrap() {
             case.as_object_mut().unwrap().remove("case_id");
+            // The golden files are a dry run's (nothing stored): a stored run also flags an
+            // order whose person already has an open one from an earlier email of the run.
+            case["warnings"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|w| w["code"] != "open_order_exists");
         }
         let golden = root.join(actual["source"].as_str().unwrap().replace(".eml", ".json"));
         let expected: serde_json::Value =

@@ -2232,3 +2232,38 @@ async fn the_provider_register_page_adds_changes_and_rechecks_rejected_orders() 
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+/// A second open order for the same person at the same unit (issue 22): its case page says so
+/// and links the first; the first links the second.
+#[tokio::test]
+async fn a_second_open_order_links_the_first_on_the_case_page() {
+    let w = world("").await;
+    let first = w.case("order_table_ok").to_string();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let raw = std::fs::read_to_string(root.join("fixtures/mail/order_table_ok.eml")).unwrap();
+    let again = raw.replacen("Message-ID: <", "Message-ID: <again-", 1);
+    assert_ne!(raw, again, "the fixture has a Message-ID");
+    let dir = w.inst.path("again");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("order_again.eml"), again).unwrap();
+    let second = process(&w.inst, &dir)["order_again"].clone();
+    let app = w.app();
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let page = get(&app, &format!("/arende/{second}"), Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains("Personen har redan en öppen beställning vid enheten"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(&format!("<a href=\"/arende/{first}\">{first}</a>")),
+        "{}",
+        page.body
+    );
+    let page = get(&app, &format!("/arende/{first}"), Some(&cookie)).await;
+    assert!(page
+        .body
+        .contains(&format!("<a href=\"/arende/{second}\">{second}</a>")));
+}

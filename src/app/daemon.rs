@@ -89,7 +89,8 @@ pub async fn run_until(
     // The register of connected providers is the store's (seeded from the CSV when empty),
     // read again every few seconds: a change on the staff pages decides the next email.
     crate::casework::register::seed_and_load(&store, &intake, &settings.providers.csv).await?;
-    let register_refresh = crate::casework::register::start_refresh(&intake, &store);
+    let register_refresh =
+        crate::casework::register::start_refresh(&intake, &store, &settings.providers.csv);
     let snapshot_watch = start_snapshot_watch(&intake);
     let purger = start_purge(&settings, &store);
     let kiv_prober = start_kiv_prober(&intake, &store);

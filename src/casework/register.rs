@@ -39,24 +39,41 @@ pub fn read_csv(path: &Path, strict: bool) -> anyhow::Result<Vec<crate::provider
     Ok(rows)
 }
 
-/// Seeds an empty store register from the CSV (once: every later start finds it filled).
-/// Returns what was seeded, if anything.
+/// Seeds the store's register from the CSV: an empty one, and one that only this seeding
+/// has written (no person has changed it yet), which follows the CSV at every start so that a
+/// configuration of SPEC §6's keys alone behaves as before. Once a member of staff has changed
+/// the register (page or `providers` command), the store's register is the register and the
+/// CSV is not read again. Returns what was seeded, if anything.
 pub async fn seed(store: &Store, csv: &Path) -> anyhow::Result<Option<ImportReport>> {
-    if store.providers_count().await? > 0 {
+    if store.providers_kept_by_staff(SYSTEM).await? {
         return Ok(None);
     }
     let rows = read_csv(csv, false)?;
     let who = RegisterActor {
         actor: SYSTEM,
-        comment: "Första start: registret lästes in från providers.csv",
+        comment: "Registret lästes in från providers.csv (ingen handläggare har ändrat det ännu)",
         now_ms: chrono::Utc::now().timestamp_millis(),
     };
-    let report = store.provider_import(&rows, who, false).await?;
-    tracing::info!(
-        providers = report.added.len(),
-        "the store's provider register was empty: seeded from providers.csv"
-    );
-    Ok(Some(report))
+    if store.providers_count().await? == 0 {
+        let report = store.provider_import(&rows, who, false).await?;
+        tracing::info!(
+            providers = report.added.len(),
+            "the store's provider register was empty: seeded from providers.csv"
+        );
+        return Ok(Some(report));
+    }
+    // Unchanged by staff: a copy of the CSV, replaced when the CSV differs.
+    let now = store.provider_register().await?;
+    let wanted = crate::providers::ProviderRegister::from_csv_rows(&rows);
+    if now.same_as(&wanted) {
+        return Ok(None);
+    }
+    if store.provider_mirror(&rows, who).await? {
+        tracing::info!(
+            "the provider register follows providers.csv (no member of staff has changed it)"
+        );
+    }
+    Ok(None)
 }
 
 /// `seed`, then the intake reads the store's register.
@@ -71,14 +88,37 @@ pub async fn seed_and_load(store: &Store, intake: &Intake, csv: &Path) -> anyhow
     Ok(())
 }
 
-/// Reads the store's register into the intake every `REFRESH_EVERY`; a failed read keeps the
-/// register the intake has (the store's own outage is logged elsewhere).
-pub fn start_refresh(intake: &Arc<Intake>, store: &Store) -> tokio::task::JoinHandle<()> {
+/// Reads the store's register into the intake every `REFRESH_EVERY`, after `seed` (while no
+/// member of staff has changed the register it follows `csv`; a file that does not end with a
+/// line break may be half-written and waits for the next look). A failed read keeps the
+/// register the intake has; a CSV that cannot be read is logged once until it changes.
+pub fn start_refresh(
+    intake: &Arc<Intake>,
+    store: &Store,
+    csv: &Path,
+) -> tokio::task::JoinHandle<()> {
     let intake = Arc::clone(intake);
     let store = store.clone();
+    let csv = csv.to_path_buf();
     tokio::spawn(async move {
+        let mut last_problem = String::new();
         loop {
             tokio::time::sleep(REFRESH_EVERY).await;
+            let whole = tokio::fs::read(&csv)
+                .await
+                .is_ok_and(|b| b.ends_with(b"\n"));
+            if whole {
+                match seed(&store, &csv).await {
+                    Ok(_) => last_problem.clear(),
+                    Err(e) => {
+                        let problem = format!("{e:#}");
+                        if problem != last_problem {
+                            tracing::error!(error = %problem, "providers.csv could not be read again; the register stays as it was");
+                            last_problem = problem;
+                        }
+                    }
+                }
+            }
             if let Ok(register) = store.provider_register().await {
                 intake.set_providers(register);
             }

@@ -674,6 +674,29 @@ impl Store {
             .await
     }
 
+    /// The open orders (queued, ordered at Telia, card ready) of the person with this
+    /// personnummer (12 digits) at the unit with this HSA-id, oldest first: a second order
+    /// would order a second card (SPEC §4.3 `open_order_exists`). Found through the search
+    /// index, where a case's personnummer is one term.
+    pub async fn open_orders(&self, pnr12: &str, unit: &str) -> Result<Vec<String>, StoreError> {
+        const SQL: &str = "SELECT c.id, c.fields FROM case_terms t JOIN cases c ON c.id = t.case_id
+             WHERE t.term = $1 AND c.kind = 'order' AND c.purged_at IS NULL
+               AND c.state IN ('queued', 'ordered_at_telia', 'card_ready')
+             ORDER BY c.created_at, c.id";
+        let rows: Vec<(String, String)> =
+            dispatch!(self, s => sqlx::query_as(SQL).bind(pnr12).fetch_all(&s.pool).await?);
+        Ok(rows
+            .into_iter()
+            .filter(|(_, fields)| {
+                serde_json::from_str::<serde_json::Value>(fields)
+                    .ok()
+                    .and_then(|f| f.get("vardenhet_hsaid")?.as_str().map(str::to_string))
+                    .is_some_and(|u| u.eq_ignore_ascii_case(unit))
+            })
+            .map(|(id, _)| id)
+            .collect())
+    }
+
     /// Makes the replies waiting for a retry due now (the sink answers again after an
     /// outage): they need not wait out their back-off. Returns how many.
     pub async fn retry_waiting_now(&self, now_ms: i64) -> Result<u64, StoreError> {

@@ -141,6 +141,13 @@ fn entries(
 const SELECT_PROVIDERS: &str =
     "SELECT key, name, kansli, note, changed_by, changed_at FROM providers";
 const SELECT_PERIODS: &str = "SELECT key, connected_from, disconnected_from FROM provider_periods";
+/// A new provider ($1 key, $2 name, $3 kansli, $4 note, $5 who, $6 when); nothing when another
+/// change added it first.
+const INSERT_PROVIDER: &str =
+    "INSERT INTO providers (key, name, kansli, note, changed_by, changed_at)
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING";
+/// A new open period ($1 key, $2 from).
+const OPEN_PERIOD: &str = "INSERT INTO provider_periods (key, connected_from) VALUES ($1, $2)";
 
 /// Writes one event row inside the caller's transaction.
 macro_rules! event {
@@ -227,10 +234,7 @@ impl Store {
     ) -> Result<RegisterChange, StoreError> {
         dispatch_store!(self, s => {
             let mut tx = s.pool.begin().await?;
-            let added = sqlx::query(
-                "INSERT INTO providers (key, name, kansli, note, changed_by, changed_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
-            )
+            let added = sqlx::query(INSERT_PROVIDER)
             .bind(key)
             .bind(details.name)
             .bind(details.kansli)
@@ -243,7 +247,7 @@ impl Store {
             if added == 0 {
                 return Ok(RegisterChange::Exists);
             }
-            sqlx::query("INSERT INTO provider_periods (key, connected_from) VALUES ($1, $2)")
+            sqlx::query(OPEN_PERIOD)
                 .bind(key)
                 .bind(ymd(from))
                 .execute(&mut *tx)
@@ -400,7 +404,7 @@ impl Store {
                     if last_end.is_some_and(|end| on_text < *end) {
                         return Ok(RegisterChange::DateOutOfOrder);
                     }
-                    sqlx::query("INSERT INTO provider_periods (key, connected_from) VALUES ($1, $2)")
+                    sqlx::query(OPEN_PERIOD)
                         .bind(key)
                         .bind(&on_text)
                         .execute(&mut *tx)
@@ -418,6 +422,46 @@ impl Store {
             tx.commit().await?;
         });
         Ok(RegisterChange::Done)
+    }
+
+    /// Whether a person (an actor other than `system`) has changed the register: until then
+    /// it is a copy of the CSV that the CSV may replace (`casework::register::seed`).
+    pub async fn providers_kept_by_staff(&self, system: &str) -> Result<bool, StoreError> {
+        let n: i64 = dispatch_store!(self, s => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM provider_events WHERE actor <> $1",
+        )
+        .bind(system)
+        .fetch_one(&s.pool)
+        .await?);
+        Ok(n > 0)
+    }
+
+    /// Replaces a register that only `system` has written (a copy of the CSV) with `rows`, in
+    /// one transaction; false, and nothing changed, once a person has changed it.
+    pub async fn provider_mirror(
+        &self,
+        rows: &[CsvRow],
+        who: RegisterActor<'_>,
+    ) -> Result<bool, StoreError> {
+        dispatch_store!(self, s => {
+            let mut tx = s.pool.begin().await?;
+            let by_staff: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM provider_events WHERE actor <> $1")
+                    .bind(who.actor)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if by_staff > 0 {
+                return Ok(false);
+            }
+            for table in ["provider_events", "provider_periods", "providers"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        self.provider_import(rows, who, false).await?;
+        Ok(true)
     }
 
     /// Imports register rows (SPEC §3.2 CSV): providers not in the register are added,
@@ -451,12 +495,11 @@ impl Store {
                 match known {
                     None => {
                         // Another instance seeding the same file at once added it first.
-                        let inserted = sqlx::query(
-                            "INSERT INTO providers (key, name, kansli, note, changed_by, changed_at)
-                             VALUES ($1, $2, '', '', $3, $4) ON CONFLICT (key) DO NOTHING",
-                        )
+                        let inserted = sqlx::query(INSERT_PROVIDER)
                         .bind(key)
                         .bind(name)
+                        .bind("")
+                        .bind("")
                         .bind(who.actor)
                         .bind(who.now_ms)
                         .execute(&mut *tx)
@@ -466,7 +509,7 @@ impl Store {
                             report.unchanged += 1;
                             continue;
                         }
-                        sqlx::query("INSERT INTO provider_periods (key, connected_from) VALUES ($1, $2)")
+                        sqlx::query(OPEN_PERIOD)
                             .bind(key)
                             .bind(ymd(*since))
                             .execute(&mut *tx)

@@ -172,6 +172,12 @@ pub(super) async fn show_case(
         Ok(v) => v,
         Err(e) => return internal(e),
     };
+    // Another open order of the same person at the same unit (SPEC §4.3): for an order a
+    // second card, for a deregistration a card still on its way.
+    let open_orders = match open_orders_beside(state, &detail.case).await {
+        Ok(o) => o,
+        Err(e) => return internal(e),
+    };
     let siblings = match state.store().message_cases(&detail.case.message_row).await {
         Ok(s) => s,
         Err(e) => return internal(e),
@@ -210,6 +216,7 @@ pub(super) async fn show_case(
                 email => email.as_ref().ok(),
                 email_note => email.as_ref().err(),
                 typed => typed,
+                open_orders => open_orders,
             },
             view,
             base,
@@ -217,6 +224,26 @@ pub(super) async fn show_case(
     );
     *r.status_mut() = status;
     r
+}
+
+/// The open orders of the case's person at the case's unit, other than the case itself.
+async fn open_orders_beside(
+    state: &WebState,
+    case: &crate::store::CaseRow,
+) -> Result<Vec<String>, crate::store::StoreError> {
+    let fields: serde_json::Value = serde_json::from_str(&case.fields).unwrap_or_default();
+    let field = |k: &str| fields.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+    let pnr12: String = field("personnummer")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let unit = field("vardenhet_hsaid");
+    if pnr12.len() != 12 || unit.is_empty() || case.purged_at.is_some() {
+        return Ok(Vec::new());
+    }
+    let mut orders = state.store().open_orders(&pnr12, unit).await?;
+    orders.retain(|o| *o != case.id);
+    Ok(orders)
 }
 
 /// The corrections of a verification form: `f.<key>=<value>` for every field shown, besides

@@ -163,27 +163,39 @@ async fn list_page(
         name: "page",
     };
     let (rows, paging) = pager.counted(found);
-    let notice = q
-        .get("klart")
-        .map(|_| "Vårdgivaren är tillagd i registret.");
-    let mut page = render(
-        "providers.html.j2",
+    let page = context! {
+        title => "Anslutna vårdgivare",
+        providers => rows,
+        search => search,
+        paging => paging,
+        ..base
+    };
+    form_page("providers.html.j2", page, form, error, None, today)
+}
+
+/// A page of these forms, with what was typed and why it was refused (422), or what was done.
+fn form_page(
+    template: &str,
+    page: Value,
+    form: Option<&ProviderForm>,
+    error: Option<&str>,
+    notice: Option<String>,
+    today: NaiveDate,
+) -> Response {
+    let mut response = render(
+        template,
         context! {
-            title => "Anslutna vårdgivare",
-            providers => rows,
-            search => search,
-            paging => paging,
             form => form.map(Value::from_serialize),
             today => today.to_string(),
             notice => notice,
             error => error,
-            ..base
+            ..page
         },
     );
     if error.is_some() {
-        *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
-    page
+    response
 }
 
 /// Adds a provider: a valid number (SPEC §2.4), a name, a date and a comment, else nothing.
@@ -321,28 +333,18 @@ async fn provider_page(
         })
         .collect();
     let open = entry.open_period();
-    let mut page = render(
-        "provider.html.j2",
-        context! {
-            title => format!("{} – Anslutna vårdgivare", entry.name),
-            p => row(&entry, today),
-            note => entry.note,
-            open => open.is_some(),
-            open_from => open.map(|p| p.from.to_string()),
-            events => events,
-            rejected => rejected,
-            recheck_days => register::RECHECK_DAYS,
-            form => form.map(Value::from_serialize),
-            today => today.to_string(),
-            notice => notice,
-            error => error,
-            ..base
-        },
-    );
-    if error.is_some() {
-        *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    page
+    let page = context! {
+        title => format!("{} – Anslutna vårdgivare", entry.name),
+        p => row(&entry, today),
+        note => entry.note,
+        open => open.is_some(),
+        open_from => open.map(|p| p.from.to_string()),
+        events => events,
+        rejected => rejected,
+        recheck_days => register::RECHECK_DAYS,
+        ..base
+    };
+    form_page("provider.html.j2", page, form, error, notice, today)
 }
 
 /// Changes a provider's name, kansli and note, and the start of its open period.

@@ -95,6 +95,9 @@ pub fn warning_sv(kind: &str, code: &str, field: Option<&str>) -> String {
         Some(WarningCode::SignatureNotChecked) => {
             "Ingen underskriftsruta hittades – underskriften är inte kontrollerad"
         }
+        Some(WarningCode::OpenOrderExists) => {
+            "Personen har redan en öppen beställning vid enheten – beställ inte två kort"
+        }
         None => code,
     };
     match field {
