@@ -40,6 +40,15 @@ pub fn near_option(read: &str, option: &str) -> bool {
     strsim::levenshtein(read, option) <= allowed
 }
 
+/// A folded label as OCR often reads it, two narrow letters run together into one `m`
+/// (`Befattning` → `Befattmng`, `Förnamn` written `rn` → `m`): one confusion, one edit.
+fn ocr_merged(label: &str) -> String {
+    label
+        .replace("rn", "m")
+        .replace("ni", "m")
+        .replace("in", "m")
+}
+
 fn allowed_distance(label_len: usize) -> usize {
     match label_len {
         0..=5 => 0,
@@ -138,7 +147,8 @@ impl LabelSet {
                 if allowed == 0 || folded.len().abs_diff(l.folded.len()) > allowed {
                     return None;
                 }
-                let d = strsim::levenshtein(folded, &l.folded);
+                let d = strsim::levenshtein(folded, &l.folded)
+                    .min(strsim::levenshtein(folded, &ocr_merged(&l.folded)));
                 (d <= allowed).then_some((d, std::cmp::Reverse(l.folded.len()), l))
             })
             .min_by_key(|(d, len, _)| (*d, *len))
@@ -256,6 +266,8 @@ mod tests {
         assert_eq!(key(FormKind::Order, "E postadress"), Some("epost"));
         assert_eq!(key(FormKind::Order, "E-p0stadress"), Some("epost"));
         assert_eq!(key(FormKind::Order, "Befattnlng"), Some("befattning"));
+        // `ni` run together into `m` is one confusion.
+        assert_eq!(key(FormKind::Order, "Befattmng"), Some("befattning"));
         // Short labels are matched exactly only.
         assert_eq!(key(FormKind::Order, "Datun"), None);
     }
