@@ -1,5 +1,6 @@
 //! Debugging aid: runs the OCR path on image files and prints the words and the forms read.
-//! `cargo run --example ocr_probe -- FILE...`
+//! `cargo run --example ocr_probe -- FILE...` (`PAGE=n`: that page of a PDF; `SAVE=x.png`:
+//! the first page image as decoded)
 use tjid_intake::forms::layout::read_forms;
 use tjid_intake::ocr::{raster, recognise_pages, OcrSettings};
 
@@ -8,7 +9,11 @@ fn main() {
     for path in std::env::args().skip(1) {
         let data = std::fs::read(&path).expect("read");
         let pages = if data.starts_with(b"%PDF") {
-            vec![raster::pdf_page(&data, 1, &settings.raster).expect("page")]
+            let page = std::env::var("PAGE")
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(1);
+            vec![raster::pdf_page(&data, page, &settings.raster).expect("page")]
         } else {
             raster::decode_image(&data, &settings.raster).expect("decode")
         };
