@@ -1,6 +1,6 @@
 //! The register of connected providers as the intake reads it (issue 22): kept in the store
-//! by staff, seeded once from `[providers] csv` when the store's register is empty, and read
-//! again by a running daemon so that a change made on the staff pages (or by
+//! by staff; a copy of `[providers] csv` until a member of staff first changes it (`seed`);
+//! read again by a running daemon so that a change made on the staff pages (or by
 //! `tjid-intake providers`, or by another instance) decides the next email.
 
 use std::path::Path;
@@ -16,12 +16,12 @@ use crate::store::Store;
 /// How often a running daemon reads the register again.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
-/// Who seeds the register at first start.
+/// Who writes the register's copy of the CSV.
 pub const SYSTEM: &str = "system";
 
 /// Reads a register file (SPEC §3.2); the first bad row is named by its line. `strict` (an
 /// import by staff): every number must also be a valid organisation number or personnummer
-/// (SPEC §2.4). The seed at first start reads the file as the CSV register always did.
+/// (SPEC §2.4). The seed reads the file as the CSV register always did.
 pub fn read_csv(path: &Path, strict: bool) -> anyhow::Result<Vec<crate::providers::CsvRow>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
