@@ -1700,3 +1700,95 @@ async fn an_unsigned_scan_is_verified_by_its_signature_box_in_chromium() {
     assert!(body_text(c).await.contains("Inga ärenden att granska."));
     let _ = b.c.clone().close().await;
 }
+
+/// Anslutna vårdgivare in a real browser (issue 22): a provider is added with a comment; a
+/// provider whose order was rejected before its connection date is given the earlier date,
+/// the rejected order shows on its page, "Kontrollera igen" overturns it, and its notice goes
+/// out once. On a laptop and on a phone (screenshots in tests/artifacts/).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provider_register_adds_and_rechecks_an_earlier_rejection_in_chromium() {
+    let inst = Installation::new("");
+    let cases = fill_store(&inst);
+    let Some(b) = start_browser(&inst).await else {
+        return;
+    };
+    let (c, base) = (&b.c, b.base.as_str());
+    let rejected = &cases["order_provider_not_connected"];
+    c.goto(&format!("{base}/vardgivare")).await.unwrap();
+    fill(c, "#username", "anna").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "#login").await;
+    assert!(text_of(c, "h1").await.contains("Anslutna vårdgivare"));
+    assert!(body_text(c).await.contains("Västra Götalandsregionen"));
+    fill(c, "#add-number", "556000-1116").await;
+    fill(c, "#add-name", "Nya Vården AB").await;
+    fill(c, "#add-date", "2026-12-01").await;
+    fill(c, "#add-kansli", "Kansliet Väst").await;
+    fill(c, "#add-comment", "Ansökan vidarebefordrad av kansliet").await;
+    click(c, "button.add-provider").await;
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = body_text(c).await;
+        if page.contains("Vårdgivaren är tillagd i registret.") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        page.contains("Ansökan vidarebefordrad av kansliet"),
+        "{page}"
+    );
+    shot(c, "providers-added-1366").await;
+
+    // Friskvård Syd is registered from 2027-01-01; its order of 2026-11-18 was rejected.
+    c.goto(&format!("{base}/vardgivare/5566771233"))
+        .await
+        .unwrap();
+    assert!(!body_text(c).await.contains(rejected.as_str()));
+    fill(c, "#ch-from", "2026-11-01").await;
+    fill(c, "#ch-comment", "Kansliets besked kom redan i november").await;
+    click(c, "button.change-provider").await;
+    let mut offered = String::new();
+    for _ in 0..100 {
+        offered = body_text(c).await;
+        if offered.contains(rejected.as_str()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(offered.contains(rejected.as_str()), "{offered}");
+    scroll_to(c, "#rejected").await;
+    shot(c, "provider-rejected-order-1366").await;
+    click(c, "button.recheck").await;
+    let mut done = String::new();
+    for _ in 0..100 {
+        done = body_text(c).await;
+        if done.contains("1 ärende hävdes") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(done.contains("1 ärende hävdes"), "{done}");
+    c.goto(&format!("{base}/arende/{rejected}")).await.unwrap();
+    wait_for_state(c, "Att handlägga").await;
+
+    // The overturn notice goes out once (the daemon's outbox writes `<case>-<n>.eml`).
+    let notice = inst.path("outbox").join(format!("{rejected}-2.eml"));
+    let started = std::time::Instant::now();
+    while !notice.exists() && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(notice.exists(), "the overturn notice was sent");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!inst
+        .path("outbox")
+        .join(format!("{rejected}-3.eml"))
+        .exists());
+
+    // On a phone: the register reads without sideways scrolling.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{base}/vardgivare")).await.unwrap();
+    assert!(body_text(c).await.contains("Nya Vården AB"));
+    shot(c, "providers-390").await;
+    assert!(overflow(c).await <= 1.0, "no sideways scrolling on a phone");
+}
