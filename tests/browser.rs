@@ -1701,6 +1701,20 @@ async fn an_unsigned_scan_is_verified_by_its_signature_box_in_chromium() {
     let _ = b.c.clone().close().await;
 }
 
+/// The page's text once it holds `needle` (a page replaced after a form was sent), or as it
+/// is after 10 s.
+async fn page_with(c: &Client, needle: &str) -> String {
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = body_text(c).await;
+        if page.contains(needle) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    page
+}
+
 /// Anslutna vårdgivare in a real browser (issue 22): a provider is added with a comment; a
 /// provider whose order was rejected before its connection date is given the earlier date,
 /// the rejected order shows on its page, "Kontrollera igen" overturns it, and its notice goes
@@ -1726,14 +1740,7 @@ async fn the_provider_register_adds_and_rechecks_an_earlier_rejection_in_chromiu
     fill(c, "#add-kansli", "Kansliet Väst").await;
     fill(c, "#add-comment", "Ansökan vidarebefordrad av kansliet").await;
     click(c, "button.add-provider").await;
-    let mut page = String::new();
-    for _ in 0..100 {
-        page = body_text(c).await;
-        if page.contains("Vårdgivaren är tillagd i registret.") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let page = page_with(c, "Vårdgivaren är tillagd i registret.").await;
     assert!(
         page.contains("Ansökan vidarebefordrad av kansliet"),
         "{page}"
@@ -1748,26 +1755,12 @@ async fn the_provider_register_adds_and_rechecks_an_earlier_rejection_in_chromiu
     fill(c, "#ch-from", "2026-11-01").await;
     fill(c, "#ch-comment", "Kansliets besked kom redan i november").await;
     click(c, "button.change-provider").await;
-    let mut offered = String::new();
-    for _ in 0..100 {
-        offered = body_text(c).await;
-        if offered.contains(rejected.as_str()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let offered = page_with(c, rejected.as_str()).await;
     assert!(offered.contains(rejected.as_str()), "{offered}");
     scroll_to(c, "#rejected").await;
     shot(c, "provider-rejected-order-1366").await;
     click(c, "button.recheck").await;
-    let mut done = String::new();
-    for _ in 0..100 {
-        done = body_text(c).await;
-        if done.contains("1 ärende hävdes") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let done = page_with(c, "1 ärende hävdes").await;
     assert!(done.contains("1 ärende hävdes"), "{done}");
     c.goto(&format!("{base}/arende/{rejected}")).await.unwrap();
     wait_for_state(c, "Att handlägga").await;

@@ -37,6 +37,26 @@ pub(super) struct ProviderForm {
     kommentar: String,
 }
 
+impl ProviderForm {
+    /// The name (collapsed by the caller), kansli and note as the register takes them.
+    fn details<'a>(&'a self, name: &'a str) -> ProviderDetails<'a> {
+        ProviderDetails {
+            name,
+            kansli: self.kansli.trim(),
+            note: self.anteckning.trim(),
+        }
+    }
+}
+
+/// This member of staff changing the register now, for `comment`.
+fn actor<'a>(state: &WebState, staff: &'a Staff, comment: &'a str) -> RegisterActor<'a> {
+    RegisterActor {
+        actor: &staff.username,
+        comment,
+        now_ms: state.now(),
+    }
+}
+
 const BAD_NUMBER: &str = "Organisationsnumret är inte giltigt: skriv tio siffror (NNNNNN-NNNN) med rätt kontrollsiffra, eller en enskild firmas personnummer (ÅÅÅÅMMDD-NNNN). Ingenting sparades.";
 const BAD_DATE: &str =
     "Datumet ska skrivas ÅÅÅÅ-MM-DD, till exempel 2026-12-01. Ingenting sparades.";
@@ -223,16 +243,8 @@ pub(super) async fn add(
         Ok(c) => c,
         Err(e) => return list_page(&state, &staff, &q, Some(&form), Some(e)).await,
     };
-    let details = ProviderDetails {
-        name: &name,
-        kansli: form.kansli.trim(),
-        note: form.anteckning.trim(),
-    };
-    let who = RegisterActor {
-        actor: &staff.username,
-        comment: why,
-        now_ms: state.now(),
-    };
+    let details = form.details(&name);
+    let who = actor(&state, &staff, why);
     match state.store().provider_add(&key, details, from, who).await {
         Ok(RegisterChange::Done) => {
             changed(&state, &staff, "added").await;
@@ -373,16 +385,8 @@ pub(super) async fn change(
         Ok(c) => c,
         Err(e) => return provider_page(&state, &staff, &key, Some(&form), Some(e), None).await,
     };
-    let details = ProviderDetails {
-        name: &name,
-        kansli: form.kansli.trim(),
-        note: form.anteckning.trim(),
-    };
-    let who = RegisterActor {
-        actor: &staff.username,
-        comment: why,
-        now_ms: state.now(),
-    };
+    let details = form.details(&name);
+    let who = actor(&state, &staff, why);
     let result = state
         .store()
         .provider_change(&key, details, from, who)
@@ -424,11 +428,7 @@ async fn period(
         Ok(c) => c,
         Err(e) => return provider_page(&state, &staff, &key, Some(&form), Some(e), None).await,
     };
-    let who = RegisterActor {
-        actor: &staff.username,
-        comment: why,
-        now_ms: state.now(),
-    };
+    let who = actor(&state, &staff, why);
     let store = state.store();
     let (result, what, done) = match connect {
         true => (
