@@ -236,10 +236,15 @@ fn hostile() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-/// The peak resident memory (VmHWM) of process `pid`, in MiB.
+/// The peak resident memory (VmHWM) of process `pid`, in MiB; 0 once it has exited (a
+/// zombie's status has no VmHWM: it may exit between `try_wait` and this look).
 fn peak_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return 0;
+    };
+    let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) else {
+        return 0;
+    };
     let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kib / 1024
 }
