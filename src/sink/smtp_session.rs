@@ -7,6 +7,7 @@
 //! sender that dies before it may send again; once the `.` is written the reply counts as
 //! handed over.
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -323,7 +324,7 @@ impl Session {
                 permanent: true,
             });
         }
-        check_sendable(message, self.ext.eight_bit_mime)?;
+        let message = sendable(message, self.ext.eight_bit_mime)?;
         let mut mail = format!("MAIL FROM:<{from}>");
         if !message.is_ascii() && self.ext.eight_bit_mime {
             mail.push_str(" BODY=8BITMIME");
@@ -335,7 +336,7 @@ impl Session {
         self.command(&format!("RCPT TO:<{to}>"), "RCPT TO", 250)
             .await?;
         self.command("DATA", "DATA", 354).await?;
-        self.write(&dot_stuffed(message), "sending the message")
+        self.write(&dot_stuffed(&message), "sending the message")
             .await
     }
 
@@ -569,33 +570,115 @@ fn is_domain_or_literal(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
-/// Refuses, before any command, a message that a relay would cut or garble: a line longer
-/// than [`MAX_DATA_LINE`], or 8-bit content to a server that did not offer 8BITMIME. The replies
-/// this service builds never hold either (lettre encodes their bodies as quoted-printable or
-/// base64, and their headers are bounded); a failure here is a bug, made visible as a
-/// permanent failure on the reply rather than a message changed in transit.
-fn check_sendable(message: &[u8], eight_bit_mime: bool) -> Result<(), SmtpFailure> {
-    let longest = message
+/// The longest line of `message`, without its line end.
+fn longest_line(message: &[u8]) -> usize {
+    message
         .split(|&b| b == b'\n' || b == b'\r')
         .map(<[u8]>::len)
         .max()
-        .unwrap_or(0);
-    let problem = if longest > MAX_DATA_LINE {
-        Some(format!(
-            "a line of the message is {longest} characters long; SMTP allows {MAX_DATA_LINE}"
-        ))
-    } else if !message.is_ascii() && !eight_bit_mime {
-        Some("the message holds 8-bit data and the SMTP server does not offer 8BITMIME".into())
-    } else {
-        None
-    };
-    match problem {
-        Some(message) => Err(SmtpFailure::Other {
-            message: format!("{message}; it was not sent"),
-            permanent: true,
-        }),
-        None => Ok(()),
+        .unwrap_or(0)
+}
+
+/// The message as this server can take it, checked before any command: as it is; or, when a
+/// line is longer than [`MAX_DATA_LINE`] or it holds 8-bit data and the server did not offer
+/// 8BITMIME, with its body re-encoded as quoted-printable (a single-part message whose body is
+/// not encoded yet, as lettre would have had to). What cannot be made sendable (a multipart
+/// body, an over-long or 8-bit header) is a permanent failure on the reply, not a message
+/// cut or garbled in transit. The replies this service builds never need either (lettre
+/// encodes their bodies and headers).
+fn sendable(message: &[u8], eight_bit_mime: bool) -> Result<Cow<'_, [u8]>, SmtpFailure> {
+    let fits = |m: &[u8]| longest_line(m) <= MAX_DATA_LINE && (m.is_ascii() || eight_bit_mime);
+    if fits(message) {
+        return Ok(Cow::Borrowed(message));
     }
+    if let Some(encoded) = body_quoted_printable(message).filter(|m| fits(m)) {
+        return Ok(Cow::Owned(encoded));
+    }
+    let longest = longest_line(message);
+    let problem = if longest > MAX_DATA_LINE {
+        format!("a line of the message is {longest} characters long; SMTP allows {MAX_DATA_LINE}")
+    } else {
+        "the message holds 8-bit data and the SMTP server does not offer 8BITMIME".into()
+    };
+    Err(SmtpFailure::Other {
+        message: format!("{problem}, and its body cannot be re-encoded; it was not sent"),
+        permanent: true,
+    })
+}
+
+/// `message` with its body quoted-printable (line ends made CRLF first) and its
+/// Content-Transfer-Encoding header saying so; `None` for a multipart message or a body
+/// already encoded (base64, quoted-printable).
+fn body_quoted_printable(message: &[u8]) -> Option<Vec<u8>> {
+    let split = [&b"\r\n\r\n"[..], b"\n\n"]
+        .iter()
+        .filter_map(|sep| {
+            let at = message.windows(sep.len()).position(|w| w == *sep)?;
+            Some((at, sep.len()))
+        })
+        .min()?;
+    let (head, body) = (&message[..split.0], &message[split.0 + split.1..]);
+    let head = std::str::from_utf8(head).ok()?;
+    // Header fields with their continuation lines.
+    let mut fields: Vec<String> = Vec::new();
+    for line in head.lines() {
+        match (line.starts_with([' ', '\t']), fields.last_mut()) {
+            (true, Some(field)) => {
+                field.push_str("\r\n");
+                field.push_str(line);
+            }
+            _ => fields.push(line.to_string()),
+        }
+    }
+    let named = |field: &str, name: &str| {
+        field
+            .split_once(':')
+            .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+    };
+    let value = |name: &str| {
+        fields.iter().find(|f| named(f, name)).map(|f| {
+            f.split_once(':')
+                .map_or("", |(_, v)| v)
+                .to_ascii_lowercase()
+        })
+    };
+    if value("Content-Type").is_some_and(|v| v.contains("multipart/")) {
+        return None;
+    }
+    if value("Content-Transfer-Encoding")
+        .is_some_and(|v| v.contains("base64") || v.contains("quoted-printable"))
+    {
+        return None;
+    }
+    let mut out = Vec::with_capacity(message.len() * 3 / 2);
+    for field in fields
+        .iter()
+        .filter(|f| !named(f, "Content-Transfer-Encoding"))
+    {
+        out.extend_from_slice(field.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+    let mut crlf = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'\r' | b'\n' => {
+                crlf.extend_from_slice(b"\r\n");
+                i += if body[i] == b'\r' && body.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
+            }
+            b => {
+                crlf.push(b);
+                i += 1;
+            }
+        }
+    }
+    out.extend(quoted_printable::encode(&crlf));
+    Some(out)
 }
 
 /// The message as DATA carries it: every line end CRLF (a bare LF and a bare CR become CRLF,
@@ -648,20 +731,34 @@ mod tests {
     }
 
     #[test]
-    fn an_over_long_line_or_8_bit_without_8bitmime_is_refused_before_any_command() {
+    fn what_a_server_cannot_take_is_re_encoded_or_refused_before_any_command() {
         let line = |n: usize| {
             let mut m = b"Subject: x\r\n\r\n".to_vec();
             m.extend(std::iter::repeat_n(b'a', n));
             m.extend_from_slice(b"\r\n");
             m
         };
-        assert!(check_sendable(&line(998), false).is_ok());
-        let too_long = check_sendable(&line(999), true).unwrap_err();
-        assert!(!too_long.temporary(), "{too_long}");
-        assert!(too_long.to_string().contains("999"), "{too_long}");
+        assert!(matches!(sendable(&line(998), false), Ok(Cow::Borrowed(_))));
         let eight_bit = "Subject: x\r\n\r\nHälsningar\r\n".as_bytes();
-        assert!(check_sendable(eight_bit, true).is_ok());
-        assert!(check_sendable(eight_bit, false).is_err());
+        assert!(matches!(sendable(eight_bit, true), Ok(Cow::Borrowed(_))));
+        // Re-encoded: every line within the limit, 7-bit, and it says how it is encoded.
+        for (message, eight_bit_mime) in [(&line(999)[..], true), (eight_bit, false)] {
+            let sent = sendable(message, eight_bit_mime).unwrap();
+            assert!(sent.is_ascii() && longest_line(&sent) <= 76, "{sent:?}");
+            let text = String::from_utf8(sent.into_owned()).unwrap();
+            assert!(text.contains("\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"));
+        }
+        let text = String::from_utf8(sendable(eight_bit, false).unwrap().into_owned()).unwrap();
+        assert!(text.ends_with("\r\n\r\nH=C3=A4lsningar\r\n"), "{text:?}");
+        // A multipart body, or an 8-bit header, cannot be: a permanent failure, said why.
+        let multipart =
+            "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nHälsningar\r\n--b--\r\n";
+        let header = "Subject: Hälsningar\r\n\r\nx\r\n";
+        for message in [multipart, header] {
+            let err = sendable(message.as_bytes(), false).unwrap_err();
+            assert!(!err.temporary(), "{err}");
+            assert!(err.to_string().contains("8BITMIME"), "{err}");
+        }
     }
 
     #[test]
@@ -775,6 +872,9 @@ mod tests {
                             seen.push(".".into());
                             break;
                         }
+                        // A line of the message as it arrived (a line end other than CRLF
+                        // stays visible).
+                        seen.push(format!("| {}", l.strip_suffix("\r\n").unwrap_or(&l)));
                     }
                 }
                 match replies.next() {
@@ -878,6 +978,9 @@ mod tests {
                 "MAIL FROM:<a@b.se>",
                 "RCPT TO:<c@d.se>",
                 "DATA",
+                "| Subject: x",
+                "| ",
+                "| ..hej",
                 "(closed inside DATA)"
             ]
         );
@@ -936,5 +1039,82 @@ mod tests {
         let seen = server.await.unwrap();
         assert_eq!(seen[1], "MAIL FROM:<a@b.se> SMTPUTF8");
         assert_eq!(seen.last().unwrap(), ".");
+    }
+
+    #[tokio::test]
+    async fn bytes_after_the_answer_to_starttls_abort_the_session() {
+        // The 220 and a smuggled answer in one packet: read as if they came over TLS.
+        let (port, server) = scripted(vec![
+            "250-test\r\n250 STARTTLS\r\n",
+            "220 go ahead\r\n250 smuggled\r\n",
+        ])
+        .await;
+        let mut ep = endpoint(port);
+        ep.security = Security::Starttls;
+        ep.host = "localhost".into();
+        ep.tls = Some(crate::net::tls::client_config(None).unwrap());
+        let err = Session::open(&ep).await.err().unwrap().to_string();
+        assert!(
+            err.contains("sent data after its answer to STARTTLS"),
+            "{err}"
+        );
+        server.abort();
+    }
+
+    /// Sends `message` to a scripted server (offering 8BITMIME or not) and returns what it saw.
+    async fn sent_as(message: &[u8], eight_bit_mime: bool) -> Vec<String> {
+        let ehlo = match eight_bit_mime {
+            true => "250-test\r\n250 8BITMIME\r\n",
+            false => "250 test\r\n",
+        };
+        let (port, server) =
+            scripted(vec![ehlo, "250 ok\r\n", "250 ok\r\n", "250 queued\r\n"]).await;
+        let mut s = Session::open(&endpoint(port)).await.unwrap();
+        s.send_body("a@b.se", "c@d.se", message).await.unwrap();
+        assert_eq!(s.end_data().await.unwrap().code, 250);
+        drop(s);
+        server.await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_bare_cr_reaches_the_server_as_a_line_end() {
+        let seen = sent_as(b"Subject: x\r\n\r\na\rb\nc\r\n", true).await;
+        let data: Vec<&str> = seen.iter().filter_map(|l| l.strip_prefix("| ")).collect();
+        assert_eq!(data, ["Subject: x", "", "a", "b", "c"], "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn without_8bitmime_an_8_bit_body_goes_quoted_printable() {
+        let message = "Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nRäksmörgås\r\n";
+        let seen = sent_as(message.as_bytes(), false).await;
+        assert_eq!(seen[1], "MAIL FROM:<a@b.se>", "no BODY=8BITMIME");
+        let data: Vec<&str> = seen.iter().filter_map(|l| l.strip_prefix("| ")).collect();
+        assert_eq!(
+            data,
+            [
+                "Subject: x",
+                "Content-Type: text/plain; charset=utf-8",
+                "Content-Transfer-Encoding: quoted-printable",
+                "",
+                "R=C3=A4ksm=C3=B6rg=C3=A5s"
+            ]
+        );
+        // Offered: sent as it is, declared.
+        let seen = sent_as(message.as_bytes(), true).await;
+        assert_eq!(seen[1], "MAIL FROM:<a@b.se> BODY=8BITMIME");
+        assert!(seen.iter().any(|l| l == "| Räksmörgås"), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_999_character_line_is_re_encoded_within_the_limit() {
+        let mut message = b"Subject: x\r\n\r\n".to_vec();
+        message.extend(std::iter::repeat_n(b'a', 999));
+        let seen = sent_as(&message, true).await;
+        let data: Vec<&str> = seen.iter().filter_map(|l| l.strip_prefix("| ")).collect();
+        assert!(data.iter().all(|l| l.len() <= 76), "{data:?}");
+        assert!(data.contains(&"Content-Transfer-Encoding: quoted-printable"));
+        // Soft line breaks joined again: the same 999 letters.
+        let body = data[3..].concat().replace('=', "");
+        assert_eq!(body, "a".repeat(999));
     }
 }
