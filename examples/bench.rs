@@ -14,7 +14,7 @@ use std::time::Instant;
 use clap::Parser;
 use tjid_intake::config::Settings;
 use tjid_intake::forms::spec::FormKind;
-use tjid_intake::intake::{Intake, Order, Recorder};
+use tjid_intake::pipeline::{Intake, Order, Recorder};
 use tjid_intake::sink::{FileSink, ReplySink};
 use tjid_intake::source::Input;
 use tjid_intake::source::Maildir;
@@ -177,6 +177,7 @@ async fn run(
                 display: path.display().to_string(),
                 source_ref: Maildir::source_ref(&path),
                 raw,
+                oversized: None,
             });
         }
         let batch_started = Instant::now();

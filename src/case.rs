@@ -213,3 +213,14 @@ impl CheckedCase {
         !self.verify.is_empty()
     }
 }
+
+/// A reply ready for the outbox (a first reply or a notice; the store keeps it until it is
+/// sent): its envelope and the whole message.
+#[derive(Debug, Clone)]
+pub struct RenderedReply {
+    pub message_id: String,
+    pub sender: String,
+    pub recipient: String,
+    pub subject: String,
+    pub raw: Vec<u8>,
+}

@@ -66,8 +66,8 @@ impl Settings {
     }
 
     /// What the intake is built from.
-    pub fn intake_parts(&self) -> crate::intake::IntakeParts {
-        crate::intake::IntakeParts {
+    pub fn intake_parts(&self) -> crate::pipeline::IntakeParts {
+        crate::pipeline::IntakeParts {
             intake: self.intake.clone(),
             limits: self.limits.clone(),
             directory: self.directory.clone(),
@@ -188,113 +188,27 @@ impl Settings {
         if self.directory.kind == DirectoryKind::Ldap {
             p.extend(self.ldap.problems());
         }
-        if self.store.kind == StoreKind::Postgres
-            && !(self.store.url.starts_with("postgres://")
-                || self.store.url.starts_with("postgresql://"))
-        {
-            p.push("store.url: a postgres://user@host/database URL is needed with store.kind = \"postgres\"".to_string());
-        }
-        if !self.http.listen.trim().is_empty()
-            && self
-                .http
-                .listen
-                .trim()
-                .parse::<std::net::SocketAddr>()
-                .is_err()
-        {
-            p.push(format!(
-                "http.listen: not an address and port (e.g. 127.0.0.1:8080): {}",
-                self.http.listen
-            ));
-        }
-        if let Err(bad) = self.http.proxies() {
-            p.push(format!(
-                "http.trusted_proxies: not an address or CIDR block (e.g. 10.0.0.0/8): {bad}"
-            ));
-        }
+        p.extend(self.store.problems());
+        p.extend(self.http.problems());
         p.extend(self.providers.problems());
         p.extend(self.intake.problems());
         p.extend(self.source.problems());
-        if self.outbox.initial_backoff_secs == 0
-            || self.outbox.max_backoff_secs < self.outbox.initial_backoff_secs
-        {
-            p.push(
-                "outbox.initial_backoff_secs / max_backoff_secs: need 0 < initial <= max".into(),
-            );
-        }
+        p.extend(self.outbox.problems());
         p.extend(self.limits.problems());
-        if self.ocr.page_timeout_secs == 0 || self.ocr.max_pages == 0 || self.ocr.max_pixels == 0 {
-            p.push("ocr: page_timeout_secs, max_pages and max_pixels must be at least 1".into());
-        }
-        if self.ocr.lang.trim().is_empty()
-            || !self
-                .ocr
-                .lang
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '+')
-        {
-            p.push(format!(
-                "ocr.lang: not a Tesseract model name (e.g. swe): {:?}",
-                self.ocr.lang
-            ));
-        }
+        p.extend(self.ocr.problems());
         if self.source.kind == SourceKind::Imap {
             p.extend(self.imap.problems());
             p.extend(self.instance.problems());
         }
         if self.sink.kind == SinkKind::Smtp {
-            p.extend(self.smtp_problems());
+            p.extend(self.smtp.problems());
         }
-        if self.rate_limit.max_per_window > 0 && self.rate_limit.window_secs == 0 {
-            p.push("rate_limit.window_secs: must be at least 1 when max_per_window is set".into());
-        }
+        p.extend(self.rate_limit.problems());
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             p.push(format!("log.level: {e}"));
         }
-        if self.web.session_hours == 0 || self.web.session_hours > 24 * 31 {
-            p.push("web.session_hours: must be between 1 and 744".into());
-        }
-        if self.web.max_failed_logins == 0 || self.web.lockout_minutes == 0 {
-            p.push("web.max_failed_logins and web.lockout_minutes: must be at least 1".into());
-        }
-        for (key, days) in [
-            ("ignored_days", self.retention.ignored_days),
-            ("quarantined_days", self.retention.quarantined_days),
-            ("rejected_days", self.retention.rejected_days),
-            ("completed_days", self.retention.completed_days),
-        ] {
-            if !(1..=36_500).contains(&days) {
-                p.push(format!("retention.{key}: must be between 1 and 36500 days"));
-            }
-        }
-        p
-    }
-
-    fn smtp_problems(&self) -> Vec<String> {
-        let s = &self.smtp;
-        let mut p = Vec::new();
-        if s.host.trim().is_empty() {
-            p.push("smtp.host: must be set when sink.kind = \"smtp\"".into());
-        }
-        if s.security == Security::Plain && !is_loopback(&s.host) {
-            p.push(format!(
-                "smtp.security: plain is allowed only to a loopback address, not {}",
-                s.host
-            ));
-        }
-        if s.username.is_some() && s.password.is_none() == s.password_file.is_none() {
-            p.push(
-                "smtp.password / smtp.password_file: set exactly one when smtp.username is set"
-                    .into(),
-            );
-        }
-        if let Some(f) = s.ca_file.as_ref().filter(|f| !f.is_file()) {
-            p.push(format!("smtp.ca_file: no such file: {}", f.display()));
-        }
-        if s.timeout_secs == 0 || s.pool_max_size == 0 {
-            p.push("smtp.timeout_secs / pool_max_size: must be at least 1".into());
-        }
-        p.extend(s.hello_name_problem());
+        p.extend(self.web.problems());
+        p.extend(self.retention.problems());
         p
     }
 }

@@ -532,6 +532,35 @@ fn providers_import_add_disconnect_and_the_next_decision() {
     );
     assert!(ok, "{err}");
     assert!(!out.contains("provider_not_connected"), "{out}");
+    // Connected again before its last end: refused; from the email's date: decided connected.
+    let reconnect = |from: &str| {
+        run(
+            &inst,
+            &[
+                "providers",
+                "reconnect",
+                "232100-0131",
+                "--from",
+                from,
+                "--comment",
+                "nytt avtal",
+            ],
+        )
+    };
+    let (ok, _, err) = reconnect("2026-10-01");
+    assert!(!ok && err.contains("nothing changed"), "{err}");
+    let (ok, _, err) = reconnect("2026-11-15");
+    assert!(ok, "{err}");
+    let mail = inst.path("b.eml");
+    std::fs::write(&mail, sample_mail(5)).unwrap();
+    let (ok, out, err) = run(&inst, &["process", "--json", mail.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(!out.contains("provider_not_connected"), "{out}");
+    let (_, listed, _) = run(&inst, &["providers", "list", "--search", "232100"]);
+    assert!(
+        listed.contains("2019-01-01–2026-11-01, 2026-11-15–"),
+        "{listed}"
+    );
 }
 
 /// `open_order_exists` (issue 22, SPEC §4.3): a second order for the same person at the same

@@ -264,41 +264,50 @@ fn unsafe_terminate(child: &std::process::Child) {
         .status();
 }
 
+/// Gives the installation its own copy of the fixture `rel` (the configuration names the
+/// copy), so that a test can change it under a running daemon.
+fn own_copy(inst: &Installation, rel: &str) -> (std::path::PathBuf, String) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixture = std::fs::read_to_string(root.join(rel)).unwrap();
+    let name = std::path::Path::new(rel).file_name().unwrap();
+    let copy = inst.path(name.to_str().unwrap());
+    std::fs::write(&copy, &fixture).unwrap();
+    let config = std::fs::read_to_string(&inst.config)
+        .unwrap()
+        .replace(&format!("{:?}", root.join(rel)), &format!("{copy:?}"));
+    std::fs::write(&inst.config, config).unwrap();
+    (copy, fixture)
+}
+
+/// Delivers `sample_mail(i)` to a running daemon and returns the text of its reply.
+fn reply_to(inst: &Installation, i: usize) -> String {
+    let replies = inst.count("outbox");
+    inst.deliver(&format!("{i}.watch.test"), &sample_mail(i));
+    let started = Instant::now();
+    while inst.count("outbox") == replies && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let newest = std::fs::read_dir(inst.path("outbox"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .max_by_key(|e| e.metadata().unwrap().modified().unwrap())
+        .expect("a reply");
+    let raw = std::fs::read(newest.path()).unwrap();
+    let mail = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    mail.body_text(0).unwrap().into_owned()
+}
+
 /// The KIV snapshot follows its file under a running daemon (issue 22): a file cut short is
 /// not used (the next decision is as before), a good new file decides the next email.
 #[test]
 fn a_replaced_kiv_snapshot_decides_the_next_email_and_a_cut_one_does_not() {
     let inst = Installation::new("");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let fixture = std::fs::read_to_string(root.join("fixtures/kiv.ldif")).unwrap();
-    let ldif = inst.path("kiv.ldif");
-    std::fs::write(&ldif, &fixture).unwrap();
-    let config = std::fs::read_to_string(&inst.config).unwrap().replace(
-        &format!("{:?}", root.join("fixtures/kiv.ldif")),
-        &format!("{ldif:?}"),
-    );
-    std::fs::write(&inst.config, config).unwrap();
+    let (ldif, fixture) = own_copy(&inst, "fixtures/kiv.ldif");
     let mut child = inst.command().arg("run").spawn().unwrap();
     wait_until_idle(&inst);
-    let decide = |i: usize| -> String {
-        let replies = inst.count("outbox");
-        inst.deliver(&format!("{i}.kiv.test"), &sample_mail(i));
-        let started = Instant::now();
-        while inst.count("outbox") == replies && started.elapsed() < Duration::from_secs(20) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let newest = std::fs::read_dir(inst.path("outbox"))
-            .unwrap()
-            .flatten()
-            .filter(|e| e.path().is_file())
-            .max_by_key(|e| e.metadata().unwrap().modified().unwrap())
-            .expect("a reply");
-        let raw = std::fs::read(newest.path()).unwrap();
-        let mail = mail_parser::MessageParser::default().parse(&raw).unwrap();
-        mail.body_text(0).unwrap().into_owned()
-    };
     // The sample order's person (19121212-1212) is in KIV: queued.
-    let first = decide(0);
+    let first = reply_to(&inst, 0);
     assert!(!first.contains("finns inte i KIV"), "{first}");
     // The person's entry and all after it cut off, mid-line: not used.
     let at = fixture
@@ -306,7 +315,7 @@ fn a_replaced_kiv_snapshot_decides_the_next_email_and_a_cut_one_does_not() {
         .unwrap();
     std::fs::write(&ldif, &fixture[..at - 20]).unwrap();
     std::thread::sleep(Duration::from_secs(6));
-    let second = decide(5);
+    let second = reply_to(&inst, 5);
     assert!(
         !second.contains("finns inte i KIV"),
         "a cut file is not used: {second}"
@@ -318,8 +327,73 @@ fn a_replaced_kiv_snapshot_decides_the_next_email_and_a_cut_one_does_not() {
         .collect();
     std::fs::write(&ldif, without.join("\n\n")).unwrap();
     std::thread::sleep(Duration::from_secs(6));
-    let third = decide(10);
+    let third = reply_to(&inst, 10);
     unsafe_terminate(&child);
     child.wait().unwrap();
     assert!(third.contains("finns inte i KIV"), "{third}");
+}
+
+/// The provider register follows providers.csv under a running daemon while no member of
+/// staff has changed it (issue 22): a provider removed from the file decides the next order
+/// as not connected; once staff have changed the register, the file is not followed.
+#[test]
+fn the_register_follows_its_csv_until_staff_change_it() {
+    const NOT_CONNECTED: &str = "inte ansluten till eTjänstekort";
+    let inst = Installation::new("");
+    let (csv, fixture) = own_copy(&inst, "fixtures/providers.csv");
+    let mut child = inst.command().arg("run").spawn().unwrap();
+    wait_until_idle(&inst);
+    // The sample order's provider (232100-0131) is connected: queued.
+    let first = reply_to(&inst, 0);
+    assert!(!first.contains(NOT_CONNECTED), "{first}");
+    let without: String = fixture
+        .lines()
+        .filter(|l| !l.starts_with("232100-0131"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&csv, &without).unwrap();
+    // Seen changed, seen settled, read: two to three refreshes of 5 s.
+    std::thread::sleep(Duration::from_secs(16));
+    let second = reply_to(&inst, 5);
+    assert!(second.contains(NOT_CONNECTED), "{second}");
+    // A member of staff connects it again: the register is theirs from now on.
+    let out = inst
+        .command()
+        .args([
+            "providers",
+            "add",
+            "232100-0131",
+            "--name",
+            "Västra Götalandsregionen",
+        ])
+        .args([
+            "--connected",
+            "2019-01-01",
+            "--comment",
+            "ansluten igen",
+            "--by",
+            "staff.test",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&csv, format!("{without}5569999991,Ny AB,2020-01-01\n")).unwrap();
+    std::thread::sleep(Duration::from_secs(16));
+    let third = reply_to(&inst, 10);
+    unsafe_terminate(&child);
+    child.wait().unwrap();
+    assert!(
+        !third.contains(NOT_CONNECTED),
+        "staff's change decides: {third}"
+    );
+    let listed = inst.command().args(["providers", "list"]).output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        !listed.contains("Ny AB"),
+        "the file is not followed after staff's change: {listed}"
+    );
 }

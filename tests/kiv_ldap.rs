@@ -10,7 +10,7 @@ use std::path::Path;
 use support::*;
 use tjid_intake::config::{LdapSettings, Settings};
 use tjid_intake::directory::{Directory, KivLookup, LdapDirectory, SnapshotFile};
-use tjid_intake::intake::Intake;
+use tjid_intake::pipeline::Intake;
 
 fn ldap_settings(url: &str) -> LdapSettings {
     LdapSettings {

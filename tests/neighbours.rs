@@ -220,10 +220,11 @@ fn replies_pass_a_strict_relay_with_mime_version_and_the_office_domain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_refusing_our_ehlo_name_is_a_sink_failure_not_failed_replies() {
+    use tjid_intake::case::RenderedReply;
     use tjid_intake::case::{CaseContext, CaseKind, CheckedCase, Fields};
     use tjid_intake::outbox::{deliver_due, OutboxSettings};
     use tjid_intake::sink::{ReplySink, SmtpSettings, SmtpSink};
-    use tjid_intake::store::{MailRecord, Recorded, RenderedReply, Store};
+    use tjid_intake::store::{MailRecord, Recorded, Store};
     use tjid_intake::telemetry::{component_problem_now, component_state, Component};
 
     let Some(relay) = Postfix::start(STRICT) else {

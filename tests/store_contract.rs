@@ -150,7 +150,7 @@ impl Backend {
     /// replies stay pending in the outbox (`process` would deliver them).
     async fn record(&self, store: &Store, names: &[&str]) {
         let intake =
-            Arc::new(tjid_intake::intake::Intake::load(self.settings().intake_parts()).unwrap());
+            Arc::new(tjid_intake::pipeline::Intake::load(self.settings().intake_parts()).unwrap());
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let inputs = names
             .iter()
@@ -158,13 +158,14 @@ impl Backend {
                 display: name.to_string(),
                 source_ref: format!("test:{name}:{}", uuid::Uuid::new_v4().simple()),
                 raw: std::fs::read(root.join(format!("fixtures/mail/{name}.eml"))).unwrap(),
+                oversized: None,
             })
             .collect();
-        let recorder = tjid_intake::intake::Recorder::Store(store.clone());
+        let recorder = tjid_intake::pipeline::Recorder::Store(store.clone());
         intake
             .process_batch(
                 inputs,
-                tjid_intake::intake::Order::AsGiven,
+                tjid_intake::pipeline::Order::AsGiven,
                 &recorder,
                 |_, _| Ok(()),
             )
@@ -536,6 +537,19 @@ async fn contract_outbox_hand_over_fences_the_end_of_data(b: Backend) {
     );
     let c = second.counts().await.unwrap();
     assert_eq!((c.outbox_sent, c.outbox_held), (0, 1));
+    // A late answer from the sender that handed it over changes nothing (issue 23): held it
+    // stays, for staff.
+    second
+        .reply_retry(id, later + 6, "451 late", later + 6)
+        .await
+        .unwrap();
+    second
+        .reply_failed(id, later + 6, "550 late")
+        .await
+        .unwrap();
+    second.reply_sent(id, later + 6, "250 late").await.unwrap();
+    let c = second.counts().await.unwrap();
+    assert_eq!((c.outbox_pending, c.outbox_sent, c.outbox_held), (0, 0, 1));
     assert!(second
         .take_due_replies(later + 10, 10, 1_000)
         .await
@@ -1293,7 +1307,7 @@ async fn postgres_concurrent_recording_numbers_without_gaps() {
         return;
     };
     let settings = b.settings();
-    let intake = Arc::new(tjid_intake::intake::Intake::load(settings.intake_parts()).unwrap());
+    let intake = Arc::new(tjid_intake::pipeline::Intake::load(settings.intake_parts()).unwrap());
     let today = chrono::Utc::now().date_naive();
     let mut analyses = Vec::new();
     for i in 0..40 {
@@ -1368,7 +1382,7 @@ async fn postgres_concurrent_recording_numbers_without_gaps() {
 fn record_of(
     source_ref: &str,
     message_id: Option<String>,
-    a: &tjid_intake::intake::Analysis,
+    a: &tjid_intake::pipeline::Analysis,
 ) -> MailRecord {
     MailRecord {
         source_ref: source_ref.into(),

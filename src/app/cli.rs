@@ -11,10 +11,10 @@ use clap::{Parser, Subcommand};
 use crate::case::EmailOutcome;
 use crate::casework::lifecycle::{Action, LifecycleError, Request};
 use crate::clock::format_ms;
-use crate::config::{Settings, SinkKind};
-use crate::intake::{DryRun, Intake, Order, Recorder};
+use crate::config::Settings;
 use crate::pipeline::reply::ReplySettings;
-use crate::sink::{FileSink, ReplySink, SmtpSink};
+use crate::pipeline::{DryRun, Intake, Order, Recorder};
+use crate::sink::ReplySink;
 use crate::store::{CaseFilter, SettleHeld, Store};
 
 #[derive(Parser)]
@@ -385,21 +385,7 @@ fn migrate_store(from: &str, to: &str) -> anyhow::Result<ExitCode> {
 }
 
 fn open_sink(settings: &Settings) -> anyhow::Result<ReplySink> {
-    match settings.sink.kind {
-        SinkKind::File => {
-            let sink = FileSink::open(&settings.sink.dir).with_context(|| {
-                format!(
-                    "cannot open the reply folder (sink.dir = {})",
-                    settings.sink.dir.display()
-                )
-            })?;
-            Ok(ReplySink::File(sink))
-        }
-        SinkKind::Smtp => Ok(ReplySink::Smtp(SmtpSink::open(
-            &settings.smtp,
-            &settings.intake.own_address,
-        )?)),
-    }
+    ReplySink::open(&settings.sink, &settings.smtp, &settings.intake.own_address)
 }
 
 /// Untrusted attachments are read in worker processes of this binary (`run` and `process`).

@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::case::EmailOutcome;
 use crate::config::{Settings, SourceKind};
-use crate::intake::{self, Intake, Recorder};
 use crate::outbox::{deliver_due, sink_back};
+use crate::pipeline::{self, Intake, Recorder};
 use crate::sink::ReplySink;
 use crate::source::{
     is_stopped, wait_stop, Ack, ConnectionStatus, ImapSource, Input, LeaseStatus, MailboxLease,
@@ -88,9 +88,9 @@ pub async fn run_until(
     }
     // The register of connected providers is the store's (seeded from the CSV when empty),
     // read again every few seconds: a change on the staff pages decides the next email.
+    let csv_watch = crate::file_watch::FileWatch::new(&settings.providers.csv);
     crate::casework::register::seed_and_load(&store, &intake, &settings.providers.csv).await?;
-    let register_refresh =
-        crate::casework::register::start_refresh(&intake, &store, &settings.providers.csv);
+    let register_refresh = crate::casework::register::start_refresh(&intake, &store, csv_watch);
     let snapshot_watch = start_snapshot_watch(&intake);
     let purger = start_purge(&settings, &store);
     let kiv_prober = start_kiv_prober(&intake, &store);
@@ -140,9 +140,7 @@ pub async fn run_until(
                 }
             }
             // The kept SMTP connections end with QUIT, not a dropped socket.
-            if let ReplySink::Smtp(smtp) = &sink {
-                smtp.close().await;
-            }
+            sink.close().await;
         })
     };
 
@@ -250,17 +248,18 @@ pub async fn drive(
             intake
                 .process_stream(inputs, recorder, |input, settled| {
                     let outcome = match settled {
-                        intake::Settled::Recorded(outcome) => {
+                        pipeline::Settled::Recorded(outcome) => {
                             // Replies leave as soon as their case is committed.
                             wake_outbox.notify_one();
                             Settled::Recorded(outcome.decision)
                         }
-                        intake::Settled::Waiting(_) => Settled::Waiting,
+                        pipeline::Settled::Waiting(_) => Settled::Waiting,
                     };
                     let input = Input {
                         display: input.display.clone(),
                         source_ref: input.source_ref.clone(),
                         raw: Vec::new(),
+                        oversized: None,
                     };
                     let _ = settled_tx.send((outcome, input));
                     Ok(())

@@ -51,6 +51,17 @@ pub enum ProvidersCommand {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Connect again, from a date, a provider that was disconnected (a new period).
+    Reconnect {
+        number: String,
+        /// The date it is connected from again, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        comment: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// Import a register file (SPEC §3.2 CSV): adds what is missing, renames what differs,
     /// never deletes; importing the same file again changes nothing.
     Import {
@@ -109,6 +120,7 @@ pub async fn run(
     by: impl Fn(Option<String>) -> String,
 ) -> anyhow::Result<ExitCode> {
     let now_ms = chrono::Utc::now().timestamp_millis();
+    let connect = matches!(command, ProvidersCommand::Reconnect { .. });
     match command {
         ProvidersCommand::List { search } => {
             let today = chrono::Local::now().date_naive();
@@ -178,6 +190,12 @@ pub async fn run(
             from,
             comment,
             by: who,
+        }
+        | ProvidersCommand::Reconnect {
+            number: raw,
+            from,
+            comment,
+            by: who,
         } => {
             let key = number(&raw)?;
             let actor = by(who);
@@ -186,7 +204,11 @@ pub async fn run(
                 comment: required(&comment)?,
                 now_ms,
             };
-            outcome(store.provider_disconnect(&key, day(&from)?, who).await?)
+            let on = day(&from)?;
+            outcome(match connect {
+                true => store.provider_reconnect(&key, on, who).await?,
+                false => store.provider_disconnect(&key, on, who).await?,
+            })
         }
         ProvidersCommand::Import {
             file,

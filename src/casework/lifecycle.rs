@@ -13,9 +13,9 @@
 
 use serde_json::Value;
 
-use crate::pipeline::notice::{build_notice, NoticeFacts, NoticeKind};
+use super::notice::{build_notice, NoticeFacts, NoticeKind};
+use crate::case::RenderedReply;
 use crate::pipeline::reply::ReplySettings;
-use crate::store::RenderedReply;
 use crate::store::{LifecycleCase, NewKnownCard, Store, StoreError, Transition};
 
 /// A staff action on a case.

@@ -10,8 +10,8 @@ use lettre::message::Mailbox;
 use lettre::Message;
 use minijinja::{context, Environment};
 
-use super::reply::{AutoSubmitted, CaseHeader, ReplyError, ReplySettings};
-use crate::store::RenderedReply;
+use crate::case::RenderedReply;
+use crate::pipeline::reply::{AutoSubmitted, CaseHeader, ReplyError, ReplySettings};
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();

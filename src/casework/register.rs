@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::intake::Intake;
+use crate::pipeline::Intake;
 use crate::store::providers::{ImportReport, RegisterActor};
 use crate::store::Store;
 
@@ -25,7 +25,16 @@ pub const SYSTEM: &str = "system";
 pub fn read_csv(path: &Path, strict: bool) -> anyhow::Result<Vec<crate::providers::CsvRow>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let rows = crate::providers::parse_csv(&text)
+    csv_rows(&text, path, strict)
+}
+
+/// `read_csv` of a file already read (`path` names it in errors).
+fn csv_rows(
+    text: &str,
+    path: &Path,
+    strict: bool,
+) -> anyhow::Result<Vec<crate::providers::CsvRow>> {
+    let rows = crate::providers::parse_csv(text)
         .with_context(|| format!("provider register {}", path.display()))?;
     for row in rows.iter().filter(|_| strict) {
         if crate::domain::ProviderId::parse(&row.key, row.since).is_err() {
@@ -48,14 +57,21 @@ pub async fn seed(store: &Store, csv: &Path) -> anyhow::Result<Option<ImportRepo
     if store.providers_kept_by_staff(SYSTEM).await? {
         return Ok(None);
     }
-    let rows = read_csv(csv, false)?;
+    seed_rows(store, &read_csv(csv, false)?).await
+}
+
+/// `seed` with the CSV's rows read.
+async fn seed_rows(
+    store: &Store,
+    rows: &[crate::providers::CsvRow],
+) -> anyhow::Result<Option<ImportReport>> {
     let who = RegisterActor {
         actor: SYSTEM,
         comment: "Registret lästes in från providers.csv (ingen handläggare har ändrat det ännu)",
         now_ms: chrono::Utc::now().timestamp_millis(),
     };
     if store.providers_count().await? == 0 {
-        let report = store.provider_import(&rows, who, false).await?;
+        let report = store.provider_import(rows, who, false).await?;
         tracing::info!(
             providers = report.added.len(),
             "the store's provider register was empty: seeded from providers.csv"
@@ -64,11 +80,11 @@ pub async fn seed(store: &Store, csv: &Path) -> anyhow::Result<Option<ImportRepo
     }
     // Unchanged by staff: a copy of the CSV, replaced when the CSV differs.
     let now = store.provider_register().await?;
-    let wanted = crate::providers::ProviderRegister::from_csv_rows(&rows);
+    let wanted = crate::providers::ProviderRegister::from_csv_rows(rows);
     if now.same_as(&wanted) {
         return Ok(None);
     }
-    if store.provider_mirror(&rows, who).await? {
+    if store.provider_mirror(rows, who).await? {
         tracing::info!(
             "the provider register follows providers.csv (no member of staff has changed it)"
         );
@@ -88,35 +104,39 @@ pub async fn seed_and_load(store: &Store, intake: &Intake, csv: &Path) -> anyhow
     Ok(())
 }
 
-/// Reads the store's register into the intake every `REFRESH_EVERY`, after `seed` (while no
-/// member of staff has changed the register it follows `csv`; a file that does not end with a
-/// line break may be half-written and waits for the next look). A failed read keeps the
-/// register the intake has; a CSV that cannot be read is logged once until it changes.
+/// Reads the store's register into the intake every `REFRESH_EVERY`. While no member of
+/// staff has changed the register it follows the CSV: `csv` (made before the start-up `seed`
+/// read the file) notices a settled change, and the file is read then, once; one that does not
+/// end with a line break may be half-written and waits for its next change. A failed read
+/// keeps the register the intake has; a CSV that cannot be read is logged once until it
+/// changes.
 pub fn start_refresh(
     intake: &Arc<Intake>,
     store: &Store,
-    csv: &Path,
+    csv: crate::file_watch::FileWatch,
 ) -> tokio::task::JoinHandle<()> {
     let intake = Arc::clone(intake);
     let store = store.clone();
-    let csv = csv.to_path_buf();
     tokio::spawn(async move {
-        let mut last_problem = String::new();
         loop {
             tokio::time::sleep(REFRESH_EVERY).await;
-            let whole = tokio::fs::read(&csv)
-                .await
-                .is_ok_and(|b| b.ends_with(b"\n"));
-            if whole {
-                match seed(&store, &csv).await {
-                    Ok(_) => last_problem.clear(),
-                    Err(e) => {
-                        let problem = format!("{e:#}");
-                        if problem != last_problem {
-                            tracing::error!(error = %problem, "providers.csv could not be read again; the register stays as it was");
-                            last_problem = problem;
-                        }
-                    }
+            if csv.settled_change()
+                && !matches!(store.providers_kept_by_staff(SYSTEM).await, Ok(true))
+            {
+                let path = csv.path();
+                let reread =
+                    match tokio::fs::read_to_string(path).await {
+                        // Perhaps half-written: its next change is read.
+                        Ok(text) if !text.ends_with('\n') => Ok(None),
+                        Ok(text) => match csv_rows(&text, path, false) {
+                            Ok(rows) => seed_rows(&store, &rows).await,
+                            Err(e) => Err(e),
+                        },
+                        Err(e) => Err(anyhow::Error::new(e)
+                            .context(format!("cannot read {}", path.display()))),
+                    };
+                if let Err(e) = reread {
+                    tracing::error!(error = %format!("{e:#}"), "providers.csv could not be read again; the register stays as it was");
                 }
             }
             if let Ok(register) = store.provider_register().await {

@@ -34,6 +34,20 @@ impl Default for RetentionSettings {
 }
 
 impl RetentionSettings {
+    /// What keeps these settings from working (`config` gathers every component's).
+    pub fn problems(&self) -> Vec<String> {
+        [
+            ("ignored_days", self.ignored_days),
+            ("quarantined_days", self.quarantined_days),
+            ("rejected_days", self.rejected_days),
+            ("completed_days", self.completed_days),
+        ]
+        .into_iter()
+        .filter(|(_, days)| !(1..=36_500).contains(days))
+        .map(|(key, _)| format!("retention.{key}: must be between 1 and 36500 days"))
+        .collect()
+    }
+
     pub fn policy(&self) -> crate::store::RetentionPolicy {
         let ms = |days: u64| (days.min(100_000) as i64) * crate::clock::DAY_MS;
         crate::store::RetentionPolicy {

@@ -13,9 +13,9 @@ use crate::forms::layout::RawForm;
 use crate::forms::signature::{SignatureReading, SignatureState};
 use crate::forms::spec::{FormKind, SIGNATURE_KEY};
 use crate::forms::FieldBox;
-use crate::intake::Intake;
 use crate::pipeline::parse::parse_mail;
 use crate::pipeline::reply::{build_reply, ReplyError};
+use crate::pipeline::Intake;
 use crate::store::{CaseRow, Store, StoreError, Verification};
 
 /// One verification by a member of staff.
@@ -506,7 +506,7 @@ Se bifogad blankett.\r
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         // The intake as `[intake] require_authenticated_sender = false` and the fixtures' KIV
         // and register configure it.
-        let parts = crate::intake::IntakeParts {
+        let parts = crate::pipeline::IntakeParts {
             intake: crate::pipeline::IntakeSettings {
                 require_authenticated_sender: false,
                 ..Default::default()

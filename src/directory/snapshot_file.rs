@@ -4,27 +4,12 @@
 //! with a line break, parses, and holds every kind of KIV entry) replaces the snapshot. A
 //! broken file keeps the old snapshot: the log, `/readyz` and Översikt say so.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use super::snapshot::{KivLoadError, KivSnapshot};
+use crate::file_watch::FileWatch;
 use crate::telemetry::{component_problem, component_seen, Component};
-
-/// What identifies a version of the file without reading it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    modified: Option<SystemTime>,
-}
-
-fn stamp(path: &Path) -> Option<Stamp> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some(Stamp {
-        len: meta.len(),
-        modified: meta.modified().ok(),
-    })
-}
 
 /// What one `poll` did.
 #[derive(Debug, PartialEq, Eq)]
@@ -38,21 +23,18 @@ pub enum Reload {
 }
 
 pub struct SnapshotFile {
-    path: PathBuf,
+    watch: FileWatch,
     current: RwLock<Arc<KivSnapshot>>,
-    /// The version in use, and a newer one seen at the last poll.
-    loaded: Mutex<(Option<Stamp>, Option<Stamp>)>,
 }
 
 impl SnapshotFile {
     pub fn load(path: &Path) -> Result<SnapshotFile, KivLoadError> {
-        let before = stamp(path);
+        let watch = FileWatch::new(path);
         let snapshot = KivSnapshot::load(path)?;
         component_seen(Component::Directory, true);
         Ok(SnapshotFile {
-            path: path.to_path_buf(),
+            watch,
             current: RwLock::new(Arc::new(snapshot)),
-            loaded: Mutex::new((before, None)),
         })
     }
 
@@ -64,28 +46,16 @@ impl SnapshotFile {
     /// Reads the file again when it changed and stayed the same since the last poll (see the
     /// module). Blocking: run it off the async threads.
     pub fn poll(&self) -> Reload {
-        let now = stamp(&self.path);
-        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        let (in_use, seen) = *loaded;
-        if now == in_use {
-            loaded.1 = None;
+        if !self.watch.settled_change() {
             return Reload::Unchanged;
         }
-        if now != seen {
-            // Changed since the last look: perhaps still being written.
-            loaded.1 = now;
-            return Reload::Unchanged;
-        }
-        // The same changed version twice: settled. It is read once, whatever it holds.
-        loaded.0 = now;
-        loaded.1 = None;
-        drop(loaded);
-        let outcome = match std::fs::read(&self.path) {
+        let path = self.watch.path();
+        let outcome = match std::fs::read(path) {
             Ok(bytes) if !bytes.ends_with(b"\n") => {
                 Err("the file does not end with a line break (cut short?)".to_string())
             }
-            Ok(_) => KivSnapshot::load(&self.path).map_err(|e| e.to_string()),
-            Err(e) => Err(format!("cannot read {}: {e}", self.path.display())),
+            Ok(_) => KivSnapshot::load(path).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
         };
         match outcome {
             Ok(snapshot) => {

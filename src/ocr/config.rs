@@ -24,6 +24,22 @@ pub struct OcrConfig {
 }
 
 impl OcrConfig {
+    /// What keeps these settings from working (`config` gathers every component's).
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.page_timeout_secs == 0 || self.max_pages == 0 || self.max_pixels == 0 {
+            p.push("ocr: page_timeout_secs, max_pages and max_pixels must be at least 1".into());
+        }
+        let model_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '+';
+        if self.lang.trim().is_empty() || !self.lang.chars().all(model_name) {
+            p.push(format!(
+                "ocr.lang: not a Tesseract model name (e.g. swe): {:?}",
+                self.lang
+            ));
+        }
+        p
+    }
+
     /// The settings the OCR stage runs with.
     pub fn settings(&self) -> crate::ocr::OcrSettings {
         let d = crate::ocr::OcrSettings::default();

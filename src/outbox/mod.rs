@@ -1,15 +1,25 @@
 //! The outbox worker: delivers committed replies through the sink, retries temporary failures
 //! with exponential back-off, gives up after the configured time, and records every attempt.
+//! One algorithm for every sink (`ReplySink::deliver`): a sink whose sending cannot be taken
+//! back (SMTP) calls the hand-over fence before its point of no return, and such a reply's
+//! answer is recorded at once; a sink that can repeat a delivery harmlessly (the .eml files)
+//! does not, and its replies are recorded together at the end of the pass. The per-recipient
+//! limit is in `rate`, the settings in `settings`.
 
-use std::collections::HashMap;
+mod events;
+mod rate;
+mod settings;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::Utc;
 use futures::StreamExt;
-use serde::Deserialize;
 
 use crate::sink::{Delivery, ReplySink};
 use crate::store::Store;
+use events::ReplyEvent;
+use rate::RateLimiter;
+pub use settings::{OutboxSettings, RateLimitSettings};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryReport {
@@ -43,16 +53,16 @@ pub async fn deliver_due(
     let mut report = DeliveryReport::default();
     // Nothing of this instance is in flight now: what it still claims, an earlier pass left.
     store.drop_my_claims().await?;
-    if let ReplySink::Smtp(smtp) = sink {
+    if let Some(deadline) = sink.answer_deadline() {
         // Replies handed over whose sender died before the server's answer was recorded.
         let now = Utc::now().timestamp_millis();
-        let before = now - smtp.answer_deadline().as_millis() as i64;
+        let before = now - deadline.as_millis() as i64;
         for id in store.hold_replies_in_doubt(before, now).await? {
             in_doubt(
                 &id,
                 "its sender stopped before the server's answer was recorded",
+                &mut report,
             );
-            report.held += 1;
         }
     }
     loop {
@@ -80,7 +90,7 @@ pub async fn deliver_due(
             };
             if let Some(why) = limited {
                 store.reply_held(&reply.id, now, &why).await?;
-                tracing::warn!(reply = %reply.id, case = %reply.case_id, limit = %why, "reply held back by the rate limit");
+                ReplyEvent::RateLimited(&reply, &why).emit();
                 report.held += 1;
                 continue;
             }
@@ -91,74 +101,61 @@ pub async fn deliver_due(
             }
             to_send.push(reply);
         }
-        match sink {
-            ReplySink::Smtp(smtp) => {
-                // As many at once as the pool keeps connections; each is recorded as handed
-                // over just before its end of data, and its answer right after.
-                let results: Vec<_> = futures::stream::iter(to_send)
-                    .map(|reply| async move {
-                        let handed_at = AtomicI64::new(0);
-                        let hand_over = || async {
-                            let now = Utc::now().timestamp_millis();
-                            handed_at.store(now, Ordering::Relaxed);
-                            Ok(store.reply_handed_over(&reply.id, now).await?)
-                        };
-                        let delivery = smtp.deliver(&reply, hand_over).await?;
-                        let now = Utc::now().timestamp_millis();
-                        match &delivery {
-                            Delivery::Accepted(detail) => {
-                                record_answer(store, &reply.id, detail).await?
-                            }
-                            Delivery::Unanswered(_) => {
-                                let at = handed_at.load(Ordering::Relaxed);
-                                store.reply_in_doubt(&reply.id, now, at).await?;
-                            }
-                            _ => {}
-                        }
-                        anyhow::Ok((reply, now, delivery))
-                    })
-                    .buffer_unordered(smtp.connections())
-                    .collect()
-                    .await;
-                for r in results {
-                    let (reply, now, delivery) = r?;
-                    match delivery {
-                        Delivery::Accepted(_) => delivered(&reply, &mut report),
-                        Delivery::Unanswered(detail) => {
-                            in_doubt(&reply.id, &detail);
-                            report.held += 1;
-                        }
-                        Delivery::NotDelivered(e) => {
-                            not_delivered(store, settings, &reply, e, now, &mut report).await?
-                        }
-                        Delivery::Declined => {
-                            tracing::warn!(reply = %reply.id, case = %reply.case_id,
-                            "another instance took this reply over; not sent here")
-                        }
-                    }
-                }
-            }
-            ReplySink::File(file_sink) => {
-                let written = file_sink.deliver_all(to_send).await;
+        // As many at once as the sink takes (SMTP: one per kept connection). A reply handed
+        // over is recorded as such just before its point of no return, and its answer right
+        // after; the others' answers are recorded together below.
+        let results: Vec<_> = futures::stream::iter(to_send)
+            .map(|reply| async move {
+                let handed_at = AtomicI64::new(0);
+                let hand_over = || async {
+                    let now = Utc::now().timestamp_millis();
+                    handed_at.store(now, Ordering::Relaxed);
+                    Ok(store.reply_handed_over(&reply.id, now).await?)
+                };
+                let delivery = sink.deliver(&reply, hand_over).await?;
                 let now = Utc::now().timestamp_millis();
-                let mut sent = Vec::with_capacity(written.len());
-                let mut ok = Vec::with_capacity(written.len());
-                for (reply, result) in written {
-                    match result {
-                        Ok(detail) => {
-                            sent.push((reply.id.clone(), detail));
-                            ok.push(reply);
-                        }
-                        Err(e) => {
-                            not_delivered(store, settings, &reply, e, now, &mut report).await?
-                        }
+                let handed_at = handed_at.load(Ordering::Relaxed);
+                match &delivery {
+                    Delivery::Accepted(detail) if handed_at > 0 => {
+                        record_answer(store, &reply.id, detail).await?
                     }
+                    Delivery::Unanswered(_) => {
+                        store.reply_in_doubt(&reply.id, now, handed_at).await?;
+                    }
+                    _ => {}
                 }
-                store.replies_sent(&sent, now).await?;
-                for reply in &ok {
-                    delivered(reply, &mut report);
+                anyhow::Ok((reply, now, delivery, handed_at > 0))
+            })
+            .buffer_unordered(sink.parallelism())
+            .collect()
+            .await;
+        let mut accepted = Vec::new();
+        let mut unrecorded = Vec::new();
+        for r in results {
+            let (reply, now, delivery, handed) = r?;
+            match delivery {
+                Delivery::Accepted(detail) => {
+                    if !handed {
+                        unrecorded.push((reply.id.clone(), detail));
+                    }
+                    accepted.push(reply);
+                }
+                Delivery::Unanswered(detail) => in_doubt(&reply.id, &detail, &mut report),
+                Delivery::NotDelivered(e) => {
+                    not_delivered(store, settings, &reply, e, now, &mut report).await?
+                }
+                Delivery::Declined => {
+                    tracing::warn!(reply = %reply.id, case = %reply.case_id,
+                    "another instance took this reply over; not sent here")
                 }
             }
+        }
+        // Delivered again harmlessly if this commit is lost: one transaction for the pass.
+        store
+            .replies_sent(&unrecorded, Utc::now().timestamp_millis())
+            .await?;
+        for reply in &accepted {
+            delivered(reply, &mut report);
         }
         if report.sent == sent_before {
             return Ok(report);
@@ -197,18 +194,14 @@ pub async fn deliver_once(
     rate: &RateLimitSettings,
 ) -> anyhow::Result<DeliveryReport> {
     let report = deliver_due(store, sink, settings, rate).await;
-    if let ReplySink::Smtp(smtp) = sink {
-        smtp.close().await;
-    }
+    sink.close().await;
     report
 }
 
-/// A reply whose delivery is in doubt is held for staff (`Store::reply_in_doubt`): logged
-/// and counted, never sent again by itself.
-fn in_doubt(reply: &str, detail: &str) {
-    tracing::warn!(reply = %reply, %detail,
-        "reply in doubt: the SMTP server may have it; held for staff, not sent again");
-    metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "in_doubt").increment(1);
+/// A reply whose delivery is in doubt is held for staff (`Store::reply_in_doubt`).
+fn in_doubt(id: &str, detail: &str, report: &mut DeliveryReport) {
+    ReplyEvent::InDoubt { id, detail }.emit();
+    report.held += 1;
 }
 
 /// Records the server's acceptance, trying again for a while when the store does not answer
@@ -235,9 +228,8 @@ const RECORD_ANSWER_FOR: std::time::Duration = std::time::Duration::from_secs(30
 
 fn delivered(reply: &crate::store::OutboxRow, report: &mut DeliveryReport) {
     crate::telemetry::component_seen(crate::telemetry::Component::Sink, true);
-    tracing::info!(reply = %reply.id, case = %reply.case_id, "reply delivered");
+    ReplyEvent::Delivered(reply).emit();
     report.sent += 1;
-    metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "sent").increment(1);
 }
 
 /// Records a failed delivery: retried with back-off while it is temporary and young enough,
@@ -259,84 +251,14 @@ async fn not_delivered(
     if e.temporary && age_ms < give_up_ms {
         let next = now + backoff_ms(settings, reply.attempts);
         store.reply_retry(&reply.id, now, &e.message, next).await?;
-        tracing::warn!(reply = %reply.id, case = %reply.case_id, error = %e, attempt = reply.attempts + 1, "reply delivery failed; will retry");
+        ReplyEvent::Retry(reply, &e).emit();
         report.retried += 1;
-        metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "retry").increment(1);
     } else {
         store.reply_failed(&reply.id, now, &e.message).await?;
-        tracing::error!(reply = %reply.id, case = %reply.case_id, error = %e, "reply delivery failed for good");
+        ReplyEvent::Failed(reply, &e).emit();
         report.failed += 1;
-        metrics::counter!(crate::telemetry::REPLY_DELIVERIES, "result" => "failed").increment(1);
     }
     Ok(())
-}
-
-/// The per-recipient rate limit over one pass: the store is asked once per recipient (the
-/// count scans the outbox), and what this pass sends is added on top.
-#[derive(Default)]
-struct RateLimiter {
-    /// Lower-cased recipient (ASCII, as SQLite's `lower`) → replies sent within the window
-    /// and within 24 h.
-    sent: HashMap<String, (i64, i64)>,
-}
-
-impl RateLimiter {
-    /// Why a reply to `recipient` must be held back now, if it must. Counts replies already
-    /// sent, so a robot that answers every reply without marking itself gets at most the limit.
-    async fn over(
-        &mut self,
-        store: &Store,
-        rate: &RateLimitSettings,
-        recipient: &str,
-        now_ms: i64,
-    ) -> anyhow::Result<Option<String>> {
-        if rate.max_per_window == 0 && rate.max_per_day == 0 {
-            return Ok(None);
-        }
-        let key = recipient.to_ascii_lowercase();
-        let (window, day) = match self.sent.get(&key) {
-            Some(counts) => *counts,
-            None => {
-                let window = if rate.max_per_window > 0 {
-                    store
-                        .replies_sent_to(recipient, now_ms - rate.window_secs as i64 * 1000)
-                        .await?
-                } else {
-                    0
-                };
-                let day = if rate.max_per_day > 0 {
-                    store
-                        .replies_sent_to(recipient, now_ms - 86_400_000)
-                        .await?
-                } else {
-                    0
-                };
-                self.sent.insert(key, (window, day));
-                (window, day)
-            }
-        };
-        if rate.max_per_window > 0 && window >= i64::from(rate.max_per_window) {
-            return Ok(Some(format!(
-                "rate limit: {window} replies to this recipient within {} s (max {})",
-                rate.window_secs, rate.max_per_window
-            )));
-        }
-        if rate.max_per_day > 0 && day >= i64::from(rate.max_per_day) {
-            return Ok(Some(format!(
-                "rate limit: {day} replies to this recipient within 24 h (max {})",
-                rate.max_per_day
-            )));
-        }
-        Ok(None)
-    }
-
-    /// Counts a reply to `recipient` sent in this pass.
-    fn sent(&mut self, recipient: &str) {
-        if let Some((window, day)) = self.sent.get_mut(&recipient.to_ascii_lowercase()) {
-            *window += 1;
-            *day += 1;
-        }
-    }
 }
 
 /// Delay before the next attempt: initial × 2^attempts, capped.
@@ -348,51 +270,6 @@ pub fn backoff_ms(settings: &OutboxSettings, attempts: i64) -> i64 {
         attempts,
     );
     delay.min(i64::MAX as u64) as i64
-}
-
-// `[outbox]` and `[rate_limit]`: owned by the outbox, gathered by `config`.
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct OutboxSettings {
-    /// First retry delay; doubles per attempt up to `max_backoff_secs`.
-    pub initial_backoff_secs: u64,
-    pub max_backoff_secs: u64,
-    /// After this long without success a reply is marked failed.
-    pub give_up_after_hours: u64,
-}
-
-impl Default for OutboxSettings {
-    fn default() -> Self {
-        OutboxSettings {
-            initial_backoff_secs: 5,
-            max_backoff_secs: 3600,
-            give_up_after_hours: 72,
-        }
-    }
-}
-
-/// Per-recipient limit on the automatic replies to incoming mail: breaks loops with robots
-/// that do not mark themselves. A unit that sends 20 forms within an hour gets 20 receipts;
-/// what staff trigger is never counted or held.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct RateLimitSettings {
-    /// At most `max_per_window` replies to one address within `window_secs`…
-    pub max_per_window: u32,
-    pub window_secs: u64,
-    /// …and at most `max_per_day` within 24 hours. 0 turns a limit off.
-    pub max_per_day: u32,
-}
-
-impl Default for RateLimitSettings {
-    fn default() -> Self {
-        RateLimitSettings {
-            max_per_window: 30,
-            window_secs: 600,
-            max_per_day: 100,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -418,9 +295,9 @@ mod tests {
 mod delivery_tests {
     use super::RateLimitSettings;
     use super::*;
+    use crate::case::RenderedReply;
     use crate::case::{CaseContext, CaseKind, CheckedCase, Fields};
     use crate::sink::FileSink;
-    use crate::store::RenderedReply;
     use crate::store::{MailRecord, Recorded};
 
     /// Records one email from `a@b.se` with one case and its reply; returns the case number.

@@ -9,10 +9,10 @@ use lettre::message::Mailbox;
 use lettre::Message;
 use minijinja::{context, Environment};
 
+use crate::case::RenderedReply;
 use crate::case::{CaseKind, CheckedCase, Decision};
 use crate::forms::spec::FormKind;
 use crate::pipeline::parse::ParsedMail;
-use crate::store::RenderedReply;
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();

@@ -77,41 +77,4 @@ impl FileSink {
             .map_err(|e| temporary(format!("cannot move the reply file: {e}")))?;
         Ok(format!("written to {}", target.display()))
     }
-
-    /// Writes several replies on all cores (blocking threads); each result is `deliver`'s. A
-    /// reply whose thread failed is left out: it stays pending and is written next time.
-    pub async fn deliver_all(
-        &self,
-        replies: Vec<OutboxRow>,
-    ) -> Vec<(OutboxRow, Result<String, SinkError>)> {
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        let per_thread = replies.len().div_ceil(threads).max(1);
-        let mut rest = replies.into_iter().peekable();
-        let mut tasks = Vec::with_capacity(threads);
-        while rest.peek().is_some() {
-            let chunk: Vec<OutboxRow> = rest.by_ref().take(per_thread).collect();
-            let sink = self.clone();
-            tasks.push(tokio::task::spawn_blocking(move || {
-                chunk
-                    .into_iter()
-                    .map(|reply| {
-                        let result = sink.deliver(&reply);
-                        (reply, result)
-                    })
-                    .collect::<Vec<_>>()
-            }));
-        }
-        let mut written = Vec::new();
-        for task in tasks {
-            match task.await {
-                Ok(results) => written.extend(results),
-                Err(e) => {
-                    tracing::error!(error = %e, "writing reply files failed; they stay pending")
-                }
-            }
-        }
-        written
-    }
 }

@@ -71,6 +71,34 @@ impl Default for SmtpSettings {
 }
 
 impl SmtpSettings {
+    /// What keeps these settings from working (`config` gathers every component's).
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.host.trim().is_empty() {
+            p.push("smtp.host: must be set when sink.kind = \"smtp\"".into());
+        }
+        if self.security == Security::Plain && !crate::net::is_loopback(&self.host) {
+            p.push(format!(
+                "smtp.security: plain is allowed only to a loopback address, not {}",
+                self.host
+            ));
+        }
+        if self.username.is_some() && self.password.is_none() == self.password_file.is_none() {
+            p.push(
+                "smtp.password / smtp.password_file: set exactly one when smtp.username is set"
+                    .into(),
+            );
+        }
+        if let Some(f) = self.ca_file.as_ref().filter(|f| !f.is_file()) {
+            p.push(format!("smtp.ca_file: no such file: {}", f.display()));
+        }
+        if self.timeout_secs == 0 || self.pool_max_size == 0 {
+            p.push("smtp.timeout_secs / pool_max_size: must be at least 1".into());
+        }
+        p.extend(self.hello_name_problem());
+        p
+    }
+
     /// Why `hello_name` cannot be used in EHLO, when it cannot.
     pub fn hello_name_problem(&self) -> Option<String> {
         let name = self.hello_name.as_deref()?;

@@ -156,6 +156,7 @@ impl MaildirSource {
                     display: path.display().to_string(),
                     source_ref,
                     raw,
+                    oversized: None,
                 }),
                 // Acknowledged meanwhile (the listing is older than the move), or unreadable
                 // for now: the next round sees.

@@ -30,6 +30,9 @@ pub struct Input {
     /// The delivery's identity in the store.
     pub source_ref: String,
     pub raw: Vec<u8>,
+    /// Set (to its size) for a message too large to download: `raw` is its header only, and
+    /// the pipeline quarantines it unread.
+    pub oversized: Option<u64>,
 }
 
 /// A settled email to acknowledge at its source, with the outcome that was committed.
@@ -134,6 +137,7 @@ pub fn read_files(paths: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
             display: path.display().to_string(),
             source_ref,
             raw,
+            oversized: None,
         });
     }
     Ok(inputs)

@@ -16,23 +16,13 @@ pub mod terms;
 
 use serde::Serialize;
 
-use crate::case::{CheckedCase, IgnoreReason};
+use crate::case::{CheckedCase, IgnoreReason, RenderedReply};
 
 pub use attempts::MAX_UNFINISHED_ATTEMPTS;
 pub use postgres::PgStore;
 pub use settings::{StoreKind, StoreSettings};
 pub use sqlite::SqliteStore;
 pub use staff::*;
-
-/// A reply ready for the outbox (the store keeps it until it is sent): its envelope and the whole message.
-#[derive(Debug, Clone)]
-pub struct RenderedReply {
-    pub message_id: String,
-    pub sender: String,
-    pub recipient: String,
-    pub subject: String,
-    pub raw: Vec<u8>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -157,6 +147,13 @@ pub enum Recorded {
 /// Builds the reply of a case once its number is known.
 pub type RenderReply<'a> =
     dyn Fn(&CheckedCase, &str, &str) -> Option<RenderedReply> + Send + Sync + 'a;
+
+/// The states in which a delivery's answer (accepted, refused) may still change a reply:
+/// pending (not handed over) or handed over with its answer not recorded yet. Every outbox
+/// change a sender makes is guarded by it: a reply held in doubt, withdrawn, failed or
+/// already answered is not changed by a late answer.
+pub const AWAITING_ANSWER: &str =
+    "(status = 'pending' OR (status = 'sent' AND sending_at IS NOT NULL))";
 
 /// A reply waiting in the outbox.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -626,7 +623,9 @@ impl Store {
         dispatch!(self, s => s.replies_sent(sent, now_ms).await)
     }
 
-    /// A failed attempt recorded: retried later (`next_ms`) or, `give_up`, failed.
+    /// A failed attempt recorded: retried later (`next_ms`) or, `give_up`, failed. Only a
+    /// reply still awaiting its answer changes (see [`AWAITING_ANSWER`]): a late refusal
+    /// leaves one that another instance held in doubt, or that staff withdrew, as it is.
     async fn reply_not_sent(
         &self,
         id: &str,
@@ -645,13 +644,13 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             if give_up {
-                sqlx::query("UPDATE outbox SET status = 'failed', sent_at = NULL, attempts = attempts + 1, last_error = $2, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1 AND status IN ('pending', 'sent')")
+                sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE outbox SET status = 'failed', sent_at = NULL, attempts = attempts + 1, last_error = $2, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1 AND {AWAITING_ANSWER}")))
                     .bind(id)
                     .bind(detail)
                     .execute(&mut *tx)
                     .await?;
             } else {
-                sqlx::query("UPDATE outbox SET status = 'pending', sent_at = NULL, attempts = attempts + 1, last_error = $2, next_attempt_at = $3, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1 AND status IN ('pending', 'sent')")
+                sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE outbox SET status = 'pending', sent_at = NULL, attempts = attempts + 1, last_error = $2, next_attempt_at = $3, claimed_by = NULL, claimed_until = NULL, sending_at = NULL WHERE id = $1 AND {AWAITING_ANSWER}")))
                     .bind(id)
                     .bind(detail)
                     .bind(next_ms.unwrap_or(now_ms))
@@ -950,8 +949,45 @@ impl Store {
         dispatch!(self, s => s.case_units(filter).await)
     }
 
+    /// A case with its email, replies, audit trail (in the order it was written) and
+    /// delivery reports.
     pub async fn case_detail(&self, id: &str) -> Result<Option<CaseDetail>, StoreError> {
-        dispatch!(self, s => s.case_detail(id).await)
+        const CASE: &str = "SELECT c.id, c.kind, c.decision, c.state, c.fields, c.reasons, c.warnings, c.attachment, c.pages, c.created_at,
+                    m.source_ref, m.message_id, m.sender, m.subject, m.headers,
+                    c.manager_mail, c.holder_mail, c.card_number, c.updated_at, c.purged_at, m.email_date,
+                    c.attachment_index, m.content_hash, m.purged_at AS message_purged_at,
+                    c.verify, c.field_boxes, c.message AS message_row, c.kiv_name
+             FROM cases c JOIN messages m ON m.id = c.message WHERE c.id = $1";
+        const REPLIES: &str =
+            "SELECT id, recipient, subject, status, attempts, sent_at, last_error, raw
+             FROM outbox WHERE case_id = $1 ORDER BY id";
+        const BOUNCES: &str = "SELECT b.at, b.outbox_id, b.action, b.status, m.sender, m.subject
+             FROM bounces b JOIN messages m ON m.id = b.message WHERE b.case_id = $1 ORDER BY b.at, b.id";
+        // Rows of one millisecond in the order they were written: SQLite's rowid, a sequence
+        // in PostgreSQL.
+        let audit = format!(
+            "SELECT at, actor, action, before, after, comment FROM audit WHERE case_id = $1 ORDER BY at, {}",
+            match self {
+                Store::Sqlite(_) => "rowid",
+                Store::Postgres(_) => "seq",
+            }
+        );
+        dispatch!(self, s => {
+            let case = sqlx::query_as::<_, CaseRow>(CASE).bind(id).fetch_optional(&s.pool).await?;
+            let Some(case) = case else { return Ok(None) };
+            let replies = sqlx::query_as::<_, ReplyRow>(REPLIES).bind(id).fetch_all(&s.pool).await?;
+            let audit = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(audit))
+                .bind(id)
+                .fetch_all(&s.pool)
+                .await?;
+            let bounces = sqlx::query_as::<_, BounceRow>(BOUNCES).bind(id).fetch_all(&s.pool).await?;
+            Ok(Some(CaseDetail {
+                case,
+                replies,
+                audit,
+                bounces,
+            }))
+        })
     }
 
     /// Applies staff's verification of a case atomically (see `crate::casework::verification`).

@@ -10,10 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
 use super::sqlite::{push_audit, push_cases, year_of, Arg, Script};
-use super::{
-    new_id, AuditRow, BounceRow, CaseDetail, CaseRow, MailRecord, OutboxRow, Recorded, RenderReply,
-    ReplyRow, StoreError, WaitingMail,
-};
+use super::{new_id, MailRecord, OutboxRow, Recorded, RenderReply, StoreError, WaitingMail};
 use crate::case::{CheckedCase, IgnoreReason};
 
 /// Namespaces of the transaction-level advisory locks (`pg_advisory_xact_lock(ns, key)`).
@@ -340,11 +337,12 @@ impl PgStore {
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $2, last_error = NULL,
                  claimed_by = NULL, claimed_until = NULL, sending_at = NULL
-             WHERE id = ANY($1)",
-        )
+             WHERE id = ANY($1) AND {}",
+            super::AWAITING_ANSWER
+        )))
         .bind(&ids)
         .bind(now_ms)
         .execute(&mut *tx)
@@ -378,46 +376,6 @@ impl PgStore {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    pub async fn case_detail(&self, id: &str) -> Result<Option<CaseDetail>, StoreError> {
-        let case = sqlx::query_as::<_, CaseRow>(
-            "SELECT c.id, c.kind, c.decision, c.state, c.fields, c.reasons, c.warnings, c.attachment, c.pages, c.created_at,
-                    m.source_ref, m.message_id, m.sender, m.subject, m.headers,
-                    c.manager_mail, c.holder_mail, c.card_number, c.updated_at, c.purged_at, m.email_date,
-                    c.attachment_index, m.content_hash, m.purged_at AS message_purged_at,
-                    c.verify, c.field_boxes, c.message AS message_row, c.kiv_name
-             FROM cases c JOIN messages m ON m.id = c.message WHERE c.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(case) = case else { return Ok(None) };
-        let replies = sqlx::query_as::<_, ReplyRow>(
-            "SELECT id, recipient, subject, status, attempts, sent_at, last_error, raw FROM outbox WHERE case_id = $1 ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        let audit = sqlx::query_as::<_, AuditRow>(
-            "SELECT at, actor, action, before, after, comment FROM audit WHERE case_id = $1 ORDER BY at, seq",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        let bounces = sqlx::query_as::<_, BounceRow>(
-            "SELECT b.at, b.outbox_id, b.action, b.status, m.sender, m.subject
-             FROM bounces b JOIN messages m ON m.id = b.message WHERE b.case_id = $1 ORDER BY b.at, b.id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(Some(CaseDetail {
-            case,
-            replies,
-            audit,
-            bounces,
-        }))
     }
 
     pub async fn apply_verification(
@@ -472,7 +430,7 @@ pub(super) async fn insert_reply(
     tx: &mut sqlx::PgConnection,
     reply_id: &str,
     case_id: &str,
-    reply: &super::RenderedReply,
+    reply: &crate::case::RenderedReply,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let mut script = Script::default();

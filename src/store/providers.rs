@@ -148,6 +148,11 @@ const INSERT_PROVIDER: &str =
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING";
 /// A new open period ($1 key, $2 from).
 const OPEN_PERIOD: &str = "INSERT INTO provider_periods (key, connected_from) VALUES ($1, $2)";
+/// One provider's periods, oldest first.
+const PERIODS_OF: &str = "SELECT connected_from, disconnected_from FROM provider_periods
+                          WHERE key = $1 ORDER BY connected_from";
+/// How many register changes were made by anyone but `$1` (the system's CSV copy).
+const EVENTS_BY_OTHERS: &str = "SELECT COUNT(*) FROM provider_events WHERE actor <> $1";
 
 /// Writes one event row inside the caller's transaction.
 macro_rules! event {
@@ -291,9 +296,7 @@ impl Store {
                 }
             }
             if let Some(from) = &from {
-                let periods: Vec<(String, Option<String>)> = sqlx::query_as(
-                    "SELECT connected_from, disconnected_from FROM provider_periods WHERE key = $1",
-                )
+                let periods: Vec<(String, Option<String>)> = sqlx::query_as(PERIODS_OF)
                 .bind(key)
                 .fetch_all(&mut *tx)
                 .await?;
@@ -369,10 +372,7 @@ impl Store {
         let on_text = ymd(on);
         dispatch_store!(self, s => {
             let mut tx = s.pool.begin().await?;
-            let periods: Vec<(String, Option<String>)> = sqlx::query_as(
-                "SELECT connected_from, disconnected_from FROM provider_periods WHERE key = $1
-                 ORDER BY connected_from",
-            )
+            let periods: Vec<(String, Option<String>)> = sqlx::query_as(PERIODS_OF)
             .bind(key)
             .fetch_all(&mut *tx)
             .await?;
@@ -427,9 +427,7 @@ impl Store {
     /// Whether a person (an actor other than `system`) has changed the register: until then
     /// it is a copy of the CSV that the CSV may replace (`casework::register::seed`).
     pub async fn providers_kept_by_staff(&self, system: &str) -> Result<bool, StoreError> {
-        let n: i64 = dispatch_store!(self, s => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM provider_events WHERE actor <> $1",
-        )
+        let n: i64 = dispatch_store!(self, s => sqlx::query_scalar(EVENTS_BY_OTHERS)
         .bind(system)
         .fetch_one(&s.pool)
         .await?);
@@ -445,8 +443,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         dispatch_store!(self, s => {
             let mut tx = s.pool.begin().await?;
-            let by_staff: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM provider_events WHERE actor <> $1")
+            let by_staff: i64 = sqlx::query_scalar(EVENTS_BY_OTHERS)
                     .bind(who.actor)
                     .fetch_one(&mut *tx)
                     .await?;

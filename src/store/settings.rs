@@ -54,3 +54,15 @@ impl Default for StoreSettings {
         }
     }
 }
+
+impl StoreSettings {
+    /// What keeps these settings from working (`config` gathers every component's).
+    pub fn problems(&self) -> Vec<String> {
+        let postgres_url =
+            self.url.starts_with("postgres://") || self.url.starts_with("postgresql://");
+        match self.kind == StoreKind::Postgres && !postgres_url {
+            true => vec!["store.url: a postgres://user@host/database URL is needed with store.kind = \"postgres\"".to_string()],
+            false => Vec::new(),
+        }
+    }
+}

@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
-use super::RenderedReply;
 use super::{dispatch_store, CaseSummary, Store, StoreError};
+use crate::case::RenderedReply;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct UserRow {

@@ -136,7 +136,7 @@ pub(super) async fn login(
     }
     if let Some(minutes) = locked {
         tracing::warn!(
-            user = %crate::intake::log_token(&username),
+            user = %crate::pipeline::log_token(&username),
             "login refused: too many failed attempts"
         );
         return login_form(
@@ -173,7 +173,7 @@ pub(super) async fn login(
             {
                 return internal(e);
             }
-            tracing::warn!(user = %crate::intake::log_token(&username), "failed login");
+            tracing::warn!(user = %crate::pipeline::log_token(&username), "failed login");
             return login_form(
                 &state,
                 StatusCode::UNAUTHORIZED,

@@ -34,7 +34,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::clock::Clock;
-use crate::intake::IntakeParts;
+use crate::pipeline::IntakeParts;
 use crate::pipeline::IntakeSettings;
 use crate::store::Store;
 pub use session::Staff;
@@ -62,7 +62,7 @@ struct Inner {
     renders: tokio::sync::Semaphore,
     /// The checks staff's verification runs again (KIV, the register): the daemon's own, or
     /// loaded from `parts` the first time it is needed.
-    engine: tokio::sync::OnceCell<Arc<crate::intake::Intake>>,
+    engine: tokio::sync::OnceCell<Arc<crate::pipeline::Intake>>,
     parts: IntakeParts,
 }
 
@@ -106,7 +106,7 @@ impl WebState {
     pub fn with_intake(
         store: Store,
         settings: &WebParts,
-        intake: Arc<crate::intake::Intake>,
+        intake: Arc<crate::pipeline::Intake>,
         clock: Clock,
     ) -> WebState {
         let state = WebState::new(store, settings, clock);
@@ -114,13 +114,13 @@ impl WebState {
         state
     }
 
-    async fn engine(&self) -> anyhow::Result<Arc<crate::intake::Intake>> {
+    async fn engine(&self) -> anyhow::Result<Arc<crate::pipeline::Intake>> {
         let engine = self
             .inner
             .engine
             .get_or_try_init(|| async {
                 let settings = self.inner.parts.clone();
-                tokio::task::spawn_blocking(move || crate::intake::Intake::load(settings))
+                tokio::task::spawn_blocking(move || crate::pipeline::Intake::load(settings))
                     .await?
                     .map(Arc::new)
             })

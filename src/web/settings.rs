@@ -55,6 +55,24 @@ impl Default for HttpSettings {
 }
 
 impl HttpSettings {
+    /// What keeps these settings from working (`config` gathers every component's).
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let listen = self.listen.trim();
+        if !listen.is_empty() && listen.parse::<std::net::SocketAddr>().is_err() {
+            p.push(format!(
+                "http.listen: not an address and port (e.g. 127.0.0.1:8080): {}",
+                self.listen
+            ));
+        }
+        if let Err(bad) = self.proxies() {
+            p.push(format!(
+                "http.trusted_proxies: not an address or CIDR block (e.g. 10.0.0.0/8): {bad}"
+            ));
+        }
+        p
+    }
+
     /// `trusted_proxies` parsed; the first entry that is not an address or a CIDR block is
     /// the error.
     pub fn proxies(&self) -> Result<Vec<super::client::Cidr>, String> {
@@ -62,5 +80,19 @@ impl HttpSettings {
             .iter()
             .map(|p| super::client::Cidr::parse(p).ok_or_else(|| p.clone()))
             .collect()
+    }
+}
+
+impl WebSettings {
+    /// What keeps these settings from working (`config` gathers every component's).
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.session_hours == 0 || self.session_hours > 24 * 31 {
+            p.push("web.session_hours: must be between 1 and 744".into());
+        }
+        if self.max_failed_logins == 0 || self.lockout_minutes == 0 {
+            p.push("web.max_failed_logins and web.lockout_minutes: must be at least 1".into());
+        }
+        p
     }
 }

@@ -1040,7 +1040,7 @@ mod tests {
             ("the message is larger than 26214400 bytes", "För stort: meddelandet är större än de 25,0 MB som tjänsten tar emot."),
             ("the message is 30000000 bytes, larger than 26214400 bytes; not downloaded", "För stort: meddelandet är större än de 25,0 MB som tjänsten tar emot."),
             ("processing took longer than 120 s", "Behandlingen tog längre tid än 120 s och avbröts."),
-            (&crate::intake::poison_error(2), "Tjänsten avbröts upprepade gånger medan meddelandet lästes (till exempel av minnesgränsen) och läser det inte igen av sig själv. Behandla igen först när orsaken är åtgärdad."),
+            (&crate::pipeline::poison_error(2), "Tjänsten avbröts upprepade gånger medan meddelandet lästes (till exempel av minnesgränsen) och läser det inte igen av sig själv. Behandla igen först när orsaken är åtgärdad."),
             ("processing the email failed unexpectedly (a panic)", "Behandlingen avbröts av ett oväntat fel i tjänsten."),
             ("processing the email failed unexpectedly", "Behandlingen avbröts av ett oväntat fel i tjänsten."),
             ("a scan needs text recognition and tesseract (Swedish) is not installed here; process the email again once it is", "En skannad blankett kräver textigenkänning (Tesseract med svenska), som inte är installerad. Behandla igen när den är det."),

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use tjid_intake::case::{Decision, Finding, ReasonCode, WarningCode};
 use tjid_intake::config::Settings;
-use tjid_intake::intake::Intake;
+use tjid_intake::pipeline::Intake;
 use tjid_intake::store::{MailRecord, Recorded, Store};
 
 /// The held case: its number, the field it waits on, the value as read and the right one.

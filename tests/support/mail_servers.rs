@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use tjid_intake::config::Settings;
 use tjid_intake::forms::spec::FormKind;
-use tjid_intake::intake::Intake;
+use tjid_intake::pipeline::Intake;
 use tjid_intake::sink::{ReplySink, SmtpSink};
 use tjid_intake::source::ConnectionStatus;
 use tjid_intake::store::Store;

@@ -4,14 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
 use futures::TryStreamExt;
 
 use super::AfterAction;
 use super::{source_ref, uid_set, Batch, Conn, ImapError, ImapSession, ImapSource};
 use crate::case::EmailOutcome;
 use crate::source::Input;
-use crate::store::{MailRecord, Store};
+use crate::store::Store;
 
 impl ImapSource {
     fn keywords(&self) -> Vec<String> {
@@ -120,32 +119,31 @@ impl ImapSource {
                     display: source_ref.clone(),
                     source_ref,
                     raw,
+                    oversized: None,
                 }),
                 // Expunged by someone else between the two FETCHes: nothing to record.
                 None => tracing::info!(uid = *uid, "message vanished before it could be read"),
             }
         }
         for uid in &oversized {
-            self.record_oversized(session, store, position.uid_validity, *uid)
-                .await?;
-            acks.push((*uid, EmailOutcome::Quarantined));
+            inputs.push(self.oversized(session, position.uid_validity, *uid).await?);
         }
 
-        // Messages recorded before and oversized ones are committed already: acknowledge them
-        // now, not only once the batch is settled.
+        // Messages recorded before are committed already: acknowledge them now, not only once
+        // the batch is settled.
         self.acknowledge_uids(session, *features, &acks).await?;
         c.batch = Some(Batch { max_uid });
         Ok(inputs)
     }
 
-    /// A message above the size limit is not downloaded: its header is recorded, quarantined.
-    async fn record_oversized(
+    /// A message above the size limit is not downloaded: its header alone goes on, and the
+    /// pipeline quarantines it unread (`Input::oversized`).
+    async fn oversized(
         &self,
         session: &mut ImapSession,
-        store: &Store,
         validity: u32,
         uid: u32,
-    ) -> Result<(), ImapError> {
+    ) -> Result<Input, ImapError> {
         let set = uid.to_string();
         let fetched = self
             .bounded("UID FETCH BODY.PEEK[HEADER]", async {
@@ -160,35 +158,13 @@ impl ImapSource {
             .find_map(|f| f.header().map(<[u8]>::to_vec))
             .unwrap_or_default();
         let size = fetched.iter().find_map(|f| f.size).unwrap_or(0);
-        let parsed = crate::pipeline::parse::parse_mail(&header).ok();
-        let record = MailRecord {
-            source_ref: source_ref(validity, uid),
-            message_id: parsed.as_ref().and_then(|m| m.message_id.clone()),
-            content_hash: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&header)),
-            received_at: Utc::now().timestamp_millis(),
-            email_date: parsed.as_ref().and_then(|m| m.date).map(|d| d.to_rfc3339()),
-            sender: parsed.as_ref().and_then(|m| m.from.clone()),
-            subject: parsed
-                .as_ref()
-                .map(|m| m.subject.clone())
-                .unwrap_or_default(),
-            headers: parsed
-                .as_ref()
-                .map(|m| m.raw_headers.clone())
-                .unwrap_or_default(),
-            ignored: None,
-            error: Some(format!(
-                "the message is {size} bytes, larger than {} bytes; not downloaded",
-                self.max_message_bytes
-            )),
-            bounce: None,
-        };
-        let no_reply = |_: &crate::case::CheckedCase, _: &str, _: &str| None;
-        store
-            .record(&record, &[], &no_reply, record.received_at)
-            .await
-            .map_err(ImapError::Record)?;
         tracing::warn!(uid, size, "message too large; quarantined without download");
-        Ok(())
+        let source_ref = source_ref(validity, uid);
+        Ok(Input {
+            display: source_ref.clone(),
+            source_ref,
+            raw: header,
+            oversized: Some(u64::from(size)),
+        })
     }
 }
