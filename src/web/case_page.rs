@@ -218,7 +218,7 @@ pub(super) async fn show_case(
                 typed => typed,
                 open_orders => open_orders,
             },
-            view,
+            minijinja::Value::from_serialize(&view),
             base,
         ]),
     );

@@ -608,6 +608,97 @@ fn bounce_sv(text: &str) -> String {
     out
 }
 
+/// What the case page shows of one case (`case.html.j2`): typed, so that a field renamed
+/// here or in the store is a compile error, not an empty cell.
+#[derive(Serialize)]
+pub struct CaseView {
+    c: CaseHeaderView,
+    fields: Vec<FieldView>,
+    reasons: Vec<String>,
+    reasons_stand: bool,
+    warnings: Vec<String>,
+    links: Vec<Link>,
+    actions: Vec<ActionView>,
+    replies: Vec<ReplyView>,
+    held_replies: usize,
+    held_in_doubt: usize,
+    /// A held case: its uncertain fields (SPEC §4.4).
+    verify: Vec<EditView>,
+    /// A rejected case: every field of its table, to correct.
+    correct: Vec<EditView>,
+    audit: Vec<AuditView>,
+}
+
+#[derive(Serialize)]
+struct CaseHeaderView {
+    id: String,
+    kind: String,
+    state: String,
+    state_code: String,
+    decision: &'static str,
+    current_decision: &'static str,
+    received: String,
+    purged: Option<String>,
+    sender: Option<String>,
+    subject: String,
+    email_date: Option<String>,
+    email_date_sv: Option<String>,
+    message_id: Option<String>,
+    attachment: Option<String>,
+    pages: Option<String>,
+    source_ref: String,
+    headers: String,
+}
+
+#[derive(Serialize)]
+struct ActionView {
+    code: &'static str,
+    label: &'static str,
+    note: &'static str,
+    card: bool,
+    comment_required: bool,
+}
+
+/// A field staff may confirm or correct: its input (and the crop of its box), or, without a
+/// key, the reasons that rest on no one field.
+#[derive(Serialize, Default)]
+struct EditView {
+    key: Option<&'static str>,
+    label: Option<&'static str>,
+    value: Option<String>,
+    options: Option<Vec<OptionView>>,
+    crop: bool,
+    reasons: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct OptionView {
+    export: &'static str,
+    label: &'static str,
+}
+
+#[derive(Serialize)]
+struct ReplyView {
+    id: String,
+    recipient: String,
+    subject: String,
+    status: String,
+    status_code: String,
+    attempts: i64,
+    sent: Option<String>,
+    last_error: Option<String>,
+    body: String,
+}
+
+#[derive(Serialize)]
+struct AuditView {
+    at: String,
+    actor: String,
+    action: String,
+    change: String,
+    comment: Option<String>,
+}
+
 #[derive(Serialize)]
 struct FieldView {
     label: String,
@@ -647,7 +738,7 @@ fn current_decision_sv(state: &str) -> &'static str {
 }
 
 /// The case page's own part of the context.
-pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreError> {
+pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<CaseView, StoreError> {
     let c = &d.case;
     let fields: Json = serde_json::from_str(&c.fields).unwrap_or(Json::Null);
     let reasons = findings(&c.reasons);
@@ -714,7 +805,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
         }
     }
 
-    let actions: Vec<Value> = if c.purged_at.is_some() {
+    let actions: Vec<ActionView> = if c.purged_at.is_some() {
         Vec::new()
     } else {
         allowed_actions(&c.kind, &c.state)
@@ -735,12 +826,12 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                         "Det gamla och det nya numret sparas i historiken. Inget meddelande skickas."
                     }
                 };
-                context! {
-                    code => a.as_str(),
-                    label => a.label_sv(),
-                    note => note,
-                    card => a.takes_card_number(),
-                    comment_required => a.needs_comment(),
+                ActionView {
+                    code: a.as_str(),
+                    label: a.label_sv(),
+                    note,
+                    card: a.takes_card_number(),
+                    comment_required: a.needs_comment(),
                 }
             })
             .collect()
@@ -750,65 +841,79 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
     // case offers to correct any field of its table.
     let boxes: Vec<crate::forms::FieldBox> =
         serde_json::from_str(&c.field_boxes).unwrap_or_default();
-    let editable = |key: &str| -> Option<Value> {
+    let editable = |key: &str| -> Option<EditView> {
         if key == crate::forms::spec::SIGNATURE_KEY && c.kind == "order" {
             // The signature box: staff say whether it is signed (SPEC §2.2).
             let missing = reasons.iter().any(|(code, _)| code == "signature_missing");
-            return Some(context! {
-                key => key,
-                label => crate::forms::spec::SIGNATURE_LABEL,
-                value => if missing { "nej" } else { "ja" },
-                options => vec![
-                    context! { export => "ja", label => "Underskriven" },
-                    context! { export => "nej", label => "Inte underskriven" },
-                ],
-                crop => boxes.iter().any(|b| b.field == key),
+            return Some(EditView {
+                key: Some(crate::forms::spec::SIGNATURE_KEY),
+                label: Some(crate::forms::spec::SIGNATURE_LABEL),
+                value: Some(if missing { "nej" } else { "ja" }.to_string()),
+                options: Some(vec![
+                    OptionView {
+                        export: "ja",
+                        label: "Underskriven",
+                    },
+                    OptionView {
+                        export: "nej",
+                        label: "Inte underskriven",
+                    },
+                ]),
+                crop: boxes.iter().any(|b| b.field == key),
+                reasons: Vec::new(),
             });
         }
         let spec = FormKind::parse(&c.kind)?.field(key)?;
-        let options: Option<Vec<Value>> = match spec.field_type {
+        let options: Option<Vec<OptionView>> = match spec.field_type {
             crate::forms::spec::FieldType::Choice(options) => Some(
                 options
                     .iter()
-                    .map(|o| context! { export => o.export, label => o.label })
+                    .map(|o| OptionView {
+                        export: o.export,
+                        label: o.label,
+                    })
                     .collect(),
             ),
             crate::forms::spec::FieldType::YesNo => Some(
                 [crate::forms::spec::YES, crate::forms::spec::NO]
-                    .iter()
-                    .map(|o| context! { export => o, label => o })
+                    .into_iter()
+                    .map(|o| OptionView {
+                        export: o,
+                        label: o,
+                    })
                     .collect(),
             ),
             crate::forms::spec::FieldType::Text => None,
         };
-        Some(context! {
-            key => spec.key,
-            label => spec.label,
-            value => text(&fields, spec.key),
-            options => options,
-            crop => boxes.iter().any(|b| b.field == spec.key),
+        Some(EditView {
+            key: Some(spec.key),
+            label: Some(spec.label),
+            value: text(&fields, spec.key),
+            options,
+            crop: boxes.iter().any(|b| b.field == spec.key),
+            reasons: Vec::new(),
         })
     };
-    let verify: Vec<Value> = if c.state == "held" && c.purged_at.is_none() {
+    let verify: Vec<EditView> = if c.state == "held" && c.purged_at.is_none() {
         let entries: Vec<Option<String>> = serde_json::from_str(&c.verify).unwrap_or_default();
         entries
             .iter()
             .filter_map(|e| match e {
                 Some(key) => editable(key),
-                None => Some(context! {
-                    key => Option::<String>::None,
-                    reasons => reasons
+                None => Some(EditView {
+                    reasons: reasons
                         .iter()
                         .filter(|(_, f)| f.is_none())
                         .map(|(code, f)| reason_sv(&c.kind, code, f.as_deref()))
-                        .collect::<Vec<_>>(),
+                        .collect(),
+                    ..EditView::default()
                 }),
             })
             .collect()
     } else {
         Vec::new()
     };
-    let correct: Vec<Value> = match FormKind::parse(&c.kind) {
+    let correct: Vec<EditView> = match FormKind::parse(&c.kind) {
         Some(kind) if c.state == "rejected" && c.purged_at.is_none() => kind
             .fields()
             .iter()
@@ -817,7 +922,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
         _ => Vec::new(),
     };
 
-    let replies: Vec<Value> = d
+    let replies: Vec<ReplyView> = d
         .replies
         .iter()
         .map(|r| {
@@ -829,15 +934,21 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                 "held" => hold_reason_sv(e),
                 _ => delivery_error_sv(e),
             });
-            context! {
-                id => r.id, recipient => r.recipient, subject => r.subject,
-                status => reply_status_sv(&r.status), status_code => r.status, attempts => r.attempts,
-                sent => r.sent_at.map(format_ms), last_error => last_error, body => body,
+            ReplyView {
+                id: r.id.clone(),
+                recipient: r.recipient.clone(),
+                subject: r.subject.clone(),
+                status: reply_status_sv(&r.status).to_string(),
+                status_code: r.status.clone(),
+                attempts: r.attempts,
+                sent: r.sent_at.map(format_ms),
+                last_error,
+                body,
             }
         })
         .collect();
 
-    let audit: Vec<Value> = d
+    let audit: Vec<AuditView> = d
         .audit
         .iter()
         .map(|a| {
@@ -890,12 +1001,14 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                     state_label_sv("held").to_string()
                 }
                 // before/after of these are the reply's outbox status, not the case's state.
-                "reply_held" | "reply_released" | "reply_delivered" | "reply_withdrawn" => match (&a.before, &a.after) {
-                    (Some(b), Some(x)) => {
-                        format!("{} → {}", reply_status_sv(b), reply_status_sv(x))
+                "reply_held" | "reply_released" | "reply_delivered" | "reply_withdrawn" => {
+                    match (&a.before, &a.after) {
+                        (Some(b), Some(x)) => {
+                            format!("{} → {}", reply_status_sv(b), reply_status_sv(x))
+                        }
+                        _ => String::new(),
                     }
-                    _ => String::new(),
-                },
+                }
                 _ => match (&a.before, &a.after) {
                     (Some(b), Some(x)) => {
                         format!("{} → {}", state_label_sv(b), state_label_sv(x))
@@ -915,59 +1028,82 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<Value, StoreErro
                 });
             }
             comment = comment.map(|text| system_comment_sv(&a.action, &text));
-            context! { at => format_ms(a.at), actor => actor_sv(&a.actor), action => action, change => change, comment => comment }
+            AuditView {
+                at: format_ms(a.at),
+                actor: actor_sv(&a.actor).to_string(),
+                action,
+                change,
+                comment,
+            }
         })
         .collect();
 
     let pages: Vec<i64> = serde_json::from_str(&c.pages).unwrap_or_default();
-    let case = context! {
-        id => c.id,
-        kind => kind_sv(&c.kind),
-        state => state_label_sv(&c.state),
-        state_code => c.state,
-        decision => decision_at_reception_sv(d),
-        current_decision => current_decision_sv(&c.state),
-        received => format_ms(c.created_at),
-        purged => c.purged_at.map(format_ms),
-        sender => c.sender,
-        subject => if c.purged_at.is_some() && c.subject.is_empty() { "(gallrat)".to_string() } else { c.subject.clone() },
-        email_date => c.email_date,
-        email_date_sv => c.email_date.as_deref().map(|d| {
+    let header = CaseHeaderView {
+        id: c.id.clone(),
+        kind: kind_sv(&c.kind).to_string(),
+        state: state_label_sv(&c.state).to_string(),
+        state_code: c.state.clone(),
+        decision: decision_at_reception_sv(d),
+        current_decision: current_decision_sv(&c.state),
+        received: format_ms(c.created_at),
+        purged: c.purged_at.map(format_ms),
+        sender: c.sender.clone(),
+        subject: if c.purged_at.is_some() && c.subject.is_empty() {
+            "(gallrat)".to_string()
+        } else {
+            c.subject.clone()
+        },
+        email_date: c.email_date.clone(),
+        email_date_sv: c.email_date.as_deref().map(|d| {
             chrono::DateTime::parse_from_rfc3339(d)
                 .map(|t| t.format("%Y-%m-%d %H:%M (%:z)").to_string())
                 .unwrap_or_else(|_| d.to_string())
         }),
-        message_id => c.message_id,
-        attachment => c.attachment,
-        pages => (!pages.is_empty()).then(|| pages.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")),
-        source_ref => c.source_ref,
-        headers => c.headers,
+        message_id: c.message_id.clone(),
+        attachment: c.attachment.clone(),
+        pages: (!pages.is_empty()).then(|| {
+            pages
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }),
+        source_ref: c.source_ref.clone(),
+        headers: c.headers.clone(),
     };
-    Ok(context! {
-        c => case,
-        fields => field_views,
-        reasons => reasons.iter().map(|(code, f)| reason_sv(&c.kind, code, f.as_deref())).collect::<Vec<_>>(),
-        reasons_stand => reasons_stand(&c.decision, &c.state),
-        warnings => warnings.iter().map(|(code, f)| {
+    let warnings = warnings
+        .iter()
+        .map(|(code, f)| {
             let text = warning_sv(&c.kind, code, f.as_deref());
             match (code.as_str(), &c.kiv_name) {
                 // Both spellings, so that staff need not look KIV up.
                 ("name_mismatch", Some(kiv)) => format!("{text}: i KIV ”{kiv}”"),
                 _ => text,
             }
-        }).collect::<Vec<_>>(),
-        links => links,
-        actions => actions,
-        replies => replies,
-        held_replies => d.replies.iter().filter(|r| r.status == "held").count(),
-        held_in_doubt => d
+        })
+        .collect();
+    Ok(CaseView {
+        c: header,
+        fields: field_views,
+        reasons: reasons
+            .iter()
+            .map(|(code, f)| reason_sv(&c.kind, code, f.as_deref()))
+            .collect(),
+        reasons_stand: reasons_stand(&c.decision, &c.state),
+        warnings,
+        links,
+        actions,
+        replies,
+        held_replies: d.replies.iter().filter(|r| r.status == "held").count(),
+        held_in_doubt: d
             .replies
             .iter()
             .filter(|r| r.status == "held" && is_in_doubt(r.last_error.as_deref()))
             .count(),
-        verify => verify,
-        correct => correct,
-        audit => audit,
+        verify,
+        correct,
+        audit,
     })
 }
 
