@@ -112,10 +112,20 @@ fn find_box_in(bin: &GrayImage, window: [u32; 4], h: u32, square: bool) -> Optio
                     (l.0..=r.1).filter(|&x| dark(bin, x, y)).count() as u32 * 10 >= span * 7
                 })
                 .collect();
+            // Whether both sides run down from `a` to `b`: a box's own rows, not its bottom and
+            // a rule under it (a cell's or a section's), which its sides do not reach.
+            let sides_span = |a: u32, b: u32| {
+                let side = |cols: (u32, u32), y: u32| (cols.0..=cols.1).any(|x| dark(bin, x, y));
+                let covered = (a..=b)
+                    .filter(|&y| side((l.0, l.1), y) && side((r.0, r.1), y))
+                    .count() as u32;
+                covered * 10 >= (b - a + 1) * 8
+            };
             let pair = match square {
                 true => rows
                     .iter()
                     .flat_map(|&a| rows.iter().filter(move |&&b| b > a).map(move |&b| (a, b)))
+                    .filter(|&(a, b)| sides_span(a, b))
                     .min_by_key(|&(a, b)| (b - a).abs_diff(width)),
                 false => rows.first().copied().zip(rows.last().copied()),
             };

@@ -49,6 +49,9 @@ fn ocr_merged(label: &str) -> String {
         .replace("in", "m")
 }
 
+/// Labels this long (folded) or longer may be matched with their end cut off (`lookup_cut`).
+const CUT_LABEL_MIN: usize = 16;
+
 fn allowed_distance(label_len: usize) -> usize {
     match label_len {
         0..=5 => 0,
@@ -140,7 +143,8 @@ impl LabelSet {
         if self.options.iter().any(|o| o == folded) {
             return None;
         }
-        self.labels
+        let near = self
+            .labels
             .iter()
             .filter_map(|l| {
                 let allowed = allowed_distance(l.folded.len());
@@ -152,7 +156,32 @@ impl LabelSet {
                 (d <= allowed).then_some((d, std::cmp::Reverse(l.folded.len()), l))
             })
             .min_by_key(|(d, len, _)| (*d, *len))
-            .map(|(d, _, l)| (l, d))
+            .map(|(d, _, l)| (l, d));
+        near.or_else(|| self.lookup_cut(folded))
+    }
+
+    /// A long label whose end OCR lost (`Verksamhetschefens e-post` read `Verksamhetschetens
+    /// e-;`): the text is the label's first three quarters or more, one character off at
+    /// most, and no option's text. It ranks after every whole match (its distance is one
+    /// more than any near match's).
+    fn lookup_cut(&self, folded: &str) -> Option<(&Label, usize)> {
+        if self.options.iter().any(|o| near_option(folded, o)) {
+            return None;
+        }
+        let mut cut = self.labels.iter().filter(|l| {
+            let n = folded.chars().count();
+            let len = l.folded.chars().count();
+            let head: String = l.folded.chars().take(n).collect();
+            len >= CUT_LABEL_MIN
+                && n < len
+                && n * 4 >= len * 3
+                && strsim::levenshtein(folded, &head) <= 1
+        });
+        // Two labels that begin alike are not told apart by their beginning.
+        match (cut.next(), cut.next()) {
+            (Some(l), None) => Some((l, allowed_distance(l.folded.len()) + 1)),
+            _ => None,
+        }
     }
 
     /// Folded option texts of a choice field, with their export values.
@@ -257,6 +286,23 @@ mod tests {
             key(FormKind::Deregistration, "Kortinnehavarens namn"),
             Some("namn")
         );
+    }
+
+    #[test]
+    fn a_long_label_whose_end_ocr_lost_is_found_but_no_option_nor_a_short_start() {
+        assert_eq!(
+            key(FormKind::Order, "Verksamhetschetens e-;"),
+            Some("vc_epost")
+        );
+        assert_eq!(
+            key(FormKind::Order, "Vårdenhetens HSA"),
+            Some("vardenhet_hsaid")
+        );
+        // An option's text (damaged) is not the start of `Utlämningsställe (namn)`.
+        assert_eq!(key(FormKind::Order, "Uttämningsställe"), None);
+        // Too little of the label to tell.
+        assert_eq!(key(FormKind::Order, "Vårdenhetens"), None);
+        assert_eq!(key(FormKind::Order, "Organisations"), None);
     }
 
     #[test]
