@@ -224,3 +224,24 @@ pub struct RenderedReply {
     pub subject: String,
     pub raw: Vec<u8>,
 }
+
+impl ReasonCode {
+    /// The reason in a few Swedish words, for staff (the staff pages, refusals).
+    pub fn label_sv(self) -> &'static str {
+        match self {
+            ReasonCode::MissingField => "Fält saknas",
+            ReasonCode::InvalidField => "Ogiltigt värde",
+            ReasonCode::PersonNotInKiv => "Personen finns inte i KIV",
+            ReasonCode::PersonNotAtUnit => "Personen är inte registrerad på vårdenheten",
+            ReasonCode::UnitNotInKiv => "Vårdenheten finns inte i KIV",
+            ReasonCode::ProviderNotConnected => "Vårdgivaren är inte ansluten",
+            ReasonCode::SenderNotManager => "Avsändaren är inte verksamhetschef",
+            ReasonCode::UnauthenticatedSender => "Avsändaren kunde inte verifieras (DMARC)",
+            ReasonCode::CutCardNotConfirmed => "Klippt kort är inte bekräftat",
+            ReasonCode::SignatureMissing => "Blanketten är inte underskriven",
+            ReasonCode::SignedFormRequired => "Underskriven blankett krävs",
+            ReasonCode::UnreadableAttachment => "Bilagan kunde inte läsas",
+            ReasonCode::NoFormFound => "Ingen blankett hittades",
+        }
+    }
+}

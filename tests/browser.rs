@@ -345,6 +345,23 @@ async fn run_flow(c: &Client, base: &str, inst: &Installation, cases: &HashMap<S
     assert!(body_text(c).await.contains(order.as_str()));
     shot(c, "07-att-bestalla").await;
     click(c, &format!("a[href='/arende/{order}']")).await;
+    // Any field of a queued case can be corrected before it is ordered (issue 21).
+    click(c, "#correct summary").await;
+    fill(c, "#r-befattning", "Barnmorska").await;
+    shot(c, "07b-att-bestalla-ratta").await;
+    click(c, "#do-correct").await;
+    let start = Instant::now();
+    while !text_of(c, "#audit").await.contains("Rättat fält") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no correction in the log"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = body_text(c).await;
+    assert!(text.contains("Barnmorska"), "{text}");
+    assert!(text.contains("Att handlägga"), "still queued: {text}");
+    shot(c, "07c-att-bestalla-rattat").await;
     for (button, state) in [
         ("#do-ordered_at_telia", "Beställt hos Telia"),
         ("#do-card_ready", "Klart att hämta"),

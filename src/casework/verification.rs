@@ -2,7 +2,11 @@
 //! (state `held`, no reply yet) is checked again with the values staff confirm or correct,
 //! then decided and replied to as usual. A `rejected` case (already answered) can have its
 //! fields corrected the same way, without a new reply, so that a later overturn carries the
-//! corrected values forward. Web and CLI both go through [`verify`].
+//! corrected values forward. An accepted case still open (queued, ordered at Telia, card
+//! ready) can have any field corrected too (a misread address must not reach Telia as read),
+//! checked again as the intake checks: a correction that would make it a rejection is
+//! refused, with the reasons (staff reject on its page if that is what they mean). Web and
+//! CLI both go through [`verify`].
 
 use chrono::DateTime;
 use serde_json::Value;
@@ -53,8 +57,10 @@ pub enum VerifyError {
     Purged,
     #[error("Ärendet har ingen blankett, så det finns inga fält att rätta.")]
     NoForm,
-    #[error("Fält kan bara rättas i ärenden som väntar på granskning eller är avvisade; ärendet är i läget ”{0}”.")]
+    #[error("Fält kan bara rättas i öppna ärenden (att granska, avvisade, att beställa, beställda, kort klart); ärendet är i läget ”{0}”.")]
     NotAllowed(String),
+    #[error("Rättelsen ändrades inte: med de nya värdena skulle ärendet avvisas ({0}). Ett godkänt ärende rättas bara så att det förblir giltigt.")]
+    WouldReject(String),
     #[error("Ärendet är redan besvarat; rätta fälten utan att bekräfta, och häv sedan avvisningen om den var fel.")]
     AlreadyAnswered,
     #[error("Fältet ”{key}” finns inte i blanketten {form}. Fälten är: {keys}.")]
@@ -108,6 +114,10 @@ impl From<StoreError> for VerifyError {
 
 /// The state of a case held for verification.
 pub const HELD: &str = crate::store::sqlite::HELD;
+
+/// The states of an accepted case that is still open: its fields can be corrected as long as
+/// it stays valid.
+pub const OPEN_ACCEPTED: [&str; 3] = ["queued", "ordered_at_telia", "card_ready"];
 
 /// The stored fields of a case: key → value (`None` when absent).
 fn stored_fields(case: &CaseRow) -> Result<serde_json::Map<String, Value>, VerifyError> {
@@ -205,6 +215,7 @@ pub async fn verify(
     let held = match case.state.as_str() {
         HELD => true,
         "rejected" => false,
+        s if OPEN_ACCEPTED.contains(&s) => false,
         other => {
             return Err(VerifyError::NotAllowed(
                 crate::casework::lifecycle::state_label_sv(other).to_string(),
@@ -276,6 +287,17 @@ pub async fn verify(
         .await?;
     let mut checked = carry_over(&case, checked, &changed)?;
     checked.verify.clear();
+    if OPEN_ACCEPTED.contains(&case.state.as_str()) && checked.decision == Decision::Rejected {
+        let reasons: Vec<String> = checked
+            .reasons
+            .iter()
+            .map(|r| match r.field.and_then(|f| kind.field(f)) {
+                Some(f) => format!("{}: {}", r.code.label_sv(), f.label),
+                None => r.code.label_sv().to_string(),
+            })
+            .collect();
+        return Err(VerifyError::WouldReject(reasons.join(", ")));
+    }
 
     let decision = checked.decision;
     let to = if request.confirm {
@@ -710,10 +732,10 @@ Se bifogad blankett.\r
         );
         assert_eq!(w.store.queue_counts().await.unwrap().held, 0);
 
-        // Again: the case moved on.
+        // Again: the case moved on (it is answered; its fields may still be corrected).
         assert!(matches!(
             verify(&w.store, &w.intake, 3, request).await,
-            Err(VerifyError::NotAllowed(_))
+            Err(VerifyError::AlreadyAnswered)
         ));
         // And the store refuses a write whose starting state moved.
         let stale = Verification {
@@ -748,6 +770,55 @@ Se bifogad blankett.\r
                 .len(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn a_queued_case_is_corrected_while_it_stays_valid() {
+        let w = world().await;
+        let case = w.order(|_| {}).await;
+        let id = w.record("queued-1", &case).await;
+        let d = w.store.case_detail(&id).await.unwrap().unwrap();
+        assert_eq!((d.case.state.as_str(), d.replies.len()), ("queued", 1));
+        let request = |field: &str, value: &str| VerifyRequest {
+            case_id: id.clone(),
+            actor: "anna".into(),
+            corrections: vec![(field.into(), value.into())],
+            confirm: false,
+        };
+        // A misread job title, corrected: still queued, audited, no new reply.
+        let done = verify(&w.store, &w.intake, 5, request("befattning", "Barnmorska"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (done.from.as_str(), done.state.as_str()),
+            ("queued", "queued")
+        );
+        let d = w.store.case_detail(&id).await.unwrap().unwrap();
+        let fields: Value = serde_json::from_str(&d.case.fields).unwrap();
+        assert_eq!(fields["befattning"], "Barnmorska");
+        assert_eq!(d.replies.len(), 1, "no new reply");
+        assert!(d
+            .audit
+            .iter()
+            .any(|a| a.action == "field_corrected" && a.comment.as_deref() == Some("befattning")));
+        // A correction that would reject it is refused, with the reason, and changes nothing.
+        let err = verify(
+            &w.store,
+            &w.intake,
+            6,
+            request("personnummer", "19121212-1213"),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, VerifyError::WouldReject(_)), "{err}");
+        assert!(
+            err.message_sv().contains("Personnummer"),
+            "{}",
+            err.message_sv()
+        );
+        let after = w.store.case_detail(&id).await.unwrap().unwrap();
+        assert_eq!(after.case.fields, d.case.fields);
+        assert_eq!(after.case.state, "queued");
     }
 
     #[tokio::test]

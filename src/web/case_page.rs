@@ -324,7 +324,7 @@ pub(super) async fn run_verification(
                 E::Purged | E::NotAllowed(_) | E::AlreadyAnswered | E::Conflict(_) | E::NoForm => {
                     StatusCode::CONFLICT
                 }
-                E::UnknownField { .. } | E::SignatureValue(_) | E::Nothing => {
+                E::UnknownField { .. } | E::SignatureValue(_) | E::Nothing | E::WouldReject(_) => {
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
                 E::Directory(_) => {

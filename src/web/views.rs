@@ -65,21 +65,7 @@ pub fn reason_sv(kind: &str, code: &str, field: Option<&str>) -> String {
 }
 
 fn reason_label(code: ReasonCode) -> &'static str {
-    match code {
-        ReasonCode::MissingField => "Fält saknas",
-        ReasonCode::InvalidField => "Ogiltigt värde",
-        ReasonCode::PersonNotInKiv => "Personen finns inte i KIV",
-        ReasonCode::PersonNotAtUnit => "Personen är inte registrerad på vårdenheten",
-        ReasonCode::UnitNotInKiv => "Vårdenheten finns inte i KIV",
-        ReasonCode::ProviderNotConnected => "Vårdgivaren är inte ansluten",
-        ReasonCode::SenderNotManager => "Avsändaren är inte verksamhetschef",
-        ReasonCode::UnauthenticatedSender => "Avsändaren kunde inte verifieras (DMARC)",
-        ReasonCode::CutCardNotConfirmed => "Klippt kort är inte bekräftat",
-        ReasonCode::SignatureMissing => "Blanketten är inte underskriven",
-        ReasonCode::SignedFormRequired => "Underskriven blankett krävs",
-        ReasonCode::UnreadableAttachment => "Bilagan kunde inte läsas",
-        ReasonCode::NoFormFound => "Ingen blankett hittades",
-    }
+    code.label_sv()
 }
 
 pub fn warning_sv(kind: &str, code: &str, field: Option<&str>) -> String {
@@ -624,8 +610,9 @@ pub struct CaseView {
     held_in_doubt: usize,
     /// A held case: its uncertain fields (SPEC §4.4).
     verify: Vec<EditView>,
-    /// A rejected case: every field of its table, to correct.
+    /// An open case: every field of its table, to correct.
     correct: Vec<EditView>,
+    correct_note: &'static str,
     audit: Vec<AuditView>,
 }
 
@@ -913,13 +900,24 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<CaseView, StoreE
     } else {
         Vec::new()
     };
+    // Every field of an open case can be corrected (on a held case, those not already
+    // asked for above).
+    let open = c.state == "rejected"
+        || c.state == "held"
+        || crate::casework::verification::OPEN_ACCEPTED.contains(&c.state.as_str());
     let correct: Vec<EditView> = match FormKind::parse(&c.kind) {
-        Some(kind) if c.state == "rejected" && c.purged_at.is_none() => kind
+        Some(kind) if open && c.purged_at.is_none() => kind
             .fields()
             .iter()
+            .filter(|f| !verify.iter().any(|v| v.key == Some(f.key)))
             .filter_map(|f| editable(f.key))
             .collect(),
         _ => Vec::new(),
+    };
+    let correct_note = match c.state.as_str() {
+        "rejected" => "Rätta ett värde som lästes fel innan du häver avvisningen, så att ärendet får rätt uppgifter. Ärendet kontrolleras igen; inget nytt svar skickas.",
+        "held" => "Rätta också ett fält som inte är markerat ovan om det lästes fel. Ärendet kontrolleras igen och väntar sedan på din granskning.",
+        _ => "Rätta ett värde som lästes fel, så att kortet beställs med rätt uppgifter. Ärendet kontrolleras igen och måste förbli giltigt; inget nytt svar skickas.",
     };
 
     let replies: Vec<ReplyView> = d
@@ -1103,6 +1101,7 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<CaseView, StoreE
             .count(),
         verify,
         correct,
+        correct_note,
         audit,
     })
 }
