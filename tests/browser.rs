@@ -1370,6 +1370,31 @@ async fn quarantine_and_held_replies_in_chromium() {
     assert!(body_text(c).await.contains("Skickad för ny behandling"));
     shot(c, "61-ignorerat-behandla-igen").await;
 
+    // The duplicate opened to see what it was (issue 21), on a laptop and on a phone.
+    c.goto(&list).await.unwrap();
+    let link = c
+        .execute(
+            "return [...document.querySelectorAll('tbody tr')].find(r => r.textContent.includes('dubblett')).querySelector('td.subject a').getAttribute('href')",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let link = link.as_str().unwrap().to_string();
+    c.goto(&format!("{base}{link}")).await.unwrap();
+    let one = body_text(c).await;
+    assert!(
+        one.contains("Dubblett") || one.contains("dubblett"),
+        "{one}"
+    );
+    assert!(one.contains("Bilagor"), "{one}");
+    assert!(!one.contains("Behandla igen"), "{one}");
+    shot(c, "61b-ignorerat-ett-meddelande").await;
+    c.set_window_size(390, 844).await.unwrap();
+    c.refresh().await.unwrap();
+    fits_a_phone(c, "an ignored email").await;
+    shot(c, "61c-mobil-ignorerat-ett-meddelande").await;
+    c.set_window_size(1366, 768).await.unwrap();
+
     // Spärrade svar: the new order's reply, held by the rate limit.
     let held_list = format!("{base}/sparrade-svar");
     let held = wait_for_text(c, &held_list, "main", "orjan.lindqvist@vgregion.se").await;

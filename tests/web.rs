@@ -287,6 +287,101 @@ async fn state_of(store: &Store, id: &str) -> String {
     store.case_detail(id).await.unwrap().unwrap().case.state
 }
 
+/// An email that made no case can be opened to see what it was (issue 21): its header, text
+/// and attachments from the kept raw email; one that is no MIME shows its start as it came;
+/// one whose file is another email now is not shown.
+#[tokio::test]
+async fn an_ignored_email_is_opened_to_see_what_it_was() {
+    use sha2::Digest;
+    let w = world("").await;
+    let app = w.app();
+    let no_reply = |_: &tjid_intake::case::CheckedCase, _: &str, _: &str| None;
+    let auto = "From: Bo Ek <bo.ek@vgregion.se>\r\nSubject: =?utf-8?q?Fr=C3=A5nvaro?=\r\nMessage-ID: <fr1@vgregion.se>\r\nAuto-Submitted: auto-replied\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nJag är på semester till den 4 januari.\r\n";
+    let mut ids = Vec::new();
+    for (i, (name, raw, ignored, on_disk)) in [
+        (
+            "1765000010.auto.host",
+            auto,
+            Some(tjid_intake::case::IgnoreReason::AutoReply),
+            auto,
+        ),
+        (
+            "1765000011.bad.host",
+            "\u{1}\u{2} <script>x</script>",
+            None,
+            "\u{1}\u{2} <script>x</script>",
+        ),
+        (
+            "1765000012.gone.host",
+            auto,
+            Some(tjid_intake::case::IgnoreReason::AutoReply),
+            "another email",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        std::fs::write(
+            w.inst.path("maildir/cur").join(format!("{name}:2,S")),
+            on_disk,
+        )
+        .unwrap();
+        let record = tjid_intake::store::MailRecord {
+            source_ref: format!("maildir:{name}"),
+            message_id: None,
+            content_hash: hex::encode(sha2::Sha256::digest(raw.as_bytes())),
+            received_at: w.clock.now_ms() + i as i64,
+            email_date: None,
+            sender: None,
+            subject: String::new(),
+            headers: String::new(),
+            ignored,
+            error: ignored
+                .is_none()
+                .then(|| "the message is not an email".to_string()),
+            bounce: None,
+        };
+        w.store
+            .record(&record, &[], &no_reply, w.clock.now_ms())
+            .await
+            .unwrap();
+        ids.push(w.store.unprocessed_mail(1, 0).await.unwrap()[0].id.clone());
+    }
+    let (cookie, _) = login(&app, "anna", PASSWORD).await.ok().unwrap();
+    let list = get(&app, "/ignorerat", Some(&cookie)).await;
+    assert!(
+        list.body
+            .contains(&format!("href=\"/ignorerat/{}\"", ids[0])),
+        "{}",
+        list.body
+    );
+    let page = get(&app, &format!("/ignorerat/{}", ids[0]), Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("Jag är på semester till den 4 januari."),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Auto-Submitted: auto-replied"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Inga bilagor."));
+    let page = get(&app, &format!("/ignorerat/{}", ids[1]), Some(&cookie)).await;
+    assert!(
+        page.body.contains("kunde inte tolkas som e-post"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<script>x"), "escaped");
+    let page = get(&app, &format!("/ignorerat/{}", ids[2]), Some(&cookie)).await;
+    assert!(!page.body.contains("semester"), "{}", page.body);
+    assert!(page.body.contains("id=\"email-note\""), "{}", page.body);
+    let r = get(&app, "/ignorerat/nothing-here", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn every_staff_page_and_action_requires_login() {
     let w = world("").await;
@@ -300,6 +395,7 @@ async fn every_staff_page_and_action_requires_login() {
         format!("/arende/{case}"),
         "/sok?q=19121212-1212".into(),
         "/ignorerat".into(),
+        "/ignorerat/x".into(),
         "/vardgivare".into(),
         "/vardgivare/2321000131".into(),
     ] {

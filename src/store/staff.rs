@@ -105,6 +105,8 @@ pub struct MailRow {
     pub error: Option<String>,
     pub reprocessed_at: Option<i64>,
     pub purged_at: Option<i64>,
+    /// Of the raw email: its kept copy is shown only when it is this email.
+    pub content_hash: String,
 }
 
 /// A case made from an email, as the email's view on a case page lists it.

@@ -665,7 +665,7 @@ macro_rules! staff_queries {
         ) -> Result<Vec<MailRow>, StoreError> {
             Ok(sqlx::query_as::<_, MailRow>(
                 "SELECT id, source_ref, message_id, received_at, sender, subject, outcome, ignored_reason,
-                        error, reprocessed_at, purged_at
+                        error, reprocessed_at, purged_at, content_hash
                  FROM messages WHERE outcome IN ('ignored', 'quarantined')
                  ORDER BY received_at DESC, id DESC LIMIT $1 OFFSET $2",
             )
@@ -678,7 +678,7 @@ macro_rules! staff_queries {
         pub async fn mail(&self, id: &str) -> Result<Option<MailRow>, StoreError> {
             Ok(sqlx::query_as::<_, MailRow>(
                 "SELECT id, source_ref, message_id, received_at, sender, subject, outcome, ignored_reason,
-                        error, reprocessed_at, purged_at
+                        error, reprocessed_at, purged_at, content_hash
                  FROM messages WHERE id = $1",
             )
             .bind(id)

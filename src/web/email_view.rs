@@ -119,6 +119,65 @@ pub fn email_of(
     })
 }
 
+/// An email that made no case (Ignorerat och karantän), as it was.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlainEmailView {
+    /// The header as it came (unfolded lines, as the email has them).
+    pub headers: String,
+    pub body: String,
+    pub body_cut: bool,
+    /// The email could not be read as MIME: `body` is the start of its raw text.
+    pub unparsed: bool,
+    /// Name, size and declared type of each attachment (none is opened here).
+    pub attachments: Vec<(String, String, String)>,
+}
+
+/// The raw email `raw` shown as text: parsed when it parses, else its start as it is (a
+/// quarantined email may be no MIME at all). Blocking.
+pub fn plain_email(raw: &[u8]) -> PlainEmailView {
+    // Lenient MIME parsing takes nearly anything for a header: what names no sender, subject
+    // or date and holds no text nor attachment was no email.
+    let recognised = |m: &crate::pipeline::parse::ParsedMail| {
+        m.from.is_some()
+            || !m.subject.is_empty()
+            || m.date.is_some()
+            || !m.body_text.trim().is_empty()
+            || !m.attachments.is_empty()
+    };
+    match parse_mail(raw).ok().filter(recognised) {
+        Some(mail) => {
+            let (body, body_cut) = cut(mail.body_text.trim(), MAX_BODY_CHARS);
+            PlainEmailView {
+                headers: mail.raw_headers.clone(),
+                body,
+                body_cut,
+                unparsed: false,
+                attachments: mail
+                    .attachments
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.name.clone().unwrap_or_else(|| "(utan namn)".into()),
+                            size_sv(a.data.len()),
+                            a.content_type.clone(),
+                        )
+                    })
+                    .collect(),
+            }
+        }
+        None => {
+            let (body, body_cut) = cut(&String::from_utf8_lossy(raw), MAX_BODY_CHARS);
+            PlainEmailView {
+                headers: String::new(),
+                body,
+                body_cut,
+                unparsed: true,
+                attachments: Vec::new(),
+            }
+        }
+    }
+}
+
 /// Why no form came from attachment `index`.
 fn not_read(
     index: usize,

@@ -292,14 +292,25 @@ pub(super) fn read_original(
     originals: &Originals,
     max_bytes: usize,
 ) -> Result<Vec<u8>, Unavailable> {
+    read_raw(&case.source_ref, &case.content_hash, originals, max_bytes)
+}
+
+/// The raw email of `source_ref` where [`Originals`] keeps it, when it is the one recorded
+/// (its SHA-256 is `content_hash`) and not larger than `max_bytes`.
+pub(super) fn read_raw(
+    source_ref: &str,
+    content_hash: &str,
+    originals: &Originals,
+    max_bytes: usize,
+) -> Result<Vec<u8>, Unavailable> {
     use sha2::{Digest, Sha256};
-    let path = original_path(&case.source_ref, originals)?;
+    let path = original_path(source_ref, originals)?;
     let file = std::fs::File::open(path).map_err(|_| Unavailable::Missing)?;
     let mut raw = Vec::new();
     file.take(max_bytes as u64 + 1)
         .read_to_end(&mut raw)
         .map_err(|_| Unavailable::Missing)?;
-    if raw.len() > max_bytes || hex::encode(Sha256::digest(&raw)) != case.content_hash {
+    if raw.len() > max_bytes || hex::encode(Sha256::digest(&raw)) != content_hash {
         return Err(Unavailable::Missing);
     }
     Ok(raw)

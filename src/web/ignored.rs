@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use minijinja::context;
 
+use super::email_view;
+use super::form_image::{read_raw, Unavailable};
 use super::render::{base, csrf_refused, error_page, internal, not_found, render};
 use super::session::{csrf_ok, CsrfForm, Staff};
 use super::{views, WebState};
@@ -41,6 +43,49 @@ pub(super) async fn unprocessed(
             mails => items,
             paging => paging,
             notice => notice,
+            ..base
+        },
+    )
+}
+
+/// One email that made no case, as it was: why, its header, its text and its attachments by
+/// name (read from the kept raw email, shown only when it is the email recorded).
+pub(super) async fn show_mail(
+    State(state): State<WebState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> Response {
+    let mail = match state.store().mail(&id).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return not_found().await,
+        Err(e) => return internal(e),
+    };
+    let base = match base(&state, &staff, "ignorerat").await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let item = views::mail_item(&mail);
+    let originals = state.inner.originals.clone();
+    let max_bytes = state.inner.max_message_bytes;
+    let purged = mail.purged_at.is_some();
+    let (source_ref, hash) = (mail.source_ref.clone(), mail.content_hash.clone());
+    let email = tokio::task::spawn_blocking(move || {
+        if purged {
+            return Err(Unavailable::Purged.email_note_sv());
+        }
+        read_raw(&source_ref, &hash, &originals, max_bytes)
+            .map(|raw| email_view::plain_email(&raw))
+            .map_err(Unavailable::email_note_sv)
+    })
+    .await
+    .unwrap_or(Err(Unavailable::Failed.email_note_sv()));
+    render(
+        "mail_one.html.j2",
+        context! {
+            title => format!("E-post: {}", item.subject()),
+            m => item,
+            email => email.as_ref().ok(),
+            email_note => email.as_ref().err(),
             ..base
         },
     )

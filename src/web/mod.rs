@@ -174,6 +174,7 @@ pub fn router(state: WebState) -> Router {
         .route("/sparrade-svar", get(held_replies::held_replies))
         .route("/sparrade-svar/slapp", post(held_replies::release_bulk))
         .route("/ignorerat", get(ignored::unprocessed))
+        .route("/ignorerat/{id}", get(ignored::show_mail))
         .route(
             "/vardgivare",
             get(providers::providers).post(providers::add),

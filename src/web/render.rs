@@ -48,6 +48,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/web/mail.html.j2"),
         ),
         (
+            "mail_one.html.j2",
+            include_str!("../../templates/web/mail_one.html.j2"),
+        ),
+        (
             "overview.html.j2",
             include_str!("../../templates/web/overview.html.j2"),
         ),

@@ -296,6 +296,13 @@ pub struct MailItem {
     can_reprocess: bool,
 }
 
+impl MailItem {
+    /// The subject as the list shows it (`(inget ämne)`, `(gallrat)`).
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+}
+
 /// Whether processing an ignored email again could end differently. Each reason is decided
 /// by the email itself (its Message-ID, its From, its headers), so a new try ignores it again:
 /// no "Behandla igen" for ignored mail.
@@ -612,7 +619,7 @@ pub struct CaseView {
     verify: Vec<EditView>,
     /// An open case: every field of its table, to correct.
     correct: Vec<EditView>,
-    correct_note: &'static str,
+    correct_note: String,
     audit: Vec<AuditView>,
 }
 
@@ -914,10 +921,14 @@ pub async fn case_view(store: &Store, d: &CaseDetail) -> Result<CaseView, StoreE
             .collect(),
         _ => Vec::new(),
     };
+    let what = match c.kind.as_str() {
+        "deregistration" => "avregistreringen",
+        _ => "beställningen",
+    };
     let correct_note = match c.state.as_str() {
-        "rejected" => "Rätta ett värde som lästes fel innan du häver avvisningen, så att ärendet får rätt uppgifter. Ärendet kontrolleras igen; inget nytt svar skickas.",
-        "held" => "Rätta också ett fält som inte är markerat ovan om det lästes fel. Ärendet kontrolleras igen och väntar sedan på din granskning.",
-        _ => "Rätta ett värde som lästes fel, så att kortet beställs med rätt uppgifter. Ärendet kontrolleras igen och måste förbli giltigt; inget nytt svar skickas.",
+        "rejected" => format!("Rätta ett värde som lästes fel innan du häver avvisningen, så att {what} får rätt uppgifter. Ärendet kontrolleras igen; inget nytt svar skickas."),
+        "held" => "Rätta också ett fält som inte är markerat ovan om det lästes fel. Ärendet kontrolleras igen och väntar sedan på din granskning.".to_string(),
+        _ => format!("Rätta ett värde som lästes fel, så att {what} görs med rätt uppgifter. Ärendet kontrolleras igen och måste förbli giltigt; inget nytt svar skickas."),
     };
 
     let replies: Vec<ReplyView> = d
@@ -1123,6 +1134,7 @@ mod tests {
             error: None,
             reprocessed_at: None,
             purged_at: None,
+            content_hash: String::new(),
         }
     }
 
