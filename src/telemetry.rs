@@ -98,6 +98,8 @@ pub enum Component {
     Sink,
     /// The database (SQLite or PostgreSQL).
     Store,
+    /// Where mail comes in: the IMAP server (its session), or the Maildir.
+    Mailbox,
 }
 
 impl Component {
@@ -106,6 +108,7 @@ impl Component {
             Component::Directory => "KIV",
             Component::Sink => "the reply sink",
             Component::Store => "the store",
+            Component::Mailbox => "the mailbox",
         }
     }
 }
@@ -156,7 +159,8 @@ pub enum ComponentState {
     Failing { since_ms: i64, failures: u64 },
 }
 
-static COMPONENTS: std::sync::Mutex<[ComponentState; 3]> = std::sync::Mutex::new([
+static COMPONENTS: std::sync::Mutex<[ComponentState; 4]> = std::sync::Mutex::new([
+    ComponentState::Unknown,
     ComponentState::Unknown,
     ComponentState::Unknown,
     ComponentState::Unknown,
@@ -190,11 +194,14 @@ pub fn component_seen(component: Component, ok: bool) {
         Component::Directory => LDAP_UP,
         Component::Sink => SINK_UP,
         Component::Store => STORE_UP,
+        // `tjid_imap_connected` is the IMAP source's own (a Maildir has no connection).
+        Component::Mailbox => return,
     };
     metrics::gauge!(gauge).set(if ok { 1.0 } else { 0.0 });
 }
 
-static PROBLEMS: std::sync::Mutex<[Option<String>; 3]> = std::sync::Mutex::new([None, None, None]);
+static PROBLEMS: std::sync::Mutex<[Option<String>; 4]> =
+    std::sync::Mutex::new([None, None, None, None]);
 
 /// Why `component` fails, for `/readyz` (no personal data: a server's words about the
 /// connection, a DN, a code). Kept until the component is next seen answering.

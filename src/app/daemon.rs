@@ -151,6 +151,7 @@ pub async fn run_until(
                 let poll = Duration::from_millis(settings.source.poll_interval_ms);
                 let maildir = MaildirSource::open(&settings.source.maildir, poll)?;
                 tracing::info!(maildir = %settings.source.maildir.display(), "watching the Maildir");
+                crate::telemetry::component_seen(crate::telemetry::Component::Mailbox, true);
                 let source = Source::Maildir(maildir);
                 drive(
                     &source,

@@ -131,6 +131,7 @@ pub(super) async fn overview(State(state): State<WebState>, staff: Staff) -> Res
         })
         .collect();
     let parts = vec![
+        part("Inkorgen (e-post in)", Component::Mailbox),
         part("KIV (katalogen)", Component::Directory),
         part("Utgående e-post", Component::Sink),
         part("Databasen", Component::Store),

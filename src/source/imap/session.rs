@@ -36,6 +36,8 @@ impl ImapSource {
         let mut reconnect = self.reconnect.lock().unwrap_or_else(|e| e.into_inner());
         reconnect.failures = reconnect.failures.saturating_add(1);
         let message = e.to_string();
+        crate::telemetry::component_problem(crate::telemetry::Component::Mailbox, &message);
+        crate::telemetry::component_seen(crate::telemetry::Component::Mailbox, false);
         if reconnect.last_error.as_deref() != Some(message.as_str()) {
             tracing::warn!(error = %message, "IMAP session lost; reconnecting with back-off");
             reconnect.last_error = Some(message);
@@ -89,6 +91,7 @@ impl ImapSource {
             self.create_folders(&mut session).await?;
         }
         let position = self.select(&mut session, store).await?;
+        crate::telemetry::component_seen(crate::telemetry::Component::Mailbox, true);
         let mut reconnect = self.reconnect.lock().unwrap_or_else(|e| e.into_inner());
         if self.status.set(ConnectionState::Connected) {
             if reconnect.failures > 0 {
