@@ -309,6 +309,12 @@ fn is_other_label(seg: &[Word]) -> bool {
     })
 }
 
+/// A word with no letter or digit that is no box or mark: a speck of dust or a stray stroke
+/// OCR read as `.`, `,`, `'` or `-`.
+fn is_speck(w: &Word) -> bool {
+    !w.text.chars().any(char::is_alphanumeric) && !is_box_token(&w.text)
+}
+
 fn is_box_token(t: &str) -> bool {
     is_mark(t) || is_empty_box(t) || t == "[" || t == "]"
 }
@@ -451,16 +457,24 @@ fn read_fields(lines: &[Line], page: &PageWords, form: &mut RawForm) {
             if label_runs_on(label_words, &seg[hit.words..], field) {
                 continue;
             }
-            let mut value_words: Vec<Word> = seg[hit.words..].to_vec();
+            // A speck of dust read as `.` or `'` beside the label is no value.
+            let mut value_words: Vec<Word> = seg[hit.words..]
+                .iter()
+                .filter(|w| !is_speck(w))
+                .cloned()
+                .collect();
             // The value may sit in the next segment of the same line (after a tab).
+            // (Past a speck of dust between them.)
+            let next_at = (si + 1..line_segs.len()).find(|&j| !line_segs[j].iter().all(is_speck));
             if value_words.is_empty() {
-                if let Some(next) = line_segs.get(si + 1) {
+                if let Some(next_at) = next_at {
+                    let next = &line_segs[next_at];
                     if is_value_after(set, label_words, next) {
-                        taken[si + 1] = true;
+                        taken[next_at] = true;
                         value_words = next.clone();
                         // A choice's options may spread over several segments.
                         if is_choice(field) {
-                            for more in &line_segs[si + 2..] {
+                            for more in &line_segs[next_at + 1..] {
                                 if label_at(set, more).is_some() {
                                     break;
                                 }
@@ -482,12 +496,14 @@ fn read_fields(lines: &[Line], page: &PageWords, form: &mut RawForm) {
             // glyph's side bearing, which OCR boxes (tight around the ink) make visible.
             if value_words.is_empty() && hit.lead_mark.is_none() {
                 let x0 = label_words[0].x0;
-                let x_end = line_segs
-                    .get(si + 1)
-                    .and_then(|s| s.first())
+                let x_end = next_at
+                    .and_then(|j| line_segs[j].first())
                     .map(|w| w.x0 - lines[li].height() * 0.5)
                     .unwrap_or(f32::MAX);
                 value_words = below(set, lines, &segs, li, x0, x_end, field);
+            }
+            if matches!(field.field_type, FieldType::Choice(_)) {
+                options_beside(set, lines, &segs, li, label_words, field, &mut value_words);
             }
             let mut value = value_of(field, &value_words, hit.lead_mark);
             let mut unclear = value_words.iter().any(|w| w.confidence < LOW_CONFIDENCE);
@@ -519,6 +535,104 @@ fn read_fields(lines: &[Line], page: &PageWords, form: &mut RawForm) {
             ));
             form.values.insert(field.key, value);
         }
+    }
+    choices_without_label(lines, page, form);
+}
+
+/// A choice's options laid out on two lines beside its label (`Nytt kort  Ersättningskort`
+/// above, `Förnyelse` below, the label between them): the options on the lines just above and
+/// below, right of the label, are its value too, where they add an option not yet found.
+fn options_beside(
+    set: &LabelSet,
+    lines: &[Line],
+    segs: &[Vec<Vec<Word>>],
+    li: usize,
+    label: &[Word],
+    field: &FieldSpec,
+    value: &mut Vec<Word>,
+) {
+    let options = LabelSet::option_keys(field);
+    let Some(last) = label.last() else {
+        return;
+    };
+    let (top, bottom) = label
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(t, b), w| (t.min(w.y0), b.max(w.y1)));
+    let h = lines[li].height();
+    let mut found: Vec<&str> = find_options(&options, value, true)
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect();
+    for lj in [li.checked_sub(1), Some(li + 1)].into_iter().flatten() {
+        let (Some(line), Some(line_segs)) = (lines.get(lj), segs.get(lj)) else {
+            continue;
+        };
+        let centre = (line.y0 + line.y1) / 2.0;
+        if centre < top - 1.5 * h || centre > bottom + 1.5 * h || is_heading(&line.words) {
+            continue;
+        }
+        for seg in line_segs {
+            let right_of_label = seg.first().is_some_and(|w| w.x0 >= last.x1);
+            if !right_of_label || label_at(set, seg).is_some() {
+                continue;
+            }
+            let new: Vec<&str> = find_options(&options, seg, true)
+                .into_iter()
+                .map(|(e, _)| e)
+                .filter(|e| !found.contains(e))
+                .collect();
+            // Words already taken (the line below, read by `below`) are not taken twice.
+            let fresh = seg
+                .iter()
+                .all(|w| !value.iter().any(|v| v.x0 == w.x0 && v.y0 == w.y0));
+            if !new.is_empty() && fresh {
+                found.extend(new);
+                value.extend(seg.iter().cloned());
+            }
+        }
+    }
+}
+
+/// A choice whose label OCR lost (`Utlämning` read `uUtlarmning`) is found by its options: a
+/// line that holds two or more of that field's options, and no label, is its value. The
+/// reading is marked uncertain (no label vouches for it).
+fn choices_without_label(lines: &[Line], page: &PageWords, form: &mut RawForm) {
+    let set = LabelSet::of(form.kind);
+    for field in form.kind.fields() {
+        if !matches!(field.field_type, FieldType::Choice(_)) || form.values.contains_key(field.key)
+        {
+            continue;
+        }
+        let options = LabelSet::option_keys(field);
+        let line = lines.iter().find(|line| {
+            let mut found: Vec<&str> = find_options(&options, &line.words, true)
+                .into_iter()
+                .map(|(export, _)| export)
+                .collect();
+            found.sort_unstable();
+            found.dedup();
+            found.len() >= 2
+                && !is_heading(&line.words)
+                && !segments(line).iter().any(|seg| {
+                    label_at(set, seg).is_some_and(
+                        |hit| !matches!(hit.target, LabelTarget::Field(f) if f.key == field.key),
+                    )
+                })
+        });
+        let Some(line) = line else {
+            continue;
+        };
+        let words = &line.words;
+        let mut value = value_of(field, words, None);
+        match marks_from_ink(field, &[], words, page) {
+            InkMarks::NotNeeded | InkMarks::Unsure => {}
+            InkMarks::NoImage => form.needs_ink = true,
+            InkMarks::Read { value: v, .. } => value = v,
+        }
+        form.low_confidence.push(field.key);
+        form.boxes
+            .push(field_box(field.key, page, &[], words, line.height()));
+        form.values.insert(field.key, value);
     }
 }
 
@@ -873,8 +987,9 @@ fn find_options(
     let mut out = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        // A box or mark before an option is not part of it (`☐` folds to nothing).
-        if is_box_token(&words[i].text) {
+        // A box or mark before an option is not part of it (`☐` folds to nothing), nor is
+        // what is left of a bracket (`)` of `( )`): an option starts at a letter.
+        if is_box_token(&words[i].text) || folded[i].is_empty() {
             i += 1;
             continue;
         }
@@ -1010,6 +1125,63 @@ pub(crate) mod tests {
             ink: None,
             graphics: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_speck_beside_a_label_is_no_value_and_hides_none() {
+        let p = page(
+            1,
+            &[
+                "Beställning av eTjänstekort",
+                "Vårdgivare:|.|Västra Götalandsregionen",
+                "Befattning:|'",
+                "Mobiltelefon:|070-123 45 67",
+            ],
+        );
+        let v = &read_forms(&[p])[0].values;
+        assert_eq!(v["vardgivare_namn"], "Västra Götalandsregionen");
+        assert_eq!(v["befattning"], "");
+        assert_eq!(v["mobil"], "070-123 45 67");
+    }
+
+    #[test]
+    fn options_on_the_lines_above_and_below_their_label_are_its_value() {
+        let p = page(
+            1,
+            &[
+                "Beställning av eTjänstekort",
+                "|Nytt kort  X Ersättningskort",
+                "Beställningen avser:|",
+                "|Förnyelse",
+                "Befattning:|Läkare",
+            ],
+        );
+        let v = &read_forms(&[p])[0].values;
+        assert_eq!(v["bestallningstyp"], "Ersattning");
+        assert_eq!(v["befattning"], "Läkare");
+    }
+
+    #[test]
+    fn a_choice_whose_label_ocr_lost_is_found_by_its_options_and_marked_uncertain() {
+        let p = page(
+            1,
+            &[
+                "Beställning av eTjänstekort",
+                "Uxlarmnng",
+                "X Utlämningsställe  Utkörning",
+                "Utlämningsställe (namn):|Receptionen",
+            ],
+        );
+        let form = &read_forms(&[p])[0];
+        assert_eq!(form.values["utlamning"], "Utlamningsstalle");
+        assert_eq!(form.values["utlamningsstalle"], "Receptionen");
+        assert!(form.low_confidence.contains(&"utlamning"));
+        // One option alone (the label `Utlämningsställe (namn)`) is not the field.
+        let p = page(
+            1,
+            &["Beställning av eTjänstekort", "Utlämningsställe (namn):|X"],
+        );
+        assert!(!read_forms(&[p])[0].values.contains_key("utlamning"));
     }
 
     #[test]

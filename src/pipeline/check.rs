@@ -506,8 +506,26 @@ fn repair_ocr(form: &RawForm, ctx: &CheckContext<'_>) -> OcrReading {
             .filter(|m| mangled_address_of(raw, m))
             .collect();
         matching.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-        if let [mail] = matching.as_slice() {
-            values.insert(key, mail.trim().to_string());
+        // Else the KIV address of the person the field belongs to, a character or two from
+        // what was read (`orjan.lindgqvistevgregion.se`: a letter doubled, `@` read `e`).
+        let own_near = own
+            .and_then(|p| p.mail.as_deref())
+            .map(str::trim)
+            .filter(|mail| {
+                let read: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+                strsim::levenshtein(&read.to_lowercase(), &mail.to_lowercase()) <= 2
+            });
+        match (matching.as_slice(), own_near) {
+            ([mail], _) => {
+                values.insert(key, mail.trim().to_string());
+            }
+            ([], Some(mail)) => {
+                values.insert(key, mail.to_string());
+                if !doubtful.contains(&key) {
+                    doubtful.push(key);
+                }
+            }
+            _ => {}
         }
     }
     OcrReading { values, doubtful }
