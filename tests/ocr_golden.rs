@@ -80,7 +80,7 @@ fn a_blank_scan_is_readable_and_holds_no_form() {
     }
     assert_eq!(
         read_fixture("scan_blank_page.eml"),
-        vec![AttachmentRead::NoForm]
+        vec![AttachmentRead::ScanNoForm]
     );
 }
 
@@ -91,7 +91,7 @@ fn a_scanned_letter_holds_no_form_and_noise_is_unreadable() {
     }
     assert_eq!(
         read_fixture("scan_not_a_form.eml"),
-        vec![AttachmentRead::NoForm]
+        vec![AttachmentRead::ScanNoForm]
     );
     let noise = read_fixture("scan_noise_unreadable.eml");
     assert!(

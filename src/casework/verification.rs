@@ -211,7 +211,6 @@ pub async fn verify(
     if case.purged_at.is_some() {
         return Err(VerifyError::Purged);
     }
-    let kind = FormKind::parse(&case.kind).ok_or(VerifyError::NoForm)?;
     let held = match case.state.as_str() {
         HELD => true,
         "rejected" => false,
@@ -225,79 +224,15 @@ pub async fn verify(
     if request.confirm && !held {
         return Err(VerifyError::AlreadyAnswered);
     }
-    let corrections = parse_corrections(kind, &request.corrections)?;
-
-    // The form as stored, with the corrections: absent values stay absent.
-    let stored = stored_fields(&case)?;
-    let before = |key: &str| stored.get(key).and_then(Value::as_str).map(str::to_string);
-    let mut form = RawForm::new(kind);
-    for spec in kind.fields() {
-        if let Some(v) = before(spec.key) {
-            form.values.insert(spec.key, v);
+    let (checked, changed) = match FormKind::parse(&case.kind) {
+        Some(kind) => recheck_form(intake, &case, kind, &request).await?,
+        // Held without a form (OCR found none in a scan): confirmed as it was decided.
+        None if held && request.confirm && request.corrections.is_empty() => {
+            (stored_case(&case)?, Vec::new())
         }
-    }
-    let mut changed: Vec<(String, Option<String>, Option<String>)> = Vec::new();
-    let mut signature = stored_signature(&case);
-    for (key, value) in &corrections {
-        if *key == SIGNATURE_KEY {
-            let now = if value.as_deref() == Some(SIGNED_SV) {
-                SignatureState::Signed
-            } else {
-                SignatureState::Missing
-            };
-            if now != signature {
-                changed.push((key.to_string(), signature_sv(signature), signature_sv(now)));
-                signature = now;
-            }
-            continue;
-        }
-        let old = before(key);
-        if old.as_deref().map(str::trim) == value.as_deref() {
-            continue;
-        }
-        match value {
-            Some(v) => form.values.insert(key, v.clone()),
-            None => form.values.remove(key),
-        };
-        changed.retain(|(k, _, _)| k != key);
-        changed.push((key.to_string(), old, value.clone()));
-    }
-    if kind == FormKind::Order {
-        form.signature = Some(SignatureReading {
-            state: signature,
-            place: None,
-        });
-    }
-    if changed.is_empty() && !request.confirm {
-        return Err(VerifyError::Nothing);
-    }
-
-    // Checked again as the intake checks: the same KIV, register and settings, the email's date
-    // and sender, and its authentication as recorded in its headers.
-    let (mail, email_date) = email_of(&case);
-    let authenticated = mail.as_ref().is_some_and(|m| intake.sender_passes(m));
-    let checked = intake
-        .recheck(
-            &form,
-            case.attachment.as_deref(),
-            email_date,
-            case.sender.as_deref(),
-            authenticated,
-        )
-        .await?;
-    let mut checked = carry_over(&case, checked, &changed)?;
-    checked.verify.clear();
-    if OPEN_ACCEPTED.contains(&case.state.as_str()) && checked.decision == Decision::Rejected {
-        let reasons: Vec<String> = checked
-            .reasons
-            .iter()
-            .map(|r| match r.field.and_then(|f| kind.field(f)) {
-                Some(f) => format!("{}: {}", r.code.label_sv(), f.label),
-                None => r.code.label_sv().to_string(),
-            })
-            .collect();
-        return Err(VerifyError::WouldReject(reasons.join(", ")));
-    }
+        None => return Err(VerifyError::NoForm),
+    };
+    let (mail, _) = email_of(&case);
 
     let decision = checked.decision;
     let to = if request.confirm {
@@ -377,6 +312,108 @@ pub async fn verify(
         corrected: changed.into_iter().map(|c| c.0).collect(),
         reply,
     })
+}
+
+/// The case checked again with the corrections of `request`, as the intake checks it, and
+/// the fields that changed (key, before, after). An open accepted case must stay valid.
+async fn recheck_form(
+    intake: &Intake,
+    case: &CaseRow,
+    kind: FormKind,
+    request: &VerifyRequest,
+) -> Result<(CheckedCase, Vec<(String, Option<String>, Option<String>)>), VerifyError> {
+    let corrections = parse_corrections(kind, &request.corrections)?;
+
+    // The form as stored, with the corrections: absent values stay absent.
+    let stored = stored_fields(case)?;
+    let before = |key: &str| stored.get(key).and_then(Value::as_str).map(str::to_string);
+    let mut form = RawForm::new(kind);
+    for spec in kind.fields() {
+        if let Some(v) = before(spec.key) {
+            form.values.insert(spec.key, v);
+        }
+    }
+    let mut changed: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    let mut signature = stored_signature(case);
+    for (key, value) in &corrections {
+        if *key == SIGNATURE_KEY {
+            let now = if value.as_deref() == Some(SIGNED_SV) {
+                SignatureState::Signed
+            } else {
+                SignatureState::Missing
+            };
+            if now != signature {
+                changed.push((key.to_string(), signature_sv(signature), signature_sv(now)));
+                signature = now;
+            }
+            continue;
+        }
+        let old = before(key);
+        if old.as_deref().map(str::trim) == value.as_deref() {
+            continue;
+        }
+        match value {
+            Some(v) => form.values.insert(key, v.clone()),
+            None => form.values.remove(key),
+        };
+        changed.retain(|(k, _, _)| k != key);
+        changed.push((key.to_string(), old, value.clone()));
+    }
+    if kind == FormKind::Order {
+        form.signature = Some(SignatureReading {
+            state: signature,
+            place: None,
+        });
+    }
+    if changed.is_empty() && !request.confirm {
+        return Err(VerifyError::Nothing);
+    }
+
+    // Checked again as the intake checks: the same KIV, register and settings, the email's date
+    // and sender, and its authentication as recorded in its headers.
+    let (mail, email_date) = email_of(case);
+    let authenticated = mail.as_ref().is_some_and(|m| intake.sender_passes(m));
+    let checked = intake
+        .recheck(
+            &form,
+            case.attachment.as_deref(),
+            email_date,
+            case.sender.as_deref(),
+            authenticated,
+        )
+        .await?;
+    let mut checked = carry_over(case, checked, &changed)?;
+    checked.verify.clear();
+    if OPEN_ACCEPTED.contains(&case.state.as_str()) && checked.decision == Decision::Rejected {
+        let reasons: Vec<String> = checked
+            .reasons
+            .iter()
+            .map(|r| match r.field.and_then(|f| kind.field(f)) {
+                Some(f) => format!("{}: {}", r.code.label_sv(), f.label),
+                None => r.code.label_sv().to_string(),
+            })
+            .collect();
+        return Err(VerifyError::WouldReject(reasons.join(", ")));
+    }
+    Ok((checked, changed))
+}
+
+/// A case without a form as it was decided (its reasons), for a confirmation.
+fn stored_case(case: &CaseRow) -> Result<CheckedCase, VerifyError> {
+    // A case without a form has no field its reasons could name.
+    let reasons: Vec<Finding<ReasonCode>> = serde_json::from_str::<Vec<Value>>(&case.reasons)
+        .map_err(|e| VerifyError::Corrupt(format!("reasons: {e}")))?
+        .iter()
+        .filter_map(|r| ReasonCode::parse(r["code"].as_str()?))
+        .map(|code| Finding::new(code, None))
+        .collect();
+    Ok(CheckedCase::new(
+        crate::case::CaseKind::Unknown,
+        reasons,
+        Vec::new(),
+        crate::case::Fields::default(),
+        CaseContext::default(),
+    ))
 }
 
 /// The case's email as recorded (its headers), and its date as the intake took it (its
@@ -770,6 +807,45 @@ Se bifogad blankett.\r
                 .len(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn a_held_case_without_a_form_is_confirmed_and_answered() {
+        let w = world().await;
+        let mut case = CheckedCase::new(
+            crate::case::CaseKind::Unknown,
+            vec![Finding::new(ReasonCode::NoFormFound, None)],
+            Vec::new(),
+            crate::case::Fields::default(),
+            CaseContext::default(),
+        );
+        case.verify = vec![None];
+        let id = w.record("noform-1", &case).await;
+        let d = w.store.case_detail(&id).await.unwrap().unwrap();
+        assert_eq!((d.case.state.as_str(), d.replies.len()), ("held", 0));
+        // Nothing to correct in a case without a form.
+        let correct = VerifyRequest {
+            case_id: id.clone(),
+            actor: "anna".into(),
+            corrections: vec![("befattning".into(), "x".into())],
+            confirm: true,
+        };
+        assert!(matches!(
+            verify(&w.store, &w.intake, 5, correct).await,
+            Err(VerifyError::NoForm)
+        ));
+        let confirm = VerifyRequest {
+            case_id: id.clone(),
+            actor: "anna".into(),
+            corrections: Vec::new(),
+            confirm: true,
+        };
+        let done = verify(&w.store, &w.intake, 6, confirm).await.unwrap();
+        assert_eq!(done.state, "rejected");
+        assert!(done.reply.is_some());
+        let d = w.store.case_detail(&id).await.unwrap().unwrap();
+        assert_eq!((d.case.state.as_str(), d.replies.len()), ("rejected", 1));
+        assert!(d.replies[0].raw.contains("TJID-"), "{}", d.replies[0].raw);
     }
 
     #[tokio::test]

@@ -85,6 +85,9 @@ pub struct ExtractedForms {
     /// An attachment's reading was stopped for time ([`AttachmentRead::OutOfTime`]); it counts
     /// as unreadable unless the email is read again alone (`intake`).
     pub out_of_time: bool,
+    /// A scan was read by OCR and no form found in it: `no_form_found` then rests on that
+    /// reading and is held for staff (SPEC §4.4).
+    pub scan_without_form: bool,
 }
 
 /// The attachment a form was read from.
@@ -101,6 +104,7 @@ pub fn extract_forms(mail: &ParsedMail, limits: &ExtractLimits) -> ExtractedForm
     let mut unreadable = false;
     let mut ocr_unavailable = false;
     let mut out_of_time = false;
+    let mut scan_without_form = false;
     if mail.attachments.len() > limits.max_attachments {
         tracing::warn!(
             attachments = mail.attachments.len(),
@@ -136,6 +140,7 @@ pub fn extract_forms(mail: &ParsedMail, limits: &ExtractLimits) -> ExtractedForm
                 out_of_time = true;
             }
             AttachmentRead::NoForm => {}
+            AttachmentRead::ScanNoForm => scan_without_form = true,
             AttachmentRead::OcrUnavailable => ocr_unavailable = true,
         }
     }
@@ -145,6 +150,7 @@ pub fn extract_forms(mail: &ParsedMail, limits: &ExtractLimits) -> ExtractedForm
             no_form: ReasonCode::NoFormFound,
             ocr_unavailable,
             out_of_time,
+            scan_without_form,
         };
     }
     let body = read_body(&mail.body_text);
@@ -163,6 +169,7 @@ pub fn extract_forms(mail: &ParsedMail, limits: &ExtractLimits) -> ExtractedForm
         no_form,
         ocr_unavailable,
         out_of_time,
+        scan_without_form,
     }
 }
 
@@ -184,13 +191,18 @@ pub fn check_forms(extracted: &ExtractedForms, ctx: &CheckContext<'_>) -> Vec<Ch
     if !ctx.sender_authenticated {
         reasons.push(Finding::new(ReasonCode::UnauthenticatedSender, None));
     }
-    vec![CheckedCase::new(
+    let mut case = CheckedCase::new(
         CaseKind::Unknown,
         reasons,
         Vec::new(),
         Fields::default(),
         CaseContext::default(),
-    )]
+    );
+    // OCR found no form in a scan, a photo or a fax: perhaps it missed it. Staff look first.
+    if extracted.no_form == ReasonCode::NoFormFound && extracted.scan_without_form {
+        case.verify = vec![None];
+    }
+    vec![case]
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@ pub enum AttachmentRead {
     Forms(Vec<RawForm>),
     /// Readable, but holds no form (a cover letter, an invoice, a file type we do not read).
     NoForm,
+    /// A scan (a photo, a fax) read by OCR in which no form was found: a rejection that rests
+    /// on a reading of a scan, so it is held for staff (SPEC §4.4).
+    ScanNoForm,
     /// A PDF or image that could not be read at all; the text says why (no personal data).
     Unreadable(String),
     /// A scan, and Tesseract is not installed here: our fault, not the sender's, so the email
@@ -172,8 +175,11 @@ fn read_ocr_pages(text_pages: Vec<PageWords>, ocr_pages: Vec<OcrPage>) -> Attach
         .iter()
         .any(|p| !ocr_numbers.contains(&p.number) && has_recognisable_text(&p.words));
     if all_blank || recognisable || text_layer {
-        // A blank sheet or a letter: readable, and no form on it.
-        AttachmentRead::NoForm
+        // A blank sheet or a letter: readable, and no form on it (as far as OCR could tell).
+        match ocr_numbers.is_empty() {
+            true => AttachmentRead::NoForm,
+            false => AttachmentRead::ScanNoForm,
+        }
     } else {
         AttachmentRead::Unreadable("a scan with no recognisable text".into())
     }

@@ -145,6 +145,7 @@ impl WireLimits {
 enum Answer {
     Forms(Vec<WireForm>),
     NoForm,
+    ScanNoForm,
     Unreadable(String),
     OcrUnavailable,
     OutOfTime(String),
@@ -186,6 +187,7 @@ impl Answer {
                     .collect(),
             ),
             AttachmentRead::NoForm => Answer::NoForm,
+            AttachmentRead::ScanNoForm => Answer::ScanNoForm,
             AttachmentRead::Unreadable(why) => Answer::Unreadable(why),
             AttachmentRead::OcrUnavailable => Answer::OcrUnavailable,
             AttachmentRead::OutOfTime(why) => Answer::OutOfTime(why),
@@ -201,6 +203,7 @@ impl Answer {
                     .collect::<Result<_, _>>()?,
             ),
             Answer::NoForm => AttachmentRead::NoForm,
+            Answer::ScanNoForm => AttachmentRead::ScanNoForm,
             Answer::Unreadable(why) => AttachmentRead::Unreadable(why),
             Answer::OcrUnavailable => AttachmentRead::OcrUnavailable,
             Answer::OutOfTime(why) => AttachmentRead::OutOfTime(why),
