@@ -59,6 +59,50 @@ pub(crate) fn find_box(
     find_box_in(bin, [x_from, x_to, y_from, y_to], h, false)
 }
 
+/// A filled square (a box blacked in as its mark): a run of dark columns `cols` as wide as a
+/// box, dark from one row to another as far apart as it is wide.
+fn filled_square(
+    bin: &GrayImage,
+    cols: (u32, u32, u32),
+    rows: [u32; 2],
+    min_side: u32,
+    max_side: u32,
+) -> Option<BoxHit> {
+    let width = cols.1 - cols.0 + 1;
+    if width < min_side || width > max_side {
+        return None;
+    }
+    // Rows dark across (nearly) all of the columns, and the longest run of them.
+    let full =
+        |y: u32| (cols.0..=cols.1).filter(|&x| dark(bin, x, y)).count() as u32 * 10 >= width * 9;
+    let (mut best, mut run_start, mut best_top) = (0u32, None, 0u32);
+    for y in rows[0]..=rows[1] {
+        match (full(y), run_start) {
+            (true, None) => run_start = Some(y),
+            (false, Some(start)) => {
+                if y - start > best {
+                    (best, best_top) = (y - start, start);
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(start) = run_start {
+        if rows[1] + 1 - start > best {
+            (best, best_top) = (rows[1] + 1 - start, start);
+        }
+    }
+    let squarish = best * 10 >= width * 7 && best * 10 <= width * 13;
+    (best >= min_side && squarish).then_some(BoxHit {
+        x0: cols.0,
+        y0: best_top,
+        x1: cols.1,
+        y1: best_top + best - 1,
+        ink: 1.0,
+    })
+}
+
 /// `find_box`; `square`: the top and bottom are the dark rows closest to a square (see
 /// `square_box_left_of`), else the first and the last.
 fn find_box_in(bin: &GrayImage, window: [u32; 4], h: u32, square: bool) -> Option<BoxHit> {
@@ -96,6 +140,11 @@ fn find_box_in(bin: &GrayImage, window: [u32; 4], h: u32, square: bool) -> Optio
     }
     for ri in (0..edges.len()).rev() {
         let r = edges[ri];
+        if square {
+            if let Some(hit) = filled_square(bin, r, [y_from, y_to], min_side, max_side) {
+                return Some(hit);
+            }
+        }
         for li in (0..ri).rev() {
             let l = edges[li];
             let width = r.0.saturating_sub(l.1);
@@ -176,4 +225,49 @@ fn find_box_in(bin: &GrayImage, window: [u32; 4], h: u32, square: bool) -> Optio
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A white page with a box 24 px wide and `height` high at (100, 100), 2 px frame:
+    /// outlined or filled; and a rule across the page at `rule`.
+    fn page(fill: bool, height: u32, rule: Option<u32>) -> GrayImage {
+        let mut img = GrayImage::from_pixel(400, 240, image::Luma([255]));
+        let bottom = 100 + height - 1;
+        for y in 100..=bottom {
+            for x in 100..124 {
+                let edge = !(102..=121).contains(&x) || y < 102 || y + 2 > bottom;
+                if fill || edge {
+                    img.put_pixel(x, y, image::Luma([0]));
+                }
+            }
+        }
+        if let Some(y) = rule {
+            for x in 0..400 {
+                img.put_pixel(x, y, image::Luma([0]));
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn a_box_is_found_outlined_or_filled_and_not_with_a_rule_under_it() {
+        // The option's text begins at x = 130, its top at y = 102, 24 px high.
+        let empty = square_box_left_of(&page(false, 24, None), 130, 102, 24).unwrap();
+        assert_eq!((empty.x0, empty.x1), (100, 123));
+        assert!((100..=101).contains(&empty.y0) && (122..=123).contains(&empty.y1));
+        let filled = square_box_left_of(&page(true, 24, None), 130, 102, 24).unwrap();
+        assert_eq!(
+            (filled.x0, filled.y0, filled.x1, filled.y1),
+            (100, 100, 123, 123)
+        );
+        assert!(filled.ink > 0.9);
+        // A box a little lower than wide, a rule under it as far below as the box is wide:
+        // its bottom edge and the rule are closer to a square than the box, but its sides do
+        // not reach the rule.
+        let ruled = square_box_left_of(&page(false, 20, Some(140)), 130, 102, 24).unwrap();
+        assert!(ruled.y1 <= 119, "{:?}", (ruled.y0, ruled.y1));
+    }
 }

@@ -158,14 +158,22 @@ fn read_boxes(ink: &InkImage, options: &[Rect], h: f32) -> Option<MarkReading> {
                 .map(|b| middle_ink(ink, b.x0, b.y0, b.x1, b.y1))
         })
         .collect::<Option<_>>()?;
-    if inks.iter().any(|&v| v > BOX_EMPTY && v < BOX_MARKED) {
-        return None;
-    }
     let marked: Vec<usize> = (0..inks.len()).filter(|&i| inks[i] >= BOX_MARKED).collect();
-    (!marked.is_empty()).then_some(MarkReading {
-        marked,
-        certain: true,
-    })
+    let unclear = inks.iter().any(|&v| v > BOX_EMPTY && v < BOX_MARKED);
+    match (marked.as_slice(), unclear) {
+        ([], _) => None,
+        (_, false) => Some(MarkReading {
+            marked,
+            certain: true,
+        }),
+        // One box clearly filled or crossed, the others a little grey (a fax's noise, a
+        // copier's toner): that one, but not for certain.
+        ([one], true) if inks[*one] >= 2.0 * BOX_MARKED => Some(MarkReading {
+            marked,
+            certain: false,
+        }),
+        _ => None,
+    }
 }
 
 /// The share of dark pixels in the central half (each way) of the box with outer corners
