@@ -460,6 +460,16 @@ async fn a_held_case_is_verified_with_a_corrected_field_in_chromium() {
     fill(&c, "#username", "anna").await;
     fill(&c, "#password", PASSWORD).await;
     click(&c, "#login").await;
+    // The login leads back to the page asked for; going there before it has would load the
+    // login page again.
+    let start = Instant::now();
+    while c.current_url().await.unwrap().path().ends_with("/logga-in") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "login did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     c.goto(&format!("{base}/att-granska")).await.unwrap();
     let text = body_text(&c).await;
     assert!(text.contains("Att granska"), "{text}");

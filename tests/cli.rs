@@ -288,9 +288,10 @@ async fn cases_verify_corrects_and_confirms_a_held_case() {
         "{show}"
     );
 
+    // Answered now: confirming again is refused (its fields may still be corrected).
     let (ok, _, stderr) = run(&inst, &["cases", "verify", id, "--set", &set, "--confirm"]);
     assert!(!ok);
-    assert!(stderr.contains("Att handlägga"), "{stderr}");
+    assert!(stderr.contains("redan besvarat"), "{stderr}");
     assert_eq!(inst.count("outbox"), 1);
 }
 

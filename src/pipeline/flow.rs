@@ -308,6 +308,13 @@ impl Intake {
             isolated = Isolation::Alone(self.isolation.write().await);
             prepared = Arc::clone(&self).prepare_in_time(&raw, timeout).await;
         }
+        // Read without dying: the attempt is over before the next suspect may start (it must
+        // not be blamed on this one if it kills the process while this one is recorded).
+        if let Some(store) = &attempts {
+            if let Err(e) = store.end_attempt(&input.source_ref).await {
+                tracing::warn!(error = %e, "cannot clear the attempt on an email read");
+            }
+        }
         drop(isolated);
         let result = self
             .complete(prepared, Utc::now().date_naive(), started)
