@@ -113,6 +113,13 @@ pub fn read_marks(ink: &InkImage, options: &[Rect], text: &[Rect]) -> MarkReadin
         scores.iter_mut().for_each(|s| s.1 = false);
         certain = false;
     }
+    // A mark in front of another option (clearly more ink there) outweighs a ring: the ring
+    // was a cell's corner or a box's frame closing round a plain option, not drawn by hand.
+    let inked_elsewhere = scores.iter().any(|s| !s.1 && s.0 - least >= CLEAR);
+    if inked_elsewhere && scores.iter().any(|s| s.1) {
+        scores.iter_mut().for_each(|s| s.1 = false);
+        certain = false;
+    }
     // A small mark in a box (a thin ✗ in a printed ☐) adds less ink than CLEAR, but still a
     // fifth or more over the empty boxes beside it: it counts when it is the only option with
     // more ink than FAINT and no option is clearly marked.
@@ -555,6 +562,23 @@ mod tests {
             let (x, y) = (c.0 + r.0 * t.cos(), c.1 + r.1 * t.sin());
             img.put_pixel(x as u32, y as u32, Luma([0]));
         }
+    }
+
+    /// A loop of ink closing round the first option (a cell's corner, a frame) and a cross
+    /// drawn before the second one, no box to read: the cross is the mark, the loop is not a
+    /// ring, and the reading is not certain.
+    #[test]
+    fn a_mark_before_one_option_outweighs_a_loop_round_another() {
+        let both = page(|img| {
+            ellipse(img, (170.0, 90.0), (62.0, 17.0));
+            line(img, (370.0, 78.0), (392.0, 100.0));
+            line(img, (370.0, 100.0), (392.0, 78.0));
+            line(img, (371.0, 78.0), (393.0, 100.0));
+            line(img, (371.0, 100.0), (393.0, 78.0));
+        });
+        let r = read_marks(&both, &OPTIONS, &OPTIONS);
+        assert_eq!(r.marked, vec![1], "{r:?}");
+        assert!(!r.certain);
     }
 
     #[test]
