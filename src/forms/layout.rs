@@ -713,7 +713,16 @@ fn below(
 
 fn value_of(field: &FieldSpec, words: &[Word], lead_mark: Option<bool>) -> String {
     match field.field_type {
-        FieldType::Text => crate::domain::collapse_ws(&join(words)),
+        FieldType::Text => {
+            // One stray letter or stroke where nothing was written (a speck read as `i`) is no
+            // value: no field of either form is a single letter.
+            let text = crate::domain::collapse_ws(&join(words));
+            let letters = text.chars().filter(|c| c.is_alphanumeric()).count();
+            match letters == 1 && !text.chars().any(|c| c.is_ascii_digit()) {
+                true => String::new(),
+                false => text,
+            }
+        }
         FieldType::Choice(_) => choices_marked(field, words).join(","),
         FieldType::YesNo => yes_no(words, lead_mark).to_string(),
     }
@@ -1125,6 +1134,21 @@ pub(crate) mod tests {
             ink: None,
             graphics: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_lone_letter_where_nothing_was_written_is_no_value() {
+        let p = page(
+            1,
+            &[
+                "Beställning av eTjänstekort",
+                "Utlämningsställe (namn):|i",
+                "Förnamn:|Bo",
+            ],
+        );
+        let v = &read_forms(&[p])[0].values;
+        assert_eq!(v["utlamningsstalle"], "");
+        assert_eq!(v["fornamn"], "Bo");
     }
 
     #[test]
