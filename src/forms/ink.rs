@@ -108,15 +108,12 @@ pub fn read_marks(ink: &InkImage, options: &[Rect], text: &[Rect]) -> MarkReadin
     let least = scores.iter().map(|s| s.0).fold(f32::INFINITY, f32::min);
     let mut marked = Vec::new();
     let mut certain = options.len() >= 2;
-    // Every option inside a closed line: the cells of a table, not a ring drawn by hand.
-    if scores.len() >= 2 && scores.iter().all(|s| s.1) {
-        scores.iter_mut().for_each(|s| s.1 = false);
-        certain = false;
-    }
-    // A mark in front of another option (clearly more ink there) outweighs a ring: the ring
-    // was a cell's corner or a box's frame closing round a plain option, not drawn by hand.
+    // No ring drawn by hand, and not certain: every option inside a closed line (the cells of
+    // a table), or a mark in front of another option (clearly more ink there) where a line
+    // closes round one (a cell's corner or a box's frame round a plain option).
+    let every_option_ringed = scores.len() >= 2 && scores.iter().all(|s| s.1);
     let inked_elsewhere = scores.iter().any(|s| !s.1 && s.0 - least >= CLEAR);
-    if inked_elsewhere && scores.iter().any(|s| s.1) {
+    if every_option_ringed || (inked_elsewhere && scores.iter().any(|s| s.1)) {
         scores.iter_mut().for_each(|s| s.1 = false);
         certain = false;
     }

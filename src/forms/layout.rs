@@ -559,10 +559,7 @@ fn options_beside(
         .iter()
         .fold((f32::MAX, f32::MIN), |(t, b), w| (t.min(w.y0), b.max(w.y1)));
     let h = lines[li].height();
-    let mut found: Vec<&str> = find_options(&options, value, true)
-        .into_iter()
-        .map(|(e, _)| e)
-        .collect();
+    let mut found = options_in(&options, value);
     for lj in [li.checked_sub(1), Some(li + 1)].into_iter().flatten() {
         let (Some(line), Some(line_segs)) = (lines.get(lj), segs.get(lj)) else {
             continue;
@@ -576,9 +573,8 @@ fn options_beside(
             if !right_of_label || label_at(set, seg).is_some() {
                 continue;
             }
-            let new: Vec<&str> = find_options(&options, seg, true)
+            let new: Vec<&str> = options_in(&options, seg)
                 .into_iter()
-                .map(|(e, _)| e)
                 .filter(|e| !found.contains(e))
                 .collect();
             // Words already taken (the line below, read by `below`) are not taken twice.
@@ -605,13 +601,7 @@ fn choices_without_label(lines: &[Line], page: &PageWords, form: &mut RawForm) {
         }
         let options = LabelSet::option_keys(field);
         let line = lines.iter().find(|line| {
-            let mut found: Vec<&str> = find_options(&options, &line.words, true)
-                .into_iter()
-                .map(|(export, _)| export)
-                .collect();
-            found.sort_unstable();
-            found.dedup();
-            found.len() >= 2
+            options_in(&options, &line.words).len() >= 2
                 && !is_heading(&line.words)
                 && !segments(line).iter().any(|seg| {
                     label_at(set, seg).is_some_and(
@@ -1028,6 +1018,17 @@ fn find_options(
         }
     }
     out
+}
+
+/// The export values of the options found in `words` (near readings too), each once.
+fn options_in(options: &[(String, &'static str)], words: &[Word]) -> Vec<&'static str> {
+    let mut found: Vec<&'static str> = Vec::new();
+    for (export, _) in find_options(options, words, true) {
+        if !found.contains(&export) {
+            found.push(export);
+        }
+    }
+    found
 }
 
 /// The rectangle around `words`.

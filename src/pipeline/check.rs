@@ -477,55 +477,48 @@ fn repair_ocr(form: &RawForm, ctx: &CheckContext<'_>) -> OcrReading {
         .flatten()
         .filter_map(|p| p.mail.as_deref())
         .collect();
+    // A character or two from the KIV address (`marialindgren@` for `maria.lindgren@`,
+    // `orjan.lindgqvistevgregion.se`: a letter doubled, `@` read `e`), spaces OCR put in aside.
+    let two_off = |read: &str, mail: &str| {
+        let read: String = read.chars().filter(|c| !c.is_whitespace()).collect();
+        strsim::levenshtein(&read.to_lowercase(), &mail.to_lowercase()) <= 2
+    };
     for (key, own) in [("epost", person), ("vc_epost", manager)] {
         let Some(raw) = values.get(key).cloned() else {
             continue;
         };
-        if passes_rule(key, &raw, ctx) {
-            // A well-formed address a character or two from the KIV address of the person it
-            // belongs to (`marialindgren@` for `maria.lindgren@`, `alrashida@` for
-            // `alrashid@`) is that address misread: repaired, and still shown as uncertain.
-            let Some(mail) = own.and_then(|p| p.mail.as_deref()).map(str::trim) else {
-                continue;
-            };
-            let near = !raw.trim().eq_ignore_ascii_case(mail)
-                && (mangled_address_of(&raw, mail)
-                    || strsim::levenshtein(&raw.trim().to_lowercase(), &mail.to_lowercase()) <= 2);
-            if near {
-                values.insert(key, mail.to_string());
-                if !doubtful.contains(&key) {
-                    doubtful.push(key);
+        let own_mail = own.and_then(|p| p.mail.as_deref()).map(str::trim);
+        let repaired = if passes_rule(key, &raw, ctx) {
+            // A well-formed address near the KIV address of the person it belongs to is that
+            // address misread.
+            own_mail.filter(|mail| {
+                !raw.trim().eq_ignore_ascii_case(mail)
+                    && (mangled_address_of(&raw, mail) || two_off(&raw, mail))
+            })
+        } else {
+            let mut matching: Vec<&str> = known_mail
+                .iter()
+                .copied()
+                .filter(|m| mangled_address_of(&raw, m))
+                .collect();
+            matching.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+            match matching.as_slice() {
+                // Only `@` and dots mangled: the address, as sure as the rest of the field.
+                [mail] => {
+                    values.insert(key, mail.trim().to_string());
+                    None
                 }
+                // Else the KIV address of the person the field belongs to, a little off.
+                [] => own_mail.filter(|mail| two_off(&raw, mail)),
+                _ => None,
             }
-            continue;
-        }
-        let raw = raw.as_str();
-        let mut matching: Vec<&str> = known_mail
-            .iter()
-            .copied()
-            .filter(|m| mangled_address_of(raw, m))
-            .collect();
-        matching.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-        // Else the KIV address of the person the field belongs to, a character or two from
-        // what was read (`orjan.lindgqvistevgregion.se`: a letter doubled, `@` read `e`).
-        let own_near = own
-            .and_then(|p| p.mail.as_deref())
-            .map(str::trim)
-            .filter(|mail| {
-                let read: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-                strsim::levenshtein(&read.to_lowercase(), &mail.to_lowercase()) <= 2
-            });
-        match (matching.as_slice(), own_near) {
-            ([mail], _) => {
-                values.insert(key, mail.trim().to_string());
+        };
+        if let Some(mail) = repaired {
+            // Repaired, and still shown as uncertain.
+            values.insert(key, mail.to_string());
+            if !doubtful.contains(&key) {
+                doubtful.push(key);
             }
-            ([], Some(mail)) => {
-                values.insert(key, mail.to_string());
-                if !doubtful.contains(&key) {
-                    doubtful.push(key);
-                }
-            }
-            _ => {}
         }
     }
     OcrReading { values, doubtful }

@@ -192,7 +192,6 @@ impl Intake {
                         }
                     }
                     let outcome = self.record(&input, &analysis, recorder).await?;
-                    end_attempt(&input, recorder).await;
                     EmailSettled {
                         input: &input,
                         analysis: &analysis,
@@ -209,7 +208,6 @@ impl Intake {
                         error: error.to_string(),
                     };
                     self.note_waiting(&input, &waiting, recorder).await?;
-                    end_attempt(&input, recorder).await;
                     on_settled(&input, Settled::Waiting(waiting))?;
                 }
             }
@@ -222,7 +220,7 @@ impl Intake {
     /// quarantines it), then checks it against KIV.
     ///
     /// With a store (`attempts`), the attempt is noted first and forgotten once the email is
-    /// settled. An email with attempts that never finished (the process died meanwhile) is a
+    /// read (reading is what may kill the process; recording it does not). An email with attempts that never finished (the process died meanwhile) is a
     /// suspect: it is read alone, with no other email in flight, so that dying again is its
     /// own doing; after `[limits] max_unfinished_attempts` (default 2) it is quarantined
     /// without being read.
@@ -328,13 +326,4 @@ impl Intake {
 enum Isolation<'a> {
     Shared(#[allow(dead_code)] tokio::sync::RwLockReadGuard<'a, ()>),
     Alone(#[allow(dead_code)] tokio::sync::RwLockWriteGuard<'a, ()>),
-}
-
-/// Forgets the attempt on a settled email (see `Intake::analyse_input`).
-async fn end_attempt(input: &Input, recorder: &Recorder) {
-    if let Recorder::Store(store) = recorder {
-        if let Err(e) = store.end_attempt(&input.source_ref).await {
-            tracing::warn!(error = %e, "cannot clear the attempt on a settled email");
-        }
-    }
 }
