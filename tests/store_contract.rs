@@ -2000,3 +2000,294 @@ async fn contract_the_provider_register(b: Backend) {
     assert!(!register.is_connected("5560160680", d("2026-08-01")));
     assert!(!register.is_connected("5560160680", d("2025-01-01")));
 }
+
+/// Issue 25's synthetic cases: order forms of `units` units, three in four rejected (person not
+/// in KIV, or the sender not the manager), recorded straight into the store at `at(i)`.
+async fn record_synthetic(store: &Store, n: usize, at: impl Fn(usize) -> i64) -> Vec<String> {
+    use tjid_intake::case::{CaseContext, CaseKind, CheckedCase, Fields, Finding, ReasonCode};
+    let none = |_: &CheckedCase, _: &str, _: &str| None;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let fields = Fields(vec![
+            ("fornamn", Some(format!("Anna{i}"))),
+            ("efternamn", Some("Lind".to_string())),
+            // Written in lower case by some: the unit column is upper-case.
+            (
+                "vardenhet_hsaid",
+                Some(format!("se2321000131-E{:012}", i % 3)),
+            ),
+        ]);
+        let reasons = match i % 4 {
+            0 => Vec::new(),
+            1 => vec![Finding::new(ReasonCode::SenderNotManager, None)],
+            _ => vec![
+                Finding::new(ReasonCode::PersonNotInKiv, Some("personnummer")),
+                Finding::new(ReasonCode::SenderNotManager, None),
+            ],
+        };
+        let case = CheckedCase::new(
+            CaseKind::Order,
+            reasons,
+            Vec::new(),
+            fields,
+            CaseContext::default(),
+        );
+        let mail = MailRecord {
+            source_ref: format!("synthetic:{i}"),
+            message_id: Some(format!("<{i}@synthetic.example>")),
+            content_hash: format!("{i:x}"),
+            received_at: at(i),
+            email_date: None,
+            sender: Some("chef@vgregion.se".into()),
+            subject: format!("Beställning {i}"),
+            headers: String::new(),
+            ignored: None,
+            error: None,
+            bounce: None,
+        };
+        match store.record(&mail, &[case], &none, at(i)).await.unwrap() {
+            Recorded::Processed { case_ids } => ids.extend(case_ids),
+            other => panic!("{other:?}"),
+        }
+    }
+    ids
+}
+
+/// Issue 25: the lists filter on columns (the unit, the reason codes) that say what the JSON
+/// says, also after a verification changed the reasons; pages of a list are its cases in
+/// order, without gaps or overlaps, oldest or newest first; the unit filter's choices.
+async fn contract_lists_filter_on_columns_and_page_through(b: Backend) {
+    let store = b.store().await;
+    let t0 = 1_800_000_000_000_i64;
+    let ids = record_synthetic(&store, 23, |i| t0 + (i as i64 / 2) * 1000).await;
+    let rejected = CaseFilter {
+        state: Some("rejected".into()),
+        ..Default::default()
+    };
+    let all = store.list_cases(&rejected).await.unwrap();
+    assert_eq!(all.len(), 23 - 6, "{all:?}");
+    assert_eq!(store.count_cases(&rejected).await.unwrap(), 17);
+    // Newest first; cases of one millisecond by number.
+    let mut expected: Vec<&str> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 4 != 0)
+        .map(|(_, id)| id.as_str())
+        .collect();
+    expected.reverse();
+    let listed: Vec<&str> = all.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(listed, expected);
+    for oldest_first in [false, true] {
+        let mut paged = Vec::new();
+        for page in 0..5 {
+            let rows = store
+                .list_cases(&CaseFilter {
+                    limit: 4,
+                    offset: page * 4,
+                    oldest_first,
+                    ..rejected.clone()
+                })
+                .await
+                .unwrap();
+            assert!(rows.len() <= 4);
+            paged.extend(rows.into_iter().map(|c| c.id));
+        }
+        let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+        if oldest_first {
+            want.reverse();
+        }
+        assert_eq!(paged, want, "oldest_first {oldest_first}");
+    }
+    // The unit filter's choices and the filter, whatever the case of the form or the query.
+    let units = store.case_units(&rejected).await.unwrap();
+    let want: Vec<String> = (0..3).map(|u| format!("SE2321000131-E{u:012}")).collect();
+    assert_eq!(units, want);
+    for (u, unit) in units.iter().enumerate() {
+        let f = CaseFilter {
+            unit: Some(unit.to_lowercase()),
+            ..rejected.clone()
+        };
+        let rows = store.list_cases(&f).await.unwrap();
+        let want: Vec<&str> = expected
+            .iter()
+            .copied()
+            .filter(|id| ids.iter().position(|x| x == id).unwrap() % 3 == u)
+            .collect();
+        let got: Vec<&str> = rows.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(got, want, "{unit}");
+        assert_eq!(store.count_cases(&f).await.unwrap(), want.len() as i64);
+    }
+    // A filter beside the state reads the units of its own cases.
+    let in_one_reason = CaseFilter {
+        reason: Some("person_not_in_kiv".into()),
+        ..rejected.clone()
+    };
+    assert_eq!(store.case_units(&in_one_reason).await.unwrap(), units);
+    // Reason codes: a case with two is in both lists.
+    let by = |code: &str| CaseFilter {
+        reason: Some(code.into()),
+        ..rejected.clone()
+    };
+    let not_in_kiv = store.list_cases(&by("person_not_in_kiv")).await.unwrap();
+    let not_manager = store.list_cases(&by("sender_not_manager")).await.unwrap();
+    assert_eq!(not_in_kiv.len(), 11);
+    assert_eq!(not_manager.len(), 17);
+    assert!(not_in_kiv
+        .iter()
+        .all(|c| c.reasons.contains("person_not_in_kiv")));
+    assert_eq!(
+        store.count_cases(&by("person_not_in_kiv")).await.unwrap(),
+        11
+    );
+    // A verification that takes a reason away takes the case out of that reason's list.
+    let case = &not_in_kiv[0];
+    let detail = store.case_detail(&case.id).await.unwrap().unwrap();
+    let v = tjid_intake::store::Verification {
+        case_id: case.id.clone(),
+        from: "rejected".into(),
+        to: "rejected".into(),
+        decision: None,
+        actor: "anna".into(),
+        at: t0 + 100_000,
+        fields: detail.case.fields.clone(),
+        reasons: r#"[{"code":"sender_not_manager","field":null}]"#.into(),
+        warnings: "[]".into(),
+        verify: "[]".into(),
+        manager_mail: None,
+        holder_mail: None,
+        corrections: Vec::new(),
+        confirmed: None,
+        reply: None,
+        no_reply: None,
+    };
+    store.apply_verification(&v).await.unwrap();
+    let after = store.list_cases(&by("person_not_in_kiv")).await.unwrap();
+    assert_eq!(after.len(), 10);
+    assert!(after.iter().all(|c| c.id != case.id));
+    assert!(store
+        .list_cases(&by("sender_not_manager"))
+        .await
+        .unwrap()
+        .iter()
+        .any(|c| c.id == case.id));
+    // The lists read what was just written (the pages read on their own connections).
+    let unit_of_case = units[ids.iter().position(|x| *x == case.id).unwrap() % 3].clone();
+    let t = tjid_intake::store::Verification {
+        fields: r#"{"vardenhet_hsaid":"SE2321000131-E000000000099"}"#.into(),
+        at: t0 + 200_000,
+        ..v
+    };
+    store.apply_verification(&t).await.unwrap();
+    let moved = CaseFilter {
+        unit: Some("SE2321000131-E000000000099".into()),
+        ..rejected.clone()
+    };
+    let rows = store.list_cases(&moved).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].id, case.id);
+    let old_unit = CaseFilter {
+        unit: Some(unit_of_case),
+        ..rejected.clone()
+    };
+    assert!(store
+        .list_cases(&old_unit)
+        .await
+        .unwrap()
+        .iter()
+        .all(|c| c.id != case.id));
+    // Avslutade: the closed states, newest first.
+    let closed = CaseFilter {
+        closed: true,
+        ..Default::default()
+    };
+    assert_eq!(store.count_cases(&closed).await.unwrap(), 0);
+}
+contract!(contract_lists_filter_on_columns_and_page_through);
+
+/// Issue 25: retention runs in batches (more due than one batch holds), erases them all,
+/// closes every rejection it purges (Avvisade is empty after it, Avslutade holds them, the
+/// audit says rejected -> rejection_confirmed) and leaves the cases not yet due alone; the
+/// pages read while it runs.
+async fn contract_retention_in_batches_closes_purged_rejections(b: Backend) {
+    let store = b.store().await;
+    let day = tjid_intake::clock::DAY_MS;
+    let t0 = 1_800_000_000_000_i64;
+    let n = tjid_intake::store::PURGE_BATCH as usize * 2 + 30;
+    // All but the last four are old enough for retention.
+    let ids = record_synthetic(&store, n, |i| if i + 4 < n { t0 } else { t0 + 100 * day }).await;
+    let rejected = CaseFilter {
+        state: Some("rejected".into()),
+        ..Default::default()
+    };
+    let before = store.count_cases(&rejected).await.unwrap();
+    assert_eq!(before as usize, n - n.div_ceil(4));
+    let policy = tjid_intake::store::RetentionPolicy {
+        ignored_ms: 30 * day,
+        quarantined_ms: 90 * day,
+        rejected_ms: 90 * day,
+        completed_ms: 730 * day,
+    };
+    let purge = {
+        let store = store.clone();
+        tokio::spawn(async move { store.purge(&policy, t0 + 95 * day).await.unwrap() })
+    };
+    // Pages and the readiness check answer while it runs.
+    let mut read_during = 0;
+    while !purge.is_finished() {
+        store.list_cases(&rejected).await.unwrap();
+        store.server_version().await.unwrap();
+        read_during += 1;
+    }
+    let report = purge.await.unwrap();
+    assert!(read_during > 0);
+    let due_rejected = (0..n - 4).filter(|i| i % 4 != 0).count() as u64;
+    assert_eq!(report.rejected_cases, due_rejected, "{report:?}");
+    assert_eq!(report.completed_cases, 0);
+    assert_eq!(report.messages, due_rejected);
+    // Avvisade keeps only the rejections not yet due.
+    let left = store.list_cases(&rejected).await.unwrap();
+    let young: Vec<&String> = ids[n - 4..]
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| (n - 4 + i) % 4 != 0)
+        .map(|(_, id)| id)
+        .collect();
+    assert_eq!(left.len(), young.len());
+    assert!(left.iter().all(|c| young.contains(&&c.id)));
+    let closed = CaseFilter {
+        closed: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        store.count_cases(&closed).await.unwrap() as u64,
+        due_rejected
+    );
+    let shell = store.case_detail(&ids[1]).await.unwrap().unwrap();
+    assert_eq!(shell.case.state, "rejection_confirmed");
+    assert_eq!(shell.case.fields, "{}");
+    let last = shell.audit.last().unwrap();
+    assert_eq!(
+        (
+            last.action.as_str(),
+            last.before.as_deref(),
+            last.after.as_deref()
+        ),
+        ("purged", Some("rejected"), Some("rejection_confirmed"))
+    );
+    // The shell keeps its reason codes; no unit (the fields are gone).
+    assert!(store
+        .list_cases(&CaseFilter {
+            reason: Some("sender_not_manager".into()),
+            closed: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .any(|c| c.id == ids[1]));
+    // Done: the next run finds nothing.
+    let again = store.purge(&policy, t0 + 96 * day).await.unwrap();
+    assert_eq!((again.messages, again.rejected_cases), (0, 0));
+}
+contract!(contract_retention_in_batches_closes_purged_rejections);
+

@@ -14,6 +14,7 @@ pub const TABLES: &[&str] = &[
     "case_numbers",
     "cases",
     "case_terms",
+    "case_reasons",
     "outbox",
     "delivery_attempts",
     "audit",
@@ -98,11 +99,12 @@ async fn copy(
     }
     let mut report = Vec::new();
     for table in TABLES {
-        // The target's columns decide what is copied (`audit.seq` is generated there).
+        // The target's columns decide what is copied (`audit.seq` is generated there, and
+        // `cases.unit_hsaid` on both sides).
         let columns: Vec<(String, String)> = sqlx::query(
             "SELECT column_name::text AS name, data_type::text AS ty FROM information_schema.columns
              WHERE table_schema = current_schema() AND table_name = $1
-               AND is_identity = 'NO' ORDER BY ordinal_position",
+               AND is_identity = 'NO' AND is_generated = 'NEVER' ORDER BY ordinal_position",
         )
         .bind(table)
         .fetch_all(&mut *tx)

@@ -56,6 +56,12 @@ pub const OUTBOX_CLAIM_MS: i64 = 2 * 60 * 1000;
 /// Replies taken at once by the outbox worker.
 pub const OUTBOX_BATCH: i64 = 50;
 
+/// Emails and cases erased in one transaction of retention (`purge`): a batch holds the
+/// writer for a fraction of a second.
+pub const PURGE_BATCH: i64 = 100;
+/// The pause between two batches of retention, in which others write.
+const PURGE_PAUSE_MS: u64 = 20;
+
 /// A name for one store instance, written in the outbox claims it makes.
 /// A fresh row id.
 pub(super) fn new_id() -> String {
@@ -318,7 +324,7 @@ pub struct ImapPosition {
     pub last_uid: u32,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CaseFilter {
     pub decision: Option<String>,
     pub kind: Option<String>,
@@ -484,7 +490,7 @@ impl Store {
     pub async fn server_version(&self) -> Result<String, StoreError> {
         match self {
             Store::Sqlite(s) => Ok(sqlx::query_scalar("SELECT sqlite_version()")
-                .fetch_one(&s.pool)
+                .fetch_one(&s.read)
                 .await?),
             Store::Postgres(s) => s.server_version().await,
         }
@@ -973,14 +979,14 @@ impl Store {
             }
         );
         dispatch!(self, s => {
-            let case = sqlx::query_as::<_, CaseRow>(CASE).bind(id).fetch_optional(&s.pool).await?;
+            let case = sqlx::query_as::<_, CaseRow>(CASE).bind(id).fetch_optional(&s.read).await?;
             let Some(case) = case else { return Ok(None) };
-            let replies = sqlx::query_as::<_, ReplyRow>(REPLIES).bind(id).fetch_all(&s.pool).await?;
+            let replies = sqlx::query_as::<_, ReplyRow>(REPLIES).bind(id).fetch_all(&s.read).await?;
             let audit = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(audit))
                 .bind(id)
-                .fetch_all(&s.pool)
+                .fetch_all(&s.read)
                 .await?;
-            let bounces = sqlx::query_as::<_, BounceRow>(BOUNCES).bind(id).fetch_all(&s.pool).await?;
+            let bounces = sqlx::query_as::<_, BounceRow>(BOUNCES).bind(id).fetch_all(&s.read).await?;
             Ok(Some(CaseDetail {
                 case,
                 replies,

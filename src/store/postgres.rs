@@ -20,6 +20,9 @@ const LOCK_PURGE: i32 = 2;
 #[derive(Clone)]
 pub struct PgStore {
     pub(super) pool: PgPool,
+    /// Where the staff pages read: the same pool (PostgreSQL runs readers side by side); the
+    /// SQLite store has read connections of its own here.
+    pub(super) read: PgPool,
     /// Names this store instance in the outbox claims (`claimed_by`).
     pub(super) holder: String,
 }
@@ -78,6 +81,7 @@ impl PgStore {
         // sqlx takes an advisory lock while it migrates: instances starting together wait.
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(PgStore {
+            read: pool.clone(),
             pool,
             holder: super::new_holder(),
         })

@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::postgres::{audit, insert_reply, PgStore};
 use super::staff::*;
-use super::staff_queries::{case_filter_where, case_summary_columns};
+use super::staff_queries::case_summary_columns;
 use super::{CaseFilter, CaseSummary, StoreError};
 
 /// A text field of a case's JSON `fields`; sorted bytewise as SQLite sorts.

@@ -12,9 +12,17 @@ use sqlx::{Row, SqlitePool};
 use super::{new_id, MailRecord, OutboxRow, Recorded, RenderReply, StoreError, WaitingMail};
 use crate::case::{CheckedCase, IgnoreReason};
 
+/// Read connections of a SQLite store: four staff at once each get their own.
+const READ_CONNECTIONS: u32 = 4;
+
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// The one writer: every write, in order (SQLite has one writer anyway).
     pub(super) pool: SqlitePool,
+    /// A few read connections beside it (WAL lets readers run while the writer writes): the
+    /// staff pages, the search and `/readyz` read here, so that neither a page nor a purge
+    /// batch makes another person's page wait. Read-only (`query_only`).
+    pub(super) read: SqlitePool,
     /// Names this store instance in the outbox claims (`claimed_by`).
     pub(super) holder: String,
 }
@@ -37,18 +45,28 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(10))
             .foreign_keys(true);
-        // One connection: SQLite has one writer anyway, and this keeps every write in order.
+        let open_error = |e| StoreError::Open {
+            path: path.display().to_string(),
+            source: e,
+        };
+        // One writer connection: SQLite has one writer anyway, and this keeps every write in
+        // order.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
-            .map_err(|e| StoreError::Open {
-                path: path.display().to_string(),
-                source: e,
-            })?;
+            .map_err(open_error)?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        // Opened once the schema is there (a reader never migrates).
+        let read = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .min_connections(1)
+            .connect_with(options.pragma("query_only", "true"))
+            .await
+            .map_err(open_error)?;
         Ok(SqliteStore {
             pool,
+            read,
             holder: super::new_holder(),
         })
     }
@@ -384,6 +402,7 @@ pub(super) fn verification_script(v: &super::Verification) -> Result<Script, Sto
         kiv_name: None,
     };
     push_terms(&mut script, &text, v.at);
+    push_replaced_reasons(&mut script, &v.case_id, &v.reasons)?;
     for (field, before, after) in &v.corrections {
         let line = (
             v.case_id.as_str(),
@@ -626,6 +645,49 @@ fn push_case(
             Arg::opt(&case.context.kiv_name),
         ],
     );
+    let codes: Vec<&str> = case.reasons.iter().map(|f| f.code.as_str()).collect();
+    push_reason_codes(script, case_id, &codes);
+    Ok(())
+}
+
+/// Adds a case's reason codes to `case_reasons` (what the lists' reason filter reads).
+fn push_reason_codes(script: &mut Script, case_id: &str, codes: &[&str]) {
+    let mut codes = codes.to_vec();
+    codes.sort_unstable();
+    codes.dedup();
+    if codes.is_empty() {
+        return;
+    }
+    let mut sql = String::from("INSERT INTO case_reasons (case_id, code) VALUES ");
+    let mut args = vec![Arg::text(case_id)];
+    for (i, code) in codes.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("($1, ${})", i + 2));
+        args.push(Arg::text(code));
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING");
+    script.statements.push((sql, args));
+}
+
+/// Replaces a case's reason codes with those of its `reasons` JSON (a verification).
+fn push_replaced_reasons(
+    script: &mut Script,
+    case_id: &str,
+    reasons: &str,
+) -> Result<(), StoreError> {
+    let reasons: Vec<serde_json::Value> =
+        serde_json::from_str(reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    script.push(
+        "DELETE FROM case_reasons WHERE case_id = $1",
+        [Arg::text(case_id)],
+    );
+    let codes: Vec<&str> = reasons
+        .iter()
+        .filter_map(|r| r.get("code").and_then(|c| c.as_str()))
+        .collect();
+    push_reason_codes(script, case_id, &codes);
     Ok(())
 }
 

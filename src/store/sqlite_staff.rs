@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::sqlite::{audit, insert_reply, SqliteStore};
 use super::staff::*;
-use super::staff_queries::{case_filter_where, case_summary_columns};
+use super::staff_queries::case_summary_columns;
 use super::{CaseFilter, CaseSummary, StoreError};
 
 /// A text field of a case's JSON `fields`.

@@ -11,22 +11,114 @@ macro_rules! case_summary_columns {
     };
 }
 
-/// The FROM and WHERE of a [`CaseFilter`](super::CaseFilter), parameters `$1`–`$8` as
-/// `bind_case_filter` binds them. The closed states are those of `super::CLOSED_STATES`.
-macro_rules! case_filter_where {
-    ($field:ident) => {
-        concat!(
-            " FROM cases c JOIN messages m ON m.id = c.message
-             WHERE ($1 IS NULL OR c.decision = $1) AND ($2 IS NULL OR c.kind = $2)
-               AND ($3 IS NULL OR c.state = $3)
-               AND ($4 = 0 OR c.state IN ('handed_out', 'deregistered', 'rejection_confirmed'))
-               AND ($5 IS NULL OR c.reasons LIKE '%\"code\":\"' || $5 || '\"%')
-               AND ($6 IS NULL OR upper(",
-            $field!("c.fields", "vardenhet_hsaid"),
-            ") = $6)
-               AND ($7 IS NULL OR c.updated_at >= $7) AND ($8 IS NULL OR c.updated_at < $8)"
-        )
+/// The WHERE of a [`CaseFilter`](super::CaseFilter) over `cases c`, with only the conditions
+/// the filter sets (so that each backend plans it against the lists' indexes, migration
+/// `case_lists`, rather than one plan for every combination of `$n IS NULL OR …`), its
+/// parameters numbered from `$first`. No JSON is read: the unit is the column `unit_hsaid`,
+/// a reason code a row of `case_reasons`. The closed states are those of
+/// `super::CLOSED_STATES`, written as the partial index `cases_closed_created` names them.
+pub(super) fn case_filter_sql(f: &super::CaseFilter, first: usize) -> (String, Vec<String>) {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut args = Vec::new();
+    let mut text = |condition: &str, value: String, conditions: &mut Vec<String>| {
+        args.push(value);
+        conditions.push(condition.replace("$?", &format!("${}", first + args.len() - 1)));
     };
+    if let Some(v) = &f.decision {
+        text("c.decision = $?", v.clone(), &mut conditions);
+    }
+    if let Some(v) = &f.kind {
+        text("c.kind = $?", v.clone(), &mut conditions);
+    }
+    if let Some(v) = &f.state {
+        text("c.state = $?", v.clone(), &mut conditions);
+    }
+    if let Some(v) = &f.reason {
+        text(
+            "EXISTS (SELECT 1 FROM case_reasons r WHERE r.case_id = c.id AND r.code = $?)",
+            v.clone(),
+            &mut conditions,
+        );
+    }
+    if let Some(v) = &f.unit {
+        text("c.unit_hsaid = $?", v.to_uppercase(), &mut conditions);
+    }
+    if f.closed {
+        conditions
+            .push("c.state IN ('handed_out', 'deregistered', 'rejection_confirmed')".to_string());
+    }
+    // Times are numbers: written into the SQL (no text from outside reaches it).
+    if let Some(t) = f.changed_from {
+        conditions.push(format!("c.updated_at >= {t}"));
+    }
+    if let Some(t) = f.changed_before {
+        conditions.push(format!("c.updated_at < {t}"));
+    }
+    let sql = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    (sql, args)
+}
+
+/// The order of a list: newest first, or oldest first (`oldest_first`), ties by case number.
+fn case_order(f: &super::CaseFilter, alias: &str) -> String {
+    let dir = if f.oldest_first { "ASC" } else { "DESC" };
+    format!(" ORDER BY {alias}.created_at {dir}, {alias}.id {dir}")
+}
+
+/// One page of a list: the page's case numbers first, from the list's index alone (an
+/// offset steps over index entries, not over rows joined to their email), then those cases
+/// with their emails. Parameters: the filter's, then limit and offset.
+pub(super) fn list_cases_sql(f: &super::CaseFilter) -> (String, Vec<String>) {
+    let (filter, args) = case_filter_sql(f, 1);
+    let n = args.len();
+    let sql = format!(
+        "{} FROM (SELECT c.id, c.created_at FROM cases c{filter}{} LIMIT ${} OFFSET ${}) p
+         JOIN cases c ON c.id = p.id JOIN messages m ON m.id = c.message{}",
+        case_summary_columns!(),
+        case_order(f, "c"),
+        n + 1,
+        n + 2,
+        case_order(f, "p"),
+    );
+    (sql, args)
+}
+
+/// A list's unit HSA-ids. A list of one state (Avvisade) is read as a loose index scan of
+/// `cases_state_unit_created`: one index probe per unit (a few hundred), not one step per
+/// case; any other filter reads its cases' units.
+pub(super) fn case_units_sql(f: &super::CaseFilter) -> (String, Vec<String>) {
+    let only_state = super::CaseFilter {
+        state: f.state.clone(),
+        limit: f.limit,
+        offset: f.offset,
+        oldest_first: f.oldest_first,
+        ..super::CaseFilter::default()
+    };
+    match &f.state {
+        Some(state) if *f == only_state => (
+            "WITH RECURSIVE u(v) AS (
+                 SELECT (SELECT c.unit_hsaid FROM cases c WHERE c.state = $1 AND c.unit_hsaid > ''
+                         ORDER BY c.unit_hsaid LIMIT 1)
+                 UNION ALL
+                 SELECT (SELECT c.unit_hsaid FROM cases c WHERE c.state = $1 AND c.unit_hsaid > u.v
+                         ORDER BY c.unit_hsaid LIMIT 1)
+                 FROM u WHERE u.v IS NOT NULL)
+             SELECT v FROM u WHERE v IS NOT NULL"
+                .to_string(),
+            vec![state.clone()],
+        ),
+        _ => {
+            let (filter, args) = case_filter_sql(f, 1);
+            let and = if filter.is_empty() { " WHERE" } else { " AND" };
+            (
+                format!("SELECT DISTINCT c.unit_hsaid FROM cases c{filter}{and} c.unit_hsaid IS NOT NULL"),
+                args,
+            )
+        }
+    }
 }
 
 /// Implements the staff queries on `$store`, whose database is `$db`. `$field!("col", "key")`
@@ -35,61 +127,45 @@ macro_rules! case_filter_where {
 /// instances share the store.
 macro_rules! staff_queries {
     ($store:ident, $db:ty, $field:ident) => {
-        /// Binds a [`CaseFilter`]'s `$1`–`$8` (see `case_filter_where!`).
-        fn bind_case_filter<'q, O>(
-            q: sqlx::query::QueryAs<'q, $db, O, <$db as sqlx::Database>::Arguments>,
-            f: &'q CaseFilter,
+        /// Binds the values of a case filter's SQL (`case_filter_sql`).
+        fn bind_filter<'q, O>(
+            mut q: sqlx::query::QueryAs<'q, $db, O, <$db as sqlx::Database>::Arguments>,
+            args: Vec<String>,
         ) -> sqlx::query::QueryAs<'q, $db, O, <$db as sqlx::Database>::Arguments> {
-            q.bind(&f.decision)
-                .bind(&f.kind)
-                .bind(&f.state)
-                .bind(i64::from(f.closed))
-                .bind(&f.reason)
-                .bind(f.unit.as_deref().map(str::to_uppercase))
-                .bind(f.changed_from)
-                .bind(f.changed_before)
+            for arg in args {
+                q = q.bind(arg);
+            }
+            q
         }
 
         impl $store {
         pub async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
-            let q = sqlx::query_as::<_, CaseSummary>(concat!(
-                case_summary_columns!(),
-                case_filter_where!($field),
-                " ORDER BY CASE WHEN $9 = 1 THEN c.created_at ELSE -c.created_at END,
-                          CASE WHEN $9 = 1 THEN c.id END, c.id DESC LIMIT $10 OFFSET $11"
-            ));
-            Ok(bind_case_filter(q, filter)
-                .bind(i64::from(filter.oldest_first))
+            let (sql, args) = super::staff_queries::list_cases_sql(filter);
+            let q = sqlx::query_as::<_, CaseSummary>(sqlx::AssertSqlSafe(sql));
+            Ok(bind_filter(q, args)
                 .bind(if filter.limit > 0 { filter.limit } else { i64::MAX })
                 .bind(filter.offset.max(0))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.read)
                 .await?)
         }
 
         pub async fn count_cases(&self, filter: &CaseFilter) -> Result<i64, StoreError> {
-            let q = sqlx::query_as::<_, (i64,)>(concat!(
-                "SELECT COUNT(*)",
-                case_filter_where!($field)
-            ));
-            Ok(bind_case_filter(q, filter).fetch_one(&self.pool).await?.0)
+            let (filter, args) = super::staff_queries::case_filter_sql(filter, 1);
+            let q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM cases c{filter}"
+            )));
+            Ok(bind_filter(q, args).fetch_one(&self.read).await?.0)
         }
 
         pub async fn case_units(&self, filter: &CaseFilter) -> Result<Vec<String>, StoreError> {
-            let q = sqlx::query_as::<_, (String,)>(concat!(
-                "SELECT DISTINCT upper(",
-                $field!("c.fields", "vardenhet_hsaid"),
-                ")",
-                case_filter_where!($field),
-                " AND ",
-                $field!("c.fields", "vardenhet_hsaid"),
-                " IS NOT NULL"
-            ));
             let all = CaseFilter {
                 unit: None,
                 ..filter.clone()
             };
-            let mut units: Vec<String> = bind_case_filter(q, &all)
-                .fetch_all(&self.pool)
+            let (sql, args) = super::staff_queries::case_units_sql(&all);
+            let q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql));
+            let mut units: Vec<String> = bind_filter(q, args)
+                .fetch_all(&self.read)
                 .await?
                 .into_iter()
                 .map(|(u,)| u)
@@ -171,7 +247,7 @@ macro_rules! staff_queries {
                 "SELECT username, display_name, password_hash, disabled, created_at FROM users WHERE username = $1",
             )
             .bind(username)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?)
         }
 
@@ -179,7 +255,7 @@ macro_rules! staff_queries {
             Ok(sqlx::query_as::<_, UserRow>(
                 "SELECT username, display_name, password_hash, disabled, created_at FROM users ORDER BY username",
             )
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?)
         }
 
@@ -223,7 +299,7 @@ macro_rules! staff_queries {
             )
             .bind(token_hash)
             .bind(now_ms)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?)
         }
 
@@ -245,7 +321,7 @@ macro_rules! staff_queries {
             )
             .bind(key)
             .bind(since_ms)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.read)
             .await?;
             Ok((row.try_get("n")?, row.try_get("oldest")?))
         }
@@ -289,7 +365,7 @@ macro_rules! staff_queries {
                  FROM cases c JOIN messages m ON m.id = c.message WHERE c.id = $1",
             )
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?)
         }
 
@@ -441,7 +517,7 @@ macro_rules! staff_queries {
                  FROM known_cards WHERE card_number = $1",
             )
             .bind(card_number)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?)
         }
 
@@ -457,7 +533,7 @@ macro_rules! staff_queries {
                 ),
             )
             .bind(card_number)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?;
             rows.iter()
                 .map(|r| r.try_get::<String, _>("id").map_err(StoreError::from))
@@ -503,7 +579,7 @@ macro_rules! staff_queries {
             for (from, to) in ranges {
                 q = q.bind(from).bind(to);
             }
-            Ok(q.fetch_all(&self.pool).await?)
+            Ok(q.fetch_all(&self.read).await?)
         }
 
         pub async fn message_cases(&self, message_row: &str) -> Result<Vec<MessageCase>, StoreError> {
@@ -512,7 +588,7 @@ macro_rules! staff_queries {
                  WHERE message = $1 ORDER BY position, id",
             )
             .bind(message_row)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?)
         }
 
@@ -522,7 +598,7 @@ macro_rules! staff_queries {
                  GROUP BY kind, decision ORDER BY kind, decision",
             )
             .bind(since_ms)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?)
         }
 
@@ -535,7 +611,7 @@ macro_rules! staff_queries {
                         (SELECT MIN(created_at) FROM outbox WHERE status = 'held') AS held_replies,
                         (SELECT MIN(received_at) FROM messages WHERE outcome = 'quarantined' AND reprocessed_at IS NULL) AS quarantined",
             )
-            .fetch_one(&self.pool)
+            .fetch_one(&self.read)
             .await?)
         }
 
@@ -549,7 +625,7 @@ macro_rules! staff_queries {
                         (SELECT COUNT(*) FROM messages WHERE outcome = 'quarantined' AND reprocessed_at IS NULL) AS quarantined,
                         (SELECT COUNT(*) FROM outbox WHERE status = 'held') AS held_replies",
             )
-            .fetch_one(&self.pool)
+            .fetch_one(&self.read)
             .await?)
         }
 
@@ -569,7 +645,7 @@ macro_rules! staff_queries {
             )
             .bind(limit)
             .bind(offset.max(0))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?)
         }
 
@@ -671,7 +747,7 @@ macro_rules! staff_queries {
             )
             .bind(limit)
             .bind(offset.max(0))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?)
         }
 
@@ -682,7 +758,7 @@ macro_rules! staff_queries {
                  FROM messages WHERE id = $1",
             )
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?)
         }
 
@@ -695,12 +771,38 @@ macro_rules! staff_queries {
             Ok(())
         }
 
+        /// Retention, in transactions of at most `PURGE_BATCH` emails and cases each, with a
+        /// pause between them: the writer is free between batches (the intake records, staff
+        /// act), and nothing reads through it (the pages read on their own connections), so a
+        /// first purge of years of cases blocks no page and no `/readyz`.
         pub async fn purge(
             &self,
             policy: &RetentionPolicy,
             now_ms: i64,
         ) -> Result<PurgeReport, StoreError> {
             let mut report = PurgeReport::default();
+            loop {
+                let (batch, more) = self.purge_batch(policy, now_ms, super::PURGE_BATCH).await?;
+                report.messages += batch.messages;
+                report.rejected_cases += batch.rejected_cases;
+                report.completed_cases += batch.completed_cases;
+                report.source_refs.extend(batch.source_refs);
+                if !more {
+                    return Ok(report);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(super::PURGE_PAUSE_MS)).await;
+            }
+        }
+
+        /// One batch of retention: at most `limit` emails and cases. True when more may be due.
+        async fn purge_batch(
+            &self,
+            policy: &RetentionPolicy,
+            now_ms: i64,
+            limit: i64,
+        ) -> Result<(PurgeReport, bool), StoreError> {
+            let mut report = PurgeReport::default();
+            let mut budget = limit;
             let mut tx = self.pool.begin().await?;
             Self::lock_purge(&mut tx).await?;
 
@@ -709,15 +811,23 @@ macro_rules! staff_queries {
                 ("ignored", policy.ignored_ms),
                 ("quarantined", policy.quarantined_ms),
             ] {
+                if budget == 0 {
+                    break;
+                }
                 let rows = sqlx::query(
                     "UPDATE messages SET sender = NULL, subject = '', headers = '', purged_at = $3
-                     WHERE outcome = $1 AND received_at < $2 AND purged_at IS NULL RETURNING source_ref",
+                     WHERE id IN (SELECT id FROM messages
+                                  WHERE outcome = $1 AND received_at < $2 AND purged_at IS NULL
+                                  ORDER BY received_at LIMIT $4)
+                     RETURNING source_ref",
                 )
                 .bind(outcome)
                 .bind(now_ms.saturating_sub(keep_ms))
                 .bind(now_ms)
+                .bind(budget)
                 .fetch_all(&mut *tx)
                 .await?;
+                budget -= rows.len() as i64;
                 report.messages += rows.len() as u64;
                 for r in rows {
                     report.source_refs.push(r.try_get("source_ref")?);
@@ -731,13 +841,19 @@ macro_rules! staff_queries {
                 (COMPLETED_STATES, policy.completed_ms, false),
             ] {
                 for state in states {
+                    if budget == 0 {
+                        break;
+                    }
                     let rows = sqlx::query(
-                        "SELECT id, message FROM cases WHERE state = $1 AND updated_at < $2 AND purged_at IS NULL",
+                        "SELECT id, message FROM cases WHERE state = $1 AND updated_at < $2 AND purged_at IS NULL
+                         ORDER BY updated_at, id LIMIT $3",
                     )
                     .bind(*state)
                     .bind(now_ms.saturating_sub(keep_ms))
+                    .bind(budget)
                     .fetch_all(&mut *tx)
                     .await?;
+                    budget -= rows.len() as i64;
                     for r in rows {
                         due.push((r.try_get("id")?, r.try_get("message")?, rejected));
                     }
@@ -843,10 +959,10 @@ macro_rules! staff_queries {
                 }
             }
             tx.commit().await?;
-            Ok(report)
+            Ok((report, budget == 0))
         }
         }
     };
 }
 
-pub(super) use {case_filter_where, case_summary_columns, staff_queries};
+pub(super) use {case_summary_columns, staff_queries};
