@@ -2291,3 +2291,25 @@ async fn contract_retention_in_batches_closes_purged_rejections(b: Backend) {
 }
 contract!(contract_retention_in_batches_closes_purged_rejections);
 
+/// Issue 25: the daemon clears the outbox's dead rows itself (PostgreSQL: VACUUM of the
+/// outbox; SQLite: nothing to do), and the pending-only index serves the claims.
+async fn contract_the_outbox_is_tidied_by_the_daemon(b: Backend) {
+    b.process(&["order_table_ok", "order_person_not_in_kiv"]);
+    let store = b.store().await;
+    store.tidy_outbox().await.unwrap();
+    if let Some(pg) = &b.pg {
+        let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
+        let vacuumed: bool = sqlx::query_scalar(
+            "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'outbox'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert!(vacuumed, "the outbox was vacuumed");
+        pool.close().await;
+    }
+    // Still whole: the replies are all there.
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.outbox_pending + counts.outbox_sent, 2);
+}
+contract!(contract_the_outbox_is_tidied_by_the_daemon);

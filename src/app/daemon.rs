@@ -109,6 +109,7 @@ pub async fn run_until(
             // then the replies waiting for a retry go at once, not after their back-off.
             let mut sink_down = false;
             let mut probed = std::time::Instant::now();
+            let mut tidy = crate::outbox::Tidy::default();
             loop {
                 if sink_down && probed.elapsed() >= crate::outbox::PROBE_EVERY {
                     probed = std::time::Instant::now();
@@ -125,6 +126,7 @@ pub async fn run_until(
                         if report.sink_down {
                             probed = std::time::Instant::now();
                         }
+                        tidy.after(&store, &report).await;
                     }
                     Err(e) => {
                         tracing::error!(error = %format!("{e:#}"), "outbox worker error");

@@ -32,6 +32,41 @@ pub struct DeliveryReport {
     pub sink_down: bool,
 }
 
+/// When the worker tidies the outbox's tables (`Store::tidy_outbox`): once `TIDY_EVERY`
+/// replies were settled since the last time, or `TIDY_AFTER` after the first of fewer. Every
+/// settled reply leaves dead row versions in PostgreSQL; the worker clears them itself instead
+/// of counting on the server's autovacuum (issue 25).
+#[derive(Default)]
+pub struct Tidy {
+    settled: usize,
+    since: Option<std::time::Instant>,
+}
+
+/// See [`Tidy`].
+pub const TIDY_EVERY: usize = 500;
+/// See [`Tidy`].
+pub const TIDY_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl Tidy {
+    /// Counts a pass's settled replies and tidies when it is time.
+    pub async fn after(&mut self, store: &Store, report: &DeliveryReport) {
+        let settled = report.sent + report.retried + report.failed + report.held;
+        if settled > 0 && self.since.is_none() {
+            self.since = Some(std::time::Instant::now());
+        }
+        self.settled += settled;
+        let due = self.settled >= TIDY_EVERY
+            || (self.settled > 0 && self.since.is_some_and(|t| t.elapsed() >= TIDY_AFTER));
+        if !due {
+            return;
+        }
+        *self = Tidy::default();
+        if let Err(e) = store.tidy_outbox().await {
+            tracing::warn!(error = %e, "cannot vacuum the outbox; trying again later");
+        }
+    }
+}
+
 /// Delivers every reply that is due now.
 ///
 /// Files are written on both cores and a pass's written replies are marked sent in one

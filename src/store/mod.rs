@@ -587,6 +587,23 @@ impl Store {
         }))
     }
 
+    /// Clears the dead row versions the outbox's updates leave (PostgreSQL: `VACUUM
+    /// (ANALYZE)` of the outbox and its delivery attempts, which also keeps the planner's
+    /// figures for them current), so that its hot paths do not depend on the server's
+    /// autovacuum. `SKIP_LOCKED`: when another instance is at it, that is enough. SQLite
+    /// rewrites rows in place: nothing to do.
+    pub async fn tidy_outbox(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(()),
+            Store::Postgres(s) => {
+                sqlx::raw_sql("VACUUM (ANALYZE, SKIP_LOCKED) outbox, delivery_attempts")
+                    .execute(&s.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
     /// Takes up to `limit` due replies for this instance (claimed for `claim_ms`).
     pub async fn take_due_replies(
         &self,
