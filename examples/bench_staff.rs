@@ -1,9 +1,13 @@
-//! Staff pages at scale (issue 25): fills a store with N cases (three in four rejected, as an
-//! office's store after some years) and times the store queries behind each staff page — the
-//! search by a name, by a case number and its tail, and with no hit; Avvisade's first and
-//! 500th page with its count; a case page — one caller at a time and four at once.
+//! Staff pages at scale (issue 25): fills a store with N cases spread over three years (three in
+//! four rejected, as an office's store after some years; some ordered, handed out, held,
+//! deregistrations, confirmed rejections) and times the store queries behind each staff page —
+//! every page's navigation counts, Översikt, Avvisade (first page, filtered by unit and by
+//! reason, page 500), Att beställa, Att avregistrera, Att granska, Avslutade, Spärrade svar,
+//! Ignorerat, the search (a name, a case number and its tail, no hit) and a case page — one
+//! caller at a time and four at once. `--purge` then runs the first purge of the never-purged
+//! store (90 days for rejections) and times pages and `/readyz`'s store check while it runs.
 //!
-//!     cargo run --release --example bench_staff -- --cases 50000 [--postgres URL]
+//!     cargo run --release --example bench_staff -- --cases 50000 [--postgres URL] [--purge]
 //!
 //! The figures are the database's part of a page (rendering adds well under a millisecond).
 
@@ -12,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use tjid_intake::case::{CaseContext, CaseKind, CheckedCase, Fields, Finding, ReasonCode};
-use tjid_intake::store::{CaseFilter, MailRecord, Store};
+use tjid_intake::store::{CaseFilter, MailRecord, RetentionPolicy, Store};
 
 #[derive(Parser)]
 struct Args {
@@ -21,9 +25,12 @@ struct Args {
     /// URL of an empty PostgreSQL database (default: a SQLite file in a temporary directory).
     #[arg(long)]
     postgres: Option<String>,
-    /// Timed calls of each query.
+    /// Timed calls of each page.
     #[arg(long, default_value_t = 40)]
     runs: usize,
+    /// Then run the first purge and time pages while it runs.
+    #[arg(long)]
+    purge: bool,
 }
 
 const FIRST: [&str; 8] = [
@@ -63,13 +70,13 @@ fn case(i: usize) -> CheckedCase {
         ("vardgivare_orgnr", Some("232100-0131".into())),
         ("epost", Some(format!("person{i}@vgregion.se"))),
     ]);
-    let reasons = if i.is_multiple_of(4) {
-        Vec::new()
-    } else {
-        vec![Finding::new(
+    let reasons = match i % 8 {
+        0 | 4 => Vec::new(),
+        3 => vec![Finding::new(ReasonCode::SenderNotManager, None)],
+        _ => vec![Finding::new(
             ReasonCode::PersonNotInKiv,
             Some("personnummer"),
-        )]
+        )],
     };
     CheckedCase::new(
         CaseKind::Order,
@@ -96,6 +103,179 @@ fn mail(i: usize, now: i64) -> MailRecord {
     }
 }
 
+type Query = Box<dyn Fn(Store) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
+fn page<F, Fut>(f: F) -> Query
+where
+    F: Fn(Store) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    Box::new(move |s: Store| {
+        let fut = f(s.clone());
+        // Every page shows the lists' counts in its navigation.
+        Box::pin(async move {
+            s.queue_counts().await.unwrap();
+            fut.await
+        })
+    })
+}
+
+fn list(state: &str) -> CaseFilter {
+    CaseFilter {
+        state: Some(state.into()),
+        limit: 50,
+        ..CaseFilter::default()
+    }
+}
+
+/// One list section: a page of it and its count.
+async fn section(s: &Store, f: CaseFilter) {
+    s.list_cases(&f).await.unwrap();
+    s.count_cases(&f).await.unwrap();
+}
+
+/// Avvisade: the unit filter's choices, then the section.
+async fn rejected(s: Store, f: CaseFilter) {
+    s.case_units(&list("rejected")).await.unwrap();
+    section(&s, f).await;
+}
+
+fn search(q: String) -> Query {
+    page(move |s: Store| {
+        let q = q.clone();
+        async move { s.search(&q, 51, 0).await.map(drop).unwrap() }
+    })
+}
+
+fn queries(first_case: String, middle_case: String, unit: String) -> Vec<(&'static str, Query)> {
+    let tail = middle_case.rsplit('-').next().unwrap_or("1").to_string();
+    let tail = tail.trim_start_matches('0').to_string();
+    let now = chrono::Utc::now().timestamp_millis();
+    let closed = move |offset: i64, period: bool| CaseFilter {
+        closed: true,
+        limit: 50,
+        offset,
+        changed_from: period.then_some(now - 400 * 86_400_000),
+        changed_before: period.then_some(now - 370 * 86_400_000),
+        ..CaseFilter::default()
+    };
+    vec![
+        ("navigation counts (every page)", page(|_| async {})),
+        (
+            "Översikt",
+            page(|s: Store| async move {
+                s.queue_counts().await.unwrap();
+                s.oldest_waiting().await.unwrap();
+                s.received_since(chrono::Utc::now().timestamp_millis() - 86_400_000)
+                    .await
+                    .unwrap();
+            }),
+        ),
+        (
+            "Avvisade, first page",
+            page(|s: Store| rejected(s, list("rejected"))),
+        ),
+        (
+            "Avvisade, one unit",
+            page(move |s: Store| {
+                let f = CaseFilter {
+                    unit: Some(unit.clone()),
+                    ..list("rejected")
+                };
+                rejected(s, f)
+            }),
+        ),
+        (
+            "Avvisade, one reason (sender_not_manager)",
+            page(|s: Store| {
+                let f = CaseFilter {
+                    reason: Some("sender_not_manager".into()),
+                    ..list("rejected")
+                };
+                rejected(s, f)
+            }),
+        ),
+        (
+            "Avvisade, page 500",
+            page(|s: Store| {
+                let f = CaseFilter {
+                    offset: 499 * 50,
+                    ..list("rejected")
+                };
+                rejected(s, f)
+            }),
+        ),
+        (
+            "Att beställa (three sections)",
+            page(|s: Store| async move {
+                for st in ["queued", "ordered_at_telia", "card_ready"] {
+                    let f = CaseFilter {
+                        kind: Some("order".into()),
+                        oldest_first: true,
+                        ..list(st)
+                    };
+                    section(&s, f).await;
+                }
+            }),
+        ),
+        (
+            "Att avregistrera",
+            page(|s: Store| async move {
+                let f = CaseFilter {
+                    kind: Some("deregistration".into()),
+                    ..list("queued")
+                };
+                section(&s, f).await;
+            }),
+        ),
+        (
+            "Att granska",
+            page(|s: Store| async move {
+                let f = CaseFilter {
+                    oldest_first: true,
+                    ..list("held")
+                };
+                section(&s, f).await;
+            }),
+        ),
+        (
+            "Avslutade, first page",
+            page(move |s: Store| async move { section(&s, closed(0, false)).await }),
+        ),
+        (
+            "Avslutade, page 50",
+            page(move |s: Store| async move { section(&s, closed(49 * 50, false)).await }),
+        ),
+        (
+            "Avslutade, one month a year ago",
+            page(move |s: Store| async move { section(&s, closed(0, true)).await }),
+        ),
+        (
+            "Spärrade svar",
+            page(|s: Store| async move { s.held_replies(51, 0).await.map(drop).unwrap() }),
+        ),
+        (
+            "Ignorerat och karantän",
+            page(|s: Store| async move { s.unprocessed_mail(51, 0).await.map(drop).unwrap() }),
+        ),
+        ("search a name (Svensson)", search("Svensson".into())),
+        (
+            "search a name without diacritics (hakansson orjan)",
+            search("hakansson orjan".into()),
+        ),
+        ("search a case number", search(middle_case)),
+        ("search a case number's tail", search(tail)),
+        ("search with no hit", search("Zzyzxqvist".into())),
+        (
+            "a case page",
+            page(move |s: Store| {
+                let id = first_case.clone();
+                async move { s.case_detail(&id).await.map(drop).unwrap() }
+            }),
+        ),
+    ]
+}
+
 /// p50 and p95 of `samples`.
 fn quantiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
     samples.sort();
@@ -103,76 +283,8 @@ fn quantiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
     (at(0.5), at(0.95))
 }
 
-type Query = Box<dyn Fn(Store) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
-
-fn queries(first_case: String, middle_case: String) -> Vec<(&'static str, Query)> {
-    let rejected = |offset: i64| CaseFilter {
-        state: Some("rejected".into()),
-        limit: 51,
-        offset,
-        ..CaseFilter::default()
-    };
-    let tail = middle_case.rsplit('-').next().unwrap_or("1").to_string();
-    let tail = tail.trim_start_matches('0').to_string();
-    vec![
-        (
-            "search a name (Svensson)",
-            Box::new(|s: Store| {
-                Box::pin(async move { s.search("Svensson", 51, 0).await.map(drop).unwrap() }) as _
-            }),
-        ),
-        (
-            "search a name without diacritics (hakansson orjan)",
-            Box::new(|s: Store| {
-                Box::pin(async move { s.search("hakansson orjan", 51, 0).await.map(drop).unwrap() })
-                    as _
-            }),
-        ),
-        (
-            "search a case number",
-            Box::new(move |s: Store| {
-                let id = middle_case.clone();
-                Box::pin(async move { s.search(&id, 51, 0).await.map(drop).unwrap() }) as _
-            }),
-        ),
-        (
-            "search a case number's tail",
-            Box::new(move |s: Store| {
-                let t = tail.clone();
-                Box::pin(async move { s.search(&t, 51, 0).await.map(drop).unwrap() }) as _
-            }),
-        ),
-        (
-            "search with no hit",
-            Box::new(|s: Store| {
-                Box::pin(async move { s.search("Zzyzxqvist", 51, 0).await.map(drop).unwrap() }) as _
-            }),
-        ),
-        (
-            "Avvisade, first page and count",
-            Box::new(move |s: Store| {
-                let f = rejected(0);
-                Box::pin(async move {
-                    s.list_cases(&f).await.unwrap();
-                    s.count_cases(&f).await.unwrap();
-                }) as _
-            }),
-        ),
-        (
-            "Avvisade, page 500",
-            Box::new(move |s: Store| {
-                let f = rejected(500 * 50);
-                Box::pin(async move { s.list_cases(&f).await.map(drop).unwrap() }) as _
-            }),
-        ),
-        (
-            "a case page",
-            Box::new(move |s: Store| {
-                let id = first_case.clone();
-                Box::pin(async move { s.case_detail(&id).await.map(drop).unwrap() }) as _
-            }),
-        ),
-    ]
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -183,35 +295,76 @@ fn main() -> anyhow::Result<()> {
         .block_on(run(args))
 }
 
+/// Moves some cases on, as three years of work would have: the statements run beside the
+/// store, on the same database.
+async fn age(store: &Store, args: &Args, db: &std::path::Path) -> anyhow::Result<()> {
+    let statements = [
+        "UPDATE cases SET state = 'ordered_at_telia' WHERE id IN (SELECT id FROM cases WHERE state = 'queued' ORDER BY created_at DESC LIMIT 300)",
+        "UPDATE cases SET state = 'card_ready' WHERE id IN (SELECT id FROM cases WHERE state = 'queued' ORDER BY created_at DESC LIMIT 200)",
+        "UPDATE cases SET state = 'handed_out' WHERE id IN (SELECT id FROM cases WHERE state = 'queued' ORDER BY created_at LIMIT 480)",
+        "UPDATE cases SET kind = 'deregistration' WHERE id IN (SELECT id FROM cases WHERE state = 'queued' ORDER BY created_at DESC LIMIT 160)",
+        "UPDATE cases SET state = 'held' WHERE id IN (SELECT id FROM cases WHERE state = 'rejected' ORDER BY created_at DESC LIMIT 100)",
+        "UPDATE cases SET state = 'rejection_confirmed' WHERE id IN (SELECT id FROM cases WHERE state = 'rejected' AND (id LIKE '%0' OR id LIKE '%5'))",
+    ];
+    match &args.postgres {
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(url).await?;
+            for q in statements {
+                sqlx::raw_sql(q).execute(&pool).await?;
+            }
+            // The state a server with autovacuum (or a nightly ANALYZE) would be in.
+            sqlx::raw_sql("ANALYZE").execute(&pool).await?;
+            pool.close().await;
+        }
+        None => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(db);
+            let pool = sqlx::SqlitePool::connect_with(options).await?;
+            for q in statements {
+                sqlx::raw_sql(q).execute(&pool).await?;
+            }
+            pool.close().await;
+        }
+    }
+    let _ = store;
+    Ok(())
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
+    let db = dir.path().join("staff.db");
     let store = match &args.postgres {
         Some(url) => Store::open_postgres(url).await?,
-        None => Store::open_sqlite(&dir.path().join("staff.db")).await?,
+        None => Store::open_sqlite(&db).await?,
     };
+    // Three years, oldest first.
     let now = chrono::Utc::now().timestamp_millis();
+    let step = 3 * 365 * 86_400_000 / args.cases.max(1) as i64;
     let started = Instant::now();
     let mut ids = Vec::with_capacity(args.cases);
     let no_reply = |_: &CheckedCase, _: &str, _: &str| None;
     for i in 0..args.cases {
+        let at = now - (args.cases - i) as i64 * step;
         let recorded = store
-            .record(&mail(i, now), &[case(i)], &no_reply, now)
+            .record(&mail(i, at), &[case(i)], &no_reply, at)
             .await?;
         if let tjid_intake::store::Recorded::Processed { case_ids } = recorded {
             ids.extend(case_ids);
         }
     }
+    age(&store, &args, &db).await?;
     println!(
-        "{} store, {} cases recorded in {:.1} s",
+        "{} store, {} cases recorded in {:.1} s; Avvisade holds {}",
         store.kind(),
         ids.len(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        store.count_cases(&list("rejected")).await?
     );
     let (first, middle) = (ids[0].clone(), ids[ids.len() / 2].clone());
-    let queries = Arc::new(queries(first, middle));
+    let unit = format!("SE2321000131-E{:012}", 7);
+    let queries = Arc::new(queries(first, middle, unit));
     println!(
-        "{:<52} {:>10} {:>10} {:>12} {:>12}",
-        "query", "1: p50", "1: p95", "4 at once: p50", "p95"
+        "{:<52} {:>10} {:>10} {:>14} {:>10}",
+        "page", "1: p50", "1: p95", "4 at once: p50", "p95"
     );
     for (n, (name, query)) in queries.iter().enumerate() {
         let mut alone = Vec::new();
@@ -237,14 +390,76 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .flat_map(|r| r.unwrap_or_default())
         .collect();
         let ((a50, a95), (t50, t95)) = (quantiles(alone), quantiles(together));
-        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
         println!(
-            "{name:<52} {:>10} {:>10} {:>12} {:>12}",
+            "{name:<52} {:>10} {:>10} {:>14} {:>10}",
             ms(a50),
             ms(a95),
             ms(t50),
             ms(t95)
         );
+    }
+    if args.purge {
+        purge_while_paging(&store, queries).await?;
+    }
+    Ok(())
+}
+
+/// The first purge of the never-purged store (rejections kept 90 days), with every page and
+/// `/readyz`'s store check timed over and over, one caller, while it runs.
+async fn purge_while_paging(
+    store: &Store,
+    queries: Arc<Vec<(&'static str, Query)>>,
+) -> anyhow::Result<()> {
+    let day = 86_400_000;
+    let policy = RetentionPolicy {
+        ignored_ms: 30 * day,
+        quarantined_ms: 90 * day,
+        rejected_ms: 90 * day,
+        completed_ms: 730 * day,
+    };
+    let started = Instant::now();
+    let purge = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .purge(&policy, chrono::Utc::now().timestamp_millis())
+                .await
+        })
+    };
+    let mut pages: Vec<Vec<Duration>> = vec![Vec::new(); queries.len()];
+    let mut ready = Vec::new();
+    while !purge.is_finished() {
+        for (n, (_, query)) in queries.iter().enumerate() {
+            let t = Instant::now();
+            query(store.clone()).await;
+            pages[n].push(t.elapsed());
+        }
+        let t = Instant::now();
+        store.server_version().await?;
+        ready.push(t.elapsed());
+    }
+    let report = purge.await??;
+    println!(
+        "\nfirst purge: {} rejected and {} completed cases in {:.1} s; Avvisade holds {} after it",
+        report.rejected_cases,
+        report.completed_cases,
+        started.elapsed().as_secs_f64(),
+        store.count_cases(&list("rejected")).await?
+    );
+    println!(
+        "{:<52} {:>10} {:>10} {:>10}",
+        "during the purge", "p50", "p95", "max"
+    );
+    let mut rows: Vec<(&str, Vec<Duration>)> =
+        queries.iter().map(|(name, _)| *name).zip(pages).collect();
+    rows.push(("/readyz store check", ready));
+    for (name, samples) in rows {
+        if samples.is_empty() {
+            continue;
+        }
+        let max = samples.iter().max().copied().unwrap_or_default();
+        let (p50, p95) = quantiles(samples);
+        println!("{name:<52} {:>10} {:>10} {:>10}", ms(p50), ms(p95), ms(max));
     }
     Ok(())
 }

@@ -2249,7 +2249,7 @@ async fn contract_retention_in_batches_closes_purged_rejections(b: Backend) {
     let young: Vec<&String> = ids[n - 4..]
         .iter()
         .enumerate()
-        .filter(|(i, _)| (n - 4 + i) % 4 != 0)
+        .filter(|(i, _)| !(n - 4 + i).is_multiple_of(4))
         .map(|(_, id)| id)
         .collect();
     assert_eq!(left.len(), young.len());
