@@ -233,7 +233,45 @@ struct LabelHit {
     lead_mark: Option<bool>,
 }
 
-fn label_at(set: &LabelSet, seg: &[Word]) -> Option<LabelHit> {
+/// The labels of a form as looked for on one part of a page, with the fields whose label is
+/// not found there as printed (`LabelSet::lookup_lost`).
+struct PageLabels {
+    set: &'static LabelSet,
+    lost: Vec<&'static str>,
+}
+
+impl PageLabels {
+    fn strict(kind: FormKind) -> PageLabels {
+        PageLabels {
+            set: LabelSet::of(kind),
+            lost: Vec::new(),
+        }
+    }
+
+    /// The labels of `lines`: the fields of the form that have no value yet and whose label
+    /// is not among them as printed (one character off at most) are `lost`.
+    fn of(lines: &[Vec<Vec<Word>>], form: &RawForm) -> PageLabels {
+        let strict = PageLabels::strict(form.kind);
+        let found: Vec<&'static str> = lines
+            .iter()
+            .flatten()
+            .filter_map(|seg| match label_at(&strict, seg)?.target {
+                LabelTarget::Field(f) => Some(f.key),
+                LabelTarget::Stop => None,
+            })
+            .collect();
+        let lost = form
+            .kind
+            .fields()
+            .iter()
+            .map(|f| f.key)
+            .filter(|k| !found.contains(k) && form.values.get(k).is_none_or(|v| v.is_empty()))
+            .collect();
+        PageLabels { lost, ..strict }
+    }
+}
+
+fn label_at(labels: &PageLabels, seg: &[Word]) -> Option<LabelHit> {
     let mut start = 0;
     let mut lead_mark = None;
     // `[ ]` may come as two words `[` `]`.
@@ -262,7 +300,7 @@ fn label_at(set: &LabelSet, seg: &[Word]) -> Option<LabelHit> {
     let mut best: Option<(usize, usize, LabelTarget)> = None;
     for n in 1..=max {
         let text: String = words[..n].iter().map(|w| w.text.as_str()).collect();
-        if let Some((label, distance)) = set.lookup_scored(&fold(&text)) {
+        if let Some((label, distance)) = labels.set.lookup_lost(&fold(&text), &labels.lost) {
             let better = match best {
                 None => true,
                 Some((d, _, _)) => distance <= d,
@@ -288,7 +326,7 @@ fn is_choice(field: &FieldSpec) -> bool {
 /// label is; one that reads as a label (`Befattning:  Verksamhetschef`, a title that is also
 /// a label of the form) is the value when the label before it ends in a colon and it does not:
 /// a form that writes its labels with colons writes them all so.
-fn is_value_after(set: &LabelSet, label: &[Word], next: &[Word]) -> bool {
+fn is_value_after(set: &PageLabels, label: &[Word], next: &[Word]) -> bool {
     if is_other_label(next) {
         return false;
     }
@@ -430,8 +468,9 @@ pub fn read_forms(pages: &[PageWords]) -> Vec<RawForm> {
 /// Reads the fields in `lines` of `page` into `form` (a field already read keeps its first
 /// value).
 fn read_fields(lines: &[Line], page: &PageWords, form: &mut RawForm) {
-    let set = LabelSet::of(form.kind);
     let segs: Vec<Vec<Vec<Word>>> = lines.iter().map(segments).collect();
+    let labels = PageLabels::of(&segs, form);
+    let set = &labels;
     for (li, line_segs) in segs.iter().enumerate() {
         if is_heading(&lines[li].words) {
             continue;
@@ -543,7 +582,7 @@ fn read_fields(lines: &[Line], page: &PageWords, form: &mut RawForm) {
 /// above, `Förnyelse` below, the label between them): the options on the lines just above and
 /// below, right of the label, are its value too, where they add an option not yet found.
 fn options_beside(
-    set: &LabelSet,
+    set: &PageLabels,
     lines: &[Line],
     segs: &[Vec<Vec<Word>>],
     li: usize,
@@ -593,7 +632,7 @@ fn options_beside(
 /// line that holds two or more of that field's options, and no label, is its value. The
 /// reading is marked uncertain (no label vouches for it).
 fn choices_without_label(lines: &[Line], page: &PageWords, form: &mut RawForm) {
-    let set = LabelSet::of(form.kind);
+    let set = &PageLabels::strict(form.kind);
     for field in form.kind.fields() {
         if !matches!(field.field_type, FieldType::Choice(_)) || form.values.contains_key(field.key)
         {
@@ -648,7 +687,7 @@ fn field_box(key: &str, page: &PageWords, label: &[Word], value: &[Word], line_h
 
 /// Words under a label: on the next line(s) close below, inside the column [x0, x_end).
 fn below(
-    set: &LabelSet,
+    set: &PageLabels,
     lines: &[Line],
     segs: &[Vec<Vec<Word>>],
     li: usize,
