@@ -385,12 +385,20 @@ fn is_heading(words: &[Word]) -> bool {
 
 /// A label followed by more words in its segment with no separator (`Vårdgivare och
 /// vårdenhet`): the line is a heading that begins with a label's words, not a label and value.
-/// A separator is a colon (or a box, a tab or a wide gap, which end the segment before).
+/// A separator is a colon, or a gap wider than a space: most of a letter's height (`Vårdgivare
+/// ⇥ Västra Götalandsregionen` whose colon OCR lost). A box, a tab or a wide gap end the
+/// segment before.
 fn label_runs_on(label: &[Word], rest: &[Word], field: &FieldSpec) -> bool {
     if !matches!(field.field_type, FieldType::Text) || rest.is_empty() {
         return false;
     }
-    if label.last().is_some_and(|w| w.text.ends_with(':')) || rest[0].text.starts_with(':') {
+    let Some(last) = label.last() else {
+        return false;
+    };
+    if last.text.ends_with(':') || rest[0].text.starts_with(':') {
+        return false;
+    }
+    if rest[0].x0 - last.x1 > 0.8 * (last.y1 - last.y0) {
         return false;
     }
     // Only words of letters follow (a value such as a number or an address is no heading).
@@ -900,7 +908,19 @@ fn option_spans(
         let (found, at) = (*found, *at);
         let mid = (at[1] + at[3]) / 2.0;
         let same_line = |w: &&Word| w.y0 <= mid && w.y1 >= mid;
-        let tail = |w: &Word, key: &str| tail_of(w, folded_tail(&w.text, key.chars().count()));
+        // The other option's letters are as wide as the found one's: a box glued to the word
+        // may have eaten a letter (`■ Ja` read `Ha`), so the word's own characters do not say
+        // where the option begins.
+        let found_len = options
+            .iter()
+            .find(|(_, e)| *e == found)
+            .map_or(1, |(k, _)| k.chars().count().max(1));
+        let per = (at[2] - at[0]) / found_len as f32;
+        let tail = |w: &Word, key: &str| {
+            let mut r = tail_of(w, folded_tail(&w.text, key.chars().count()));
+            r[0] = r[0].max(w.x1 - per * key.chars().count() as f32);
+            r
+        };
         // The word must still end in a letter of the option (`Mja`, `]a`): the other option's
         // empty box, read as `CO` or `O`, lies between them and is not it.
         let may_hold = |w: &&Word, key: &str| {
@@ -1192,6 +1212,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_label_whose_colon_was_lost_is_told_from_a_heading_by_its_gap() {
+        let p = page(
+            1,
+            &[
+                "Beställning av eTjänstekort",
+                "Vårdgivare och vårdenhet",
+                "Vårdgivare  Västra Götalandsregionen",
+                "Efternamn  Ek",
+            ],
+        );
+        let v = &read_forms(&[p])[0].values;
+        assert_eq!(v["vardgivare_namn"], "Västra Götalandsregionen");
+        assert_eq!(v["efternamn"], "Ek");
+        // The heading alone: no value.
+        let p = page(
+            1,
+            &["Beställning av eTjänstekort", "Vårdgivare och vårdenhet"],
+        );
+        let v = &read_forms(&[p])[0].values;
+        assert!(v.get("vardgivare_namn").is_none_or(|v| v.is_empty()));
+    }
+
+    #[test]
     fn a_speck_beside_a_label_is_no_value_and_hides_none() {
         let p = page(
             1,
@@ -1419,6 +1462,16 @@ pub(crate) mod tests {
         assert_eq!(spans.iter().map(|s| s.0).collect::<Vec<_>>(), [YES, NO]);
         assert_eq!(spans[0].1[2], p.words[0].x1);
         assert_eq!(spans[0].1[0], p.words[0].x0 + 6.0);
+        // `■ Ja` read as one word `Ha` whose box takes in the filled box: Ja is the word's
+        // last two letters, as wide as Nej's letters, not the whole word.
+        let mut p = page(1, &["Ha  Nej"]);
+        p.words[0].x0 -= 14.0;
+        let (spans, _) = option_spans(&opts, &p.words);
+        assert_eq!(spans[0].0, YES);
+        assert!(
+            (spans[0].1[0] - (p.words[0].x1 - 12.0)).abs() < 0.01,
+            "{spans:?}"
+        );
         // With no word that can hold it, Ja is not made up.
         let (spans, _) = option_spans(&opts, &page(1, &["CO Nej"]).words);
         assert_eq!(spans.iter().map(|s| s.0).collect::<Vec<_>>(), [NO]);
