@@ -820,7 +820,10 @@ fn an_attachment_gets_one_page_time_limit_of_work() {
         .args(["process", "--dry-run", "--json", dir.to_str().unwrap()]);
     let run = run_measured(cmd);
     assert!(run.success, "{}", run.stderr);
-    assert!(run.elapsed.as_secs() < 10, "took {:?}", run.elapsed);
+    // Without the shared limit the pages take 40 s; with it about 3 s, plus the start of the
+    // process and OCR's probe, which on a loaded 2-core machine took up to 10.5 s: the bound
+    // tells the two apart without timing the machine.
+    assert!(run.elapsed.as_secs() < 20, "took {:?}", run.elapsed);
     let line: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
     assert_eq!(line["decision"], "processed", "{line}");
     assert_eq!(
