@@ -347,7 +347,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let recorded = store
             .record(&mail(i, at), &[case(i)], &no_reply, at)
             .await?;
-        if let tjid_intake::store::Recorded::Processed { case_ids } = recorded {
+        if let tjid_intake::store::Recorded::Processed { case_ids, .. } = recorded {
             ids.extend(case_ids);
         }
     }

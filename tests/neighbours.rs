@@ -265,7 +265,7 @@ async fn a_relay_refusing_our_ehlo_name_is_a_sink_failure_not_failed_replies() {
                     .into_bytes(),
             })
         };
-        let Recorded::Processed { case_ids } = store
+        let Recorded::Processed { case_ids, .. } = store
             .record(&mail, &[case], &render, now_ms())
             .await
             .unwrap()

@@ -1330,7 +1330,7 @@ async fn postgres_concurrent_recording_numbers_without_gaps() {
                     .await
                     .unwrap()
                 {
-                    Recorded::Processed { case_ids } => ids.extend(case_ids),
+                    Recorded::Processed { case_ids, .. } => ids.extend(case_ids),
                     other => panic!("{other:?}"),
                 }
             }
@@ -2046,7 +2046,7 @@ async fn record_synthetic(store: &Store, n: usize, at: impl Fn(usize) -> i64) ->
             bounce: None,
         };
         match store.record(&mail, &[case], &none, at(i)).await.unwrap() {
-            Recorded::Processed { case_ids } => ids.extend(case_ids),
+            Recorded::Processed { case_ids, .. } => ids.extend(case_ids),
             other => panic!("{other:?}"),
         }
     }
@@ -2313,3 +2313,87 @@ async fn contract_the_outbox_is_tidied_by_the_daemon(b: Backend) {
     assert_eq!(counts.outbox_pending + counts.outbox_sent, 2);
 }
 contract!(contract_the_outbox_is_tidied_by_the_daemon);
+
+contract!(contract_two_orders_for_one_person_at_once_flag_the_later);
+/// Issue 22, SPEC §4.3: two orders for the same person at the same unit recorded at the same
+/// moment by two store instances (on PostgreSQL: two daemons on one database) never both miss
+/// each other: the later one (the higher case number) carries `open_order_exists` and links the
+/// earlier one; the earlier one carries nothing. Eight rounds, each at a unit of its own.
+async fn contract_two_orders_for_one_person_at_once_flag_the_later(b: Backend) {
+    let settings = b.settings();
+    let intake = tjid_intake::pipeline::Intake::load(settings.intake_parts()).unwrap();
+    let today = chrono::Utc::now().date_naive();
+    // Two valid orders for the same person (the test kit's example values), in two layouts.
+    let first = intake
+        .analyse(&support::sample_mail(0), today)
+        .await
+        .unwrap();
+    let second = intake
+        .analyse(&support::sample_mail(5), today)
+        .await
+        .unwrap();
+    for a in [&first, &second] {
+        assert_eq!(a.cases.len(), 1);
+        assert_eq!(a.cases[0].decision.as_str(), "queued");
+    }
+    let pnr = first.cases[0].fields.get("personnummer").unwrap();
+    let pnr12: String = pnr.chars().filter(char::is_ascii_digit).collect();
+    assert_eq!(pnr12.len(), 12, "{pnr}");
+    let (s1, s2) = (b.store().await, b.store().await);
+    let now = chrono::Utc::now().timestamp_millis();
+    let none = |_: &_, _: &str, _: &str| None;
+    let open_order = |warnings: &str| warnings.contains("open_order_exists");
+    for round in 0..8 {
+        let unit = format!("SE2321000131-E{round:012}");
+        let at_unit = |a: &tjid_intake::pipeline::Analysis| {
+            let mut case = a.cases[0].clone();
+            for (k, v) in case.fields.0.iter_mut() {
+                if *k == "vardenhet_hsaid" {
+                    *v = Some(unit.clone());
+                }
+            }
+            vec![case]
+        };
+        let (c1, c2) = (at_unit(&first), at_unit(&second));
+        let r1 = record_of(&format!("at-once:{round}:1"), None, &first);
+        let r2 = record_of(&format!("at-once:{round}:2"), None, &second);
+        let (x, y) = tokio::join!(
+            s1.record(&r1, &c1, &none, now),
+            s2.record(&r2, &c2, &none, now)
+        );
+        let mut recorded = Vec::new();
+        for r in [x.unwrap(), y.unwrap()] {
+            let Recorded::Processed {
+                case_ids,
+                open_order_exists,
+            } = r
+            else {
+                panic!("{r:?}");
+            };
+            assert_eq!(case_ids.len(), 1);
+            recorded.push((case_ids[0].clone(), open_order_exists == [0]));
+        }
+        // The later case number is the flagged one, and only it.
+        recorded.sort();
+        let [(earlier, earlier_flagged), (later, later_flagged)] = &recorded[..] else {
+            unreachable!()
+        };
+        assert!(
+            !earlier_flagged && *later_flagged,
+            "round {round} on {}: {recorded:?}",
+            b.name()
+        );
+        let stored = |id: String| {
+            let store = &s1;
+            async move { store.case_detail(&id).await.unwrap().unwrap().case }
+        };
+        assert!(!open_order(&stored(earlier.clone()).await.warnings));
+        assert!(open_order(&stored(later.clone()).await.warnings));
+        // The case page links the other open order (the unit as written, any case).
+        let open = s2
+            .open_orders(&pnr12, &unit.to_ascii_lowercase())
+            .await
+            .unwrap();
+        assert_eq!(open, [earlier.clone(), later.clone()], "round {round}");
+    }
+}

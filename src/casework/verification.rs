@@ -649,7 +649,7 @@ Se bifogad blankett.\r
                 .await
                 .unwrap()
             {
-                Recorded::Processed { case_ids } => case_ids[0].clone(),
+                Recorded::Processed { case_ids, .. } => case_ids[0].clone(),
                 other => panic!("{other:?}"),
             }
         }

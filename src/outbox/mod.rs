@@ -367,7 +367,7 @@ mod delivery_tests {
             })
         };
         let now = Utc::now().timestamp_millis();
-        let Recorded::Processed { case_ids } =
+        let Recorded::Processed { case_ids, .. } =
             store.record(&mail, &[case], &render, now).await.unwrap()
         else {
             panic!()

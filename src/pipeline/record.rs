@@ -115,12 +115,6 @@ impl Intake {
                 }
             }
         };
-        // A second open order for one person at one unit is flagged (SPEC §4.3); a dry run
-        // has no orders to look at.
-        let cases = match recorder {
-            Recorder::Store(store) => flag_open_orders(store, &analysis.cases).await?,
-            Recorder::DryRun(_) => std::borrow::Cow::Borrowed(analysis.cases.as_slice()),
-        };
         let recorded = match recorder {
             Recorder::Store(store) => {
                 let record = MailRecord {
@@ -139,7 +133,9 @@ impl Intake {
                         _ => None,
                     },
                 };
-                store.record(&record, &cases, &render, now_ms).await?
+                store
+                    .record(&record, &analysis.cases, &render, now_ms)
+                    .await?
             }
             Recorder::DryRun(state) => {
                 let mut state = state
@@ -148,23 +144,33 @@ impl Intake {
                 dry_run_record(&mut state, message_id.as_deref(), analysis, now_ms)
             }
         };
-        let (decision, ignored_reason, case_ids, replay) = match &recorded {
-            Recorded::AlreadyRecorded => (EmailOutcome::Processed, None, Vec::new(), true),
-            Recorded::Ignored(r) => (EmailOutcome::Ignored, Some(*r), Vec::new(), false),
-            Recorded::Quarantined => (EmailOutcome::Quarantined, None, Vec::new(), false),
-            Recorded::Processed { case_ids } => {
-                (EmailOutcome::Processed, None, case_ids.clone(), false)
-            }
+        let (decision, ignored_reason, case_ids, flagged, replay) = match &recorded {
+            Recorded::AlreadyRecorded => (EmailOutcome::Processed, None, &[][..], &[][..], true),
+            Recorded::Ignored(r) => (EmailOutcome::Ignored, Some(*r), &[][..], &[][..], false),
+            Recorded::Quarantined => (EmailOutcome::Quarantined, None, &[][..], &[][..], false),
+            Recorded::Processed {
+                case_ids,
+                open_order_exists,
+            } => (
+                EmailOutcome::Processed,
+                None,
+                case_ids.as_slice(),
+                open_order_exists.as_slice(),
+                false,
+            ),
         };
         let cases = case_ids
-            .into_iter()
-            .zip(cases.iter())
-            .map(|(case_id, c)| CaseOutcome {
-                case_id,
+            .iter()
+            .zip(analysis.cases.iter())
+            .enumerate()
+            .map(|(i, (case_id, c))| CaseOutcome {
+                case_id: case_id.clone(),
                 kind: c.kind,
                 decision: c.decision,
                 reasons: c.reasons.clone(),
-                warnings: c.warnings.clone(),
+                // The store flags a second open order for one person at one unit (SPEC §4.3)
+                // as it records the case.
+                warnings: with_open_order(&c.warnings, flagged.contains(&i)),
                 fields: c.fields.clone(),
                 verify: c.verify.clone(),
             })
@@ -185,33 +191,23 @@ impl Intake {
     }
 }
 
-/// `cases` with `open_order_exists` on each order whose person already has an open order at
-/// the same unit (cloned only when one is flagged).
-async fn flag_open_orders<'a>(
-    store: &crate::store::Store,
-    cases: &'a [CheckedCase],
-) -> anyhow::Result<std::borrow::Cow<'a, [CheckedCase]>> {
-    let mut out = std::borrow::Cow::Borrowed(cases);
-    for (i, case) in cases.iter().enumerate() {
-        if case.kind != crate::case::CaseKind::Order {
-            continue;
-        }
-        let (Some(pnr), Some(unit)) = (
-            case.fields.get("personnummer"),
-            case.fields.get("vardenhet_hsaid"),
-        ) else {
-            continue;
-        };
-        let pnr12: String = pnr.chars().filter(char::is_ascii_digit).collect();
-        if pnr12.len() != 12 || store.open_orders(&pnr12, unit).await?.is_empty() {
-            continue;
-        }
-        out.to_mut()[i].warnings.push(crate::case::Finding::new(
+/// A case's warnings, with `open_order_exists` added when the store flagged it.
+fn with_open_order(
+    warnings: &[crate::case::Finding<WarningCode>],
+    flagged: bool,
+) -> Vec<crate::case::Finding<WarningCode>> {
+    let mut warnings = warnings.to_vec();
+    if flagged
+        && !warnings
+            .iter()
+            .any(|w| w.code == WarningCode::OpenOrderExists)
+    {
+        warnings.push(crate::case::Finding::new(
             WarningCode::OpenOrderExists,
             Some("personnummer"),
         ));
     }
-    Ok(out)
+    warnings
 }
 
 fn dry_run_record(
@@ -241,5 +237,8 @@ fn dry_run_record(
             crate::case_id(year, state.last_case)
         })
         .collect();
-    Recorded::Processed { case_ids }
+    Recorded::Processed {
+        case_ids,
+        open_order_exists: Vec::new(),
+    }
 }

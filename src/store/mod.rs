@@ -4,6 +4,7 @@
 mod attempts;
 pub mod lease;
 pub mod migrate;
+mod open_orders;
 pub mod postgres;
 mod postgres_staff;
 pub mod providers;
@@ -147,6 +148,9 @@ pub enum Recorded {
     Quarantined,
     Processed {
         case_ids: Vec<String>,
+        /// The positions (in `case_ids`) of the orders flagged `open_order_exists` while
+        /// recording (SPEC §4.3): their person already had an open order at their unit.
+        open_order_exists: Vec<usize>,
     },
 }
 
@@ -701,22 +705,8 @@ impl Store {
     /// would order a second card (SPEC §4.3 `open_order_exists`). Found through the search
     /// index, where a case's personnummer is one term.
     pub async fn open_orders(&self, pnr12: &str, unit: &str) -> Result<Vec<String>, StoreError> {
-        const SQL: &str = "SELECT c.id, c.fields FROM case_terms t JOIN cases c ON c.id = t.case_id
-             WHERE t.term = $1 AND c.kind = 'order' AND c.purged_at IS NULL
-               AND c.state IN ('queued', 'ordered_at_telia', 'card_ready')
-             ORDER BY c.created_at, c.id";
-        let rows: Vec<(String, String)> =
-            dispatch!(self, s => sqlx::query_as(SQL).bind(pnr12).fetch_all(&s.pool).await?);
-        Ok(rows
-            .into_iter()
-            .filter(|(_, fields)| {
-                serde_json::from_str::<serde_json::Value>(fields)
-                    .ok()
-                    .and_then(|f| f.get("vardenhet_hsaid")?.as_str().map(str::to_string))
-                    .is_some_and(|u| u.eq_ignore_ascii_case(unit))
-            })
-            .map(|(id, _)| id)
-            .collect())
+        let rows: Vec<(String, String)> = dispatch!(self, s => sqlx::query_as(open_orders::SQL).bind(pnr12).fetch_all(&s.pool).await?);
+        Ok(open_orders::at_unit(rows, unit))
     }
 
     /// Makes the replies waiting for a retry due now (the sink answers again after an

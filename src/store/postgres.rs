@@ -16,6 +16,8 @@ use crate::case::{CheckedCase, IgnoreReason};
 /// Namespaces of the transaction-level advisory locks (`pg_advisory_xact_lock(ns, key)`).
 const LOCK_MESSAGE_ID: i32 = 1;
 const LOCK_PURGE: i32 = 2;
+/// A person at a unit, while an email's orders are checked for an open order and recorded.
+const LOCK_OPEN_ORDER: i32 = 3;
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -106,6 +108,10 @@ impl PgStore {
     ///   not: `nextval` is never rolled back, and a failed transaction would leave a gap in
     ///   the case numbers (which staff and the card office read as a lost case). The counter
     ///   is taken last, just before the cases are written, to hold its lock briefly.
+    /// - two orders for the same person at the same unit recorded at once (SPEC §4.3
+    ///   `open_order_exists`) are serialised by an advisory lock on the person and unit,
+    ///   taken before the open orders are read: the second waits for the first's commit, sees
+    ///   its order and is flagged.
     pub async fn record(
         &self,
         mail: &MailRecord,
@@ -173,6 +179,15 @@ impl PgStore {
             (Some(reason), _) => Recorded::Ignored(reason),
             (None, Some(_)) => Recorded::Quarantined,
             (None, None) => {
+                // SPEC §4.3: a second open order for one person at one unit is flagged; the
+                // lock per person and unit makes a recording of the same person on another
+                // instance wait for this one's commit, and then see its order.
+                let today = super::open_orders::today(now_ms);
+                let keys = super::open_orders::keys(cases, today);
+                let open =
+                    super::open_orders::open_in_postgres(&mut tx, keys, LOCK_OPEN_ORDER).await?;
+                let (cases, open_order_exists) = super::open_orders::flag(cases, &open, today);
+                let cases = cases.as_ref();
                 let case_ids = if cases.is_empty() {
                     Vec::new()
                 } else {
@@ -196,7 +211,10 @@ impl PgStore {
                         now_ms,
                     )?
                 };
-                Recorded::Processed { case_ids }
+                Recorded::Processed {
+                    case_ids,
+                    open_order_exists,
+                }
             }
         };
         script.push(

@@ -74,8 +74,10 @@ impl SqliteStore {
     /// Records one email in one transaction, in four round trips to SQLite's worker thread
     /// (every round trip is a hand-over between threads, which cost more than the SQL):
     /// `BEGIN IMMEDIATE`, one look-up (replay, duplicate, the year's case counter), every
-    /// write as one script, `COMMIT`. `IMMEDIATE` takes the write lock at once, so the counter
-    /// read by the look-up cannot be taken by another process before the script writes it.
+    /// write as one script, `COMMIT`; and one look-up per person and unit of an order, for an
+    /// open order (SPEC §4.3 `open_order_exists`). `IMMEDIATE` takes the write lock at once,
+    /// so neither the counter nor the open orders read can change (another process, another
+    /// recording) before the script writes.
     pub async fn record(
         &self,
         mail: &MailRecord,
@@ -105,6 +107,17 @@ impl SqliteStore {
             mail.ignored
         };
         let mut last: i64 = row.try_get("last")?;
+        // SPEC §4.3: a second open order for one person at one unit is flagged, read under
+        // the write lock so that no other recording comes between the read and the write.
+        let today = super::open_orders::today(now_ms);
+        let (cases, open_order_exists) = if ignored.is_none() && mail.error.is_none() {
+            let keys = super::open_orders::keys(cases, today);
+            let open = super::open_orders::open_in_sqlite(&mut tx, keys).await?;
+            super::open_orders::flag(cases, &open, today)
+        } else {
+            (std::borrow::Cow::Borrowed(cases), Vec::new())
+        };
+        let cases = cases.as_ref();
         let outcome = match (ignored, &mail.error) {
             (Some(_), _) => "ignored",
             (None, Some(_)) => "quarantined",
@@ -151,7 +164,10 @@ impl SqliteStore {
                         [Arg::Int(year), Arg::Int(last)],
                     );
                 }
-                Recorded::Processed { case_ids }
+                Recorded::Processed {
+                    case_ids,
+                    open_order_exists,
+                }
             }
         };
         // Whatever waited for KIV is now decided (or ignored, or quarantined): it waits no more.

@@ -79,7 +79,7 @@ pub async fn record_held_scan(config: &Path, store: &Store, dir: &Path, fixture:
     };
     let render = |_: &tjid_intake::case::CheckedCase, _: &str, _: &str| None;
     let case_id = match store.record(&record, &[case], &render, now).await.unwrap() {
-        Recorded::Processed { case_ids } => case_ids[0].clone(),
+        Recorded::Processed { case_ids, .. } => case_ids[0].clone(),
         other => panic!("not recorded: {other:?}"),
     };
     Held {
