@@ -2363,3 +2363,366 @@ async fn a_second_open_order_links_the_first_on_the_case_page() {
         .body
         .contains(&format!("<a href=\"/arende/{second}\">{second}</a>")));
 }
+
+/// One email of the day: fixture `name` as the verksamhetschef of unit `unit` sends it (the
+/// reply goes to the unit's `Reply-To`, SPEC §5), with a Message-ID of its own.
+fn day_mail(i: usize, name: &str, unit: usize) -> Vec<u8> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let raw = std::fs::read_to_string(root.join(format!("fixtures/mail/{name}.eml"))).unwrap();
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .or(raw.split_once("\n\n"))
+        .unwrap();
+    let eol = if raw.contains("\r\n") { "\r\n" } else { "\n" };
+    let mut out = format!("Reply-To: <vc.enhet{unit}@vgregion.se>{eol}");
+    for line in head.split(eol) {
+        if line.to_ascii_lowercase().starts_with("message-id:") {
+            out.push_str(&format!("Message-ID: <day-{i}-{name}@vgregion.se>{eol}"));
+        } else if !line.to_ascii_lowercase().starts_with("reply-to:") {
+            out.push_str(line);
+            out.push_str(eol);
+        }
+    }
+    out.push_str(eol);
+    out.push_str(body);
+    out.into_bytes()
+}
+
+/// The replies of a case, by id.
+async fn replies_of(store: &Store, id: &str) -> HashMap<String, tjid_intake::store::ReplyRow> {
+    let detail = store.case_detail(id).await.unwrap().unwrap();
+    detail
+        .replies
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect()
+}
+
+/// Issue 21's "Done when": a 120-email day from six units (twenty forms from each unit's
+/// verksamhetschef within the hour), valid orders and deregistrations and rejections, under the
+/// default rate limit. Staff overturn rejections (some after a correction), some after their
+/// rejection went out and some before the outbox got to it, confirm the rest in a batch, and
+/// send the notices (ordered at Telia, card ready, deregistered) for every open case. Then:
+/// no reply is held (every receipt and every notice a person triggered was delivered), no
+/// rejection of an overturned case went out after the overturn (those not yet sent are
+/// `withdrawn`, and no file of theirs is in the outbox), and each case got one reply at
+/// reception and at most one overturn notice, the only decision it was sent when its rejection
+/// was withdrawn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_of_120_emails_holds_no_reply_a_person_triggered_and_sends_no_overturned_rejection() {
+    let started = std::time::Instant::now();
+    let inst = Installation::new("");
+    // The default rate limit, not the test installation's "off".
+    let text = std::fs::read_to_string(&inst.config).unwrap();
+    let text = text.replace("[rate_limit]\nmax_per_window = 0\nmax_per_day = 0\n", "");
+    assert!(!text.contains("[rate_limit]"));
+    std::fs::write(&inst.config, text).unwrap();
+    let settings = Settings::load_with_env(Some(&inst.config), []).unwrap();
+    let rate = &settings.rate_limit;
+    assert_eq!(
+        (rate.max_per_window, rate.window_secs, rate.max_per_day),
+        (30, 600, 100)
+    );
+    let store = Store::open_sqlite(&inst.path("intake.db")).await.unwrap();
+    let clock = Clock::fixed(chrono::Utc::now().timestamp_millis());
+    let now = || chrono::Utc::now().timestamp_millis();
+    store
+        .add_user(
+            "anna",
+            "Anna Handläggare",
+            &hash_password(PASSWORD).unwrap(),
+            now(),
+        )
+        .await
+        .unwrap();
+    let app = router(WebState::new(
+        store.clone(),
+        &settings.web_parts(),
+        clock.clone(),
+    ));
+    let Ok((cookie, csrf)) = login(&app, "anna", PASSWORD).await else {
+        panic!("login failed")
+    };
+    let intake =
+        std::sync::Arc::new(tjid_intake::pipeline::Intake::load(settings.intake_parts()).unwrap());
+    let recorder = tjid_intake::pipeline::Recorder::Store(store.clone());
+    let sink = tjid_intake::sink::ReplySink::open(
+        &settings.sink,
+        &settings.smtp,
+        &settings.intake.own_address,
+    )
+    .unwrap();
+    // One outbox pass after another until nothing is due; none may hold a reply.
+    let deliver = || async {
+        let mut sent = 0;
+        loop {
+            let report = tjid_intake::outbox::deliver_due(&store, &sink, &settings.outbox, rate)
+                .await
+                .unwrap();
+            assert_eq!(
+                (report.held, report.failed, report.retried),
+                (0, 0, 0),
+                "{report:?}"
+            );
+            if report.sent == 0 {
+                return sent;
+            }
+            sent += report.sent;
+        }
+    };
+
+    const DAY: [&str; 10] = [
+        "order_table_ok",
+        "order_person_not_in_kiv",
+        "order_acroform_ok",
+        "order_missing_fields",
+        "dereg_table_ok",
+        "order_same_line_ok",
+        "order_unit_not_in_kiv",
+        "order_legacy_layout_ok",
+        "dereg_body_notice",
+        "order_person_not_at_unit",
+    ];
+    // Records emails `range` as the daemon does: their replies wait in the outbox.
+    // Case ids by the fixture each came from.
+    let record = |range: std::ops::Range<usize>| {
+        let (intake, recorder) = (intake.clone(), &recorder);
+        async move {
+            let inputs = range
+                .map(|i| {
+                    let name = DAY[i % DAY.len()];
+                    tjid_intake::source::Input {
+                        display: name.to_string(),
+                        source_ref: format!("day:{i}"),
+                        raw: day_mail(i, name, i % 6),
+                        oversized: None,
+                    }
+                })
+                .collect();
+            let mut cases: Vec<(String, String, String)> = Vec::new();
+            intake
+                .process_batch(
+                    inputs,
+                    tjid_intake::pipeline::Order::AsGiven,
+                    recorder,
+                    |input, outcome| {
+                        assert_eq!(outcome.cases.len(), 1, "{}", input.display);
+                        let c = &outcome.cases[0];
+                        cases.push((
+                            input.display.clone(),
+                            c.case_id.clone(),
+                            c.decision.as_str().to_string(),
+                        ));
+                        Ok(())
+                    },
+                )
+                .await
+                .unwrap();
+            cases
+        }
+    };
+    // What staff did: replies each POST created (all of them triggered by a person), and
+    // when each case was overturned (with whether its rejection was still unsent then).
+    let mut triggered: Vec<(String, String)> = Vec::new();
+    let mut overturned: HashMap<String, (i64, bool, String)> = HashMap::new();
+    let act = |id: String, path: String, form: Vec<(&'static str, String)>| {
+        let (app, store, cookie, csrf, clock) = (&app, &store, &cookie, &csrf, &clock);
+        async move {
+            clock.advance_ms(now() - clock.now_ms());
+            let before = replies_of(store, &id).await;
+            let mut fields: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+            fields.extend(form.iter().map(|(k, v)| (*k, v.as_str())));
+            let r = post(app, &path, Some(cookie), &fields).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}: {}", r.body);
+            let after = replies_of(store, &id).await;
+            let new: Vec<String> = after
+                .keys()
+                .filter(|k| !before.contains_key(*k))
+                .cloned()
+                .collect();
+            (before, new)
+        }
+    };
+    let action = |id: &str, what: &str| {
+        let mut form = vec![("action", what.to_string())];
+        if what == "overturn" {
+            form.push((
+                "comment",
+                "Kontrollerat i dag: beställningen gäller.".to_string(),
+            ));
+        }
+        (id.to_string(), format!("/arende/{id}"), form)
+    };
+
+    // Morning: the first 60 emails, answered at once.
+    let mut cases = record(0..60).await;
+    assert_eq!(cases.len(), 60);
+    assert_eq!(
+        deliver().await,
+        60,
+        "a receipt or rejection for every email"
+    );
+    // Staff overturn some of the morning's rejections (their rejection is out already) and
+    // correct one field of the incomplete orders first.
+    for (name, id, decision) in cases.clone() {
+        if decision != "rejected" {
+            continue;
+        }
+        if name == "order_missing_fields" {
+            let (_, new) = act(
+                id.clone(),
+                format!("/arende/{id}/ratta"),
+                vec![("f.mobil", "070-123 45 67".to_string())],
+            )
+            .await;
+            assert!(new.is_empty(), "a correction sends nothing");
+        }
+        if matches!(
+            name.as_str(),
+            "order_person_not_in_kiv" | "order_missing_fields"
+        ) {
+            let (i, p, f) = action(&id, "overturn");
+            let (before, new) = act(i, p, f).await;
+            let unsent = before.values().any(|r| r.status != "sent");
+            overturned.insert(id.clone(), (clock.now_ms(), unsent, new.join(",")));
+            triggered.extend(new.into_iter().map(|r| (id.clone(), r)));
+        }
+    }
+    // Afternoon: 60 more, recorded while the outbox is behind; staff overturn their rejections
+    // (some corrected first) before it gets to them.
+    let afternoon = record(60..120).await;
+    assert_eq!(afternoon.len(), 60);
+    for (name, id, decision) in afternoon.clone() {
+        if decision != "rejected" {
+            continue;
+        }
+        if name == "order_missing_fields" {
+            let (_, new) = act(
+                id.clone(),
+                format!("/arende/{id}/ratta"),
+                vec![("f.mobil", "070-123 45 67".to_string())],
+            )
+            .await;
+            assert!(new.is_empty(), "a correction sends nothing");
+        }
+        if matches!(
+            name.as_str(),
+            "order_person_not_in_kiv" | "order_missing_fields" | "order_unit_not_in_kiv"
+        ) {
+            let (i, p, f) = action(&id, "overturn");
+            let (before, new) = act(i, p, f).await;
+            let unsent = before.values().any(|r| r.status != "sent");
+            assert!(unsent, "the afternoon's rejections wait in the outbox");
+            overturned.insert(id.clone(), (clock.now_ms(), unsent, new.join(",")));
+            triggered.extend(new.into_iter().map(|r| (id.clone(), r)));
+        }
+    }
+    cases.extend(afternoon);
+    assert_eq!(cases.len(), 120);
+    // The rest of the rejections confirmed in one batch ("Bekräfta markerade").
+    let rest: Vec<&String> = cases
+        .iter()
+        .filter(|(_, id, d)| d == "rejected" && !overturned.contains_key(id))
+        .map(|(_, id, _)| id)
+        .collect();
+    assert!(!rest.is_empty());
+    let mut form = vec![("csrf", csrf.as_str()), ("kommentar", "Stämmer.")];
+    form.extend(rest.iter().map(|id| ("arende", id.as_str())));
+    let r = post(&app, "/avvisade/bekrafta", Some(&cookie), &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(
+        r.location()
+            .contains(&format!("bekraftade={}&ej=0", rest.len())),
+        "{}",
+        r.location()
+    );
+    // The notices, in bulk: every open order ordered at Telia, then its card ready; every
+    // deregistration done.
+    for step in ["ordered_at_telia", "card_ready", "deregistered"] {
+        for (name, id, decision) in &cases {
+            let open = decision == "queued" || overturned.contains_key(id);
+            let order = name.starts_with("order_");
+            if !open || (step == "deregistered") == order {
+                continue;
+            }
+            let (i, p, f) = action(id, step);
+            let (_, new) = act(i, p, f).await;
+            // A deregistration tells the card holder too.
+            assert!(!new.is_empty(), "{step} on {id} sends its notice");
+            triggered.extend(new.into_iter().map(|r| (id.clone(), r)));
+        }
+    }
+    deliver().await;
+
+    // Nothing held, anywhere.
+    assert_eq!(store.queue_counts().await.unwrap().held_replies, 0);
+    assert!(store.held_replies(10, 0).await.unwrap().is_empty());
+    let files: std::collections::HashSet<String> = std::fs::read_dir(inst.path("outbox"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_suffix(".eml")
+                .map(str::to_string)
+        })
+        .collect();
+    // Every reply a person triggered went out.
+    assert!(triggered.len() > 100, "{}", triggered.len());
+    for (case, reply) in &triggered {
+        let r = &replies_of(&store, case).await[reply];
+        assert_eq!(r.status, "sent", "{case}: {reply} ({:?})", r.last_error);
+        assert!(files.contains(reply), "{reply} is in the outbox folder");
+    }
+    let mut withdrawn = 0;
+    for (_, id, _) in &cases {
+        let replies = replies_of(&store, id).await;
+        // One reply at reception.
+        let first = &replies[&format!("{id}-1")];
+        match overturned.get(id) {
+            None => {
+                assert_eq!(first.status, "sent", "{id}: {:?}", first.last_error);
+                assert!(files.contains(&first.id));
+            }
+            Some((at, unsent, notice)) => {
+                assert!(
+                    !notice.is_empty() && !notice.contains(','),
+                    "{id}: one overturn notice"
+                );
+                if *unsent {
+                    // Withdrawn: never sent, no file; the overturn notice is the one decision.
+                    assert_eq!(first.status, "withdrawn", "{id}");
+                    assert!(
+                        first.sent_at.is_none() && !files.contains(&first.id),
+                        "{id}"
+                    );
+                    withdrawn += 1;
+                } else {
+                    // Out before the overturn, never after it.
+                    assert_eq!(first.status, "sent", "{id}");
+                    assert!(
+                        first.sent_at.unwrap() <= *at,
+                        "{id}: sent after the overturn"
+                    );
+                }
+            }
+        }
+        // Besides the reception reply, only what staff triggered.
+        for r in replies.values() {
+            assert!(
+                r.id == first.id || triggered.iter().any(|(c, t)| c == id && *t == r.id),
+                "{id}: {} came from nowhere",
+                r.id
+            );
+        }
+    }
+    assert!(withdrawn >= 12, "{withdrawn}");
+    assert_eq!(
+        files.len(),
+        120 - withdrawn + triggered.len(),
+        "the outbox folder holds exactly the replies sent"
+    );
+    let took = started.elapsed();
+    eprintln!("the 120-email day took {} ms", took.as_millis());
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+}
