@@ -13,6 +13,7 @@ mod config;
 pub mod marks;
 pub mod prep;
 pub mod raster;
+mod reread;
 pub mod sheet;
 pub mod tesseract;
 
@@ -338,6 +339,7 @@ fn read_page(number: usize, page: &PageImage, settings: &OcrSettings) -> Result<
         }
     }
     marks::read_boxes(&straight, &mut words);
+    reread::addresses(&straight, &mut words, settings, dpi);
 
     let (width, height) = size_pt(&straight, dpi);
     let words = to_points(words, dpi);
