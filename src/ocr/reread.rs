@@ -19,7 +19,7 @@ use crate::domain::Email;
 
 /// The model that reads `@`.
 const ADDRESS_LANG: &str = "eng";
-/// At most this many words of a page are read again (each is one Tesseract run, ~0.1–0.2 s).
+/// At most this many words of a page are read again.
 const MAX_REREADS: usize = 6;
 /// The confidence given to a merged reading: below the layout's low-confidence line.
 const MERGED_CONFIDENCE: f32 = 50.0;
@@ -27,15 +27,19 @@ const MERGED_CONFIDENCE: f32 = 50.0;
 /// Reads again the page's words that look like an address without its `@`, and puts in the
 /// merged reading where the two agree. An address OCR split into words (`karin. bergQvgregion.se`)
 /// is read as the run of close words that ends in the domain, taken whole or not at all (a part
-/// of it read again could be an address of its own).
+/// of it read again could be an address of its own). The page's candidates are read in one
+/// Tesseract run: their crops stacked one above the other, a crop's height of white between
+/// them, each a line of its own (a run per address cost as much again as the page's reading
+/// on a form with two addresses).
 pub fn addresses(straight: &GrayImage, words: &mut [TsvWord], settings: &OcrSettings, dpi: f32) {
     if !super::available(ADDRESS_LANG) {
         return;
     }
-    let mut budget = MAX_REREADS;
+    // (first word, last word, the page's reading, the run's box, its crop)
+    let mut found: Vec<(usize, usize, String, Area, GrayImage)> = Vec::new();
     let mut done_to = 0;
     for end in 0..words.len() {
-        if budget == 0 {
+        if found.len() == MAX_REREADS {
             break;
         }
         let start = run_start(words, end);
@@ -47,30 +51,51 @@ pub fn addresses(straight: &GrayImage, words: &mut [TsvWord], settings: &OcrSett
         if !lost_its_at(&first) {
             continue;
         }
-        budget -= 1;
         done_to = end + 1;
         let area = bounds(run);
-        let Some(crop) = crop_text(straight, &area) else {
-            continue;
-        };
-        let req = Request {
-            lang: ADDRESS_LANG,
-            psm: 7,
-            whitelist: None,
-            timeout: settings.page_timeout,
-            dpi: dpi as u32,
-        };
-        let second = match tesseract::recognise(&crop, &req) {
-            Ok(read) => read
-                .iter()
-                .map(|r| r.text.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-            Err(e) => {
-                tracing::debug!(error = %e, "second reading of an address failed");
-                continue;
-            }
-        };
+        if let Some(crop) = crop_text(straight, &area) {
+            found.push((start, end, first, area, crop));
+        }
+    }
+    if found.is_empty() {
+        return;
+    }
+    let gap = found.iter().map(|f| f.4.height()).max().unwrap_or(0);
+    let width = found.iter().map(|f| f.4.width()).max().unwrap_or(0) + 2 * gap;
+    let height = found.iter().map(|f| f.4.height() + gap).sum::<u32>() + gap;
+    let mut stack = GrayImage::from_pixel(width, height, image::Luma([255]));
+    let mut rows = Vec::with_capacity(found.len());
+    let mut y = gap;
+    for f in &found {
+        image::imageops::replace(&mut stack, &f.4, gap as i64, y as i64);
+        rows.push((y, y + f.4.height()));
+        y += f.4.height() + gap;
+    }
+    let req = Request {
+        lang: ADDRESS_LANG,
+        psm: 6,
+        whitelist: None,
+        timeout: settings.page_timeout,
+        dpi: dpi as u32,
+    };
+    let read = match tesseract::recognise(&stack, &req) {
+        Ok(read) => read,
+        Err(e) => {
+            tracing::debug!(error = %e, "second reading of the addresses failed");
+            return;
+        }
+    };
+    for ((start, end, first, area, _), (top, bottom)) in found.into_iter().zip(rows) {
+        let mut line: Vec<&TsvWord> = read
+            .iter()
+            .filter(|r| (top..bottom).contains(&(r.top + r.height / 2)))
+            .collect();
+        line.sort_by_key(|r| r.left);
+        let second = line
+            .iter()
+            .map(|r| r.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         if let Some(merged) = merge_address(&first, &second) {
             for w in &mut words[start..end] {
                 w.text.clear();
