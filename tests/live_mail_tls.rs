@@ -351,9 +351,10 @@ async fn a_permanent_smtp_refusal_marks_the_reply_failed_for_staff_and_ops() {
     append(&world, &raw).await;
     let (accepted_id, raw) = mails::notice(1, "Ja");
     append(&world, &raw).await;
+    // The test server files a message just after it answers 250: wait for the file too.
     wait_until(30, "one reply sent and one failed", || async {
         let c = daemon.store.counts().await.unwrap();
-        c.outbox_sent == 1 && c.outbox_failed == 1
+        c.outbox_sent == 1 && c.outbox_failed == 1 && !world.smtp.received().is_empty()
     })
     .await;
     let received = world.smtp.received();
